@@ -1,0 +1,43 @@
+/* app: the synchub command-line tool. main.c dispatches to one file per command (cmd_*.c); this header holds what
+ * they share: exit codes, option parsing, config and store opening, output helpers. Library code never prints;
+ * only these files write to stdout/stderr (besides the log). */
+#ifndef SYNCHUB_APP_H
+#define SYNCHUB_APP_H
+
+#include <stdbool.h>
+
+#include "core/cfg.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+enum { APP_OK = 0, APP_FAIL = 1, APP_USAGE = 2, APP_STORE = 3 };
+
+typedef struct app {
+    const char *config_path;
+    cfg_t *cfg;
+    bool json;
+    int argc;           /* the command's own arguments (after the command word, global options removed) */
+    char **argv;
+} app_t;
+
+/* Command entry points: return the process exit code. */
+int cmd_serve(app_t *a);
+int cmd_check_config(app_t *a);
+int cmd_jobs(app_t *a);
+int cmd_enqueue(app_t *a);
+int cmd_status(app_t *a);
+
+/* Load a->config_path into a->cfg, printing FILE:LINE errors. APP_OK or APP_USAGE. Also sets up logging. */
+int app_load_config(app_t *a);
+/* Open the store named in the config (and a connection for this thread). APP_OK or APP_STORE (printed). */
+int app_open_store(app_t *a, bool durable, store_db_t **db, store_t **s);
+/* Print an error with its four answers to stderr. */
+void app_print_err(const err_t *e);
+
+/* Option helpers: if argv[*i] is `name VALUE` or `name=VALUE`, set *val, advance *i and return true. */
+bool app_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
+
+/* Test job kinds (test.*), registered when [debug] test_handlers = true. */
+int app_register_test_handlers(queue_registry_t *reg);
+
+#endif

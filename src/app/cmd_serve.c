@@ -1,0 +1,155 @@
+/* cmd_serve: `synchub serve` — the daemon. Wires the store, the group-commit writer, the worker pool, ingestion
+ * and the HTTP server, then waits for SIGTERM/SIGINT and stops them in the order that loses nothing:
+ * stop accepting → answer requests in flight (their commits finish) → stop the writer → let workers finish. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "ingest/ingest.h"
+#include "net/httpd.h"
+#include "store/store_writer.h"
+
+typedef struct serve_ctx {
+    const cfg_t *cfg;
+    store_db_t *db;
+} serve_ctx_t;
+
+static void route_healthz(void *udata, httpd_req_t *r)
+{
+    (void)udata;
+    httpd_respond_json(r, 200, "{\"status\":\"ok\"}");
+}
+
+/* Ready = the store takes a write within the ack deadline. Reports depth and lag for load balancers and humans. */
+static void route_readyz(void *udata, httpd_req_t *r)
+{
+    serve_ctx_t *c = udata;
+    err_t err;
+    store_stats_t st;
+    int64_t now = clock_now_ms();
+    store_t *s = store_connect(c->db, false, c->cfg->ack_timeout_ms, &err);
+    if (!s || store_probe_write(s, &err) < 0 || store_stats(s, now, &st, &err) < 0) {
+        store_disconnect(s);
+        httpd_respond_json(r, 503, "{\"ready\":false,\"reason\":\"store not writable: %s\"}",
+                           err.code[0] ? err.code : "unknown");
+        return;
+    }
+    store_disconnect(s);
+    double lag = st.oldest_due_ms ? (double)(now - st.oldest_due_ms) / 1000.0 : 0.0;
+    httpd_respond_json(r, 200, "{\"ready\":true,\"queued\":%lld,\"retry\":%lld,\"running\":%lld,\"dead\":%lld,"
+                               "\"lag_seconds\":%.3f}",
+                       (long long)st.by_state[JOB_QUEUED], (long long)st.by_state[JOB_RETRY],
+                       (long long)st.by_state[JOB_RUNNING], (long long)st.by_state[JOB_DEAD], lag);
+}
+
+/* One `serve` per SQLite store: a second one would double the housekeeping and confuse lease ownership. */
+static int lock_store(const char *store_path, int *fd_out)
+{
+    char *lock = NULL;
+    if (asprintf(&lock, "%s.serve.lock", store_path) < 0)
+        return -1;
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "synchub: another `synchub serve` is running on the store %s (lock %s held)\n", store_path,
+                lock);
+        if (fd >= 0)
+            close(fd);
+        free(lock);
+        return -1;
+    }
+    free(lock);
+    *fd_out = fd;
+    return 0;
+}
+
+int cmd_serve(app_t *a)
+{
+    const cfg_t *cfg = a->cfg;
+    err_t err;
+    int rc = APP_FAIL, lock_fd = -1;
+    store_db_t *db = NULL;
+    store_writer_t *writer = NULL;
+    queue_registry_t *reg = NULL;
+    queue_pool_t *pool = NULL;
+    ingest_t *in = NULL;
+    httpd_t *h = NULL;
+
+    /* Block the stop signals before any thread exists so that every thread inherits the mask and only sigwait
+     * below receives them. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    db = store_db_open(cfg->store_path, cfg->ack_timeout_ms, &err);
+    if (!db) {
+        app_print_err(&err);
+        return APP_STORE;
+    }
+    if (lock_store(cfg->store_path, &lock_fd) < 0)
+        goto out;
+    reg = queue_registry_new();
+    if (!reg || (cfg->test_handlers && app_register_test_handlers(reg) < 0))
+        goto out;
+    writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
+    if (!writer)
+        goto fail_err;
+    pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, &err);
+    if (!pool)
+        goto fail_err;
+    in = ingest_new(cfg, writer);
+    httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
+    serve_ctx_t ctx = {cfg, db};
+    h = httpd_new(&ho, &err);
+    if (!in || !h || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
+        httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
+        httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0)
+        goto out;
+    if (httpd_start(h, &err) < 0)
+        goto fail_err;
+
+    char port[16], workers[16], shops[16];
+    snprintf(port, sizeof(port), "%lld", (long long)cfg->listen_port);
+    snprintf(workers, sizeof(workers), "%lld", (long long)cfg->workers);
+    snprintf(shops, sizeof(shops), "%zu", cfg->nshops);
+    log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
+           port, "workers", workers, "shops", shops, "store", cfg->store_path, "test_handlers",
+           cfg->test_handlers ? "on" : NULL, NULL);
+
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0)
+        ;
+    log_kv(LOG_LVL_INFO, "serve", "stopping", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
+    httpd_quiesce(h);
+    rc = APP_OK;
+    goto out;
+
+fail_err:
+    app_print_err(&err);
+out:
+    /* Order matters: answer in-flight webhooks (their commits complete in the writer), then stop the writer, then
+     * the workers. */
+    httpd_free(h, (int)cfg->ack_timeout_ms + 2000);
+    store_writer_free(writer);
+    int abandoned = queue_pool_stop(pool, cfg->shutdown_grace_ms);
+    ingest_free(in);
+    queue_registry_free(reg);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (abandoned == 0)
+        store_db_close(db); /* detached workers may still hold connections: let exit reclaim them */
+    if (rc == APP_OK)
+        log_kv(LOG_LVL_INFO, "serve", "stopped", NULL);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* cmd_status: `synchub status` and `synchub check-config` — the two one-screen answers to "is it healthy?" and
+ * "will this config start?". */
+#include <stdio.h>
+
+#include "app/app.h"
+#include "core/clock.h"
+
+int cmd_status(app_t *a)
+{
+    store_db_t *db;
+    store_t *s;
+    int rc = app_open_store(a, false, &db, &s);
+    if (rc != APP_OK)
+        return rc;
+    store_stats_t st;
+    err_t err;
+    int64_t now = clock_now_ms();
+    if (store_stats(s, now, &st, &err) < 0) {
+        app_print_err(&err);
+        rc = APP_STORE;
+        goto out;
+    }
+    double oldest = st.oldest_queued_ms ? (double)(now - st.oldest_queued_ms) / 1000.0 : -1;
+    double lag = st.oldest_due_ms ? (double)(now - st.oldest_due_ms) / 1000.0 : 0;
+    if (a->json) {
+        printf("{\"states\":{");
+        for (int i = 0; i < JOB_STATE_COUNT; i++)
+            printf("%s\"%s\":%lld", i ? "," : "", job_state_name((job_state_t)i), (long long)st.by_state[i]);
+        printf("},\"oldest_queued_age_seconds\":");
+        if (oldest < 0)
+            printf("null");
+        else
+            printf("%.3f", oldest);
+        printf(",\"lag_seconds\":%.3f,\"retries_last_hour\":%lld,\"dead\":%lld}\n", lag,
+               (long long)st.retries_last_hour, (long long)st.by_state[JOB_DEAD]);
+    } else {
+        printf("store               %s\n", a->cfg->store_path);
+        for (int i = 0; i < JOB_STATE_COUNT; i++)
+            printf("%-19s %lld\n", job_state_name((job_state_t)i), (long long)st.by_state[i]);
+        if (oldest < 0)
+            printf("oldest queued       -\n");
+        else
+            printf("oldest queued       %.1fs ago\n", oldest);
+        printf("lag (oldest due)    %.1fs\n", lag);
+        printf("retries last hour   %lld\n", (long long)st.retries_last_hour);
+        printf("dead                %lld%s\n", (long long)st.by_state[JOB_DEAD],
+               st.by_state[JOB_DEAD] ? "   (synchub jobs list --state dead)" : "");
+    }
+out:
+    store_disconnect(s);
+    store_db_close(db);
+    return rc;
+}
+
+int cmd_check_config(app_t *a)
+{
+    const cfg_t *c = a->cfg;
+    printf("%s: ok\n", c->path);
+    printf("  listen   %s:%lld, %lld workers, max body %lld bytes\n", c->listen_host, (long long)c->listen_port,
+           (long long)c->workers, (long long)c->max_body);
+    printf("  store    %s (%s), retention %llds\n", c->store_path, c->store_backend,
+           (long long)(c->retention_ms / 1000));
+    for (size_t i = 0; i < c->nshops; i++)
+        printf("  shop     %s (secret set%s)\n", c->shops[i].domain,
+               c->shops[i].webhook_secret_previous.value ? ", previous secret accepted during rotation" : "");
+    if (c->nshops == 0)
+        printf("  shop     none: every Shopify webhook will be answered 404\n");
+    return APP_OK;
+}

@@ -1,0 +1,141 @@
+/* main: synchub's entry point. Separates global options (--config, --json, --help) from the command, loads the
+ * config for commands that need it and dispatches. Each command lives in its own cmd_*.c file. */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+static const char usage[] =
+    "usage: synchub [--config FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Keeps Odoo in sync with Shopify and logistics systems through a durable job inbox.\n"
+    "\n"
+    "commands:\n"
+    "  serve                   run the HTTP server (webhooks, health) and the workers until SIGTERM\n"
+    "  check-config            validate the configuration file and exit\n"
+    "  jobs list|show|retry|discard|replay   inspect and operate on jobs (`synchub jobs --help`)\n"
+    "  enqueue                 add a job by hand (`synchub enqueue --help`)\n"
+    "  status                  queue depth per state, lag, retries in the last hour, dead jobs\n"
+    "  version                 versions of synchub and its libraries\n"
+    "  help config             every configuration key with its default\n"
+    "\n"
+    "global options:\n"
+    "  --config FILE           configuration file (default: $SYNCHUB_CONFIG)\n"
+    "  --json                  machine-readable output for listings\n"
+    "  -h, --help              this text; `synchub COMMAND --help` for a command\n"
+    "\n"
+    "exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 store unavailable\n";
+
+static int cmd_version(void)
+{
+    printf("synchub %s\n", SYNCHUB_VERSION);
+    printf("  sqlite %s, libmicrohttpd %s, %s, %s, jansson %s\n", sqlite3_libversion(), MHD_get_version(),
+           curl_version(), OpenSSL_version(OPENSSL_VERSION), JANSSON_VERSION);
+    return APP_OK;
+}
+
+int main(int argc, char **argv)
+{
+    app_t a = {0};
+    a.config_path = getenv("SYNCHUB_CONFIG");
+    char **rest = calloc((size_t)argc + 1, sizeof(char *));
+    int nrest = 0;
+    bool help = false;
+    if (!rest)
+        return APP_FAIL;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (app_opt_value(argc, argv, &i, "--config", &v))
+            a.config_path = v;
+        else if (strcmp(argv[i], "--json") == 0)
+            a.json = true;
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            help = true;
+        else
+            rest[nrest++] = argv[i];
+    }
+    int rc = APP_USAGE;
+    const char *cmd = nrest > 0 ? rest[0] : NULL;
+    a.argc = nrest > 0 ? nrest - 1 : 0;
+    a.argv = rest + 1;
+
+    if (!cmd) {
+        fputs(usage, help ? stdout : stderr);
+        rc = help ? APP_OK : APP_USAGE;
+        goto out;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        rc = cmd_version();
+        goto out;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        if (a.argc > 0 && strcmp(a.argv[0], "config") == 0) {
+            buf_t b = BUF_INIT;
+            cfg_print_reference(&b);
+            fputs(buf_str(&b), stdout);
+            buf_release(&b);
+        } else {
+            fputs(usage, stdout);
+        }
+        rc = APP_OK;
+        goto out;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(app_t *);
+        const char *help;
+    } cmds[] = {
+        {"serve", cmd_serve,
+         "usage: synchub --config FILE serve\n"
+         "Runs the HTTP server (POST /webhooks/shopify, GET /healthz, GET /readyz) and [server] workers worker\n"
+         "threads on the configured store. SIGTERM or SIGINT: stop accepting, answer requests in flight, let\n"
+         "running jobs finish within [server] shutdown_grace, exit 0.\n"},
+        {"check-config", cmd_check_config,
+         "usage: synchub --config FILE check-config\n"
+         "Validates the file (unknown keys, bad values, missing secrets) without starting anything.\n"
+         "Exit 0 when valid, 2 with FILE:LINE messages otherwise.\n"},
+        {"jobs", cmd_jobs,
+         "usage: synchub jobs list [--state S] [--kind K] [--limit N] [--json]\n"
+         "       synchub jobs show ID [--json]\n"
+         "       synchub jobs retry ID | synchub jobs retry --dead [--class transient|configuration|data]\n"
+         "       synchub jobs discard ID\n"
+         "       synchub jobs replay ID\n"
+         "States: queued running retry done dead discarded. ID: the full id or a unique prefix (8+ hex digits).\n"
+         "retry: a dead/retry/queued job runs now with a fresh attempt budget. discard: it will not run.\n"
+         "replay: a done job runs again (handlers look up what they wrote, so this does not duplicate).\n"},
+        {"enqueue", cmd_enqueue,
+         "usage: synchub enqueue --kind K --key KEY --payload FILE|- [--order-key OK] [--event-time ISO8601]\n"
+         "                       [--priority N] [--max-attempts N]\n"
+         "Adds one job. The id is derived from kind and KEY, so the same KEY twice gives one job ('duplicate').\n"
+         "The ordering key defaults to KEY; jobs of one ordering key run one at a time, oldest event first.\n"},
+        {"status", cmd_status,
+         "usage: synchub status [--json]\n"
+         "Jobs per state, age of the oldest queued job, retries in the last hour, dead jobs.\n"},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(cmd, cmds[i].name) != 0)
+            continue;
+        if (help) {
+            fputs(cmds[i].help, stdout);
+            rc = APP_OK;
+            goto out;
+        }
+        rc = app_load_config(&a);
+        if (rc == APP_OK)
+            rc = cmds[i].fn(&a);
+        goto out;
+    }
+    fprintf(stderr, "synchub: unknown command '%s'\n\n%s", cmd, usage);
+out:
+    cfg_free(a.cfg);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,545 @@
+/* cfg: table-driven INI loader. libinih calls cfg_on_key for every key; a line-counting reader gives it the line
+ * number that libinih's handler does not receive. Validation that spans keys runs after the parse. */
+#define _GNU_SOURCE
+#include "core/cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <openssl/crypto.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+
+#define CFG_MAX_LINE 65536   /* Debian's libinih defaults to 200 bytes: certificates and long secrets need more */
+
+typedef enum { T_STR, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET } cfg_type_t;
+
+typedef struct cfg_key {
+    const char *name;
+    cfg_type_t type;
+    size_t off;            /* offset in cfg_t, cfg_shop_t or cfg_kind_t */
+    int64_t min, max;      /* bounds for numbers (durations in ms, sizes in bytes) */
+    const char *def;       /* default as text; NULL = none */
+    unsigned kind_bit;     /* [kind] keys: which `set` bit they fill */
+    const char *help;
+} cfg_key_t;
+
+#define S(f) offsetof(cfg_t, f)
+static const cfg_key_t server_keys[] = {
+    {"listen", T_LISTEN, 0, 0, 0, "127.0.0.1:8780", 0, "host:port the HTTP server binds"},
+    {"workers", T_INT, S(workers), 0, 256, "4", 0, "worker threads (0 = ingest only)"},
+    {"http_threads", T_INT, S(http_threads), 1, 64, "2", 0, "HTTP polling threads"},
+    {"max_body", T_SIZE, S(max_body), 1024, 256LL << 20, "5MiB", 0, "largest webhook body accepted (413 above)"},
+    {"ack_timeout", T_DURATION, S(ack_timeout_ms), 50, 4500, "3s",
+     0, "deadline for the durable commit before answering 503 (Shopify waits 5 s)"},
+    {"shutdown_grace", T_DURATION, S(shutdown_grace_ms), 0, 3600000, "30s", 0,
+     "on SIGTERM, how long running jobs may take to finish"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+static const cfg_key_t store_keys[] = {
+    {"backend", T_STR, S(store_backend), 0, 0, "sqlite", 0, "sqlite (postgres: later)"},
+    {"path", T_STR, S(store_path), 0, 0, "var/synchub.db", 0, "SQLite file, relative to the config file"},
+    {"retention", T_DURATION, S(retention_ms), 4 * 3600000LL, 3650LL * 86400000, "7d", 0,
+     "how long done/discarded jobs (and so their dedupe keys) are kept; at least 4h, Shopify's retry window"},
+    {"poll_interval", T_DURATION, S(poll_interval_ms), 10, 60000, "1s", 0,
+     "idle workers look for due jobs this often"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+static const cfg_key_t log_keys[] = {
+    {"level", T_LEVEL, S(log_level), 0, 0, "info", 0, "debug | info | warn | error"},
+    {"format", T_FORMAT, S(log_format), 0, 0, "logfmt", 0, "logfmt | json"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+static const cfg_key_t debug_keys[] = {
+    {"test_handlers", T_BOOL, S(test_handlers), 0, 0, "false", 0, "register the test.* job kinds"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+#undef S
+#define SH(f) offsetof(cfg_shop_t, f)
+static const cfg_key_t shop_keys[] = {
+    {"webhook_secret", T_SECRET, SH(webhook_secret), 0, 0, NULL, 0,
+     "the app's client secret that signs webhooks (or _file / _env)"},
+    {"webhook_secret_previous", T_SECRET, SH(webhook_secret_previous), 0, 0, NULL, 0,
+     "the secret being rotated out; also accepted until removed"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+#undef SH
+#define K(f) offsetof(cfg_kind_t, f)
+static const cfg_key_t kind_keys[] = {
+    {"priority", T_INT, K(priority), -1000, 1000, NULL, CFG_KIND_PRIORITY, "higher runs first"},
+    {"max_attempts", T_INT, K(max_attempts), 1, 1000, NULL, CFG_KIND_MAX_ATTEMPTS, "attempts before dead"},
+    {"backoff_base", T_DURATION, K(backoff_base_ms), 1, 86400000, NULL, CFG_KIND_BACKOFF_BASE,
+     "first retry delay ceiling (full jitter)"},
+    {"backoff_cap", T_DURATION, K(backoff_cap_ms), 1, 7 * 86400000LL, NULL, CFG_KIND_BACKOFF_CAP,
+     "largest retry delay"},
+    {"lease", T_DURATION, K(lease_ms), 1000, 86400000, NULL, CFG_KIND_LEASE,
+     "a running job whose worker vanished runs again after this"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+#undef K
+
+typedef struct cfg_parse {
+    cfg_t *cfg;
+    buf_t *errors;
+    const char *path;
+    FILE *fp;
+    int line;
+    bool at_line_start;
+    int nerrors;
+    char **seen;     /* "section\nkey" already set, to refuse duplicates */
+    size_t nseen;
+} cfg_parse_t;
+
+static void cfg_error(cfg_parse_t *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cfg_error(cfg_parse_t *p, int line, const char *fmt, ...)
+{
+    va_list ap;
+    if (line > 0)
+        buf_printf(p->errors, "%s:%d: ", p->path, line);
+    else
+        buf_printf(p->errors, "%s: ", p->path);
+    va_start(ap, fmt);
+    buf_vprintf(p->errors, fmt, ap);
+    va_end(ap);
+    buf_puts(p->errors, "\n");
+    p->nerrors++;
+}
+
+/* libinih asks for one line (or the rest of an over-long one) at a time: count lines as they start. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+    cfg_parse_t *p = stream;
+    if (p->at_line_start)
+        p->line++;
+    char *r = fgets(str, num, p->fp);
+    if (r) {
+        size_t n = strlen(r);
+        p->at_line_start = n > 0 && r[n - 1] == '\n';
+    }
+    return r;
+}
+
+static void secret_free(cfg_secret_t *s)
+{
+    if (s->value) {
+        OPENSSL_cleanse(s->value, s->len);
+        free(s->value);
+    }
+    s->value = NULL;
+    s->len = 0;
+}
+
+static int read_secret_file(const char *path, cfg_secret_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    buf_t b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    OPENSSL_cleanse(chunk, sizeof(chunk));
+    /* A trailing newline is an editor's, not the secret's. */
+    while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+        b.data[--b.len] = '\0';
+    if (bad || b.len == 0) {
+        if (b.data)
+            OPENSSL_cleanse(b.data, b.len);
+        buf_release(&b);
+        errno = bad ? EIO : ENODATA;
+        return -1;
+    }
+    out->value = buf_detach(&b, &out->len);
+    return 0;
+}
+
+static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
+{
+    switch (k->type) {
+    case T_INT: snprintf(tmp, n, "an integer from %lld to %lld", (long long)k->min, (long long)k->max); break;
+    case T_DURATION: snprintf(tmp, n, "a duration like 500ms, 30s, 5m, 4h, 7d (from %lldms to %lldms)",
+                              (long long)k->min, (long long)k->max); break;
+    case T_SIZE: snprintf(tmp, n, "a size like 65536, 64KiB, 5MiB (from %lld to %lld bytes)",
+                          (long long)k->min, (long long)k->max); break;
+    case T_BOOL: snprintf(tmp, n, "true or false"); break;
+    case T_LISTEN: snprintf(tmp, n, "host:port with a port from 1 to 65535"); break;
+    case T_LEVEL: snprintf(tmp, n, "debug, info, warn or error"); break;
+    case T_FORMAT: snprintf(tmp, n, "logfmt or json"); break;
+    default: snprintf(tmp, n, "a non-empty value"); break;
+    }
+    return tmp;
+}
+
+/* Store value into the field at base+k->off. 0, or -1 when the value is malformed (caller reports). */
+static int set_value(cfg_t *cfg, char *base, const cfg_key_t *k, const char *v)
+{
+    int64_t n;
+    switch (k->type) {
+    case T_STR: {
+        if (!*v)
+            return -1;
+        char **dst = (char **)(base + k->off);
+        free(*dst);
+        *dst = strdup(v);
+        return 0;
+    }
+    case T_INT: {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end || x < k->min || x > k->max)
+            return -1;
+        *(int64_t *)(base + k->off) = x;
+        return 0;
+    }
+    case T_DURATION:
+        if (clock_parse_duration_ms(v, &n) || n < k->min || n > k->max)
+            return -1;
+        *(int64_t *)(base + k->off) = n;
+        return 0;
+    case T_SIZE:
+        if (clock_parse_size(v, &n) || n < k->min || n > k->max)
+            return -1;
+        *(int64_t *)(base + k->off) = n;
+        return 0;
+    case T_BOOL:
+        if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcmp(v, "1"))
+            *(bool *)(base + k->off) = true;
+        else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0"))
+            *(bool *)(base + k->off) = false;
+        else
+            return -1;
+        return 0;
+    case T_LEVEL:
+        return log_level_parse(v, (log_level_t *)(base + k->off));
+    case T_FORMAT:
+        return log_format_parse(v, (log_format_t *)(base + k->off));
+    case T_LISTEN: {
+        const char *colon = strrchr(v, ':');
+        if (!colon || colon == v)
+            return -1;
+        char *end;
+        errno = 0;
+        long port = strtol(colon + 1, &end, 10);
+        if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+            return -1;
+        free(cfg->listen_host);
+        cfg->listen_host = strndup(v, (size_t)(colon - v));
+        cfg->listen_port = port;
+        return 0;
+    }
+    case T_SECRET:
+        break;
+    }
+    return -1;
+}
+
+static const cfg_key_t *find_key(const cfg_key_t *table, const char *name)
+{
+    for (const cfg_key_t *k = table; k->name; k++)
+        if (strcmp(k->name, name) == 0)
+            return k;
+    return NULL;
+}
+
+static bool seen_before(cfg_parse_t *p, const char *section, const char *key)
+{
+    char *tag = NULL;
+    if (asprintf(&tag, "%s\n%s", section, key) < 0)
+        return false;
+    for (size_t i = 0; i < p->nseen; i++) {
+        if (strcmp(p->seen[i], tag) == 0) {
+            free(tag);
+            return true;
+        }
+    }
+    char **s = realloc(p->seen, (p->nseen + 1) * sizeof(*s));
+    if (!s) {
+        free(tag);
+        return false;
+    }
+    p->seen = s;
+    p->seen[p->nseen++] = tag;
+    return false;
+}
+
+static cfg_shop_t *shop_get(cfg_parse_t *p, const char *domain)
+{
+    cfg_t *c = p->cfg;
+    for (size_t i = 0; i < c->nshops; i++)
+        if (strcasecmp(c->shops[i].domain, domain) == 0)
+            return &c->shops[i];
+    cfg_shop_t *s = realloc(c->shops, (c->nshops + 1) * sizeof(*s));
+    if (!s)
+        return NULL;
+    c->shops = s;
+    s = &c->shops[c->nshops++];
+    memset(s, 0, sizeof(*s));
+    s->domain = strdup(domain);
+    for (char *q = s->domain; q && *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    s->line = p->line;
+    return s;
+}
+
+static cfg_kind_t *kind_get(cfg_parse_t *p, const char *name)
+{
+    cfg_t *c = p->cfg;
+    for (size_t i = 0; i < c->nkinds; i++)
+        if (strcmp(c->kinds[i].name, name) == 0)
+            return &c->kinds[i];
+    cfg_kind_t *k = realloc(c->kinds, (c->nkinds + 1) * sizeof(*k));
+    if (!k)
+        return NULL;
+    c->kinds = k;
+    k = &c->kinds[c->nkinds++];
+    memset(k, 0, sizeof(*k));
+    k->name = strdup(name);
+    return k;
+}
+
+/* Resolve a secret key given inline, as KEY_file or as KEY_env. */
+static void set_secret(cfg_parse_t *p, cfg_secret_t *dst, const char *key, const char *how, const char *v)
+{
+    secret_free(dst);
+    if (strcmp(how, "file") == 0) {
+        if (read_secret_file(v, dst) < 0)
+            cfg_error(p, p->line, "%s_file: cannot read a secret from '%s': %s", key, v,
+                      errno == ENODATA ? "file is empty" : strerror(errno));
+    } else if (strcmp(how, "env") == 0) {
+        const char *e = getenv(v);
+        if (!e || !*e)
+            cfg_error(p, p->line, "%s_env: environment variable '%s' is not set or empty", key, v);
+        else {
+            dst->value = strdup(e);
+            dst->len = strlen(e);
+        }
+    } else {
+        if (!*v)
+            cfg_error(p, p->line, "%s is empty", key);
+        else {
+            dst->value = strdup(v);
+            dst->len = strlen(v);
+        }
+    }
+}
+
+static int cfg_on_key(void *user, const char *section, const char *name, const char *value)
+{
+    cfg_parse_t *p = user;
+    cfg_t *c = p->cfg;
+    const cfg_key_t *table = NULL;
+    char *base = NULL;
+    char what[300];
+
+    if (!strcmp(section, "server")) {
+        table = server_keys;
+        base = (char *)c;
+    } else if (!strcmp(section, "store")) {
+        table = store_keys;
+        base = (char *)c;
+    } else if (!strcmp(section, "log")) {
+        table = log_keys;
+        base = (char *)c;
+    } else if (!strcmp(section, "debug")) {
+        table = debug_keys;
+        base = (char *)c;
+    } else if (!strncmp(section, "shop ", 5) && section[5]) {
+        table = shop_keys;
+        base = (char *)shop_get(p, section + 5);
+    } else if (!strncmp(section, "kind ", 5) && section[5]) {
+        table = kind_keys;
+        base = (char *)kind_get(p, section + 5);
+    } else {
+        cfg_error(p, p->line, "unknown section [%s] (known: server, store, log, debug, shop DOMAIN, kind NAME)",
+                  section);
+        return 1;
+    }
+    if (!base) {
+        cfg_error(p, p->line, "out of memory");
+        return 0;
+    }
+    if (seen_before(p, section, name)) {
+        cfg_error(p, p->line, "'%s' is set twice in [%s]", name, section);
+        return 1;
+    }
+
+    /* KEY_file / KEY_env for secret keys. */
+    const cfg_key_t *k = find_key(table, name);
+    const char *how = "inline";
+    char basename[128];
+    if (!k) {
+        const char *us = strrchr(name, '_');
+        if (us && (!strcmp(us, "_file") || !strcmp(us, "_env")) && (size_t)(us - name) < sizeof(basename)) {
+            memcpy(basename, name, (size_t)(us - name));
+            basename[us - name] = '\0';
+            const cfg_key_t *sk = find_key(table, basename);
+            if (sk && sk->type == T_SECRET) {
+                k = sk;
+                how = us + 1;
+                if (seen_before(p, section, basename)) {
+                    cfg_error(p, p->line, "'%s' is given more than once in [%s] (inline, _file or _env)",
+                              basename, section);
+                    return 1;
+                }
+            }
+        }
+    }
+    if (!k) {
+        buf_t known = BUF_INIT;
+        for (const cfg_key_t *t = table; t->name; t++)
+            buf_printf(&known, "%s%s", known.len ? ", " : "", t->name);
+        cfg_error(p, p->line, "unknown key '%s' in [%s] (known: %s)", name, section, buf_str(&known));
+        buf_release(&known);
+        return 1;
+    }
+    if (k->type == T_SECRET) {
+        set_secret(p, (cfg_secret_t *)(base + k->off), k->name, how, value);
+        return 1;
+    }
+    if (set_value(c, base, k, value) < 0) {
+        /* Echo the value back only for non-secret keys; it helps spot typos. */
+        cfg_error(p, p->line, "bad value '%s' for %s in [%s]: expected %s", value, name, section,
+                  type_expect(k, what, sizeof(what)));
+        return 1;
+    }
+    if (k->kind_bit)
+        ((cfg_kind_t *)base)->set |= k->kind_bit;
+    return 1;
+}
+
+static void apply_defaults(cfg_t *c, const cfg_key_t *table)
+{
+    for (const cfg_key_t *k = table; k->name; k++)
+        if (k->def)
+            set_value(c, (char *)c, k, k->def);
+}
+
+static char *resolve_relative(const char *cfgpath, const char *p)
+{
+    if (p[0] == '/')
+        return strdup(p);
+    const char *slash = strrchr(cfgpath, '/');
+    if (!slash)
+        return strdup(p);
+    char *out = NULL;
+    if (asprintf(&out, "%.*s/%s", (int)(slash - cfgpath), cfgpath, p) < 0)
+        return NULL;
+    return out;
+}
+
+cfg_t *cfg_load(const char *path, buf_t *errors)
+{
+    cfg_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        buf_printf(errors, "%s: out of memory\n", path);
+        return NULL;
+    }
+    c->path = strdup(path);
+    apply_defaults(c, server_keys);
+    apply_defaults(c, store_keys);
+    apply_defaults(c, log_keys);
+    apply_defaults(c, debug_keys);
+
+    cfg_parse_t p = {.cfg = c, .errors = errors, .path = path, .at_line_start = true};
+    p.fp = fopen(path, "r");
+    if (!p.fp) {
+        buf_printf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+        cfg_free(c);
+        return NULL;
+    }
+    /* Process-wide libinih settings; start-up only (see the header). */
+    ini_use_stack = false;
+    ini_allow_realloc = true;
+    ini_max_line = CFG_MAX_LINE;
+    int rc = ini_parse_stream(cfg_reader, &p, cfg_on_key, &p);
+    fclose(p.fp);
+    if (rc > 0 && p.nerrors == 0)
+        cfg_error(&p, rc, "syntax error (expected [section] or key = value; lines up to %d bytes)", CFG_MAX_LINE);
+    else if (rc < 0)
+        cfg_error(&p, 0, "cannot parse (out of memory)");
+
+    if (strcmp(c->store_backend, "sqlite") != 0)
+        cfg_error(&p, 0, "[store] backend = %s is not supported by this build (only sqlite)", c->store_backend);
+    char *resolved = resolve_relative(path, c->store_path);
+    if (resolved) {
+        free(c->store_path);
+        c->store_path = resolved;
+    }
+    for (size_t i = 0; i < c->nshops; i++) {
+        cfg_shop_t *s = &c->shops[i];
+        if (!s->webhook_secret.value)
+            cfg_error(&p, s->line, "[shop %s] has no webhook_secret (or webhook_secret_file / webhook_secret_env)",
+                      s->domain);
+    }
+    for (size_t i = 0; i < c->nkinds; i++) {
+        cfg_kind_t *k = &c->kinds[i];
+        if ((k->set & CFG_KIND_BACKOFF_BASE) && (k->set & CFG_KIND_BACKOFF_CAP) &&
+            k->backoff_cap_ms < k->backoff_base_ms)
+            cfg_error(&p, 0, "[kind %s] backoff_cap is smaller than backoff_base", k->name);
+    }
+    for (size_t i = 0; i < p.nseen; i++)
+        free(p.seen[i]);
+    free(p.seen);
+    if (p.nerrors) {
+        cfg_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void cfg_free(cfg_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nshops; i++) {
+        free(c->shops[i].domain);
+        secret_free(&c->shops[i].webhook_secret);
+        secret_free(&c->shops[i].webhook_secret_previous);
+    }
+    free(c->shops);
+    for (size_t i = 0; i < c->nkinds; i++)
+        free(c->kinds[i].name);
+    free(c->kinds);
+    free(c->path);
+    free(c->listen_host);
+    free(c->store_backend);
+    free(c->store_path);
+    free(c);
+}
+
+const cfg_shop_t *cfg_shop_find(const cfg_t *c, const char *domain)
+{
+    for (size_t i = 0; i < c->nshops; i++)
+        if (strcasecmp(c->shops[i].domain, domain) == 0)
+            return &c->shops[i];
+    return NULL;
+}
+
+const cfg_kind_t *cfg_kind_find(const cfg_t *c, const char *kind)
+{
+    for (size_t i = 0; i < c->nkinds; i++)
+        if (strcmp(c->kinds[i].name, kind) == 0)
+            return &c->kinds[i];
+    return NULL;
+}
+
+static void print_table(buf_t *out, const char *section, const cfg_key_t *t)
+{
+    buf_printf(out, "[%s]\n", section);
+    for (; t->name; t++)
+        buf_printf(out, "  %-24s %-16s %s%s\n", t->name, t->def ? t->def : (t->type == T_SECRET ? "(secret)" : "-"),
+                   t->help, t->type == T_SECRET ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
+}
+
+void cfg_print_reference(buf_t *out)
+{
+    print_table(out, "server", server_keys);
+    print_table(out, "store", store_keys);
+    print_table(out, "log", log_keys);
+    print_table(out, "debug", debug_keys);
+    print_table(out, "shop DOMAIN", shop_keys);
+    print_table(out, "kind NAME", kind_keys);
+}

@@ -1,0 +1,67 @@
+/* cfg: the INI configuration (libinih), read once at start-up into a read-only cfg_t. One table per section gives
+ * each key's type, default, bounds and help text; errors name FILE:LINE. Secrets may come inline, from a file
+ * (`KEY_file`) or from the environment (`KEY_env`); they are held only here and never printed.
+ * Not here: what the settings mean at run time (each module reads its part). */
+#ifndef SYNCHUB_CFG_H
+#define SYNCHUB_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+
+typedef struct cfg_secret {
+    char *value;        /* NUL-terminated; NULL when not configured */
+    size_t len;
+} cfg_secret_t;
+
+typedef struct cfg_shop {
+    char *domain;                   /* the section name: acme.myshopify.com (lower-case) */
+    cfg_secret_t webhook_secret;
+    cfg_secret_t webhook_secret_previous;
+    int line;
+} cfg_shop_t;
+
+/* Per-kind overrides; a field is meaningful only when its bit is set in `set`. */
+enum { CFG_KIND_PRIORITY = 1, CFG_KIND_MAX_ATTEMPTS = 2, CFG_KIND_BACKOFF_BASE = 4, CFG_KIND_BACKOFF_CAP = 8,
+       CFG_KIND_LEASE = 16 };
+typedef struct cfg_kind {
+    char *name;
+    unsigned set;
+    int64_t priority, max_attempts, backoff_base_ms, backoff_cap_ms, lease_ms;
+} cfg_kind_t;
+
+typedef struct cfg {
+    char *path;                 /* as given */
+    /* [server] */
+    char *listen_host;
+    int64_t listen_port, workers, http_threads;
+    int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
+    /* [store] */
+    char *store_backend, *store_path;   /* store_path resolved against the config file's folder */
+    int64_t retention_ms, poll_interval_ms;
+    /* [log] */
+    log_level_t log_level;
+    log_format_t log_format;
+    /* [debug] */
+    bool test_handlers;
+    cfg_shop_t *shops;
+    size_t nshops;
+    cfg_kind_t *kinds;
+    size_t nkinds;
+} cfg_t;
+
+/* Read and validate FILE. Returns the config (free with cfg_free), or NULL with every problem appended to errors
+ * as "FILE:LINE: message\n". Start-up only: it sets libinih's process-wide line-length settings. */
+cfg_t *cfg_load(const char *path, buf_t *errors);
+void cfg_free(cfg_t *cfg);
+
+const cfg_shop_t *cfg_shop_find(const cfg_t *cfg, const char *domain);   /* case-insensitive; NULL if absent */
+const cfg_kind_t *cfg_kind_find(const cfg_t *cfg, const char *kind);
+
+/* Print every section and key with its default and help text (for `synchub help config`). */
+void cfg_print_reference(buf_t *out);
+
+#endif

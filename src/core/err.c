@@ -1,0 +1,67 @@
+/* err: filling and naming the project's error type. No I/O. */
+#include "core/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const class_names[] = {"", "transient", "configuration", "data", "internal"};
+
+void err_clear(err_t *e)
+{
+    if (e)
+        memset(e, 0, sizeof(*e));
+}
+
+int err_set(err_t *e, err_class_t cls, const char *code, const char *fmt, ...)
+{
+    if (!e)
+        return -1;
+    err_clear(e);
+    e->cls = cls;
+    e->retry_safe = (cls == ERR_TRANSIENT || cls == ERR_CONFIGURATION);
+    snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void err_record(err_t *e, const char *fmt, ...)
+{
+    if (!e)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->record, sizeof(e->record), fmt, ap);
+    va_end(ap);
+}
+
+void err_hint(err_t *e, const char *fmt, ...)
+{
+    if (!e)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->hint, sizeof(e->hint), fmt, ap);
+    va_end(ap);
+}
+
+const char *err_class_name(err_class_t cls)
+{
+    if ((unsigned)cls >= sizeof(class_names) / sizeof(class_names[0]))
+        return "internal";
+    return class_names[cls];
+}
+
+int err_class_parse(const char *name, err_class_t *out)
+{
+    for (unsigned i = 1; i < sizeof(class_names) / sizeof(class_names[0]); i++) {
+        if (strcmp(name, class_names[i]) == 0) {
+            *out = (err_class_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}

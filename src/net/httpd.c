@@ -1,0 +1,294 @@
+/* httpd: libmicrohttpd in its internal thread-pool mode with suspend/resume. A request's lifecycle:
+ *   RECEIVING (body chunks appended, 413 past max_body) → HANDLING (route called) → [SUSPENDED until
+ *   httpd_respond resumes it] → ANSWERED (response queued) → freed in on_completed.
+ * The route may answer from another thread before it returns; the answer is then queued on the next call that
+ * libmicrohttpd makes after the resume, never on a suspended connection. */
+#define _GNU_SOURCE
+#include "net/httpd.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/buf.h"
+
+typedef struct route {
+    char *method, *path;
+    httpd_route_fn fn;
+    void *udata;
+} route_t;
+
+struct httpd {
+    httpd_opts_t opts;
+    char *host;
+    struct MHD_Daemon *d;
+    route_t *routes;
+    size_t nroutes;
+    atomic_int deferred;     /* suspended requests not yet answered */
+};
+
+enum { R_RECEIVING, R_HANDLING, R_QUEUED };
+
+struct httpd_req {
+    httpd_t *h;
+    struct MHD_Connection *conn;
+    const route_t *route;
+    int state;
+    bool too_large;
+    bool deferred;
+    buf_t body;
+    /* The answer; published with `answered` (release) so another thread may write it. */
+    int status;
+    char *ctype;
+    char *resp;
+    size_t resp_len;
+    atomic_bool answered;
+};
+
+static enum MHD_Result queue_answer(httpd_req_t *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (char *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", r->ctype ? r->ctype : "text/plain");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    r->state = R_QUEUED;
+    return rc;
+}
+
+static void set_answer(httpd_req_t *r, int status, const char *ctype, const char *body, size_t len)
+{
+    r->status = status;
+    r->ctype = strdup(ctype ? ctype : "text/plain");
+    r->resp = malloc(len + 1);
+    if (r->resp) {
+        memcpy(r->resp, body, len);
+        r->resp[len] = '\0';
+        r->resp_len = len;
+    } else {
+        r->status = 500;
+        r->resp_len = 0;
+    }
+}
+
+static enum MHD_Result answer_now(httpd_req_t *r, int status, const char *json)
+{
+    set_answer(r, status, "application/json", json, strlen(json));
+    atomic_store_explicit(&r->answered, true, memory_order_release);
+    return queue_answer(r);
+}
+
+static const route_t *find_route(httpd_t *h, const char *method, const char *url, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < h->nroutes; i++) {
+        if (strcmp(h->routes[i].path, url) != 0)
+            continue;
+        *path_known = true;
+        if (strcmp(h->routes[i].method, method) == 0)
+            return &h->routes[i];
+    }
+    return NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    httpd_t *h = cls;
+    httpd_req_t *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        r->h = h;
+        r->conn = conn;
+        atomic_init(&r->answered, false);
+        *con_cls = r;
+        bool path_known;
+        r->route = find_route(h, method, url, &path_known);
+        if (!r->route)
+            return answer_now(r, path_known ? 405 : 404,
+                              path_known ? "{\"error\":\"method not allowed\"}" : "{\"error\":\"not found\"}");
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > h->opts.max_body)
+            return answer_now(r, 413, "{\"error\":\"body larger than the configured max_body\"}");
+        return MHD_YES;
+    }
+    if (r->state == R_RECEIVING) {
+        if (*upload_data_size) {
+            if (!r->too_large) {
+                if (r->body.len + *upload_data_size > r->h->opts.max_body) {
+                    r->too_large = true;
+                    buf_release(&r->body);
+                } else if (buf_append(&r->body, upload_data, *upload_data_size) < 0) {
+                    return MHD_NO;
+                }
+            }
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        if (r->too_large)
+            return answer_now(r, 413, "{\"error\":\"body larger than the configured max_body\"}");
+        r->state = R_HANDLING;
+        r->route->fn(r->route->udata, r);
+        if (r->deferred)
+            return MHD_YES; /* suspended; we are called again after httpd_respond resumes us */
+    }
+    if (r->state == R_HANDLING && atomic_load_explicit(&r->answered, memory_order_acquire))
+        return queue_answer(r);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+    (void)cls;
+    (void)conn;
+    (void)t;
+    httpd_req_t *r = *con_cls;
+    if (!r)
+        return;
+    buf_release(&r->body);
+    free(r->ctype);
+    free(r->resp);
+    free(r);
+    *con_cls = NULL;
+}
+
+httpd_t *httpd_new(const httpd_opts_t *opts, err_t *err)
+{
+    httpd_t *h = calloc(1, sizeof(*h));
+    if (!h) {
+        err_set(err, ERR_INTERNAL, "http.oom", "out of memory");
+        return NULL;
+    }
+    h->opts = *opts;
+    h->host = strdup(opts->host ? opts->host : "127.0.0.1");
+    h->opts.host = h->host;
+    atomic_init(&h->deferred, 0);
+    return h;
+}
+
+int httpd_route(httpd_t *h, const char *method, const char *path, httpd_route_fn fn, void *udata)
+{
+    route_t *r = realloc(h->routes, (h->nroutes + 1) * sizeof(*r));
+    if (!r)
+        return -1;
+    h->routes = r;
+    r[h->nroutes].method = strdup(method);
+    r[h->nroutes].path = strdup(path);
+    r[h->nroutes].fn = fn;
+    r[h->nroutes].udata = udata;
+    h->nroutes++;
+    return 0;
+}
+
+int httpd_start(httpd_t *h, err_t *err)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", h->opts.port);
+    int gai = getaddrinfo(h->host, port, &hints, &ai);
+    if (gai != 0)
+        return err_set(err, ERR_CONFIGURATION, "http.listen", "cannot resolve listen address %s: %s", h->host,
+                       gai_strerror(gai));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(flags, (uint16_t)h->opts.port, NULL, NULL, on_request, h,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(h->opts.threads > 0 ? h->opts.threads : 1),
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                            MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->d)
+        return err_set(err, ERR_CONFIGURATION, "http.listen",
+                       "cannot listen on %s:%d (address in use, or not an address of this machine)", h->host,
+                       h->opts.port);
+    return 0;
+}
+
+void httpd_quiesce(httpd_t *h)
+{
+    if (h && h->d) {
+        MHD_socket fd = MHD_quiesce_daemon(h->d);
+        (void)fd; /* MHD keeps owning the listen socket until stop */
+    }
+}
+
+void httpd_free(httpd_t *h, int wait_ms)
+{
+    if (!h)
+        return;
+    for (int waited = 0; atomic_load(&h->deferred) > 0 && waited < wait_ms; waited += 10) {
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    for (size_t i = 0; i < h->nroutes; i++) {
+        free(h->routes[i].method);
+        free(h->routes[i].path);
+    }
+    free(h->routes);
+    free(h->host);
+    free(h);
+}
+
+const char *httpd_req_header(httpd_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *httpd_req_body(httpd_req_t *r, size_t *len)
+{
+    if (len)
+        *len = r->body.len;
+    return buf_str(&r->body);
+}
+
+void httpd_defer(httpd_req_t *r)
+{
+    r->deferred = true;
+    atomic_fetch_add(&r->h->deferred, 1);
+    MHD_suspend_connection(r->conn);
+}
+
+void httpd_respond(httpd_req_t *r, int status, const char *content_type, const char *body, size_t len)
+{
+    set_answer(r, status, content_type, body, len);
+    atomic_store_explicit(&r->answered, true, memory_order_release);
+    if (r->deferred) {
+        httpd_t *h = r->h;
+        MHD_resume_connection(r->conn);
+        atomic_fetch_sub(&h->deferred, 1);
+    }
+}
+
+void httpd_respond_json(httpd_req_t *r, int status, const char *fmt, ...)
+{
+    buf_t b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    httpd_respond(r, status, "application/json", buf_str(&b), b.len);
+    buf_release(&b);
+}

@@ -1,0 +1,46 @@
+/* httpd: a small adapter over libmicrohttpd. Routes (method + exact path) get the whole request (headers and a
+ * length-capped body) and answer either at once or later from any thread (httpd_defer + httpd_respond), so a
+ * request waiting for its durable commit never blocks a polling thread. Bodies over the limit get 413 here.
+ * Not here: what any route means. */
+#ifndef SYNCHUB_HTTPD_H
+#define SYNCHUB_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+
+typedef struct httpd httpd_t;
+typedef struct httpd_req httpd_req_t;
+
+/* Runs on a polling thread with the complete request. It must call httpd_respond once, now or (after httpd_defer)
+ * later from any thread. */
+typedef void (*httpd_route_fn)(void *udata, httpd_req_t *req);
+
+typedef struct httpd_opts {
+    const char *host;
+    int port;
+    int threads;
+    size_t max_body;
+} httpd_opts_t;
+
+httpd_t *httpd_new(const httpd_opts_t *opts, err_t *err);
+/* Before httpd_start only. method "GET"/"POST"/…; path matched exactly. 0 or -1. */
+int httpd_route(httpd_t *h, const char *method, const char *path, httpd_route_fn fn, void *udata);
+int httpd_start(httpd_t *h, err_t *err);
+/* Stop accepting connections (SIGTERM); requests already in flight still get their answer. */
+void httpd_quiesce(httpd_t *h);
+/* Wait (up to wait_ms) for deferred requests to be answered, then stop and free. NULL is a no-op. */
+void httpd_free(httpd_t *h, int wait_ms);
+
+/* Inside a route callback only (the connection's data is valid there). */
+const char *httpd_req_header(httpd_req_t *r, const char *name);  /* case-insensitive; NULL if absent */
+const char *httpd_req_body(httpd_req_t *r, size_t *len);         /* never NULL; NUL-terminated copy */
+void httpd_defer(httpd_req_t *r);                                 /* the answer will come from httpd_respond later */
+
+/* Answer the request (copies body). Exactly once per request; any thread once deferred. */
+void httpd_respond(httpd_req_t *r, int status, const char *content_type, const char *body, size_t len);
+/* Answer with a small JSON object built from a printf format. */
+void httpd_respond_json(httpd_req_t *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,395 @@
+/* queue_pool: worker threads and the housekeeping thread. A worker loops claim → handler → finish on its own
+ * store connection. The housekeeping thread renews the leases of jobs running here (so only a dead process loses
+ * a lease), requeues jobs whose lease expired elsewhere, prunes old jobs and checkpoints the WAL. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "queue/queue.h"
+#include "store/store_internal.h"
+
+#define HOUSEKEEPING_TICK_MS 1000
+#define PRUNE_EVERY_MS 60000
+#define PRUNE_BATCH 1000
+
+/* ---- registry ---------------------------------------------------------------------------------------------- */
+
+typedef struct reg_entry {
+    char *pattern;
+    bool prefix;
+    queue_handler_fn fn;
+    void *udata;
+} reg_entry_t;
+
+struct queue_registry {
+    reg_entry_t *e;
+    size_t n;
+};
+
+queue_registry_t *queue_registry_new(void)
+{
+    return calloc(1, sizeof(queue_registry_t));
+}
+
+void queue_registry_free(queue_registry_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->e[i].pattern);
+    free(r->e);
+    free(r);
+}
+
+int queue_registry_add(queue_registry_t *r, const char *pattern, queue_handler_fn fn, void *udata)
+{
+    reg_entry_t *e = realloc(r->e, (r->n + 1) * sizeof(*e));
+    if (!e)
+        return -1;
+    r->e = e;
+    size_t len = strlen(pattern);
+    bool prefix = len >= 2 && strcmp(pattern + len - 2, ".*") == 0;
+    e[r->n].pattern = prefix ? strndup(pattern, len - 1) : strdup(pattern); /* keep the '.' of a prefix */
+    if (!e[r->n].pattern)
+        return -1;
+    e[r->n].prefix = prefix;
+    e[r->n].fn = fn;
+    e[r->n].udata = udata;
+    r->n++;
+    return 0;
+}
+
+queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind, void **udata)
+{
+    /* Exact registrations win over prefixes. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < r->n; i++) {
+            const reg_entry_t *e = &r->e[i];
+            if (e->prefix != (pass == 1))
+                continue;
+            if (e->prefix ? strncmp(kind, e->pattern, strlen(e->pattern)) == 0 : strcmp(kind, e->pattern) == 0) {
+                *udata = e->udata;
+                return e->fn;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ---- pool -------------------------------------------------------------------------------------------------- */
+
+typedef struct worker {
+    struct queue_pool *pool;
+    pthread_t thread;
+    char name[16];
+    /* The job this worker runs, for lease renewal by the housekeeper (under pool->slots_mu). */
+    char job_id[JOB_ID_LEN + 1];
+    int64_t lease_token, lease_ms, lease_until;
+    atomic_bool exited;
+} worker_t;
+
+struct queue_pool {
+    store_db_t *db;
+    const cfg_t *cfg;
+    const queue_registry_t *reg;
+    int nworkers;
+    worker_t *workers;
+    pthread_t housekeeper;
+    bool housekeeper_started;
+    atomic_bool stopping;
+    pthread_mutex_t slots_mu;
+};
+
+static void log_outcome(const job_t *j, const char *worker, const char *msg, log_level_t lvl, const err_t *e,
+                        const char *retry_in, const char *note)
+{
+    char attempt[16];
+    snprintf(attempt, sizeof(attempt), "%d", j->attempts);
+    log_kv(lvl, "queue", msg, "job", j->id, "kind", j->kind, "attempt", attempt, "worker", worker, "correlation",
+           j->correlation_id, "class", e ? err_class_name(e->cls) : NULL, "code", e ? e->code : NULL, "error",
+           e ? e->message : NULL, "record", e && e->record[0] ? e->record : NULL, "hint",
+           e && e->hint[0] ? e->hint : NULL, "retry_in", retry_in, "note", note && *note ? note : NULL, NULL);
+}
+
+/* Decide the next state after a failed run and write it. */
+static void finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, queue_run_t *run, uint64_t *rng)
+{
+    int64_t now = clock_now_ms();
+    job_state_t to = JOB_DONE;
+    int64_t run_at = 0;
+    char retry_in[32] = "";
+    err_t *e = rc == 0 ? NULL : &run->err;
+    if (e) {
+        if (e->cls == ERR_NONE) /* a handler that failed without saying why is a bug in the handler */
+            err_set(e, ERR_INTERNAL, "handler.no_error", "the %s handler failed without describing the error",
+                    j->kind);
+        bool retryable = e->cls == ERR_TRANSIENT || e->cls == ERR_INTERNAL;
+        if (retryable && j->attempts < j->max_attempts) {
+            queue_policy_t pol = queue_policy_for(w->pool->cfg, j->kind);
+            int64_t d = queue_backoff_ms(&pol, j->attempts, rng);
+            to = JOB_RETRY;
+            run_at = now + d;
+            snprintf(retry_in, sizeof(retry_in), "%lldms", (long long)d);
+        } else {
+            to = JOB_DEAD;
+            if (retryable) {
+                size_t len = strlen(e->message);
+                snprintf(e->message + len, sizeof(e->message) - len, " (gave up after %d attempts)", j->attempts);
+            }
+        }
+    }
+    err_t serr;
+    for (int tries = 0;; tries++) {
+        int frc = store_finish(conn, j, to, run_at, e, run->note, now, &serr);
+        if (frc == 0)
+            break;
+        if (frc == 1) {
+            log_kv(LOG_LVL_WARN, "queue", "lease lost before the result was recorded; the job runs again", "job",
+                   j->id, "kind", j->kind, NULL);
+            return;
+        }
+        if (tries >= 5) {
+            log_kv(LOG_LVL_ERROR, "queue", "cannot record the job's result; it runs again when its lease expires",
+                   "job", j->id, "code", serr.code, "error", serr.message, NULL);
+            return;
+        }
+        struct timespec ts = {0, 100000000L * (tries + 1)};
+        nanosleep(&ts, NULL);
+        now = clock_now_ms();
+    }
+    if (to == JOB_DONE)
+        log_outcome(j, w->name, "job done", LOG_LVL_INFO, NULL, NULL, run->note);
+    else if (to == JOB_RETRY)
+        log_outcome(j, w->name, "job failed; will retry", LOG_LVL_WARN, e, retry_in, NULL);
+    else
+        log_outcome(j, w->name, "job dead", LOG_LVL_ERROR, e, NULL, NULL);
+}
+
+static int run_handler(worker_t *w, const job_t *j, queue_run_t *run)
+{
+    void *udata = NULL;
+    queue_handler_fn fn = queue_registry_find(w->pool->reg, j->kind, &udata);
+    if (!fn) {
+        err_set(&run->err, ERR_CONFIGURATION, "handler.missing",
+                "no handler is registered for job kind '%s' in this synchub process", j->kind);
+        err_record(&run->err, "job %s (%s, key %s)", j->id, j->kind, j->ordering_key);
+        err_hint(&run->err,
+                 "the job is kept: enable or deploy what handles '%s' (or fix the kind it was enqueued with), then "
+                 "`synchub jobs retry %s`; or `synchub jobs discard %s` if it is not wanted",
+                 j->kind, j->id, j->id);
+        run->err.retry_safe = true;
+        return -1;
+    }
+    run->udata = udata;
+    return fn(run);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    queue_pool_t *p = w->pool;
+    err_t err;
+    uint64_t rng = crypto_random_u64();
+    uint64_t seen = 0;
+    store_t *conn = store_connect(p->db, false, 0, &err);
+    if (!conn) {
+        log_kv(LOG_LVL_ERROR, "queue", "worker cannot open the store", "worker", w->name, "error", err.message, NULL);
+        atomic_store(&w->exited, true);
+        return NULL;
+    }
+    while (!atomic_load(&p->stopping)) {
+        job_t *j = NULL;
+        int64_t next_due = 0, now = clock_now_ms();
+        int rc = store_claim(conn, w->name, now, &j, &next_due, &err);
+        if (rc < 0) {
+            log_kv(LOG_LVL_WARN, "queue", "claim failed; waiting", "worker", w->name, "code", err.code, "error",
+                   err.message, NULL);
+            store_db_wait(p->db, &seen, 1000);
+            continue;
+        }
+        if (rc == 0) {
+            int64_t wait = p->cfg->poll_interval_ms;
+            if (next_due > now && next_due - now < wait)
+                wait = next_due - now;
+            store_db_wait(p->db, &seen, wait);
+            continue;
+        }
+        pthread_mutex_lock(&p->slots_mu);
+        memcpy(w->job_id, j->id, sizeof(w->job_id));
+        w->lease_token = j->lease_token;
+        w->lease_ms = j->lease_ms;
+        w->lease_until = j->lease_until;
+        pthread_mutex_unlock(&p->slots_mu);
+
+        queue_run_t run;
+        memset(&run, 0, sizeof(run));
+        run.job = j;
+        run.worker = w->name;
+        rc = run_handler(w, j, &run);
+        finish_job(w, conn, j, rc, &run, &rng);
+
+        pthread_mutex_lock(&p->slots_mu);
+        w->job_id[0] = '\0';
+        pthread_mutex_unlock(&p->slots_mu);
+        job_free(j);
+    }
+    store_disconnect(conn);
+    atomic_store(&w->exited, true);
+    return NULL;
+}
+
+/* Renew leases that are past half their length, for jobs running in this process. */
+static void renew_leases(queue_pool_t *p, store_t *conn, int64_t now)
+{
+    for (int i = 0; i < p->nworkers; i++) {
+        worker_t *w = &p->workers[i];
+        char id[JOB_ID_LEN + 1];
+        int64_t token, until, lease;
+        pthread_mutex_lock(&p->slots_mu);
+        memcpy(id, w->job_id, sizeof(id));
+        token = w->lease_token;
+        until = w->lease_until;
+        lease = w->lease_ms;
+        pthread_mutex_unlock(&p->slots_mu);
+        if (!id[0] || until - now > lease / 2)
+            continue;
+        err_t err;
+        int rc = store_renew_lease(conn, id, token, now + lease, &err);
+        if (rc == 0) {
+            pthread_mutex_lock(&p->slots_mu);
+            if (strcmp(w->job_id, id) == 0 && w->lease_token == token)
+                w->lease_until = now + lease;
+            pthread_mutex_unlock(&p->slots_mu);
+        } else if (rc < 0) {
+            log_kv(LOG_LVL_WARN, "queue", "lease renewal failed", "job", id, "error", err.message, NULL);
+        }
+    }
+}
+
+static void *housekeeper_main(void *arg)
+{
+    queue_pool_t *p = arg;
+    err_t err;
+    uint64_t seen = 0;
+    store_t *conn = store_connect(p->db, false, 0, &err);
+    if (!conn) {
+        log_kv(LOG_LVL_ERROR, "queue", "housekeeping cannot open the store", "error", err.message, NULL);
+        return NULL;
+    }
+    int64_t last_prune = 0;
+    while (!atomic_load(&p->stopping)) {
+        int64_t now = clock_now_ms();
+        renew_leases(p, conn, now);
+        int n = 0;
+        if (store_reap_expired(conn, now, &n, &err) < 0)
+            log_kv(LOG_LVL_WARN, "queue", "lease expiry check failed", "error", err.message, NULL);
+        else if (n > 0) {
+            char nbuf[16];
+            snprintf(nbuf, sizeof(nbuf), "%d", n);
+            log_kv(LOG_LVL_WARN, "queue", "requeued jobs whose worker vanished (lease expired)", "count", nbuf,
+                   NULL);
+        }
+        if (now - last_prune >= PRUNE_EVERY_MS) {
+            last_prune = now;
+            int total = 0;
+            do {
+                if (store_prune(conn, now - p->cfg->retention_ms, PRUNE_BATCH, &n, &err) < 0) {
+                    log_kv(LOG_LVL_WARN, "queue", "prune failed", "error", err.message, NULL);
+                    break;
+                }
+                total += n;
+            } while (n == PRUNE_BATCH && !atomic_load(&p->stopping));
+            if (total > 0) {
+                char nbuf[16];
+                snprintf(nbuf, sizeof(nbuf), "%d", total);
+                log_kv(LOG_LVL_INFO, "queue", "pruned finished jobs past retention", "count", nbuf, NULL);
+            }
+        }
+        if (store_checkpoint(conn, &err) < 0)
+            log_kv(LOG_LVL_WARN, "store", "checkpoint failed", "error", err.message, NULL);
+        store_db_wait(p->db, &seen, HOUSEKEEPING_TICK_MS); /* woken early only by stop */
+        while (!atomic_load(&p->stopping) && clock_now_ms() - now < HOUSEKEEPING_TICK_MS)
+            store_db_wait(p->db, &seen, HOUSEKEEPING_TICK_MS - (clock_now_ms() - now));
+    }
+    store_disconnect(conn);
+    return NULL;
+}
+
+queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_registry_t *reg, int nworkers,
+                               err_t *err)
+{
+    queue_pool_t *p = calloc(1, sizeof(*p));
+    if (!p || !(p->workers = calloc((size_t)(nworkers > 0 ? nworkers : 1), sizeof(worker_t)))) {
+        free(p);
+        err_set(err, ERR_INTERNAL, "queue.oom", "out of memory");
+        return NULL;
+    }
+    p->db = db;
+    p->cfg = cfg;
+    p->reg = reg;
+    pthread_mutex_init(&p->slots_mu, NULL);
+    atomic_init(&p->stopping, false);
+    for (int i = 0; i < nworkers; i++) {
+        worker_t *w = &p->workers[i];
+        w->pool = p;
+        atomic_init(&w->exited, false);
+        snprintf(w->name, sizeof(w->name), "w%d", i + 1);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            err_set(err, ERR_INTERNAL, "queue.thread", "cannot start worker thread %d", i + 1);
+            queue_pool_stop(p, 0);
+            return NULL;
+        }
+        p->nworkers = i + 1;
+    }
+    if (pthread_create(&p->housekeeper, NULL, housekeeper_main, p) != 0) {
+        err_set(err, ERR_INTERNAL, "queue.thread", "cannot start the housekeeping thread");
+        queue_pool_stop(p, 0);
+        return NULL;
+    }
+    p->housekeeper_started = true;
+    return p;
+}
+
+int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
+{
+    if (!p)
+        return 0;
+    atomic_store(&p->stopping, true);
+    store_db_notify(p->db);
+    int abandoned = 0;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += grace_ms / 1000;
+    deadline.tv_nsec += (grace_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    for (int i = 0; i < p->nworkers; i++) {
+        if (pthread_timedjoin_np(p->workers[i].thread, NULL, &deadline) != 0) {
+            /* Still inside a handler: leave it; its lease makes the job run again elsewhere/later. */
+            pthread_detach(p->workers[i].thread);
+            abandoned++;
+        }
+    }
+    if (p->housekeeper_started)
+        pthread_join(p->housekeeper, NULL);
+    if (abandoned) {
+        char nbuf[16];
+        snprintf(nbuf, sizeof(nbuf), "%d", abandoned);
+        log_kv(LOG_LVL_WARN, "queue", "shutdown grace over; jobs still running run again after their lease", "count",
+               nbuf, NULL);
+        return abandoned; /* the pool is leaked on purpose: detached workers still use it until exit */
+    }
+    pthread_mutex_destroy(&p->slots_mu);
+    free(p->workers);
+    free(p);
+    return 0;
+}

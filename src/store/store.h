@@ -1,0 +1,162 @@
+/* store: the durable job store behind one interface (SQLite now, PostgreSQL later: keep engine-specific SQL inside
+ * its own file). It owns jobs, their attempt history and the per-ordering-key "head" that serialises a key.
+ * Not here: what a job does (queue/ and the handlers), HTTP, retry policy (the caller computes run_at).
+ *
+ * Threads: one store_db_t per process and store; one store_t (a connection) per thread. A store_t is never shared.
+ *
+ * Job states and the function performing each transition:
+ *
+ *     (new) ──store_enqueue──> QUEUED ──store_claim──> RUNNING ──store_finish(DONE)──> DONE
+ *                                ^                       │  │ └─store_finish(DEAD)───> DEAD ─┐
+ *                                │                       │  └──store_finish(RETRY)─> RETRY   │
+ *                                │      store_reap_expired (lease expired: worker died) ─>┘  │
+ *                                │                RETRY ──store_claim (run_at due)──> RUNNING│
+ *          store_operate(RETRY) ─┤<── DEAD, RETRY                                            │
+ *          store_operate(REPLAY)─┘<── DONE                                                   │
+ *          store_operate(DISCARD): QUEUED, RETRY, DEAD ──> DISCARDED        <────────────────┘
+ *          store_prune: DONE, DISCARDED older than the retention ──> (deleted)
+ *
+ * Ordering: among the QUEUED/RUNNING/RETRY jobs of one ordering key exactly one is the "head" (the RUNNING one,
+ * else the earliest event time, then the earliest insert). Only a head is claimable, so one key runs one job at a
+ * time, oldest event first. Every transition that adds or removes a live job recomputes its key's head.
+ */
+#ifndef SYNCHUB_STORE_H
+#define SYNCHUB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef enum {
+    JOB_QUEUED = 0,
+    JOB_RUNNING = 1,
+    JOB_RETRY = 2,
+    JOB_DONE = 3,
+    JOB_DEAD = 4,
+    JOB_DISCARDED = 5,
+    JOB_STATE_COUNT
+} job_state_t;
+
+#define JOB_ID_LEN 32   /* hex digits of a job id */
+
+/* What enqueue needs. Every pointer is borrowed for the duration of the call. */
+typedef struct job_new {
+    char id[JOB_ID_LEN + 1];     /* deterministic: queue_job_id() of the idempotency key */
+    const char *kind;
+    const char *ordering_key;
+    const char *payload;         /* JSON text, stored as given */
+    size_t payload_len;
+    const char *source;          /* "shopify", "cli", … */
+    const char *correlation_id;  /* may be NULL */
+    const char *meta;            /* JSON object text or NULL */
+    int64_t event_time_ms;
+    int priority;
+    int max_attempts;
+    int64_t lease_ms;
+} job_new_t;
+
+/* A job row. Owned by the caller: job_free(). */
+typedef struct job {
+    char id[JOB_ID_LEN + 1];
+    int64_t rid;                  /* insertion sequence */
+    char *kind, *ordering_key, *payload, *source, *correlation_id, *meta;
+    job_state_t state;
+    int priority, attempts, max_attempts;
+    int64_t lease_ms, event_time, run_at, lease_until, lease_token, created_at, updated_at, finished_at;
+    err_t last_error;             /* cls == ERR_NONE when there is none */
+} job_t;
+
+typedef struct job_attempt {
+    int n;
+    int64_t started_at, finished_at;   /* finished_at 0 while running */
+    char outcome[16];                  /* "running", "done", "retry", "dead", "lost" */
+    char worker[32];
+    err_t error;
+} job_attempt_t;
+
+typedef struct store_filter {
+    int state;            /* -1 = any */
+    const char *kind;     /* NULL = any */
+    int limit;            /* 0 = 100 */
+} store_filter_t;
+
+typedef struct store_stats {
+    int64_t by_state[JOB_STATE_COUNT];
+    int64_t oldest_queued_ms;     /* created_at of the oldest QUEUED job, 0 if none */
+    int64_t oldest_due_ms;        /* run_at of the oldest claimable job, 0 if none (the lag) */
+    int64_t retries_last_hour;
+} store_stats_t;
+
+typedef enum { STORE_OP_RETRY, STORE_OP_DISCARD, STORE_OP_REPLAY } store_op_t;
+
+typedef struct store_db store_db_t;
+typedef struct store store_t;
+
+/* Open (creating and migrating as needed) the store at path. busy_timeout_ms bounds how long a connection waits
+ * for another process's write lock. Returns NULL with err set. Thread-safe to use afterwards. */
+store_db_t *store_db_open(const char *path, int64_t busy_timeout_ms, err_t *err);
+void store_db_close(store_db_t *db);   /* after every store_t of it is closed */
+
+/* Wake-ups between threads of this process: store_db_notify after a commit that made work available;
+ * store_db_wait sleeps until a notify newer than *seen or timeout_ms, and updates *seen. */
+void store_db_notify(store_db_t *db);
+void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms);
+
+/* A connection for the calling thread. durable: every commit is fsynced (the ack path); otherwise commits are
+ * atomic and survive a crash of synchub but may be lost with the machine's power (worker bookkeeping, whose loss
+ * only re-runs idempotent work). busy_timeout_ms 0 = the db's default. */
+store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err);
+void store_disconnect(store_t *s);
+
+/* Insert n jobs in one transaction. dup[i] is set true when a job with the same id already existed (nothing is
+ * written for it). All or nothing: on -1 no job was stored. */
+int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err);
+
+/* Claim the most urgent claimable head: QUEUED or RETRY with run_at <= now. It becomes RUNNING with a lease of its
+ * lease_ms and a fresh lease_token; an attempt row is opened. Returns 1 with *out (caller frees), 0 when nothing
+ * is due (then *next_due_ms, if given, is the earliest future run_at of a head, or 0), -1 on error. */
+int store_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err);
+
+/* End the attempt of a job this worker claimed (matched by id and lease_token). to = DONE, RETRY (at run_at) or
+ * DEAD; why describes the failure (NULL for DONE); note is an optional remark for the attempt history.
+ * Returns 0, 1 if the lease was lost (another worker owns the job now: nothing written), -1 on error. */
+int store_finish(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why, const char *note,
+                 int64_t now, err_t *err);
+
+/* Extend the lease of a RUNNING job still held under token. 0, 1 if no longer held, -1 error. */
+int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err);
+
+/* RUNNING jobs whose lease expired before now: their attempt is closed as "lost"; they go to RETRY (due now) or,
+ * past max_attempts, DEAD. *n gets how many. */
+int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err);
+
+/* Delete up to limit DONE/DISCARDED jobs finished before older_than (and their attempts). *n gets the count. */
+int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
+
+/* Operator transitions on one job (id or unique prefix of >= 8 hex digits):
+ *   RETRY:   DEAD/RETRY/QUEUED → QUEUED due now, attempt budget renewed
+ *   DISCARD: QUEUED/RETRY/DEAD → DISCARDED
+ *   REPLAY:  DONE → QUEUED (an explicit re-run)
+ * A refused transition is -1 with class ERR_DATA naming the state. *out_id (if given) receives the full id. */
+int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err);
+
+/* RETRY every DEAD job (of class cls, or all when ERR_NONE). *n gets the count. */
+int store_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err);
+
+/* Read one job by id or unique prefix. 1 found, 0 not found, -1 error (ambiguous prefix is ERR_DATA). */
+int store_job_get(store_t *s, const char *id, job_t **out, err_t *err);
+int store_attempts(store_t *s, const job_t *job, job_attempt_t **out, size_t *n, err_t *err);  /* free(*out) */
+int store_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err_t *err);     /* job_list_free */
+int store_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err);
+
+/* A write transaction that touches nothing durable: proves the store accepts writes right now (for /readyz). */
+int store_probe_write(store_t *s, err_t *err);
+
+void job_free(job_t *job);
+void job_list_free(job_t **jobs, size_t n);
+const char *job_state_name(job_state_t st);
+int job_state_parse(const char *name, job_state_t *out);
+
+#endif

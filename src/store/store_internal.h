@@ -1,0 +1,18 @@
+/* store_internal: declarations shared by the store's own files and the few callers that manage the store's
+ * upkeep (the housekeeping thread). Not part of the interface a connector uses. */
+#ifndef SYNCHUB_STORE_INTERNAL_H
+#define SYNCHUB_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+/* Column list read by read_job(); the order is the contract. */
+#define STORE_JOB_COLS                                                                                              \
+    "rid, id, kind, okey, priority, state, attempts, max_attempts, lease_ms, event_time, run_at,"                  \
+    " coalesce(lease_until, 0), lease_token, created_at, updated_at, coalesce(finished_at, 0), source,"            \
+    " correlation_id, meta, payload, err_class, err_code, err_message, err_record, err_hint, err_retry_safe"
+
+/* Move WAL content into the database file without blocking writers (PASSIVE). Housekeeping only. */
+int store_checkpoint(store_t *s, err_t *err);
+const char *store_db_path(const store_db_t *db);
+
+#endif

@@ -1,0 +1,1052 @@
+/* store_sqlite: the embedded store (SQLite, WAL). Implements store.h. All SQL that only SQLite understands lives
+ * here. Writers of one process queue on an in-process mutex before BEGIN IMMEDIATE: SQLite's own busy handler
+ * sleeps in steps of milliseconds, which would put those steps straight into the webhook ack latency; the busy
+ * timeout then only matters against other processes (the CLI). Checkpoints run from the housekeeping thread
+ * (store_checkpoint), never inside a commit on the ack path. */
+#define _GNU_SOURCE
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "store/store_internal.h"
+
+struct store_db {
+    char *path;
+    int64_t busy_timeout_ms;
+    pthread_mutex_t wlock;      /* one writer of this process at a time (see the file comment) */
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv;
+    uint64_t wake_gen;
+};
+
+enum {
+    Q_INSERT, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
+    Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_COUNT
+};
+
+static const char *const sql_text[Q_COUNT] = {
+    [Q_INSERT] =
+        "INSERT INTO jobs(id, kind, okey, priority, state, ready, attempts, max_attempts, budget, lease_ms,"
+        " event_time, run_at, created_at, updated_at, source, correlation_id, meta, payload)"
+        " VALUES(?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12)"
+        " ON CONFLICT(id) DO NOTHING",
+    [Q_HEAD_FIND] = "SELECT rid FROM jobs WHERE okey = ?1 AND state IN (0, 1, 2)"
+                    " ORDER BY state = 1 DESC, event_time, rid LIMIT 1",
+    [Q_HEAD_SET] = "UPDATE jobs SET ready = (rid = ?2) WHERE okey = ?1 AND state IN (0, 1, 2)"
+                   " AND ready != (rid = ?2)",
+    [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
+                     " ORDER BY priority DESC, run_at LIMIT 1",
+    [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
+                    " updated_at = ?4 WHERE rid = ?1",
+    [Q_ATTEMPT_OPEN] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, outcome, worker)"
+                       " VALUES(?1, ?2, ?3, 'running', ?4)",
+    [Q_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE ready = 1 AND state IN (0, 2)",
+    [Q_FINISH] = "UPDATE jobs SET state = ?3, ready = CASE WHEN ?3 IN (3, 4) THEN 0 ELSE ready END,"
+                 " run_at = ?4, lease_until = NULL, updated_at = ?5,"
+                 " finished_at = CASE WHEN ?3 IN (3, 4) THEN ?5 ELSE NULL END,"
+                 " err_class = ?6, err_code = ?7, err_message = ?8, err_record = ?9, err_hint = ?10,"
+                 " err_retry_safe = ?11 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
+    [Q_ATTEMPT_CLOSE] = "UPDATE attempts SET finished_at = ?3, outcome = ?4, err_class = ?5, err_code = ?6,"
+                        " err_message = ?7, err_record = ?8, err_hint = ?9, err_retry_safe = ?10, note = ?11"
+                        " WHERE job_rid = ?1 AND n = ?2",
+    [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
+    [Q_EXPIRED] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE state = 1 AND lease_until < ?1 LIMIT 100",
+    [Q_BY_ID] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",
+    [Q_BY_PREFIX] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2",
+    [Q_OPERATE] = "UPDATE jobs SET state = ?2, ready = 0, run_at = ?3, updated_at = ?3,"
+                  " max_attempts = CASE WHEN ?2 = 0 THEN attempts + budget ELSE max_attempts END,"
+                  " finished_at = CASE WHEN ?2 = 5 THEN ?3 ELSE NULL END WHERE rid = ?1",
+    [Q_ATTEMPTS] = "SELECT n, started_at, finished_at, outcome, worker, err_class, err_code, err_message,"
+                   " err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = ?1 ORDER BY n",
+};
+
+struct store {
+    store_db_t *db;
+    sqlite3 *conn;
+    sqlite3_stmt *stmt[Q_COUNT];
+    bool in_write;
+    uint64_t rng;
+};
+
+/* Versioned migrations: PRAGMA user_version is the number of entries applied. Append, never edit. */
+static const char *const migrations[] = {
+    /* 1: jobs, attempts, meta */
+    "CREATE TABLE jobs("
+    "  rid INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL,"
+    "  okey TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  state INTEGER NOT NULL,"
+    "  ready INTEGER NOT NULL DEFAULT 0,"       /* 1 = head of its ordering key (see store.h) */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  budget INTEGER NOT NULL,"                /* attempts granted per operator retry */
+    "  lease_ms INTEGER NOT NULL,"
+    "  event_time INTEGER NOT NULL,"
+    "  run_at INTEGER NOT NULL,"
+    "  lease_until INTEGER,"
+    "  lease_token INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  finished_at INTEGER,"
+    "  source TEXT NOT NULL,"
+    "  correlation_id TEXT,"
+    "  meta TEXT,"
+    "  payload TEXT NOT NULL,"
+    "  err_class INTEGER NOT NULL DEFAULT 0, err_code TEXT, err_message TEXT, err_record TEXT, err_hint TEXT,"
+    "  err_retry_safe INTEGER);"
+    "CREATE INDEX jobs_claim ON jobs(priority DESC, run_at) WHERE ready = 1 AND state IN (0, 2);"
+    "CREATE INDEX jobs_key ON jobs(okey, event_time, rid) WHERE state IN (0, 1, 2);"
+    "CREATE INDEX jobs_lease ON jobs(lease_until) WHERE state = 1;"
+    "CREATE INDEX jobs_state ON jobs(state, updated_at);"
+    "CREATE INDEX jobs_corr ON jobs(correlation_id);"
+    "CREATE TABLE attempts("
+    "  job_rid INTEGER NOT NULL, n INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER,"
+    "  outcome TEXT NOT NULL, worker TEXT, err_class INTEGER NOT NULL DEFAULT 0, err_code TEXT,"
+    "  err_message TEXT, err_record TEXT, err_hint TEXT, err_retry_safe INTEGER, note TEXT,"
+    "  PRIMARY KEY(job_rid, n)) WITHOUT ROWID;"
+    "CREATE INDEX attempts_retry ON attempts(finished_at) WHERE outcome = 'retry';"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);",
+};
+
+static int sql_error(store_t *s, err_t *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(s->conn);
+    int prim = code & 0xff;
+    /* Busy, locked, full disk and I/O errors are conditions that pass (or that an operator fixes without touching
+     * the job): the caller answers 503 / retries. Anything else is a bug or corruption. */
+    err_class_t cls = (prim == SQLITE_BUSY || prim == SQLITE_LOCKED || prim == SQLITE_FULL || prim == SQLITE_IOERR ||
+                       prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY || prim == SQLITE_PROTOCOL)
+                          ? ERR_TRANSIENT
+                          : ERR_INTERNAL;
+    err_set(err, cls, prim == SQLITE_BUSY ? "store.busy" : prim == SQLITE_FULL ? "store.full" : "store.sqlite",
+            "store: %s failed: %s", what, sqlite3_errmsg(s->conn));
+    err_record(err, "store %s", s->db->path);
+    if (prim == SQLITE_BUSY)
+        err_hint(err, "another process holds the store's write lock; it is retried");
+    else if (prim == SQLITE_FULL || prim == SQLITE_IOERR)
+        err_hint(err, "check free disk space and the file system holding %s", s->db->path);
+    return -1;
+}
+
+static sqlite3_stmt *q(store_t *s, int which, err_t *err)
+{
+    if (!s->stmt[which]) {
+        if (sqlite3_prepare_v3(s->conn, sql_text[which], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[which], NULL) !=
+            SQLITE_OK) {
+            sql_error(s, err, "prepare");
+            return NULL;
+        }
+    }
+    sqlite3_reset(s->stmt[which]);
+    sqlite3_clear_bindings(s->stmt[which]);
+    return s->stmt[which];
+}
+
+static int exec(store_t *s, const char *sql, err_t *err)
+{
+    if (sqlite3_exec(s->conn, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sql_error(s, err, sql);
+    return 0;
+}
+
+/* Write transactions: in-process mutex, then BEGIN IMMEDIATE (takes SQLite's write lock at once, so the
+ * transaction never fails half-way on a lock upgrade). */
+static int begin_write(store_t *s, err_t *err)
+{
+    pthread_mutex_lock(&s->db->wlock);
+    if (exec(s, "BEGIN IMMEDIATE", err) < 0) {
+        pthread_mutex_unlock(&s->db->wlock);
+        return -1;
+    }
+    s->in_write = true;
+    return 0;
+}
+
+/* A SELECT left mid-result keeps its read snapshot open; the next BEGIN IMMEDIATE on this connection would then
+ * fail at once with SQLITE_BUSY_SNAPSHOT. So every transaction end resets every cached statement. */
+static void reset_all(store_t *s)
+{
+    for (int i = 0; i < Q_COUNT; i++)
+        if (s->stmt[i])
+            sqlite3_reset(s->stmt[i]);
+}
+
+static int commit(store_t *s, err_t *err)
+{
+    reset_all(s);
+    int rc = exec(s, "COMMIT", err);
+    if (rc < 0)
+        sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+    s->in_write = false;
+    pthread_mutex_unlock(&s->db->wlock);
+    return rc;
+}
+
+static void rollback(store_t *s)
+{
+    if (!s->in_write)
+        return;
+    reset_all(s);
+    sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+    s->in_write = false;
+    pthread_mutex_unlock(&s->db->wlock);
+}
+
+static int step_done(store_t *s, sqlite3_stmt *st, err_t *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sql_error(s, err, what);
+    return rc == SQLITE_ROW ? 1 : 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_err(sqlite3_stmt *st, int first, const err_t *e)
+{
+    if (!e || e->cls == ERR_NONE) {
+        sqlite3_bind_int(st, first, 0);
+        for (int i = 1; i <= 5; i++)
+            sqlite3_bind_null(st, first + i);
+        return;
+    }
+    sqlite3_bind_int(st, first, (int)e->cls);
+    bind_text(st, first + 1, e->code);
+    bind_text(st, first + 2, e->message);
+    bind_text(st, first + 3, e->record[0] ? e->record : NULL);
+    bind_text(st, first + 4, e->hint[0] ? e->hint : NULL);
+    sqlite3_bind_int(st, first + 5, e->retry_safe);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+static void read_err(sqlite3_stmt *st, int first, err_t *e)
+{
+    err_clear(e);
+    e->cls = (err_class_t)sqlite3_column_int(st, first);
+    if (e->cls == ERR_NONE)
+        return;
+    col_copy(st, first + 1, e->code, sizeof(e->code));
+    col_copy(st, first + 2, e->message, sizeof(e->message));
+    col_copy(st, first + 3, e->record, sizeof(e->record));
+    col_copy(st, first + 4, e->hint, sizeof(e->hint));
+    e->retry_safe = sqlite3_column_int(st, first + 5) != 0;
+}
+
+static job_t *read_job(sqlite3_stmt *st)
+{
+    job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->rid = sqlite3_column_int64(st, 0);
+    col_copy(st, 1, j->id, sizeof(j->id));
+    j->kind = col_dup(st, 2);
+    j->ordering_key = col_dup(st, 3);
+    j->priority = sqlite3_column_int(st, 4);
+    j->state = (job_state_t)sqlite3_column_int(st, 5);
+    j->attempts = sqlite3_column_int(st, 6);
+    j->max_attempts = sqlite3_column_int(st, 7);
+    j->lease_ms = sqlite3_column_int64(st, 8);
+    j->event_time = sqlite3_column_int64(st, 9);
+    j->run_at = sqlite3_column_int64(st, 10);
+    j->lease_until = sqlite3_column_int64(st, 11);
+    j->lease_token = sqlite3_column_int64(st, 12);
+    j->created_at = sqlite3_column_int64(st, 13);
+    j->updated_at = sqlite3_column_int64(st, 14);
+    j->finished_at = sqlite3_column_int64(st, 15);
+    j->source = col_dup(st, 16);
+    j->correlation_id = col_dup(st, 17);
+    j->meta = col_dup(st, 18);
+    j->payload = col_dup(st, 19);
+    read_err(st, 20, &j->last_error);
+    if (!j->kind || !j->ordering_key || !j->source || !j->payload) {
+        job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- database ---------------------------------------------------------------------------------------------- */
+
+static int mkdir_parents(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(copy, 0750) < 0 && errno != EEXIST) {
+                free(copy);
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+static int migrate(store_t *s, err_t *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->conn, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return sql_error(s, err, "read schema version");
+    int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    if (version > latest)
+        return err_set(err, ERR_CONFIGURATION, "store.version",
+                       "store %s has schema version %d, newer than this synchub understands (%d)", s->db->path,
+                       version, latest);
+    for (int v = version; v < latest; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+        if (begin_write(s, err) < 0)
+            return -1;
+        if (exec(s, migrations[v], err) < 0 || exec(s, pragma, err) < 0) {
+            rollback(s);
+            return -1;
+        }
+        if (commit(s, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+store_db_t *store_db_open(const char *path, int64_t busy_timeout_ms, err_t *err)
+{
+    store_db_t *db = calloc(1, sizeof(*db));
+    if (!db) {
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        return NULL;
+    }
+    db->path = strdup(path);
+    db->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
+    pthread_mutex_init(&db->wlock, NULL);
+    pthread_mutex_init(&db->wake_mu, NULL);
+    pthread_cond_init(&db->wake_cv, NULL);
+    if (mkdir_parents(path) < 0) {
+        err_set(err, ERR_CONFIGURATION, "store.path", "cannot create the folder for the store %s: %s", path,
+                strerror(errno));
+        store_db_close(db);
+        return NULL;
+    }
+    store_t *s = store_connect(db, true, 0, err);
+    if (!s) {
+        store_db_close(db);
+        return NULL;
+    }
+    int rc = migrate(s, err);
+    store_disconnect(s);
+    if (rc < 0) {
+        store_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+void store_db_close(store_db_t *db)
+{
+    if (!db)
+        return;
+    pthread_mutex_destroy(&db->wlock);
+    pthread_mutex_destroy(&db->wake_mu);
+    pthread_cond_destroy(&db->wake_cv);
+    free(db->path);
+    free(db);
+}
+
+void store_db_notify(store_db_t *db)
+{
+    pthread_mutex_lock(&db->wake_mu);
+    db->wake_gen++;
+    pthread_cond_broadcast(&db->wake_cv);
+    pthread_mutex_unlock(&db->wake_mu);
+}
+
+void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&db->wake_mu);
+    while (db->wake_gen == *seen) {
+        if (pthread_cond_timedwait(&db->wake_cv, &db->wake_mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    *seen = db->wake_gen;
+    pthread_mutex_unlock(&db->wake_mu);
+}
+
+const char *store_db_path(const store_db_t *db)
+{
+    return db->path;
+}
+
+store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err)
+{
+    store_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        return NULL;
+    }
+    s->db = db;
+    s->rng = crypto_random_u64();
+    int rc = sqlite3_open_v2(db->path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        err_set(err, ERR_CONFIGURATION, "store.open", "cannot open the store %s: %s", db->path,
+                s->conn ? sqlite3_errmsg(s->conn) : sqlite3_errstr(rc));
+        err_hint(err, "check that the folder exists and is writable by the synchub user");
+        store_disconnect(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->conn, (int)(busy_timeout_ms > 0 ? busy_timeout_ms : db->busy_timeout_ms));
+    /* WAL: readers never block the writer. synchronous=FULL fsyncs the WAL at every commit (the ack path);
+     * NORMAL keeps commits atomic and crash-safe but leaves the fsync to the next FULL commit or checkpoint.
+     * Automatic checkpoints are off: store_checkpoint() runs them off the ack path. */
+    char pragmas[256];
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA wal_autocheckpoint = 0;"
+             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
+             durable ? "FULL" : "NORMAL");
+    if (exec(s, pragmas, err) < 0) {
+        store_disconnect(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_disconnect(store_t *s)
+{
+    if (!s)
+        return;
+    rollback(s);
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close_v2(s->conn);
+    free(s);
+}
+
+int store_checkpoint(store_t *s, err_t *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        return sql_error(s, err, "checkpoint");
+    return 0;
+}
+
+/* ---- ordering-key head ------------------------------------------------------------------------------------- */
+
+static int refresh_head(store_t *s, const char *okey, err_t *err)
+{
+    sqlite3_stmt *st = q(s, Q_HEAD_FIND, err);
+    if (!st)
+        return -1;
+    bind_text(st, 1, okey);
+    int rc = step_done(s, st, err, "find key head");
+    if (rc <= 0)
+        return rc; /* no live job left on this key: nothing to mark */
+    int64_t head = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (!(st = q(s, Q_HEAD_SET, err)))
+        return -1;
+    bind_text(st, 1, okey);
+    sqlite3_bind_int64(st, 2, head);
+    return step_done(s, st, err, "mark key head") < 0 ? -1 : 0;
+}
+
+/* ---- enqueue ----------------------------------------------------------------------------------------------- */
+
+int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
+{
+    int64_t now = clock_now_ms();
+    if (begin_write(s, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const job_new_t *j = &jobs[i];
+        sqlite3_stmt *st = q(s, Q_INSERT, err);
+        if (!st)
+            goto fail;
+        bind_text(st, 1, j->id);
+        bind_text(st, 2, j->kind);
+        bind_text(st, 3, j->ordering_key);
+        sqlite3_bind_int(st, 4, j->priority);
+        sqlite3_bind_int(st, 5, j->max_attempts);
+        sqlite3_bind_int64(st, 6, j->lease_ms);
+        sqlite3_bind_int64(st, 7, j->event_time_ms);
+        sqlite3_bind_int64(st, 8, now);
+        bind_text(st, 9, j->source);
+        bind_text(st, 10, j->correlation_id);
+        bind_text(st, 11, j->meta);
+        sqlite3_bind_text(st, 12, j->payload, (int)j->payload_len, SQLITE_TRANSIENT);
+        if (step_done(s, st, err, "insert job") < 0)
+            goto fail;
+        bool d = sqlite3_changes(s->conn) == 0;
+        if (dup)
+            dup[i] = d;
+        if (!d && refresh_head(s, j->ordering_key, err) < 0)
+            goto fail;
+    }
+    if (commit(s, err) < 0)
+        return -1;
+    store_db_notify(s->db);
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+/* ---- claim / finish / lease -------------------------------------------------------------------------------- */
+
+int store_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err)
+{
+    *out = NULL;
+    if (next_due_ms)
+        *next_due_ms = 0;
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = q(s, Q_CLAIM_PICK, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, now);
+    int rc = step_done(s, st, err, "pick job");
+    if (rc < 0)
+        goto fail;
+    if (rc == 0) {
+        if (next_due_ms && (st = q(s, Q_NEXT_DUE, err)) && step_done(s, st, err, "next due") == 1)
+            *next_due_ms = sqlite3_column_int64(st, 0);
+        rollback(s);
+        return 0;
+    }
+    job_t *j = read_job(st);
+    sqlite3_reset(st);
+    if (!j) {
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
+        goto fail;
+    }
+    s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    j->lease_token = (int64_t)(s->rng >> 2) + 1;
+    j->lease_until = now + j->lease_ms;
+    j->attempts++;
+    j->state = JOB_RUNNING;
+    if (!(st = q(s, Q_CLAIM_SET, err)))
+        goto fail_job;
+    sqlite3_bind_int64(st, 1, j->rid);
+    sqlite3_bind_int64(st, 2, j->lease_until);
+    sqlite3_bind_int64(st, 3, j->lease_token);
+    sqlite3_bind_int64(st, 4, now);
+    if (step_done(s, st, err, "claim job") < 0)
+        goto fail_job;
+    if (!(st = q(s, Q_ATTEMPT_OPEN, err)))
+        goto fail_job;
+    sqlite3_bind_int64(st, 1, j->rid);
+    sqlite3_bind_int(st, 2, j->attempts);
+    sqlite3_bind_int64(st, 3, now);
+    bind_text(st, 4, worker);
+    if (step_done(s, st, err, "open attempt") < 0)
+        goto fail_job;
+    if (commit(s, err) < 0) {
+        job_free(j);
+        return -1;
+    }
+    *out = j;
+    return 1;
+fail_job:
+    job_free(j);
+fail:
+    rollback(s);
+    return -1;
+}
+
+static const char *outcome_name(job_state_t to)
+{
+    return to == JOB_DONE ? "done" : to == JOB_DEAD ? "dead" : "retry";
+}
+
+static int close_attempt(store_t *s, int64_t rid, int n, int64_t now, const char *outcome, const err_t *why,
+                         const char *note, err_t *err)
+{
+    sqlite3_stmt *st = q(s, Q_ATTEMPT_CLOSE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_int(st, 2, n);
+    sqlite3_bind_int64(st, 3, now);
+    bind_text(st, 4, outcome);
+    bind_err(st, 5, why);
+    bind_text(st, 11, note);
+    return step_done(s, st, err, "close attempt") < 0 ? -1 : 0;
+}
+
+int store_finish(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why, const char *note,
+                 int64_t now, err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = q(s, Q_FINISH, err);
+    if (!st)
+        goto fail;
+    bind_text(st, 1, job->id);
+    sqlite3_bind_int64(st, 2, job->lease_token);
+    sqlite3_bind_int(st, 3, (int)to);
+    sqlite3_bind_int64(st, 4, to == JOB_RETRY ? run_at : job->run_at);
+    sqlite3_bind_int64(st, 5, now);
+    bind_err(st, 6, to == JOB_DONE ? NULL : why);
+    if (step_done(s, st, err, "finish job") < 0)
+        goto fail;
+    if (sqlite3_changes(s->conn) == 0) {
+        rollback(s); /* the lease was lost: the reaper or an operator moved the job; our result is void */
+        return 1;
+    }
+    if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
+        goto fail;
+    if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
+        goto fail;
+    if (commit(s, err) < 0)
+        return -1;
+    if (to != JOB_RETRY)
+        store_db_notify(s->db); /* the next job of this key may be claimable now */
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = q(s, Q_RENEW, err);
+    if (!st)
+        goto fail;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, token);
+    sqlite3_bind_int64(st, 3, until);
+    if (step_done(s, st, err, "renew lease") < 0)
+        goto fail;
+    int changed = sqlite3_changes(s->conn);
+    if (commit(s, err) < 0)
+        return -1;
+    return changed ? 0 : 1;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
+{
+    *n = 0;
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = q(s, Q_EXPIRED, err);
+    if (!st)
+        goto fail;
+    sqlite3_bind_int64(st, 1, now);
+    job_t *found[100];
+    int nfound = 0, rc;
+    while (nfound < 100 && (rc = step_done(s, st, err, "find expired leases")) == 1) {
+        job_t *j = read_job(st);
+        if (j)
+            found[nfound++] = j;
+    }
+    sqlite3_reset(st);
+    for (int i = 0; i < nfound; i++) {
+        job_t *j = found[i];
+        err_t why;
+        bool dead = j->attempts >= j->max_attempts;
+        err_set(&why, ERR_TRANSIENT, "worker.lost",
+                "the worker running attempt %d stopped (crash, kill or hang) before finishing; its lease expired",
+                j->attempts);
+        err_record(&why, "job %s (%s)", j->id, j->kind);
+        err_hint(&why, dead ? "attempts exhausted: check the logs around the crash, then `synchub jobs retry %s`"
+                            : "it runs again automatically",
+                 j->id);
+        sqlite3_stmt *f = q(s, Q_FINISH, err);
+        if (f) {
+            bind_text(f, 1, j->id);
+            sqlite3_bind_int64(f, 2, j->lease_token);
+            sqlite3_bind_int(f, 3, dead ? JOB_DEAD : JOB_RETRY);
+            sqlite3_bind_int64(f, 4, now);
+            sqlite3_bind_int64(f, 5, now);
+            bind_err(f, 6, &why);
+        }
+        if (!f || step_done(s, f, err, "requeue expired") < 0 ||
+            close_attempt(s, j->rid, j->attempts, now, "lost", &why, NULL, err) < 0 ||
+            (dead && refresh_head(s, j->ordering_key, err) < 0)) {
+            for (int k = i; k < nfound; k++)
+                job_free(found[k]);
+            goto fail;
+        }
+        job_free(j);
+        (*n)++;
+    }
+    if (commit(s, err) < 0)
+        return -1;
+    if (*n)
+        store_db_notify(s->db);
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
+{
+    *n = 0;
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "CREATE TEMP TABLE IF NOT EXISTS prune_ids(rid INTEGER PRIMARY KEY);"
+             "DELETE FROM prune_ids;"
+             "INSERT INTO prune_ids SELECT rid FROM jobs WHERE state IN (3, 5) AND updated_at < %lld LIMIT %d;"
+             "DELETE FROM attempts WHERE job_rid IN (SELECT rid FROM prune_ids);"
+             "DELETE FROM jobs WHERE rid IN (SELECT rid FROM prune_ids);",
+             (long long)older_than, limit);
+    if (begin_write(s, err) < 0)
+        return -1;
+    if (exec(s, sql, err) < 0) {
+        rollback(s);
+        return -1;
+    }
+    *n = sqlite3_changes(s->conn);
+    return commit(s, err);
+}
+
+/* ---- operator ---------------------------------------------------------------------------------------------- */
+
+static bool is_hex(const char *p)
+{
+    for (; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* Find one job by full id or a unique prefix. 1 found, 0 not found, -1 error. */
+static int find_job(store_t *s, const char *id, job_t **out, err_t *err)
+{
+    *out = NULL;
+    size_t len = strlen(id);
+    if (len < 8 || len > JOB_ID_LEN || !is_hex(id))
+        return err_set(err, ERR_DATA, "job.bad_id",
+                       "'%s' is not a job id (8 to 32 lower-case hex digits, as `synchub jobs list` shows)", id);
+    sqlite3_stmt *st;
+    if (len == JOB_ID_LEN) {
+        if (!(st = q(s, Q_BY_ID, err)))
+            return -1;
+        bind_text(st, 1, id);
+    } else {
+        char hi[JOB_ID_LEN + 2];
+        snprintf(hi, sizeof(hi), "%sg", id); /* 'g' sorts after every hex digit */
+        if (!(st = q(s, Q_BY_PREFIX, err)))
+            return -1;
+        bind_text(st, 1, id);
+        bind_text(st, 2, hi);
+    }
+    int rc = step_done(s, st, err, "find job");
+    if (rc <= 0)
+        return rc;
+    job_t *j = read_job(st);
+    if (len < JOB_ID_LEN && step_done(s, st, err, "find job") == 1) {
+        sqlite3_reset(st);
+        job_free(j);
+        return err_set(err, ERR_DATA, "job.ambiguous", "job id prefix '%s' matches more than one job; give more digits",
+                       id);
+    }
+    sqlite3_reset(st);
+    if (!j)
+        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+    *out = j;
+    return 1;
+}
+
+int store_job_get(store_t *s, const char *id, job_t **out, err_t *err)
+{
+    return find_job(s, id, out, err);
+}
+
+static int set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, err_t *err)
+{
+    sqlite3_stmt *st = q(s, Q_OPERATE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, j->rid);
+    sqlite3_bind_int(st, 2, (int)to);
+    sqlite3_bind_int64(st, 3, now);
+    if (step_done(s, st, err, "change job state") < 0)
+        return -1;
+    return refresh_head(s, j->ordering_key, err);
+}
+
+int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
+{
+    job_t *j = NULL;
+    if (begin_write(s, err) < 0)
+        return -1;
+    int rc = find_job(s, id, &j, err);
+    if (rc == 0)
+        err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
+    if (rc <= 0)
+        goto fail;
+    static const unsigned allowed[] = {
+        [STORE_OP_RETRY] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
+        [STORE_OP_DISCARD] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
+        [STORE_OP_REPLAY] = 1u << JOB_DONE,
+    };
+    static const char *const verbs[] = {"retry", "discard", "replay"};
+    if (!(allowed[op] & (1u << j->state))) {
+        err_set(err, ERR_DATA, "job.state", "job %s is %s: %s applies only to %s", j->id, job_state_name(j->state),
+                verbs[op],
+                op == STORE_OP_REPLAY ? "done jobs" : "queued, retry or dead jobs");
+        if (j->state == JOB_RUNNING)
+            err_hint(err, "wait until the running attempt ends");
+        else if (op != STORE_OP_REPLAY && j->state == JOB_DONE)
+            err_hint(err, "use `synchub jobs replay %s` to run a done job again", j->id);
+        goto fail;
+    }
+    if (set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err) < 0)
+        goto fail;
+    if (out_id)
+        memcpy(out_id, j->id, JOB_ID_LEN + 1);
+    job_free(j);
+    if (commit(s, err) < 0)
+        return -1;
+    store_db_notify(s->db);
+    return 0;
+fail:
+    job_free(j);
+    rollback(s);
+    return -1;
+}
+
+int store_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
+{
+    *n = 0;
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st;
+    const char *sql = "SELECT " STORE_JOB_COLS " FROM jobs WHERE state = 4 AND (?1 = 0 OR err_class = ?1)";
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK) {
+        sql_error(s, err, "list dead jobs");
+        goto fail;
+    }
+    sqlite3_bind_int(st, 1, (int)cls);
+    job_t **found = NULL;
+    size_t nfound = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        job_t **g = realloc(found, (nfound + 1) * sizeof(*g));
+        job_t *j = read_job(st);
+        if (!g || !j) {
+            free(g ? g : found);
+            job_free(j);
+            sqlite3_finalize(st);
+            err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+            goto fail;
+        }
+        found = g;
+        found[nfound++] = j;
+    }
+    sqlite3_finalize(st);
+    int failed = rc != SQLITE_DONE ? sql_error(s, err, "list dead jobs") : 0;
+    for (size_t i = 0; i < nfound && !failed; i++)
+        failed = set_state(s, found[i], JOB_QUEUED, now, err);
+    job_list_free(found, nfound);
+    if (failed)
+        goto fail;
+    *n = (int)nfound;
+    if (commit(s, err) < 0)
+        return -1;
+    store_db_notify(s->db);
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+/* ---- reading ----------------------------------------------------------------------------------------------- */
+
+int store_attempts(store_t *s, const job_t *job, job_attempt_t **out, size_t *n, err_t *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = q(s, Q_ATTEMPTS, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, job->rid);
+    int rc;
+    while ((rc = step_done(s, st, err, "read attempts")) == 1) {
+        job_attempt_t *g = realloc(*out, (*n + 1) * sizeof(*g));
+        if (!g) {
+            sqlite3_reset(st);
+            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        }
+        *out = g;
+        job_attempt_t *a = &g[(*n)++];
+        memset(a, 0, sizeof(*a));
+        a->n = sqlite3_column_int(st, 0);
+        a->started_at = sqlite3_column_int64(st, 1);
+        a->finished_at = sqlite3_column_int64(st, 2);
+        col_copy(st, 3, a->outcome, sizeof(a->outcome));
+        col_copy(st, 4, a->worker, sizeof(a->worker));
+        read_err(st, 5, &a->error);
+        /* A note on a successful attempt ("skipped: stale event") travels in the message field. */
+        if (a->error.cls == ERR_NONE)
+            col_copy(st, 11, a->error.message, sizeof(a->error.message));
+    }
+    sqlite3_reset(st);
+    return rc < 0 ? -1 : 0;
+}
+
+int store_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err_t *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    const char *sql = "SELECT " STORE_JOB_COLS " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 IS NULL OR kind = ?2)"
+                      " ORDER BY updated_at DESC, rid DESC LIMIT ?3";
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_error(s, err, "list jobs");
+    sqlite3_bind_int(st, 1, f ? f->state : -1);
+    bind_text(st, 2, f ? f->kind : NULL);
+    sqlite3_bind_int(st, 3, f && f->limit > 0 ? f->limit : 100);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        job_t **g = realloc(*out, (*n + 1) * sizeof(*g));
+        job_t *j = read_job(st);
+        if (!g || !j) {
+            if (g)
+                *out = g;
+            job_free(j);
+            break;
+        }
+        *out = g;
+        (*out)[(*n)++] = j;
+    }
+    if (rc != SQLITE_DONE) {
+        sql_error(s, err, "list jobs");
+        sqlite3_finalize(st);
+        job_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st;
+    const char *sql =
+        "SELECT state, count(*), NULL FROM jobs GROUP BY state"
+        " UNION ALL SELECT -1, min(created_at), NULL FROM jobs WHERE state = 0"
+        " UNION ALL SELECT -2, min(run_at), NULL FROM jobs WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
+        " UNION ALL SELECT -3, count(*), NULL FROM attempts WHERE outcome = 'retry' AND finished_at >= ?1 - 3600000";
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_error(s, err, "stats");
+    sqlite3_bind_int64(st, 1, now);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        int64_t v = sqlite3_column_int64(st, 1);
+        if (k >= 0 && k < JOB_STATE_COUNT)
+            out->by_state[k] = v;
+        else if (k == -1)
+            out->oldest_queued_ms = v;
+        else if (k == -2)
+            out->oldest_due_ms = v;
+        else if (k == -3)
+            out->retries_last_hour = v;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return sql_error(s, err, "stats");
+    return 0;
+}
+
+int store_probe_write(store_t *s, err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    if (exec(s, "INSERT INTO meta(key, value) VALUES('ready_probe', strftime('%s','now'))"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+             err) < 0) {
+        rollback(s);
+        return -1;
+    }
+    return commit(s, err);
+}
+
+/* ---- job helpers (engine-independent, kept here until a second engine exists) ------------------------------ */
+
+void job_free(job_t *j)
+{
+    if (!j)
+        return;
+    free(j->kind);
+    free(j->ordering_key);
+    free(j->payload);
+    free(j->source);
+    free(j->correlation_id);
+    free(j->meta);
+    free(j);
+}
+
+void job_list_free(job_t **jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        job_free(jobs[i]);
+    free(jobs);
+}
+
+static const char *const state_names[JOB_STATE_COUNT] = {"queued", "running", "retry", "done", "dead", "discarded"};
+
+const char *job_state_name(job_state_t st)
+{
+    return (unsigned)st < JOB_STATE_COUNT ? state_names[st] : "unknown";
+}
+
+int job_state_parse(const char *name, job_state_t *out)
+{
+    for (int i = 0; i < JOB_STATE_COUNT; i++) {
+        if (strcmp(name, state_names[i]) == 0) {
+            *out = (job_state_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
