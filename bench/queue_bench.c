@@ -54,6 +54,16 @@ static int noop(queue_run_t *run)
     return 0;
 }
 
+static void remove_store(const char *path)
+{
+    char side[4096];
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
 static double secs(struct timespec a, struct timespec b)
 {
     return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
@@ -74,7 +84,7 @@ int main(int argc, char **argv)
             path = argv[i + 1];
     }
     log_init(LOG_LVL_WARN, LOG_FMT_LOGFMT);
-    unlink(path);
+    remove_store(path);
     err_t err;
     store_db_t *db = store_db_open(path, 5000, &err);
     if (!db) {
@@ -111,7 +121,7 @@ int main(int argc, char **argv)
     store_t *s = store_connect(db, false, 0, &err);
     store_stats_t st;
     for (;;) {
-        struct timespec ts = {0, 20000000L};
+        struct timespec ts = {0, 100000000L};
         nanosleep(&ts, NULL);
         if (store_stats(s, clock_now_ms(), &st, &err) == 0 && st.by_state[JOB_DONE] >= njobs - failed)
             break;
@@ -129,6 +139,6 @@ int main(int argc, char **argv)
     printf("  enqueue  %8.0f jobs/s  (%.2f s, %d failed)\n", njobs / e, e, failed);
     printf("  drain    %8.0f jobs/s  (%.2f s)\n", njobs / d, d);
     printf("  peak RSS %8.1f MiB\n", ru.ru_maxrss / 1024.0);
-    unlink(path);
+    remove_store(path);
     return failed ? 1 : 0;
 }

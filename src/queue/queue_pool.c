@@ -15,6 +15,7 @@
 #include "queue/queue.h"
 #include "store/store_internal.h"
 
+#define CHECKPOINT_TICK_MS 200   /* frequent passive checkpoints keep the WAL (and every read through it) small */
 #define HOUSEKEEPING_TICK_MS 1000
 #define PRUNE_EVERY_MS 60000
 #define PRUNE_BATCH 1000
@@ -105,6 +106,8 @@ struct queue_pool {
     bool housekeeper_started;
     atomic_bool stopping;
     pthread_mutex_t slots_mu;
+    pthread_mutex_t hk_mu;   /* the housekeeper sleeps on hk_cv so that job wake-ups do not wake it */
+    pthread_cond_t hk_cv;
 };
 
 static void log_outcome(const job_t *j, const char *worker, const char *msg, log_level_t lvl, const err_t *e,
@@ -118,9 +121,13 @@ static void log_outcome(const job_t *j, const char *worker, const char *msg, log
            e && e->hint[0] ? e->hint : NULL, "retry_in", retry_in, "note", note && *note ? note : NULL, NULL);
 }
 
-/* Decide the next state after a failed run and write it. */
-static void finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, queue_run_t *run, uint64_t *rng)
+/* Decide the job's next state from the run's outcome and write it; unless stopping, claim the next job in the
+ * same transaction and return it (NULL when nothing is due; *next_due gets the earliest future run). */
+static job_t *finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, queue_run_t *run, uint64_t *rng,
+                         int64_t *next_due)
 {
+    job_t *next = NULL;
+    bool want_next = !atomic_load(&w->pool->stopping);
     int64_t now = clock_now_ms();
     job_state_t to = JOB_DONE;
     int64_t run_at = 0;
@@ -147,18 +154,19 @@ static void finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, queue
     }
     err_t serr;
     for (int tries = 0;; tries++) {
-        int frc = store_finish(conn, j, to, run_at, e, run->note, now, &serr);
+        int frc = store_finish_claim(conn, j, to, run_at, e, run->note, now, w->name, want_next ? &next : NULL,
+                                     next_due, &serr);
         if (frc == 0)
             break;
         if (frc == 1) {
             log_kv(LOG_LVL_WARN, "queue", "lease lost before the result was recorded; the job runs again", "job",
                    j->id, "kind", j->kind, NULL);
-            return;
+            return next;
         }
         if (tries >= 5) {
             log_kv(LOG_LVL_ERROR, "queue", "cannot record the job's result; it runs again when its lease expires",
                    "job", j->id, "code", serr.code, "error", serr.message, NULL);
-            return;
+            return NULL;
         }
         struct timespec ts = {0, 100000000L * (tries + 1)};
         nanosleep(&ts, NULL);
@@ -170,6 +178,7 @@ static void finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, queue
         log_outcome(j, w->name, "job failed; will retry", LOG_LVL_WARN, e, retry_in, NULL);
     else
         log_outcome(j, w->name, "job dead", LOG_LVL_ERROR, e, NULL, NULL);
+    return next;
 }
 
 static int run_handler(worker_t *w, const job_t *j, queue_run_t *run)
@@ -204,22 +213,25 @@ static void *worker_main(void *arg)
         atomic_store(&w->exited, true);
         return NULL;
     }
-    while (!atomic_load(&p->stopping)) {
-        job_t *j = NULL;
-        int64_t next_due = 0, now = clock_now_ms();
-        int rc = store_claim(conn, w->name, now, &j, &next_due, &err);
-        if (rc < 0) {
-            log_kv(LOG_LVL_WARN, "queue", "claim failed; waiting", "worker", w->name, "code", err.code, "error",
-                   err.message, NULL);
-            store_db_wait(p->db, &seen, 1000);
-            continue;
-        }
-        if (rc == 0) {
-            int64_t wait = p->cfg->poll_interval_ms;
-            if (next_due > now && next_due - now < wait)
-                wait = next_due - now;
-            store_db_wait(p->db, &seen, wait);
-            continue;
+    job_t *j = NULL;
+    int64_t next_due = 0;
+    while (!atomic_load(&p->stopping) || j) {
+        if (!j) {
+            int64_t now = clock_now_ms();
+            int rc = store_claim(conn, w->name, now, &j, &next_due, &err);
+            if (rc < 0) {
+                log_kv(LOG_LVL_WARN, "queue", "claim failed; waiting", "worker", w->name, "code", err.code, "error",
+                       err.message, NULL);
+                store_db_wait(p->db, &seen, 1000);
+                continue;
+            }
+            if (rc == 0) {
+                int64_t wait = p->cfg->poll_interval_ms;
+                if (next_due > now && next_due - now < wait)
+                    wait = next_due - now;
+                store_db_wait(p->db, &seen, wait);
+                continue;
+            }
         }
         pthread_mutex_lock(&p->slots_mu);
         memcpy(w->job_id, j->id, sizeof(w->job_id));
@@ -232,13 +244,15 @@ static void *worker_main(void *arg)
         memset(&run, 0, sizeof(run));
         run.job = j;
         run.worker = w->name;
-        rc = run_handler(w, j, &run);
-        finish_job(w, conn, j, rc, &run, &rng);
+        int rc = run_handler(w, j, &run);
+        next_due = 0;
+        job_t *next = finish_job(w, conn, j, rc, &run, &rng, &next_due);
 
         pthread_mutex_lock(&p->slots_mu);
         w->job_id[0] = '\0';
         pthread_mutex_unlock(&p->slots_mu);
         job_free(j);
+        j = next;
     }
     store_disconnect(conn);
     atomic_store(&w->exited, true);
@@ -277,28 +291,30 @@ static void *housekeeper_main(void *arg)
 {
     queue_pool_t *p = arg;
     err_t err;
-    uint64_t seen = 0;
     store_t *conn = store_connect(p->db, false, 0, &err);
     if (!conn) {
         log_kv(LOG_LVL_ERROR, "queue", "housekeeping cannot open the store", "error", err.message, NULL);
         return NULL;
     }
-    int64_t last_prune = 0;
+    int64_t last_prune = 0, last_tick = 0;
     while (!atomic_load(&p->stopping)) {
         int64_t now = clock_now_ms();
-        renew_leases(p, conn, now);
-        int n = 0;
-        if (store_reap_expired(conn, now, &n, &err) < 0)
-            log_kv(LOG_LVL_WARN, "queue", "lease expiry check failed", "error", err.message, NULL);
-        else if (n > 0) {
-            char nbuf[16];
-            snprintf(nbuf, sizeof(nbuf), "%d", n);
-            log_kv(LOG_LVL_WARN, "queue", "requeued jobs whose worker vanished (lease expired)", "count", nbuf,
-                   NULL);
+        if (now - last_tick >= HOUSEKEEPING_TICK_MS) {
+            last_tick = now;
+            renew_leases(p, conn, now);
+            int n = 0;
+            if (store_reap_expired(conn, now, &n, &err) < 0)
+                log_kv(LOG_LVL_WARN, "queue", "lease expiry check failed", "error", err.message, NULL);
+            else if (n > 0) {
+                char nbuf[16];
+                snprintf(nbuf, sizeof(nbuf), "%d", n);
+                log_kv(LOG_LVL_WARN, "queue", "requeued jobs whose worker vanished (lease expired)", "count", nbuf,
+                       NULL);
+            }
         }
         if (now - last_prune >= PRUNE_EVERY_MS) {
             last_prune = now;
-            int total = 0;
+            int total = 0, n = 0;
             do {
                 if (store_prune(conn, now - p->cfg->retention_ms, PRUNE_BATCH, &n, &err) < 0) {
                     log_kv(LOG_LVL_WARN, "queue", "prune failed", "error", err.message, NULL);
@@ -314,9 +330,17 @@ static void *housekeeper_main(void *arg)
         }
         if (store_checkpoint(conn, &err) < 0)
             log_kv(LOG_LVL_WARN, "store", "checkpoint failed", "error", err.message, NULL);
-        store_db_wait(p->db, &seen, HOUSEKEEPING_TICK_MS); /* woken early only by stop */
-        while (!atomic_load(&p->stopping) && clock_now_ms() - now < HOUSEKEEPING_TICK_MS)
-            store_db_wait(p->db, &seen, HOUSEKEEPING_TICK_MS - (clock_now_ms() - now));
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CHECKPOINT_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&p->hk_mu);
+        if (!atomic_load(&p->stopping))
+            pthread_cond_timedwait(&p->hk_cv, &p->hk_mu, &ts);
+        pthread_mutex_unlock(&p->hk_mu);
     }
     store_disconnect(conn);
     return NULL;
@@ -335,6 +359,8 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     p->cfg = cfg;
     p->reg = reg;
     pthread_mutex_init(&p->slots_mu, NULL);
+    pthread_mutex_init(&p->hk_mu, NULL);
+    pthread_cond_init(&p->hk_cv, NULL);
     atomic_init(&p->stopping, false);
     for (int i = 0; i < nworkers; i++) {
         worker_t *w = &p->workers[i];
@@ -362,7 +388,10 @@ int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
     if (!p)
         return 0;
     atomic_store(&p->stopping, true);
-    store_db_notify(p->db);
+    store_db_notify(p->db, -1);
+    pthread_mutex_lock(&p->hk_mu);
+    pthread_cond_signal(&p->hk_cv);
+    pthread_mutex_unlock(&p->hk_mu);
     int abandoned = 0;
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -389,6 +418,8 @@ int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
         return abandoned; /* the pool is leaked on purpose: detached workers still use it until exit */
     }
     pthread_mutex_destroy(&p->slots_mu);
+    pthread_mutex_destroy(&p->hk_mu);
+    pthread_cond_destroy(&p->hk_cv);
     free(p->workers);
     free(p);
     return 0;

@@ -99,9 +99,10 @@ typedef struct store store_t;
 store_db_t *store_db_open(const char *path, int64_t busy_timeout_ms, err_t *err);
 void store_db_close(store_db_t *db);   /* after every store_t of it is closed */
 
-/* Wake-ups between threads of this process: store_db_notify after a commit that made work available;
- * store_db_wait sleeps until a notify newer than *seen or timeout_ms, and updates *seen. */
-void store_db_notify(store_db_t *db);
+/* Wake-ups between threads of this process: store_db_notify after a commit that made njobs jobs claimable
+ * (1 wakes one waiter, anything else wakes all); store_db_wait sleeps until a notify newer than *seen or
+ * timeout_ms, and updates *seen. */
+void store_db_notify(store_db_t *db, int njobs);
 void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms);
 
 /* A connection for the calling thread. durable: every commit is fsynced (the ack path); otherwise commits are
@@ -124,6 +125,12 @@ int store_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_
  * Returns 0, 1 if the lease was lost (another worker owns the job now: nothing written), -1 on error. */
 int store_finish(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why, const char *note,
                  int64_t now, err_t *err);
+
+/* store_finish, then, in the same transaction, claim the next job for worker (as store_claim): one commit per job
+ * on a busy queue instead of two. *next is NULL when nothing is due. */
+int store_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
+                       const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
+                       err_t *err);
 
 /* Extend the lease of a RUNNING job still held under token. 0, 1 if no longer held, -1 error. */
 int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err);

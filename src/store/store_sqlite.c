@@ -32,6 +32,8 @@ enum {
     Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_COUNT
 };
 
+/* Claims name their index: without ANALYZE statistics the planner prefers jobs_state and sorts every queued row,
+ * which turns each claim into a scan of the backlog. */
 static const char *const sql_text[Q_COUNT] = {
     [Q_INSERT] =
         "INSERT INTO jobs(id, kind, okey, priority, state, ready, attempts, max_attempts, budget, lease_ms,"
@@ -42,13 +44,14 @@ static const char *const sql_text[Q_COUNT] = {
                     " ORDER BY state = 1 DESC, event_time, rid LIMIT 1",
     [Q_HEAD_SET] = "UPDATE jobs SET ready = (rid = ?2) WHERE okey = ?1 AND state IN (0, 1, 2)"
                    " AND ready != (rid = ?2)",
-    [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
+    [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_claim"
+                     " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
                     " updated_at = ?4 WHERE rid = ?1",
     [Q_ATTEMPT_OPEN] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, outcome, worker)"
                        " VALUES(?1, ?2, ?3, 'running', ?4)",
-    [Q_NEXT_DUE] = "SELECT min(run_at) FROM jobs WHERE ready = 1 AND state IN (0, 2)",
+    [Q_NEXT_DUE] = "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2)",
     [Q_FINISH] = "UPDATE jobs SET state = ?3, ready = CASE WHEN ?3 IN (3, 4) THEN 0 ELSE ready END,"
                  " run_at = ?4, lease_until = NULL, updated_at = ?5,"
                  " finished_at = CASE WHEN ?3 IN (3, 4) THEN ?5 ELSE NULL END,"
@@ -383,11 +386,15 @@ void store_db_close(store_db_t *db)
     free(db);
 }
 
-void store_db_notify(store_db_t *db)
+void store_db_notify(store_db_t *db, int njobs)
 {
     pthread_mutex_lock(&db->wake_mu);
     db->wake_gen++;
-    pthread_cond_broadcast(&db->wake_cv);
+    /* One new job needs one worker: waking them all only makes them race for the write lock. */
+    if (njobs == 1)
+        pthread_cond_signal(&db->wake_cv);
+    else
+        pthread_cond_broadcast(&db->wake_cv);
     pthread_mutex_unlock(&db->wake_mu);
 }
 
@@ -522,7 +529,7 @@ int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t 
     }
     if (commit(s, err) < 0)
         return -1;
-    store_db_notify(s->db);
+    store_db_notify(s->db, n == 1 ? 1 : -1);
     return 0;
 fail:
     rollback(s);
@@ -531,6 +538,53 @@ fail:
 
 /* ---- claim / finish / lease -------------------------------------------------------------------------------- */
 
+/* Inside a write transaction: pick and lease the next head. 1 claimed, 0 nothing due, -1 error. */
+static int claim_locked(store_t *s, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err)
+{
+    sqlite3_stmt *st = q(s, Q_CLAIM_PICK, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    int rc = step_done(s, st, err, "pick job");
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        if (next_due_ms && (st = q(s, Q_NEXT_DUE, err)) && step_done(s, st, err, "next due") == 1)
+            *next_due_ms = sqlite3_column_int64(st, 0);
+        return 0;
+    }
+    job_t *j = read_job(st);
+    sqlite3_reset(st);
+    if (!j)
+        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
+    s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    j->lease_token = (int64_t)(s->rng >> 2) + 1;
+    j->lease_until = now + j->lease_ms;
+    j->attempts++;
+    j->state = JOB_RUNNING;
+    if (!(st = q(s, Q_CLAIM_SET, err)))
+        goto fail;
+    sqlite3_bind_int64(st, 1, j->rid);
+    sqlite3_bind_int64(st, 2, j->lease_until);
+    sqlite3_bind_int64(st, 3, j->lease_token);
+    sqlite3_bind_int64(st, 4, now);
+    if (step_done(s, st, err, "claim job") < 0)
+        goto fail;
+    if (!(st = q(s, Q_ATTEMPT_OPEN, err)))
+        goto fail;
+    sqlite3_bind_int64(st, 1, j->rid);
+    sqlite3_bind_int(st, 2, j->attempts);
+    sqlite3_bind_int64(st, 3, now);
+    bind_text(st, 4, worker);
+    if (step_done(s, st, err, "open attempt") < 0)
+        goto fail;
+    *out = j;
+    return 1;
+fail:
+    job_free(j);
+    return -1;
+}
+
 int store_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err)
 {
     *out = NULL;
@@ -538,57 +592,18 @@ int store_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_
         *next_due_ms = 0;
     if (begin_write(s, err) < 0)
         return -1;
-    sqlite3_stmt *st = q(s, Q_CLAIM_PICK, err);
-    if (!st)
-        goto fail;
-    sqlite3_bind_int64(st, 1, now);
-    int rc = step_done(s, st, err, "pick job");
-    if (rc < 0)
-        goto fail;
-    if (rc == 0) {
-        if (next_due_ms && (st = q(s, Q_NEXT_DUE, err)) && step_done(s, st, err, "next due") == 1)
-            *next_due_ms = sqlite3_column_int64(st, 0);
+    job_t *j = NULL;
+    int rc = claim_locked(s, worker, now, &j, next_due_ms, err);
+    if (rc <= 0) {
         rollback(s);
-        return 0;
+        return rc;
     }
-    job_t *j = read_job(st);
-    sqlite3_reset(st);
-    if (!j) {
-        err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
-        goto fail;
-    }
-    s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    j->lease_token = (int64_t)(s->rng >> 2) + 1;
-    j->lease_until = now + j->lease_ms;
-    j->attempts++;
-    j->state = JOB_RUNNING;
-    if (!(st = q(s, Q_CLAIM_SET, err)))
-        goto fail_job;
-    sqlite3_bind_int64(st, 1, j->rid);
-    sqlite3_bind_int64(st, 2, j->lease_until);
-    sqlite3_bind_int64(st, 3, j->lease_token);
-    sqlite3_bind_int64(st, 4, now);
-    if (step_done(s, st, err, "claim job") < 0)
-        goto fail_job;
-    if (!(st = q(s, Q_ATTEMPT_OPEN, err)))
-        goto fail_job;
-    sqlite3_bind_int64(st, 1, j->rid);
-    sqlite3_bind_int(st, 2, j->attempts);
-    sqlite3_bind_int64(st, 3, now);
-    bind_text(st, 4, worker);
-    if (step_done(s, st, err, "open attempt") < 0)
-        goto fail_job;
     if (commit(s, err) < 0) {
         job_free(j);
         return -1;
     }
     *out = j;
     return 1;
-fail_job:
-    job_free(j);
-fail:
-    rollback(s);
-    return -1;
 }
 
 static const char *outcome_name(job_state_t to)
@@ -614,8 +629,20 @@ static int close_attempt(store_t *s, int64_t rid, int n, int64_t now, const char
 int store_finish(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why, const char *note,
                  int64_t now, err_t *err)
 {
+    return store_finish_claim(s, job, to, run_at, why, note, now, NULL, NULL, NULL, err);
+}
+
+int store_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
+                       const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
+                       err_t *err)
+{
+    if (next)
+        *next = NULL;
+    if (next_due_ms)
+        *next_due_ms = 0;
     if (begin_write(s, err) < 0)
         return -1;
+    int result = 0;
     sqlite3_stmt *st = q(s, Q_FINISH, err);
     if (!st)
         goto fail;
@@ -628,18 +655,25 @@ int store_finish(store_t *s, const job_t *job, job_state_t to, int64_t run_at, c
     if (step_done(s, st, err, "finish job") < 0)
         goto fail;
     if (sqlite3_changes(s->conn) == 0) {
-        rollback(s); /* the lease was lost: the reaper or an operator moved the job; our result is void */
-        return 1;
+        result = 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
+    } else {
+        if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
+            goto fail;
+        if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
+            goto fail;
     }
-    if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
+    if (next && claim_locked(s, worker, now, next, next_due_ms, err) < 0)
         goto fail;
-    if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
-        goto fail;
-    if (commit(s, err) < 0)
+    if (commit(s, err) < 0) {
+        if (next) {
+            job_free(*next);
+            *next = NULL;
+        }
         return -1;
-    if (to != JOB_RETRY)
-        store_db_notify(s->db); /* the next job of this key may be claimable now */
-    return 0;
+    }
+    if (result == 0 && to != JOB_RETRY)
+        store_db_notify(s->db, 1); /* the next job of this key may be claimable now */
+    return result;
 fail:
     rollback(s);
     return -1;
@@ -716,7 +750,7 @@ int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
     if (commit(s, err) < 0)
         return -1;
     if (*n)
-        store_db_notify(s->db);
+        store_db_notify(s->db, -1);
     return 0;
 fail:
     rollback(s);
@@ -843,7 +877,7 @@ int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char o
     job_free(j);
     if (commit(s, err) < 0)
         return -1;
-    store_db_notify(s->db);
+    store_db_notify(s->db, 1);
     return 0;
 fail:
     job_free(j);
@@ -889,7 +923,7 @@ int store_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *er
     *n = (int)nfound;
     if (commit(s, err) < 0)
         return -1;
-    store_db_notify(s->db);
+    store_db_notify(s->db, -1);
     return 0;
 fail:
     rollback(s);
@@ -974,7 +1008,7 @@ int store_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
     const char *sql =
         "SELECT state, count(*), NULL FROM jobs GROUP BY state"
         " UNION ALL SELECT -1, min(created_at), NULL FROM jobs WHERE state = 0"
-        " UNION ALL SELECT -2, min(run_at), NULL FROM jobs WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
+        " UNION ALL SELECT -2, min(run_at), NULL FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
         " UNION ALL SELECT -3, count(*), NULL FROM attempts WHERE outcome = 'retry' AND finished_at >= ?1 - 3600000";
     if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
         return sql_error(s, err, "stats");

@@ -1,0 +1,152 @@
+/* Unit tests for src/core/cfg.c: defaults, FILE:LINE errors, secrets from file and environment, long lines. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/cfg.h"
+
+static char *write_tmp(const char *text)
+{
+    char *path = strdup("/tmp/synchub-cfg-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static cfg_t *load(const char *text, buf_t *errors, char **path_out)
+{
+    char *path = write_tmp(text);
+    cfg_t *c = cfg_load(path, errors);
+    if (path_out)
+        *path_out = path;
+    else {
+        unlink(path);
+        free(path);
+    }
+    return c;
+}
+
+static void test_cfg_defaults_and_values(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    cfg_t *c = load("[server]\nlisten = 0.0.0.0:9000\nworkers = 8\n[store]\nretention = 2d\n"
+                    "[shop ACME.myshopify.com]\nwebhook_secret = abc\n[kind shopify.order]\nmax_attempts = 3\n",
+                    &e, NULL);
+    assert_non_null(c);
+    assert_string_equal(c->listen_host, "0.0.0.0");
+    assert_true(c->listen_port == 9000 && c->workers == 8);
+    assert_true(c->retention_ms == 2 * 86400000LL);
+    assert_true(c->max_body == 5 * 1048576);
+    assert_non_null(cfg_shop_find(c, "acme.MYSHOPIFY.com"));
+    const cfg_kind_t *k = cfg_kind_find(c, "shopify.order");
+    assert_non_null(k);
+    assert_true((k->set & CFG_KIND_MAX_ATTEMPTS) && k->max_attempts == 3);
+    cfg_free(c);
+    buf_release(&e);
+}
+
+static void test_cfg_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    char *path;
+    cfg_t *c = load("[server]\nworkers = 4\nwokers = 2\n[store]\nretention = 1h\n[nope]\nx = 1\n", &e, &path);
+    assert_null(c);
+    char want[512];
+    snprintf(want, sizeof(want), "%s:3: unknown key 'wokers' in [server]", path);
+    assert_non_null(strstr(buf_str(&e), want));
+    snprintf(want, sizeof(want), "%s:5: bad value '1h' for retention", path);
+    assert_non_null(strstr(buf_str(&e), want));
+    snprintf(want, sizeof(want), "%s:7: unknown section [nope]", path);
+    assert_non_null(strstr(buf_str(&e), want));
+    unlink(path);
+    free(path);
+    buf_release(&e);
+}
+
+static void test_cfg_secret_sources_and_no_echo(void **state)
+{
+    (void)state;
+    char *secret_file = write_tmp("from-file-secret\n");
+    setenv("SYNCHUB_TEST_SECRET", "from-env-secret", 1);
+    char text[512];
+    snprintf(text, sizeof(text),
+             "[shop a.myshopify.com]\nwebhook_secret_file = %s\nwebhook_secret_previous_env = SYNCHUB_TEST_SECRET\n"
+             "[shop b.myshopify.com]\nwebhook_secret_env = SYNCHUB_UNSET_VAR_X\n",
+             secret_file);
+    buf_t e = BUF_INIT;
+    cfg_t *c = load(text, &e, NULL);
+    assert_null(c); /* shop b's variable is unset */
+    assert_non_null(strstr(buf_str(&e), "SYNCHUB_UNSET_VAR_X"));
+    assert_null(strstr(buf_str(&e), "from-file-secret"));
+    buf_reset(&e);
+
+    snprintf(text, sizeof(text),
+             "[shop a.myshopify.com]\nwebhook_secret_file = %s\nwebhook_secret_previous_env = SYNCHUB_TEST_SECRET\n",
+             secret_file);
+    c = load(text, &e, NULL);
+    assert_non_null(c);
+    const cfg_shop_t *s = cfg_shop_find(c, "a.myshopify.com");
+    assert_string_equal(s->webhook_secret.value, "from-file-secret"); /* trailing newline dropped */
+    assert_string_equal(s->webhook_secret_previous.value, "from-env-secret");
+    cfg_free(c);
+    unlink(secret_file);
+    free(secret_file);
+    buf_release(&e);
+}
+
+static void test_cfg_refuses_secret_twice_and_missing_secret(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    setenv("SYNCHUB_TEST_SECRET", "x", 1);
+    cfg_t *c = load("[shop a.myshopify.com]\nwebhook_secret = a\nwebhook_secret_env = SYNCHUB_TEST_SECRET\n"
+                    "[shop b.myshopify.com]\nwebhook_secret_previous = only-old\n",
+                    &e, NULL);
+    assert_null(c);
+    assert_non_null(strstr(buf_str(&e), "more than once"));
+    assert_non_null(strstr(buf_str(&e), "[shop b.myshopify.com] has no webhook_secret"));
+    buf_release(&e);
+}
+
+static void test_cfg_long_lines(void **state)
+{
+    (void)state;
+    size_t n = 20000;
+    char *text = malloc(n + 100);
+    char *secret = malloc(n + 1);
+    memset(secret, 'k', n);
+    secret[n] = '\0';
+    snprintf(text, n + 100, "[shop a.myshopify.com]\nwebhook_secret = %s\n", secret);
+    buf_t e = BUF_INIT;
+    cfg_t *c = load(text, &e, NULL);
+    assert_non_null(c);
+    assert_true(cfg_shop_find(c, "a.myshopify.com")->webhook_secret.len == n);
+    cfg_free(c);
+    free(text);
+    free(secret);
+    buf_release(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cfg_defaults_and_values),
+        cmocka_unit_test(test_cfg_errors_name_file_and_line),
+        cmocka_unit_test(test_cfg_secret_sources_and_no_echo),
+        cmocka_unit_test(test_cfg_refuses_secret_twice_and_missing_secret),
+        cmocka_unit_test(test_cfg_long_lines),
+    };
+    return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
+}

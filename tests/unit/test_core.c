@@ -1,0 +1,181 @@
+/* Unit tests for src/core: time parsing, durations and sizes, HMAC-SHA256 (RFC 4231 vectors), base64, and the
+ * Shopify webhook signature check built on them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "ingest/ingest.h"
+
+static void test_clock_parses_shopify_offsets(void **state)
+{
+    (void)state;
+    int64_t a, b, c;
+    assert_int_equal(clock_parse_iso8601("2026-11-21T14:03:13-05:00", &a), 0);
+    assert_int_equal(clock_parse_iso8601("2026-11-21T19:03:13Z", &b), 0);
+    assert_int_equal(clock_parse_iso8601("2026-11-21T20:03:13.250+0100", &c), 0);
+    assert_true(a == b);
+    assert_true(c == b + 250);
+    assert_true(b == 1795287793000LL);
+    char out[40];
+    assert_string_equal(clock_format_iso8601(b, out, sizeof(out)), "2026-11-21T19:03:13.000Z");
+}
+
+static void test_clock_rejects_ambiguous_or_malformed(void **state)
+{
+    (void)state;
+    int64_t t;
+    assert_int_equal(clock_parse_iso8601("2026-11-21T14:03:13", &t), -1); /* no zone: refuse to guess */
+    assert_int_equal(clock_parse_iso8601("2026-13-21T14:03:13Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("yesterday", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-11-21T14:03:13Zjunk", &t), -1);
+    assert_int_equal(clock_parse_iso8601(NULL, &t), -1);
+}
+
+static void test_clock_durations_and_sizes(void **state)
+{
+    (void)state;
+    int64_t v;
+    assert_int_equal(clock_parse_duration_ms("500ms", &v), 0);
+    assert_true(v == 500);
+    assert_int_equal(clock_parse_duration_ms("30", &v), 0);
+    assert_true(v == 30000);
+    assert_int_equal(clock_parse_duration_ms("7d", &v), 0);
+    assert_true(v == 7 * 86400000LL);
+    assert_int_equal(clock_parse_duration_ms("-1s", &v), -1);
+    assert_int_equal(clock_parse_duration_ms("5 parsecs", &v), -1);
+    assert_int_equal(clock_parse_size("5MiB", &v), 0);
+    assert_true(v == 5 * 1048576);
+    assert_int_equal(clock_parse_size("64KiB", &v), 0);
+    assert_true(v == 65536);
+    assert_int_equal(clock_parse_size("99999999999999999999", &v), -1);
+}
+
+static void hex_of(const unsigned char *b, size_t n, char *out)
+{
+    crypto_hex(b, n, out);
+}
+
+/* RFC 4231 test cases 1, 2 and 6 (key longer than the block size). */
+static void test_hmac_rfc4231(void **state)
+{
+    (void)state;
+    unsigned char mac[32], key[131];
+    char hex[65];
+    memset(key, 0x0b, 20);
+    assert_int_equal(crypto_hmac_sha256(key, 20, "Hi There", 8, mac), 0);
+    hex_of(mac, 32, hex);
+    assert_string_equal(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+
+    assert_int_equal(crypto_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac), 0);
+    hex_of(mac, 32, hex);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+    memset(key, 0xaa, 131);
+    const char *msg = "Test Using Larger Than Block-Size Key - Hash Key First";
+    assert_int_equal(crypto_hmac_sha256(key, 131, msg, strlen(msg), mac), 0);
+    hex_of(mac, 32, hex);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+static void test_base64_roundtrip_and_strictness(void **state)
+{
+    (void)state;
+    char enc[64];
+    unsigned char dec[64];
+    assert_int_equal(crypto_base64_encode("foobar", 6, enc), 8);
+    assert_string_equal(enc, "Zm9vYmFy");
+    assert_int_equal(crypto_base64_decode("Zm9vYg==", 8, dec), 4);
+    assert_memory_equal(dec, "foob", 4);
+    assert_int_equal(crypto_base64_decode("Zm9v YmFy", 9, dec), -1);
+    assert_int_equal(crypto_base64_decode("Zm9=YmFy", 8, dec), -1);
+    assert_int_equal(crypto_base64_decode("", 0, dec), -1);
+}
+
+/* A Shopify-style delivery: base64(HMAC-SHA256(secret, raw body)), checked against current and previous secret. */
+static void test_shopify_signature(void **state)
+{
+    (void)state;
+    const char *body = "{\"id\":820982911946154508,\"email\":\"jon@example.com\"}";
+    unsigned char mac[32];
+    char sig[64];
+    crypto_hmac_sha256("hush", 4, body, strlen(body), mac);
+    crypto_base64_encode(mac, 32, sig);
+
+    cfg_shop_t shop = {0};
+    shop.webhook_secret.value = (char *)"hush";
+    shop.webhook_secret.len = 4;
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), sig), 0);
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body) - 1, sig), -1); /* body changed */
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), NULL), -1);
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), "not base64!"), -1);
+
+    /* rotation: the new secret is current, deliveries still signed with the old one pass via _previous */
+    shop.webhook_secret.value = (char *)"new-secret";
+    shop.webhook_secret.len = 10;
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), sig), -1);
+    shop.webhook_secret_previous.value = (char *)"hush";
+    shop.webhook_secret_previous.len = 4;
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), sig), 0);
+}
+
+static void test_crypto_equal_is_length_aware(void **state)
+{
+    (void)state;
+    assert_true(crypto_equal("abc", 3, "abc", 3));
+    assert_false(crypto_equal("abc", 3, "abd", 3));
+    assert_false(crypto_equal("abc", 3, "abcd", 4));
+}
+
+static void test_buf_grows_and_detaches(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(buf_printf(&b, "%d,", i), 0);
+    assert_true(b.len > 3000);
+    assert_int_equal(strncmp(buf_str(&b), "0,1,2,", 6), 0);
+    size_t len;
+    char *d = buf_detach(&b, &len);
+    assert_true(len > 3000 && strlen(d) == len);
+    assert_null(b.data);
+    free(d);
+}
+
+static void test_err_defaults(void **state)
+{
+    (void)state;
+    err_t e;
+    assert_int_equal(err_set(&e, ERR_CONFIGURATION, "x.y", "missing %s", "thing"), -1);
+    assert_true(e.retry_safe);
+    assert_string_equal(e.message, "missing thing");
+    assert_int_equal(err_set(&e, ERR_DATA, "x.z", "bad"), -1);
+    assert_false(e.retry_safe);
+    err_class_t c;
+    assert_int_equal(err_class_parse("data", &c), 0);
+    assert_int_equal(c, ERR_DATA);
+    assert_int_equal(err_class_parse("nope", &c), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clock_parses_shopify_offsets),
+        cmocka_unit_test(test_clock_rejects_ambiguous_or_malformed),
+        cmocka_unit_test(test_clock_durations_and_sizes),
+        cmocka_unit_test(test_hmac_rfc4231),
+        cmocka_unit_test(test_base64_roundtrip_and_strictness),
+        cmocka_unit_test(test_shopify_signature),
+        cmocka_unit_test(test_crypto_equal_is_length_aware),
+        cmocka_unit_test(test_buf_grows_and_detaches),
+        cmocka_unit_test(test_err_defaults),
+    };
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

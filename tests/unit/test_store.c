@@ -1,0 +1,339 @@
+/* Unit tests for src/store and src/queue: idempotent enqueue, the state machine, per-key ordering (heads),
+ * leases (lost lease, expiry), operator transitions, job ids, backoff and Shopify event classification. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "ingest/ingest.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+typedef struct fx {
+    char path[64];
+    store_db_t *db;
+    store_t *s;
+} fx_t;
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    snprintf(f->path, sizeof(f->path), "/tmp/synchub-unit-%d-%ld.db", getpid(), random());
+    err_t err;
+    f->db = store_db_open(f->path, 1000, &err);
+    f->s = f->db ? store_connect(f->db, false, 0, &err) : NULL;
+    if (!f->s)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    store_disconnect(f->s);
+    store_db_close(f->db);
+    char p[96];
+    unlink(f->path);
+    snprintf(p, sizeof(p), "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", f->path);
+    unlink(p);
+    free(f);
+    return 0;
+}
+
+static job_new_t mk(const char *idem, const char *okey, int64_t event_time, int max_attempts)
+{
+    job_new_t j = {0};
+    queue_job_id(idem, strlen(idem), j.id);
+    j.kind = "test.noop";
+    j.ordering_key = okey;
+    j.payload = "{}";
+    j.payload_len = 2;
+    j.source = "unit";
+    j.event_time_ms = event_time;
+    j.max_attempts = max_attempts;
+    j.lease_ms = 60000;
+    return j;
+}
+
+static job_t *claim(fx_t *f, int64_t now)
+{
+    job_t *j = NULL;
+    err_t err;
+    assert_true(store_claim(f->s, "t", now, &j, NULL, &err) >= 0);
+    return j;
+}
+
+static void test_enqueue_is_idempotent(void **state)
+{
+    fx_t *f = *state;
+    job_new_t jobs[3] = {mk("a", "k1", 1, 3), mk("b", "k2", 1, 3), mk("a", "k1", 1, 3)};
+    bool dup[3];
+    err_t err;
+    assert_int_equal(store_enqueue(f->s, jobs, 3, dup, &err), 0);
+    assert_false(dup[0]);
+    assert_false(dup[1]);
+    assert_true(dup[2]); /* same id in the same transaction */
+    assert_int_equal(store_enqueue(f->s, jobs, 1, dup, &err), 0);
+    assert_true(dup[0]);
+    store_stats_t st;
+    assert_int_equal(store_stats(f->s, clock_now_ms(), &st, &err), 0);
+    assert_true(st.by_state[JOB_QUEUED] == 2);
+}
+
+static void test_job_id_is_deterministic(void **state)
+{
+    (void)state;
+    char a[JOB_ID_LEN + 1], b[JOB_ID_LEN + 1], c[JOB_ID_LEN + 1];
+    queue_job_id("shopify|x|orders/create|1|e:9", 29, a);
+    queue_job_id("shopify|x|orders/create|1|e:9", 29, b);
+    queue_job_id("shopify|x|orders/create|1|e:8", 29, c);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strlen(a), JOB_ID_LEN);
+}
+
+static void test_one_key_runs_one_job_oldest_event_first(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    /* Arrive out of order: event 3, then 1, then 2; plus an unrelated key. */
+    job_new_t jobs[4] = {mk("e3", "order:1", 3000, 3), mk("e1", "order:1", 1000, 3), mk("e2", "order:1", 2000, 3),
+                         mk("other", "order:2", 5000, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 4, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *first = claim(f, now);
+    job_t *second = claim(f, now);
+    assert_non_null(first);
+    assert_non_null(second);
+    job_t *k1 = strcmp(first->ordering_key, "order:1") == 0 ? first : second;
+    job_t *k2 = k1 == first ? second : first;
+    assert_string_equal(k2->ordering_key, "order:2");
+    assert_true(k1->event_time == 1000);
+    assert_null(claim(f, now)); /* order:1 is busy, order:2 busy: nothing else claimable */
+    assert_int_equal(store_finish(f->s, k1, JOB_DONE, 0, NULL, NULL, now, &err), 0);
+    job_t *next = claim(f, now);
+    assert_non_null(next);
+    assert_true(next->event_time == 2000);
+    /* A retry keeps the key blocked behind it (order is kept across failures). */
+    err_t why;
+    err_set(&why, ERR_TRANSIENT, "t", "flap");
+    assert_int_equal(store_finish(f->s, next, JOB_RETRY, now + 100000, &why, NULL, now, &err), 0);
+    assert_null(claim(f, now));
+    job_t *again = claim(f, now + 100001);
+    assert_non_null(again);
+    assert_string_equal(again->id, next->id);
+    assert_int_equal(again->attempts, 2);
+    job_free(first);
+    job_free(second);
+    job_free(next);
+    job_free(again);
+}
+
+static void test_late_older_event_becomes_head(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t j2 = mk("v2", "inv:1", 2000, 3);
+    assert_int_equal(store_enqueue(f->s, &j2, 1, NULL, &err), 0);
+    job_new_t j1 = mk("v1", "inv:1", 1000, 3);
+    assert_int_equal(store_enqueue(f->s, &j1, 1, NULL, &err), 0);
+    job_t *j = claim(f, clock_now_ms() + 10);
+    assert_non_null(j);
+    assert_true(j->event_time == 1000);
+    job_free(j);
+}
+
+static void test_lost_lease_discards_result_and_expiry_requeues(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jn = mk("lease", "k", 1, 2);
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *j = claim(f, now);
+    assert_non_null(j);
+    int n = 0;
+    assert_int_equal(store_reap_expired(f->s, now + 1000, &n, &err), 0);
+    assert_int_equal(n, 0); /* lease still valid */
+    assert_int_equal(store_reap_expired(f->s, now + 60001, &n, &err), 0);
+    assert_int_equal(n, 1);
+    /* The old worker comes back: its result must not be recorded. */
+    assert_int_equal(store_finish(f->s, j, JOB_DONE, 0, NULL, NULL, now + 60002, &err), 1);
+    job_t *again = claim(f, now + 60003);
+    assert_non_null(again);
+    assert_int_equal(again->attempts, 2);
+    /* Second expiry exhausts max_attempts (2): dead, with the reason. */
+    assert_int_equal(store_reap_expired(f->s, now + 200000, &n, &err), 0);
+    job_t *got = NULL;
+    assert_int_equal(store_job_get(f->s, again->id, &got, &err), 1);
+    assert_int_equal(got->state, JOB_DEAD);
+    assert_string_equal(got->last_error.code, "worker.lost");
+    job_attempt_t *hist;
+    size_t nh;
+    assert_int_equal(store_attempts(f->s, got, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 2);
+    assert_string_equal(hist[0].outcome, "lost");
+    free(hist);
+    job_free(j);
+    job_free(again);
+    job_free(got);
+}
+
+static void test_operator_transitions(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jn = mk("op", "k", 1, 1);
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *j = claim(f, now);
+    err_t why;
+    err_set(&why, ERR_CONFIGURATION, "missing.mapping", "no mapping for SKU X");
+    assert_int_equal(store_finish(f->s, j, JOB_DEAD, 0, &why, NULL, now, &err), 0);
+    char prefix[9];
+    memcpy(prefix, jn.id, 8);
+    prefix[8] = '\0';
+    /* replay is only for done jobs */
+    assert_int_equal(store_operate(f->s, prefix, STORE_OP_REPLAY, now, NULL, &err), -1);
+    assert_int_equal(err.cls, ERR_DATA);
+    int n = 0;
+    assert_int_equal(store_retry_dead(f->s, ERR_DATA, now, &n, &err), 0);
+    assert_int_equal(n, 0); /* class filter */
+    assert_int_equal(store_retry_dead(f->s, ERR_CONFIGURATION, now, &n, &err), 0);
+    assert_int_equal(n, 1);
+    job_t *again = claim(f, now + 1);
+    assert_non_null(again);
+    assert_true(again->max_attempts > again->attempts - 1); /* fresh budget */
+    assert_int_equal(store_finish(f->s, again, JOB_DONE, 0, NULL, NULL, now + 2, &err), 0);
+    assert_int_equal(store_operate(f->s, prefix, STORE_OP_DISCARD, now, NULL, &err), -1);
+    char full[JOB_ID_LEN + 1];
+    assert_int_equal(store_operate(f->s, prefix, STORE_OP_REPLAY, now + 3, full, &err), 0);
+    assert_string_equal(full, jn.id);
+    assert_int_equal(store_operate(f->s, jn.id, STORE_OP_DISCARD, now + 4, NULL, &err), 0);
+    assert_null(claim(f, now + 5));
+    assert_int_equal(store_operate(f->s, "zzzzzzzz", STORE_OP_RETRY, now, NULL, &err), -1);
+    job_free(j);
+    job_free(again);
+}
+
+static void test_prune_respects_retention(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jn = mk("prune", "k", 1, 1);
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *j = claim(f, now);
+    assert_int_equal(store_finish(f->s, j, JOB_DONE, 0, NULL, NULL, now, &err), 0);
+    int n = 0;
+    assert_int_equal(store_prune(f->s, now - 1, 100, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_prune(f->s, now + 1, 100, &n, &err), 0);
+    assert_int_equal(n, 1);
+    job_free(j);
+}
+
+static void test_backoff_full_jitter_bounded(void **state)
+{
+    (void)state;
+    queue_policy_t p = {0, 10, 1000, 8000, 60000};
+    uint64_t rng = 42;
+    int64_t max_seen[6] = {0};
+    for (int attempt = 1; attempt <= 5; attempt++) {
+        for (int i = 0; i < 2000; i++) {
+            int64_t d = queue_backoff_ms(&p, attempt, &rng);
+            int64_t ceiling = attempt >= 4 ? 8000 : 1000LL << (attempt - 1);
+            assert_true(d >= 10 && d <= ceiling);
+            if (d > max_seen[attempt])
+                max_seen[attempt] = d;
+        }
+    }
+    assert_true(max_seen[1] > 900);  /* jitter spans the range */
+    assert_true(max_seen[3] > 3600); /* and grows exponentially */
+    assert_true(max_seen[5] <= 8000);
+}
+
+static void test_policy_overrides(void **state)
+{
+    (void)state;
+    queue_policy_t o = queue_policy_for(NULL, "shopify.order");
+    queue_policy_t r = queue_policy_for(NULL, "reconcile.inventory");
+    assert_true(o.priority > r.priority); /* orders before bulk reconciliation */
+}
+
+static void test_shopify_classification(void **state)
+{
+    (void)state;
+    err_t err;
+    ingest_event_t ev;
+    json_t *order = json_loads("{\"id\":6150327861270,\"updated_at\":\"2026-11-21T14:03:13-05:00\"}", 0, NULL);
+    assert_int_equal(ingest_shopify_describe("s.myshopify.com", "orders/updated", order, "ev1", "wh1", NULL, 5, &ev,
+                                             &err),
+                     0);
+    assert_string_equal(ev.kind, "shopify.order");
+    assert_string_equal(ev.ordering_key, "shopify:s.myshopify.com:order:6150327861270");
+    assert_string_equal(ev.idem_key, "shopify|s.myshopify.com|orders/updated|6150327861270|e:ev1");
+    assert_true(ev.event_time_ms == 1795287793000LL);
+    ingest_event_release(&ev);
+    /* no event id: the resource version decides */
+    assert_int_equal(ingest_shopify_describe("s.myshopify.com", "orders/updated", order, NULL, "wh1", NULL, 5, &ev,
+                                             &err),
+                     0);
+    assert_string_equal(ev.idem_key,
+                        "shopify|s.myshopify.com|orders/updated|6150327861270|u:2026-11-21T14:03:13-05:00");
+    ingest_event_release(&ev);
+    json_decref(order);
+
+    json_t *inv = json_loads("{\"inventory_item_id\":46912881639446,\"location_id\":71263993878,\"available\":3}", 0,
+                             NULL);
+    assert_int_equal(ingest_shopify_describe("s.myshopify.com", "inventory_levels/update", inv, NULL, "wh2",
+                                             "2026-11-21T19:00:00Z", 5, &ev, &err),
+                     0);
+    assert_string_equal(ev.ordering_key, "shopify:s.myshopify.com:inventory:46912881639446:71263993878");
+    assert_string_equal(ev.idem_key, "shopify|s.myshopify.com|inventory_levels/update|46912881639446:71263993878|w:wh2");
+    ingest_event_release(&ev);
+    json_decref(inv);
+
+    json_t *ful = json_loads("{\"id\":1,\"order_id\":\"77\"}", 0, NULL);
+    assert_int_equal(ingest_shopify_describe("s.myshopify.com", "fulfillments/create", ful, "e", "w", NULL, 5, &ev,
+                                             &err),
+                     0);
+    assert_string_equal(ev.ordering_key, "shopify:s.myshopify.com:order:77"); /* same key as its order */
+    ingest_event_release(&ev);
+    json_decref(ful);
+
+    json_t *bad = json_loads("{\"name\":\"#1001\"}", 0, NULL);
+    assert_int_equal(ingest_shopify_describe("s.myshopify.com", "orders/create", bad, "e", "w", NULL, 5, &ev, &err),
+                     -1);
+    assert_int_equal(err.cls, ERR_DATA);
+    json_decref(bad);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_enqueue_is_idempotent, setup, teardown),
+        cmocka_unit_test(test_job_id_is_deterministic),
+        cmocka_unit_test_setup_teardown(test_one_key_runs_one_job_oldest_event_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_transitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_respects_retention, setup, teardown),
+        cmocka_unit_test(test_backoff_full_jitter_bounded),
+        cmocka_unit_test(test_policy_overrides),
+        cmocka_unit_test(test_shopify_classification),
+    };
+    srandom((unsigned)getpid());
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
