@@ -3,7 +3,8 @@
 # This file only sequences; the build itself is CMake + Ninja.
 BUILD      ?= build
 TEST_BUILD ?= build-asan
-PYTEST     ?= python3 -m pytest
+# Debian's python3-pytest installs pytest-3 for the system python3 (another python3 may come first in PATH).
+PYTEST     ?= $(shell command -v pytest-3 || echo python3 -m pytest)
 
 .PHONY: all build deps demo test unit integration bench clean
 

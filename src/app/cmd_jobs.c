@@ -178,13 +178,13 @@ static int jobs_show(app_t *a, store_t *s)
             json_t *e = json_pack("{s:i, s:o, s:o, s:s, s:s?}", "n", at->n, "started_at", time_json(at->started_at),
                                   "finished_at", time_json(at->finished_at), "outcome", at->outcome, "worker",
                                   at->worker[0] ? at->worker : NULL);
-            if (at->error.cls != ERR_NONE) {
-                json_object_set_new(e, "class", json_string(err_class_name(at->error.cls)));
-                json_object_set_new(e, "code", json_string(at->error.code));
-                json_object_set_new(e, "message", json_string(at->error.message));
-            } else if (at->error.message[0]) {
-                json_object_set_new(e, "note", json_string(at->error.message));
-            }
+            /* One shape for every entry: class/code/message are null on a successful attempt. */
+            bool failed = at->error.cls != ERR_NONE;
+            json_object_set_new(e, "class", failed ? json_string(err_class_name(at->error.cls)) : json_null());
+            json_object_set_new(e, "code", failed ? json_string(at->error.code) : json_null());
+            json_object_set_new(e, "message", failed ? json_string(at->error.message) : json_null());
+            json_object_set_new(e, "note", !failed && at->error.message[0] ? json_string(at->error.message)
+                                                                           : json_null());
             json_array_append_new(h, e);
         }
         json_object_set_new(o, "history", h);

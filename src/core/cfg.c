@@ -17,7 +17,7 @@
 
 #define CFG_MAX_LINE 65536   /* Debian's libinih defaults to 200 bytes: certificates and long secrets need more */
 
-typedef enum { T_STR, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET } cfg_type_t;
+typedef enum { T_STR, T_BACKEND, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET } cfg_type_t;
 
 typedef struct cfg_key {
     const char *name;
@@ -41,7 +41,7 @@ static const cfg_key_t server_keys[] = {
      "on SIGTERM, how long running jobs may take to finish"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 static const cfg_key_t store_keys[] = {
-    {"backend", T_STR, S(store_backend), 0, 0, "sqlite", 0, "sqlite (postgres: later)"},
+    {"backend", T_BACKEND, S(store_backend), 0, 0, "sqlite", 0, "sqlite (postgres: not in this build yet)"},
     {"path", T_STR, S(store_path), 0, 0, "var/synchub.db", 0, "SQLite file, relative to the config file"},
     {"retention", T_DURATION, S(retention_ms), 4 * 3600000LL, 3650LL * 86400000, "7d", 0,
      "how long done/discarded jobs (and so their dedupe keys) are kept; at least 4h, Shopify's retry window"},
@@ -104,16 +104,34 @@ static void cfg_error(cfg_parse_t *p, int line, const char *fmt, ...)
     p->nerrors++;
 }
 
-/* libinih asks for one line (or the rest of an over-long one) at a time: count lines as they start. */
+static bool section_known(const char *name, size_t len)
+{
+    static const char *const plain[] = {"server", "store", "log", "debug"};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        if (strlen(plain[i]) == len && strncmp(name, plain[i], len) == 0)
+            return true;
+    return len > 5 && (strncmp(name, "shop ", 5) == 0 || strncmp(name, "kind ", 5) == 0);
+}
+
+/* libinih asks for one line (or the rest of an over-long one) at a time: count lines as they start. Section
+ * headers are checked here because libinih never reports a section that has no keys. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
     cfg_parse_t *p = stream;
-    if (p->at_line_start)
+    bool starts_line = p->at_line_start;
+    if (starts_line)
         p->line++;
     char *r = fgets(str, num, p->fp);
     if (r) {
         size_t n = strlen(r);
         p->at_line_start = n > 0 && r[n - 1] == '\n';
+        const char *q = r;
+        while (starts_line && (*q == ' ' || *q == '\t'))
+            q++;
+        const char *end = starts_line && *q == '[' ? strchr(q, ']') : NULL;
+        if (end && !section_known(q + 1, (size_t)(end - q - 1)))
+            cfg_error(p, p->line, "unknown section [%.*s] (known: server, store, log, debug, shop DOMAIN, kind NAME)",
+                      (int)(end - q - 1), q + 1);
     }
     return r;
 }
@@ -167,6 +185,7 @@ static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
     case T_LISTEN: snprintf(tmp, n, "host:port with a port from 1 to 65535"); break;
     case T_LEVEL: snprintf(tmp, n, "debug, info, warn or error"); break;
     case T_FORMAT: snprintf(tmp, n, "logfmt or json"); break;
+    case T_BACKEND: snprintf(tmp, n, "sqlite (the only store engine in this build)"); break;
     default: snprintf(tmp, n, "a non-empty value"); break;
     }
     return tmp;
@@ -177,6 +196,10 @@ static int set_value(cfg_t *cfg, char *base, const cfg_key_t *k, const char *v)
 {
     int64_t n;
     switch (k->type) {
+    case T_BACKEND:
+        if (strcmp(v, "sqlite") != 0)
+            return -1;
+        /* fall through */
     case T_STR: {
         if (!*v)
             return -1;
@@ -353,9 +376,7 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
         table = kind_keys;
         base = (char *)kind_get(p, section + 5);
     } else {
-        cfg_error(p, p->line, "unknown section [%s] (known: server, store, log, debug, shop DOMAIN, kind NAME)",
-                  section);
-        return 1;
+        return 1; /* already reported by cfg_reader when it read the section header */
     }
     if (!base) {
         cfg_error(p, p->line, "out of memory");
@@ -461,8 +482,6 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
     else if (rc < 0)
         cfg_error(&p, 0, "cannot parse (out of memory)");
 
-    if (strcmp(c->store_backend, "sqlite") != 0)
-        cfg_error(&p, 0, "[store] backend = %s is not supported by this build (only sqlite)", c->store_backend);
     char *resolved = resolve_relative(path, c->store_path);
     if (resolved) {
         free(c->store_path);

@@ -68,7 +68,7 @@ static void test_cfg_errors_name_file_and_line(void **state)
     assert_non_null(strstr(buf_str(&e), want));
     snprintf(want, sizeof(want), "%s:5: bad value '1h' for retention", path);
     assert_non_null(strstr(buf_str(&e), want));
-    snprintf(want, sizeof(want), "%s:7: unknown section [nope]", path);
+    snprintf(want, sizeof(want), "%s:6: unknown section [nope]", path);
     assert_non_null(strstr(buf_str(&e), want));
     unlink(path);
     free(path);
