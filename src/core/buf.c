@@ -82,6 +82,24 @@ int buf_printf(buf_t *b, const char *fmt, ...)
     return rc;
 }
 
+int buf_json_str(buf_t *b, const char *s)
+{
+    int rc = buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p && rc == 0; p++) {
+        if (*p == '"' || *p == '\\') {
+            char esc[2] = {'\\', (char)*p};
+            rc = buf_append(b, esc, 2);
+        } else if (*p < 0x20) {
+            rc = buf_printf(b, "\\u%04x", *p);
+        } else if (*p >= 0x80) {
+            rc = buf_append(b, "?", 1);
+        } else {
+            rc = buf_append(b, p, 1);
+        }
+    }
+    return rc == 0 ? buf_append(b, "\"", 1) : rc;
+}
+
 void buf_reset(buf_t *b)
 {
     b->len = 0;

@@ -23,6 +23,9 @@ int buf_append(buf_t *b, const void *data, size_t len);
 int buf_puts(buf_t *b, const char *s);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Append s as a JSON string literal (quotes included). Non-ASCII bytes become '?': this is for short protocol
+ * values (header fields, ids), not for text that may legitimately be non-ASCII. */
+int buf_json_str(buf_t *b, const char *s);
 void buf_reset(buf_t *b);                        /* len = 0, storage kept */
 const char *buf_str(const buf_t *b);             /* never NULL */
 

@@ -8,9 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "core/cfg.h"
+#include "core/jscan.h"
 #include "core/err.h"
 #include "net/httpd.h"
 #include "store/store.h"
@@ -38,9 +37,18 @@ typedef struct ingest_event {
     int64_t event_time_ms;
 } ingest_event_t;
 
-/* Classify a verified delivery. body must be a JSON object. now_ms is the fallback event time.
+/* The top-level fields of a Shopify body that decide id, key and version. */
+enum { INGEST_F_ID, INGEST_F_ORDER_ID, INGEST_F_ITEM, INGEST_F_LOCATION, INGEST_F_UPDATED_AT, INGEST_F_COUNT };
+typedef struct ingest_fields {
+    jscan_span_t f[INGEST_F_COUNT];
+} ingest_fields_t;
+
+/* Validate body as a JSON object and locate its deciding fields (no allocation). 0, or -1 with err. */
+int ingest_shopify_fields(const char *body, size_t len, ingest_fields_t *out, jscan_error_t *err);
+
+/* Classify a verified delivery from its fields. now_ms is the fallback event time.
  * -1 with err (class data) when the topic needs a resource id the body lacks. */
-int ingest_shopify_describe(const char *shop, const char *topic, const json_t *body, const char *event_id,
+int ingest_shopify_describe(const char *shop, const char *topic, const ingest_fields_t *body, const char *event_id,
                             const char *webhook_id, const char *triggered_at, int64_t now_ms, ingest_event_t *out,
                             err_t *err);
 void ingest_event_release(ingest_event_t *ev);

@@ -81,26 +81,13 @@ static const topic_rule_t topic_rules[] = {
     {"", "shopify.other", NULL, RES_NONE},
 };
 
-/* Shopify ids are 64-bit integers (beyond a double's 2^53): read them as json integers, or digit strings. */
-static int id_text(const json_t *o, const char *field, char *out, size_t n)
+static const char *const field_names[INGEST_F_COUNT] = {
+    [INGEST_F_ID] = "id", [INGEST_F_ORDER_ID] = "order_id", [INGEST_F_ITEM] = "inventory_item_id",
+    [INGEST_F_LOCATION] = "location_id", [INGEST_F_UPDATED_AT] = "updated_at"};
+
+int ingest_shopify_fields(const char *body, size_t len, ingest_fields_t *out, jscan_error_t *err)
 {
-    const json_t *v = json_object_get(o, field);
-    if (json_is_integer(v) && json_integer_value(v) > 0) {
-        snprintf(out, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return 0;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t len = strlen(s);
-        if (len == 0 || len >= n || len > 20)
-            return -1;
-        for (size_t i = 0; i < len; i++)
-            if (!isdigit((unsigned char)s[i]))
-                return -1;
-        memcpy(out, s, len + 1);
-        return 0;
-    }
-    return -1;
+    return jscan_object(body, len, field_names, out->f, INGEST_F_COUNT, err);
 }
 
 void ingest_event_release(ingest_event_t *ev)
@@ -111,7 +98,7 @@ void ingest_event_release(ingest_event_t *ev)
     memset(ev, 0, sizeof(*ev));
 }
 
-int ingest_shopify_describe(const char *shop, const char *topic, const json_t *body, const char *event_id,
+int ingest_shopify_describe(const char *shop, const char *topic, const ingest_fields_t *body, const char *event_id,
                             const char *webhook_id, const char *triggered_at, int64_t now_ms, ingest_event_t *out,
                             err_t *err)
 {
@@ -123,21 +110,21 @@ int ingest_shopify_describe(const char *shop, const char *topic, const json_t *b
     const char *missing = NULL;
     switch (rule->res) {
     case RES_ID:
-        if (id_text(body, "id", a, sizeof(a)) < 0)
+        if (jscan_span_id(&body->f[INGEST_F_ID], a, sizeof(a)) < 0)
             missing = "id";
         break;
     case RES_ORDER_ID:
-        if (id_text(body, "order_id", a, sizeof(a)) < 0)
+        if (jscan_span_id(&body->f[INGEST_F_ORDER_ID], a, sizeof(a)) < 0)
             missing = "order_id";
         break;
     case RES_ITEM_AT_LOCATION:
-        if (id_text(body, "inventory_item_id", a, sizeof(a)) < 0)
+        if (jscan_span_id(&body->f[INGEST_F_ITEM], a, sizeof(a)) < 0)
             missing = "inventory_item_id";
-        else if (id_text(body, "location_id", b, sizeof(b)) < 0)
+        else if (jscan_span_id(&body->f[INGEST_F_LOCATION], b, sizeof(b)) < 0)
             missing = "location_id";
         break;
     case RES_NONE:
-        if (id_text(body, "id", a, sizeof(a)) < 0)
+        if (jscan_span_id(&body->f[INGEST_F_ID], a, sizeof(a)) < 0)
             a[0] = '\0'; /* optional for topics we do not model */
         break;
     }
@@ -164,8 +151,8 @@ int ingest_shopify_describe(const char *shop, const char *topic, const json_t *b
         goto oom;
 
     /* Event time: the resource's own updated_at is the truest version; Triggered-At the next best. */
-    const json_t *upd = json_object_get(body, "updated_at");
-    const char *updated_at = json_is_string(upd) ? json_string_value(upd) : NULL;
+    char upd[64];
+    const char *updated_at = jscan_span_text(&body->f[INGEST_F_UPDATED_AT], upd, sizeof(upd)) == 0 ? upd : NULL;
     int64_t t;
     if (updated_at && clock_parse_iso8601(updated_at, &t) == 0)
         out->event_time_ms = t;
@@ -217,11 +204,39 @@ static void reject(httpd_req_t *r, int status, const char *why, const char *shop
     snprintf(code, sizeof(code), "%d", status);
     log_kv(status >= 500 ? LOG_LVL_ERROR : LOG_LVL_WARN, "ingest", "webhook rejected", "status", code, "reason", why,
            "shop", shop, "topic", topic, NULL);
-    json_t *o = json_pack("{s:s}", "error", why);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    httpd_respond(r, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
-    free(s);
-    json_decref(o);
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"error\":");
+    buf_json_str(&b, why);
+    buf_puts(&b, "}");
+    httpd_respond(r, status, "application/json", buf_str(&b), b.len);
+    buf_release(&b);
+}
+
+/* The delivery's headers as a small JSON object, kept with the job (`jobs show`). Built by hand: it runs on every
+ * acknowledged webhook. */
+static char *delivery_meta(const char *topic, const char *webhook_id, const char *event_id, const char *triggered_at,
+                           const char *api_version, const char *shop, int64_t now)
+{
+    const char *names[] = {"topic", "webhook_id", "event_id", "triggered_at", "api_version", "shop"};
+    const char *values[] = {topic, webhook_id, event_id, triggered_at, api_version, shop};
+    buf_t b = BUF_INIT;
+    int rc = buf_append(&b, "{", 1);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && rc == 0; i++) {
+        if (!values[i])
+            continue;
+        rc = buf_printf(&b, "\"%s\":", names[i]);
+        if (rc == 0)
+            rc = buf_json_str(&b, values[i]);
+        if (rc == 0)
+            rc = buf_append(&b, ",", 1);
+    }
+    if (rc == 0)
+        rc = buf_printf(&b, "\"received_at\":%lld}", (long long)now);
+    if (rc < 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
 }
 
 static void pending_free(pending_t *p)
@@ -271,15 +286,11 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
     if (event_id && strlen(event_id) > 128)
         return reject(r, 400, "X-Shopify-Event-Id header too long", sc->domain, topic);
 
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, 0, &jerr);
-    if (!doc || !json_is_object(doc)) {
-        char why[300];
-        if (doc)
-            snprintf(why, sizeof(why), "body is JSON but not an object");
-        else
-            snprintf(why, sizeof(why), "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-        json_decref(doc);
+    ingest_fields_t fields;
+    jscan_error_t jerr;
+    if (ingest_shopify_fields(body, len, &fields, &jerr) < 0) {
+        char why[200];
+        snprintf(why, sizeof(why), "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.message);
         return reject(r, 400, why, sc->domain, topic);
     }
 
@@ -287,12 +298,9 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
     const char *triggered_at = header2(r, "X-Shopify-Triggered-At");
     pending_t *p = calloc(1, sizeof(*p));
     err_t err;
-    if (!p) {
-        json_decref(doc);
+    if (!p)
         return reject(r, 503, "out of memory", sc->domain, topic);
-    }
-    int rc = ingest_shopify_describe(sc->domain, topic, doc, event_id, webhook_id, triggered_at, now, &p->ev, &err);
-    json_decref(doc);
+    int rc = ingest_shopify_describe(sc->domain, topic, &fields, event_id, webhook_id, triggered_at, now, &p->ev, &err);
     if (rc < 0) {
         pending_free(p);
         return reject(r, err.cls == ERR_DATA ? 400 : 503, err.message, sc->domain, topic);
@@ -301,11 +309,8 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
     snprintf(p->topic, sizeof(p->topic), "%s", topic);
     snprintf(p->shop, sizeof(p->shop), "%s", sc->domain);
     p->correlation = strdup(event_id && *event_id ? event_id : webhook_id);
-    json_t *meta = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I}", "topic", topic, "webhook_id", webhook_id,
-                             "event_id", event_id, "triggered_at", triggered_at, "api_version",
-                             header2(r, "X-Shopify-API-Version"), "shop", sc->domain, "received_at", (json_int_t)now);
-    p->meta = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
-    json_decref(meta);
+    p->meta = delivery_meta(topic, webhook_id, event_id, triggered_at, header2(r, "X-Shopify-API-Version"),
+                            sc->domain, now);
     if (!p->correlation || !p->meta) {
         pending_free(p);
         return reject(r, 503, "out of memory", sc->domain, topic);

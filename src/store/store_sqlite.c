@@ -28,7 +28,7 @@ struct store_db {
 };
 
 enum {
-    Q_INSERT, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
+    Q_INSERT, Q_HEAD_CUR, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
     Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_COUNT
 };
 
@@ -40,10 +40,10 @@ static const char *const sql_text[Q_COUNT] = {
         " event_time, run_at, created_at, updated_at, source, correlation_id, meta, payload)"
         " VALUES(?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12)"
         " ON CONFLICT(id) DO NOTHING",
-    [Q_HEAD_FIND] = "SELECT rid FROM jobs WHERE okey = ?1 AND state IN (0, 1, 2)"
-                    " ORDER BY state = 1 DESC, event_time, rid LIMIT 1",
-    [Q_HEAD_SET] = "UPDATE jobs SET ready = (rid = ?2) WHERE okey = ?1 AND state IN (0, 1, 2)"
-                   " AND ready != (rid = ?2)",
+    [Q_HEAD_CUR] = "SELECT rid, state FROM jobs INDEXED BY jobs_head WHERE okey = ?1 AND ready = 1",
+    [Q_HEAD_FIND] = "SELECT rid FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)"
+                    " ORDER BY event_time, rid LIMIT 1",
+    [Q_HEAD_SET] = "UPDATE jobs SET ready = ?2 WHERE rid = ?1",
     [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
@@ -119,6 +119,9 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(job_rid, n)) WITHOUT ROWID;"
     "CREATE INDEX attempts_retry ON attempts(finished_at) WHERE outcome = 'retry';"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);",
+    /* 2: find a key's current head in one probe (refresh_head), so the ack path costs the same whatever the
+     * backlog on a hot key */
+    "CREATE INDEX jobs_head ON jobs(okey) WHERE ready = 1;",
 };
 
 static int sql_error(store_t *s, err_t *err, const char *what)
@@ -477,22 +480,46 @@ int store_checkpoint(store_t *s, err_t *err)
 
 /* ---- ordering-key head ------------------------------------------------------------------------------------- */
 
+static int set_ready(store_t *s, int64_t rid, int ready, err_t *err)
+{
+    sqlite3_stmt *st = q(s, Q_HEAD_SET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_int(st, 2, ready);
+    return step_done(s, st, err, "mark key head") < 0 ? -1 : 0;
+}
+
+/* Re-establish "exactly one ready job per live key" after a job of okey entered or left the live states.
+ * Three index probes whatever the key's backlog: the current head (jobs_head), and if it is not running, the
+ * earliest live job (jobs_key in order). A running job is always the head: it was claimed as the head and stays
+ * ready until it leaves the live states. */
 static int refresh_head(store_t *s, const char *okey, err_t *err)
 {
-    sqlite3_stmt *st = q(s, Q_HEAD_FIND, err);
+    sqlite3_stmt *st = q(s, Q_HEAD_CUR, err);
     if (!st)
         return -1;
     bind_text(st, 1, okey);
     int rc = step_done(s, st, err, "find key head");
-    if (rc <= 0)
-        return rc; /* no live job left on this key: nothing to mark */
-    int64_t head = sqlite3_column_int64(st, 0);
+    if (rc < 0)
+        return -1;
+    int64_t cur = rc ? sqlite3_column_int64(st, 0) : 0;
+    int cur_state = rc ? sqlite3_column_int(st, 1) : -1;
     sqlite3_reset(st);
-    if (!(st = q(s, Q_HEAD_SET, err)))
+    if (cur_state == JOB_RUNNING)
+        return 0;
+    if (!(st = q(s, Q_HEAD_FIND, err)))
         return -1;
     bind_text(st, 1, okey);
-    sqlite3_bind_int64(st, 2, head);
-    return step_done(s, st, err, "mark key head") < 0 ? -1 : 0;
+    if ((rc = step_done(s, st, err, "find earliest job of key")) < 0)
+        return -1;
+    int64_t best = rc ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (best == cur)
+        return 0;
+    if (cur && set_ready(s, cur, 0, err) < 0)
+        return -1;
+    return best ? set_ready(s, best, 1, err) : 0;
 }
 
 /* ---- enqueue ----------------------------------------------------------------------------------------------- */

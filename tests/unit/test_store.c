@@ -277,7 +277,11 @@ static void test_shopify_classification(void **state)
     (void)state;
     err_t err;
     ingest_event_t ev;
-    json_t *order = json_loads("{\"id\":6150327861270,\"updated_at\":\"2026-11-21T14:03:13-05:00\"}", 0, NULL);
+    ingest_fields_t order_f, inv_f, ful_f, bad_f;
+    jscan_error_t jerr;
+    const char *order_text = "{\"id\":6150327861270,\"updated_at\":\"2026-11-21T14:03:13-05:00\"}";
+    assert_int_equal(ingest_shopify_fields(order_text, strlen(order_text), &order_f, &jerr), 0);
+    const ingest_fields_t *order = &order_f;
     assert_int_equal(ingest_shopify_describe("s.myshopify.com", "orders/updated", order, "ev1", "wh1", NULL, 5, &ev,
                                              &err),
                      0);
@@ -293,31 +297,29 @@ static void test_shopify_classification(void **state)
     assert_string_equal(ev.idem_key,
                         "shopify|s.myshopify.com|orders/updated|6150327861270|u:2026-11-21T14:03:13-05:00");
     ingest_event_release(&ev);
-    json_decref(order);
-
-    json_t *inv = json_loads("{\"inventory_item_id\":46912881639446,\"location_id\":71263993878,\"available\":3}", 0,
-                             NULL);
+    const char *inv_text = "{\"inventory_item_id\":46912881639446,\"location_id\":71263993878,\"available\":3}";
+    assert_int_equal(ingest_shopify_fields(inv_text, strlen(inv_text), &inv_f, &jerr), 0);
+    const ingest_fields_t *inv = &inv_f;
     assert_int_equal(ingest_shopify_describe("s.myshopify.com", "inventory_levels/update", inv, NULL, "wh2",
                                              "2026-11-21T19:00:00Z", 5, &ev, &err),
                      0);
     assert_string_equal(ev.ordering_key, "shopify:s.myshopify.com:inventory:46912881639446:71263993878");
     assert_string_equal(ev.idem_key, "shopify|s.myshopify.com|inventory_levels/update|46912881639446:71263993878|w:wh2");
     ingest_event_release(&ev);
-    json_decref(inv);
-
-    json_t *ful = json_loads("{\"id\":1,\"order_id\":\"77\"}", 0, NULL);
+    const char *ful_text = "{\"id\":1,\"order_id\":\"77\"}";
+    assert_int_equal(ingest_shopify_fields(ful_text, strlen(ful_text), &ful_f, &jerr), 0);
+    const ingest_fields_t *ful = &ful_f;
     assert_int_equal(ingest_shopify_describe("s.myshopify.com", "fulfillments/create", ful, "e", "w", NULL, 5, &ev,
                                              &err),
                      0);
     assert_string_equal(ev.ordering_key, "shopify:s.myshopify.com:order:77"); /* same key as its order */
     ingest_event_release(&ev);
-    json_decref(ful);
-
-    json_t *bad = json_loads("{\"name\":\"#1001\"}", 0, NULL);
+    const char *bad_text = "{\"name\":\"#1001\",\"id\":1.5}";
+    assert_int_equal(ingest_shopify_fields(bad_text, strlen(bad_text), &bad_f, &jerr), 0);
+    const ingest_fields_t *bad = &bad_f;
     assert_int_equal(ingest_shopify_describe("s.myshopify.com", "orders/create", bad, "e", "w", NULL, 5, &ev, &err),
                      -1);
     assert_int_equal(err.cls, ERR_DATA);
-    json_decref(bad);
 }
 
 int main(void)

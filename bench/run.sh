@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs all synchub benchmarks in sequence: bench/ingest.sh (webhook ingest vs the nginx ceiling), then
+# build/bench_queue (enqueue and drain 100k no-op jobs) when it has been built. Reporting only: it exits non-zero
+# only when a benchmark could not run, never because a target was missed. It does not build anything.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bench_queue=${BENCH_QUEUE_BIN:-$root/build/bench_queue}
+
+echo "=== ingest (bench/ingest.sh) ==="
+"$here/ingest.sh"
+
+echo
+echo "=== queue (build/bench_queue) ==="
+if [ ! -x "$bench_queue" ]; then
+    echo "skipped: $bench_queue not built (it is a CMake target; build it, or set BENCH_QUEUE_BIN)"
+    exit 0
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/synchub-bench-queue.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+"$bench_queue" --jobs 100000 --workers 4 --store "$tmp/q.db"
