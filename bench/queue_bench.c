@@ -72,16 +72,27 @@ static double secs(struct timespec a, struct timespec b)
 int main(int argc, char **argv)
 {
     int njobs = 100000, nworkers = 4, nprod = 32;
-    const char *path = "bench-queue.db";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--jobs"))
-            njobs = (int)strtol(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--workers"))
-            nworkers = (int)strtol(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--producers"))
-            nprod = (int)strtol(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--store"))
+    const char *path = NULL;
+    for (int i = 1; i < argc; i += 2) {
+        long v = i + 1 < argc ? strtol(argv[i + 1], NULL, 10) : -1;
+        if (!strcmp(argv[i], "--jobs") && v > 0)
+            njobs = (int)v;
+        else if (!strcmp(argv[i], "--workers") && v >= 1 && v <= 256)
+            nworkers = (int)v;
+        else if (!strcmp(argv[i], "--producers") && v >= 1 && v <= 1024)
+            nprod = (int)v;
+        else if (!strcmp(argv[i], "--store") && i + 1 < argc)
             path = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: bench_queue --store FILE [--jobs N] [--workers N] [--producers N]\n"
+                            "Enqueues N no-op jobs durably from N producers, drains them with N workers.\n"
+                            "FILE is deleted before and after the run.\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "bench_queue: --store FILE is required (it is deleted before and after the run)\n");
+        return 2;
     }
     log_init(LOG_LVL_WARN, LOG_FMT_LOGFMT);
     remove_store(path);

@@ -11,7 +11,8 @@
     " coalesce(lease_until, 0), lease_token, created_at, updated_at, coalesce(finished_at, 0), source,"            \
     " correlation_id, meta, payload, err_class, err_code, err_message, err_record, err_hint, err_retry_safe"
 
-/* Move WAL content into the database file without blocking writers (PASSIVE). Housekeeping only. */
+/* Move WAL content into the database file without blocking writers (PASSIVE); when the log has grown large, also
+ * rewind it (briefly holding this process's writers). Housekeeping only. */
 int store_checkpoint(store_t *s, err_t *err);
 const char *store_db_path(const store_db_t *db);
 

@@ -470,9 +470,23 @@ void store_disconnect(store_t *s)
     free(s);
 }
 
+/* Past this many frames (about 32 MiB with 4 KiB pages) the log is rewound. */
+#define STORE_WAL_REWIND_FRAMES 8192
+
 int store_checkpoint(store_t *s, err_t *err)
 {
-    int rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* PASSIVE copies what it can without blocking anyone. But while writers keep appending, the log is rarely
+     * rewound by itself, so it grows and each append extends the file (the kernel zeroes every fresh block).
+     * Once it is large, a RESTART — right after the PASSIVE pass, so little is left to copy, and under the
+     * in-process write lock — makes the next writer reuse it from the start, on blocks already allocated.
+     * Rare by design: it holds this process's writers for the copy of the remainder. */
+    int log_frames = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    if (rc == SQLITE_OK && log_frames > STORE_WAL_REWIND_FRAMES) {
+        pthread_mutex_lock(&s->db->wlock);
+        rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+        pthread_mutex_unlock(&s->db->wlock);
+    }
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         return sql_error(s, err, "checkpoint");
     return 0;
