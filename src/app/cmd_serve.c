@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "ingest/ingest.h"
 #include "net/httpd.h"
+#include "odoo/odoo_orders.h"
 #include "store/store_writer.h"
 
 typedef struct serve_ctx {
@@ -100,7 +101,7 @@ int cmd_serve(app_t *a)
     if (lock_store(cfg->store_path, &lock_fd) < 0)
         goto out;
     reg = queue_registry_new();
-    if (!reg || (cfg->test_handlers && app_register_test_handlers(reg) < 0))
+    if (!reg || (cfg->test_handlers && app_register_test_handlers(reg) < 0) || odoo_orders_register(reg, cfg) < 0)
         goto out;
     writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
     if (!writer)

@@ -12,6 +12,7 @@
 #include "app/app.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "net/httpc.h"
 
 static const char usage[] =
     "usage: synchub [--config FILE] COMMAND [ARGS]\n"
@@ -21,6 +22,7 @@ static const char usage[] =
     "commands:\n"
     "  serve                   run the HTTP server (webhooks, health) and the workers until SIGTERM\n"
     "  check-config            validate the configuration file and exit\n"
+    "  check                   preflight against Odoo: version, login, rights, reference data\n"
     "  jobs list|show|retry|discard|replay   inspect and operate on jobs (`synchub jobs --help`)\n"
     "  enqueue                 add a job by hand (`synchub enqueue --help`)\n"
     "  status                  queue depth per state, lag, retries in the last hour, dead jobs\n"
@@ -49,7 +51,7 @@ int main(int argc, char **argv)
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
     int nrest = 0;
     bool help = false;
-    if (!rest)
+    if (!rest || httpc_global_init() < 0)
         return APP_FAIL;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -102,6 +104,11 @@ int main(int argc, char **argv)
          "usage: synchub --config FILE check-config\n"
          "Validates the file (unknown keys, bad values, missing secrets) without starting anything.\n"
          "Exit 0 when valid, 2 with FILE:LINE messages otherwise.\n"},
+        {"check", cmd_check,
+         "usage: synchub --config FILE check [--json]\n"
+         "Connects to the configured Odoo and checks what the order flow needs: reachability and version, login,\n"
+         "the integration user's rights (read/create/write on partners, products, sale orders), external-ID\n"
+         "lookups, company access, each shop's shipping product and a warehouse. Exit 0 when all pass, 1 otherwise.\n"},
         {"jobs", cmd_jobs,
          "usage: synchub jobs list [--state S] [--kind K] [--limit N] [--json]\n"
          "       synchub jobs show ID [--json]\n"

@@ -17,7 +17,7 @@
 
 #define CFG_MAX_LINE 65536   /* Debian's libinih defaults to 200 bytes: certificates and long secrets need more */
 
-typedef enum { T_STR, T_BACKEND, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET } cfg_type_t;
+typedef enum { T_STR, T_BACKEND, T_PROTOCOL, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET } cfg_type_t;
 
 typedef struct cfg_key {
     const char *name;
@@ -62,8 +62,29 @@ static const cfg_key_t shop_keys[] = {
      "the app's client secret that signs webhooks (or _file / _env)"},
     {"webhook_secret_previous", T_SECRET, SH(webhook_secret_previous), 0, 0, NULL, 0,
      "the secret being rotated out; also accepted until removed"},
+    {"shipping_product", T_STR, SH(shipping_product), 0, 0, NULL, 0,
+     "Odoo internal reference (default_code) of the service product for shipping charges"},
+    {"confirm_on", T_STR, SH(confirm_on), 0, 0, "paid", 0,
+     "financial statuses (comma-separated) at which the Odoo sale order is confirmed"},
+    {"sku_map", T_STR, SH(sku_map), 0, 0, NULL, 0, "SKU overrides: SHOPIFY-SKU=ODOO-CODE, …"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SH
+#define OD(f) offsetof(cfg_odoo_t, f)
+static const cfg_key_t odoo_keys[] = {
+    {"url", T_STR, OD(url), 0, 0, NULL, 0, "base URL of Odoo, e.g. https://acme.odoo.com"},
+    {"database", T_STR, OD(database), 0, 0, NULL, 0, "database name"},
+    {"username", T_STR, OD(username), 0, 0, NULL, 0, "login of the integration user (JSON-RPC)"},
+    {"api_key", T_SECRET, OD(api_key), 0, 0, NULL, 0, "API key of the integration user (preferred)"},
+    {"password", T_SECRET, OD(password), 0, 0, NULL, 0, "password, when no API key is used (JSON-RPC only)"},
+    {"protocol", T_PROTOCOL, OD(protocol), 0, 0, "auto", 0, "auto | jsonrpc (Odoo <= 18) | json2 (Odoo 19+)"},
+    {"timeout", T_DURATION, OD(timeout_ms), 1000, 600000, "30s", 0, "per-call timeout"},
+    {"cache_ttl", T_DURATION, OD(cache_ttl_ms), 0, 86400000, "5m", 0,
+     "how long product and reference lookups are reused"},
+    {"company", T_INT, OD(company), 0, 1000000, "0", 0, "company id for multi-company databases (0 = user's default)"},
+    {"protected_fields", T_STR, OD(protected_fields), 0, 0, NULL, 0,
+     "model.field list never overwritten on update, e.g. res.partner.phone, sale.order.note"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+#undef OD
 #define K(f) offsetof(cfg_kind_t, f)
 static const cfg_key_t kind_keys[] = {
     {"priority", T_INT, K(priority), -1000, 1000, NULL, CFG_KIND_PRIORITY, "higher runs first"},
@@ -106,7 +127,7 @@ static void cfg_error(cfg_parse_t *p, int line, const char *fmt, ...)
 
 static bool section_known(const char *name, size_t len)
 {
-    static const char *const plain[] = {"server", "store", "log", "debug"};
+    static const char *const plain[] = {"server", "store", "log", "debug", "odoo"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         if (strlen(plain[i]) == len && strncmp(name, plain[i], len) == 0)
             return true;
@@ -130,7 +151,7 @@ static char *cfg_reader(char *str, int num, void *stream)
             q++;
         const char *end = starts_line && *q == '[' ? strchr(q, ']') : NULL;
         if (end && !section_known(q + 1, (size_t)(end - q - 1)))
-            cfg_error(p, p->line, "unknown section [%.*s] (known: server, store, log, debug, shop DOMAIN, kind NAME)",
+            cfg_error(p, p->line, "unknown section [%.*s] (known: server, store, log, debug, odoo, shop DOMAIN, kind NAME)",
                       (int)(end - q - 1), q + 1);
     }
     return r;
@@ -186,6 +207,7 @@ static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
     case T_LEVEL: snprintf(tmp, n, "debug, info, warn or error"); break;
     case T_FORMAT: snprintf(tmp, n, "logfmt or json"); break;
     case T_BACKEND: snprintf(tmp, n, "sqlite (the only store engine in this build)"); break;
+    case T_PROTOCOL: snprintf(tmp, n, "auto, jsonrpc or json2"); break;
     default: snprintf(tmp, n, "a non-empty value"); break;
     }
     return tmp;
@@ -197,11 +219,13 @@ static int set_value(cfg_t *cfg, char *base, const cfg_key_t *k, const char *v)
     int64_t n;
     switch (k->type) {
     case T_BACKEND:
-        if (strcmp(v, "sqlite") != 0)
-            return -1;
-        /* fall through */
+    case T_PROTOCOL:
     case T_STR: {
         if (!*v)
+            return -1;
+        if (k->type == T_BACKEND && strcmp(v, "sqlite") != 0)
+            return -1;
+        if (k->type == T_PROTOCOL && strcmp(v, "auto") && strcmp(v, "jsonrpc") && strcmp(v, "json2"))
             return -1;
         char **dst = (char **)(base + k->off);
         free(*dst);
@@ -301,6 +325,9 @@ static cfg_shop_t *shop_get(cfg_parse_t *p, const char *domain)
     s = &c->shops[c->nshops++];
     memset(s, 0, sizeof(*s));
     s->domain = strdup(domain);
+    for (const cfg_key_t *k = shop_keys; k->name; k++)
+        if (k->def)
+            set_value(c, (char *)s, k, k->def);
     for (char *q = s->domain; q && *q; q++)
         *q = (char)tolower((unsigned char)*q);
     s->line = p->line;
@@ -369,6 +396,13 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
     } else if (!strcmp(section, "debug")) {
         table = debug_keys;
         base = (char *)c;
+    } else if (!strcmp(section, "odoo")) {
+        table = odoo_keys;
+        base = (char *)&c->odoo;
+        if (!c->odoo.configured) {
+            c->odoo.configured = true;
+            c->odoo.line = p->line;
+        }
     } else if (!strncmp(section, "shop ", 5) && section[5]) {
         table = shop_keys;
         base = (char *)shop_get(p, section + 5);
@@ -463,6 +497,9 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
     apply_defaults(c, store_keys);
     apply_defaults(c, log_keys);
     apply_defaults(c, debug_keys);
+    for (const cfg_key_t *k = odoo_keys; k->name; k++)
+        if (k->def)
+            set_value(c, (char *)&c->odoo, k, k->def);
 
     cfg_parse_t p = {.cfg = c, .errors = errors, .path = path, .at_line_start = true};
     p.fp = fopen(path, "r");
@@ -493,6 +530,19 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
             cfg_error(&p, s->line, "[shop %s] has no webhook_secret (or webhook_secret_file / webhook_secret_env)",
                       s->domain);
     }
+    if (c->odoo.configured) {
+        cfg_odoo_t *o = &c->odoo;
+        if (!o->url || !o->database)
+            cfg_error(&p, o->line, "[odoo] needs url and database");
+        else if (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0)
+            cfg_error(&p, o->line, "[odoo] url must start with https:// (or http:// for a local test server)");
+        if (!o->api_key.value && !o->password.value)
+            cfg_error(&p, o->line, "[odoo] needs api_key (or api_key_file / api_key_env) or password");
+        if (!o->api_key.value && strcmp(o->protocol, "json2") == 0)
+            cfg_error(&p, o->line, "[odoo] protocol = json2 authenticates with an API key: set api_key");
+        if (!o->username && strcmp(o->protocol, "json2") != 0)
+            cfg_error(&p, o->line, "[odoo] needs username for JSON-RPC (protocol auto or jsonrpc)");
+    }
     for (size_t i = 0; i < c->nkinds; i++) {
         cfg_kind_t *k = &c->kinds[i];
         if ((k->set & CFG_KIND_BACKOFF_BASE) && (k->set & CFG_KIND_BACKOFF_CAP) &&
@@ -515,6 +565,9 @@ void cfg_free(cfg_t *c)
         return;
     for (size_t i = 0; i < c->nshops; i++) {
         free(c->shops[i].domain);
+        free(c->shops[i].shipping_product);
+        free(c->shops[i].confirm_on);
+        free(c->shops[i].sku_map);
         secret_free(&c->shops[i].webhook_secret);
         secret_free(&c->shops[i].webhook_secret_previous);
     }
@@ -522,6 +575,13 @@ void cfg_free(cfg_t *c)
     for (size_t i = 0; i < c->nkinds; i++)
         free(c->kinds[i].name);
     free(c->kinds);
+    free(c->odoo.url);
+    free(c->odoo.database);
+    free(c->odoo.username);
+    free(c->odoo.protocol);
+    free(c->odoo.protected_fields);
+    secret_free(&c->odoo.api_key);
+    secret_free(&c->odoo.password);
     free(c->path);
     free(c->listen_host);
     free(c->store_backend);
@@ -559,6 +619,7 @@ void cfg_print_reference(buf_t *out)
     print_table(out, "store", store_keys);
     print_table(out, "log", log_keys);
     print_table(out, "debug", debug_keys);
+    print_table(out, "odoo", odoo_keys);
     print_table(out, "shop DOMAIN", shop_keys);
     print_table(out, "kind NAME", kind_keys);
 }

@@ -21,8 +21,22 @@ typedef struct cfg_shop {
     char *domain;                   /* the section name: acme.myshopify.com (lower-case) */
     cfg_secret_t webhook_secret;
     cfg_secret_t webhook_secret_previous;
+    char *shipping_product;         /* Odoo default_code of the service product that carries shipping charges */
+    char *confirm_on;               /* comma-separated financial statuses that confirm the sale order */
+    char *sku_map;                  /* "SHOPIFY-SKU=ODOO-CODE, …": overrides for SKUs that differ */
     int line;
 } cfg_shop_t;
+
+/* [odoo]: the ERP synchub writes into. configured is false when the section is absent. */
+typedef struct cfg_odoo {
+    bool configured;
+    char *url, *database, *username;
+    cfg_secret_t api_key, password;  /* one of them: the API key is preferred (it is also JSON-2's bearer token) */
+    char *protocol;                  /* auto | jsonrpc | json2 */
+    int64_t timeout_ms, cache_ttl_ms, company;
+    char *protected_fields;          /* "res.partner.phone, sale.order.note": never overwritten on update */
+    int line;
+} cfg_odoo_t;
 
 /* Per-kind overrides; a field is meaningful only when its bit is set in `set`. */
 enum { CFG_KIND_PRIORITY = 1, CFG_KIND_MAX_ATTEMPTS = 2, CFG_KIND_BACKOFF_BASE = 4, CFG_KIND_BACKOFF_CAP = 8,
@@ -47,6 +61,7 @@ typedef struct cfg {
     log_format_t log_format;
     /* [debug] */
     bool test_handlers;
+    cfg_odoo_t odoo;
     cfg_shop_t *shops;
     size_t nshops;
     cfg_kind_t *kinds;

@@ -34,6 +34,9 @@ typedef struct queue_run {
     const job_t *job;        /* borrowed; attempts already counts this run */
     void *udata;             /* given at registration */
     const char *worker;      /* "w3" */
+    store_t *store;          /* the worker's own store connection (links); not for job state */
+    void **slot;             /* this worker's private state for this registration (NULL until the handler sets it;
+                              * freed with the registration's slot_free when the worker stops) */
     err_t err;               /* the handler fills it when it returns -1 */
     char note[256];          /* optional remark on success ("skipped: older than the applied version") */
 } queue_run_t;
@@ -46,7 +49,12 @@ queue_registry_t *queue_registry_new(void);
 void queue_registry_free(queue_registry_t *r);
 /* Register fn for a kind, or for every kind with a prefix when pattern ends in ".*" ("test.*"). 0 or -1. */
 int queue_registry_add(queue_registry_t *r, const char *pattern, queue_handler_fn fn, void *udata);
-queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind, void **udata);
+/* The same, with a per-worker slot (run->slot) that slot_free releases when a worker stops. */
+int queue_registry_add_slot(queue_registry_t *r, const char *pattern, queue_handler_fn fn, void *udata,
+                            void (*slot_free)(void *));
+/* The handler for kind, its udata and its registration index (for slots); NULL if none. */
+queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind, void **udata, size_t *index);
+size_t queue_registry_count(const queue_registry_t *r);
 
 typedef struct queue_pool queue_pool_t;
 /* Start nworkers worker threads (0 is fine) and the housekeeping thread. The registry and cfg are borrowed for the

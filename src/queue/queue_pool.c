@@ -27,6 +27,7 @@ typedef struct reg_entry {
     bool prefix;
     queue_handler_fn fn;
     void *udata;
+    void (*slot_free)(void *);
 } reg_entry_t;
 
 struct queue_registry {
@@ -51,6 +52,17 @@ void queue_registry_free(queue_registry_t *r)
 
 int queue_registry_add(queue_registry_t *r, const char *pattern, queue_handler_fn fn, void *udata)
 {
+    return queue_registry_add_slot(r, pattern, fn, udata, NULL);
+}
+
+size_t queue_registry_count(const queue_registry_t *r)
+{
+    return r->n;
+}
+
+int queue_registry_add_slot(queue_registry_t *r, const char *pattern, queue_handler_fn fn, void *udata,
+                            void (*slot_free)(void *))
+{
     reg_entry_t *e = realloc(r->e, (r->n + 1) * sizeof(*e));
     if (!e)
         return -1;
@@ -63,11 +75,12 @@ int queue_registry_add(queue_registry_t *r, const char *pattern, queue_handler_f
     e[r->n].prefix = prefix;
     e[r->n].fn = fn;
     e[r->n].udata = udata;
+    e[r->n].slot_free = slot_free;
     r->n++;
     return 0;
 }
 
-queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind, void **udata)
+queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind, void **udata, size_t *index)
 {
     /* Exact registrations win over prefixes. */
     for (int pass = 0; pass < 2; pass++) {
@@ -77,6 +90,8 @@ queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind
                 continue;
             if (e->prefix ? strncmp(kind, e->pattern, strlen(e->pattern)) == 0 : strcmp(kind, e->pattern) == 0) {
                 *udata = e->udata;
+                if (index)
+                    *index = i;
                 return e->fn;
             }
         }
@@ -94,6 +109,7 @@ typedef struct worker {
     char job_id[JOB_ID_LEN + 1];
     int64_t lease_token, lease_ms, lease_until;
     atomic_bool exited;
+    void **slots;            /* one per registry entry: the handlers' per-worker state */
 } worker_t;
 
 struct queue_pool {
@@ -181,10 +197,11 @@ static job_t *finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, que
     return next;
 }
 
-static int run_handler(worker_t *w, const job_t *j, queue_run_t *run)
+static int run_handler(worker_t *w, store_t *conn, const job_t *j, queue_run_t *run)
 {
     void *udata = NULL;
-    queue_handler_fn fn = queue_registry_find(w->pool->reg, j->kind, &udata);
+    size_t index = 0;
+    queue_handler_fn fn = queue_registry_find(w->pool->reg, j->kind, &udata, &index);
     if (!fn) {
         err_set(&run->err, ERR_CONFIGURATION, "handler.missing",
                 "no handler is registered for job kind '%s' in this synchub process", j->kind);
@@ -197,6 +214,8 @@ static int run_handler(worker_t *w, const job_t *j, queue_run_t *run)
         return -1;
     }
     run->udata = udata;
+    run->store = conn;
+    run->slot = w->slots ? &w->slots[index] : NULL;
     return fn(run);
 }
 
@@ -244,7 +263,7 @@ static void *worker_main(void *arg)
         memset(&run, 0, sizeof(run));
         run.job = j;
         run.worker = w->name;
-        int rc = run_handler(w, j, &run);
+        int rc = run_handler(w, conn, j, &run);
         next_due = 0;
         job_t *next = finish_job(w, conn, j, rc, &run, &rng, &next_due);
 
@@ -254,6 +273,10 @@ static void *worker_main(void *arg)
         job_free(j);
         j = next;
     }
+    for (size_t i = 0; w->slots && i < queue_registry_count(p->reg); i++)
+        if (w->slots[i] && p->reg->e[i].slot_free)
+            p->reg->e[i].slot_free(w->slots[i]);
+    free(w->slots);
     store_disconnect(conn);
     atomic_store(&w->exited, true);
     return NULL;
@@ -366,6 +389,7 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
         worker_t *w = &p->workers[i];
         w->pool = p;
         atomic_init(&w->exited, false);
+        w->slots = calloc(queue_registry_count(reg) + 1, sizeof(void *));
         snprintf(w->name, sizeof(w->name), "w%d", i + 1);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             err_set(err, ERR_INTERNAL, "queue.thread", "cannot start worker thread %d", i + 1);

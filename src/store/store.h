@@ -161,6 +161,25 @@ int store_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err);
 /* A write transaction that touches nothing durable: proves the store accepts writes right now (for /readyz). */
 int store_probe_write(store_t *s, err_t *err);
 
+/* Links: what synchub knows it wrote — (system, shop, type, external id) → Odoo model and id, the last applied
+ * version of the source record, a state and free-form extra JSON. A cache: the external ID in Odoo is the truth. */
+typedef struct store_link {
+    char odoo_model[64];
+    int64_t odoo_id;
+    int64_t version;      /* the source record's version (ms since the epoch of its updated_at) last applied */
+    char state[32];
+    char *extra;          /* JSON text or NULL; owned (store_link_release) */
+    int64_t updated_at;
+} store_link_t;
+
+/* 1 found (*out filled), 0 absent, -1 error. */
+int store_link_get(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                   store_link_t *out, err_t *err);
+/* Insert or replace. 0 or -1. */
+int store_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                   const store_link_t *link, err_t *err);
+void store_link_release(store_link_t *link);
+
 void job_free(job_t *job);
 void job_list_free(job_t **jobs, size_t n);
 const char *job_state_name(job_state_t st);

@@ -29,7 +29,8 @@ struct store_db {
 
 enum {
     Q_INSERT, Q_HEAD_CUR, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
-    Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_COUNT
+    Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_LINK_GET, Q_LINK_PUT,
+    Q_COUNT
 };
 
 /* Claims name their index: without ANALYZE statistics the planner prefers jobs_state and sorts every queued row,
@@ -67,6 +68,10 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_OPERATE] = "UPDATE jobs SET state = ?2, ready = 0, run_at = ?3, updated_at = ?3,"
                   " max_attempts = CASE WHEN ?2 = 0 THEN attempts + budget ELSE max_attempts END,"
                   " finished_at = CASE WHEN ?2 = 5 THEN ?3 ELSE NULL END WHERE rid = ?1",
+    [Q_LINK_GET] = "SELECT odoo_model, odoo_id, version, state, extra, updated_at FROM links"
+                   " WHERE system = ?1 AND shop = ?2 AND type = ?3 AND external_id = ?4",
+    [Q_LINK_PUT] = "INSERT OR REPLACE INTO links(system, shop, type, external_id, odoo_model, odoo_id, version, state,"
+                   " extra, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_ATTEMPTS] = "SELECT n, started_at, finished_at, outcome, worker, err_class, err_code, err_message,"
                    " err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = ?1 ORDER BY n",
 };
@@ -122,6 +127,12 @@ static const char *const migrations[] = {
     /* 2: find a key's current head in one probe (refresh_head), so the ack path costs the same whatever the
      * backlog on a hot key */
     "CREATE INDEX jobs_head ON jobs(okey) WHERE ready = 1;",
+    /* 3: links from source records to the Odoo records synchub wrote */
+    "CREATE TABLE links("
+    "  system TEXT NOT NULL, shop TEXT NOT NULL, type TEXT NOT NULL, external_id TEXT NOT NULL,"
+    "  odoo_model TEXT NOT NULL, odoo_id INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, state TEXT,"
+    "  extra TEXT, updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(system, shop, type, external_id)) WITHOUT ROWID;",
 };
 
 static int sql_error(store_t *s, err_t *err, const char *what)
@@ -1084,6 +1095,64 @@ int store_probe_write(store_t *s, err_t *err)
         return -1;
     }
     return commit(s, err);
+}
+
+/* ---- links ----------------------------------------------------------------------------------------------- */
+
+int store_link_get(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                   store_link_t *out, err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = q(s, Q_LINK_GET, err);
+    if (!st)
+        return -1;
+    bind_text(st, 1, system);
+    bind_text(st, 2, shop);
+    bind_text(st, 3, type);
+    bind_text(st, 4, external_id);
+    int rc = step_done(s, st, err, "read link");
+    if (rc == 1) {
+        col_copy(st, 0, out->odoo_model, sizeof(out->odoo_model));
+        out->odoo_id = sqlite3_column_int64(st, 1);
+        out->version = sqlite3_column_int64(st, 2);
+        col_copy(st, 3, out->state, sizeof(out->state));
+        out->extra = col_dup(st, 4);
+        out->updated_at = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                   const store_link_t *l, err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = q(s, Q_LINK_PUT, err);
+    if (!st)
+        goto fail;
+    bind_text(st, 1, system);
+    bind_text(st, 2, shop);
+    bind_text(st, 3, type);
+    bind_text(st, 4, external_id);
+    bind_text(st, 5, l->odoo_model);
+    sqlite3_bind_int64(st, 6, l->odoo_id);
+    sqlite3_bind_int64(st, 7, l->version);
+    bind_text(st, 8, l->state[0] ? l->state : NULL);
+    bind_text(st, 9, l->extra);
+    sqlite3_bind_int64(st, 10, clock_now_ms());
+    if (step_done(s, st, err, "write link") < 0)
+        goto fail;
+    return commit(s, err);
+fail:
+    rollback(s);
+    return -1;
+}
+
+void store_link_release(store_link_t *l)
+{
+    free(l->extra);
+    l->extra = NULL;
 }
 
 /* ---- job helpers (engine-independent, kept here until a second engine exists) ------------------------------ */

@@ -139,6 +139,29 @@ static void test_cfg_long_lines(void **state)
     buf_release(&e);
 }
 
+static void test_cfg_odoo_section(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    cfg_t *c = load("[odoo]\nurl = https://acme.odoo.com/\ndatabase = acme\nusername = sync\napi_key = k\n"
+                    "protocol = json2\n[shop a.myshopify.com]\nwebhook_secret = s\nshipping_product = SHIP\n",
+                    &e, NULL);
+    assert_non_null(c);
+    assert_true(c->odoo.configured);
+    assert_string_equal(c->odoo.protocol, "json2");
+    assert_true(c->odoo.timeout_ms == 30000);
+    assert_string_equal(cfg_shop_find(c, "a.myshopify.com")->confirm_on, "paid");
+    assert_string_equal(cfg_shop_find(c, "a.myshopify.com")->shipping_product, "SHIP");
+    cfg_free(c);
+    buf_reset(&e);
+    c = load("[odoo]\nurl = ftp://x\ndatabase = acme\nprotocol = xmlrpc\n", &e, NULL);
+    assert_null(c);
+    assert_non_null(strstr(buf_str(&e), "bad value 'xmlrpc' for protocol"));
+    assert_non_null(strstr(buf_str(&e), "url must start with https://"));
+    assert_non_null(strstr(buf_str(&e), "needs api_key"));
+    buf_release(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_cfg_secret_sources_and_no_echo),
         cmocka_unit_test(test_cfg_refuses_secret_twice_and_missing_secret),
         cmocka_unit_test(test_cfg_long_lines),
+        cmocka_unit_test(test_cfg_odoo_section),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }

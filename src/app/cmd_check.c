@@ -1,0 +1,193 @@
+/* cmd_check: `synchub check` — preflight against the configured Odoo before any job depends on it: reachability
+ * and version, authentication, every right the enabled flows need, company access and reference data (shipping
+ * products, a warehouse). Prints one table; exits 1 when anything is missing, naming what to fix. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "odoo/odoo.h"
+
+typedef struct check_out {
+    int failed;
+    bool json;
+    json_t *rows;
+} check_out_t;
+
+static void row(check_out_t *o, bool ok, const char *what, const char *detail)
+{
+    if (!ok)
+        o->failed++;
+    if (o->json)
+        json_array_append_new(o->rows, json_pack("{s:s, s:b, s:s}", "check", what, "ok", ok, "detail", detail));
+    else
+        printf("%-4s  %-34s  %s\n", ok ? "ok" : "FAIL", what, detail);
+}
+
+/* The group that usually grants a right, for the hint when Odoo only says "no". */
+static const char *group_for(const char *model, const char *op)
+{
+    static const struct {
+        const char *model, *op, *group;
+    } table[] = {
+        {"res.partner", "create", "Extra Rights / Contact Creation"},
+        {"res.partner", "write", "Extra Rights / Contact Creation"},
+        {"sale.order", NULL, "Sales / User: All Documents"},
+        {"sale.order.line", NULL, "Sales / User: All Documents"},
+        {"product.product", NULL, "Sales / User: All Documents (read) or Inventory / User"},
+        {"stock.picking", NULL, "Inventory / User"},
+        {"stock.quant", NULL, "Inventory / User"},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (!strcmp(table[i].model, model) && (!table[i].op || !strcmp(table[i].op, op)))
+            return table[i].group;
+    return "the group that grants it";
+}
+
+static void check_right(check_out_t *o, odoo_t *od, const char *model, const char *op)
+{
+    char what[96], detail[1400];
+    snprintf(what, sizeof(what), "right %s %s", op, model);
+    json_t *r = NULL;
+    err_t e;
+    int rc;
+    if (odoo_server_major(od) >= 18) {
+        json_t *ids = json_array(), *params = json_pack("{s:s}", "operation", op);
+        rc = odoo_call(od, model, "has_access", ids, params, &r, &e);
+        json_decref(ids);
+        json_decref(params);
+    } else {
+        json_t *params = json_pack("{s:s, s:b}", "operation", op, "raise_exception", 0);
+        rc = odoo_call(od, model, "check_access_rights", NULL, params, &r, &e);
+        json_decref(params);
+    }
+    if (rc < 0) {
+        snprintf(detail, sizeof(detail), "%s", e.message);
+        row(o, false, what, detail);
+    } else if (!json_is_true(r)) {
+        snprintf(detail, sizeof(detail), "missing: add the integration user to %s", group_for(model, op));
+        row(o, false, what, detail);
+    } else {
+        row(o, true, what, "granted");
+    }
+    json_decref(r);
+}
+
+int cmd_check(app_t *a)
+{
+    const cfg_t *cfg = a->cfg;
+    check_out_t o = {0, a->json, json_array()};
+    if (!a->json)
+        printf("%-4s  %-34s  %s\n", "", "CHECK", "RESULT");
+    row(&o, true, "configuration", cfg->path);
+    if (!cfg->odoo.configured) {
+        row(&o, false, "odoo", "no [odoo] section: orders cannot be written anywhere");
+        goto done;
+    }
+    odoo_t *od = odoo_new(&cfg->odoo);
+    err_t e;
+    char detail[1400];
+    if (!od || odoo_connect(od, &e) < 0) {
+        snprintf(detail, sizeof(detail), "%s%s%s", od ? e.message : "out of memory", od && e.hint[0] ? " — " : "",
+                 od ? e.hint : "");
+        row(&o, false, "odoo reachable, login accepted", detail);
+        odoo_free(od);
+        goto done;
+    }
+    snprintf(detail, sizeof(detail), "Odoo %s at %s, protocol %s", odoo_server_version(od), cfg->odoo.url,
+             odoo_protocol_name(odoo_protocol(od)));
+    row(&o, true, "odoo reachable", detail);
+    /* Authentication: JSON-RPC authenticated in connect; JSON-2 proves the key with a harmless read. */
+    json_t *r = NULL;
+    json_t *params = json_pack("{s:[]}", "domain");
+    if (odoo_call(od, "res.partner", "search_count", NULL, params, &r, &e) < 0) {
+        snprintf(detail, sizeof(detail), "%s", e.message);
+        row(&o, false, "login accepted", detail);
+        json_decref(params);
+        odoo_free(od);
+        goto done;
+    }
+    json_decref(params);
+    json_decref(r);
+    if (odoo_uid(od))
+        snprintf(detail, sizeof(detail), "user %s (uid %" PRId64 ")", cfg->odoo.username, odoo_uid(od));
+    else
+        snprintf(detail, sizeof(detail), "API key accepted");
+    row(&o, true, "login accepted", detail);
+
+    static const char *const rights[][2] = {
+        {"res.partner", "read"},     {"res.partner", "create"},     {"res.partner", "write"},
+        {"product.product", "read"}, {"sale.order", "read"},        {"sale.order", "create"},
+        {"sale.order", "write"},     {"sale.order.line", "create"}, {"sale.order.line", "write"},
+    };
+    for (size_t i = 0; i < sizeof(rights) / sizeof(rights[0]); i++)
+        check_right(&o, od, rights[i][0], rights[i][1]);
+
+    /* External-ID lookups must be allowed (they are for any user; an AccessError here is a custom restriction). */
+    params = json_pack("{s:s, s:s}", "module", "__synchub__", "xml_id", "synchub_preflight_probe");
+    int rc = odoo_call(od, "ir.model.data", "check_object_reference", NULL, params, &r, &e);
+    json_decref(params);
+    json_decref(r);
+    bool xml_ok = rc == 0 || (e.cls == ERR_DATA && strstr(e.message, "External ID not found"));
+    row(&o, xml_ok, "external-ID lookup", xml_ok ? "ir.model.data.check_object_reference works" : e.message);
+
+    if (cfg->odoo.company > 0) {
+        json_t *ids = json_pack("[I]", (json_int_t)cfg->odoo.company);
+        params = json_pack("{s:[s]}", "fields", "name");
+        rc = odoo_call(od, "res.company", "read", ids, params, &r, &e);
+        json_decref(ids);
+        json_decref(params);
+        bool ok = rc == 0 && json_array_size(r) == 1;
+        snprintf(detail, sizeof(detail), "%s", ok ? json_string_value(json_object_get(json_array_get(r, 0), "name"))
+                                              : rc < 0 ? e.message : "the company does not exist or is not allowed");
+        row(&o, ok, "company access", detail);
+        json_decref(r);
+    }
+    for (size_t i = 0; i < cfg->nshops; i++) {
+        const cfg_shop_t *sh = &cfg->shops[i];
+        char what[128];
+        snprintf(what, sizeof(what), "shipping product of %.80s", sh->domain);
+        if (!sh->shipping_product) {
+            row(&o, false, what, "shipping_product not set: orders with shipping charges will stop");
+            continue;
+        }
+        params = json_pack("{s:[[s, s, s]], s:[s, s]}", "domain", "default_code", "=", sh->shipping_product, "fields",
+                           "id", "type");
+        rc = odoo_call(od, "product.product", "search_read", NULL, params, &r, &e);
+        json_decref(params);
+        if (rc < 0)
+            snprintf(detail, sizeof(detail), "%s", e.message);
+        else if (json_array_size(r) != 1)
+            snprintf(detail, sizeof(detail), "%zu products have the internal reference %s (need exactly 1)",
+                     json_array_size(r), sh->shipping_product);
+        else
+            snprintf(detail, sizeof(detail), "%s = product %" JSON_INTEGER_FORMAT " (%s)", sh->shipping_product,
+                     json_integer_value(json_object_get(json_array_get(r, 0), "id")),
+                     json_string_value(json_object_get(json_array_get(r, 0), "type")) ?: "?");
+        row(&o, rc == 0 && json_array_size(r) == 1, what, detail);
+        json_decref(r);
+    }
+    params = json_pack("{s:[]}", "domain");
+    rc = odoo_call(od, "stock.warehouse", "search_count", NULL, params, &r, &e);
+    json_decref(params);
+    bool wh = rc == 0 && json_integer_value(r) > 0;
+    snprintf(detail, sizeof(detail), "%s", rc < 0 ? e.message : wh ? "found" : "no warehouse: deliveries cannot be made");
+    row(&o, wh, "warehouse", detail);
+    json_decref(r);
+    odoo_free(od);
+done:
+    if (a->json) {
+        json_t *doc = json_pack("{s:b, s:o}", "ok", o.failed == 0, "checks", o.rows);
+        char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(s ? s : "{}");
+        free(s);
+        json_decref(doc);
+    } else {
+        json_decref(o.rows);
+        printf("\n%s\n", o.failed ? "some checks failed: fix them, then run `synchub check` again"
+                                  : "everything the order flow needs is in place");
+    }
+    return o.failed ? APP_FAIL : APP_OK;
+}

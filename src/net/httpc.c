@@ -1,0 +1,115 @@
+/* httpc: libcurl easy interface, one handle per thread so connections are reused (keep-alive) without locking. */
+#include "net/httpc.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct httpc {
+    CURL *h;
+    int64_t timeout_ms;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+int httpc_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+httpc_t *httpc_new(int64_t timeout_ms)
+{
+    httpc_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->h = curl_easy_init();
+    if (!c->h) {
+        free(c);
+        return NULL;
+    }
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+    return c;
+}
+
+void httpc_free(httpc_t *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->h);
+    free(c);
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    buf_t *b = ud;
+    if (buf_append(b, ptr, size * nmemb) < 0)
+        return 0;
+    return size * nmemb;
+}
+
+/* "https://host:port/path?x" → "host:port" for messages; never the query or credentials. */
+static void host_of(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strchr(p, '@');
+    const char *slash = strchr(p, '/');
+    if (at && (!slash || at < slash))
+        p = at + 1;
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    if (len >= n)
+        len = n - 1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+}
+
+int httpc_request(httpc_t *c, const char *method, const char *url, const char *const *headers, const char *body,
+                  size_t body_len, long *status, buf_t *resp, err_t *err)
+{
+    CURL *h = c->h;
+    struct curl_slist *hl = NULL;
+    for (const char *const *hp = headers; hp && *hp; hp++)
+        hl = curl_slist_append(hl, *hp);
+    hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
+    buf_reset(resp);
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_ms < 10000 ? c->timeout_ms : 10000));
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "synchub/" SYNCHUB_VERSION);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
+    c->errbuf[0] = '\0';
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hl);
+    if (rc != CURLE_OK) {
+        char host[256];
+        host_of(url, host, sizeof(host));
+        const char *code = rc == CURLE_OPERATION_TIMEDOUT ? "http.timeout"
+                           : (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) ? "http.connect"
+                                                                                                : "http.io";
+        err_set(err, ERR_TRANSIENT, code, "request to %s failed: %s", host,
+                c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+        if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CONNECT_ERROR) {
+            err->cls = ERR_CONFIGURATION;
+            err_hint(err, "the TLS certificate of %s could not be verified; fix the certificate or the CA bundle "
+                          "(verification stays on)", host);
+        }
+        return -1;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    return 0;
+}

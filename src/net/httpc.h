@@ -1,0 +1,28 @@
+/* httpc: an HTTP client for one thread (libcurl easy handle, kept alive between calls, TLS verification on).
+ * It sends a request and returns status and body; it classifies transport failures (refused, timeout, reset)
+ * as transient errors. Not here: any protocol on top (odoo/, shopify/). */
+#ifndef SYNCHUB_HTTPC_H
+#define SYNCHUB_HTTPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+typedef struct httpc httpc_t;
+
+/* Process-wide libcurl set-up; call once at start-up before any thread uses httpc. */
+int httpc_global_init(void);
+
+httpc_t *httpc_new(int64_t timeout_ms);
+void httpc_free(httpc_t *c);
+
+/* One request. method "GET" or "POST"; headers is a NULL-terminated array of "Name: value" lines (may be NULL);
+ * body may be NULL for GET. On a transport failure returns -1 with err (class transient, code http.connect /
+ * http.timeout / http.io) and names url's host only (never query strings or credentials). On any HTTP answer
+ * returns 0 with *status set and the response body in resp (reset first). */
+int httpc_request(httpc_t *c, const char *method, const char *url, const char *const *headers, const char *body,
+                  size_t body_len, long *status, buf_t *resp, err_t *err);
+
+#endif

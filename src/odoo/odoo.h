@@ -1,0 +1,42 @@
+/* odoo: a client for Odoo's external API — JSON-RPC (/jsonrpc, Odoo <= 18) and JSON-2 (/json/2, Odoo 19+) behind
+ * one call with named parameters — that turns every error envelope into the project's err_t (class, code, Odoo's
+ * message verbatim, what to do). One odoo_t per thread (it owns a keep-alive HTTP handle and its json values).
+ * Not here: what is written (odoo_orders.c) or any caching of business data. */
+#ifndef SYNCHUB_ODOO_H
+#define SYNCHUB_ODOO_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/cfg.h"
+#include "core/err.h"
+
+typedef struct odoo odoo_t;
+
+typedef enum { ODOO_PROTO_AUTO = 0, ODOO_PROTO_JSONRPC, ODOO_PROTO_JSON2 } odoo_proto_t;
+
+/* cfg is borrowed for the client's lifetime. Nothing is sent until the first call. */
+odoo_t *odoo_new(const cfg_odoo_t *cfg);
+void odoo_free(odoo_t *o);
+
+/* Call model.method. ids (array, or NULL for model-level methods) and params (object of named parameters, or
+ * NULL) are borrowed. On success *result is a new reference (json_null() for a method that returned nothing).
+ * On failure -1 with err classified (see odoo_client.c); err->record names "odoo MODEL.METHOD". */
+int odoo_call(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params, json_t **result,
+              err_t *err);
+
+/* Connect (detect the version and protocol, authenticate for JSON-RPC) if not done yet. 0 or -1. */
+int odoo_connect(odoo_t *o, err_t *err);
+int odoo_server_major(const odoo_t *o);          /* 0 before connect */
+const char *odoo_server_version(const odoo_t *o); /* "18.0-20250506"; "" before connect */
+odoo_proto_t odoo_protocol(const odoo_t *o);
+const char *odoo_protocol_name(odoo_proto_t p);
+int64_t odoo_uid(const odoo_t *o);               /* JSON-RPC only; 0 otherwise */
+uint64_t odoo_calls(const odoo_t *o);            /* RPCs sent so far (version and authenticate included) */
+
+/* Classify an Odoo exception by its Python name and message into err (exposed for tests). status is the HTTP
+ * status for JSON-2 (0 for JSON-RPC). */
+void odoo_classify(const char *name, const char *message, long status, const char *model, const char *method,
+                   err_t *err);
+
+#endif

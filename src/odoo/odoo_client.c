@@ -1,0 +1,387 @@
+/* odoo_client: the wire protocols. JSON-RPC sends execute_kw(db, uid, secret, model, method, [ids], {params,
+ * context}); JSON-2 posts {ids, params…, context} to /json/2/<model>/<method> with the API key as bearer token.
+ * Because record methods take their ids first and every other parameter is accepted by name on both protocols,
+ * one named-parameter call maps onto both without a per-method table. */
+#define _GNU_SOURCE
+#include "odoo/odoo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "net/httpc.h"
+
+struct odoo {
+    const cfg_odoo_t *cfg;
+    char *base;            /* cfg->url without a trailing slash */
+    httpc_t *http;
+    odoo_proto_t proto;
+    int major;
+    char version[64];
+    int64_t uid;
+    uint64_t calls;
+    int64_t next_id;
+    buf_t resp;
+};
+
+odoo_t *odoo_new(const cfg_odoo_t *cfg)
+{
+    odoo_t *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->cfg = cfg;
+    o->http = httpc_new(cfg->timeout_ms);
+    o->base = strdup(cfg->url ? cfg->url : "");
+    if (!o->http || !o->base) {
+        httpc_free(o->http);
+        free(o->base);
+        free(o);
+        return NULL;
+    }
+    size_t n = strlen(o->base);
+    while (n && o->base[n - 1] == '/')
+        o->base[--n] = '\0';
+    o->proto = !strcmp(cfg->protocol, "json2") ? ODOO_PROTO_JSON2
+               : !strcmp(cfg->protocol, "jsonrpc") ? ODOO_PROTO_JSONRPC
+                                                   : ODOO_PROTO_AUTO;
+    buf_init(&o->resp);
+    return o;
+}
+
+void odoo_free(odoo_t *o)
+{
+    if (!o)
+        return;
+    httpc_free(o->http);
+    buf_release(&o->resp);
+    free(o->base);
+    free(o);
+}
+
+const char *odoo_protocol_name(odoo_proto_t p)
+{
+    return p == ODOO_PROTO_JSON2 ? "json2" : p == ODOO_PROTO_JSONRPC ? "jsonrpc" : "auto";
+}
+int odoo_server_major(const odoo_t *o) { return o->major; }
+const char *odoo_server_version(const odoo_t *o) { return o->version; }
+odoo_proto_t odoo_protocol(const odoo_t *o) { return o->proto; }
+int64_t odoo_uid(const odoo_t *o) { return o->uid; }
+uint64_t odoo_calls(const odoo_t *o) { return o->calls; }
+
+static const cfg_secret_t *secret(const odoo_t *o)
+{
+    return o->cfg->api_key.value ? &o->cfg->api_key : &o->cfg->password;
+}
+
+/* ---- classification ---------------------------------------------------------------------------------------- */
+
+/* "…allowed for the following groups:\n\t- Sales/Administrator\n\t- …" → "Sales/Administrator, …" */
+static void groups_of(const char *message, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *p = strstr(message, "following groups:");
+    if (!p)
+        return;
+    size_t len = 0;
+    while ((p = strstr(p, "\n\t- ")) != NULL) {
+        p += 4;
+        size_t g = strcspn(p, "\n");
+        if (len + g + 3 >= n)
+            break;
+        if (len) {
+            memcpy(out + len, ", ", 2);
+            len += 2;
+        }
+        memcpy(out + len, p, g);
+        len += g;
+        out[len] = '\0';
+    }
+}
+
+static bool contains(const char *s, const char *needle)
+{
+    return s && strstr(s, needle) != NULL;
+}
+
+void odoo_classify(const char *name, const char *message, long status, const char *model, const char *method,
+                   err_t *err)
+{
+    name = name ? name : "";
+    message = message && *message ? message : "(no message)";
+    char groups[256];
+    if (contains(message, "could not serialize access") || contains(message, "concurrent update") ||
+        contains(message, "deadlock detected") || contains(name, "psycopg2") ||
+        contains(name, "SerializationFailure") || contains(name, "LockNotAvailable")) {
+        err_set(err, ERR_TRANSIENT, "odoo.concurrency", "Odoo could not complete %s.%s because of a concurrent "
+                "update (%s); retried", model, method, message);
+    } else if (!strcmp(name, "odoo.exceptions.AccessDenied") || !strcmp(name, "werkzeug.exceptions.Unauthorized")) {
+        err_set(err, ERR_CONFIGURATION, "odoo.access_denied", "Odoo refused the credentials: %s", message);
+        err_hint(err, "check [odoo] username and api_key (API keys of non-admin users expire after at most 90 "
+                      "days); retry is safe after the fix");
+    } else if (!strcmp(name, "odoo.exceptions.AccessError")) {
+        groups_of(message, groups, sizeof(groups));
+        err_set(err, ERR_CONFIGURATION, "odoo.access_error", "the integration user may not call %s.%s: %s", model,
+                method, message);
+        if (groups[0])
+            err_hint(err, "add the integration user to one of these groups: %s (or grant the right on %s); retry "
+                          "is safe after the fix", groups, model);
+        else
+            err_hint(err, "grant the integration user the right needed for %s.%s; retry is safe after the fix",
+                     model, method);
+    } else if (!strcmp(name, "odoo.exceptions.ValidationError") || !strcmp(name, "odoo.exceptions.UserError") ||
+               !strcmp(name, "odoo.exceptions.MissingError") || !strcmp(name, "builtins.ValueError") ||
+               !strcmp(name, "builtins.KeyError") || !strcmp(name, "builtins.TypeError") ||
+               !strcmp(name, "odoo.exceptions.RedirectWarning")) {
+        const char *short_name = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
+        err_set(err, ERR_DATA, !strcmp(short_name, "UserError")         ? "odoo.user_error"
+                               : !strcmp(short_name, "MissingError")    ? "odoo.missing"
+                               : !strcmp(short_name, "ValidationError") ? "odoo.validation"
+                                                                        : "odoo.value_error",
+                "Odoo rejected %s.%s: %s", model, method, message);
+        err_hint(err, "Odoo's message says what is wrong with the record; fix the data in Odoo or Shopify, then "
+                      "retry");
+        err->retry_safe = true; /* every write carries an external id: a retry finds what a failed try left */
+    } else if (!strcmp(name, "werkzeug.exceptions.NotFound") || status == 404) {
+        err_set(err, ERR_CONFIGURATION, "odoo.not_found", "Odoo has no %s.%s here (%s)", model, method, message);
+        err_hint(err, "check [odoo] url and database, and that the app providing %s is installed", model);
+    } else if (!strcmp(name, "werkzeug.exceptions.UnprocessableEntity") ||
+               !strcmp(name, "werkzeug.exceptions.BadRequest")) {
+        err_set(err, ERR_INTERNAL, "odoo.bad_request", "Odoo did not understand synchub's call to %s.%s: %s",
+                model, method, message);
+        err_hint(err, "a synchub bug or an Odoo version it does not know; report it with this message");
+    } else {
+        err_set(err, ERR_TRANSIENT, "odoo.server_error", "Odoo failed on %s.%s: %s%s%s", model, method,
+                *name ? name : "", *name ? ": " : "", message);
+    }
+    err_record(err, "odoo %s.%s", model, method);
+}
+
+/* ---- transport --------------------------------------------------------------------------------------------- */
+
+static int http_failure(long status, const char *model, const char *method, const buf_t *body, err_t *err)
+{
+    bool html = body->len && strchr("<[", body->data[0]) && strstr(buf_str(body), "<") != NULL;
+    if (status == 502 || status == 503 || status == 504 || status == 429 || status >= 500) {
+        err_set(err, ERR_TRANSIENT, "odoo.unavailable", "Odoo answered HTTP %ld to %s.%s%s", status, model, method,
+                status == 503 ? " (maintenance or overload)" : "");
+    } else if (status == 404) {
+        err_set(err, ERR_CONFIGURATION, "odoo.not_found",
+                "Odoo answered 404 to %s.%s: wrong [odoo] url or database, or a database filter hides it", model,
+                method);
+    } else {
+        err_set(err, ERR_CONFIGURATION, "odoo.http", "Odoo answered HTTP %ld to %s.%s%s", status, model, method,
+                html ? " with an HTML page (is [odoo] url the Odoo server?)" : "");
+    }
+    err_record(err, "odoo %s.%s", model, method);
+    return -1;
+}
+
+static int post_json(odoo_t *o, const char *path, json_t *payload, const char *const *extra_headers, long *status,
+                     const char *model, const char *method, err_t *err)
+{
+    char *body = json_dumps(payload, JSON_COMPACT);
+    char *url = NULL;
+    if (!body || asprintf(&url, "%s%s", o->base, path) < 0) {
+        free(body);
+        return err_set(err, ERR_INTERNAL, "odoo.oom", "out of memory");
+    }
+    const char *headers[8];
+    int nh = 0;
+    headers[nh++] = "Content-Type: application/json";
+    headers[nh++] = "Accept: application/json";
+    for (const char *const *h = extra_headers; h && *h && nh < 7; h++)
+        headers[nh++] = *h;
+    headers[nh] = NULL;
+    o->calls++;
+    int rc = httpc_request(o->http, "POST", url, headers, body, strlen(body), status, &o->resp, err);
+    if (rc < 0) {
+        size_t len = strlen(err->message);
+        snprintf(err->message + len, sizeof(err->message) - len, " (calling %s.%s)", model, method);
+        err_record(err, "odoo %s.%s", model, method);
+        err_hint(err, "Odoo is down, restarting or unreachable; retried with backoff. A call that timed out may "
+                      "have been committed: the retry finds it through its external id");
+    }
+    free(url);
+    free(body);
+    return rc;
+}
+
+static int jsonrpc(odoo_t *o, const char *service, const char *method, json_t *args, json_t **result,
+                   const char *model, const char *rpc_method, err_t *err)
+{
+    json_t *req = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:O}}", "jsonrpc", "2.0", "method", "call", "id",
+                            (json_int_t)++o->next_id, "params", "service", service, "method", method, "args", args);
+    if (!req)
+        return err_set(err, ERR_INTERNAL, "odoo.oom", "cannot build the JSON-RPC request");
+    long status = 0;
+    int rc = post_json(o, "/jsonrpc", req, NULL, &status, model, rpc_method, err);
+    json_decref(req);
+    if (rc < 0)
+        return -1;
+    if (status != 200)
+        return http_failure(status, model, rpc_method, &o->resp, err);
+    json_error_t jerr;
+    json_t *doc = json_loadb(o->resp.data, o->resp.len, 0, &jerr);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        err_set(err, ERR_TRANSIENT, "odoo.bad_response", "Odoo's answer to %s.%s is not JSON-RPC (%s)", model,
+                rpc_method, jerr.text);
+        err_record(err, "odoo %s.%s", model, rpc_method);
+        return -1;
+    }
+    json_t *e = json_object_get(doc, "error");
+    if (e) {
+        json_t *data = json_object_get(e, "data");
+        const char *name = json_string_value(json_object_get(data, "name"));
+        const char *msg = json_string_value(json_object_get(data, "message"));
+        if (!msg)
+            msg = json_string_value(json_object_get(e, "message"));
+        odoo_classify(name, msg, 0, model, rpc_method, err);
+        json_decref(doc);
+        return -1;
+    }
+    /* A Python method that returns None produces a response with no "result" key at all. */
+    json_t *r = json_object_get(doc, "result");
+    *result = r ? json_incref(r) : json_null();
+    json_decref(doc);
+    return 0;
+}
+
+static int detect(odoo_t *o, err_t *err)
+{
+    /* /web/version (GET, Odoo 17+) names the version without authentication; older servers: common.version. */
+    char *url = NULL;
+    if (asprintf(&url, "%s/web/version", o->base) < 0)
+        return err_set(err, ERR_INTERNAL, "odoo.oom", "out of memory");
+    long status = 0;
+    o->calls++;
+    int rc = httpc_request(o->http, "GET", url, NULL, NULL, 0, &status, &o->resp, err);
+    free(url);
+    if (rc < 0) {
+        err_record(err, "odoo /web/version");
+        err_hint(err, "Odoo is down or [odoo] url is wrong; retried with backoff");
+        return -1;
+    }
+    json_t *doc = status == 200 ? json_loadb(o->resp.data, o->resp.len, 0, NULL) : NULL;
+    if (doc) {
+        json_t *vi = json_object_get(doc, "version_info");
+        o->major = (int)json_integer_value(json_array_get(vi, 0));
+        snprintf(o->version, sizeof(o->version), "%s", json_string_value(json_object_get(doc, "version")) ?: "");
+        json_decref(doc);
+    }
+    if (o->major == 0) {
+        json_t *r = NULL;
+        if (jsonrpc(o, "common", "version", json_array(), &r, "common", "version", err) < 0)
+            return -1;
+        o->major = (int)json_integer_value(json_array_get(json_object_get(r, "server_version_info"), 0));
+        snprintf(o->version, sizeof(o->version), "%s",
+                 json_string_value(json_object_get(r, "server_version")) ?: "");
+        json_decref(r);
+    }
+    if (o->major == 0)
+        return err_set(err, ERR_CONFIGURATION, "odoo.version", "cannot tell the Odoo version at %s", o->cfg->url);
+    return 0;
+}
+
+int odoo_connect(odoo_t *o, err_t *err)
+{
+    if (o->proto == ODOO_PROTO_JSON2 || (o->proto == ODOO_PROTO_JSONRPC && o->uid))
+        return 0;
+    if (o->proto == ODOO_PROTO_AUTO || o->major == 0) {
+        if (detect(o, err) < 0)
+            return -1;
+        if (o->proto == ODOO_PROTO_AUTO)
+            o->proto = o->major >= 19 && o->cfg->api_key.value ? ODOO_PROTO_JSON2 : ODOO_PROTO_JSONRPC;
+        if (o->proto == ODOO_PROTO_JSON2)
+            return 0;
+    }
+    json_t *args = json_pack("[s, s, s, {}]", o->cfg->database, o->cfg->username ? o->cfg->username : "",
+                             secret(o)->value ? secret(o)->value : "");
+    json_t *r = NULL;
+    int rc = jsonrpc(o, "common", "authenticate", args, &r, "common", "authenticate", err);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    /* authenticate answers false, not an error, for wrong credentials */
+    if (!json_is_integer(r) || json_integer_value(r) <= 0) {
+        json_decref(r);
+        err_set(err, ERR_CONFIGURATION, "odoo.access_denied",
+                "Odoo refused the login of '%s' on database '%s' (authenticate returned false)",
+                o->cfg->username ? o->cfg->username : "", o->cfg->database);
+        err_record(err, "odoo common.authenticate");
+        err_hint(err, "check [odoo] database, username and api_key/password; retry is safe after the fix");
+        return -1;
+    }
+    o->uid = json_integer_value(r);
+    json_decref(r);
+    return 0;
+}
+
+static json_t *context(const odoo_t *o)
+{
+    json_t *ctx = json_object();
+    if (o->cfg->company > 0)
+        json_object_set_new(ctx, "allowed_company_ids", json_pack("[I]", (json_int_t)o->cfg->company));
+    return ctx;
+}
+
+static int call_json2(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params,
+                      json_t **result, err_t *err)
+{
+    json_t *body = params ? json_deep_copy(params) : json_object();
+    if (ids)
+        json_object_set(body, "ids", ids);
+    if (!json_object_get(body, "context"))
+        json_object_set_new(body, "context", context(o));
+    char path[512], auth[600], dbh[300];
+    snprintf(path, sizeof(path), "/json/2/%s/%s", model, method);
+    snprintf(auth, sizeof(auth), "Authorization: bearer %s", o->cfg->api_key.value ? o->cfg->api_key.value : "");
+    snprintf(dbh, sizeof(dbh), "X-Odoo-Database: %s", o->cfg->database);
+    const char *headers[] = {auth, dbh, NULL};
+    long status = 0;
+    int rc = post_json(o, path, body, headers, &status, model, method, err);
+    json_decref(body);
+    memset(auth, 0, sizeof(auth));
+    if (rc < 0)
+        return -1;
+    json_t *doc = json_loadb(o->resp.data, o->resp.len, JSON_DECODE_ANY, NULL);
+    if (status == 200) {
+        if (!doc)
+            return err_set(err, ERR_TRANSIENT, "odoo.bad_response", "Odoo's answer to %s.%s is not JSON", model,
+                           method);
+        *result = doc;
+        return 0;
+    }
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    const char *msg = json_string_value(json_object_get(doc, "message"));
+    if (!name || status == 502 || status == 503 || status == 504) {
+        json_decref(doc);
+        return http_failure(status, model, method, &o->resp, err);
+    }
+    odoo_classify(name, msg, status, model, method, err);
+    json_decref(doc);
+    return -1;
+}
+
+int odoo_call(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params, json_t **result,
+              err_t *err)
+{
+    *result = NULL;
+    if (odoo_connect(o, err) < 0)
+        return -1;
+    if (o->proto == ODOO_PROTO_JSON2)
+        return call_json2(o, model, method, ids, params, result, err);
+    json_t *kw = params ? json_deep_copy(params) : json_object();
+    if (!json_object_get(kw, "context"))
+        json_object_set_new(kw, "context", context(o));
+    json_t *pos = ids ? json_pack("[O]", ids) : json_array();
+    json_t *args = json_pack("[s, I, s, s, s, o, o]", o->cfg->database, (json_int_t)o->uid,
+                             secret(o)->value ? secret(o)->value : "", model, method, pos, kw);
+    int rc = args ? jsonrpc(o, "object", "execute_kw", args, result, model, method, err)
+                  : err_set(err, ERR_INTERNAL, "odoo.oom", "out of memory");
+    json_decref(args);
+    if (rc < 0 && !strcmp(err->code, "odoo.access_denied"))
+        o->uid = 0; /* authenticate again next time: the key may have been rotated */
+    return rc;
+}

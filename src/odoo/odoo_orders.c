@@ -1,0 +1,906 @@
+/* odoo_orders: Shopify order → Odoo sale.order. The order of work for one job:
+ *   1. version check against the link (an older event than the last applied is skipped and says so)
+ *   2. find the order in Odoo: link, else its external ID (a wiped local store still finds it)
+ *   3. cancelled → action_cancel; confirmed → never rewritten (a changed order is flagged on its chatter)
+ *   4. customer: link → external ID → email match in the company → create (never a second partner)
+ *   5. products by SKU (cached per worker), shipping as a line on the configured service product
+ *   6. one load() with the order's and every line's external ID (create or update in one transaction)
+ *   7. action_confirm once the financial status is one of confirm_on
+ * A known customer's new paid order costs 3 calls (xmlid check, load, confirm); an update of a draft order 1. */
+#define _GNU_SOURCE
+#include "odoo/odoo_orders.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "odoo/odoo.h"
+
+typedef struct worker_state {
+    odoo_t *odoo;
+    json_t *products;    /* default_code → {"id": n, "exp": ms}; this worker's cache */
+} worker_state_t;
+
+typedef struct order_ctx {
+    queue_run_t *run;
+    const cfg_t *cfg;
+    const cfg_shop_t *shop;
+    worker_state_t *ws;
+    json_t *order;           /* the Shopify payload */
+    char id[24];             /* Shopify order id */
+    const char *name;        /* "#1042" */
+    int64_t version;         /* updated_at in ms */
+    char xml_order[160];     /* external ID name (module implicit) */
+    char label[200];         /* "shopify order #1042 (6150327861270)": the record every error names */
+} order_ctx_t;
+
+static void slot_free(void *p)
+{
+    worker_state_t *ws = p;
+    odoo_free(ws->odoo);
+    json_decref(ws->products);
+    free(ws);
+}
+
+void odoo_xmlid_name(const char *shop, const char *what, const char *id, char *out, size_t n)
+{
+    char slug[96];
+    size_t k = 0;
+    const char *end = strstr(shop, ".myshopify.com");
+    size_t len = end ? (size_t)(end - shop) : strlen(shop);
+    for (size_t i = 0; i < len && k + 1 < sizeof(slug); i++)
+        slug[k++] = isalnum((unsigned char)shop[i]) ? (char)tolower((unsigned char)shop[i]) : '_';
+    slug[k] = '\0';
+    snprintf(out, n, "shopify_%s_%s_%s", slug, what, id);
+}
+
+static void full_xmlid(const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "%s.%s", ODOO_XMLID_MODULE, name);
+}
+
+/* Prefix the business record to an error that came from the client ("odoo sale.order.load"). */
+static int fail_record(order_ctx_t *c, err_t *e)
+{
+    char inner[sizeof(e->record)];
+    snprintf(inner, sizeof(inner), "%s", e->record);
+    err_record(e, "%s%s%s", c->label, inner[0] ? " → " : "", inner);
+    c->run->err = *e;
+    return -1;
+}
+
+static int fail(order_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fail(order_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
+{
+    err_t *e = &c->run->err;
+    char msg[sizeof(e->message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    err_set(e, cls, code, "%s", msg);
+    err_record(e, "%s", c->label);
+    if (hint)
+        err_hint(e, "%s", hint);
+    return -1;
+}
+
+/* ---- small helpers ----------------------------------------------------------------------------------------- */
+
+static const char *str(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v && *v ? v : NULL;
+}
+
+static int64_t id_of(const json_t *o, const char *k, char *buf, size_t n)
+{
+    const json_t *v = json_object_get(o, k);
+    json_int_t x = json_is_integer(v) ? json_integer_value(v) : json_is_string(v) ? strtoll(json_string_value(v), NULL, 10) : 0;
+    if (buf)
+        snprintf(buf, n, "%" JSON_INTEGER_FORMAT, x);
+    return x;
+}
+
+static double num(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    if (json_is_string(v))
+        return strtod(json_string_value(v), NULL);
+    return json_is_number(v) ? json_number_value(v) : 0.0;
+}
+
+/* Is word one of the comma-separated items of list? (case-insensitive, spaces ignored) */
+static bool in_list(const char *list, const char *word)
+{
+    if (!list || !word)
+        return false;
+    size_t wl = strlen(word);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m && p[m - 1] == ' ')
+            m--;
+        if (m == wl && strncasecmp(p, word, wl) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* "A=B, C=D": the value for key, copied into out. */
+static bool map_lookup(const char *map, const char *key, char *out, size_t n)
+{
+    if (!map)
+        return false;
+    size_t kl = strlen(key);
+    for (const char *p = map; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t item = strcspn(p, ",");
+        const char *eq = memchr(p, '=', item);
+        if (eq) {
+            size_t l = (size_t)(eq - p);
+            while (l && p[l - 1] == ' ')
+                l--;
+            if (l == kl && strncmp(p, key, kl) == 0) {
+                const char *v = eq + 1;
+                while (*v == ' ')
+                    v++;
+                size_t vl = (size_t)(p + item - v);
+                while (vl && v[vl - 1] == ' ')
+                    vl--;
+                snprintf(out, n, "%.*s", (int)vl, v);
+                return true;
+            }
+        }
+        p += item;
+    }
+    return false;
+}
+
+static bool is_protected(const order_ctx_t *c, const char *model, const char *field)
+{
+    char want[128];
+    snprintf(want, sizeof(want), "%s.%s", model, field);
+    return in_list(c->cfg->odoo.protected_fields, want);
+}
+
+static void odoo_datetime(int64_t ms, char *out, size_t n)
+{
+    char iso[40];
+    clock_format_iso8601(ms, iso, sizeof(iso));
+    snprintf(out, n, "%.10s %.8s", iso, iso + 11); /* "2026-11-21 19:03:11" (UTC, as Odoo stores) */
+}
+
+static void short_hash(const char *text, char out[17])
+{
+    unsigned char h[CRYPTO_SHA256_LEN];
+    char hex[65];
+    crypto_sha256(text, strlen(text), h);
+    crypto_hex(h, sizeof(h), hex);
+    memcpy(out, hex, 16);
+    out[16] = '\0';
+}
+
+static int call(order_ctx_t *c, const char *model, const char *method, json_t *ids, json_t *params, json_t **result)
+{
+    err_t e;
+    int rc = odoo_call(c->ws->odoo, model, method, ids, params, result, &e);
+    json_decref(ids);
+    json_decref(params);
+    if (rc < 0)
+        return fail_record(c, &e);
+    return 0;
+}
+
+/* Look an external ID up: 1 found (*model_out, *id_out), 0 unknown, -1 error. */
+static int xmlid_lookup(order_ctx_t *c, const char *name, int64_t *id_out)
+{
+    json_t *r = NULL;
+    err_t e;
+    json_t *params = json_pack("{s:s, s:s}", "module", ODOO_XMLID_MODULE, "xml_id", name);
+    int rc = odoo_call(c->ws->odoo, "ir.model.data", "check_object_reference", NULL, params, &r, &e);
+    json_decref(params);
+    if (rc < 0) {
+        if (e.cls == ERR_DATA && strstr(e.message, "External ID not found"))
+            return 0;
+        return fail_record(c, &e);
+    }
+    *id_out = json_integer_value(json_array_get(r, 1));
+    json_decref(r);
+    return *id_out > 0 ? 1 : 0;
+}
+
+/* load() one or more rows; 0 with the first id in *id_out, or -1 naming Odoo's messages. */
+static int load(order_ctx_t *c, const char *model, json_t *fields, json_t *rows, int64_t *id_out)
+{
+    json_t *r = NULL;
+    if (call(c, model, "load", NULL, json_pack("{s:o, s:o}", "fields", fields, "data", rows), &r) < 0)
+        return -1;
+    json_t *ids = json_object_get(r, "ids");
+    json_t *msgs = json_object_get(r, "messages");
+    if (!json_is_array(ids) || json_array_size(ids) == 0) {
+        buf_t b = BUF_INIT;
+        size_t i;
+        json_t *m;
+        json_array_foreach(msgs, i, m)
+        {
+            const char *field = str(m, "field");
+            buf_printf(&b, "%s%s%s%s", b.len ? "; " : "", field ? field : "", field ? ": " : "",
+                       str(m, "message") ? str(m, "message") : "error");
+        }
+        int rc = fail(c, ERR_DATA, "odoo.load", "Odoo's message names the field; fix the data (or the mapping), then "
+                                                "`synchub jobs retry`; retry is safe (nothing was saved)",
+                      "Odoo refused to import %s: %s", model, b.len ? buf_str(&b) : "no message");
+        buf_release(&b);
+        json_decref(r);
+        return rc;
+    }
+    *id_out = json_integer_value(json_array_get(ids, 0));
+    json_decref(r);
+    return 0;
+}
+
+/* ---- customers --------------------------------------------------------------------------------------------- */
+
+static void person_name(const json_t *p, buf_t *out)
+{
+    const char *f = str(p, "first_name"), *l = str(p, "last_name"), *n = str(p, "name");
+    if (f || l)
+        buf_printf(out, "%s%s%s", f ? f : "", f && l ? " " : "", l ? l : "");
+    else if (n)
+        buf_puts(out, n);
+}
+
+/* The partner for the order's customer: 0 with *partner_id, or -1. */
+static int resolve_customer(order_ctx_t *c, int64_t *partner_id)
+{
+    const json_t *cust = json_object_get(c->order, "customer");
+    const char *email = str(c->order, "email");
+    if (!email && cust)
+        email = str(cust, "email");
+    char key[80], xml[160];
+    int64_t cust_version = 0;
+    if (json_is_object(cust) && id_of(cust, "id", key, sizeof(key)) > 0) {
+        const char *u = str(cust, "updated_at");
+        if (u)
+            clock_parse_iso8601(u, &cust_version);
+        odoo_xmlid_name(c->shop->domain, "customer", key, xml, sizeof(xml));
+    } else if (email) {
+        /* a guest checkout: the email (hashed: no customer data in ids) identifies the customer */
+        char h[17];
+        buf_t lower = BUF_INIT;
+        for (const char *p = email; *p; p++)
+            buf_printf(&lower, "%c", tolower((unsigned char)*p));
+        short_hash(buf_str(&lower), h);
+        buf_release(&lower);
+        snprintf(key, sizeof(key), "guest-%s", h);
+        odoo_xmlid_name(c->shop->domain, "guest", h, xml, sizeof(xml));
+    } else {
+        snprintf(key, sizeof(key), "order-%s", c->id);
+        odoo_xmlid_name(c->shop->domain, "order_customer", c->id, xml, sizeof(xml));
+    }
+
+    err_t e;
+    store_link_t link;
+    int have = store_link_get(c->run->store, "shopify", c->shop->domain, "customer", key, &link, &e);
+    if (have < 0)
+        return fail_record(c, &e);
+    bool ours = have && strcmp(link.state, "adopted") != 0;
+    if (have && cust_version <= link.version) {
+        *partner_id = link.odoo_id;
+        store_link_release(&link);
+        return 0;
+    }
+    int64_t pid = have ? link.odoo_id : 0;
+    store_link_release(&link);
+
+    if (!pid) {
+        int found = xmlid_lookup(c, xml, &pid);
+        if (found < 0)
+            return -1;
+        ours = found == 1;
+    }
+    if (!pid && email) {
+        /* A returning customer Odoo already knows (from another channel): match by email within the company. */
+        json_t *domain = json_pack("[[s, s, s], [s, s, b]]", "email", "=ilike", email, "parent_id", "=", 0);
+        if (c->cfg->odoo.company > 0)
+            json_array_append_new(domain, json_pack("[s, s, [I, b]]", "company_id", "in",
+                                                    (json_int_t)c->cfg->odoo.company, 0));
+        json_t *r = NULL;
+        if (call(c, "res.partner", "search_read", NULL,
+                 json_pack("{s:o, s:[s], s:i}", "domain", domain, "fields", "id", "limit", 2), &r) < 0)
+            return -1;
+        size_t n = json_array_size(r);
+        if (n > 1) {
+            int64_t a = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
+            int64_t b = json_integer_value(json_object_get(json_array_get(r, 1), "id"));
+            json_decref(r);
+            return fail(c, ERR_DATA, "customer.ambiguous",
+                        "merge the duplicate contacts in Odoo (or give one of them another email), then `synchub "
+                        "jobs retry`; retry is safe",
+                        "several Odoo contacts (ids %" PRId64 ", %" PRId64 ", …) have this customer's email; synchub "
+                        "will not guess which one is the customer",
+                        a, b);
+        }
+        if (n == 1) {
+            pid = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
+            ours = false;
+        }
+        json_decref(r);
+    }
+    /* Create ours, or refresh ours when Shopify's customer record changed (Shopify owns customer data). */
+    if (!pid || (ours && cust_version > 0)) {
+        buf_t name = BUF_INIT;
+        if (json_is_object(cust))
+            person_name(cust, &name);
+        if (!name.len)
+            person_name(json_object_get(c->order, "billing_address"), &name);
+        if (!name.len)
+            buf_puts(&name, email ? email : c->label);
+        json_t *fields = json_pack("[s, s]", "id", "name");
+        json_t *row = json_pack("[s, s]", xml, buf_str(&name));
+        buf_release(&name);
+        bool update = pid != 0;
+        if (email && !(update && is_protected(c, "res.partner", "email"))) {
+            json_array_append_new(fields, json_string("email"));
+            json_array_append_new(row, json_string(email));
+        }
+        const char *phone = json_is_object(cust) ? str(cust, "phone") : NULL;
+        if (phone && !(update && is_protected(c, "res.partner", "phone"))) {
+            json_array_append_new(fields, json_string("phone"));
+            json_array_append_new(row, json_string(phone));
+        }
+        if (c->cfg->odoo.company > 0 && !update) {
+            json_array_append_new(fields, json_string("company_id/.id"));
+            json_array_append_new(row, json_sprintf("%" PRId64, (int64_t)c->cfg->odoo.company));
+        }
+        if (load(c, "res.partner", fields, json_pack("[o]", row), &pid) < 0)
+            return -1;
+        ours = true;
+    }
+    store_link_t nl = {.odoo_id = pid, .version = cust_version};
+    snprintf(nl.odoo_model, sizeof(nl.odoo_model), "res.partner");
+    snprintf(nl.state, sizeof(nl.state), "%s", ours ? "ours" : "adopted");
+    if (store_link_put(c->run->store, "shopify", c->shop->domain, "customer", key, &nl, &e) < 0)
+        return fail_record(c, &e);
+    *partner_id = pid;
+    return 0;
+}
+
+/* The delivery contact (a child of the customer, type delivery) for the shipping address; one per distinct
+ * address, found again by a hash of it. */
+static int resolve_delivery(order_ctx_t *c, int64_t partner_id, int64_t *delivery_id)
+{
+    const json_t *a = json_object_get(c->order, "shipping_address");
+    *delivery_id = partner_id;
+    if (!json_is_object(a))
+        return 0;
+    static const char *const parts[] = {"name", "company", "address1", "address2", "city", "zip", "province_code",
+                                        "country_code", "phone"};
+    buf_t norm = BUF_INIT;
+    buf_printf(&norm, "%" PRId64, partner_id);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        buf_printf(&norm, "|%s", str(a, parts[i]) ? str(a, parts[i]) : "");
+    char h[17], xml[160];
+    short_hash(buf_str(&norm), h);
+    buf_release(&norm);
+    err_t e;
+    store_link_t link;
+    int have = store_link_get(c->run->store, "shopify", c->shop->domain, "address", h, &link, &e);
+    if (have < 0)
+        return fail_record(c, &e);
+    if (have) {
+        *delivery_id = link.odoo_id;
+        store_link_release(&link);
+        return 0;
+    }
+    odoo_xmlid_name(c->shop->domain, "address", h, xml, sizeof(xml));
+    buf_t name = BUF_INIT;
+    person_name(a, &name);
+    json_t *fields = json_pack("[s, s, s, s]", "id", "parent_id/.id", "type", "name");
+    json_t *row = json_pack("[s, o, s, s]", xml, json_sprintf("%" PRId64, partner_id), "delivery",
+                            name.len ? buf_str(&name) : "Delivery");
+    buf_release(&name);
+    static const char *const map[][2] = {{"address1", "street"}, {"address2", "street2"}, {"city", "city"},
+                                         {"zip", "zip"}, {"phone", "phone"}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (str(a, map[i][0])) {
+            json_array_append_new(fields, json_string(map[i][1]));
+            json_array_append_new(row, json_string(str(a, map[i][0])));
+        }
+    }
+    if (str(a, "country_code")) {
+        /* Odoo's countries carry the external IDs base.<iso code> */
+        char cc[16];
+        snprintf(cc, sizeof(cc), "base.%s", str(a, "country_code"));
+        for (char *p = cc; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        json_array_append_new(fields, json_string("country_id/id"));
+        json_array_append_new(row, json_string(cc));
+    }
+    if (load(c, "res.partner", fields, json_pack("[o]", row), delivery_id) < 0)
+        return -1;
+    store_link_t nl = {.odoo_id = *delivery_id};
+    snprintf(nl.odoo_model, sizeof(nl.odoo_model), "res.partner");
+    snprintf(nl.state, sizeof(nl.state), "ours");
+    if (store_link_put(c->run->store, "shopify", c->shop->domain, "address", h, &nl, &e) < 0)
+        return fail_record(c, &e);
+    return 0;
+}
+
+/* ---- products ---------------------------------------------------------------------------------------------- */
+
+/* Odoo product ids for codes (array of strings), from the worker's cache or one search_read for the misses.
+ * Fills ids (code → id). -1 on an RPC failure; unknown or ambiguous codes are reported by the caller. */
+static int products(order_ctx_t *c, json_t *codes, json_t *ids, json_t *ambiguous)
+{
+    int64_t now = clock_now_ms();
+    json_t *missing = json_array();
+    size_t i;
+    json_t *code;
+    json_array_foreach(codes, i, code)
+    {
+        json_t *hit = json_object_get(c->ws->products, json_string_value(code));
+        if (hit && json_integer_value(json_object_get(hit, "exp")) > now)
+            json_object_set_new(ids, json_string_value(code), json_incref(json_object_get(hit, "id")));
+        else
+            json_array_append(missing, code);
+    }
+    if (json_array_size(missing) == 0) {
+        json_decref(missing);
+        return 0;
+    }
+    json_t *domain = json_pack("[[s, s, O]]", "default_code", "in", missing);
+    if (c->cfg->odoo.company > 0)
+        json_array_append_new(domain, json_pack("[s, s, [I, b]]", "company_id", "in",
+                                                (json_int_t)c->cfg->odoo.company, 0));
+    json_decref(missing);
+    json_t *r = NULL;
+    if (call(c, "product.product", "search_read", NULL,
+             json_pack("{s:o, s:[s, s]}", "domain", domain, "fields", "id", "default_code"), &r) < 0)
+        return -1;
+    json_t *rec;
+    json_array_foreach(r, i, rec)
+    {
+        const char *dc = str(rec, "default_code");
+        if (!dc)
+            continue;
+        if (json_object_get(ids, dc)) {
+            json_array_append_new(ambiguous, json_string(dc)); /* default_code is not unique in Odoo */
+            continue;
+        }
+        json_object_set(ids, dc, json_object_get(rec, "id"));
+    }
+    json_array_foreach(ambiguous, i, code) json_object_del(ids, json_string_value(code));
+    const char *k;
+    json_t *v;
+    json_object_foreach(ids, k, v)
+    {
+        if (c->cfg->odoo.cache_ttl_ms > 0)
+            json_object_set_new(c->ws->products, k,
+                                json_pack("{s:O, s:I}", "id", v, "exp", (json_int_t)(now + c->cfg->odoo.cache_ttl_ms)));
+    }
+    json_decref(r);
+    return 0;
+}
+
+/* ---- the order --------------------------------------------------------------------------------------------- */
+
+typedef struct line {
+    char xml[200];
+    char code[128];
+    char name[256];
+    double qty, price, discount;
+} line_t;
+
+/* Build the lines (products and shipping) with their Odoo product ids; hash the part that matters for review. */
+static int build_lines(order_ctx_t *c, line_t **out, size_t *nout, json_t **product_ids, char hash[17])
+{
+    json_t *items = json_object_get(c->order, "line_items");
+    json_t *ships = json_object_get(c->order, "shipping_lines");
+    size_t n = json_array_size(items) + json_array_size(ships);
+    line_t *lines = calloc(n ? n : 1, sizeof(*lines));
+    json_t *codes = json_array();
+    buf_t missing = BUF_INIT, digest = BUF_INIT;
+    size_t k = 0, i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        line_t *l = &lines[k];
+        char lid[24];
+        id_of(it, "id", lid, sizeof(lid));
+        char name[64];
+        snprintf(name, sizeof(name), "%s_line_%s", c->id, lid);
+        odoo_xmlid_name(c->shop->domain, "order", name, l->xml, sizeof(l->xml));
+        const char *sku = str(it, "sku");
+        if (!sku) {
+            buf_printf(&missing, "%sline %s (\"%s\") has no SKU", missing.len ? "; " : "", lid,
+                       str(it, "title") ? str(it, "title") : "");
+            continue;
+        }
+        if (!map_lookup(c->shop->sku_map, sku, l->code, sizeof(l->code)))
+            snprintf(l->code, sizeof(l->code), "%s", sku);
+        snprintf(l->name, sizeof(l->name), "%s", str(it, "name") ? str(it, "name") : sku);
+        const json_t *cq = json_object_get(it, "current_quantity");
+        l->qty = cq ? num(it, "current_quantity") : num(it, "quantity");
+        l->price = num(it, "price");
+        double gross = l->price * l->qty;
+        l->discount = gross > 0 ? num(it, "total_discount") / gross * 100.0 : 0.0;
+        json_array_append_new(codes, json_string(l->code));
+        buf_printf(&digest, "%s:%s:%g:%.4f:%.4f;", lid, l->code, l->qty, l->price, l->discount);
+        k++;
+    }
+    json_array_foreach(ships, i, it)
+    {
+        double price = json_object_get(it, "discounted_price") ? num(it, "discounted_price") : num(it, "price");
+        if (price <= 0.0)
+            continue;
+        if (!c->shop->shipping_product) {
+            buf_printf(&missing, "%sshipping is charged but [shop %s] has no shipping_product", missing.len ? "; " : "",
+                       c->shop->domain);
+            continue;
+        }
+        line_t *l = &lines[k++];
+        char sid[24], name[64];
+        id_of(it, "id", sid, sizeof(sid));
+        snprintf(name, sizeof(name), "%s_shipping_%s", c->id, sid);
+        odoo_xmlid_name(c->shop->domain, "order", name, l->xml, sizeof(l->xml));
+        snprintf(l->code, sizeof(l->code), "%s", c->shop->shipping_product);
+        snprintf(l->name, sizeof(l->name), "%s", str(it, "title") ? str(it, "title") : "Shipping");
+        l->qty = 1;
+        l->price = price;
+        json_array_append_new(codes, json_string(l->code));
+        buf_printf(&digest, "ship%s:%.4f;", sid, price);
+    }
+    short_hash(buf_str(&digest), hash);
+    buf_release(&digest);
+    int rc = 0;
+    if (missing.len) {
+        rc = fail(c, ERR_DATA, "order.lines", "fix the order or the shop's configuration, then `synchub jobs retry`",
+                  "%s", buf_str(&missing));
+        if (strstr(buf_str(&missing), "shipping_product")) {
+            c->run->err.cls = ERR_CONFIGURATION;
+            snprintf(c->run->err.code, sizeof(c->run->err.code), "config.shipping_product");
+            err_hint(&c->run->err, "set shipping_product = <Odoo internal reference of a service product> in [shop "
+                                   "%s], then `synchub jobs retry %.12s`; retry is safe",
+                     c->shop->domain, c->run->job->id);
+        }
+    }
+    json_t *ids = json_object(), *ambiguous = json_array();
+    if (rc == 0 && products(c, codes, ids, ambiguous) < 0)
+        rc = -1;
+    if (rc == 0) {
+        buf_t unknown = BUF_INIT;
+        size_t j;
+        json_t *code;
+        json_array_foreach(codes, j, code)
+        {
+            const char *s = json_string_value(code);
+            if (!json_object_get(ids, s) && !strstr(buf_str(&unknown), s))
+                buf_printf(&unknown, "%s%s", unknown.len ? ", " : "", s);
+        }
+        if (json_array_size(ambiguous)) {
+            char first[128];
+            snprintf(first, sizeof(first), "%s", json_string_value(json_array_get(ambiguous, 0)));
+            rc = fail(c, ERR_CONFIGURATION, "mapping.sku_ambiguous",
+                      "give each product a distinct Internal Reference in Odoo (or map the SKU with sku_map), then "
+                      "`synchub jobs retry`; retry is safe",
+                      "several Odoo products share the internal reference %s; synchub will not guess", first);
+        } else if (unknown.len) {
+            rc = fail(c, ERR_CONFIGURATION, "mapping.sku",
+                      "create the product in Odoo with that Internal Reference (default_code), or map the SKU with "
+                      "sku_map in the [shop] section, then `synchub jobs retry`; retry is safe",
+                      "no Odoo product has the internal reference %s (SKU of this order's lines)", buf_str(&unknown));
+        }
+        buf_release(&unknown);
+    }
+    json_decref(codes);
+    json_decref(ambiguous);
+    if (rc < 0) {
+        json_decref(ids);
+        free(lines);
+        return -1;
+    }
+    *out = lines;
+    *nout = k;
+    *product_ids = ids;
+    return 0;
+}
+
+static int write_order(order_ctx_t *c, bool exists, int64_t partner_id, int64_t delivery_id, line_t *lines,
+                       size_t n, json_t *pids, int64_t *order_id)
+{
+    json_t *fields = json_pack("[s, s, s]", "id", "partner_id/.id", "partner_shipping_id/.id");
+    json_t *head = json_pack("[s, o, o]", c->xml_order, json_sprintf("%" PRId64, partner_id),
+                             json_sprintf("%" PRId64, delivery_id));
+    char origin[256], when[32];
+    snprintf(origin, sizeof(origin), "Shopify %s %s", c->shop->domain, c->name);
+    int64_t created = 0;
+    const char *ca = str(c->order, "created_at");
+    if (ca)
+        clock_parse_iso8601(ca, &created);
+    odoo_datetime(created ? created : c->version, when, sizeof(when));
+    struct {
+        const char *field, *value;
+    } hv[] = {{"client_order_ref", c->name}, {"origin", origin}, {"date_order", when}};
+    for (size_t i = 0; i < sizeof(hv) / sizeof(hv[0]); i++) {
+        if (exists && is_protected(c, "sale.order", hv[i].field))
+            continue;
+        json_array_append_new(fields, json_string(hv[i].field));
+        json_array_append_new(head, json_string(hv[i].value));
+    }
+    static const char *const line_fields[] = {"order_line/id", "order_line/product_id/.id", "order_line/name",
+                                              "order_line/product_uom_qty", "order_line/price_unit",
+                                              "order_line/discount"};
+    size_t nhead = json_array_size(fields);
+    for (size_t i = 0; i < sizeof(line_fields) / sizeof(line_fields[0]); i++)
+        json_array_append_new(fields, json_string(line_fields[i]));
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n || i == 0; i++) {
+        /* The first row carries the order; following rows leave its columns empty and add one line each. */
+        json_t *row = i == 0 ? head : json_array();
+        for (size_t h = 0; i > 0 && h < nhead; h++)
+            json_array_append_new(row, json_string(""));
+        if (i < n) {
+            char full[220];
+            full_xmlid(lines[i].xml, full, sizeof(full));
+            json_array_append_new(row, json_string(full));
+            json_array_append_new(row, json_sprintf("%" JSON_INTEGER_FORMAT,
+                                                    json_integer_value(json_object_get(pids, lines[i].code))));
+            json_array_append_new(row, json_string(lines[i].name));
+            json_array_append_new(row, json_sprintf("%g", lines[i].qty));
+            json_array_append_new(row, json_sprintf("%.4f", lines[i].price));
+            json_array_append_new(row, json_sprintf("%.4f", lines[i].discount));
+        } else {
+            for (size_t h = 0; h < sizeof(line_fields) / sizeof(line_fields[0]); h++)
+                json_array_append_new(row, json_string(""));
+        }
+        json_array_append_new(rows, row);
+    }
+    /* the external IDs in the id column are fully qualified so they land in our module, not __import__ */
+    char full[220];
+    full_xmlid(c->xml_order, full, sizeof(full));
+    json_array_set_new(head, 0, json_string(full));
+    return load(c, "sale.order", fields, rows, order_id);
+}
+
+/* Note on a confirmed order's chatter that Shopify changed it; the order itself is left for a person. */
+static int flag_for_review(order_ctx_t *c, int64_t order_id)
+{
+    char body[512];
+    snprintf(body, sizeof(body),
+             "synchub: Shopify order %s changed after this sale order was confirmed (lines, quantities, prices or "
+             "shipping). The sale order was not modified; please review it against Shopify.",
+             c->name);
+    json_t *r = NULL;
+    if (call(c, "sale.order", "message_post", json_pack("[I]", (json_int_t)order_id),
+             json_pack("{s:s, s:s}", "body", body, "message_type", "comment"), &r) < 0)
+        return -1;
+    json_decref(r);
+    return 0;
+}
+
+static int cancel_order(order_ctx_t *c, int64_t order_id)
+{
+    json_t *r = NULL;
+    err_t e;
+    json_t *ids = json_pack("[I]", (json_int_t)order_id);
+    json_t *params = json_pack("{s:{s:b}}", "context", "disable_cancel_warning", 1);
+    int rc = odoo_call(c->ws->odoo, "sale.order", "action_cancel", ids, params, &r, &e);
+    json_decref(ids);
+    json_decref(params);
+    if (rc < 0) {
+        if (e.cls == ERR_DATA) {
+            char why[sizeof(e.message)];
+            snprintf(why, sizeof(why), "%s", e.message);
+            return fail(c, ERR_DATA, "order.cancel_refused",
+                        "cancel or return it in Odoo by hand (a delivered or invoiced order needs a return or a "
+                        "credit note), then `synchub jobs discard` this job",
+                        "Shopify cancelled the order but Odoo refuses to cancel the sale order: %s", why);
+        }
+        return fail_record(c, &e);
+    }
+    bool wizard = json_is_object(r);
+    json_decref(r);
+    if (wizard)
+        return fail(c, ERR_DATA, "order.cancel_wizard",
+                    "Odoo wants a person to confirm the cancellation (invoices or deliveries exist); cancel it in "
+                    "Odoo, then `synchub jobs discard` this job",
+                    "Odoo answered the cancellation with a confirmation wizard instead of cancelling");
+    return 0;
+}
+
+static int confirm_order(order_ctx_t *c, int64_t order_id)
+{
+    json_t *r = NULL;
+    err_t e;
+    json_t *ids = json_pack("[I]", (json_int_t)order_id);
+    int rc = odoo_call(c->ws->odoo, "sale.order", "action_confirm", ids, NULL, &r, &e);
+    json_decref(ids);
+    json_decref(r);
+    if (rc < 0 && e.cls == ERR_DATA && strstr(e.message, "not in a state requiring confirmation"))
+        return 0; /* an earlier try confirmed it and its answer was lost */
+    return rc < 0 ? fail_record(c, &e) : 0;
+}
+
+static int save_link(order_ctx_t *c, int64_t order_id, const char *state, const char *lines_hash)
+{
+    store_link_t l = {.odoo_id = order_id, .version = c->version};
+    snprintf(l.odoo_model, sizeof(l.odoo_model), "sale.order");
+    snprintf(l.state, sizeof(l.state), "%s", state);
+    char extra[64];
+    snprintf(extra, sizeof(extra), "{\"lines\":\"%s\"}", lines_hash ? lines_hash : "");
+    l.extra = extra;
+    err_t e;
+    if (store_link_put(c->run->store, "shopify", c->shop->domain, "order", c->id, &l, &e) < 0)
+        return fail_record(c, &e);
+    return 0;
+}
+
+static int handle_order(order_ctx_t *c, const char *topic)
+{
+    err_t e;
+    store_link_t link;
+    int have = store_link_get(c->run->store, "shopify", c->shop->domain, "order", c->id, &link, &e);
+    if (have < 0)
+        return fail_record(c, &e);
+    char old_hash[17] = "";
+    int64_t order_id = have ? link.odoo_id : 0;
+    char state[32] = "";
+    if (have) {
+        snprintf(state, sizeof(state), "%s", link.state);
+        json_t *x = link.extra ? json_loads(link.extra, 0, NULL) : NULL;
+        snprintf(old_hash, sizeof(old_hash), "%s", str(x, "lines") ? str(x, "lines") : "");
+        json_decref(x);
+        int64_t applied = link.version;
+        store_link_release(&link);
+        if (c->version < applied) {
+            char a[40], b[40];
+            snprintf(c->run->note, sizeof(c->run->note), "skipped: %s event of %s is older than the applied version "
+                     "of %s", topic, clock_format_iso8601(c->version, a, sizeof(a)),
+                     clock_format_iso8601(applied, b, sizeof(b)));
+            return 0;
+        }
+    }
+    if (!order_id) {
+        int found = xmlid_lookup(c, c->xml_order, &order_id);
+        if (found < 0)
+            return -1;
+        if (found) {
+            json_t *r = NULL;
+            if (call(c, "sale.order", "read", json_pack("[I]", (json_int_t)order_id),
+                     json_pack("{s:[s]}", "fields", "state"), &r) < 0)
+                return -1;
+            snprintf(state, sizeof(state), "%s", str(json_array_get(r, 0), "state") ? str(json_array_get(r, 0), "state")
+                                                                                   : "");
+            json_decref(r);
+            if (!state[0])
+                order_id = 0; /* the external ID points at a deleted order: create it again */
+        }
+    }
+    bool cancelled = strcmp(topic, "orders/cancelled") == 0 || json_is_string(json_object_get(c->order, "cancelled_at"));
+    if (cancelled) {
+        if (!order_id) {
+            snprintf(c->run->note, sizeof(c->run->note), "cancelled in Shopify before it reached Odoo: nothing to "
+                                                         "cancel, nothing created");
+            return save_link(c, 0, "cancel", NULL);
+        }
+        if (strcmp(state, "cancel") != 0 && cancel_order(c, order_id) < 0)
+            return -1;
+        return save_link(c, order_id, "cancel", old_hash);
+    }
+    if (!strcmp(state, "cancel") && order_id) {
+        snprintf(c->run->note, sizeof(c->run->note), "the sale order is cancelled in Odoo; the update was not applied");
+        return save_link(c, order_id, state, old_hash);
+    }
+
+    line_t *lines = NULL;
+    size_t nlines = 0;
+    json_t *pids = NULL;
+    char hash[17];
+    if (build_lines(c, &lines, &nlines, &pids, hash) < 0)
+        return -1;
+    int rc = 0;
+    bool confirmed = !strcmp(state, "sale") || !strcmp(state, "done");
+    if (confirmed) {
+        /* Never rewrite a confirmed order: deliveries and invoices hang off it. Flag real changes instead. */
+        if (old_hash[0] && strcmp(old_hash, hash) != 0) {
+            rc = flag_for_review(c, order_id);
+            if (rc == 0)
+                snprintf(c->run->note, sizeof(c->run->note), "confirmed order changed in Shopify: flagged for review "
+                                                             "on the Odoo sale order, not rewritten");
+        }
+        if (rc == 0)
+            rc = save_link(c, order_id, state, hash);
+        goto out;
+    }
+    int64_t partner = 0, delivery = 0;
+    if (resolve_customer(c, &partner) < 0 || resolve_delivery(c, partner, &delivery) < 0 ||
+        write_order(c, order_id != 0, partner, delivery, lines, nlines, pids, &order_id) < 0) {
+        rc = -1;
+        goto out;
+    }
+    snprintf(state, sizeof(state), "draft");
+    if (in_list(c->shop->confirm_on, str(c->order, "financial_status"))) {
+        if (confirm_order(c, order_id) < 0) {
+            save_link(c, order_id, "draft", hash); /* the order exists: remember it for the retry */
+            rc = -1;
+            goto out;
+        }
+        snprintf(state, sizeof(state), "sale");
+    }
+    rc = save_link(c, order_id, state, hash);
+out:
+    free(lines);
+    json_decref(pids);
+    return rc;
+}
+
+static int h_shopify_order(queue_run_t *run)
+{
+    const cfg_t *cfg = run->udata;
+    order_ctx_t c = {.run = run, .cfg = cfg};
+    snprintf(c.label, sizeof(c.label), "job %s", run->job->id);
+    json_t *meta = run->job->meta ? json_loads(run->job->meta, 0, NULL) : NULL;
+    const char *shop = str(meta, "shop");
+    const char *topic = str(meta, "topic");
+    c.order = json_loads(run->job->payload, 0, NULL);
+    int rc = -1;
+    if (!json_is_object(c.order) || !shop) {
+        fail(&c, ERR_DATA, "order.payload", "discard this job; it cannot be processed",
+             "the job's payload is not a Shopify order (or its delivery metadata is missing)");
+        goto out;
+    }
+    c.shop = cfg_shop_find(cfg, shop);
+    if (!c.shop) {
+        fail(&c, ERR_CONFIGURATION, "config.shop", "add the [shop] section back, then `synchub jobs retry`",
+             "shop %s is no longer configured", shop);
+        goto out;
+    }
+    id_of(c.order, "id", c.id, sizeof(c.id));
+    c.name = str(c.order, "name") ? str(c.order, "name") : c.id;
+    snprintf(c.label, sizeof(c.label), "shopify order %s (%s, %s)", c.name, c.id, c.shop->domain);
+    const char *u = str(c.order, "updated_at");
+    if (!u || clock_parse_iso8601(u, &c.version) < 0)
+        c.version = run->job->event_time;
+    odoo_xmlid_name(c.shop->domain, "order", c.id, c.xml_order, sizeof(c.xml_order));
+
+    if (!*run->slot) {
+        worker_state_t *ws = calloc(1, sizeof(*ws));
+        if (ws) {
+            ws->odoo = odoo_new(&cfg->odoo);
+            ws->products = json_object();
+        }
+        if (!ws || !ws->odoo) {
+            if (ws)
+                slot_free(ws);
+            fail(&c, ERR_INTERNAL, "odoo.oom", NULL, "cannot create the Odoo client");
+            goto out;
+        }
+        *run->slot = ws;
+    }
+    c.ws = *run->slot;
+    rc = handle_order(&c, topic ? topic : "orders/updated");
+out:
+    json_decref(c.order);
+    json_decref(meta);
+    return rc;
+}
+
+int odoo_orders_register(queue_registry_t *reg, const cfg_t *cfg)
+{
+    if (!cfg->odoo.configured)
+        return 0;
+    return queue_registry_add_slot(reg, "shopify.order", h_shopify_order, (void *)cfg, slot_free);
+}

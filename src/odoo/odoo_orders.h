@@ -1,0 +1,19 @@
+/* odoo_orders: the shopify.order job kind — a Shopify order (create/updated/paid/cancelled) becomes exactly one
+ * Odoo sale order with its customer, delivery address and lines, written through load() with __synchub__ external
+ * IDs so any retry finds what an earlier try wrote. Not here: the wire protocol (odoo_client.c). */
+#ifndef SYNCHUB_ODOO_ORDERS_H
+#define SYNCHUB_ODOO_ORDERS_H
+
+#include "core/cfg.h"
+#include "queue/queue.h"
+
+/* Register the Odoo handlers when [odoo] is configured (cfg borrowed for the registry's lifetime). 0 or -1. */
+int odoo_orders_register(queue_registry_t *reg, const cfg_t *cfg);
+
+/* External ID name (without module) for a Shopify object: "shopify_acme_outfitters_order_6150327861270".
+ * what: "order", "customer", "address", … Writes into out (NUL-terminated, truncated to n). */
+void odoo_xmlid_name(const char *shop, const char *what, const char *id, char *out, size_t n);
+
+#define ODOO_XMLID_MODULE "__synchub__"
+
+#endif

@@ -1,0 +1,81 @@
+/* Unit tests for src/odoo: classification of Odoo's error envelopes (as recorded from real Odoo 18/19) into the
+ * project's classes, and the external-ID names synchub writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "odoo/odoo.h"
+#include "odoo/odoo_orders.h"
+
+static void test_access_error_is_configuration_and_names_group(void **state)
+{
+    (void)state;
+    err_t e;
+    odoo_classify("odoo.exceptions.AccessError",
+                  "You are not allowed to create 'Sales Order' (sale.order) records.\n\nThis operation is allowed for "
+                  "the following groups:\n\t- Sales/User: Own Documents Only\n\nContact your administrator to request "
+                  "access if necessary.",
+                  0, "sale.order", "load", &e);
+    assert_int_equal(e.cls, ERR_CONFIGURATION);
+    assert_string_equal(e.code, "odoo.access_error");
+    assert_non_null(strstr(e.message, "sale.order.load"));
+    assert_non_null(strstr(e.hint, "Sales/User: Own Documents Only"));
+    assert_true(e.retry_safe);
+}
+
+static void test_classes_of_recorded_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *message;
+        long status;
+        err_class_t cls;
+    } cases[] = {
+        {"odoo.exceptions.AccessDenied", "Access Denied", 0, ERR_CONFIGURATION},
+        {"werkzeug.exceptions.Unauthorized", "Invalid apikey", 401, ERR_CONFIGURATION},
+        {"odoo.exceptions.ValidationError", "The operation cannot be completed: Contacts require a name", 422,
+         ERR_DATA},
+        {"odoo.exceptions.UserError", "Some orders are not in a state requiring confirmation.", 0, ERR_DATA},
+        {"odoo.exceptions.MissingError", "Record does not exist or has been deleted.", 404, ERR_DATA},
+        {"builtins.ValueError", "External ID not found in the system: __sync__.nope", 500, ERR_DATA},
+        {"psycopg2.errors.SerializationFailure", "could not serialize access due to concurrent update", 0,
+         ERR_TRANSIENT},
+        {"odoo.exceptions.ValidationError", "could not serialize access due to concurrent update", 0, ERR_TRANSIENT},
+        {"werkzeug.exceptions.NotFound", "404 Not Found", 404, ERR_CONFIGURATION},
+        {"werkzeug.exceptions.UnprocessableEntity", "got an unexpected keyword argument 'x'", 422, ERR_INTERNAL},
+        {"builtins.MemoryError", "", 500, ERR_TRANSIENT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err_t e;
+        odoo_classify(cases[i].name, cases[i].message, cases[i].status, "m", "f", &e);
+        if (e.cls != cases[i].cls) {
+            print_error("case %zu (%s): class %d, want %d\n", i, cases[i].name, e.cls, cases[i].cls);
+            fail();
+        }
+        assert_string_equal(e.record, "odoo m.f");
+    }
+}
+
+static void test_xmlid_names(void **state)
+{
+    (void)state;
+    char out[160];
+    odoo_xmlid_name("acme-outfitters.myshopify.com", "order", "6150327861270", out, sizeof(out));
+    assert_string_equal(out, "shopify_acme_outfitters_order_6150327861270");
+    odoo_xmlid_name("Shop.Example.COM", "customer", "7", out, sizeof(out));
+    assert_string_equal(out, "shopify_shop_example_com_customer_7");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_access_error_is_configuration_and_names_group),
+        cmocka_unit_test(test_classes_of_recorded_errors),
+        cmocka_unit_test(test_xmlid_names),
+    };
+    return cmocka_run_group_tests_name("odoo", tests, NULL, NULL);
+}
