@@ -19,4 +19,8 @@ if [ ! -x "$bench_queue" ]; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/synchub-bench-queue.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-"$bench_queue" --jobs 100000 --workers 4 --store "$tmp/q.db"
+"$bench_queue" --jobs 100000 --workers 4 --store "$tmp/q.db" || echo "bench_queue failed"
+
+echo
+echo "=== orders into Odoo (bench/odoo_orders.py, against the Odoo emulator) ==="
+python3 "$here/odoo_orders.py" --orders "${BENCH_ORDERS:-1000}"
