@@ -9,6 +9,10 @@
 int64_t clock_now_ms(void);        /* wall clock, ms since the Unix epoch */
 int64_t clock_mono_ms(void);       /* monotonic, for deadlines and intervals */
 
+struct timespec;
+/* The CLOCK_REALTIME instant ms from now, for pthread_cond_timedwait and pthread_timedjoin_np. */
+void clock_deadline(int64_t ms_from_now, struct timespec *out);
+
 /* Parse "2026-11-21T14:03:13-05:00", "...Z", "...+0100", with optional fractional seconds, into ms since the
  * epoch (UTC). Returns 0, or -1 when the text is not such a timestamp. */
 int clock_parse_iso8601(const char *s, int64_t *ms_out);

@@ -164,6 +164,21 @@ static const char *number(scan_t *s, const char *p)
 static const char *value(scan_t *s, const char *p, int depth, jscan_span_t *span, const char *const *keys,
                          jscan_span_t *out, size_t nkeys);
 
+/* After a member or element: a ',' (*closed = false, next item follows) or the closing bracket (*closed = true). */
+static const char *after_item(scan_t *s, const char *p, char close, const char *msg, bool *closed)
+{
+    p = ws(s, p);
+    if (p < s->end && *p == ',') {
+        *closed = false;
+        return ws(s, p + 1);
+    }
+    if (p < s->end && *p == close) {
+        *closed = true;
+        return p + 1;
+    }
+    return fail(s, p, msg);
+}
+
 /* p at '{'. Only the top-level object (keys != NULL) records members. */
 static const char *object(scan_t *s, const char *p, int depth, const char *const *keys, jscan_span_t *out,
                           size_t nkeys)
@@ -189,17 +204,10 @@ static const char *object(scan_t *s, const char *p, int depth, const char *const
                 break;
             }
         }
+        bool closed;
         p = value(s, p, depth + 1, slot, NULL, NULL, 0);
-        if (!p)
-            return NULL;
-        p = ws(s, p);
-        if (p < s->end && *p == ',') {
-            p = ws(s, p + 1);
-            continue;
-        }
-        if (p < s->end && *p == '}')
-            return p + 1;
-        return fail(s, p, "',' or '}' expected in object");
+        if (!p || !(p = after_item(s, p, '}', "',' or '}' expected in object", &closed)) || closed)
+            return p;
     }
 }
 
@@ -209,17 +217,10 @@ static const char *array(scan_t *s, const char *p, int depth)
     if (p < s->end && *p == ']')
         return p + 1;
     for (;;) {
+        bool closed;
         p = value(s, p, depth + 1, NULL, NULL, NULL, 0);
-        if (!p)
-            return NULL;
-        p = ws(s, p);
-        if (p < s->end && *p == ',') {
-            p = ws(s, p + 1);
-            continue;
-        }
-        if (p < s->end && *p == ']')
-            return p + 1;
-        return fail(s, p, "',' or ']' expected in array");
+        if (!p || !(p = after_item(s, p, ']', "',' or ']' expected in array", &closed)) || closed)
+            return p;
     }
 }
 

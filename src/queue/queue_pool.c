@@ -354,12 +354,7 @@ static void *housekeeper_main(void *arg)
         if (store_checkpoint(conn, &err) < 0)
             log_kv(LOG_LVL_WARN, "store", "checkpoint failed", "error", err.message, NULL);
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += CHECKPOINT_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        clock_deadline(CHECKPOINT_TICK_MS, &ts);
         pthread_mutex_lock(&p->hk_mu);
         if (!atomic_load(&p->stopping))
             pthread_cond_timedwait(&p->hk_cv, &p->hk_mu, &ts);
@@ -418,13 +413,7 @@ int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
     pthread_mutex_unlock(&p->hk_mu);
     int abandoned = 0;
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += grace_ms / 1000;
-    deadline.tv_nsec += (grace_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    clock_deadline(grace_ms, &deadline);
     for (int i = 0; i < p->nworkers; i++) {
         if (pthread_timedjoin_np(p->workers[i].thread, NULL, &deadline) != 0) {
             /* Still inside a handler: leave it; its lease makes the job run again elsewhere/later. */

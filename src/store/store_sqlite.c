@@ -415,13 +415,7 @@ void store_db_notify(store_db_t *db, int njobs)
 void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    clock_deadline(timeout_ms, &ts);
     pthread_mutex_lock(&db->wake_mu);
     while (db->wake_gen == *seen) {
         if (pthread_cond_timedwait(&db->wake_cv, &db->wake_mu, &ts) == ETIMEDOUT)
