@@ -110,8 +110,11 @@ void odoo_classify(const char *name, const char *message, long status, const cha
     name = name ? name : "";
     message = message && *message ? message : "(no message)";
     char groups[256];
+    /* A unique violation is another worker's concurrent insert of the same external ID (two orders of one new
+     * customer, say): the retry finds that record through the ID, so it is transient, not bad data. */
     if (contains(message, "could not serialize access") || contains(message, "concurrent update") ||
-        contains(message, "deadlock detected") || contains(name, "psycopg2") ||
+        contains(message, "deadlock detected") || contains(message, "duplicate key value violates unique") ||
+        contains(name, "psycopg2") ||
         contains(name, "SerializationFailure") || contains(name, "LockNotAvailable")) {
         err_set(err, ERR_TRANSIENT, "odoo.concurrency", "Odoo could not complete %s.%s because of a concurrent "
                 "update (%s); retried", model, method, message);

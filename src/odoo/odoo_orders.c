@@ -239,8 +239,11 @@ static int load(order_ctx_t *c, const char *model, json_t *fields, json_t *rows,
             buf_printf(&b, "%s%s%s%s", b.len ? "; " : "", field ? field : "", field ? ": " : "",
                        str(m, "message") ? str(m, "message") : "error");
         }
-        int rc = fail(c, ERR_DATA, "odoo.load", "Odoo's message names the field; fix the data (or the mapping), then "
-                                                "`synchub jobs retry`; retry is safe (nothing was saved)",
+        bool race = strstr(buf_str(&b), "duplicate key value") || strstr(buf_str(&b), "could not serialize");
+        int rc = fail(c, race ? ERR_TRANSIENT : ERR_DATA, race ? "odoo.concurrency" : "odoo.load",
+                      race ? "another worker wrote the same record at the same moment; retried"
+                           : "Odoo's message names the field; fix the data (or the mapping), then `synchub jobs "
+                             "retry`; retry is safe (nothing was saved)",
                       "Odoo refused to import %s: %s", model, b.len ? buf_str(&b) : "no message");
         buf_release(&b);
         json_decref(r);

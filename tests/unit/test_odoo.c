@@ -48,6 +48,9 @@ static void test_classes_of_recorded_errors(void **state)
         {"werkzeug.exceptions.NotFound", "404 Not Found", 404, ERR_CONFIGURATION},
         {"werkzeug.exceptions.UnprocessableEntity", "got an unexpected keyword argument 'x'", 422, ERR_INTERNAL},
         {"builtins.MemoryError", "", 500, ERR_TRANSIENT},
+        {"odoo.exceptions.ValidationError",
+         "The operation cannot be completed: duplicate key value violates unique constraint \"ir_model_data_module_name_uniq_index\"",
+         422, ERR_TRANSIENT},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         err_t e;
