@@ -1,0 +1,4063 @@
+#!/usr/bin/env python3
+"""Odoo 18 / 19 external-API emulator for the synchub test suites.
+
+Run standalone:   python3 tests/sim/odoo_sim.py --port 8069 [--db FILE] [--version 18|19] [--seed]
+Import in tests:  from odoo_sim import OdooSim
+                  sim = OdooSim(port=0, version=18); sim.start(); ...; sim.stop()
+
+What it speaks (see tests/sim/README.md for the full list and for where it knowingly differs from real Odoo):
+- JSON-RPC  POST /jsonrpc            services common (version, login, authenticate), object (execute_kw, execute), db (list)
+- XML-RPC   POST /xmlrpc/2/{common,object,db}
+- JSON-2    POST /json/2/<model>/<method>      (--version 19 only), bearer API key, named arguments
+- web       GET /web/version (19), POST /web/webclient/version_info, /web/session/authenticate, /web/dataset/call_kw
+- test API  /__sim__/...  (fault injection, call log, record inspection, rights, reset, exec): not part of Odoo
+
+The behaviour, envelopes and message texts follow the recordings of a real Odoo 18.0 / 19.0 in
+shared/reference/odoo18-real-responses.txt and odoo19-json2-real-responses.txt.
+
+Python 3 standard library only. Backed by sqlite3 (in memory, or a file with --db); one lock around each RPC and
+one SQL transaction per RPC (committed before the response is written, like Odoo).
+"""
+
+import argparse
+import copy
+import datetime
+import decimal
+import hashlib
+import html
+import inspect
+import json
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import struct
+import sys
+import threading
+import time
+import xmlrpc.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+# ----------------------------------------------------------------------------------------------------------------
+# Constants
+
+ADMIN_UID = 2
+SYNC_UID = {18: 6, 19: 5}  # as recorded: uid 6 on the 18.0 database, uid 5 on the 19.0 one
+DEFAULT_DBNAME = {18: "acme", 19: "acme19"}
+ADMIN_LOGIN, ADMIN_PASSWORD = "admin", "admin"
+SYNC_LOGIN, SYNC_PASSWORD = "sync", "sync"
+# Deterministic 40-hex-digit API keys (real Odoo keys are 40 hex characters too).
+ADMIN_API_KEY = hashlib.sha1(b"odoo-sim admin api key").hexdigest()
+SYNC_API_KEY = hashlib.sha1(b"odoo-sim sync api key").hexdigest()
+
+VERSION_INFO = {
+    18: {"server_version": "18.0-20250506", "server_version_info": [18, 0, 0, "final", 0, ""],
+         "server_serie": "18.0", "protocol_version": 1},
+    19: {"server_version": "19.0", "server_version_info": [19, 0, 0, "final", 0, ""],
+         "server_serie": "19.0", "protocol_version": 1},
+}
+
+# Group names shown in AccessError messages. Recorded: 18 "Administration/Access Rights", "Sales/Administrator";
+# 19 "Access Rights", "Sales/Administrator", "Products/Create". The others are the usual Odoo group names.
+GROUPS = {
+    18: {"access_rights": "Administration/Access Rights", "settings": "Administration/Settings",
+         "sales_admin": "Sales/Administrator", "stock_admin": "Inventory/Administrator",
+         "product_create": "Extra Rights/Product Creation", "contact_create": "Extra Rights/Contact Creation"},
+    19: {"access_rights": "Access Rights", "settings": "Settings",
+         "sales_admin": "Sales/Administrator", "stock_admin": "Inventory/Administrator",
+         "product_create": "Products/Create", "contact_create": "Extra Rights/Contact Creation"},
+}
+
+# Rights of the least-privilege integration user "sync" (r=read w=write c=create u=unlink), and the group named in
+# the AccessError when a right is missing. Admin has every right. Tests may change any cell via /__sim__/rights.
+SYNC_RIGHTS = {
+    # model:               (18 rights, 19 rights, group key)
+    "res.partner":          ("rwcu", "rwcu", "contact_create"),
+    "res.users":            ("r", "r", "access_rights"),
+    "res.company":          ("r", "r", "settings"),
+    "res.currency":         ("r", "r", "settings"),
+    "res.country":          ("r", "r", "settings"),
+    "res.country.state":    ("r", "r", "settings"),
+    "uom.uom":              ("r", "r", "stock_admin"),
+    "product.template":     ("rwcu", "r", "product_create"),
+    "product.product":      ("rwcu", "r", "product_create"),
+    "delivery.carrier":     ("r", "r", "stock_admin"),
+    "sale.order":           ("rwc", "rwc", "sales_admin"),
+    "sale.order.line":      ("rwcu", "rwcu", "sales_admin"),
+    "stock.warehouse":      ("r", "r", "stock_admin"),
+    "stock.location":       ("r", "r", "stock_admin"),
+    "stock.picking.type":   ("r", "r", "stock_admin"),
+    "stock.quant":          ("r", "r", "stock_admin"),
+    "stock.picking":        ("rwcu", "rwcu", "stock_admin"),
+    "stock.move":           ("rwcu", "rwcu", "stock_admin"),
+    "ir.model.data":        ("", "", "access_rights"),
+    "mail.message":         ("rwc", "rwc", "settings"),
+    "mail.message.subtype": ("r", "r", "settings"),
+    "mail.activity":        ("rwcu", "rwcu", "settings"),
+    "mail.activity.type":   ("r", "r", "settings"),
+}
+PERM_LETTER = {"read": "r", "write": "w", "create": "c", "unlink": "u"}
+PERM_VERB = {"read": "access", "write": "modify", "create": "create", "unlink": "delete"}
+
+HTML_404 = ("<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL "
+            "was not found on the server. If you entered the URL manually please check your spelling and try again."
+            "</p>\n")
+HTML_404_NODB = ("<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>No database "
+                 "is selected and the requested URL was not found in the server-wide controllers. Please verify the "
+                 "hostname, login and try again.</p>\n")
+HTML_415 = ("<!doctype html>\n<html lang=en>\n<title>415 Unsupported Media Type</title>\n<h1>Unsupported Media "
+            "Type</h1>\n<p>Request inferred type is compatible with [&#39;http&#39;] but "
+            "&#39;/json/2/&lt;__model__&gt;/&lt;__method__&gt;&#39; is type=&#39;json2&#39;. Please verify the "
+            "Content-Type request header and try again.</p>\n")
+HTML_400_CSRF = ("<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>\n<h1>Bad Request</h1>\n"
+                 "<p>Session expired (invalid CSRF token)</p>\n")
+HTML_500 = ("<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>"
+            "\n<p>The server encountered an internal error and was unable to complete your request. Either the server "
+            "is overloaded or there is an error in the application.</p>\n")
+
+
+def html_gateway(status, reason):
+    return (f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}"
+            f"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+def now_str():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def today_str():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def is_null(v):
+    return v is None or v is False
+
+
+def round2(x):
+    """Round half-up to 2 decimals like Odoo's float_round (not Python's banker's/float rounding)."""
+    return float(decimal.Decimal(repr(float(x))).quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exceptions (name = the "data.name" / JSON-2 "name" Odoo reports)
+
+class OdooError(Exception):
+    name = "odoo.exceptions.UserError"
+    status = 422        # JSON-2 HTTP status
+    xmlrpc_code = 2     # XML-RPC faultCode
+    http_args = False   # werkzeug exceptions carry [message, status] as arguments
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+    def arguments(self):
+        return [self.message, self.status] if self.http_args else [self.message]
+
+
+class UserError(OdooError):
+    pass
+
+
+class ValidationError(UserError):
+    name = "odoo.exceptions.ValidationError"
+
+
+class NotNullError(ValidationError):
+    """A mandatory field is not set (in real Odoo: a NOT NULL violation turned into a ValidationError)."""
+
+    def __init__(self, message, field, load_message):
+        super().__init__(message)
+        self.field = field
+        self.load_message = load_message
+
+
+class AccessError(UserError):
+    name = "odoo.exceptions.AccessError"
+    status = 403
+    xmlrpc_code = 4
+
+
+class MissingError(UserError):
+    name = "odoo.exceptions.MissingError"
+    status = 404
+
+
+class AccessDenied(OdooError):
+    name = "odoo.exceptions.AccessDenied"
+    status = 403
+    xmlrpc_code = 3
+
+    def __init__(self, message="Access Denied"):
+        super().__init__(message)
+
+
+class PythonError(OdooError):
+    """A plain Python exception raised inside Odoo (builtins.ValueError, builtins.TypeError, ...)."""
+    status = 500
+    xmlrpc_code = 1
+
+    def __init__(self, exc_name, message):
+        super().__init__(message)
+        self.name = exc_name if "." in exc_name else "builtins." + exc_name
+
+
+class HttpException(OdooError):
+    http_args = True
+    xmlrpc_code = 1
+    NAMES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 415: "UnsupportedMediaType",
+             422: "UnprocessableEntity"}
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.name = "werkzeug.exceptions." + self.NAMES[status]
+
+
+class SessionExpired(OdooError):
+    name = "odoo.http.SessionExpiredException"
+
+
+def fake_debug(exc, version):
+    short = exc.name[len("builtins."):] if exc.name.startswith("builtins.") else exc.name
+    return ("Traceback (most recent call last):\n"
+            f"  File \"<odoo-{version}.0>/odoo/http.py\", line 0, in _serve_db\n"
+            "    [odoo_sim: emulated traceback, the real one has 40-100 lines]\n"
+            f"{short}: {exc.message}\n")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Schema
+
+class Field:
+    def __init__(self, type, string, required=False, relation=None, inverse=None, selection=None, default=None,
+                 compute=None, readonly=False, ondelete=None, help=None):
+        self.type = type
+        self.string = string
+        self.required = required
+        self.relation = relation
+        self.inverse = inverse
+        self.selection = selection
+        self.default = default
+        self.compute = compute
+        self.readonly = readonly or compute is not None
+        if ondelete is None:
+            ondelete = "restrict" if (type == "many2one" and required) else "set null"
+        self.ondelete = ondelete
+        self.help = help
+        self.name = None
+        self.model = None
+        self.inherited_from = None  # (parent model, link field) for _inherits fields (product.product -> template)
+
+    @property
+    def stored(self):
+        return self.compute is None and self.type != "one2many" and self.inherited_from is None
+
+
+class ModelDef:
+    def __init__(self, name, description, fields, order="id", rec_name="name", parent_name=None, mail_thread=False,
+                 inherits=None, display=None):
+        self.name = name
+        self.description = description
+        self.order = order
+        self.rec_name = rec_name
+        self.parent_name = parent_name
+        self.mail_thread = mail_thread
+        self.inherits = inherits
+        self.display = display
+        self.fields = {"id": Field("integer", "ID", readonly=True)}
+        self.fields.update(fields)
+        self.fields["display_name"] = Field("char", "Display Name", compute=lambda env, m, rid: env.display_name(m, rid))
+        if mail_thread:
+            self.fields["message_ids"] = Field("one2many", "Messages", relation="mail.message",
+                                               compute=lambda env, m, rid: env.thread_ids("mail.message", m, rid))
+            self.fields["activity_ids"] = Field("one2many", "Activities", relation="mail.activity",
+                                                compute=lambda env, m, rid: env.thread_ids("mail.activity", m, rid))
+        self.fields["create_date"] = Field("datetime", "Created on", readonly=True)
+        self.fields["create_uid"] = Field("many2one", "Created by", relation="res.users", readonly=True)
+        self.fields["write_date"] = Field("datetime", "Last Updated on", readonly=True)
+        self.fields["write_uid"] = Field("many2one", "Last Updated by", relation="res.users", readonly=True)
+        for fname, f in self.fields.items():
+            f.name = fname
+            f.model = name
+
+    @property
+    def has_active(self):
+        return "active" in self.fields
+
+
+PARTNER_TYPES = [("contact", "Contact"), ("invoice", "Invoice Address"), ("delivery", "Delivery Address"),
+                 ("other", "Other Address")]
+PRODUCT_TYPES = [("consu", "Goods"), ("service", "Service"), ("combo", "Combo")]
+SO_STATES = [("draft", "Quotation"), ("sent", "Quotation Sent"), ("sale", "Sales Order"), ("cancel", "Cancelled")]
+PICKING_STATES = [("draft", "Draft"), ("waiting", "Waiting Another Operation"), ("confirmed", "Waiting"),
+                  ("assigned", "Ready"), ("done", "Done"), ("cancel", "Cancelled")]
+MOVE_STATES = [("draft", "New"), ("waiting", "Waiting Another Move"), ("confirmed", "Waiting Availability"),
+               ("partially_available", "Partially Available"), ("assigned", "Available"), ("done", "Done"),
+               ("cancel", "Cancelled")]
+LOCATION_USAGES = [("supplier", "Vendor"), ("view", "Virtual"), ("internal", "Internal"), ("customer", "Customer"),
+                   ("inventory", "Inventory Loss"), ("production", "Production"), ("transit", "Transit")]
+
+
+def build_schema():
+    S = {}
+
+    def model(name, description, fields, **kw):
+        S[name] = ModelDef(name, description, fields, **kw)
+
+    def c(fn):
+        return fn  # marker for computed fields, readability only
+
+    model("res.currency", "Currency", {
+        "name": Field("char", "Currency", required=True),
+        "symbol": Field("char", "Symbol"),
+        "full_name": Field("char", "Name"),
+        "rounding": Field("float", "Rounding Factor", default=0.01),
+        "decimal_places": Field("integer", "Decimal Places", default=2),
+        "active": Field("boolean", "Active", default=True),
+    }, order="active desc, name")
+    model("res.country", "Country", {
+        "name": Field("char", "Country Name", required=True),
+        "code": Field("char", "Country Code"),
+        "currency_id": Field("many2one", "Currency", relation="res.currency"),
+    }, order="name, id")
+    model("res.country.state", "Country state", {
+        "name": Field("char", "State Name", required=True),
+        "code": Field("char", "State Code", required=True),
+        "country_id": Field("many2one", "Country", relation="res.country", required=True),
+    }, order="code, id")
+    model("res.partner", "Contact", {
+        "name": Field("char", "Name"),
+        "complete_name": Field("char", "Complete Name", compute=c(lambda env, m, rid: env.display_name(m, rid))),
+        "type": Field("selection", "Address Type", selection=PARTNER_TYPES, default="contact"),
+        "parent_id": Field("many2one", "Related Company", relation="res.partner"),
+        "child_ids": Field("one2many", "Contact", relation="res.partner", inverse="parent_id"),
+        "commercial_partner_id": Field("many2one", "Commercial Entity", relation="res.partner",
+                                       compute=c(lambda env, m, rid: env.commercial_partner(rid))),
+        "is_company": Field("boolean", "Is a Company", default=False),
+        "company_id": Field("many2one", "Company", relation="res.company"),
+        "email": Field("char", "Email"),
+        "phone": Field("char", "Phone"),
+        "street": Field("char", "Street"),
+        "street2": Field("char", "Street2"),
+        "city": Field("char", "City"),
+        "zip": Field("char", "Zip"),
+        "state_id": Field("many2one", "State", relation="res.country.state"),
+        "country_id": Field("many2one", "Country", relation="res.country"),
+        "ref": Field("char", "Reference"),
+        "vat": Field("char", "Tax ID"),
+        "comment": Field("html", "Notes"),
+        "lang": Field("char", "Language", default="en_US"),
+        "customer_rank": Field("integer", "Customer Rank", default=0),
+        "supplier_rank": Field("integer", "Supplier Rank", default=0),
+        "active": Field("boolean", "Active", default=True),
+    }, order="complete_name, id desc", parent_name="parent_id", mail_thread=True)
+    model("res.company", "Companies", {
+        "name": Field("char", "Company Name", required=True),
+        "partner_id": Field("many2one", "Partner", relation="res.partner", required=True),
+        "currency_id": Field("many2one", "Currency", relation="res.currency", required=True),
+    }, order="name, id")
+    model("res.users", "User", {
+        "name": Field("char", "Name"),
+        "login": Field("char", "Login", required=True),
+        "partner_id": Field("many2one", "Related Partner", relation="res.partner", required=True),
+        "company_id": Field("many2one", "Company", relation="res.company"),
+        "share": Field("boolean", "Share User", default=False),
+        "active": Field("boolean", "Active", default=True),
+    }, order="name, login")
+    model("uom.uom", "Product Unit of Measure", {
+        "name": Field("char", "Unit", required=True),
+        "active": Field("boolean", "Active", default=True),
+    }, order="name")
+    model("product.template", "Product", {
+        "name": Field("char", "Name", required=True),
+        "default_code": Field("char", "Internal Reference"),
+        "type": Field("selection", "Product Type", required=True, selection=PRODUCT_TYPES, default="consu"),
+        "is_storable": Field("boolean", "Track Inventory", default=False),
+        "list_price": Field("float", "Sales Price", default=1.0),
+        "standard_price": Field("float", "Cost", default=0.0),
+        "sale_ok": Field("boolean", "Can be Sold", default=True),
+        "purchase_ok": Field("boolean", "Can be Purchased", default=True),
+        "uom_id": Field("many2one", "Unit", relation="uom.uom", default=1),
+        "description_sale": Field("text", "Sales Description"),
+        "company_id": Field("many2one", "Company", relation="res.company"),
+        "active": Field("boolean", "Active", default=True),
+        "product_variant_ids": Field("one2many", "Products", relation="product.product", inverse="product_tmpl_id"),
+        "product_variant_id": Field("many2one", "Product", relation="product.product",
+                                    compute=c(lambda env, m, rid: (env.get(m, rid, "product_variant_ids") or [None])[0])),
+        "product_variant_count": Field("integer", "# Product Variants",
+                                       compute=c(lambda env, m, rid: len(env.get(m, rid, "product_variant_ids")))),
+        "qty_available": Field("float", "Quantity On Hand", compute=c(lambda env, m, rid: sum(
+            env.product_qty(p)[0] for p in env.get(m, rid, "product_variant_ids")))),
+        "virtual_available": Field("float", "Forecasted Quantity", compute=c(lambda env, m, rid: sum(
+            env.product_qty(p)[1] for p in env.get(m, rid, "product_variant_ids")))),
+    }, order="name, id", mail_thread=True, display="product")
+    model("product.product", "Product Variant", {
+        "product_tmpl_id": Field("many2one", "Product Template", relation="product.template", required=True,
+                                 ondelete="cascade"),
+        "default_code": Field("char", "Internal Reference"),
+        "barcode": Field("char", "Barcode"),
+        "active": Field("boolean", "Active", default=True),
+        "lst_price": Field("float", "Sales Price", compute=c(lambda env, m, rid: env.get(m, rid, "list_price") or 0.0)),
+        "qty_available": Field("float", "Quantity On Hand", compute=c(lambda env, m, rid: env.product_qty(rid)[0])),
+        "virtual_available": Field("float", "Forecasted Quantity",
+                                   compute=c(lambda env, m, rid: env.product_qty(rid)[1])),
+        "free_qty": Field("float", "Free To Use Quantity", compute=c(lambda env, m, rid: env.product_qty(rid)[2])),
+        "outgoing_qty": Field("float", "Outgoing", compute=c(lambda env, m, rid: env.product_qty(rid)[3])),
+        "incoming_qty": Field("float", "Incoming", compute=c(lambda env, m, rid: 0.0)),
+    }, order="default_code, name, id", inherits=("product.template", "product_tmpl_id"), display="product")
+    model("delivery.carrier", "Shipping Methods", {
+        "name": Field("char", "Delivery Method", required=True),
+        "product_id": Field("many2one", "Delivery Product", relation="product.product", required=True),
+        "delivery_type": Field("selection", "Provider", selection=[("base_on_rule", "Based on Rules"),
+                                                                    ("fixed", "Fixed Price")], default="fixed"),
+        "fixed_price": Field("float", "Fixed Price"),
+        "active": Field("boolean", "Active", default=True),
+    }, order="name, id")
+    model("sale.order", "Sales Order", {
+        "name": Field("char", "Order Reference", required=True, default="New"),
+        "company_id": Field("many2one", "Company", relation="res.company", required=True, default=1),
+        "partner_id": Field("many2one", "Customer", relation="res.partner", required=True),
+        "state": Field("selection", "Status", selection=SO_STATES, default="draft"),
+        "locked": Field("boolean", "Locked", default=False),
+        "client_order_ref": Field("char", "Customer Reference"),
+        "date_order": Field("datetime", "Order Date", required=True, default=lambda env, vals: now_str()),
+        "commitment_date": Field("datetime", "Delivery Date"),
+        "origin": Field("char", "Source Document"),
+        "reference": Field("char", "Payment Ref."),
+        "note": Field("html", "Terms and conditions"),
+        "partner_invoice_id": Field("many2one", "Invoice Address", relation="res.partner", required=True),
+        "partner_shipping_id": Field("many2one", "Delivery Address", relation="res.partner", required=True),
+        "currency_id": Field("many2one", "Currency", relation="res.currency", default=1),
+        "user_id": Field("many2one", "Salesperson", relation="res.users"),
+        "warehouse_id": Field("many2one", "Warehouse", relation="stock.warehouse", required=True, default=1),
+        "carrier_id": Field("many2one", "Delivery Method", relation="delivery.carrier"),
+        "order_line": Field("one2many", "Order Lines", relation="sale.order.line", inverse="order_id"),
+        "amount_untaxed": Field("monetary", "Untaxed Amount", compute=c(lambda env, m, rid: env.so_amounts(rid)[0])),
+        "amount_tax": Field("monetary", "Taxes", compute=c(lambda env, m, rid: env.so_amounts(rid)[1])),
+        "amount_total": Field("monetary", "Total", compute=c(lambda env, m, rid: env.so_amounts(rid)[2])),
+        "picking_ids": Field("one2many", "Transfers", relation="stock.picking", inverse="sale_id"),
+        "delivery_count": Field("integer", "Delivery Orders",
+                                compute=c(lambda env, m, rid: len(env.get(m, rid, "picking_ids")))),
+        "delivery_status": Field("selection", "Delivery Status", selection=[
+            ("pending", "Not Delivered"), ("started", "Started"), ("partial", "Partially Delivered"),
+            ("full", "Fully Delivered")], compute=c(lambda env, m, rid: env.so_delivery_status(rid))),
+        "invoice_status": Field("selection", "Invoice Status", selection=[
+            ("upselling", "Upselling Opportunity"), ("invoiced", "Fully Invoiced"), ("to invoice", "To Invoice"),
+            ("no", "Nothing to Invoice")],
+            compute=c(lambda env, m, rid: "to invoice" if env.get(m, rid, "state") == "sale" else "no")),
+        "type_name": Field("char", "Type Name", compute=c(lambda env, m, rid: "Sales Order" if env.get(
+            m, rid, "state") == "sale" else "Quotation")),
+    }, order="date_order desc, id desc", mail_thread=True)
+    model("sale.order.line", "Sales Order Line", {
+        "order_id": Field("many2one", "Order Reference", relation="sale.order", required=True, ondelete="cascade"),
+        "sequence": Field("integer", "Sequence", default=10),
+        "display_type": Field("selection", "Display Type", selection=[("line_section", "Section"),
+                                                                       ("line_note", "Note")]),
+        "product_id": Field("many2one", "Product", relation="product.product", ondelete="restrict"),
+        "name": Field("text", "Description", required=True),
+        "product_uom_qty": Field("float", "Quantity", default=1.0),
+        "price_unit": Field("float", "Unit Price", default=0.0),
+        "discount": Field("float", "Discount (%)", default=0.0),
+        "price_subtotal": Field("monetary", "Subtotal", compute=c(lambda env, m, rid: env.sol_amounts(rid)[0])),
+        "price_tax": Field("float", "Total Tax", compute=c(lambda env, m, rid: env.sol_amounts(rid)[1])),
+        "price_total": Field("monetary", "Total", compute=c(lambda env, m, rid: env.sol_amounts(rid)[2])),
+        "qty_delivered": Field("float", "Delivery Quantity", compute=c(lambda env, m, rid: env.sol_delivered(rid))),
+        "state": Field("selection", "Order Status", selection=SO_STATES, compute=c(
+            lambda env, m, rid: env.get("sale.order", env.get(m, rid, "order_id"), "state"))),
+        "currency_id": Field("many2one", "Currency", relation="res.currency", compute=c(
+            lambda env, m, rid: env.get("sale.order", env.get(m, rid, "order_id"), "currency_id"))),
+        "move_ids": Field("one2many", "Stock Moves", relation="stock.move", inverse="sale_line_id"),
+    }, order="order_id, sequence, id")
+    model("stock.location", "Inventory Locations", {
+        "name": Field("char", "Location Name", required=True),
+        "complete_name": Field("char", "Full Location Name", compute=c(lambda env, m, rid: env.location_name(rid))),
+        "location_id": Field("many2one", "Parent Location", relation="stock.location", ondelete="cascade"),
+        "usage": Field("selection", "Location Type", required=True, selection=LOCATION_USAGES, default="internal"),
+        "warehouse_id": Field("many2one", "Warehouse", relation="stock.warehouse"),
+        "company_id": Field("many2one", "Company", relation="res.company"),
+        "active": Field("boolean", "Active", default=True),
+    }, order="complete_name, id", rec_name="complete_name", parent_name="location_id")
+    model("stock.picking.type", "Picking Type", {
+        "name": Field("char", "Operation Type", required=True),
+        "code": Field("selection", "Type of Operation", required=True, selection=[
+            ("incoming", "Receipt"), ("outgoing", "Delivery"), ("internal", "Internal Transfer")]),
+        "sequence_code": Field("char", "Sequence Prefix", required=True),
+        "warehouse_id": Field("many2one", "Warehouse", relation="stock.warehouse"),
+        "default_location_src_id": Field("many2one", "Default Source Location", relation="stock.location"),
+        "default_location_dest_id": Field("many2one", "Default Destination Location", relation="stock.location"),
+        "active": Field("boolean", "Active", default=True),
+    }, order="id")
+    model("stock.warehouse", "Warehouse", {
+        "name": Field("char", "Warehouse", required=True),
+        "code": Field("char", "Short Name", required=True),
+        "company_id": Field("many2one", "Company", relation="res.company", default=1),
+        "view_location_id": Field("many2one", "View Location", relation="stock.location"),
+        "lot_stock_id": Field("many2one", "Location Stock", relation="stock.location"),
+        "wh_output_stock_loc_id": Field("many2one", "Output Location", relation="stock.location"),
+        "out_type_id": Field("many2one", "Out Type", relation="stock.picking.type"),
+        "in_type_id": Field("many2one", "In Type", relation="stock.picking.type"),
+        "active": Field("boolean", "Active", default=True),
+    }, order="id")
+    model("stock.quant", "Quants", {
+        "product_id": Field("many2one", "Product", relation="product.product", required=True, ondelete="restrict"),
+        "location_id": Field("many2one", "Location", relation="stock.location", required=True, ondelete="restrict"),
+        "quantity": Field("float", "Quantity", readonly=True),
+        "reserved_quantity": Field("float", "Reserved Quantity", default=0.0),
+        "available_quantity": Field("float", "Available Quantity", compute=c(
+            lambda env, m, rid: (env.get(m, rid, "quantity") or 0.0) - (env.get(m, rid, "reserved_quantity") or 0.0))),
+        "inventory_quantity": Field("float", "Counted Quantity"),
+        "inventory_diff_quantity": Field("float", "Difference", readonly=True),
+        "inventory_quantity_set": Field("boolean", "Inventory Quantity Set", default=False),
+        "inventory_quantity_auto_apply": Field("float", "Inventoried Quantity", compute=c(
+            lambda env, m, rid: env.get(m, rid, "quantity") or 0.0)),
+        "is_outdated": Field("boolean", "Quantity has been moved since last count", compute=c(
+            lambda env, m, rid: env.quant_outdated(rid))),
+        "inventory_date": Field("date", "Scheduled Date"),
+        "user_id": Field("many2one", "Assigned To", relation="res.users"),
+        "company_id": Field("many2one", "Company", relation="res.company", default=1),
+        "in_date": Field("datetime", "Incoming Date"),
+    }, order="id")
+    model("stock.picking", "Transfer", {
+        "name": Field("char", "Reference", default="/"),
+        "origin": Field("char", "Source Document"),
+        "note": Field("html", "Notes"),
+        "state": Field("selection", "Status", selection=PICKING_STATES, default="draft"),
+        "move_type": Field("selection", "Shipping Policy", selection=[("direct", "As soon as possible"),
+                                                                      ("one", "When all products are ready")],
+                           default="direct"),
+        "scheduled_date": Field("datetime", "Scheduled Date", default=lambda env, vals: now_str()),
+        "date_done": Field("datetime", "Date of Transfer"),
+        "partner_id": Field("many2one", "Contact", relation="res.partner"),
+        "picking_type_id": Field("many2one", "Operation Type", relation="stock.picking.type", required=True),
+        "picking_type_code": Field("selection", "Type of Operation", selection=[
+            ("incoming", "Receipt"), ("outgoing", "Delivery"), ("internal", "Internal Transfer")], compute=c(
+            lambda env, m, rid: env.get("stock.picking.type", env.get(m, rid, "picking_type_id"), "code"))),
+        "location_id": Field("many2one", "Source Location", relation="stock.location", required=True),
+        "location_dest_id": Field("many2one", "Destination Location", relation="stock.location", required=True),
+        "sale_id": Field("many2one", "Sales Order", relation="sale.order"),
+        "carrier_id": Field("many2one", "Carrier", relation="delivery.carrier"),
+        "carrier_tracking_ref": Field("char", "Tracking Reference"),
+        "company_id": Field("many2one", "Company", relation="res.company", default=1),
+        "move_ids": Field("one2many", "Stock Moves", relation="stock.move", inverse="picking_id"),
+    }, order="scheduled_date, id desc", mail_thread=True)
+    model("stock.move", "Stock Move", {
+        "name": Field("char", "Description", required=True),
+        "reference": Field("char", "Reference"),
+        "origin": Field("char", "Source Document"),
+        "product_id": Field("many2one", "Product", relation="product.product", required=True),
+        "product_uom_qty": Field("float", "Demand", default=0.0),
+        "quantity": Field("float", "Quantity", default=0.0),
+        "picking_id": Field("many2one", "Transfer", relation="stock.picking", ondelete="cascade"),
+        "location_id": Field("many2one", "Source Location", relation="stock.location", required=True),
+        "location_dest_id": Field("many2one", "Destination Location", relation="stock.location", required=True),
+        "state": Field("selection", "Status", selection=MOVE_STATES, default="draft"),
+        "sale_line_id": Field("many2one", "Sale Line", relation="sale.order.line"),
+        "is_inventory": Field("boolean", "Inventory", default=False),
+        "date": Field("datetime", "Date Scheduled", default=lambda env, vals: now_str()),
+        "company_id": Field("many2one", "Company", relation="res.company", default=1),
+    }, order="id")
+    model("ir.model.data", "Model Data", {
+        "name": Field("char", "External Identifier", required=True),
+        "module": Field("char", "Module", required=True, default=""),
+        "model": Field("char", "Model Name", required=True),
+        "res_id": Field("integer", "Record ID"),
+        "noupdate": Field("boolean", "Non Updatable", default=False),
+        "complete_name": Field("char", "Complete ID", compute=c(
+            lambda env, m, rid: "%s.%s" % (env.get(m, rid, "module"), env.get(m, rid, "name")))),
+    }, order="module, model, name", rec_name="complete_name")
+    model("mail.message.subtype", "Message subtypes", {
+        "name": Field("char", "Message Type", required=True),
+        "internal": Field("boolean", "Internal Only", default=False),
+    }, order="id")
+    model("mail.message", "Message", {
+        "subject": Field("char", "Subject"),
+        "body": Field("html", "Contents"),
+        "model": Field("char", "Related Document Model"),
+        "res_id": Field("integer", "Related Document ID"),
+        "record_name": Field("char", "Message Record Name"),
+        "message_type": Field("selection", "Type", required=True, default="comment", selection=[
+            ("email", "Incoming Email"), ("comment", "Comment"), ("email_outgoing", "Outgoing Email"),
+            ("notification", "System notification"), ("auto_comment", "Automated Targeted Notification"),
+            ("user_notification", "User Specific Notification")]),
+        "subtype_id": Field("many2one", "Subtype", relation="mail.message.subtype"),
+        "author_id": Field("many2one", "Author", relation="res.partner"),
+        "email_from": Field("char", "From"),
+        "partner_ids": Field("many2many", "Recipients", relation="res.partner"),
+        "parent_id": Field("many2one", "Parent Message", relation="mail.message"),
+        "date": Field("datetime", "Date", default=lambda env, vals: now_str()),
+    }, order="id desc", rec_name="record_name")
+    model("mail.activity.type", "Activity Type", {
+        "name": Field("char", "Name", required=True),
+        "category": Field("selection", "Action", selection=[("default", "None"), ("upload_file", "Upload Document"),
+                                                            ("phonecall", "Phonecall")], default="default"),
+        "active": Field("boolean", "Active", default=True),
+    }, order="id")
+    model("mail.activity", "Activity", {
+        "res_model": Field("char", "Related Document Model", required=True),
+        "res_id": Field("integer", "Related Document ID", required=True),
+        "res_name": Field("char", "Document Name", compute=c(lambda env, m, rid: env.display_name(
+            env.get(m, rid, "res_model"), env.get(m, rid, "res_id")))),
+        "activity_type_id": Field("many2one", "Activity Type", relation="mail.activity.type"),
+        "summary": Field("char", "Summary"),
+        "note": Field("html", "Note"),
+        "date_deadline": Field("date", "Due Date", required=True, default=lambda env, vals: today_str()),
+        "user_id": Field("many2one", "Assigned to", relation="res.users"),
+        "state": Field("selection", "State", selection=[("overdue", "Overdue"), ("today", "Today"),
+                                                        ("planned", "Planned")],
+                       compute=c(lambda env, m, rid: env.activity_state(rid))),
+    }, order="date_deadline ASC, id ASC", rec_name="summary")
+
+    # _inherits: product.product shows the template's fields (stored on the template)
+    pp, pt = S["product.product"], S["product.template"]
+    for fname, f in pt.fields.items():
+        if fname in pp.fields or fname in ("product_variant_ids", "product_variant_id", "product_variant_count",
+                                           "message_ids", "activity_ids"):
+            continue
+        g = copy.copy(f)
+        g.model = "product.product"
+        g.inherited_from = ("product.template", "product_tmpl_id")
+        g.compute = None
+        g.readonly = f.readonly
+        pp.fields[fname] = g
+    # reverse index of many2one / many2many fields, for unlink (cascade / restrict / set null)
+    for mname, m in S.items():
+        m.referencing = []
+    for mname, m in S.items():
+        for fname, f in m.fields.items():
+            if f.type in ("many2one", "many2many") and f.stored and f.relation in S and fname not in (
+                    "create_uid", "write_uid"):
+                S[f.relation].referencing.append((mname, f))
+    return S
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Storage: sqlite3 (the durable copy, one transaction per RPC) + an in-memory mirror with an undo log
+
+class Store:
+    def __init__(self, path=None):
+        self.path = path or ":memory:"
+        self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS records (model TEXT NOT NULL, id INTEGER NOT NULL, "
+                          "vals TEXT NOT NULL, PRIMARY KEY (model, id))")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS seqs (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.data = {}
+        self.counters = {}
+        self.undo = None
+        self.sp_depth = 0
+        self.versions = {}
+        self._index = {}
+        self._load()
+
+    def _touch(self, model):
+        self.versions[model] = self.versions.get(model, 0) + 1
+
+    def index(self, model, field):
+        """{value: [ids]} of one stored field, rebuilt lazily after any change to the model."""
+        key = (model, field)
+        version = self.versions.get(model, 0)
+        cached = self._index.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        idx = {}
+        for rid in sorted(self.data.get(model, {})):
+            value = self.data[model][rid].get(field)
+            if isinstance(value, list):
+                for v in value:
+                    idx.setdefault(v, []).append(rid)
+            else:
+                idx.setdefault(value, []).append(rid)
+        self._index[key] = (version, idx)
+        return idx
+
+    def _load(self):
+        self.data = {}
+        self.versions = {}
+        self._index = {}
+        for model, rid, vals in self.conn.execute("SELECT model, id, vals FROM records"):
+            self.data.setdefault(model, {})[rid] = json.loads(vals)
+        self.counters = {}
+        for name, value in self.conn.execute("SELECT name, value FROM seqs"):
+            self.counters[name] = value
+        for model, recs in self.data.items():
+            key = "id:" + model
+            self.counters[key] = max(self.counters.get(key, 0), max(recs) if recs else 0)
+
+    def meta_get(self, key):
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def meta_set(self, key, value):
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def wipe(self):
+        self.conn.execute("DELETE FROM records")
+        self.conn.execute("DELETE FROM seqs")
+        self.conn.execute("DELETE FROM meta")
+        self.data = {}
+        self.counters = {}
+        self.versions = {}
+        self._index = {}
+
+    # transactions
+    def begin(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.undo = []
+
+    def commit(self):
+        self.conn.execute("COMMIT")
+        self.undo = None
+
+    def rollback(self):
+        self.conn.execute("ROLLBACK")
+        self._revert(0)
+        self.undo = None
+
+    def savepoint(self):
+        self.sp_depth += 1
+        name = "sp%d" % self.sp_depth
+        self.conn.execute("SAVEPOINT " + name)
+        return (name, len(self.undo) if self.undo is not None else 0)
+
+    def release(self, sp):
+        self.conn.execute("RELEASE " + sp[0])
+        self.sp_depth -= 1
+
+    def rollback_to(self, sp):
+        self.conn.execute("ROLLBACK TO " + sp[0])
+        self.conn.execute("RELEASE " + sp[0])
+        self.sp_depth -= 1
+        self._revert(sp[1])
+
+    def _revert(self, mark):
+        if not self.undo:
+            return
+        while len(self.undo) > mark:
+            model, rid, old = self.undo.pop()
+            self._touch(model)
+            if old is None:
+                self.data.get(model, {}).pop(rid, None)
+            else:
+                self.data.setdefault(model, {})[rid] = old
+
+    # records
+    def ids(self, model):
+        return sorted(self.data.get(model, {}))
+
+    def get(self, model, rid):
+        return self.data.get(model, {}).get(rid)
+
+    def exists(self, model, rid):
+        return isinstance(rid, int) and not isinstance(rid, bool) and rid in self.data.get(model, {})
+
+    def put(self, model, rid, vals):
+        table = self.data.setdefault(model, {})
+        if self.undo is not None:
+            self.undo.append((model, rid, table.get(rid)))
+        table[rid] = vals
+        self._touch(model)
+        self.conn.execute("INSERT OR REPLACE INTO records (model, id, vals) VALUES (?, ?, ?)",
+                          (model, rid, json.dumps(vals)))
+
+    def delete(self, model, rid):
+        table = self.data.get(model, {})
+        if rid not in table:
+            return
+        if self.undo is not None:
+            self.undo.append((model, rid, table[rid]))
+        del table[rid]
+        self._touch(model)
+        self.conn.execute("DELETE FROM records WHERE model = ? AND id = ?", (model, rid))
+
+    def next_value(self, name, at_least=None):
+        """Sequences never go back, even when the transaction that used a value rolls back (like PostgreSQL)."""
+        value = self.counters.get(name, 0) + 1
+        if at_least is not None:
+            value = max(value, at_least)
+        self.counters[name] = value
+        self.conn.execute("INSERT OR REPLACE INTO seqs (name, value) VALUES (?, ?)", (name, value))
+        return value
+
+    def close(self):
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+
+class Recs:
+    """A recordset returned by a method: JSON-2 returns its ids; JSON-RPC/XML-RPC return the single id when the real
+    method is decorated with @api.returns (message_post), else the list of ids."""
+
+    def __init__(self, model, ids, single=False):
+        self.model = model
+        self.ids = list(ids)
+        self.single = single
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Domains
+
+OPERATORS = {"=", "!=", "<>", "<", ">", "<=", ">=", "=?", "in", "not in", "like", "not like", "ilike", "not ilike",
+             "=like", "=ilike", "child_of", "parent_of"}
+
+
+def leaf_repr(leaf):
+    return repr(tuple(leaf)) if isinstance(leaf, (list, tuple)) else repr(leaf)
+
+
+def parse_domain(domain):
+    """Prefix-notation domain -> tree: ('&', a, b) | ('|', a, b) | ('!', a) | ('leaf', path, op, value) | ('true',)."""
+    if domain is None or domain is False:
+        domain = []
+    if not isinstance(domain, (list, tuple)):
+        raise PythonError("TypeError", "Domain() invalid argument type for domain: %r" % (domain,))
+    items = list(domain)
+    pos = 0
+
+    def term():
+        nonlocal pos
+        if pos >= len(items):
+            raise PythonError("ValueError", "Domain %r is syntactically not correct." % (items,))
+        tok = items[pos]
+        pos += 1
+        if tok in ("&", "|"):
+            a = term()
+            b = term()
+            return (tok, a, b)
+        if tok == "!":
+            return ("!", term())
+        if isinstance(tok, (list, tuple)) and len(tok) == 3:
+            field, op, value = tok
+            if field in (1, 0, True, False) and op == "=" and value in (1, 0, True, False):
+                return ("true",) if bool(field) == bool(value) else ("false",)
+            if not isinstance(field, str) or not isinstance(op, str) or op.lower() not in OPERATORS:
+                raise PythonError("ValueError", "Invalid leaf %s" % leaf_repr(tok))
+            op = op.lower()
+            if op == "<>":
+                op = "!="
+            return ("leaf", field.split("."), op, value, tok)
+        raise PythonError("ValueError", "Invalid leaf %s" % leaf_repr(tok))
+
+    terms = []
+    while pos < len(items):
+        terms.append(term())
+    if not terms:
+        return ("true",)
+    tree = terms[-1]
+    for t in reversed(terms[:-1]):
+        tree = ("&", t, tree)
+    return tree
+
+
+def domain_mentions(tree, fname):
+    kind = tree[0]
+    if kind == "leaf":
+        return tree[1][0] == fname
+    if kind in ("&", "|"):
+        return domain_mentions(tree[1], fname) or domain_mentions(tree[2], fname)
+    if kind == "!":
+        return domain_mentions(tree[1], fname)
+    return False
+
+
+def like_regex(pattern, anchored, ci):
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    body = "".join(out)
+    if not anchored:
+        body = ".*" + body + ".*"
+    return re.compile("^" + body + "$", re.S | (re.I if ci else 0))
+
+
+def compare_scalar(v, op, target):
+    """SQL-like comparison of one stored scalar (None = NULL)."""
+    if op == "=?":
+        if target is None or target is False:
+            return True
+        op = "="
+    if op in ("=", "!="):
+        if target is False or target is None:
+            res = v is None or v is False
+        elif v is None or v is False:
+            res = False
+        else:
+            res = scalar_eq(v, target)
+        return res if op == "=" else not res
+    if op in ("in", "not in"):
+        values = target if isinstance(target, (list, tuple)) else [target]
+        has_false = any(x is False or x is None for x in values)
+        if v is None or v is False:
+            res = has_false
+        else:
+            res = any(scalar_eq(v, x) for x in values if x is not False and x is not None)
+        return res if op == "in" else not res
+    if op in ("like", "ilike", "not like", "not ilike", "=like", "=ilike"):
+        neg = op.startswith("not ")
+        base = op[4:] if neg else op
+        if v is None or v is False:
+            return neg
+        text = str(v)
+        pat = "" if target is False or target is None else str(target)
+        if base in ("like", "ilike"):
+            res = (pat in text) if base == "like" and "%" not in pat and "_" not in pat else \
+                bool(like_regex(pat, False, base == "ilike").match(text))
+        else:
+            res = bool(like_regex(pat, True, base == "=ilike").match(text))
+        return not res if neg else res
+    if op in ("<", ">", "<=", ">="):
+        if v is None or v is False or target is None or target is False:
+            return False
+        try:
+            a, b = (float(v), float(target)) if isinstance(v, (int, float)) and not isinstance(target, str) else (
+                str(v), str(target))
+        except (TypeError, ValueError):
+            return False
+        return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+    return False
+
+
+def scalar_eq(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        return bool(a) == bool(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, (int, float)) and isinstance(b, str):
+        try:
+            return float(a) == float(b)
+        except ValueError:
+            return False
+    return a == b
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The ORM (one Env per RPC; all access goes through the store of the simulator)
+
+class Env:
+    def __init__(self, sim, uid, context=None, su=False):
+        self.sim = sim
+        self.store = sim.store
+        self.schema = sim.schema
+        self.version = sim.version
+        self.uid = uid
+        self.context = dict(context or {})
+        self.su = su
+
+    def sudo(self):
+        return Env(self.sim, self.uid, self.context, su=True)
+
+    def with_context(self, **kw):
+        ctx = dict(self.context)
+        ctx.update(kw)
+        return Env(self.sim, self.uid, ctx, su=self.su)
+
+    # ---------- access rights
+    def check(self, model, perm):
+        if self.su:
+            return
+        login = (self.store.get("res.users", self.uid) or {}).get("login")
+        if self.sim.allowed(login, model, perm):
+            return
+        M = self.schema[model]
+        groups = self.sim.right_groups(model, perm)
+        msg = "You are not allowed to %s '%s' (%s) records.\n\n" % (PERM_VERB[perm], M.description, model)
+        if groups:
+            msg += "This operation is allowed for the following groups:\n" + "".join("\t- %s\n" % g for g in groups)
+        else:
+            msg += "No group currently allows this operation.\n"
+        msg += "\nContact your administrator to request access if necessary."
+        raise AccessError(msg)
+
+    def has_right(self, model, perm):
+        try:
+            self.check(model, perm)
+            return True
+        except AccessError:
+            return False
+
+    # ---------- low level
+    def model(self, model):
+        M = self.schema.get(model)
+        if M is None:
+            raise UserError("Object %s doesn't exist" % model)
+        return M
+
+    def exists(self, model, rid):
+        return self.store.exists(model, rid)
+
+    def rec(self, model, rid):
+        return self.store.get(model, rid)
+
+    def get(self, model, rid, fname):
+        """Value of a field in the internal representation: m2o int|None, x2many list of ids, scalars as stored."""
+        if rid is None or rid is False:
+            return None
+        if fname == "id":
+            return rid
+        M = self.schema[model]
+        F = M.fields[fname]
+        if F.inherited_from:
+            parent_model, link = F.inherited_from
+            pid = (self.store.get(model, rid) or {}).get(link)
+            return self.get(parent_model, pid, fname) if pid else None
+        if F.compute is not None:
+            return F.compute(self, model, rid)
+        if F.type == "one2many":
+            return self.o2m_ids(F, rid)
+        vals = self.store.get(model, rid) or {}
+        v = vals.get(fname)
+        if F.type == "many2many":
+            return list(v or [])
+        return v
+
+    def o2m_ids(self, F, rid):
+        ids = self.store.index(F.relation, F.inverse).get(rid, [])
+        return self._visible(F.relation, ids)
+
+    def thread_ids(self, comodel, model, rid):
+        key = "model" if comodel == "mail.message" else "res_model"
+        ids = [i for i in self.store.index(comodel, "res_id").get(rid, [])
+               if self.store.get(comodel, i).get(key) == model]
+        return self._visible(comodel, ids)
+
+    def _visible(self, model, ids):
+        """x2many read: archived records hidden (active_test), comodel order."""
+        if self.schema[model].has_active and self.context.get("active_test", True):
+            ids = [i for i in ids if self.store.get(model, i).get("active", True)]
+        return self.sort_ids(model, ids, None) if len(ids) > 1 else list(ids)
+
+    # ---------- display names and helpers used by computed fields
+    def display_name(self, model, rid):
+        if not rid or not self.store.exists(model, rid):
+            return False
+        M = self.schema[model]
+        vals = self.store.get(model, rid)
+        if model == "res.partner":
+            return self.partner_name(rid)
+        if M.display == "product":
+            code = self.get(model, rid, "default_code")
+            name = self.get(model, rid, "name") or ""
+            return "[%s] %s" % (code, name) if code else name
+        if model == "stock.location":
+            return self.location_name(rid)
+        if model == "stock.picking.type":
+            wh = vals.get("warehouse_id")
+            return ("%s: %s" % (self.get("stock.warehouse", wh, "name"), vals.get("name"))) if wh else vals.get("name")
+        if model == "ir.model.data":
+            return "%s.%s" % (vals.get("module"), vals.get("name"))
+        if model == "sale.order.line":
+            return "%s - %s" % (self.get("sale.order", vals.get("order_id"), "name"),
+                                (vals.get("name") or "").split("\n")[0])
+        if model == "stock.quant":
+            return self.location_name(vals.get("location_id"))
+        if model == "stock.move":
+            return vals.get("reference") or vals.get("name") or False
+        if model == "mail.message":
+            return vals.get("record_name") or vals.get("subject") or False
+        if model == "mail.activity":
+            return vals.get("summary") or self.get("mail.activity.type", vals.get("activity_type_id"), "name") or False
+        value = vals.get(M.rec_name) if M.rec_name in vals else vals.get("name")
+        return value if value else "%s,%s" % (model, rid)
+
+    def partner_name(self, rid):
+        vals = self.store.get("res.partner", rid) or {}
+        name = vals.get("name") or ""
+        parent = vals.get("parent_id")
+        if parent:
+            if not name and vals.get("type") in ("invoice", "delivery", "other"):
+                name = dict(PARTNER_TYPES)[vals.get("type")]
+            if not vals.get("is_company"):
+                commercial = self.commercial_partner(parent)
+                name = "%s, %s" % ((self.store.get("res.partner", commercial) or {}).get("name") or "", name)
+        return name.strip()
+
+    def commercial_partner(self, rid):
+        seen = set()
+        while rid and rid not in seen:
+            seen.add(rid)
+            vals = self.store.get("res.partner", rid) or {}
+            if vals.get("is_company") or not vals.get("parent_id"):
+                return rid
+            rid = vals.get("parent_id")
+        return rid
+
+    def location_name(self, rid):
+        vals = self.store.get("stock.location", rid)
+        if not vals:
+            return False
+        parent = vals.get("location_id")
+        if parent and vals.get("usage") != "view":
+            return "%s/%s" % (self.location_name(parent), vals.get("name"))
+        return vals.get("name")
+
+    def children_of(self, model, roots, parent_field):
+        result = set(r for r in roots if self.store.exists(model, r))
+        changed = True
+        while changed:
+            changed = False
+            for rid in self.store.ids(model):
+                if rid not in result and self.store.get(model, rid).get(parent_field) in result:
+                    result.add(rid)
+                    changed = True
+        return result
+
+    def parents_of(self, model, roots, parent_field):
+        result = set()
+        for r in roots:
+            seen = set()
+            while r and r not in seen and self.store.exists(model, r):
+                seen.add(r)
+                result.add(r)
+                r = self.store.get(model, r).get(parent_field)
+        return result
+
+    # ---------- search
+    def search_ids(self, model, domain, offset=0, limit=None, order=None, active_test=None):
+        M = self.schema[model]
+        tree = parse_domain(domain)
+        self.validate_tree(model, tree)
+        if active_test is None:
+            active_test = self.context.get("active_test", True)
+        if M.has_active and active_test and not domain_mentions(tree, "active"):
+            tree = ("&", ("leaf", ["active"], "=", True, None), tree)
+        ids = [rid for rid in self.store.ids(model) if self.match(model, rid, tree)]
+        ids = self.sort_ids(model, ids, order)
+        offset = int(offset or 0)
+        if limit is not None and limit is not False:
+            return ids[offset:offset + int(limit)]
+        return ids[offset:]
+
+    def validate_tree(self, model, tree):
+        kind = tree[0]
+        if kind in ("&", "|"):
+            self.validate_tree(model, tree[1])
+            self.validate_tree(model, tree[2])
+        elif kind == "!":
+            self.validate_tree(model, tree[1])
+        elif kind == "leaf":
+            path, leaf = tree[1], tree[4]
+            current = model
+            for i, part in enumerate(path):
+                F = self.schema[current].fields.get(part)
+                if F is None:
+                    raise PythonError("ValueError", "Invalid field %s.%s in leaf %s" % (
+                        current, part, leaf_repr(leaf)))
+                if i < len(path) - 1:
+                    if F.type not in ("many2one", "one2many", "many2many"):
+                        raise PythonError("ValueError", "Invalid field %s.%s in leaf %s" % (
+                            current, path[i + 1], leaf_repr(leaf)))
+                    current = F.relation
+
+    def match(self, model, rid, tree):
+        kind = tree[0]
+        if kind == "true":
+            return True
+        if kind == "false":
+            return False
+        if kind == "&":
+            return self.match(model, rid, tree[1]) and self.match(model, rid, tree[2])
+        if kind == "|":
+            return self.match(model, rid, tree[1]) or self.match(model, rid, tree[2])
+        if kind == "!":
+            return not self.match(model, rid, tree[1])
+        return self.match_leaf(model, rid, tree[1], tree[2], tree[3])
+
+    def match_leaf(self, model, rid, path, op, value):
+        fname = path[0]
+        M = self.schema[model]
+        F = M.fields[fname]
+        if len(path) > 1:
+            v = self.get(model, rid, fname)
+            if F.type == "many2one":
+                return bool(v) and self.match_leaf(F.relation, v, path[1:], op, value)
+            return any(self.match_leaf(F.relation, s, path[1:], op, value) for s in (v or []))
+        v = self.get(model, rid, fname)
+        if op in ("child_of", "parent_of"):
+            target_model = model if fname == "id" else F.relation
+            parent_field = self.schema[target_model].parent_name if target_model else None
+            roots = value if isinstance(value, (list, tuple)) else [value]
+            roots = [r for r in roots if isinstance(r, int)]
+            if not parent_field:
+                allowed = set(roots)
+            elif op == "child_of":
+                allowed = self.children_of(target_model, roots, parent_field)
+            else:
+                allowed = self.parents_of(target_model, roots, parent_field)
+            if F.type in ("one2many", "many2many"):
+                return bool(set(v or []) & allowed)
+            return v in allowed
+        if F.type in ("many2one", "one2many", "many2many") and fname != "id":
+            return self.match_relational(F, v, op, value)
+        if F.type == "boolean":
+            v = bool(v)
+            if value is None:
+                value = False
+        return compare_scalar(v, op, value)
+
+    def match_relational(self, F, v, op, value):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(x, str) for x in values):
+            # name search on the comodel
+            positive = {"=": "=", "!=": "=", "in": "in", "not in": "in", "like": "like", "not like": "like",
+                        "ilike": "ilike", "not ilike": "ilike", "=like": "=like", "=ilike": "=ilike"}.get(op)
+            if positive is None:
+                return False
+            comodel = F.relation
+            matched = set(r for r in self.store.ids(comodel)
+                          if compare_scalar(self.display_name(comodel, r), positive, value))
+            neg = op in ("!=", "not in", "not like", "not ilike")
+            if F.type == "many2one":
+                res = v in matched
+            else:
+                res = bool(set(v or []) & matched)
+            return not res if neg else res
+        if F.type == "many2one":
+            return compare_scalar(v, op, value)
+        ids = set(v or [])
+        if op == "=?":
+            if value is None or value is False:
+                return True
+            op = "="
+        if op in ("=", "!="):
+            res = (not ids) if (value is False or value is None) else (value in ids)
+            return res if op == "=" else not res
+        if op in ("in", "not in"):
+            want = set(x for x in values if x is not False and x is not None)
+            res = bool(ids & want) or (not ids and any(x is False or x is None for x in values))
+            return res if op == "in" else not res
+        return False
+
+    # ---------- ordering
+    def sort_ids(self, model, ids, order):
+        M = self.schema[model]
+        spec = order or M.order
+        keys = []
+        for part in str(spec).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            bits = part.split()
+            fname = bits[0]
+            direction = bits[1].lower() if len(bits) > 1 else "asc"
+            if fname not in M.fields or direction not in ("asc", "desc") or len(bits) > 3:
+                raise PythonError("ValueError", 'Invalid "order" specified (%s). A valid "order" specification is a '
+                                  'comma-separated list of valid field names (optionally followed by asc/desc for '
+                                  'the direction)' % spec)
+            keys.append((fname, direction == "desc"))
+        result = list(ids)
+        for fname, desc in reversed(keys):
+            F = M.fields[fname]
+
+            def keyfn(rid, fname=fname, F=F):
+                v = self.get(model, rid, fname)
+                if F.type == "many2one":
+                    v = self.display_name(F.relation, v) if v else None
+                if v is None or v is False and F.type != "boolean":
+                    return (1, "")
+                if isinstance(v, bool):
+                    v = int(v)
+                if isinstance(v, str):
+                    return (0, v.lower())
+                if isinstance(v, list):
+                    return (0, len(v))
+                return (0, v)
+
+            present = [r for r in result if keyfn(r)[0] == 0]
+            nulls = [r for r in result if keyfn(r)[0] == 1]
+            present.sort(key=lambda r: keyfn(r)[1], reverse=desc)
+            # PostgreSQL: NULLS LAST for ASC, NULLS FIRST for DESC
+            result = (nulls + present) if desc else (present + nulls)
+        return result
+
+    # ---------- read
+    def read(self, model, ids, fields=None, load="_classic_read"):
+        M = self.schema[model]
+        if fields is None or fields is False or fields == []:
+            fields = [f for f in M.fields if f != "id"]
+        if isinstance(fields, str):
+            fields = [fields]
+        for f in fields:
+            if f not in M.fields:
+                raise PythonError("ValueError", "Invalid field %r on model %r" % (f, model))
+        out = []
+        for rid in ids:
+            if not self.store.exists(model, rid):
+                continue  # Odoo 18/19: deleted ids are silently dropped
+            row = {"id": rid}
+            for f in fields:
+                if f == "id":
+                    continue
+                row[f] = self.format_value(M.fields[f], self.get(model, rid, f), load)
+            out.append(row)
+        return out
+
+    def format_value(self, F, v, load="_classic_read"):
+        t = F.type
+        if t == "many2one":
+            if not v:
+                return False
+            if load != "_classic_read":
+                return v
+            return [v, self.display_name(F.relation, v)]
+        if t in ("one2many", "many2many"):
+            return list(v or [])
+        if t == "monetary":
+            return round2(v or 0.0)
+        if t == "float":
+            return float(v or 0.0)
+        if t == "integer":
+            return int(v or 0)
+        if t == "boolean":
+            return bool(v)
+        if v is None:
+            return False
+        return v
+
+    # ---------- write-side conversion
+    def convert(self, model, F, value):
+        t = F.type
+        if value is None:
+            value = False
+        qual = "%s.%s" % (F.inherited_from[0] if F.inherited_from else model, F.name)
+        if t == "many2one":
+            if value is False or value == 0:
+                return None
+            if isinstance(value, (list, tuple)) and value and isinstance(value[0], int):
+                value = value[0]
+            if isinstance(value, str) and value.isdigit():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise PythonError("ValueError", "Wrong value for %s: %r" % (qual, value))
+            if not self.store.exists(F.relation, value):
+                raise self.fk_error(F.inherited_from[0] if F.inherited_from else model, F.name)
+            return value
+        if t == "selection":
+            if value is False or value == "":
+                return None
+            if value not in [k for k, _ in F.selection]:
+                raise PythonError("ValueError", "Wrong value for %s: %r" % (qual, value))
+            return value
+        if t in ("char", "text", "html"):
+            if value is False:
+                return None
+            return value if isinstance(value, str) else str(value)
+        if t == "integer":
+            try:
+                return int(value or 0)
+            except (TypeError, ValueError) as exc:
+                raise PythonError("ValueError", str(exc))
+        if t in ("float", "monetary"):
+            try:
+                return float(value or 0.0)
+            except (TypeError, ValueError) as exc:
+                raise PythonError("ValueError", str(exc))
+        if t == "boolean":
+            return bool(value)
+        if t == "date":
+            if not value:
+                return None
+            text = str(value)[:10]
+            try:
+                datetime.datetime.strptime(text, "%Y-%m-%d")
+            except ValueError as exc:
+                raise PythonError("ValueError", str(exc))
+            return text
+        if t == "datetime":
+            if not value:
+                return None
+            text = str(value)[:19]
+            if len(text) == 10:
+                text += " 00:00:00"
+            try:
+                datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+            except ValueError as exc:
+                raise PythonError("ValueError", str(exc))
+            return text
+        return value
+
+    def fk_error(self, model, fname):
+        M = self.schema[model]
+        return ValidationError(
+            "The operation cannot be completed: another model requires the record being deleted. If possible, "
+            "archive it instead.\n\nModel: %s (%s)\nConstraint: %s_%s_fkey\n" % (
+                M.description, model, model.replace(".", "_"), fname))
+
+    def not_null_error(self, model, fname):
+        M = self.schema[model]
+        F = M.fields[fname]
+        if self.version >= 19:
+            msg = ("The operation cannot be completed: Missing required value for the field '%s' (%s).\n"
+                   "Model: '%s' (%s)\n- create/update: a mandatory field is not set\n"
+                   "- delete: another model requires the record being deleted, you can archive it instead\n" % (
+                       F.string, fname, M.description, model))
+        else:
+            msg = ("The operation cannot be completed:\n- Create/update: a mandatory field is not set.\n"
+                   "- Delete: another model requires the record being deleted. If possible, archive it instead.\n\n"
+                   "Model: %s (%s)\nField: %s (%s)\n" % (M.description, model, F.string, fname))
+        load_msg = "Missing required value for the field '%s' (%s)" % (F.string, fname)
+        return NotNullError(msg, fname, load_msg)
+
+    def convert_m2m(self, model, F, value):
+        current = []
+        if value is False or value is None:
+            return []
+        if isinstance(value, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+            commands = [[6, 0, list(value)]]
+        else:
+            commands = value
+        for cmd in commands:
+            if not isinstance(cmd, (list, tuple)) or not cmd:
+                raise PythonError("ValueError", "Wrong value for %s.%s: %r" % (model, F.name, value))
+            code = cmd[0]
+            if code == 6:
+                current = [i for i in (cmd[2] or [])]
+            elif code == 4:
+                if cmd[1] not in current:
+                    current.append(cmd[1])
+            elif code in (3, 2):
+                current = [i for i in current if i != cmd[1]]
+            elif code == 5:
+                current = []
+            elif code == 0:
+                current.append(self.sudo().create(F.relation, cmd[2] or {}))
+        for i in current:
+            if not self.store.exists(F.relation, i):
+                raise self.fk_error(model, F.name)
+        return current
+
+    # ---------- create / write / unlink
+    def create(self, model, vals, force_id=None, xmlid=None, _from_child=False):
+        M = self.model(model)
+        self.check(model, "create")
+        if not isinstance(vals, dict):
+            raise PythonError("TypeError", "create() argument must be a dict or a list of dicts, got %r" % (vals,))
+        vals = dict(vals)
+        vals.pop("id", None)
+        for k in vals:
+            if k not in M.fields:
+                raise PythonError("ValueError", "Invalid field %r on model %r" % (k, model))
+        for key, value in self.context.items():
+            if key.startswith("default_") and key[8:] in M.fields and key[8:] not in vals:
+                vals[key[8:]] = value
+        hooks = HOOKS.get(model)
+        if hooks and hooks.pre_create:
+            vals = hooks.pre_create(self, vals)
+        # _inherits: create (or update) the parent first
+        if M.inherits:
+            parent_model, link = M.inherits
+            pvals = {k: v for k, v in vals.items() if M.fields[k].inherited_from}
+            vals = {k: v for k, v in vals.items() if not M.fields[k].inherited_from}
+            if not vals.get(link):
+                vals[link] = self.sudo().create(parent_model, pvals, _from_child=True)
+            elif pvals:
+                self.sudo().write(parent_model, [vals[link]], pvals)
+        for fname, F in M.fields.items():
+            if F.stored and fname not in vals and F.default is not None:
+                vals[fname] = F.default(self, vals) if callable(F.default) else F.default
+        record = {}
+        x2m = {}
+        for fname, value in vals.items():
+            F = M.fields[fname]
+            if F.type == "one2many":
+                if F.compute is None:
+                    x2m[fname] = value
+                continue
+            if not F.stored:
+                continue  # computed / readonly non-stored: ignored like Odoo ignores non-inversable computes
+            if F.type == "many2many":
+                record[fname] = self.convert_m2m(model, F, value)
+            else:
+                record[fname] = self.convert(model, F, value)
+        for fname, F in M.fields.items():
+            if F.required and F.stored and F.type != "boolean" and is_null(record.get(fname)):
+                raise self.not_null_error(model, fname)
+        if force_id is not None:
+            rid = self.store.next_value("id:" + model, at_least=force_id)
+        else:
+            rid = self.store.next_value("id:" + model)
+        ts = now_str()
+        record.update({"create_date": ts, "write_date": ts, "create_uid": self.uid, "write_uid": self.uid})
+        self.store.put(model, rid, record)
+        for fname, cmds in x2m.items():
+            self.apply_o2m(model, rid, M.fields[fname], cmds)
+        if hooks and hooks.constraints:
+            hooks.constraints(self, [rid])
+        if hooks and hooks.post_create:
+            hooks.post_create(self, rid, vals, _from_child)
+        if xmlid:
+            self.set_xmlid(xmlid, model, rid)
+        return rid
+
+    def missing_error(self, model, missing):
+        return MissingError("Record does not exist or has been deleted.\n(Record: %s%r, User: %s)" % (
+            model, tuple(missing), self.uid))
+
+    def write(self, model, ids, vals):
+        M = self.model(model)
+        self.check(model, "write")
+        if not isinstance(vals, dict):
+            raise PythonError("TypeError", "write() argument must be a dict, got %r" % (vals,))
+        vals = dict(vals)
+        vals.pop("id", None)
+        for k in vals:
+            if k not in M.fields:
+                raise PythonError("ValueError", "Invalid field %r on model %r" % (k, model))
+        missing = [i for i in ids if not self.store.exists(model, i)]
+        if missing:
+            raise self.missing_error(model, missing)
+        hooks = HOOKS.get(model)
+        if hooks and hooks.pre_write:
+            vals = hooks.pre_write(self, ids, vals)
+        if M.inherits:
+            parent_model, link = M.inherits
+            pvals = {k: v for k, v in vals.items() if M.fields[k].inherited_from}
+            vals = {k: v for k, v in vals.items() if not M.fields[k].inherited_from}
+            if pvals:
+                parents = sorted(set(self.store.get(model, i)[link] for i in ids))
+                self.sudo().write(parent_model, parents, pvals)
+        converted = {}
+        x2m = {}
+        for fname, value in vals.items():
+            F = M.fields[fname]
+            if F.type == "one2many":
+                if F.compute is None:
+                    x2m[fname] = value
+                continue
+            if not F.stored or fname in ("create_date", "create_uid", "write_date", "write_uid"):
+                continue
+            if F.type == "many2many":
+                converted[fname] = self.convert_m2m(model, F, value)
+            else:
+                converted[fname] = self.convert(model, F, value)
+            if F.required and F.type != "boolean" and is_null(converted[fname]):
+                raise self.not_null_error(model, fname)
+        ts = now_str()
+        for rid in ids:
+            record = dict(self.store.get(model, rid))
+            record.update(converted)
+            record["write_date"] = ts
+            record["write_uid"] = self.uid
+            self.store.put(model, rid, record)
+            for fname, cmds in x2m.items():
+                self.apply_o2m(model, rid, M.fields[fname], cmds)
+        if hooks and hooks.constraints:
+            hooks.constraints(self, ids)
+        if hooks and hooks.post_write:
+            hooks.post_write(self, ids, vals)
+        return True
+
+    def apply_o2m(self, model, rid, F, commands):
+        su = self.sudo() if self.su else self
+        if commands is False or commands is None:
+            commands = [[5]]
+        if not isinstance(commands, (list, tuple)):
+            raise PythonError("ValueError", "Wrong value for %s.%s: %r" % (model, F.name, commands))
+        if commands and all(isinstance(c, int) and not isinstance(c, bool) for c in commands):
+            commands = [[6, 0, list(commands)]]
+        for cmd in commands:
+            if not isinstance(cmd, (list, tuple)) or not cmd:
+                raise PythonError("ValueError", "Wrong value for %s.%s: %r" % (model, F.name, commands))
+            code = cmd[0]
+            if code == 0:
+                sub = dict(cmd[2] or {})
+                xmlid = sub.pop("__sim_xmlid", None)
+                sub[F.inverse] = rid
+                su.create(F.relation, sub, xmlid=xmlid)
+            elif code == 1:
+                sub = dict(cmd[2] or {})
+                sub[F.inverse] = rid
+                su.write(F.relation, [cmd[1]], sub)
+            elif code in (2, 3):
+                if self.store.exists(F.relation, cmd[1]):
+                    su.unlink(F.relation, [cmd[1]])
+            elif code == 4:
+                su.write(F.relation, [cmd[1]], {F.inverse: rid})
+            elif code == 5:
+                current = self.o2m_ids(F, rid)
+                if current:
+                    su.unlink(F.relation, current)
+            elif code == 6:
+                keep = list(cmd[2] or [])
+                current = self.o2m_ids(F, rid)
+                drop = [i for i in current if i not in keep]
+                if drop:
+                    su.unlink(F.relation, drop)
+                for i in keep:
+                    su.write(F.relation, [i], {F.inverse: rid})
+            else:
+                raise PythonError("ValueError", "Wrong value for %s.%s: %r" % (model, F.name, commands))
+
+    def unlink(self, model, ids):
+        M = self.model(model)
+        self.check(model, "unlink")
+        ids = [i for i in ids if self.store.exists(model, i)]
+        if not ids:
+            return True
+        hooks = HOOKS.get(model)
+        if hooks and hooks.pre_unlink:
+            hooks.pre_unlink(self, ids)
+        su = self.sudo()
+        for rid in ids:
+            if not self.store.exists(model, rid):
+                continue
+            for other, F in M.referencing:
+                refs = [r for r in self.store.index(other, F.name).get(rid, [])
+                        if self.store.exists(other, r) and not (other == model and r == rid)]
+                if not refs:
+                    continue
+                if F.type == "many2many":
+                    for r in refs:
+                        record = dict(self.store.get(other, r))
+                        record[F.name] = [i for i in record[F.name] if i != rid]
+                        self.store.put(other, r, record)
+                elif F.ondelete == "cascade":
+                    su.unlink(other, refs)
+                elif F.ondelete == "restrict" or F.required:
+                    raise self.fk_error(other, F.name)
+                else:
+                    for r in refs:
+                        record = dict(self.store.get(other, r))
+                        record[F.name] = None
+                        self.store.put(other, r, record)
+            # like Odoo: external ids, messages and activities of a deleted record go with it
+            for imd in list(self.store.index("ir.model.data", "res_id").get(rid, [])):
+                d = self.store.get("ir.model.data", imd)
+                if d.get("model") == model and d.get("res_id") == rid:
+                    self.store.delete("ir.model.data", imd)
+            if M.mail_thread:
+                for comodel, key in (("mail.message", "model"), ("mail.activity", "res_model")):
+                    for mid in list(self.store.index(comodel, "res_id").get(rid, [])):
+                        d = self.store.get(comodel, mid)
+                        if d.get(key) == model and d.get("res_id") == rid:
+                            self.store.delete(comodel, mid)
+            self.store.delete(model, rid)
+        return True
+
+    # ---------- external ids
+    def xmlid_lookup(self, full):
+        module, _, name = full.partition(".")
+        for imd in self.store.index("ir.model.data", "name").get(name, []):
+            d = self.store.get("ir.model.data", imd)
+            if d.get("module") == module and d.get("name") == name:
+                return imd, d.get("model"), d.get("res_id")
+        return None, None, None
+
+    def set_xmlid(self, full, model, rid, noupdate=False):
+        module, _, name = full.partition(".")
+        imd, _, _ = self.xmlid_lookup(full)
+        vals = {"module": module, "name": name, "model": model, "res_id": rid, "noupdate": noupdate}
+        if imd:
+            record = dict(self.store.get("ir.model.data", imd))
+            record.update(vals)
+            record["write_date"] = now_str()
+            self.store.put("ir.model.data", imd, record)
+        else:
+            self.sudo().create("ir.model.data", vals)
+
+    def ref(self, full):
+        _, model, rid = self.xmlid_lookup(full)
+        if not rid:
+            raise PythonError("ValueError", "External ID not found in the system: %s" % full)
+        return rid
+
+    # ---------- business helpers (computed fields)
+    def so_amounts(self, rid):
+        untaxed = 0.0
+        for line in self.o2m_ids(self.schema["sale.order"].fields["order_line"], rid):
+            untaxed += self.sol_amounts(line)[0]
+        untaxed = round2(untaxed)
+        tax = round2(untaxed * self.sim.tax_rate)  # one tax, rounded globally (as the recordings show)
+        return untaxed, tax, round2(untaxed + tax)
+
+    def sol_amounts(self, rid):
+        vals = self.store.get("sale.order.line", rid) or {}
+        if vals.get("display_type"):
+            return 0.0, 0.0, 0.0
+        sub = round2((vals.get("product_uom_qty") or 0.0) * (vals.get("price_unit") or 0.0) *
+                     (1.0 - (vals.get("discount") or 0.0) / 100.0))
+        tax = round2(sub * self.sim.tax_rate)
+        return sub, tax, round2(sub + tax)
+
+    def sol_delivered(self, rid):
+        total = 0.0
+        for mid in self.store.index("stock.move", "sale_line_id").get(rid, []):
+            m = self.store.get("stock.move", mid)
+            if m.get("sale_line_id") == rid and m.get("state") == "done":
+                total += m.get("quantity") or 0.0
+        return total
+
+    def so_delivery_status(self, rid):
+        pickings = [p for p in self.get("sale.order", rid, "picking_ids")
+                    if self.store.get("stock.picking", p).get("state") != "cancel"]
+        if not pickings:
+            return None
+        states = [self.store.get("stock.picking", p).get("state") for p in pickings]
+        if all(s == "done" for s in states):
+            return "full"
+        if any(s == "done" for s in states):
+            return "partial"
+        return "pending"
+
+    def product_qty(self, pid):
+        """(on hand, forecasted, free, outgoing) over internal locations."""
+        onhand = reserved = 0.0
+        for qid in self.store.index("stock.quant", "product_id").get(pid, []):
+            q = self.store.get("stock.quant", qid)
+            if q.get("product_id") != pid:
+                continue
+            if (self.store.get("stock.location", q.get("location_id")) or {}).get("usage") == "internal":
+                onhand += q.get("quantity") or 0.0
+                reserved += q.get("reserved_quantity") or 0.0
+        outgoing = 0.0
+        for mid in self.store.index("stock.move", "product_id").get(pid, []):
+            m = self.store.get("stock.move", mid)
+            if m.get("product_id") != pid or m.get("state") in ("done", "cancel", "draft"):
+                continue
+            src = (self.store.get("stock.location", m.get("location_id")) or {}).get("usage")
+            dst = (self.store.get("stock.location", m.get("location_dest_id")) or {}).get("usage")
+            if src == "internal" and dst != "internal":
+                outgoing += m.get("product_uom_qty") or 0.0
+        return onhand, onhand - outgoing, onhand - reserved, outgoing
+
+    def quant_outdated(self, qid):
+        q = self.store.get("stock.quant", qid) or {}
+        if not q.get("inventory_quantity_set"):
+            return False
+        counted_base = (q.get("inventory_quantity") or 0.0) - (q.get("inventory_diff_quantity") or 0.0)
+        return abs(counted_base - (q.get("quantity") or 0.0)) > 1e-9
+
+    def activity_state(self, aid):
+        d = (self.store.get("mail.activity", aid) or {}).get("date_deadline")
+        if not d:
+            return None
+        today = today_str()
+        return "overdue" if d < today else "today" if d == today else "planned"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model hooks and business logic
+
+class Hooks:
+    def __init__(self, pre_create=None, post_create=None, pre_write=None, post_write=None, pre_unlink=None,
+                 constraints=None):
+        self.pre_create = pre_create
+        self.post_create = post_create
+        self.pre_write = pre_write
+        self.post_write = post_write
+        self.pre_unlink = pre_unlink
+        self.constraints = constraints
+
+
+def _partner_constraints(env, ids):
+    for rid in ids:
+        vals = env.store.get("res.partner", rid)
+        if (vals.get("type") or "contact") == "contact" and not vals.get("name"):
+            raise ValidationError("The operation cannot be completed: Contacts require a name")
+        seen = set()
+        cur = rid
+        while cur:
+            if cur in seen:
+                raise ValidationError("You cannot create recursive Partner hierarchies.")
+            seen.add(cur)
+            cur = (env.store.get("res.partner", cur) or {}).get("parent_id")
+
+
+def _address(env, partner, kind):
+    """address_get: a child contact of the commercial partner with that type, else the partner itself."""
+    if not partner or not env.store.exists("res.partner", partner):
+        return partner
+    commercial = env.commercial_partner(partner)
+    for candidate in (partner, commercial):
+        if (env.store.get("res.partner", candidate) or {}).get("type") == kind:
+            return candidate
+        for child in env.store.ids("res.partner"):
+            c = env.store.get("res.partner", child)
+            if c.get("parent_id") == candidate and c.get("type") == kind and c.get("active", True):
+                return child
+    return partner
+
+
+def _so_pre_create(env, vals):
+    if vals.get("name") in (None, False, "", "New", "/"):
+        vals["name"] = "S%05d" % env.store.next_value("seq:sale.order")
+    partner = vals.get("partner_id")
+    if isinstance(partner, int) and not isinstance(partner, bool) and env.store.exists("res.partner", partner):
+        vals.setdefault("partner_invoice_id", _address(env, partner, "invoice"))
+        vals.setdefault("partner_shipping_id", _address(env, partner, "delivery"))
+    vals.setdefault("user_id", env.uid)
+    return vals
+
+
+def _so_pre_write(env, ids, vals):
+    partner = vals.get("partner_id")
+    if isinstance(partner, int) and not isinstance(partner, bool) and env.store.exists("res.partner", partner):
+        vals.setdefault("partner_invoice_id", _address(env, partner, "invoice"))
+        vals.setdefault("partner_shipping_id", _address(env, partner, "delivery"))
+    return vals
+
+
+def _so_pre_unlink(env, ids):
+    for rid in ids:
+        if env.store.get("sale.order", rid).get("state") not in ("draft", "cancel"):
+            raise UserError("You can not delete a sent quotation or a confirmed sales order. You must first cancel it.")
+
+
+def _so_post_write(env, ids, vals):
+    if "order_line" in vals:
+        for rid in ids:
+            if env.store.get("sale.order", rid).get("state") == "sale":
+                so_launch_stock(env, rid)
+
+
+def _sol_pre_create(env, vals):
+    product = vals.get("product_id")
+    if isinstance(product, int) and not isinstance(product, bool) and env.store.exists("product.product", product):
+        if not vals.get("name"):
+            name = env.display_name("product.product", product)
+            desc = env.get("product.product", product, "description_sale")
+            vals["name"] = name + ("\n" + desc if desc else "")
+        if "price_unit" not in vals:
+            vals["price_unit"] = env.get("product.product", product, "list_price") or 0.0
+    return vals
+
+
+def _sol_constraints(env, ids):
+    for rid in ids:
+        vals = env.store.get("sale.order.line", rid)
+        if not vals.get("display_type") and not vals.get("product_id"):
+            raise ValidationError("The operation cannot be completed: Missing required fields on accountable sale "
+                                  "order line.")
+
+
+def _sol_post_create(env, rid, vals, from_child):
+    order = env.store.get("sale.order.line", rid).get("order_id")
+    if env.store.get("sale.order", order).get("state") == "sale":
+        so_launch_stock(env, order)
+
+
+def _sol_post_write(env, ids, vals):
+    if "product_uom_qty" in vals or "product_id" in vals:
+        for order in sorted(set(env.store.get("sale.order.line", i).get("order_id") for i in ids)):
+            if env.store.get("sale.order", order).get("state") == "sale":
+                so_launch_stock(env, order)
+
+
+def _sol_pre_unlink(env, ids):
+    for rid in ids:
+        order = env.store.get("sale.order.line", rid).get("order_id")
+        if (env.store.get("sale.order", order) or {}).get("state") == "sale":
+            raise UserError("Once a sales order is confirmed, you can't remove one of its lines (we need to track if "
+                            "something gets invoiced or delivered).\nSet the quantity to 0 instead.")
+
+
+def _tmpl_post_create(env, rid, vals, from_child):
+    if not from_child:
+        env.sudo().create("product.product", {"product_tmpl_id": rid, "default_code": vals.get("default_code") or False})
+
+
+def _tmpl_post_write(env, ids, vals):
+    if "default_code" in vals:
+        for rid in ids:
+            for pid in env.store.ids("product.product"):
+                p = env.store.get("product.product", pid)
+                if p.get("product_tmpl_id") == rid:
+                    p = dict(p)
+                    p["default_code"] = env.store.get("product.template", rid).get("default_code")
+                    env.store.put("product.product", pid, p)
+
+
+def _pp_sync_code(env, ids):
+    for rid in ids:
+        p = env.store.get("product.product", rid)
+        t = dict(env.store.get("product.template", p["product_tmpl_id"]))
+        t["default_code"] = p.get("default_code")
+        env.store.put("product.template", p["product_tmpl_id"], t)
+
+
+def _pp_pre_unlink(env, ids):
+    env._templates_to_check = set(env.store.get("product.product", i).get("product_tmpl_id") for i in ids)
+
+
+def _picking_pre_create(env, vals):
+    if vals.get("name") in (None, False, "", "/"):
+        ptype = vals.get("picking_type_id")
+        pt = env.store.get("stock.picking.type", ptype) if isinstance(ptype, int) else None
+        if pt:
+            wh = env.store.get("stock.warehouse", pt.get("warehouse_id")) or {}
+            seq = env.store.next_value("seq:picking.type.%s" % ptype)
+            vals["name"] = "%s/%s/%05d" % (wh.get("code") or "WH", pt.get("sequence_code"), seq)
+    return vals
+
+
+HOOKS = {
+    "res.partner": Hooks(constraints=_partner_constraints),
+    "sale.order": Hooks(pre_create=_so_pre_create, pre_write=_so_pre_write, pre_unlink=_so_pre_unlink,
+                        post_write=_so_post_write),
+    "sale.order.line": Hooks(pre_create=_sol_pre_create, constraints=_sol_constraints,
+                             post_create=_sol_post_create, post_write=_sol_post_write, pre_unlink=_sol_pre_unlink),
+    "product.template": Hooks(post_create=_tmpl_post_create, post_write=_tmpl_post_write),
+    "product.product": Hooks(post_create=lambda env, rid, vals, fc: _pp_sync_code(env, [rid]),
+                             post_write=lambda env, ids, vals: _pp_sync_code(env, ids) if "default_code" in vals
+                             else None, pre_unlink=_pp_pre_unlink),
+    "stock.picking": Hooks(pre_create=_picking_pre_create),
+}
+
+
+def put_fields(env, model, rid, **vals):
+    record = dict(env.store.get(model, rid))
+    record.update(vals)
+    record["write_date"] = now_str()
+    record["write_uid"] = env.uid
+    env.store.put(model, rid, record)
+
+
+def is_storable(env, product):
+    return bool(env.get("product.product", product, "is_storable"))
+
+
+def needs_move(env, product):
+    return bool(product) and env.get("product.product", product, "type") == "consu"
+
+
+def quants_at(env, product, location):
+    """Internal quants of a product in a location and its children, oldest first."""
+    locs = env.children_of("stock.location", [location], "location_id")
+    out = []
+    for qid in env.store.index("stock.quant", "product_id").get(product, []):
+        q = env.store.get("stock.quant", qid)
+        if q.get("product_id") == product and q.get("location_id") in locs:
+            out.append(qid)
+    return out
+
+
+def quant_for(env, product, location):
+    for qid in env.store.index("stock.quant", "product_id").get(product, []):
+        q = env.store.get("stock.quant", qid)
+        if q.get("product_id") == product and q.get("location_id") == location:
+            return qid
+    return env.sudo().create("stock.quant", {"product_id": product, "location_id": location, "quantity": 0.0,
+                                             "in_date": now_str()})
+
+
+def move_reserve(env, mid):
+    m = env.store.get("stock.move", mid)
+    if m.get("state") in ("done", "cancel"):
+        return
+    demand = m.get("product_uom_qty") or 0.0
+    qty = m.get("quantity") or 0.0
+    if not is_storable(env, m["product_id"]):
+        put_fields(env, "stock.move", mid, quantity=demand, state="assigned")
+        return
+    if qty > demand:
+        move_unreserve(env, mid, qty - demand)
+        qty = demand
+    need = demand - qty
+    if need > 0:
+        for qid in quants_at(env, m["product_id"], m["location_id"]):
+            q = env.store.get("stock.quant", qid)
+            avail = (q.get("quantity") or 0.0) - (q.get("reserved_quantity") or 0.0)
+            take = min(avail, need)
+            if take <= 0:
+                continue
+            put_fields(env, "stock.quant", qid, reserved_quantity=(q.get("reserved_quantity") or 0.0) + take)
+            need -= take
+            qty += take
+            if need <= 0:
+                break
+    state = "assigned" if qty >= demand else "partially_available" if qty > 0 else "confirmed"
+    put_fields(env, "stock.move", mid, quantity=qty, state=state)
+
+
+def move_unreserve(env, mid, amount=None):
+    m = env.store.get("stock.move", mid)
+    qty = m.get("quantity") or 0.0
+    amount = qty if amount is None else min(amount, qty)
+    if is_storable(env, m["product_id"]):
+        left = amount
+        for qid in reversed(quants_at(env, m["product_id"], m["location_id"])):
+            q = env.store.get("stock.quant", qid)
+            take = min(q.get("reserved_quantity") or 0.0, left)
+            if take > 0:
+                put_fields(env, "stock.quant", qid, reserved_quantity=(q.get("reserved_quantity") or 0.0) - take)
+                left -= take
+            if left <= 0:
+                break
+    put_fields(env, "stock.move", mid, quantity=qty - amount)
+
+
+def picking_update_state(env, pid):
+    p = env.store.get("stock.picking", pid)
+    moves = [env.store.get("stock.move", m) for m in env.o2m_ids(env.schema["stock.picking"].fields["move_ids"], pid)]
+    live = [m for m in moves if m.get("state") != "cancel"]
+    if not moves:
+        state = "draft"
+    elif not live:
+        state = "cancel"
+    elif all(m.get("state") == "done" for m in live):
+        state = "done"
+    elif p.get("move_type") == "one":
+        state = "assigned" if all(m.get("state") in ("assigned", "done") for m in live) else "confirmed"
+    elif any(m.get("state") in ("assigned", "partially_available") for m in live):
+        state = "assigned"
+    else:
+        state = "confirmed"
+    put_fields(env, "stock.picking", pid, state=state)
+
+
+def so_launch_stock(env, oid):
+    """Create / update the delivery of a confirmed order (sale_stock's procurement, simplified)."""
+    su = env.sudo()
+    order = env.store.get("sale.order", oid)
+    lines = [l for l in env.o2m_ids(env.schema["sale.order"].fields["order_line"], oid)
+             if needs_move(env, env.store.get("sale.order.line", l).get("product_id"))
+             and not env.store.get("sale.order.line", l).get("display_type")]
+    if not lines:
+        return
+    open_pickings = [p for p in env.o2m_ids(env.schema["sale.order"].fields["picking_ids"], oid)
+                     if env.store.get("stock.picking", p).get("state") not in ("done", "cancel")]
+    wh = env.store.get("stock.warehouse", order.get("warehouse_id") or 1)
+    customers = env.ref("stock.stock_location_customers")
+    if open_pickings:
+        pid = open_pickings[0]
+    else:
+        ref = order.get("client_order_ref")
+        origin = "%s - %s" % (order["name"], ref) if ref else order["name"]
+        pid = su.create("stock.picking", {
+            "picking_type_id": wh["out_type_id"], "location_id": wh["lot_stock_id"], "location_dest_id": customers,
+            "partner_id": order.get("partner_shipping_id") or order.get("partner_id"), "origin": origin,
+            "sale_id": oid, "carrier_id": order.get("carrier_id") or False,
+            "scheduled_date": order.get("commitment_date") or now_str(), "state": "confirmed"})
+    picking = env.store.get("stock.picking", pid)
+    for lid in lines:
+        line = env.store.get("sale.order.line", lid)
+        moves = [m for m in env.store.index("stock.move", "sale_line_id").get(lid, [])
+                 if env.store.get("stock.move", m).get("state") not in ("cancel",)]
+        done_qty = sum(env.store.get("stock.move", m).get("quantity") or 0.0 for m in moves
+                       if env.store.get("stock.move", m).get("state") == "done")
+        open_moves = [m for m in moves if env.store.get("stock.move", m).get("state") != "done"]
+        want = max((line.get("product_uom_qty") or 0.0) - done_qty, 0.0)
+        if open_moves:
+            mid = open_moves[0]
+            if env.store.get("stock.move", mid).get("product_uom_qty") != want:
+                put_fields(env, "stock.move", mid, product_uom_qty=want)
+        elif want > 0:
+            mid = su.create("stock.move", {
+                "name": (line.get("name") or "").split("\n")[0] or env.display_name("product.product",
+                                                                                    line["product_id"]),
+                "reference": picking["name"], "origin": picking.get("origin"), "product_id": line["product_id"],
+                "product_uom_qty": want, "quantity": 0.0, "picking_id": pid, "location_id": picking["location_id"],
+                "location_dest_id": picking["location_dest_id"], "state": "confirmed", "sale_line_id": lid})
+        else:
+            continue
+        move_reserve(env, mid)
+    picking_update_state(env, pid)
+
+
+def picking_cancel(env, pid):
+    for mid in env.o2m_ids(env.schema["stock.picking"].fields["move_ids"], pid):
+        m = env.store.get("stock.move", mid)
+        if m.get("state") in ("done", "cancel"):
+            continue
+        move_unreserve(env, mid)
+        put_fields(env, "stock.move", mid, state="cancel")
+    picking_update_state(env, pid)
+
+
+def quant_set_counted(env, qid, counted):
+    q = env.store.get("stock.quant", qid)
+    put_fields(env, "stock.quant", qid, inventory_quantity=float(counted),
+               inventory_diff_quantity=float(counted) - (q.get("quantity") or 0.0), inventory_quantity_set=True,
+               inventory_date=today_str(), user_id=env.uid)
+
+
+def quant_apply_delta(env, qid, diff, name="Product Quantity Updated"):
+    """An inventory adjustment of `diff` units on a quant (with its counterpart in Inventory adjustment)."""
+    q = env.store.get("stock.quant", qid)
+    adjust = env.ref("stock.stock_location_inventory")
+    if diff:
+        src, dst = (adjust, q["location_id"]) if diff > 0 else (q["location_id"], adjust)
+        env.sudo().create("stock.move", {"name": name, "reference": name, "product_id": q["product_id"],
+                                         "product_uom_qty": abs(diff), "quantity": abs(diff), "location_id": src,
+                                         "location_dest_id": dst, "state": "done", "is_inventory": True})
+        put_fields(env, "stock.quant", qid, quantity=(q.get("quantity") or 0.0) + diff, in_date=now_str())
+        aq = quant_for(env, q["product_id"], adjust)
+        put_fields(env, "stock.quant", aq, quantity=(env.store.get("stock.quant", aq).get("quantity") or 0.0) - diff)
+
+
+INVENTORY_FIELDS = {"product_id", "location_id", "lot_id", "package_id", "owner_id", "inventory_quantity",
+                    "inventory_quantity_auto_apply", "inventory_date", "user_id", "company_id"}
+
+
+def inventory_mode(env):
+    return bool(env.context.get("inventory_mode"))
+
+
+def quant_create(env, vals):
+    if not isinstance(vals, dict):
+        raise PythonError("TypeError", "create() argument must be a dict or a list of dicts, got %r" % (vals,))
+    if inventory_mode(env) and ("inventory_quantity" in vals or "inventory_quantity_auto_apply" in vals):
+        for k in vals:
+            if k not in env.schema["stock.quant"].fields:
+                raise PythonError("ValueError", "Invalid field %r on model %r" % (k, "stock.quant"))
+            if k not in INVENTORY_FIELDS:
+                raise UserError("Quant's creation is restricted, you can't do this operation.")
+        su = env.sudo()
+        product, location = vals.get("product_id"), vals.get("location_id")
+        qid = None
+        if env.store.exists("product.product", product) and env.store.exists("stock.location", location):
+            for cand in env.store.index("stock.quant", "product_id").get(product, []):
+                q = env.store.get("stock.quant", cand)
+                if q.get("product_id") == product and q.get("location_id") == location:
+                    qid = cand  # an existing quant is reused (recorded)
+                    break
+        if qid is None:
+            base = {k: v for k, v in vals.items() if k not in ("inventory_quantity", "inventory_quantity_auto_apply")}
+            base.setdefault("quantity", 0.0)
+            base.setdefault("in_date", now_str())
+            qid = su.create("stock.quant", base)
+        if "inventory_quantity_auto_apply" in vals:
+            q = env.store.get("stock.quant", qid)
+            quant_apply_delta(env, qid, float(vals["inventory_quantity_auto_apply"] or 0.0) - (q.get("quantity") or 0.0))
+        else:
+            quant_set_counted(env, qid, vals.get("inventory_quantity") or 0.0)
+        return qid
+    return env.create("stock.quant", vals)
+
+
+def quant_write(env, ids, vals):
+    if not isinstance(vals, dict):
+        raise PythonError("TypeError", "write() argument must be a dict, got %r" % (vals,))
+    if inventory_mode(env) and ("inventory_quantity" in vals or "inventory_quantity_auto_apply" in vals):
+        missing = [i for i in ids if not env.store.exists("stock.quant", i)]
+        if missing:
+            raise env.missing_error("stock.quant", missing)
+        for qid in ids:
+            loc = env.store.get("stock.quant", qid).get("location_id")
+            if env.store.get("stock.location", loc).get("usage") == "inventory":
+                return True  # like Odoo: writing the count of an inventory-loss quant does nothing
+        rest = {k: v for k, v in vals.items() if k not in ("inventory_quantity", "inventory_quantity_auto_apply")}
+        if rest:
+            env.sudo().write("stock.quant", ids, rest)
+        for qid in ids:
+            if "inventory_quantity_auto_apply" in vals:
+                q = env.store.get("stock.quant", qid)
+                quant_apply_delta(env, qid, float(vals["inventory_quantity_auto_apply"] or 0.0) -
+                                  (q.get("quantity") or 0.0))
+            else:
+                quant_set_counted(env, qid, vals.get("inventory_quantity") or 0.0)
+        return True
+    if not env.su and ("quantity" in vals or "reserved_quantity" in vals):
+        env.check("stock.quant", "write")
+        raise UserError("Quant's editing is restricted, you can't do this operation.")
+    return env.write("stock.quant", ids, vals)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Public methods (what execute_kw / JSON-2 may call). kind "model" = @api.model, "multi" = on records (ids first).
+
+class MethodSpec:
+    def __init__(self, fn, kind, models, versions, name):
+        self.fn = fn
+        self.kind = kind
+        self.models = models
+        self.versions = versions
+        self.name = name
+        params = list(inspect.signature(fn).parameters.values())[3 if kind == "multi" else 2:]
+        self.sig = inspect.Signature(params)
+
+
+API = {}
+
+
+def api(kind, models=None, versions=(18, 19), name=None):
+    def deco(fn):
+        spec = MethodSpec(fn, kind, models, versions, name or fn.__name__[len("api_"):])
+        API.setdefault(spec.name, []).append(spec)
+        return fn
+    return deco
+
+
+def find_method(sim, model, name):
+    M = sim.schema.get(model)
+    for spec in API.get(name, []):
+        if sim.version not in spec.versions:
+            continue
+        if spec.models is None:
+            return spec
+        if spec.models == "mail_thread":
+            if M is not None and M.mail_thread:
+                return spec
+        elif model in spec.models:
+            return spec
+    return None
+
+
+def norm_ids(ids):
+    if ids is None or ids is False:
+        return []
+    if isinstance(ids, int) and not isinstance(ids, bool):
+        return [ids]
+    if isinstance(ids, (list, tuple)) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return list(ids)
+    raise PythonError("TypeError", "Invalid ids %r" % (ids,))
+
+
+def ensure_exist(env, model, ids):
+    missing = [i for i in ids if not env.store.exists(model, i)]
+    if missing:
+        raise env.missing_error(model, missing)
+
+
+def ensure_one(model, ids):
+    if len(ids) != 1:
+        raise PythonError("ValueError", "Expected singleton: %s%r" % (model, tuple(ids)))
+
+
+@api("model")
+def api_search(env, model, domain, offset=0, limit=None, order=None):
+    env.check(model, "read")
+    return env.search_ids(model, domain, offset, limit, order)
+
+
+@api("model")
+def api_search_count(env, model, domain, limit=None):
+    env.check(model, "read")
+    return len(env.search_ids(model, domain, 0, limit))
+
+
+@api("model")
+def api_search_read(env, model, domain=None, fields=None, offset=0, limit=None, order=None, **read_kwargs):
+    for k in read_kwargs:
+        if k != "load":
+            raise PythonError("TypeError", "BaseModel._read_format() got an unexpected keyword argument '%s'" % k)
+    env.check(model, "read")
+    ids = env.search_ids(model, domain, offset, limit, order)
+    return env.read(model, ids, fields, read_kwargs.get("load", "_classic_read"))
+
+
+@api("multi")
+def api_read(env, model, ids, fields=None, load="_classic_read"):
+    env.check(model, "read")
+    return env.read(model, ids, fields, load)
+
+
+@api("model")
+def api_create(env, model, vals_list):
+    single = isinstance(vals_list, dict)
+    items = [vals_list] if single else vals_list
+    if not isinstance(items, list):
+        raise PythonError("TypeError", "create() argument must be a dict or a list of dicts, got %r" % (vals_list,))
+    ids = []
+    for vals in items:
+        ids.append(quant_create(env, vals) if model == "stock.quant" else env.create(model, vals))
+    return ids[0] if single else ids
+
+
+@api("multi")
+def api_write(env, model, ids, vals):
+    if model == "stock.quant":
+        return quant_write(env, ids, vals)
+    return env.write(model, ids, vals)
+
+
+@api("multi")
+def api_unlink(env, model, ids):
+    result = env.unlink(model, ids)
+    if model == "product.product":
+        for tmpl in getattr(env, "_templates_to_check", set()):
+            if env.store.exists("product.template", tmpl) and not any(
+                    env.store.get("product.product", p).get("product_tmpl_id") == tmpl
+                    for p in env.store.ids("product.product")):
+                env.sudo().unlink("product.template", [tmpl])
+    return result
+
+
+@api("multi")
+def api_exists(env, model, ids):
+    return Recs(model, [i for i in ids if env.store.exists(model, i)])
+
+
+@api("model")
+def api_name_search(env, model, name="", domain=None, operator="ilike", limit=100):
+    env.check(model, "read")
+    ids = env.search_ids(model, domain or [])
+    M = env.schema[model]
+    out = []
+    for rid in ids:
+        if name:
+            candidates = [env.display_name(model, rid)]
+            if M.display == "product":
+                candidates += [env.get(model, rid, "default_code"), env.get(model, rid, "name")]
+            if model == "res.partner":
+                candidates += [env.get(model, rid, "email"), env.get(model, rid, "ref")]
+            if not any(c and compare_scalar(c, operator, name) for c in candidates):
+                continue
+        out.append([rid, env.display_name(model, rid)])
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+@api("model")
+def api_fields_get(env, model, allfields=None, attributes=None):
+    M = env.schema[model]
+    out = {}
+    for fname, F in M.fields.items():
+        if allfields and fname not in allfields:
+            continue
+        desc = {"name": fname, "type": F.type, "string": F.string, "required": bool(F.required),
+                "readonly": bool(F.readonly), "store": bool(F.stored or F.inherited_from or F.type == "one2many"),
+                "sortable": bool(F.stored or F.inherited_from), "searchable": True}
+        if F.selection is not None:
+            desc["selection"] = [list(x) for x in F.selection]
+        if F.relation:
+            desc["relation"] = F.relation
+        if F.inverse:
+            desc["relation_field"] = F.inverse
+        if F.help:
+            desc["help"] = F.help
+        if attributes:
+            desc = {k: v for k, v in desc.items() if k in attributes}
+        out[fname] = dict(sorted(desc.items()))
+    return out
+
+
+@api("multi")
+def api_has_access(env, model, ids, operation):
+    if operation not in PERM_LETTER:
+        raise PythonError("ValueError", "Invalid access mode")
+    return env.has_right(model, operation)
+
+
+@api("multi")
+def api_check_access(env, model, ids, operation):
+    if operation not in PERM_LETTER:
+        raise PythonError("ValueError", "Invalid access mode")
+    env.check(model, operation)
+    return None
+
+
+@api("model", versions=(18,))
+def api_check_access_rights(env, model, operation, raise_exception=True):
+    if operation not in PERM_LETTER:
+        raise PythonError("ValueError", "Invalid access mode")
+    if raise_exception:
+        env.check(model, operation)
+        return True
+    return env.has_right(model, operation)
+
+
+@api("model", models={"ir.model.data"})
+def api_check_object_reference(env, model, module, xml_id, raise_on_access_error=False):
+    full = "%s.%s" % (module, xml_id)
+    _, res_model, res_id = env.xmlid_lookup(full)
+    if not res_model:
+        raise PythonError("ValueError", "External ID not found in the system: %s" % full)
+    try:
+        env.check(res_model, "read")
+    except AccessError:
+        if raise_on_access_error:
+            raise
+        return [res_model, False]
+    return [res_model, res_id]
+
+
+@api("model", models={"res.users"})
+def api_context_get(env, model):
+    return {"lang": "en_US", "tz": False, "uid": env.uid}
+
+
+@api("multi", models={"sale.order"})
+def api_action_confirm(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    for oid in ids:
+        order = env.store.get(model, oid)
+        if order.get("state") not in ("draft", "sent"):
+            raise UserError("Some orders are not in a state requiring confirmation.")
+        for lid in env.o2m_ids(env.schema[model].fields["order_line"], oid):
+            line = env.store.get("sale.order.line", lid)
+            if not line.get("display_type") and not line.get("product_id"):
+                raise UserError("A line on these orders missing a product, you cannot confirm it.")
+    for oid in ids:
+        put_fields(env, model, oid, state="sale", date_order=now_str())
+        so_launch_stock(env, oid)
+    return True
+
+
+@api("multi", models={"sale.order"})
+def api_action_cancel(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    if any(env.store.get(model, i).get("locked") for i in ids):
+        raise UserError("You cannot cancel a locked order. Please unlock it first.")
+    if not env.context.get("disable_cancel_warning") and any(
+            env.store.get(model, i).get("state") != "draft" for i in ids):
+        # Odoo returns the "Cancel Sales Order" wizard instead of cancelling (sale.order._show_cancel_wizard)
+        ensure_one(model, ids)
+        type_name = env.get(model, ids[0], "type_name")
+        return {"name": "Cancel %s" % type_name, "view_mode": "form", "res_model": "sale.order.cancel",
+                "view_id": 1029, "type": "ir.actions.act_window",
+                "context": {"default_template_id": 17, "default_order_id": ids[0], "mark_so_as_canceled": True,
+                            "default_email_layout_xmlid":
+                                "mail.mail_notification_layout_with_responsible_signature",
+                            "model_description": type_name},
+                "target": "new"}
+    for oid in ids:
+        for pid in env.o2m_ids(env.schema[model].fields["picking_ids"], oid):
+            if env.store.get("stock.picking", pid).get("state") not in ("done", "cancel"):
+                picking_cancel(env, pid)
+        put_fields(env, model, oid, state="cancel")
+    return True
+
+
+@api("multi", models={"sale.order"})
+def api_action_draft(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    for oid in ids:
+        if env.store.get(model, oid).get("state") in ("cancel", "sent"):
+            put_fields(env, model, oid, state="draft")
+    return True
+
+
+@api("multi", models={"sale.order"})
+def api_action_lock(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    for oid in ids:
+        put_fields(env, model, oid, locked=True)
+    return None
+
+
+@api("multi", models={"sale.order"})
+def api_action_unlock(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    for oid in ids:
+        put_fields(env, model, oid, locked=False)
+    return None
+
+
+@api("multi", models={"stock.picking"}, name="action_cancel")
+def api_picking_action_cancel(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    for pid in ids:
+        for mid in env.o2m_ids(env.schema[model].fields["move_ids"], pid):
+            if env.store.get("stock.move", mid).get("state") == "done":
+                raise UserError("You cannot cancel a stock move that has been set to 'Done'. Create a return in "
+                                "order to reverse the moves which took place.")
+    for pid in ids:
+        picking_cancel(env, pid)
+    return True
+
+
+@api("multi", models={"stock.picking"})
+def api_action_assign(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    for pid in ids:
+        for mid in env.o2m_ids(env.schema[model].fields["move_ids"], pid):
+            move_reserve(env, mid)
+        picking_update_state(env, pid)
+    return True
+
+
+@api("multi", models={"stock.picking"})
+def api_button_validate(env, model, ids):
+    env.check(model, "write")
+    ensure_exist(env, model, ids)
+    todo = []
+    for pid in ids:
+        p = env.store.get(model, pid)
+        if p.get("state") in ("done", "cancel"):
+            continue
+        moves = [m for m in env.o2m_ids(env.schema[model].fields["move_ids"], pid)
+                 if env.store.get("stock.move", m).get("state") != "cancel"]
+        if not moves:
+            raise UserError("Please add some items to move.")
+        todo.append((pid, moves))
+    if todo and all((env.store.get("stock.move", m).get("quantity") or 0.0) <= 0 for _, ms in todo for m in ms):
+        raise UserError("You cannot validate a transfer if no quantities are reserved nor done. You can use the info "
+                        "button on the top right corner of your screen to learn more about this.")
+    short = [pid for pid, ms in todo if any((env.store.get("stock.move", m).get("quantity") or 0.0) <
+                                            (env.store.get("stock.move", m).get("product_uom_qty") or 0.0)
+                                            for m in ms)]
+    if short and not env.context.get("skip_backorder") and not env.context.get("cancel_backorder"):
+        return {"name": "Create Backorder?", "type": "ir.actions.act_window", "view_mode": "form",
+                "res_model": "stock.backorder.confirmation", "views": [[False, "form"]], "view_id": 1262,
+                "target": "new", "context": {"button_validate_picking_ids": ids,
+                                             "default_pick_ids": [[4, p] for p in short],
+                                             "default_show_transfers": False}}
+    for pid, moves in todo:
+        for mid in moves:
+            m = env.store.get("stock.move", mid)
+            qty = m.get("quantity") or 0.0
+            if qty <= 0:
+                put_fields(env, "stock.move", mid, state="cancel")
+                continue
+            if is_storable(env, m["product_id"]):
+                left = qty
+                for qid in quants_at(env, m["product_id"], m["location_id"]):
+                    q = env.store.get("stock.quant", qid)
+                    take = min(max(q.get("quantity") or 0.0, 0.0), left)
+                    if take <= 0:
+                        continue
+                    put_fields(env, "stock.quant", qid, quantity=(q.get("quantity") or 0.0) - take,
+                               reserved_quantity=max((q.get("reserved_quantity") or 0.0) - take, 0.0))
+                    left -= take
+                    if left <= 0:
+                        break
+                if left > 0:  # not enough on hand: Odoo lets the quant go negative
+                    qid = quant_for(env, m["product_id"], m["location_id"])
+                    q = env.store.get("stock.quant", qid)
+                    put_fields(env, "stock.quant", qid, quantity=(q.get("quantity") or 0.0) - left)
+                dq = quant_for(env, m["product_id"], m["location_dest_id"])
+                put_fields(env, "stock.quant", dq, quantity=(env.store.get("stock.quant", dq).get("quantity") or 0.0)
+                           + qty)
+            put_fields(env, "stock.move", mid, state="done", date=now_str())
+        put_fields(env, model, pid, date_done=now_str())
+        picking_update_state(env, pid)
+    return True
+
+
+@api("multi", models={"stock.quant"})
+def api_action_apply_inventory(env, model, ids):
+    env.check(model, "read")
+    ensure_exist(env, model, ids)
+    outdated = [q for q in ids if env.quant_outdated(q)]
+    if outdated:
+        return {"name": "Conflict in Inventory", "type": "ir.actions.act_window", "res_model":
+                "stock.inventory.conflict", "views": [[False, "form"]], "view_mode": "form", "target": "new",
+                "context": {"default_quant_ids": ids, "default_quant_to_fix_ids": outdated}}
+    for qid in ids:
+        q = env.store.get("stock.quant", qid)
+        if not q.get("inventory_quantity_set"):
+            continue
+        quant_apply_delta(env, qid, q.get("inventory_diff_quantity") or 0.0)
+        put_fields(env, "stock.quant", qid, inventory_quantity=0.0, inventory_diff_quantity=0.0,
+                   inventory_quantity_set=False, user_id=None)
+    return None  # JSON-RPC: no "result" key; XML-RPC: "cannot marshal None" after the commit; JSON-2: null
+
+
+@api("multi", models="mail_thread")
+def api_message_post(env, model, ids, body="", subject=None, message_type="notification", email_from=None,
+                     author_id=None, parent_id=False, subtype_xmlid=None, subtype_id=False, partner_ids=None,
+                     attachments=None, attachment_ids=None, body_is_html=False, **kwargs):
+    ensure_one(model, ids)
+    ensure_exist(env, model, ids)
+    env.check(model, "write")
+    fields = env.schema["mail.message"].fields
+    for k in kwargs:
+        if k not in fields:
+            raise PythonError("ValueError", "Invalid field %r on model %r" % (k, "mail.message"))
+    if not subtype_id:
+        subtype_id = env.ref(subtype_xmlid or "mail.mt_note")
+    if body and not body_is_html:
+        body = "<p>%s</p>" % html.escape(str(body)).replace("\n", "<br>")
+    user = env.store.get("res.users", env.uid) or {}
+    vals = {"body": body or "", "subject": subject or False, "message_type": message_type, "model": model,
+            "res_id": ids[0], "record_name": env.display_name(model, ids[0]), "subtype_id": subtype_id,
+            "author_id": author_id or user.get("partner_id") or False, "email_from": email_from or False,
+            "parent_id": parent_id or False, "partner_ids": [[6, 0, list(partner_ids or [])]]}
+    vals.update(kwargs)
+    mid = env.sudo().create("mail.message", vals)
+    return Recs("mail.message", [mid], single=True)
+
+
+@api("multi", models="mail_thread")
+def api_activity_schedule(env, model, ids, act_type_xmlid="", date_deadline=None, summary="", note="",
+                          **act_values):
+    ensure_exist(env, model, ids)
+    env.check(model, "write")
+    fields = env.schema["mail.activity"].fields
+    for k in act_values:
+        if k not in fields:
+            raise PythonError("ValueError", "Invalid field %r on model %r" % (k, "mail.activity"))
+    type_id = act_values.pop("activity_type_id", None) or env.ref(act_type_xmlid or "mail.mail_activity_data_todo")
+    created = []
+    for rid in ids:
+        vals = {"res_model": model, "res_id": rid, "activity_type_id": type_id, "summary": summary or False,
+                "note": note or False, "date_deadline": date_deadline or today_str(), "user_id": env.uid}
+        vals.update(act_values)
+        created.append(env.sudo().create("mail.activity", vals))
+    return Recs("mail.activity", created)
+
+
+# ---------- load(): the import API (upsert by external id, errors reported in "messages")
+
+class ImportIssue(Exception):
+    def __init__(self, template, info=None, warning=False):
+        super().__init__(template)
+        self.template = template
+        self.info = info
+        self.warning = warning
+
+
+def fix_import_path(path):
+    fixed = re.sub(r"([^/])\.id", r"\1/.id", path)
+    fixed = re.sub(r"([^/]):id", r"\1/id", fixed)
+    return fixed.split("/")
+
+
+def import_empty(v):
+    return v is None or v is False or v == ""
+
+
+def _esc(value):
+    return str(value).replace("%", "%%")
+
+
+def _possible_values(F, subfield):
+    action = {"name": "Possible Values", "type": "ir.actions.act_window", "target": "new", "view_mode": "list,form",
+              "views": [[False, "list"], [False, "form"]], "context": {"create": False},
+              "help": "See all possible values"}
+    if subfield is None:
+        action["res_model"] = F.relation
+    else:
+        action["res_model"] = "ir.model.data"
+        action["domain"] = [["model", "=", F.relation]]
+    return {"moreinfo": action}
+
+
+def import_value(env, model, F, subfield, value):
+    """ir.fields.converter: one cell -> a write value (raises ImportIssue)."""
+    t = F.type
+    if t in ("many2one", "many2many"):
+        values = [value] if t == "many2one" else [v.strip() for v in str(value).split(",") if v.strip()]
+        ids = []
+        for v in values:
+            if subfield == ".id":
+                try:
+                    rid = int(v)
+                except (TypeError, ValueError):
+                    raise ImportIssue("Invalid database id '%s' for the field '%%(field)s'" % _esc(v),
+                                      _possible_values(F, ".id"))
+                if not env.store.exists(F.relation, rid):
+                    raise ImportIssue("No matching record found for database id '%s' in field '%%(field)s'" % _esc(v),
+                                      _possible_values(F, ".id"))
+            elif subfield == "id":
+                full = v if "." in str(v) else "__import__." + str(v)
+                _, m, rid = env.xmlid_lookup(full)
+                if m != F.relation or not env.store.exists(F.relation, rid):
+                    raise ImportIssue("No matching record found for external id '%s' in field '%%(field)s'" % _esc(v),
+                                      _possible_values(F, "id"))
+            else:
+                matches = [r for r in env.search_ids(F.relation, [])
+                           if env.display_name(F.relation, r) == v or env.get(F.relation, r, "name") == v]
+                if not matches:
+                    raise ImportIssue("No matching record found for name '%s' in field '%%(field)s'" % _esc(v),
+                                      _possible_values(F, None))
+                rid = matches[0]
+            ids.append(rid)
+        return ids[0] if t == "many2one" else [[6, 0, ids]]
+    if t == "integer":
+        try:
+            return int(str(value))
+        except ValueError:
+            raise ImportIssue("'%s' does not seem to be an integer for field '%%(field)s'" % _esc(value), {})
+    if t in ("float", "monetary"):
+        try:
+            return float(str(value))
+        except ValueError:
+            raise ImportIssue("'%s' does not seem to be a number for field '%%(field)s'" % _esc(value), {})
+    if t == "boolean":
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes"):
+            return True
+        if text in ("0", "false", "no", ""):
+            return False
+        return ImportIssue("Unknown value '%s' for boolean field '%%(field)s', assuming '%s'" % (_esc(value), "yes"),
+                           {"moreinfo": "Use '1' for yes and '0' for no"}, warning=True)
+    if t == "selection":
+        for key, label in F.selection:
+            if str(value) == key or str(value).lower() == label.lower():
+                return key
+        raise ImportIssue("Value '%s' not found in selection field '%%(field)s'" % _esc(value),
+                          {"moreinfo": [label or key for key, label in F.selection]})
+    if t == "date":
+        try:
+            datetime.datetime.strptime(str(value), "%Y-%m-%d")
+        except ValueError:
+            raise ImportIssue("'%s' does not seem to be a valid date for field '%%(field)s'" % _esc(value),
+                              {"moreinfo": "Use the format '2012-12-31'"})
+        return str(value)
+    if t == "datetime":
+        try:
+            datetime.datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise ImportIssue("'%s' does not seem to be a valid datetime for field '%%(field)s'" % _esc(value),
+                              {"moreinfo": "Use the format '2012-12-31 23:59:59'"})
+        return str(value)
+    return value if isinstance(value, str) else str(value)
+
+
+@api("model")
+def api_load(env, model, fields, data):
+    M = env.schema[model]
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise PythonError("TypeError", "load() fields must be a list of strings, got %r" % (fields,))
+    if not isinstance(data, list) or not all(isinstance(r, (list, tuple)) for r in data):
+        raise PythonError("TypeError", "load() data must be a list of rows (lists), got %r" % (data,))
+    paths = [fix_import_path(f) for f in fields]
+    for p in paths:
+        if p[0] in ("id", ".id"):
+            continue
+        if p[0] not in M.fields:
+            raise PythonError("KeyError", repr(p[0]))
+        F = M.fields[p[0]]
+        if F.type == "one2many" and len(p) > 1 and p[1] not in ("id", ".id") and \
+                p[1] not in env.schema[F.relation].fields:
+            raise PythonError("KeyError", repr(p[1]))
+    o2m_cols = [i for i, p in enumerate(paths) if p[0] not in ("id", ".id") and M.fields[p[0]].type == "one2many"]
+    other_cols = [i for i in range(len(paths)) if i not in o2m_cols]
+    spans = []
+    for ri, row in enumerate(data):
+        row = list(row) + [""] * (len(paths) - len(row))
+        continuation = spans and not any(not import_empty(row[i]) for i in other_cols) and \
+            any(not import_empty(row[i]) for i in o2m_cols)
+        if continuation:
+            spans[-1][1] = ri
+            spans[-1][2].append(row)
+        else:
+            spans.append([ri, ri, [row]])
+
+    messages = []
+
+    def log(info, fname, label, issue):
+        entry = {"rows": dict(info["rows"]), "type": "warning" if issue.warning else "error",
+                 "record": info["record"], "field": fname, "message": issue.template % {"field": label}}
+        if issue.info is not None:
+            entry.update(issue.info)
+            entry["field_name"] = label
+        messages.append(entry)
+
+    converted = []
+    for index, (r0, r1, rows) in enumerate(spans):
+        info = {"rows": {"from": r0, "to": r1}, "record": index}
+        first = rows[0]
+        xmlid = dbid = None
+        vals = {}
+        for i, p in enumerate(paths):
+            if i in o2m_cols:
+                continue
+            value = first[i]
+            if p[0] == "id":
+                xmlid = None if import_empty(value) else str(value)
+                continue
+            if p[0] == ".id":
+                dbid = None if import_empty(value) else value
+                if dbid is not None:
+                    try:
+                        dbid = int(dbid)
+                    except (TypeError, ValueError):
+                        pass
+                    if not env.store.exists(model, dbid):
+                        messages.append({"rows": dict(info["rows"]), "type": "error", "record": index,
+                                         "field": ".id", "message": "Unknown database identifier '%s'" % dbid})
+                        dbid = None
+                continue
+            F = M.fields[p[0]]
+            if import_empty(value):
+                vals[p[0]] = False
+                continue
+            try:
+                result = import_value(env, model, F, p[1] if len(p) > 1 else None, value)
+                if isinstance(result, ImportIssue):
+                    log(info, p[0], F.string, result)
+                    result = True
+                vals[p[0]] = result
+            except ImportIssue as issue:
+                log(info, p[0], F.string, issue)
+        for fname in sorted(set(paths[i][0] for i in o2m_cols), key=lambda n: [paths[i][0] for i in o2m_cols].index(n)):
+            F = M.fields[fname]
+            sub = env.schema[F.relation]
+            cols = [i for i in o2m_cols if paths[i][0] == fname]
+            subpaths = [paths[i][1:] or ["id"] for i in cols]
+            commands = []
+            for row in rows:
+                cells = [row[i] for i in cols]
+                if all(import_empty(c) for c in cells):
+                    continue
+                sub_xmlid = sub_dbid = None
+                sub_vals = {}
+                try:
+                    for sp, cell in zip(subpaths, cells):
+                        if sp[0] == "id":
+                            sub_xmlid = None if import_empty(cell) else str(cell)
+                        elif sp[0] == ".id":
+                            sub_dbid = None if import_empty(cell) else cell
+                        elif import_empty(cell):
+                            sub_vals[sp[0]] = False
+                        else:
+                            SF = sub.fields[sp[0]]
+                            try:
+                                res = import_value(env, F.relation, SF, sp[1] if len(sp) > 1 else None, cell)
+                            except ImportIssue as issue:
+                                issue.template = issue.template.replace("'%(field)s'", "'%(field)s/" + SF.string + "'")
+                                raise
+                            if isinstance(res, ImportIssue):
+                                res.template = res.template.replace("'%(field)s'", "'%(field)s/" + SF.string + "'")
+                                log(info, fname, F.string, res)
+                                res = True
+                            sub_vals[sp[0]] = res
+                    if sub_xmlid:
+                        full = sub_xmlid if "." in sub_xmlid else "__import__." + sub_xmlid
+                        _, m, rid = env.xmlid_lookup(full)
+                        if m == F.relation and env.store.exists(F.relation, rid):
+                            commands.append([1, rid, sub_vals])
+                        else:
+                            sub_vals["__sim_xmlid"] = full
+                            commands.append([0, 0, sub_vals])
+                    elif sub_dbid is not None:
+                        try:
+                            rid = int(sub_dbid)
+                        except (TypeError, ValueError):
+                            rid = None
+                        if rid is None or not env.store.exists(F.relation, rid):
+                            raise ImportIssue("No matching record found for database id '%s' in field '%%(field)s'" %
+                                              _esc(sub_dbid), _possible_values(F, ".id"))
+                        commands.append([1, rid, sub_vals])
+                    else:
+                        commands.append([0, 0, sub_vals])
+                except ImportIssue as issue:
+                    log(info, fname, F.string, issue)
+            vals[fname] = commands
+        converted.append((info, xmlid, dbid, vals))
+
+    if any(m["type"] == "error" for m in messages):
+        return {"ids": False, "messages": messages, "nextrow": 0}
+
+    ids = []
+    outer = env.store.savepoint()
+    for info, xmlid, dbid, vals in converted:
+        sp = env.store.savepoint()
+        try:
+            if xmlid:
+                full = xmlid if "." in xmlid else "__import__." + xmlid
+                _, m, existing = env.xmlid_lookup(full)
+                if m == model and env.store.exists(model, existing):
+                    env.write(model, [existing], vals)
+                    rid = existing
+                else:
+                    rid = env.create(model, vals)
+                    env.set_xmlid(full, model, rid)
+            elif dbid is not None:
+                rid = dbid
+                env.write(model, [rid], vals)
+            else:
+                rid = env.create(model, vals)
+            env.store.release(sp)
+            ids.append(rid)
+        except NotNullError as exc:
+            env.store.rollback_to(sp)
+            messages.append(dict(info, type="error", message=exc.load_message, field=exc.field))
+        except UserError as exc:
+            env.store.rollback_to(sp)
+            messages.append(dict(info, type="error", message=exc.message))
+        except OdooError as exc:
+            env.store.rollback_to(sp)
+            messages.append(dict(info, type="error", message="Unknown error during import: <class '%s'>: %s" % (
+                exc.name.replace("builtins.", ""), exc.message), moreinfo="Resolve other errors first"))
+    if any(m["type"] == "error" for m in messages):
+        env.store.rollback_to(outer)
+        return {"ids": False, "messages": messages, "nextrow": 0}
+    env.store.release(outer)
+    return {"ids": ids, "messages": messages, "nextrow": 0}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Seed data
+
+def seed_base(sim):
+    """What a fresh database with sale_management + stock (+ delivery) holds: company, users, currency, countries,
+    warehouse WH with its locations and operation types. Always present."""
+    env = Env(sim, 1, su=True)
+    X = env.set_xmlid
+    for rid, name, symbol, full, active in ((1, "USD", "$", "United States dollar", True),
+                                            (2, "EUR", "\u20ac", "Euro", False),
+                                            (3, "CAD", "$", "Canadian dollar", False),
+                                            (4, "GBP", "\u00a3", "British pound", False)):
+        env.create("res.currency", {"name": name, "symbol": symbol, "full_name": full, "active": active},
+                   force_id=rid)
+        X("base." + name, "res.currency", rid, noupdate=True)
+    for rid, name, code in ((20, "Belgium", "BE"), (38, "Canada", "CA"), (57, "Germany", "DE"), (75, "France", "FR"),
+                            (156, "Mexico", "MX"), (231, "United Kingdom", "GB"), (233, "United States", "US")):
+        env.create("res.country", {"name": name, "code": code}, force_id=rid)
+        X("base." + code.lower(), "res.country", rid, noupdate=True)
+    for code, name in (("CA", "California"), ("NY", "New York"), ("OR", "Oregon"), ("TX", "Texas"),
+                       ("WA", "Washington")):
+        sid = env.create("res.country.state", {"name": name, "code": code, "country_id": 233})
+        X("base.state_us_%s" % code.lower(), "res.country.state", sid, noupdate=True)
+    env.create("res.partner", {"name": "My Company", "is_company": True, "country_id": 233}, force_id=1)
+    env.create("res.company", {"name": "My Company", "partner_id": 1, "currency_id": 1}, force_id=1)
+    put_fields(env, "res.partner", 1, company_id=1)
+    env.create("res.partner", {"name": "OdooBot", "active": False, "email": "odoobot@example.com"}, force_id=2)
+    env.create("res.partner", {"name": "Administrator", "company_id": 1}, force_id=3)
+    env.create("res.partner", {"name": "Public user", "active": False, "company_id": 1}, force_id=4)
+    sync_partner = env.create("res.partner", {"name": "Sync Integration", "company_id": 1,
+                                              "email": "sync@example.com"}, force_id=5)
+    X("base.main_partner", "res.partner", 1, True)
+    X("base.main_company", "res.company", 1, True)
+    X("base.partner_root", "res.partner", 2, True)
+    X("base.partner_admin", "res.partner", 3, True)
+    for uid, login, name, partner, active in ((1, "__system__", "OdooBot", 2, False),
+                                              (ADMIN_UID, ADMIN_LOGIN, "Administrator", 3, True),
+                                              (sim.sync_uid, SYNC_LOGIN, "Sync Integration", sync_partner, True)):
+        env.create("res.users", {"login": login, "name": name, "partner_id": partner, "company_id": 1,
+                                 "active": active}, force_id=uid)
+    sim._set_secret(ADMIN_UID, ADMIN_PASSWORD, [ADMIN_API_KEY])
+    sim._set_secret(sim.sync_uid, SYNC_PASSWORD, [SYNC_API_KEY])
+    X("base.user_root", "res.users", 1, True)
+    X("base.user_admin", "res.users", ADMIN_UID, True)
+    env.create("uom.uom", {"name": "Units"}, force_id=1)
+    X("uom.product_uom_unit", "uom.uom", 1, True)
+    locations = [
+        (1, "Physical Locations", None, "view", True, None),
+        (2, "Partners", None, "view", True, None),
+        (3, "Virtual Locations", None, "view", True, None),
+        (4, "Vendors", 2, "supplier", True, "stock.stock_location_suppliers"),
+        (5, "Customers", 2, "customer", True, "stock.stock_location_customers"),
+        (6, "Inter-company transit", 1, "transit", True, "stock.stock_location_inter_company"),
+        (7, "WH", 1, "view", True, None),
+        (8, "Stock", 7, "internal", True, "stock.stock_location_stock"),
+        (9, "Output", 7, "internal", False, None),  # archived: one-step delivery, as in a fresh database
+        (10, "Production", 3, "production", True, "stock.location_production"),
+        (11, "Scrap", 3, "inventory", True, "stock.stock_location_scrapped"),
+        (14, "Inventory adjustment", 3, "inventory", True, "stock.stock_location_inventory"),
+    ]
+    for rid, name, parent, usage, active, xmlid in locations:
+        env.create("stock.location", {"name": name, "location_id": parent or False, "usage": usage,
+                                      "active": active, "company_id": 1 if usage == "internal" else False},
+                   force_id=rid)
+        if xmlid:
+            X(xmlid, "stock.location", rid, True)
+    env.create("stock.picking.type", {"name": "Receipts", "code": "incoming", "sequence_code": "IN",
+                                      "default_location_src_id": 4, "default_location_dest_id": 8}, force_id=1)
+    env.create("stock.picking.type", {"name": "Delivery Orders", "code": "outgoing", "sequence_code": "OUT",
+                                      "default_location_src_id": 8, "default_location_dest_id": 5}, force_id=2)
+    env.create("stock.warehouse", {"name": "My Company", "code": "WH", "company_id": 1, "view_location_id": 7,
+                                   "lot_stock_id": 8, "wh_output_stock_loc_id": 9, "out_type_id": 2,
+                                   "in_type_id": 1}, force_id=1)
+    X("stock.warehouse0", "stock.warehouse", 1, True)
+    X("stock.picking_type_in", "stock.picking.type", 1, True)
+    X("stock.picking_type_out", "stock.picking.type", 2, True)
+    for pt in (1, 2):
+        put_fields(env, "stock.picking.type", pt, warehouse_id=1)
+    for loc in (7, 8, 9):
+        put_fields(env, "stock.location", loc, warehouse_id=1)
+    for rid, name, internal, xmlid in ((1, "Discussions", False, "mail.mt_comment"), (2, "Note", True, "mail.mt_note"),
+                                       (3, "Activities", False, "mail.mt_activities")):
+        env.create("mail.message.subtype", {"name": name, "internal": internal}, force_id=rid)
+        X(xmlid, "mail.message.subtype", rid, True)
+    for rid, name, category, xmlid in ((1, "Email", "default", "mail.mail_activity_data_email"),
+                                       (2, "Call", "phonecall", "mail.mail_activity_data_call"),
+                                       (3, "Meeting", "default", "mail.mail_activity_data_meeting"),
+                                       (4, "To-Do", "default", "mail.mail_activity_data_todo"),
+                                       (5, "Exception", "default", "mail.mail_activity_data_warning")):
+        env.create("mail.activity.type", {"name": name, "category": category}, force_id=rid)
+        X(xmlid, "mail.activity.type", rid, True)
+
+
+SEED_PRODUCTS = [
+    # default_code, name, type, is_storable, list_price, on hand in WH/Stock
+    ("ACME-TEE-BLK-M", "Acme Tee - Black / M", "consu", True, 24.0, 40.0),
+    ("ACME-MUG-350", "Acme Mug 350 ml", "consu", True, 12.5, 25.0),
+    ("ACME-CAP-NVY", "Acme Cap - Navy", "consu", True, 18.0, 10.0),
+    ("SHIP-STD", "Standard Shipping", "service", False, 7.99, None),
+]
+
+
+def seed_demo(sim):
+    """--seed: the catalogue the Shopify fixtures use, a delivery method and on-hand stock (set through the same
+    inventory-mode quant + action_apply_inventory path a client would use, so the Inventory adjustment
+    counterpart quants exist too, as in the recordings)."""
+    env = Env(sim, ADMIN_UID, su=True)
+    inv = Env(sim, ADMIN_UID, {"inventory_mode": True}, su=True)
+    products = {}
+    for code, name, ptype, storable, price, qty in SEED_PRODUCTS:
+        pid = env.create("product.product", {"name": name, "default_code": code, "type": ptype,
+                                             "is_storable": storable, "list_price": price})
+        products[code] = pid
+        if qty:
+            qid = quant_create(inv, {"product_id": pid, "location_id": 8, "inventory_quantity": qty})
+            api_action_apply_inventory(inv, "stock.quant", [qid])
+    env.create("delivery.carrier", {"name": "Standard Shipping", "product_id": products["SHIP-STD"],
+                                    "delivery_type": "fixed", "fixed_price": 7.99})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The simulator: protocols, fault injection, inspection API, HTTP server
+
+FAULT_MODES = ("none", "down", "slow", "http_500", "http_502", "http_503", "http_504", "serialization",
+               "commit_then_drop", "refuse")
+GATEWAY_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable",
+                   504: "Gateway Time-out"}
+
+
+class Drop:
+    """Close the connection without a response (FIN, or RST when reset=True)."""
+
+    def __init__(self, reset=False):
+        self.reset = reset
+
+
+def downgrade(result, protocol):
+    if isinstance(result, Recs):
+        if protocol == "json2":
+            return result.ids
+        if result.single:
+            return result.ids[0] if result.ids else False
+        return result.ids
+    return result
+
+
+def _jsonable(value, limit=20000):
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return repr(value)[:limit]
+    if len(text) > limit:
+        return text[:limit] + "...(truncated)"
+    return json.loads(text)
+
+
+def _json(status, obj, headers=()):
+    return (status, "application/json", json.dumps(obj), list(headers))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, sim):
+        self.sim = sim
+        super().__init__(addr, _Handler)
+
+    def handle_error(self, request, client_address):
+        if self.sim.verbose:
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; without TCP_NODELAY a keep-alive client (curl) then waits for the
+    # delayed ACK, 40 ms per call, which would make every client that reuses connections look slow.
+    disable_nagle_algorithm = True
+    server_version = "Werkzeug/3.0.1"
+    sys_version = "Python/3.11"
+
+    def setup(self):
+        super().setup()
+        self.server.sim._conn_opened(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.sim._conn_closed(self.connection)
+
+    def do_GET(self):
+        self.server.sim._serve(self, "GET")
+
+    def do_POST(self):
+        self.server.sim._serve(self, "POST")
+
+    def do_PUT(self):
+        self.server.sim._serve(self, "PUT")
+
+    def do_DELETE(self):
+        self.server.sim._serve(self, "DELETE")
+
+    def do_HEAD(self):
+        self.server.sim._serve(self, "HEAD")
+
+    def log_message(self, fmt, *args):
+        if self.server.sim.verbose:
+            sys.stderr.write("odoo_sim: %s - %s\n" % (self.address_string(), fmt % args))
+
+
+class OdooSim:
+    """An Odoo 18/19 external-API emulator. See the module docstring and tests/sim/README.md."""
+
+    def __init__(self, port=0, host="127.0.0.1", version=18, db=None, dbname=None, seed=True, tax_rate=0.15,
+                 verbose=False, web_version_on_18=False):
+        version = int(version)
+        if version not in (18, 19):
+            raise ValueError("version must be 18 or 19")
+        self.version = version
+        self.host = host
+        self.requested_port = int(port)
+        self.dbname = dbname or DEFAULT_DBNAME[version]
+        self.default_seed = bool(seed)
+        self.tax_rate = float(tax_rate)
+        self.verbose = verbose
+        self.web_version_on_18 = web_version_on_18
+        self.sync_uid = SYNC_UID[version]
+        self.admin_uid = ADMIN_UID
+        self.admin_api_key = ADMIN_API_KEY
+        self.sync_api_key = SYNC_API_KEY
+        self.schema = build_schema()
+        self.lock = threading.RLock()
+        self.store = Store(db)
+        self.rights = {}
+        self.right_groups_override = {}
+        self.faults = []
+        self.faults_lock = threading.Lock()
+        self.call_log = []
+        self.call_seq = 0
+        self.calls_lock = threading.Lock()
+        self.sessions = {}
+        self._server = None
+        self._thread = None
+        self._server_lock = threading.Lock()
+        self._conns = set()
+        self._conns_lock = threading.Lock()
+        self._stopping = False
+        self.port = None
+        stored_version = self.store.meta_get("version")
+        if stored_version and int(stored_version) != version:
+            raise ValueError("database file was created for Odoo %s, not %s" % (stored_version, version))
+        if not self.store.meta_get("initialized"):
+            self._initialize(self.default_seed)
+
+    # ---------- lifecycle
+    def _initialize(self, seed):
+        with self.lock:
+            self.store.begin()
+            try:
+                self.store.wipe()
+                seed_base(self)
+                if seed:
+                    seed_demo(self)
+                self.store.meta_set("initialized", "1")
+                self.store.meta_set("version", str(self.version))
+                self.store.meta_set("seeded", "1" if seed else "0")
+                self.store.commit()
+            except BaseException:
+                self.store.rollback()
+                self.store._load()
+                raise
+
+    def start(self):
+        self._stopping = False
+        self._start_server(self.requested_port if self.port is None else self.port)
+        return self
+
+    def _start_server(self, port):
+        with self._server_lock:
+            self._server = _Server((self.host, port), self)
+            self.port = self._server.server_address[1]
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="odoo-sim-%d" % self.port, daemon=True)
+            self._thread.start()
+
+    def _stop_server(self):
+        with self._server_lock:
+            srv, thread = self._server, self._thread
+            self._server = self._thread = None
+        if srv is not None:
+            srv.shutdown()
+            srv.server_close()
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if thread is not None:
+            thread.join(5)
+
+    def stop(self):
+        self._stopping = True
+        self._stop_server()
+        with self.lock:
+            self.store.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def url(self):
+        return "http://%s:%s" % (self.host, self.port)
+
+    def _conn_opened(self, conn):
+        with self._conns_lock:
+            self._conns.add(conn)
+
+    def _conn_closed(self, conn):
+        with self._conns_lock:
+            self._conns.discard(conn)
+
+    # ---------- users, credentials, rights
+    def _set_secret(self, uid, password=None, api_keys=None):
+        record = dict(self.store.get("res.users", uid))
+        if password is not None:
+            record["_sim_password"] = password
+        if api_keys is not None:
+            record["_sim_api_keys"] = list(api_keys)
+        self.store.put("res.users", uid, record)
+
+    def _users(self):
+        for uid in self.store.ids("res.users"):
+            yield uid, self.store.get("res.users", uid)
+
+    def uid_of(self, login):
+        with self.lock:
+            for uid, u in self._users():
+                if u.get("login") == login:
+                    return uid
+        return None
+
+    def authenticate(self, login, password, allow_api_key=True):
+        with self.lock:
+            for uid, u in self._users():
+                if u.get("login") == login and u.get("active", True) and password:
+                    if password == u.get("_sim_password") or (allow_api_key and password in u.get("_sim_api_keys", [])):
+                        return uid
+        return False
+
+    def check_credentials(self, uid, password):
+        with self.lock:
+            u = self.store.get("res.users", uid) if isinstance(uid, int) else None
+            if u and u.get("active", True) and password and (
+                    password == u.get("_sim_password") or password in u.get("_sim_api_keys", [])):
+                return True
+        raise AccessDenied()
+
+    def user_for_key(self, key):
+        with self.lock:
+            for uid, u in self._users():
+                if u.get("active", True) and key in u.get("_sim_api_keys", []):
+                    return uid
+        return None
+
+    def allowed(self, login, model, perm):
+        key = (login, model, perm)
+        if key in self.rights:
+            return self.rights[key]
+        if login in (ADMIN_LOGIN, "__system__"):
+            return True
+        if login == SYNC_LOGIN:
+            entry = SYNC_RIGHTS.get(model)
+            return bool(entry) and PERM_LETTER[perm] in entry[0 if self.version == 18 else 1]
+        return False
+
+    def right_groups(self, model, perm):
+        if (model, perm) in self.right_groups_override:
+            return self.right_groups_override[(model, perm)]
+        entry = SYNC_RIGHTS.get(model)
+        return [GROUPS[self.version][entry[2] if entry else "settings"]]
+
+    def set_right(self, user, model, perm, allow, groups=None):
+        if perm == "delete":
+            perm = "unlink"
+        if perm not in PERM_LETTER:
+            raise ValueError("perm must be one of read, write, create, unlink")
+        if model not in self.schema:
+            raise ValueError("unknown model %r" % model)
+        self.rights[(user, model, perm)] = bool(allow)
+        if groups is not None:
+            self.right_groups_override[(model, perm)] = list(groups)
+
+    def reset_rights(self):
+        self.rights.clear()
+        self.right_groups_override.clear()
+
+    def rights_table(self):
+        out = []
+        for model in sorted(self.schema):
+            for login in (ADMIN_LOGIN, SYNC_LOGIN):
+                row = {"user": login, "model": model}
+                for perm in PERM_LETTER:
+                    row[perm] = self.allowed(login, model, perm)
+                out.append(row)
+        return out
+
+    def set_user(self, login, password=None, api_keys=None, add_api_key=None, revoke_api_key=None, active=None,
+                 name=None):
+        """Create or update a user's credentials (rotation tests). A new user has no rights until granted."""
+        with self.lock:
+            self.store.begin()
+            try:
+                uid = None
+                for u_id, u in self._users():
+                    if u.get("login") == login:
+                        uid = u_id
+                env = Env(self, 1, su=True)
+                if uid is None:
+                    partner = env.create("res.partner", {"name": name or login, "company_id": 1})
+                    uid = env.create("res.users", {"login": login, "name": name or login, "partner_id": partner,
+                                                   "company_id": 1})
+                    self._set_secret(uid, password or "", [])
+                record = self.store.get("res.users", uid)
+                keys = list(record.get("_sim_api_keys", []))
+                if api_keys is not None:
+                    keys = list(api_keys)
+                if add_api_key:
+                    keys.append(add_api_key)
+                if revoke_api_key:
+                    keys = [k for k in keys if k != revoke_api_key]
+                self._set_secret(uid, password, keys)
+                if active is not None:
+                    put_fields(env, "res.users", uid, active=bool(active))
+                self.store.commit()
+            except BaseException:
+                self.store.rollback()
+                raise
+            u = self.store.get("res.users", uid)
+            return {"uid": uid, "login": login, "active": u.get("active", True),
+                    "api_keys": list(u.get("_sim_api_keys", []))}
+
+    # ---------- faults
+    def set_fault(self, mode, count=None, delay_ms=None, match=None, add=False, reset=False, execute=False,
+                  phase="before", duration_ms=None):
+        if mode not in FAULT_MODES:
+            raise ValueError("mode must be one of %s" % ", ".join(FAULT_MODES))
+        if mode == "none":
+            self.clear_faults()
+            return []
+        if mode == "refuse":
+            self.refuse(duration_ms if duration_ms is not None else 1000)
+            return self.list_faults()
+        if count is not None:
+            count = int(count)
+            if count <= 0:
+                raise ValueError("count must be a positive integer or null")
+        if match is not None and not isinstance(match, dict):
+            raise ValueError("match must be an object like {\"model\": ..., \"method\": ...}")
+        if phase not in ("before", "after"):
+            raise ValueError("phase must be before or after")
+        fault = {"mode": mode, "count": count, "delay_ms": int(delay_ms if delay_ms is not None else 2000),
+                 "match": dict(match or {}), "reset": bool(reset), "execute": bool(execute), "phase": phase}
+        with self.faults_lock:
+            if not add:
+                self.faults = []
+            self.faults.append(fault)
+        return self.list_faults()
+
+    def clear_faults(self):
+        with self.faults_lock:
+            self.faults = []
+
+    def list_faults(self):
+        with self.faults_lock:
+            return [dict(f) for f in self.faults]
+
+    def _take_fault(self, info):
+        with self.faults_lock:
+            for f in self.faults:
+                if all(info.get(k) == v for k, v in f["match"].items()):
+                    if f["count"] is not None:
+                        f["count"] -= 1
+                        if f["count"] <= 0:
+                            self.faults.remove(f)
+                    return dict(f)
+        return None
+
+    def refuse(self, duration_ms):
+        """Stop listening for duration_ms (connection refused), then listen again on the same port. Open
+        connections are closed too. The /__sim__ API is unreachable meanwhile."""
+        port = self.port
+
+        def worker():
+            time.sleep(0.05)  # let the /__sim__/fault response go out first
+            self._stop_server()
+            time.sleep(max(int(duration_ms), 0) / 1000.0)
+            if not self._stopping:
+                for _ in range(50):
+                    try:
+                        self._start_server(port)
+                        return
+                    except OSError:
+                        time.sleep(0.05)
+
+        threading.Thread(target=worker, daemon=True).start()
+
+    # ---------- call log
+    def _log_call(self, info):
+        with self.calls_lock:
+            self.call_seq += 1
+            info["seq"] = self.call_seq
+            self.call_log.append(info)
+            if len(self.call_log) > 20000:
+                del self.call_log[:len(self.call_log) - 20000]
+
+    def calls(self, since=0, **match):
+        with self.calls_lock:
+            return [dict(c) for c in self.call_log if c["seq"] > since and
+                    all(c.get(k) == v for k, v in match.items())]
+
+    def reset_calls(self):
+        with self.calls_lock:
+            self.call_log = []
+
+    # ---------- state helpers for tests
+    def reset(self, seed=None):
+        """Wipe the database and seed it again; also clears rights overrides, faults, the call log and sessions."""
+        self._initialize(self.default_seed if seed is None else bool(seed))
+        self.reset_rights()
+        self.clear_faults()
+        self.reset_calls()
+        self.sessions.clear()
+
+    def transaction(self, uid, context, work, su=False):
+        with self.lock:
+            self.store.begin()
+            try:
+                result = work(Env(self, uid, context, su))
+            except OdooError:
+                self.store.rollback()
+                raise
+            except Exception as exc:
+                self.store.rollback()
+                import traceback
+                sys.stderr.write("odoo_sim: unexpected error (reported as %s):\n%s" % (
+                    type(exc).__name__, traceback.format_exc()))
+                raise PythonError(type(exc).__name__, str(exc))
+            self.store.commit()
+            return result
+
+    def call(self, uid, model, method, args=None, kwargs=None, protocol="jsonrpc", su=False):
+        """execute_kw semantics: positional args (ids first for record methods) + keyword args incl. context."""
+        args = [] if args is None else args
+        if not isinstance(args, (list, tuple)):
+            raise PythonError("TypeError", "execute_kw() args must be a list, got %r" % (args,))
+        kwargs = dict(kwargs or {})
+        context = kwargs.pop("context", None) or {}
+        if not isinstance(context, dict):
+            raise PythonError("TypeError", "context must be a dict, got %r" % (context,))
+        if model not in self.schema:
+            raise UserError("Object %s doesn't exist" % model)
+        if not isinstance(method, str) or method.startswith("_"):
+            if self.version >= 19:
+                raise AccessError("Private methods (such as '%s.%s') cannot be called remotely." % (model, method))
+            raise AccessError("Private methods (such as %s) cannot be called remotely." % method)
+        spec = find_method(self, model, method)
+        if spec is None:
+            raise PythonError("AttributeError", "The method '%s' does not exist on the model '%s'" % (method, model))
+        margs = list(args)
+        ids = None
+        if spec.kind == "multi":
+            if not margs:
+                raise PythonError("IndexError", "list index out of range")
+            ids = norm_ids(margs.pop(0))
+        try:
+            bound = spec.sig.bind(*margs, **kwargs)
+        except TypeError as exc:
+            raise PythonError("TypeError", "%s() %s" % (method, exc))
+        lead = [ids] if ids is not None else []
+        result = self.transaction(uid, context, lambda env: spec.fn(env, model, *lead, *bound.args, **bound.kwargs),
+                                  su=su)
+        return downgrade(result, protocol)
+
+    def exec(self, model, method, args=None, kwargs=None, user=ADMIN_LOGIN, sudo=True):
+        """Run a method as admin (by default bypassing access rights) to set up data in tests."""
+        uid = self.uid_of(user)
+        if uid is None:
+            raise ValueError("unknown user %r" % user)
+        return self.call(uid, model, method, args, kwargs, "jsonrpc", su=sudo)
+
+    def records(self, model, domain=None, fields=None, order=None, limit=None, active_test=True):
+        if model not in self.schema:
+            raise ValueError("unknown model %r" % model)
+
+        def work(env):
+            ids = env.search_ids(model, domain or [], 0, limit, order, active_test=active_test)
+            return env.read(model, ids, fields)
+        return self.transaction(ADMIN_UID, {}, work, su=True)
+
+    def count(self, model, domain=None, active_test=True):
+        if model not in self.schema:
+            raise ValueError("unknown model %r" % model)
+        return self.transaction(ADMIN_UID, {}, lambda env: len(env.search_ids(
+            model, domain or [], active_test=active_test)), su=True)
+
+    def xmlid(self, full):
+        with self.lock:
+            _, model, rid = Env(self, ADMIN_UID, su=True).xmlid_lookup(full)
+        return {"model": model, "res_id": rid} if model else None
+
+    # ---------- HTTP plumbing
+    def _read_body(self, h):
+        if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                line = h.rfile.readline(65537)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while h.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(h.rfile.read(size))
+                h.rfile.readline()
+            return b"".join(chunks)
+        n = int(h.headers.get("Content-Length") or 0)
+        return h.rfile.read(n) if n > 0 else b""
+
+    def _serve(self, h, verb):
+        try:
+            body = self._read_body(h)
+        except (ValueError, OSError):
+            h.close_connection = True
+            return
+        url = urlsplit(h.path)
+        path = url.path
+        try:
+            if path.startswith("/__sim__/"):
+                resp = self._sim_api(verb, path, parse_qs(url.query), body)
+            elif path == "/jsonrpc":
+                resp = self._jsonrpc_http(h, verb, path, body)
+            elif path.startswith("/xmlrpc/"):
+                resp = self._xmlrpc_http(h, verb, path, body)
+            elif path.startswith("/json/2"):
+                resp = self._json2_http(h, verb, path, body)
+            elif path.startswith("/web/"):
+                resp = self._web_http(h, verb, path, body)
+            else:
+                resp = (404, "text/html; charset=utf-8", HTML_404, [])
+        except Exception:
+            import traceback
+            sys.stderr.write("odoo_sim: internal error on %s %s:\n%s" % (verb, path, traceback.format_exc()))
+            resp = (500, "text/html; charset=utf-8", HTML_500, [])
+        self._respond(h, verb, resp)
+
+    def _respond(self, h, verb, resp):
+        if isinstance(resp, Drop):
+            h.close_connection = True
+            if resp.reset:
+                try:
+                    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    h.connection.close()  # the real close (RST) happens when the handler releases its files
+                except OSError:
+                    pass
+            return
+        status, ctype, body, headers = resp
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", ctype)
+            h.send_header("Content-Length", str(len(body)))
+            for k, v in headers:
+                h.send_header(k, v)
+            h.end_headers()
+            if verb != "HEAD":
+                h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            h.close_connection = True
+
+    def _rpc(self, info, execute, serialization):
+        """Common path of every Odoo request: fault injection, execution, call log."""
+        t0 = time.monotonic()
+        fault = self._take_fault(info)
+        info["fault"] = fault["mode"] if fault else None
+        try:
+            mode = fault["mode"] if fault else None
+            if mode == "slow" and fault["phase"] == "before":
+                time.sleep(fault["delay_ms"] / 1000.0)
+            if mode == "down":
+                return Drop(fault["reset"])
+            if mode == "serialization":
+                info["error"] = "psycopg2.errors.SerializationFailure"
+                resp = serialization()
+                info["status"] = resp[0]
+                return resp
+            if mode and mode.startswith("http_"):
+                if fault["execute"]:
+                    execute()
+                code = int(mode[5:])
+                info["status"] = code
+                page = HTML_500 if code == 500 else html_gateway(code, GATEWAY_REASONS[code])
+                return (code, "text/html; charset=utf-8", page, [])
+            resp = execute()
+            info["status"] = resp[0]
+            if mode == "commit_then_drop":
+                return Drop(fault["reset"])
+            if mode == "slow" and fault["phase"] == "after":
+                time.sleep(fault["delay_ms"] / 1000.0)
+            return resp
+        finally:
+            info["duration_ms"] = round((time.monotonic() - t0) * 1000.0, 3)
+            self._log_call(info)
+
+    def _new_info(self, protocol, path, service=None, method=None):
+        return {"protocol": protocol, "path": path, "service": service, "model": None, "method": method,
+                "uid": None, "args": None, "kwargs": None, "context": None, "ts": time.time(), "status": None,
+                "error": None, "fault": None}
+
+    def _fill_info(self, info, service, method, args):
+        if not isinstance(args, list):
+            return
+        if service == "object" and len(args) >= 5:
+            info["model"], info["method"] = args[3], args[4]
+            if isinstance(args[1], int):
+                info["uid"] = args[1]
+            rest = args[5:]
+            if method == "execute_kw":
+                info["args"] = _jsonable(rest[0] if rest else [])
+                kw = rest[1] if len(rest) > 1 and isinstance(rest[1], dict) else {}
+                info["kwargs"] = _jsonable({k: v for k, v in kw.items() if k != "context"})
+                info["context"] = _jsonable(kw.get("context"))
+            else:
+                info["args"] = _jsonable(rest)
+        elif service == "common" and method in ("login", "authenticate"):
+            info["args"] = _jsonable([args[0] if args else None, args[1] if len(args) > 1 else None, "***"])
+        else:
+            info["args"] = _jsonable(args)
+
+    def _serialization_error(self):
+        exc = PythonError("psycopg2.errors.SerializationFailure",
+                          "could not serialize access due to concurrent update\n")
+        return exc
+
+    def check_db(self, db):
+        if db != self.dbname:
+            raise PythonError("psycopg2.OperationalError",
+                              'connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: FATAL:  '
+                              'database "%s" does not exist\n' % (db,))
+
+    def _dispatch(self, service, method, args, info, protocol):
+        if not isinstance(args, list):
+            raise PythonError("TypeError", "args must be a list")
+        if service == "common":
+            if method == "version":
+                return copy.deepcopy(VERSION_INFO[self.version])
+            if method in ("login", "authenticate"):
+                need = 3 if method == "login" else 4
+                if len(args) < need:
+                    raise PythonError("TypeError", "exp_%s() missing %d required positional argument(s)" % (
+                        method, need - len(args)))
+                db, login, password = args[0], args[1], args[2]
+                self.check_db(db)
+                uid = self.authenticate(login, password)
+                info["uid"] = uid or None
+                return uid or False
+            if method == "about":
+                return "See http://openerp.com"
+            raise PythonError("Exception", "Method not found: %s" % method)
+        if service == "object":
+            if method not in ("execute", "execute_kw"):
+                raise PythonError("NameError", "Method not available %s" % method)
+            if len(args) < 5:
+                raise PythonError("TypeError", "%s() takes at least 5 arguments" % method)
+            db, uid, password, model, meth = args[:5]
+            self.check_db(db)
+            try:
+                uid = int(uid)
+            except (TypeError, ValueError):
+                raise AccessDenied()
+            self.check_credentials(uid, password)
+            info["uid"] = uid
+            if method == "execute_kw":
+                margs = args[5] if len(args) > 5 else []
+                mkw = args[6] if len(args) > 6 else {}
+                if not isinstance(mkw, dict):
+                    raise PythonError("TypeError", "execute_kw() kwargs must be a dict")
+            else:
+                margs, mkw = list(args[5:]), {}
+            return self.call(uid, model, meth, margs, mkw, protocol)
+        if service == "db":
+            if method == "list":
+                return [self.dbname]
+            if method == "server_version":
+                return VERSION_INFO[self.version]["server_version"]
+            raise PythonError("KeyError", repr(method))
+        raise PythonError("KeyError", repr(service))
+
+    # ---------- JSON-RPC
+    def _jsonrpc_error_obj(self, rid, exc, code=None):
+        if self.version >= 19:
+            data = {"name": exc.name, "message": exc.message, "arguments": exc.arguments(), "context": {},
+                    "debug": fake_debug(exc, self.version)}
+        else:
+            data = {"name": exc.name, "debug": fake_debug(exc, self.version), "message": exc.message,
+                    "arguments": exc.arguments(), "context": {}}
+        if code is None:
+            code = 200 if self.version == 18 else 0
+        message = "Odoo Session Expired" if isinstance(exc, SessionExpired) else "Odoo Server Error"
+        return _json(200, {"jsonrpc": "2.0", "id": rid, "error": {"code": code, "message": message, "data": data}})
+
+    @staticmethod
+    def _jsonrpc_result(rid, result):
+        if result is None:
+            return _json(200, {"jsonrpc": "2.0", "id": rid})  # no "result" key at all (recorded)
+        return _json(200, {"jsonrpc": "2.0", "id": rid, "result": result})
+
+    def _parse_jsonrpc(self, body):
+        try:
+            payload = json.loads(body.decode("utf-8") if body else "null")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    def _jsonrpc_http(self, h, verb, path, body):
+        if verb != "POST":
+            return (405, "text/html; charset=utf-8", "<!doctype html>\n<html lang=en>\n<title>405 Method Not "
+                    "Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested "
+                    "URL.</p>\n", [("Allow", "POST")])
+        payload = self._parse_jsonrpc(body)
+        if payload is None:
+            return (400, "text/html; charset=utf-8", "<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>"
+                    "\n<h1>Bad Request</h1>\n<p>Invalid JSON data</p>\n", [])
+        rid = payload.get("id")
+        params = payload.get("params") or {}
+        service = params.get("service") if isinstance(params, dict) else None
+        method = params.get("method") if isinstance(params, dict) else None
+        args = params.get("args", []) if isinstance(params, dict) else []
+        info = self._new_info("jsonrpc", path, service, method)
+        self._fill_info(info, service, method, args)
+
+        def execute():
+            try:
+                return self._jsonrpc_result(rid, self._dispatch(service, method, args, info, "jsonrpc"))
+            except OdooError as exc:
+                info["error"] = exc.name
+                return self._jsonrpc_error_obj(rid, exc)
+
+        return self._rpc(info, execute, lambda: self._jsonrpc_error_obj(rid, self._serialization_error()))
+
+    # ---------- XML-RPC
+    def _xmlrpc_fault(self, exc):
+        if isinstance(exc, (UserError, AccessDenied)):  # incl. AccessError, ValidationError, MissingError
+            text = exc.message
+        else:
+            text = fake_debug(exc, self.version)
+        return xmlrpc.client.dumps(xmlrpc.client.Fault(exc.xmlrpc_code, text), methodresponse=True)
+
+    def _xmlrpc_http(self, h, verb, path, body):
+        service = path.rstrip("/").split("/")[-1]
+        if verb != "POST" or service not in ("common", "object", "db"):
+            return (404, "text/html; charset=utf-8", HTML_404, [])
+        try:
+            params, method = xmlrpc.client.loads(body)
+        except Exception:
+            return (400, "text/html; charset=utf-8", "<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>"
+                    "\n<h1>Bad Request</h1>\n<p>Invalid XML-RPC request</p>\n", [])
+        args = list(params)
+        info = self._new_info("xmlrpc", path, service, method)
+        self._fill_info(info, service, method, args)
+
+        def execute():
+            try:
+                result = self._dispatch(service, method, args, info, "xmlrpc")
+                try:
+                    data = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=False)
+                except (TypeError, OverflowError) as exc:
+                    # the transaction is already committed at this point (recorded for action_apply_inventory)
+                    info["error"] = "builtins." + type(exc).__name__
+                    data = self._xmlrpc_fault(PythonError(type(exc).__name__, str(exc)))
+            except OdooError as exc:
+                info["error"] = exc.name
+                data = self._xmlrpc_fault(exc)
+            return (200, "text/xml; charset=utf-8", data, [])
+
+        return self._rpc(info, execute, lambda: (200, "text/xml; charset=utf-8",
+                                                 self._xmlrpc_fault(self._serialization_error()), []))
+
+    # ---------- JSON-2 (Odoo 19)
+    def _json2_error(self, exc, headers=()):
+        body = {"name": exc.name, "message": exc.message, "arguments": exc.arguments(), "context": {},
+                "debug": fake_debug(exc, self.version)}
+        return (exc.status, "application/json; charset=utf-8", json.dumps(body), list(headers))
+
+    def _json2_http(self, h, verb, path, body):
+        if self.version < 19:
+            return (404, "text/html; charset=utf-8", HTML_404, [])
+        parts = path[len("/json/2/"):].split("/") if path.startswith("/json/2/") else []
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            return (404, "text/html; charset=utf-8", HTML_404, [])
+        model, method = unquote(parts[0]), unquote(parts[1])
+        info = self._new_info("json2", path, None, method)
+        info["model"] = model
+        try:
+            preview = json.loads(body.decode("utf-8")) if body.strip() else {}
+            if isinstance(preview, dict):
+                info["context"] = _jsonable(preview.get("context"))
+                info["args"] = _jsonable({k: v for k, v in preview.items() if k != "context"})
+        except (ValueError, UnicodeDecodeError):
+            pass
+
+        def execute():
+            try:
+                return self._json2_execute(h, verb, model, method, body, info)
+            except OdooError as exc:
+                info["error"] = exc.name
+                headers = [("WWW-Authenticate", "Bearer ")] if exc.status == 401 else []
+                return self._json2_error(exc, headers)
+
+        return self._rpc(info, execute, lambda: self._json2_error(self._serialization_error()))
+
+    def _json2_execute(self, h, verb, model, method, body, info):
+        if verb != "POST":
+            raise HttpException(404, "Did you mean POST /json/2/<model>/<method>?")
+        dbh = h.headers.get("X-Odoo-Database")
+        if dbh and dbh != self.dbname:
+            return (404, "text/html; charset=utf-8", HTML_404_NODB, [])
+        ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            return (415, "text/html; charset=utf-8", HTML_415, [])
+        auth = h.headers.get("Authorization") or ""
+        scheme, _, key = auth.strip().partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            if not auth and "session_id=" in (h.headers.get("Cookie") or ""):
+                raise HttpException(401, 'Missing "Authorization" or Sec-headers for interactive usage.')
+            raise HttpException(401, "User not authenticated, use an API Key with a Bearer Authorization header.")
+        uid = self.user_for_key(key.strip())
+        if not uid:
+            raise HttpException(401, "Invalid apikey")
+        info["uid"] = uid
+        try:
+            payload = json.loads(body.decode("utf-8")) if body.strip() else {}
+        except ValueError as exc:
+            raise HttpException(400, "could not parse the body as json: %s" % exc)
+        if not isinstance(payload, dict):
+            raise HttpException(400, "could not parse the body as json: the body must be a JSON object")
+        if model not in self.schema:
+            raise HttpException(404, "the model '%s' does not exist" % model)
+        if method.startswith("_"):
+            raise AccessError("Private methods (such as '%s.%s') cannot be called remotely." % (model, method))
+        spec = find_method(self, model, method)
+        if spec is None:
+            raise HttpException(404, "The method '%s.%s' does not exist" % (model, method))
+        payload = dict(payload)
+        context = payload.pop("context", None) or {}
+        if not isinstance(context, dict):
+            raise PythonError("TypeError", "context must be a dict, got %r" % (context,))
+        has_ids = "ids" in payload
+        ids = payload.pop("ids", None)
+        if spec.kind == "model" and has_ids:
+            raise HttpException(422, "cannot call %s.%s with ids" % (model, method))
+        try:
+            bound = spec.sig.bind(**payload)
+        except TypeError as exc:
+            raise HttpException(422, str(exc))
+        lead = [norm_ids(ids)] if spec.kind == "multi" else []
+        result = self.transaction(uid, context, lambda env: spec.fn(env, model, *lead, *bound.args, **bound.kwargs))
+        result = downgrade(result, "json2")
+        if method == "create" and isinstance(result, int) and not isinstance(result, bool):
+            result = [result]
+        return (200, "application/json; charset=utf-8", json.dumps(result), [])
+
+    # ---------- web routes
+    def _web_http(self, h, verb, path, body):
+        if path == "/web/version":
+            if self.version < 19 and not self.web_version_on_18:
+                return (404, "text/html; charset=utf-8", HTML_404, [])
+            if verb != "GET":
+                return (400, "text/html; charset=utf-8", HTML_400_CSRF, [])
+            info = self._new_info("web", path, None, "version")
+            vi = VERSION_INFO[self.version]
+            cookie = ("session_id=%s; Expires=%s; Max-Age=604800; HttpOnly; Path=/" % (
+                secrets.token_urlsafe(30), time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                                         time.gmtime(time.time() + 604800))))
+            return self._rpc(info, lambda: _json(200, {"version_info": vi["server_version_info"],
+                                                       "version": vi["server_serie"]},
+                                                 [("Set-Cookie", cookie)]),
+                             lambda: (500, "text/html; charset=utf-8", HTML_500, []))
+        if verb != "POST" or path not in ("/web/webclient/version_info", "/web/session/authenticate") and \
+                not path.startswith("/web/dataset/call_kw"):
+            return (404, "text/html; charset=utf-8", HTML_404, [])
+        payload = self._parse_jsonrpc(body)
+        if payload is None:
+            return (400, "text/html; charset=utf-8", HTML_500.replace("500 Internal Server Error", "400 Bad Request"),
+                    [])
+        rid = payload.get("id")
+        params = payload.get("params") or {}
+        if not isinstance(params, dict):
+            params = {}
+        info = self._new_info("web", path, None, path.rsplit("/", 1)[-1])
+
+        def execute():
+            try:
+                if path == "/web/webclient/version_info":
+                    return self._jsonrpc_result(rid, copy.deepcopy(VERSION_INFO[self.version]))
+                if path == "/web/session/authenticate":
+                    self.check_db(params.get("db"))
+                    uid = self.authenticate(params.get("login"), params.get("password"), allow_api_key=False)
+                    if not uid:
+                        raise AccessDenied()
+                    info["uid"] = uid
+                    sid = secrets.token_urlsafe(30)
+                    self.sessions[sid] = uid
+                    with self.lock:
+                        u = self.store.get("res.users", uid)
+                    vi = VERSION_INFO[self.version]
+                    result = {"uid": uid, "is_admin": uid == ADMIN_UID, "is_system": uid == ADMIN_UID,
+                              "is_internal_user": True, "is_public": False, "name": u.get("name"),
+                              "username": u.get("login"), "partner_id": u.get("partner_id"), "db": self.dbname,
+                              "server_version": vi["server_version"],
+                              "server_version_info": vi["server_version_info"],
+                              "user_context": {"lang": "en_US", "tz": False, "uid": uid},
+                              "user_companies": {"current_company": 1, "allowed_companies": {
+                                  "1": {"id": 1, "name": "My Company"}}}}
+                    resp = self._jsonrpc_result(rid, result)
+                    return resp[:3] + ([("Set-Cookie", "session_id=%s; HttpOnly; Path=/" % sid)],)
+                # /web/dataset/call_kw
+                uid = None
+                for part in (h.headers.get("Cookie") or "").split(";"):
+                    k, _, v = part.strip().partition("=")
+                    if k == "session_id":
+                        uid = self.sessions.get(v)
+                if not uid:
+                    exc = SessionExpired("Session expired")
+                    info["error"] = exc.name
+                    return self._jsonrpc_error_obj(None, exc, code=100)
+                info["uid"] = uid
+                info["model"], info["method"] = params.get("model"), params.get("method")
+                info["args"] = _jsonable(params.get("args"))
+                return self._jsonrpc_result(rid, self.call(uid, params.get("model"), params.get("method"),
+                                                           params.get("args") or [], params.get("kwargs") or {},
+                                                           "jsonrpc"))
+            except OdooError as exc:
+                info["error"] = exc.name
+                return self._jsonrpc_error_obj(rid, exc)
+
+        return self._rpc(info, execute, lambda: self._jsonrpc_error_obj(rid, self._serialization_error()))
+
+    # ---------- /__sim__ test API
+    def _sim_api(self, verb, path, query, body):
+        parts = [unquote(p) for p in path[len("/__sim__/"):].split("/") if p]
+        try:
+            payload = json.loads(body.decode("utf-8")) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _json(400, {"error": "invalid JSON body: %s" % exc})
+
+        def q(name, default=None, as_json=False):
+            if name not in query:
+                return default
+            value = query[name][0]
+            return json.loads(value) if as_json else value
+
+        try:
+            head = parts[0] if parts else ""
+            if head == "health" and verb == "GET":
+                return _json(200, {"ok": True, "version": self.version, "db": self.dbname, "port": self.port})
+            if head == "info" and verb == "GET":
+                return _json(200, {
+                    "version": self.version, "db": self.dbname, "url": self.url,
+                    "server_version": VERSION_INFO[self.version]["server_version"], "tax_rate": self.tax_rate,
+                    "admin": {"uid": ADMIN_UID, "login": ADMIN_LOGIN, "password": ADMIN_PASSWORD,
+                              "api_key": ADMIN_API_KEY},
+                    "sync": {"uid": self.sync_uid, "login": SYNC_LOGIN, "password": SYNC_PASSWORD,
+                             "api_key": SYNC_API_KEY}})
+            if head == "fault":
+                if verb == "GET":
+                    return _json(200, {"faults": self.list_faults()})
+                if verb == "POST":
+                    if not isinstance(payload, dict) or "mode" not in payload:
+                        return _json(400, {"error": "body must be an object with a mode"})
+                    allowed = {"mode", "count", "delay_ms", "match", "add", "reset", "execute", "phase", "duration_ms"}
+                    unknown = set(payload) - allowed
+                    if unknown:
+                        return _json(400, {"error": "unknown keys: %s" % ", ".join(sorted(unknown))})
+                    return _json(200, {"faults": self.set_fault(**payload)})
+            if head == "calls":
+                if len(parts) == 2 and parts[1] == "reset" and verb == "POST":
+                    self.reset_calls()
+                    return _json(200, {"ok": True})
+                if len(parts) == 1 and verb == "GET":
+                    match = {k: q(k) for k in ("protocol", "model", "method", "service") if q(k) is not None}
+                    return _json(200, self.calls(int(q("since", 0)), **match))
+            if head == "records" and len(parts) == 2 and verb == "GET":
+                return _json(200, self.records(parts[1], q("domain", [], True), q("fields", None, True),
+                                               q("order"), int(q("limit")) if q("limit") else None,
+                                               q("active_test", "true").lower() not in ("0", "false", "no")))
+            if head == "count" and len(parts) == 2 and verb == "GET":
+                return _json(200, {"count": self.count(parts[1], q("domain", [], True),
+                                                       q("active_test", "true").lower() not in ("0", "false", "no"))})
+            if head == "xmlid" and len(parts) == 2 and verb == "GET":
+                found = self.xmlid(parts[1])
+                return _json(200, found) if found else _json(404, {"error": "External ID not found: %s" % parts[1]})
+            if head == "rights":
+                if verb == "GET":
+                    return _json(200, self.rights_table())
+                if verb == "POST":
+                    if payload.get("reset"):
+                        self.reset_rights()
+                        return _json(200, {"ok": True})
+                    self.set_right(payload.get("user", SYNC_LOGIN), payload["model"], payload["perm"],
+                                   payload.get("allow", False), payload.get("groups"))
+                    return _json(200, {"ok": True})
+            if head == "reset" and verb == "POST":
+                self.reset(payload.get("seed"))
+                return _json(200, {"ok": True})
+            if head == "user" and verb == "POST":
+                login = payload.pop("login")
+                return _json(200, self.set_user(login, **payload))
+            if head == "exec" and verb == "POST":
+                try:
+                    kwargs = dict(payload.get("kwargs") or {})
+                    if payload.get("context"):
+                        ctx = dict(kwargs.get("context") or {})
+                        ctx.update(payload["context"])
+                        kwargs["context"] = ctx
+                    result = self.exec(payload["model"], payload["method"], payload.get("args") or [], kwargs,
+                                       payload.get("user", ADMIN_LOGIN), payload.get("sudo", True))
+                    return _json(200, {"result": result})
+                except OdooError as exc:
+                    return _json(422, {"error": {"name": exc.name, "message": exc.message}})
+            return _json(404, {"error": "unknown /__sim__ endpoint %s %s" % (verb, path)})
+        except OdooError as exc:
+            return _json(422, {"error": {"name": exc.name, "message": exc.message}})
+        except (KeyError, TypeError, ValueError) as exc:
+            return _json(400, {"error": "%s: %s" % (type(exc).__name__, exc)})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Odoo 18/19 external-API emulator for synchub tests")
+    ap.add_argument("--port", type=int, default=8069, help="TCP port (0 = any free port; default 8069)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ap.add_argument("--db", default=None, help="sqlite file to keep the data in (default: in memory)")
+    ap.add_argument("--version", type=int, choices=(18, 19), default=18, help="Odoo version to emulate")
+    ap.add_argument("--seed", action="store_true",
+                    help="add the ACME catalogue and stock (only when the database is created)")
+    ap.add_argument("--dbname", default=None, help="database name (default acme for 18, acme19 for 19)")
+    ap.add_argument("--tax-rate", type=float, default=0.15, help="sales tax rate on every line (default 0.15)")
+    ap.add_argument("--web-version-on-18", action="store_true", help="also serve GET /web/version in 18 mode")
+    ap.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
+    args = ap.parse_args(argv)
+    try:
+        sim = OdooSim(port=args.port, host=args.host, version=args.version, db=args.db, dbname=args.dbname,
+                      seed=args.seed, tax_rate=args.tax_rate, verbose=args.verbose,
+                      web_version_on_18=args.web_version_on_18)
+        sim.start()
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        sys.stderr.write("odoo_sim: %s\n" % exc)
+        return 2
+    print(json.dumps({"odoo_sim": "ready", "url": sim.url, "port": sim.port, "version": sim.version,
+                      "db": sim.dbname, "admin": {"uid": ADMIN_UID, "login": ADMIN_LOGIN, "password": ADMIN_PASSWORD,
+                                                  "api_key": ADMIN_API_KEY},
+                      "sync": {"uid": sim.sync_uid, "login": SYNC_LOGIN, "password": SYNC_PASSWORD,
+                               "api_key": SYNC_API_KEY}}), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    while not stop.wait(0.5):
+        pass
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,756 @@
+"""Self-tests of the Odoo emulator (tests/sim/odoo_sim.py) against the recordings of a real Odoo 18.0 / 19.0
+(shared/reference/odoo18-real-responses.txt, odoo19-json2-real-responses.txt).
+
+Run:  cd <repo> && pytest-3 -q tests/sim
+"""
+
+import http.client as httplib
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from odoo_sim import ADMIN_API_KEY, SYNC_API_KEY, OdooSim  # noqa: E402
+
+ACCESS_IMD_CREATE_18 = (
+    "You are not allowed to create 'Model Data' (ir.model.data) records.\n\nThis operation is allowed for the "
+    "following groups:\n\t- Administration/Access Rights\n\nContact your administrator to request access if "
+    "necessary.")
+ACCESS_IMD_READ_18 = ACCESS_IMD_CREATE_18.replace("create", "access", 1)
+ACCESS_SO_UNLINK = (
+    "You are not allowed to delete 'Sales Order' (sale.order) records.\n\nThis operation is allowed for the "
+    "following groups:\n\t- Sales/Administrator\n\nContact your administrator to request access if necessary.")
+MISSING_PARTNER_18 = (
+    "The operation cannot be completed:\n- Create/update: a mandatory field is not set.\n- Delete: another model "
+    "requires the record being deleted. If possible, archive it instead.\n\nModel: Sales Order (sale.order)\n"
+    "Field: Customer (partner_id)\n")
+MISSING_PARTNER_19 = (
+    "The operation cannot be completed: Missing required value for the field 'Customer' (partner_id).\n"
+    "Model: 'Sales Order' (sale.order)\n- create/update: a mandatory field is not set\n- delete: another model "
+    "requires the record being deleted, you can archive it instead\n")
+LOAD_FIELDS = ["id", "partner_id/.id", "client_order_ref", "order_line/product_id/.id", "order_line/product_uom_qty"]
+LOAD_FIELDS_LINE_IDS = ["id", "partner_id/.id", "client_order_ref", "order_line/id", "order_line/product_id/.id",
+                        "order_line/product_uom_qty"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# fixtures and helpers
+
+@pytest.fixture(scope="module")
+def sim18_server():
+    sim = OdooSim(port=0, version=18)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="module")
+def sim19_server():
+    sim = OdooSim(port=0, version=19)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def s18(sim18_server):
+    sim18_server.reset()
+    return sim18_server
+
+
+@pytest.fixture
+def s19(sim19_server):
+    sim19_server.reset()
+    return sim19_server
+
+
+def http(sim, method, path, body=None, headers=None, timeout=10):
+    """-> (status, headers dict (lower-case names), raw body bytes)"""
+    conn = httplib.HTTPConnection("127.0.0.1", sim.port, timeout=timeout)
+    try:
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        hdrs = {"Content-Type": "application/json"} if data is not None else {}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def jsonrpc_raw(sim, service, method, args, rid=1):
+    payload = {"jsonrpc": "2.0", "method": "call", "id": rid,
+               "params": {"service": service, "method": method, "args": args}}
+    status, _, raw = http(sim, "POST", "/jsonrpc", payload)
+    assert status == 200
+    return raw
+
+
+def jsonrpc(sim, service, method, *args, rid=1):
+    return json.loads(jsonrpc_raw(sim, service, method, list(args), rid))
+
+
+def execute(sim, model, method, args, kwargs=None, user="sync", password=None):
+    uid = sim.sync_uid if user == "sync" else 2
+    password = password or (SYNC_API_KEY if user == "sync" else ADMIN_API_KEY)
+    return jsonrpc(sim, "object", "execute_kw", sim.dbname, uid, password, model, method, args, kwargs or {})
+
+
+def ok(resp):
+    assert "error" not in resp, resp
+    return resp.get("result")
+
+
+def err(resp):
+    assert "error" in resp, resp
+    return resp["error"]["data"]
+
+
+def json2(sim, model, method, body=None, key=SYNC_API_KEY, headers=None, verb="POST"):
+    hdrs = {"Authorization": "Bearer %s" % key} if key else {}
+    hdrs.update(headers or {})
+    status, rh, raw = http(sim, verb, "/json/2/%s/%s" % (model, method), body if body is not None else {}, hdrs)
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = raw.decode()
+    return status, rh, parsed
+
+
+def partner(sim, name="Maria Lopez"):
+    return sim.exec("res.partner", "create", [{"name": name, "email": "maria.lopez@example.com"}])
+
+
+def product(sim, code):
+    return sim.records("product.product", [["default_code", "=", code]], ["id"])[0]["id"]
+
+
+def fault(sim, **body):
+    status, _, raw = http(sim, "POST", "/__sim__/fault", body)
+    assert status == 200, raw
+    return json.loads(raw)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# version and authentication
+
+def test_version_18_as_recorded(s18):
+    resp = jsonrpc(s18, "common", "version")
+    assert resp == {"jsonrpc": "2.0", "id": 1, "result": {
+        "server_version": "18.0-20250506", "server_version_info": [18, 0, 0, "final", 0, ""],
+        "server_serie": "18.0", "protocol_version": 1}}
+    assert http(s18, "GET", "/web/version")[0] == 404   # JSON-2 era endpoint: not recorded for 18
+    status, _, raw = http(s18, "POST", "/web/webclient/version_info", {"jsonrpc": "2.0", "id": 3, "params": {}})
+    assert status == 200 and json.loads(raw)["result"]["server_serie"] == "18.0"
+
+
+def test_version_19_and_web_version(s19):
+    assert ok(jsonrpc(s19, "common", "version")) == {
+        "server_version": "19.0", "server_version_info": [19, 0, 0, "final", 0, ""], "server_serie": "19.0",
+        "protocol_version": 1}
+    status, headers, raw = http(s19, "GET", "/web/version")
+    assert status == 200
+    assert json.loads(raw) == {"version_info": [19, 0, 0, "final", 0, ""], "version": "19.0"}
+    assert headers["set-cookie"].startswith("session_id=")
+    status, headers, raw = http(s19, "POST", "/web/version", {})
+    assert status == 400 and headers["content-type"].startswith("text/html") and b"CSRF" in raw
+
+
+def test_authenticate(s18, s19):
+    assert ok(jsonrpc(s18, "common", "authenticate", "acme", "sync", "sync", {})) == 6
+    assert ok(jsonrpc(s18, "common", "authenticate", "acme", "sync", SYNC_API_KEY, {})) == 6
+    assert ok(jsonrpc(s18, "common", "login", "acme", "sync", "sync")) == 6
+    wrong = jsonrpc(s18, "common", "authenticate", "acme", "sync", "WRONG", {})
+    assert wrong == {"jsonrpc": "2.0", "id": 1, "result": False}  # false, not an error
+    assert ok(jsonrpc(s19, "common", "authenticate", "acme19", "sync", SYNC_API_KEY, {})) == 5
+    assert ok(jsonrpc(s19, "common", "authenticate", "acme19", "admin", ADMIN_API_KEY, {})) == 2
+
+
+def test_execute_kw_wrong_password_envelope_18(s18):
+    resp = jsonrpc(s18, "object", "execute_kw", "acme", 6, "WRONG", "res.partner", "search", [[]], {}, rid=24)
+    assert resp["jsonrpc"] == "2.0" and resp["id"] == 24 and "result" not in resp
+    error = resp["error"]
+    assert error["code"] == 200 and error["message"] == "Odoo Server Error"
+    assert list(error["data"]) == ["name", "debug", "message", "arguments", "context"]
+    assert error["data"]["name"] == "odoo.exceptions.AccessDenied"
+    assert error["data"]["message"] == "Access Denied"
+    assert error["data"]["arguments"] == ["Access Denied"]
+    assert error["data"]["context"] == {}
+    assert error["data"]["debug"].startswith("Traceback (most recent call last):")
+
+
+def test_jsonrpc_error_envelope_19_code_0(s19):
+    resp = execute(s19, "res.users", "write", [[2], {"name": "x"}])
+    assert resp["error"]["code"] == 0
+    data = resp["error"]["data"]
+    assert data["name"] == "odoo.exceptions.AccessError"
+    assert data["message"] == (
+        "You are not allowed to modify 'User' (res.users) records.\n\nThis operation is allowed for the following "
+        "groups:\n\t- Access Rights\n\nContact your administrator to request access if necessary.")
+    assert list(data)[:3] == ["name", "message", "arguments"]
+
+
+def test_method_returning_none_has_no_result_key(s18):
+    tee = product(s18, "ACME-TEE-BLK-M")
+    qid = ok(execute(s18, "stock.quant", "create", [{"product_id": tee, "location_id": 8, "inventory_quantity": 120}],
+                     {"context": {"inventory_mode": True}}))
+    raw = jsonrpc_raw(s18, "object", "execute_kw", ["acme", 6, SYNC_API_KEY, "stock.quant", "action_apply_inventory",
+                                                    [[qid]]], rid=4242)
+    assert raw == b'{"jsonrpc": "2.0", "id": 4242}'
+    rows = ok(execute(s18, "stock.quant", "read", [[qid], ["quantity", "inventory_quantity_set"]]))
+    assert rows == [{"id": qid, "quantity": 120.0, "inventory_quantity_set": False}]
+
+
+def test_xmlrpc_none_fails_after_commit(s18):
+    tee = product(s18, "ACME-TEE-BLK-M")
+    obj = xmlrpc.client.ServerProxy(s18.url + "/xmlrpc/2/object")
+    qid = obj.execute_kw("acme", 6, "sync", "stock.quant", "create",
+                         [{"product_id": tee, "location_id": 8, "inventory_quantity": 100}],
+                         {"context": {"inventory_mode": True}})
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        obj.execute_kw("acme", 6, "sync", "stock.quant", "action_apply_inventory", [[qid]])
+    assert info.value.faultCode == 1 and "cannot marshal None" in info.value.faultString
+    assert s18.records("stock.quant", [["id", "=", qid]], ["quantity"])[0]["quantity"] == 100.0  # committed
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        obj.execute_kw("acme", 6, "sync", "sale.order", "create", [{}])
+    assert info.value.faultCode == 2 and info.value.faultString == MISSING_PARTNER_18
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        obj.execute_kw("acme", 6, "sync", "res.users", "write", [[2], {"name": "x"}])
+    assert info.value.faultCode == 4
+    common = xmlrpc.client.ServerProxy(s18.url + "/xmlrpc/2/common")
+    assert common.authenticate("acme", "sync", "WRONG", {}) is False
+    assert common.version()["server_version"] == "18.0-20250506"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# error texts
+
+def test_access_errors_for_sync(s18):
+    data = err(execute(s18, "ir.model.data", "create", [{"module": "__sync__", "name": "shopify_order_123",
+                                                          "model": "sale.order"}]))
+    assert data["name"] == "odoo.exceptions.AccessError"
+    assert data["message"] == ACCESS_IMD_CREATE_18 and data["arguments"] == [ACCESS_IMD_CREATE_18]
+    data = err(execute(s18, "ir.model.data", "search_read", [[["module", "=", "__sync__"]]], {"fields": ["res_id"]}))
+    assert data["message"] == ACCESS_IMD_READ_18
+    so = s18.exec("sale.order", "create", [{"partner_id": partner(s18)}])
+    data = err(execute(s18, "sale.order", "unlink", [[so]]))
+    assert data["name"] == "odoo.exceptions.AccessError" and data["message"] == ACCESS_SO_UNLINK
+    assert s18.count("sale.order", [["id", "=", so]]) == 1
+
+
+def test_check_object_reference(s18):
+    res = s18.exec("sale.order", "load", [["id", "partner_id/.id"], [["__sync__.shopify_order_123", partner(s18)]]])
+    so = res["ids"][0]
+    # ".id" updates by database id; an unknown one is reported in messages
+    res = s18.exec("sale.order", "load", [[".id", "client_order_ref"], [[so, "by db id"], [9999, "nope"]]])
+    assert res["ids"] is False and res["messages"] == [{"rows": {"from": 1, "to": 1}, "type": "error", "record": 1,
+                                                        "field": ".id", "message": "Unknown database identifier '9999'"}]
+    assert s18.exec("sale.order", "load", [[".id", "client_order_ref"], [[so, "by db id"]]])["ids"] == [so]
+    assert s18.records("sale.order", [["id", "=", so]], ["client_order_ref"])[0]["client_order_ref"] == "by db id"
+    assert ok(execute(s18, "ir.model.data", "check_object_reference", ["__sync__", "shopify_order_123"])) == [
+        "sale.order", so]
+    data = err(execute(s18, "ir.model.data", "check_object_reference", ["__sync__", "nope_20261122-130225"]))
+    assert data["name"] == "builtins.ValueError"
+    assert data["message"] == "External ID not found in the system: __sync__.nope_20261122-130225"
+
+
+def test_validation_and_value_errors(s18):
+    data = err(execute(s18, "sale.order", "create", [{}]))
+    assert data["name"] == "odoo.exceptions.ValidationError" and data["message"] == MISSING_PARTNER_18
+    p = partner(s18)
+    data = err(execute(s18, "res.partner", "write", [[p], {"parent_id": p}]))
+    assert data == {**data, "name": "odoo.exceptions.ValidationError",
+                    "message": "You cannot create recursive Partner hierarchies."}
+    data = err(execute(s18, "product.product", "create", [{"name": "Old", "type": "product"}]))
+    assert data["name"] == "builtins.ValueError"
+    assert data["message"] == "Wrong value for product.template.type: 'product'"
+    data = err(execute(s18, "res.partner", "create", [{"no_such_field": 1}]))
+    assert data["message"] == "Invalid field 'no_such_field' on model 'res.partner'"
+    data = err(execute(s18, "res.partner", "create", [{"email": "no-name@example.com"}]))
+    assert data["message"] == "The operation cannot be completed: Contacts require a name"
+    data = err(execute(s18, "sale.order", "create", [{"partner_id": p, "date_order": "2026-11-21T14:03:11-05:00"}]))
+    assert data["name"] == "builtins.ValueError" and "does not match format" in data["message"]
+
+
+def test_deleted_records(s18):
+    p = partner(s18, "To delete")
+    assert ok(execute(s18, "res.partner", "unlink", [[p]])) is True
+    assert ok(execute(s18, "res.partner", "read", [[p], ["name"]])) == []
+    assert ok(execute(s18, "res.partner", "search_read", [[["id", "=", p]]])) == []
+    data = err(execute(s18, "res.partner", "write", [[p], {"name": "x"}]))
+    assert data["name"] == "odoo.exceptions.MissingError"
+    assert data["message"] == "Record does not exist or has been deleted.\n(Record: res.partner(%d,), User: 6)" % p
+
+
+def test_fields_get_product_type(s18):
+    result = ok(execute(s18, "product.template", "fields_get", [["type", "is_storable"]],
+                        {"attributes": ["string", "type", "required", "selection"]}))
+    assert result == {
+        "type": {"required": True, "selection": [["consu", "Goods"], ["service", "Service"], ["combo", "Combo"]],
+                 "string": "Product Type", "type": "selection"},
+        "is_storable": {"required": False, "string": "Track Inventory", "type": "boolean"}}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# load(): upsert with external ids
+
+def test_load_upsert_is_idempotent_with_external_id(s18):
+    p, mug = partner(s18), product(s18, "ACME-MUG-350")
+    first = ok(execute(s18, "sale.order", "load", [LOAD_FIELDS, [["__sync__.shopify_order_124", str(p),
+                                                                  "shopify#124", str(mug), "3"]]]))
+    assert first["messages"] == [] and first["nextrow"] == 0 and len(first["ids"]) == 1
+    so = first["ids"][0]
+    order = ok(execute(s18, "sale.order", "read", [[so], ["client_order_ref", "order_line", "amount_total",
+                                                          "state"]]))[0]
+    assert order["amount_total"] == 43.13 and order["state"] == "draft"  # 3 x 12.50 + 15 % (recorded figures)
+    again = ok(execute(s18, "sale.order", "load", [LOAD_FIELDS, [["__sync__.shopify_order_124", str(p),
+                                                                  "shopify#124 updated", str(mug), "5"]]]))
+    assert again == {"ids": [so], "messages": [], "nextrow": 0}
+    order = ok(execute(s18, "sale.order", "read", [[so], ["client_order_ref", "order_line", "amount_total"]]))[0]
+    assert order["client_order_ref"] == "shopify#124 updated"
+    assert len(order["order_line"]) == 2 and order["amount_total"] == 115.0   # lines without ids are appended
+    assert ok(execute(s18, "ir.model.data", "check_object_reference", ["__sync__", "shopify_order_124"])) == [
+        "sale.order", so]
+    assert s18.xmlid("__sync__.shopify_order_124") == {"model": "sale.order", "res_id": so}
+    assert s18.count("sale.order") == 1
+
+
+def test_load_line_external_ids_make_lines_idempotent(s19):
+    p, mug = partner(s19), product(s19, "ACME-MUG-350")
+    rows = [["j2_so_10", p, "EXT-10", "j2_so_10_l1", mug, "3"]]
+    status, _, first = json2(s19, "sale.order", "load", {"fields": LOAD_FIELDS_LINE_IDS, "data": rows})
+    assert status == 200 and first["messages"] == []
+    rows[0][5] = "5"
+    status, _, second = json2(s19, "sale.order", "load", {"fields": LOAD_FIELDS_LINE_IDS, "data": rows})
+    assert second == {"ids": first["ids"], "messages": [], "nextrow": 0}
+    lines = s19.records("sale.order.line", [["order_id", "=", first["ids"][0]]], ["product_uom_qty"])
+    assert [l["product_uom_qty"] for l in lines] == [5.0]
+    assert s19.xmlid("__import__.j2_so_10_l1") == {"model": "sale.order.line", "res_id": lines[0]["id"]}
+    # continuation row: the 2nd row (empty order columns) adds a 2nd line to the same order
+    rows = [["j2_so_11", p, "EXT-11", "j2_so_11_l1", mug, "1"], ["", "", "", "j2_so_11_l2", mug, "2"]]
+    status, _, res = json2(s19, "sale.order", "load", {"fields": LOAD_FIELDS_LINE_IDS, "data": rows})
+    assert status == 200 and len(res["ids"]) == 1
+    status, _, lines = json2(s19, "sale.order.line", "search_read",
+                             {"domain": [["order_id.client_order_ref", "=", "EXT-11"]], "fields": ["product_uom_qty"]})
+    assert [l["product_uom_qty"] for l in lines] == [1.0, 2.0]
+
+
+def test_load_errors_come_back_in_messages(s18):
+    p, mug = partner(s18), product(s18, "ACME-MUG-350")
+    res = ok(execute(s18, "sale.order", "load", [LOAD_FIELDS, [["j2_so_bad", 999999, "EXT-BAD", mug, "1"]]]))
+    assert res == {"ids": False, "nextrow": 0, "messages": [{
+        "rows": {"from": 0, "to": 0}, "type": "error", "record": 0, "field": "partner_id",
+        "message": "No matching record found for database id '999999' in field 'Customer'",
+        "moreinfo": {"name": "Possible Values", "type": "ir.actions.act_window", "target": "new",
+                     "view_mode": "list,form", "views": [[False, "list"], [False, "form"]],
+                     "context": {"create": False}, "help": "See all possible values", "res_model": "ir.model.data",
+                     "domain": [["model", "=", "res.partner"]]},
+        "field_name": "Customer"}]}
+    # a batch with one bad row saves nothing, not even the good row (recorded)
+    rows = [["j2_so_12", p, "EXT-12", mug, "1"], ["j2_so_13", 999999, "EXT-13", mug, "1"]]
+    res = ok(execute(s18, "sale.order", "load", [LOAD_FIELDS, rows]))
+    assert res["ids"] is False and res["messages"][0]["rows"] == {"from": 1, "to": 1}
+    assert s18.count("sale.order", [["client_order_ref", "=", "EXT-12"]]) == 0
+    # an error raised while writing (missing partner) is a message too, not an exception
+    res = ok(execute(s18, "sale.order", "load", [["id", "client_order_ref"], [["so_no_partner", "x"]]]))
+    assert res["ids"] is False
+    assert res["messages"] == [{"rows": {"from": 0, "to": 0}, "record": 0, "type": "error",
+                                "message": "Missing required value for the field 'Customer' (partner_id)",
+                                "field": "partner_id"}]
+    assert s18.count("sale.order") == 0 and s18.xmlid("__import__.so_no_partner") is None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# sale / stock flows
+
+def test_action_confirm_creates_delivery_and_twice_is_user_error(s18):
+    p, tee = partner(s18), product(s18, "ACME-TEE-BLK-M")
+    so = ok(execute(s18, "sale.order", "create", [{"partner_id": p, "client_order_ref": "shopify#1042",
+                                                    "order_line": [[0, 0, {"product_id": tee, "product_uom_qty": 2}]]}]))
+    assert ok(execute(s18, "sale.order", "action_confirm", [[so]])) is True
+    order = ok(execute(s18, "sale.order", "read", [[so], ["name", "state", "picking_ids", "delivery_status",
+                                                          "invoice_status"]]))[0]
+    assert order["state"] == "sale" and order["delivery_status"] == "pending"
+    assert order["invoice_status"] == "to invoice" and len(order["picking_ids"]) == 1
+    picking = ok(execute(s18, "stock.picking", "read", [order["picking_ids"], ["name", "state", "origin"]]))[0]
+    assert picking["name"] == "WH/OUT/00001" and picking["state"] == "assigned"
+    assert picking["origin"] == "%s - shopify#1042" % order["name"]
+    quant = ok(execute(s18, "stock.quant", "search_read", [[["product_id", "=", tee], ["location_id", "=", 8]]],
+                       {"fields": ["quantity", "reserved_quantity", "available_quantity"]}))[0]
+    assert (quant["quantity"], quant["reserved_quantity"], quant["available_quantity"]) == (40.0, 2.0, 38.0)
+    data = err(execute(s18, "sale.order", "action_confirm", [[so]]))
+    assert data["name"] == "odoo.exceptions.UserError"
+    assert data["message"] == "Some orders are not in a state requiring confirmation."
+    assert data["arguments"] == ["Some orders are not in a state requiring confirmation."]
+
+
+def test_action_cancel_wizard_then_cancel(s18):
+    p, tee = partner(s18), product(s18, "ACME-TEE-BLK-M")
+    so = s18.exec("sale.order", "create", [{"partner_id": p, "order_line": [[0, 0, {"product_id": tee}]]}])
+    ok(execute(s18, "sale.order", "action_confirm", [[so]]))
+    wizard = ok(execute(s18, "sale.order", "action_cancel", [[so]]))
+    assert wizard["res_model"] == "sale.order.cancel" and wizard["type"] == "ir.actions.act_window"
+    assert s18.records("sale.order", [["id", "=", so]], ["state"])[0]["state"] == "sale"  # nothing cancelled yet
+    assert ok(execute(s18, "sale.order", "action_cancel", [[so]], {"context": {"disable_cancel_warning": True}}))
+    order = s18.records("sale.order", [["id", "=", so]], ["state", "picking_ids"])[0]
+    assert order["state"] == "cancel"
+    assert s18.records("stock.picking", [["id", "in", order["picking_ids"]]], ["state"])[0]["state"] == "cancel"
+    assert s18.records("stock.quant", [["product_id", "=", tee], ["location_id", "=", 8]],
+                       ["reserved_quantity"])[0]["reserved_quantity"] == 0.0
+
+
+def test_picking_validate_cancel_and_chatter(s18):
+    p, mug, ship = partner(s18), product(s18, "ACME-MUG-350"), product(s18, "SHIP-STD")
+    so = s18.exec("sale.order", "create", [{"partner_id": p, "order_line": [
+        [0, 0, {"product_id": mug, "product_uom_qty": 3}], [0, 0, {"product_id": ship, "price_unit": 7.99}]]}])
+    ok(execute(s18, "sale.order", "action_confirm", [[so]]))
+    pick = ok(execute(s18, "stock.picking", "search", [[["sale_id", "=", so]]]))
+    assert len(pick) == 1 and len(s18.records("stock.move", [["picking_id", "=", pick[0]]])) == 1  # no move for a service
+    ok(execute(s18, "stock.picking", "write", [pick, {"carrier_tracking_ref": "1Z999AA10123456784"}]))
+    mid = ok(execute(s18, "stock.picking", "message_post", [pick], {"body": "Shipped with UPS 1Z999AA10123456784",
+                                                                     "message_type": "comment"}))
+    assert isinstance(mid, int)
+    msgs = s18.records("mail.message", [["model", "=", "stock.picking"], ["res_id", "=", pick[0]]], ["body"])
+    assert msgs == [{"id": mid, "body": "<p>Shipped with UPS 1Z999AA10123456784</p>"}]
+    assert ok(execute(s18, "stock.picking", "button_validate", [pick])) is True
+    assert s18.records("stock.picking", [["id", "=", pick[0]]], ["state"])[0]["state"] == "done"
+    assert s18.records("sale.order", [["id", "=", so]], ["delivery_status"])[0]["delivery_status"] == "full"
+    assert s18.records("stock.quant", [["product_id", "=", mug], ["location_id", "=", 8]],
+                       ["quantity", "reserved_quantity"])[0] == {"id": 3, "quantity": 22.0, "reserved_quantity": 0.0}
+    data = err(execute(s18, "stock.picking", "action_cancel", [pick]))
+    assert data["name"] == "odoo.exceptions.UserError" and "set to 'Done'" in data["message"]
+    act = ok(execute(s18, "sale.order", "activity_schedule", [[so]], {"summary": "Check address"}))
+    assert s18.records("mail.activity", [["id", "in", act]], ["res_model", "summary"])[0]["summary"] == "Check address"
+
+
+def test_stock_quant_inventory_mode(s18):
+    cap = product(s18, "ACME-CAP-NVY")
+    q1 = ok(execute(s18, "stock.quant", "create", [{"product_id": cap, "location_id": 8, "inventory_quantity": 7}],
+                    {"context": {"inventory_mode": True}}))
+    existing = s18.records("stock.quant", [["product_id", "=", cap], ["location_id", "=", 8]], ["id"])[0]["id"]
+    assert q1 == existing  # an existing quant is reused
+    data = err(execute(s18, "stock.quant", "create", [{"product_id": cap, "location_id": 8, "quantity": 5}]))
+    assert data["name"] == "odoo.exceptions.AccessError"
+    # the quant moves between the count and the apply: Odoo answers with the conflict wizard instead of applying
+    so = s18.exec("sale.order", "create", [{"partner_id": partner(s18), "order_line": [[0, 0, {"product_id": cap}]]}])
+    s18.exec("sale.order", "action_confirm", [[so]])
+    s18.exec("stock.picking", "button_validate", [s18.records("stock.picking", [["sale_id", "=", so]], ["id"])[0]["id"]])
+    res = ok(execute(s18, "stock.quant", "action_apply_inventory", [[q1]]))
+    assert res["res_model"] == "stock.inventory.conflict"
+    assert s18.records("stock.quant", [["id", "=", q1]], ["quantity"])[0]["quantity"] == 9.0
+
+
+def test_domains(s18):
+    a = s18.exec("res.partner", "create", [{"name": "Alpha Corp", "is_company": True, "city": "Springfield"}])
+    b = s18.exec("res.partner", "create", [{"name": "Bob", "parent_id": a, "email": "bob@example.com"}])
+    c = s18.exec("res.partner", "create", [{"type": "delivery", "parent_id": a, "street": "742 Evergreen"}])
+    search = lambda dom, **kw: ok(execute(s18, "res.partner", "search", [dom], kw))
+    assert search([["id", "child_of", a]], order="id") == [a, b, c]
+    assert search(["|", ["name", "=", "Bob"], ["city", "ilike", "springf"]], order="id") == [a, b]
+    assert search(["!", ["id", "not in", [a, b]]], order="id") == [a, b]
+    assert search([["parent_id", "=", a], ["email", "=?", False]], order="id") == [b, c]
+    assert search([["parent_id.name", "=like", "Alpha%"], ["type", "=", "delivery"]]) == [c]
+    assert ok(execute(s18, "res.partner", "read", [[c], ["display_name"]]))[0]["display_name"] == \
+        "Alpha Corp, Delivery Address"
+    assert ok(execute(s18, "res.currency", "search", [[["name", "=", "EUR"]]])) == []   # inactive currency
+    assert ok(execute(s18, "res.currency", "search", [[["name", "=", "EUR"]]],
+                      {"context": {"active_test": False}})) == [2]
+    assert ok(execute(s18, "res.partner", "search_count", [[["id", "in", [a, b, c]]]])) == 3
+    data = err(execute(s18, "res.partner", "search", [[["bogus", "=", 1]]]))
+    assert data["name"] == "builtins.ValueError"
+    assert ok(execute(s18, "stock.location", "search_read", [[["usage", "=", "internal"]]],
+                      {"fields": ["complete_name"], "limit": 1})) == [{"id": 8, "complete_name": "WH/Stock"}]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# JSON-2 (Odoo 19)
+
+def test_json2_happy_path(s19):
+    status, headers, ids = json2(s19, "res.partner", "create", {"vals_list": {"name": "J2 Customer B"}})
+    assert status == 200 and headers["content-type"].startswith("application/json") and len(ids) == 1
+    status, _, rows = json2(s19, "res.partner", "search_read", {"domain": [["id", "in", [1, 2, 3]]],
+                                                               "fields": ["name", "email", "is_company"],
+                                                               "order": "id", "limit": 3})
+    assert rows == [{"id": 1, "name": "My Company", "email": False, "is_company": True},
+                    {"id": 3, "name": "Administrator", "email": False, "is_company": False}]  # as recorded
+    assert json2(s19, "res.partner", "write", {"ids": ids, "vals": {"active": False}})[2] is True
+    assert json2(s19, "res.partner", "search_count", {"domain": [["name", "ilike", "J2 Customer"]]})[2] == 0
+    assert json2(s19, "res.partner", "search_count", {"domain": [["name", "ilike", "J2 Customer"]],
+                                                      "context": {"active_test": False}})[2] == 1
+    tee = json2(s19, "product.product", "search", {"domain": [["default_code", "=", "ACME-TEE-BLK-M"]],
+                                                   "limit": 1})[2]
+    status, _, qids = json2(s19, "stock.quant", "create", {
+        "vals_list": [{"product_id": tee[0], "location_id": 8, "inventory_quantity": 42}],
+        "context": {"inventory_mode": True}})
+    status, _, raw = http(s19, "POST", "/json/2/stock.quant/action_apply_inventory", {"ids": qids},
+                          {"Authorization": "bearer " + SYNC_API_KEY})
+    assert status == 200 and raw == b"null"
+    assert json2(s19, "stock.quant", "read", {"ids": qids, "fields": ["quantity"]})[2] == [
+        {"id": qids[0], "quantity": 42.0}]
+    assert json2(s19, "res.partner", "read", {"ids": [999], "fields": ["name"]})[2] == []
+    assert json2(s19, "sale.order", "read", {"ids": [], "fields": ["partner_id"], "load": None})[2] == []
+    assert json2(s19, "res.partner", "search_count", {"domain": [["id", "=", 1]]},
+                 headers={"X-Odoo-Database": "acme19"})[2] == 1
+    assert json2(s19, "res.users", "context_get", {})[2] == {"lang": "en_US", "tz": False, "uid": 5}
+
+
+def test_json2_errors(s19):
+    def check(resp, status, name, message=None):
+        assert resp[0] == status, resp
+        body = resp[2]
+        assert list(body) == ["name", "message", "arguments", "context", "debug"]
+        assert body["name"] == name
+        if message is not None:
+            assert body["message"] == message
+        return body
+
+    body = check(json2(s19, "res.partner", "search_count", {"domain": []}, key="0123456789abcdef" * 2 + "01234567"),
+                 401, "werkzeug.exceptions.Unauthorized", "Invalid apikey")
+    assert body["arguments"] == ["Invalid apikey", 401]
+    resp = json2(s19, "res.partner", "search_count", {"domain": []}, key=None)
+    check(resp, 401, "werkzeug.exceptions.Unauthorized",
+          "User not authenticated, use an API Key with a Bearer Authorization header.")
+    assert resp[1]["www-authenticate"] == "Bearer "
+    check(json2(s19, "res.partner", "search_count", {"domain": []}, key=None,
+                headers={"Authorization": "Basic YWRtaW46YWRtaW4="}), 401, "werkzeug.exceptions.Unauthorized")
+    check(json2(s19, "no.such.model", "search", {"domain": []}), 404, "werkzeug.exceptions.NotFound",
+          "the model 'no.such.model' does not exist")
+    check(json2(s19, "res.partner", "does_not_exist", {}), 404, "werkzeug.exceptions.NotFound",
+          "The method 'res.partner.does_not_exist' does not exist")
+    check(json2(s19, "res.partner", "_compute_display_name", {"ids": [1]}), 403, "odoo.exceptions.AccessError",
+          "Private methods (such as 'res.partner._compute_display_name') cannot be called remotely.")
+    check(json2(s19, "res.partner", "search_count", {"domain": [], "kwargs": {"context": {}}}), 422,
+          "werkzeug.exceptions.UnprocessableEntity", "got an unexpected keyword argument 'kwargs'")
+    check(json2(s19, "res.partner", "search", {}), 422, "werkzeug.exceptions.UnprocessableEntity",
+          "missing a required argument: 'domain'")
+    check(json2(s19, "res.partner", "create", {"ids": [1], "vals_list": [{"name": "x"}]}), 422,
+          "werkzeug.exceptions.UnprocessableEntity", "cannot call res.partner.create with ids")
+    check(json2(s19, "res.partner", "search_read", {"args": [[["id", "=", 1]], ["name"]]}), 500, "builtins.TypeError",
+          "BaseModel._read_format() got an unexpected keyword argument 'args'")
+    check(json2(s19, "res.partner", "search", {"domain": "[('id','=',1)]"}), 500, "builtins.TypeError",
+          "Domain() invalid argument type for domain: \"[('id','=',1)]\"")
+    check(json2(s19, "res.partner", "create", {"vals_list": [{}]}), 422, "odoo.exceptions.ValidationError",
+          "The operation cannot be completed: Contacts require a name")
+    check(json2(s19, "sale.order", "create", {"vals_list": [{"client_order_ref": "no partner"}]}), 422,
+          "odoo.exceptions.ValidationError", MISSING_PARTNER_19)
+    check(json2(s19, "product.product", "create", {"vals_list": [{"name": "J2 Widget", "type": "consu"}]}), 403,
+          "odoo.exceptions.AccessError",
+          "You are not allowed to create 'Product Variant' (product.product) records.\n\nThis operation is allowed "
+          "for the following groups:\n\t- Products/Create\n\nContact your administrator to request access if "
+          "necessary.")
+    check(json2(s19, "ir.model.data", "check_object_reference", {"module": "__import__", "xml_id": "nope_404"}), 500,
+          "builtins.ValueError", "External ID not found in the system: __import__.nope_404")
+    p = json2(s19, "res.partner", "create", {"vals_list": [{"name": "J2 to delete"}]})[2]
+    assert json2(s19, "res.partner", "unlink", {"ids": p})[2] is True
+    check(json2(s19, "res.partner", "write", {"ids": p, "vals": {"name": "x"}}), 404, "odoo.exceptions.MissingError",
+          "Record does not exist or has been deleted.\n(Record: res.partner(%d,), User: 5)" % p[0])
+    so = s19.exec("sale.order", "create", [{"partner_id": 3, "order_line": [[0, 0, {"product_id": 2}]]}])
+    s19.exec("sale.order", "action_confirm", [[so]])
+    check(json2(s19, "sale.order", "unlink", {"ids": [so]}, key=ADMIN_API_KEY), 422, "odoo.exceptions.UserError",
+          "You can not delete a sent quotation or a confirmed sales order. You must first cancel it.")
+    # atomic request: nothing of create([ok, bad]) is saved
+    check(json2(s19, "res.partner", "create", {"vals_list": [{"name": "J2 atomic 1"}, {"email": "x@example.com"}]}),
+          422, "odoo.exceptions.ValidationError")
+    assert json2(s19, "res.partner", "search_count", {"domain": [["name", "=like", "J2 atomic%"]]})[2] == 0
+    # transport-level answers
+    status, headers, raw = http(s19, "POST", "/json/2/res.partner/search_count", b'{"domain": []}',
+                                {"Authorization": "Bearer " + SYNC_API_KEY, "Content-Type": "text/plain"})
+    assert status == 415 and headers["content-type"].startswith("text/html")
+    status, _, raw = http(s19, "POST", "/json/2/res.partner/search", b"{not json",
+                          {"Authorization": "Bearer " + SYNC_API_KEY})
+    assert status == 400 and json.loads(raw)["message"] == (
+        "could not parse the body as json: Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1)")
+    resp = json2(s19, "res.partner", "search_count", None, verb="GET")
+    check(resp, 404, "werkzeug.exceptions.NotFound", "Did you mean POST /json/2/<model>/<method>?")
+    status, headers, raw = http(s19, "POST", "/json/2/res.partner/search_read", {"domain": []},
+                                {"Authorization": "Bearer " + SYNC_API_KEY, "X-Odoo-Database": "acme"})
+    assert status == 404 and b"No database is selected" in raw
+
+
+def test_json2_only_in_19(s18):
+    assert json2(s18, "res.partner", "search_count", {"domain": []})[0] == 404
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# rights table, inspection API, persistence
+
+def test_revoking_a_right_provokes_the_access_error(s18):
+    p = partner(s18)
+    status, _, _ = http(s18, "POST", "/__sim__/rights", {"user": "sync", "model": "sale.order", "perm": "create",
+                                                         "allow": False})
+    assert status == 200
+    data = err(execute(s18, "sale.order", "create", [{"partner_id": p}]))
+    assert data["message"] == (
+        "You are not allowed to create 'Sales Order' (sale.order) records.\n\nThis operation is allowed for the "
+        "following groups:\n\t- Sales/Administrator\n\nContact your administrator to request access if necessary.")
+    res = ok(execute(s18, "sale.order", "load", [["id", "partner_id/.id"], [["so_1", p]]]))
+    assert res["ids"] is False and res["messages"][0]["message"] == data["message"]  # inside messages for load()
+    assert ok(execute(s18, "sale.order", "check_access_rights", ["create"], {"raise_exception": False})) is False
+    http(s18, "POST", "/__sim__/reset", {})
+    assert isinstance(ok(execute(s18, "sale.order", "create", [{"partner_id": 1}])), int)
+
+
+def test_inspection_api(s18):
+    status, _, raw = http(s18, "POST", "/__sim__/exec", {"model": "product.product", "method": "create", "args": [
+        {"name": "Acme Sticker", "default_code": "ACME-STK", "type": "consu", "list_price": 2.5}]})
+    assert status == 200
+    pid = json.loads(raw)["result"]
+    status, _, raw = http(s18, "GET", '/__sim__/records/product.product?domain=[["default_code","=","ACME-STK"]]'
+                                      '&fields=["name","list_price"]')
+    assert json.loads(raw) == [{"id": pid, "name": "Acme Sticker", "list_price": 2.5}]
+    status, _, raw = http(s18, "GET", "/__sim__/count/product.product")
+    assert json.loads(raw) == {"count": 5}
+    assert http(s18, "GET", "/__sim__/xmlid/__sync__.nothing")[0] == 404
+    status, _, raw = http(s18, "GET", "/__sim__/xmlid/stock.warehouse0")
+    assert json.loads(raw) == {"model": "stock.warehouse", "res_id": 1}
+    status, _, raw = http(s18, "POST", "/__sim__/exec", {"model": "sale.order", "method": "create", "args": [{}]})
+    assert status == 422 and json.loads(raw)["error"]["name"] == "odoo.exceptions.ValidationError"
+    # the call log: Odoo requests only, secrets masked
+    http(s18, "POST", "/__sim__/calls/reset")
+    jsonrpc(s18, "common", "authenticate", "acme", "sync", "sync", {})
+    execute(s18, "res.partner", "search_read", [[["id", "=", 1]]], {"fields": ["name"], "context": {"lang": "en_US"}})
+    status, _, raw = http(s18, "GET", "/__sim__/calls")
+    calls = json.loads(raw)
+    assert [(c["protocol"], c["model"], c["method"], c["uid"]) for c in calls] == [
+        ("jsonrpc", None, "authenticate", 6), ("jsonrpc", "res.partner", "search_read", 6)]
+    assert calls[0]["args"] == ["acme", "sync", "***"] and calls[1]["args"] == [[["id", "=", 1]]]
+    assert calls[1]["kwargs"] == {"fields": ["name"]} and calls[1]["context"] == {"lang": "en_US"}
+    assert SYNC_API_KEY not in raw.decode()
+
+
+def test_db_file_persists_across_restarts(tmp_path):
+    db = str(tmp_path / "odoo.sqlite")
+    with OdooSim(port=0, version=18, db=db, seed=False) as sim:
+        assert sim.count("product.product") == 0
+        p = partner(sim, "Persistent")
+    with OdooSim(port=0, version=18, db=db, seed=True) as sim:  # existing data is kept, no reseed
+        assert sim.records("res.partner", [["id", "=", p]], ["name"]) == [{"id": p, "name": "Persistent"}]
+        assert sim.count("product.product") == 0
+
+
+def test_concurrent_rpcs(s18):
+    errors, ids = [], []
+
+    def worker(n):
+        try:
+            for i in range(5):
+                ids.append(ok(execute(s18, "res.partner", "create", [{"name": "T%d-%d" % (n, i)}])))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(ids)) == 40
+
+
+def test_standalone_cli(tmp_path):
+    proc = subprocess.Popen([sys.executable, str(HERE / "odoo_sim.py"), "--port", "0", "--version", "19", "--seed"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready["odoo_sim"] == "ready" and ready["version"] == 19 and ready["sync"]["uid"] == 5
+        conn = httplib.HTTPConnection("127.0.0.1", ready["port"], timeout=5)
+        conn.request("GET", "/web/version")
+        assert json.loads(conn.getresponse().read())["version"] == "19.0"
+        conn.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# fault injection
+
+def _expect_no_response(sim, payload):
+    conn = httplib.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+    try:
+        conn.request("POST", "/jsonrpc", body=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+        with pytest.raises((httplib.RemoteDisconnected, ConnectionResetError, httplib.BadStatusLine)):
+            conn.getresponse()
+    finally:
+        conn.close()
+
+
+def _create_partner_payload(sim, name):
+    return {"jsonrpc": "2.0", "method": "call", "id": 9, "params": {"service": "object", "method": "execute_kw",
+            "args": [sim.dbname, sim.sync_uid, SYNC_API_KEY, "res.partner", "create", [{"name": name}]]}}
+
+
+def test_fault_down_and_count(s18):
+    fault(s18, mode="down", count=2)
+    _expect_no_response(s18, _create_partner_payload(s18, "Lost 1"))
+    _expect_no_response(s18, _create_partner_payload(s18, "Lost 2"))
+    assert s18.count("res.partner", [["name", "like", "Lost"]]) == 0  # not executed
+    assert ok(jsonrpc(s18, "common", "version"))["server_serie"] == "18.0"  # count exhausted
+    fault(s18, mode="down", count=1, reset=True)
+    _expect_no_response(s18, _create_partner_payload(s18, "Lost 3"))
+
+
+def test_fault_commit_then_drop(s18):
+    fault(s18, mode="commit_then_drop", count=1, match={"model": "res.partner", "method": "create"})
+    ok(execute(s18, "res.partner", "search_count", [[]]))  # not matched: answered normally
+    _expect_no_response(s18, _create_partner_payload(s18, "Committed"))
+    assert s18.count("res.partner", [["name", "=", "Committed"]]) == 1  # the work was committed
+    calls = s18.calls(method="create")
+    assert calls[-1]["fault"] == "commit_then_drop" and calls[-1]["status"] == 200
+
+
+def test_fault_slow(s18):
+    fault(s18, mode="slow", count=1, delay_ms=300)
+    t0 = time.monotonic()
+    ok(jsonrpc(s18, "common", "version"))
+    assert time.monotonic() - t0 >= 0.3
+    t0 = time.monotonic()
+    ok(jsonrpc(s18, "common", "version"))
+    assert time.monotonic() - t0 < 0.3
+
+
+@pytest.mark.parametrize("code", [500, 502, 504])
+def test_fault_http_status(s18, code):
+    fault(s18, mode="http_%d" % code, count=1)
+    status, headers, raw = http(s18, "POST", "/jsonrpc", _create_partner_payload(s18, "Gateway"))
+    assert status == code and headers["content-type"].startswith("text/html")
+    assert s18.count("res.partner", [["name", "=", "Gateway"]]) == 0
+    fault(s18, mode="http_%d" % code, count=1, execute=True)   # e.g. a 504 while Odoo finishes the work
+    assert http(s18, "POST", "/jsonrpc", _create_partner_payload(s18, "Gateway"))[0] == code
+    assert s18.count("res.partner", [["name", "=", "Gateway"]]) == 1
+
+
+def test_fault_serialization(s18, s19):
+    fault(s18, mode="serialization", count=1, match={"method": "action_confirm"})
+    data = err(execute(s18, "sale.order", "action_confirm", [[1]]))
+    assert data["name"] == "psycopg2.errors.SerializationFailure"
+    assert data["message"] == "could not serialize access due to concurrent update\n"
+    fault(s19, mode="serialization")  # until cleared
+    status, _, body = json2(s19, "res.partner", "search_count", {"domain": []})
+    assert status == 500 and body["name"] == "psycopg2.errors.SerializationFailure"
+    fault(s19, mode="none")
+    assert json2(s19, "res.partner", "search_count", {"domain": []})[0] == 200
+
+
+def test_fault_refuse(s18):
+    http(s18, "POST", "/__sim__/fault", {"mode": "refuse", "duration_ms": 400})
+    time.sleep(0.2)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", s18.port), timeout=2).close()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert ok(jsonrpc(s18, "common", "version"))
+            break
+        except (ConnectionRefusedError, ConnectionResetError):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
