@@ -25,7 +25,7 @@ test: deps
 	@cmake --build $(TEST_BUILD)
 	@cd $(TEST_BUILD) && ctest --output-on-failure
 	@SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) -q tests/integration
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) -q tests/sim tests/integration
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure
