@@ -98,6 +98,7 @@ int cmd_serve(app_t *a)
         app_print_err(&err);
         return APP_STORE;
     }
+    store_db_set_max_size(db, cfg->store_max_size);
     if (lock_store(cfg->store_path, &lock_fd) < 0)
         goto out;
     reg = queue_registry_new();

@@ -47,6 +47,8 @@ static const cfg_key_t store_keys[] = {
      "how long done/discarded jobs (and so their dedupe keys) are kept; at least 4h, Shopify's retry window"},
     {"poll_interval", T_DURATION, S(poll_interval_ms), 10, 60000, "1s", 0,
      "idle workers look for due jobs this often"},
+    {"max_size", T_SIZE, S(store_max_size), 0, 1LL << 50, "0", 0,
+     "largest size of the store file (0 = no limit); when reached, webhooks get 503 and nothing is lost"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 static const cfg_key_t log_keys[] = {
     {"level", T_LEVEL, S(log_level), 0, 0, "info", 0, "debug | info | warn | error"},

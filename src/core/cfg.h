@@ -55,7 +55,7 @@ typedef struct cfg {
     int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
     /* [store] */
     char *store_backend, *store_path;   /* store_path resolved against the config file's folder */
-    int64_t retention_ms, poll_interval_ms;
+    int64_t retention_ms, poll_interval_ms, store_max_size;
     /* [log] */
     log_level_t log_level;
     log_format_t log_format;

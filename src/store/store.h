@@ -98,6 +98,9 @@ typedef struct store store_t;
  * for another process's write lock. Returns NULL with err set. Thread-safe to use afterwards. */
 store_db_t *store_db_open(const char *path, int64_t busy_timeout_ms, err_t *err);
 void store_db_close(store_db_t *db);   /* after every store_t of it is closed */
+/* Cap the store file at about bytes (0 = no cap) for connections opened afterwards; start-up only. A full store
+ * fails writes with class transient, code store.full (the ack path answers 503). */
+void store_db_set_max_size(store_db_t *db, int64_t bytes);
 
 /* Wake-ups between threads of this process: store_db_notify after a commit that made njobs jobs claimable
  * (1 wakes one waiter, anything else wakes all); store_db_wait sleeps until a notify newer than *seen or

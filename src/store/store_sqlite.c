@@ -21,6 +21,7 @@
 struct store_db {
     char *path;
     int64_t busy_timeout_ms;
+    int64_t max_size;
     pthread_mutex_t wlock;      /* one writer of this process at a time (see the file comment) */
     pthread_mutex_t wake_mu;
     pthread_cond_t wake_cv;
@@ -151,7 +152,7 @@ static int sql_error(store_t *s, err_t *err, const char *what)
     if (prim == SQLITE_BUSY)
         err_hint(err, "another process holds the store's write lock; it is retried");
     else if (prim == SQLITE_FULL || prim == SQLITE_IOERR)
-        err_hint(err, "check free disk space and the file system holding %s", s->db->path);
+        err_hint(err, "check free disk space and the file system holding %s (and [store] max_size)", s->db->path);
     return -1;
 }
 
@@ -167,6 +168,19 @@ static sqlite3_stmt *q(store_t *s, int which, err_t *err)
     sqlite3_reset(s->stmt[which]);
     sqlite3_clear_bindings(s->stmt[which]);
     return s->stmt[which];
+}
+
+/* The first column of the first row of sql, or dflt. */
+static int64_t query_int(store_t *s, const char *sql, int64_t dflt)
+{
+    sqlite3_stmt *st;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return v > 0 ? v : dflt;
 }
 
 static int exec(store_t *s, const char *sql, err_t *err)
@@ -400,6 +414,11 @@ void store_db_close(store_db_t *db)
     free(db);
 }
 
+void store_db_set_max_size(store_db_t *db, int64_t bytes)
+{
+    db->max_size = bytes;
+}
+
 void store_db_notify(store_db_t *db, int njobs)
 {
     pthread_mutex_lock(&db->wake_mu);
@@ -460,6 +479,15 @@ store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, er
     if (exec(s, pragmas, err) < 0) {
         store_disconnect(s);
         return NULL;
+    }
+    if (db->max_size > 0) {
+        /* max_page_count counts pages of the database file; the WAL is bounded by the rewinds (store_checkpoint) */
+        snprintf(pragmas, sizeof(pragmas), "PRAGMA max_page_count = %lld;",
+                 (long long)(db->max_size / query_int(s, "PRAGMA page_size", 4096)));
+        if (exec(s, pragmas, err) < 0) {
+            store_disconnect(s);
+            return NULL;
+        }
     }
     return s;
 }

@@ -473,3 +473,34 @@ def test_locked_store_makes_readyz_and_webhooks_503_until_released(make_synchub)
     assert (status, doc.get("status")) == (200, "stored"), doc
     assert sorted(j["correlation_id"] for j in hub.jobs()) == ["evt-after-lock", "evt-before-lock",
                                                                  "evt-during-lock"]
+
+
+def test_full_store_answers_503_and_stores_nothing_then_recovers(make_synchub):
+    """[store] max_size reached (SQLITE_FULL, as on a full disk): the delivery gets 503 and no job, every earlier
+    acknowledged delivery is intact, and after the operator raises the cap the sender's retry is stored once."""
+    hub = make_synchub()
+    hub.set("server", workers=0)
+    hub.set("store", max_size="160KiB")
+    hub.start()
+    acked, refused = [], None
+    for i in range(200):
+        status, doc = hub.post_webhook(order_body(7100000000000 + i), event_id=f"evt-full-{i}")
+        if status == 503:
+            assert_error_body(doc)
+            refused = i
+            break
+        assert (status, doc.get("status")) == (200, "stored"), doc
+        acked.append(f"evt-full-{i}")
+    assert refused is not None, "the store never filled up: max_size is not enforced"
+    assert acked, "the cap refused even the first delivery"
+    assert hub.get("/healthz")[0] == 200
+    present = {j["correlation_id"] for j in hub.jobs()}
+    assert f"evt-full-{refused}" not in present, "a 503'd delivery was stored"
+    assert set(acked) <= present, "acknowledged deliveries are missing"
+    hub.stop()
+
+    hub.set("store", max_size="64MiB")
+    hub.start()
+    status, doc = hub.post_webhook(order_body(7100000000000 + refused), event_id=f"evt-full-{refused}")
+    assert (status, doc.get("status")) == (200, "stored"), doc
+    assert len(by_correlation(hub, f"evt-full-{refused}")) == 1
