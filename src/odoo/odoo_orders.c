@@ -37,6 +37,8 @@ typedef struct order_ctx {
     const char *name;        /* "#1042" */
     int64_t version;         /* updated_at in ms */
     char xml_order[160];     /* external ID name (module implicit) */
+    char cust_key[80];       /* link keys used for this order, to forget them if Odoo lost the records */
+    char addr_key[17];
     char label[200];         /* "shopify order #1042 (6150327861270)": the record every error names */
 } order_ctx_t;
 
@@ -240,6 +242,23 @@ static int load(order_ctx_t *c, const char *model, json_t *fields, json_t *rows,
                        str(m, "message") ? str(m, "message") : "error");
         }
         bool race = strstr(buf_str(&b), "duplicate key value") || strstr(buf_str(&b), "could not serialize");
+        if (!race && strstr(buf_str(&b), "No matching record found for database id")) {
+            /* A contact or product synchub remembered was deleted in Odoo: forget what this order used, so the
+             * retry looks everything up again instead of failing the same way forever. */
+            err_t fe;
+            if (c->cust_key[0])
+                store_link_forget(c->run->store, "shopify", c->shop->domain, "customer", c->cust_key, &fe);
+            if (c->addr_key[0])
+                store_link_forget(c->run->store, "shopify", c->shop->domain, "address", c->addr_key, &fe);
+            json_object_clear(c->ws->products);
+            int rc = fail(c, ERR_TRANSIENT, "odoo.stale_reference",
+                          "a record synchub had linked was deleted in Odoo; links and caches were dropped and the "
+                          "next attempt resolves the customer, address and products again",
+                          "Odoo refused to import %s: %s", model, buf_str(&b));
+            buf_release(&b);
+            json_decref(r);
+            return rc;
+        }
         int rc = fail(c, race ? ERR_TRANSIENT : ERR_DATA, race ? "odoo.concurrency" : "odoo.load",
                       race ? "another worker wrote the same record at the same moment; retried"
                            : "Odoo's message names the field; fix the data (or the mapping), then `synchub jobs "
@@ -296,6 +315,7 @@ static int resolve_customer(order_ctx_t *c, int64_t *partner_id)
 
     err_t e;
     store_link_t link;
+    snprintf(c->cust_key, sizeof(c->cust_key), "%s", key);
     int have = store_link_get(c->run->store, "shopify", c->shop->domain, "customer", key, &link, &e);
     if (have < 0)
         return fail_record(c, &e);
@@ -351,8 +371,10 @@ static int resolve_customer(order_ctx_t *c, int64_t *partner_id)
             person_name(json_object_get(c->order, "billing_address"), &name);
         if (!name.len)
             buf_puts(&name, email ? email : c->label);
+        char full[220];
+        full_xmlid(xml, full, sizeof(full)); /* a bare name would land in module __import__ */
         json_t *fields = json_pack("[s, s]", "id", "name");
-        json_t *row = json_pack("[s, s]", xml, buf_str(&name));
+        json_t *row = json_pack("[s, s]", full, buf_str(&name));
         buf_release(&name);
         bool update = pid != 0;
         if (email && !(update && is_protected(c, "res.partner", "email"))) {
@@ -398,6 +420,7 @@ static int resolve_delivery(order_ctx_t *c, int64_t partner_id, int64_t *deliver
     char h[17], xml[160];
     short_hash(buf_str(&norm), h);
     buf_release(&norm);
+    snprintf(c->addr_key, sizeof(c->addr_key), "%s", h);
     err_t e;
     store_link_t link;
     int have = store_link_get(c->run->store, "shopify", c->shop->domain, "address", h, &link, &e);
@@ -409,10 +432,12 @@ static int resolve_delivery(order_ctx_t *c, int64_t partner_id, int64_t *deliver
         return 0;
     }
     odoo_xmlid_name(c->shop->domain, "address", h, xml, sizeof(xml));
+    char full[220];
+    full_xmlid(xml, full, sizeof(full)); /* a bare name would land in module __import__ */
     buf_t name = BUF_INIT;
     person_name(a, &name);
     json_t *fields = json_pack("[s, s, s, s]", "id", "parent_id/.id", "type", "name");
-    json_t *row = json_pack("[s, o, s, s]", xml, json_sprintf("%" PRId64, partner_id), "delivery",
+    json_t *row = json_pack("[s, o, s, s]", full, json_sprintf("%" PRId64, partner_id), "delivery",
                             name.len ? buf_str(&name) : "Delivery");
     buf_release(&name);
     static const char *const map[][2] = {{"address1", "street"}, {"address2", "street2"}, {"city", "city"},
@@ -625,7 +650,9 @@ static int write_order(order_ctx_t *c, bool exists, int64_t partner_id, int64_t 
                        size_t n, json_t *pids, int64_t *order_id)
 {
     json_t *fields = json_pack("[s, s, s]", "id", "partner_id/.id", "partner_shipping_id/.id");
-    json_t *head = json_pack("[s, o, o]", c->xml_order, json_sprintf("%" PRId64, partner_id),
+    char full_order[220];
+    full_xmlid(c->xml_order, full_order, sizeof(full_order)); /* a bare name would land in module __import__ */
+    json_t *head = json_pack("[s, o, o]", full_order, json_sprintf("%" PRId64, partner_id),
                              json_sprintf("%" PRId64, delivery_id));
     char origin[256], when[32];
     snprintf(origin, sizeof(origin), "Shopify %s %s", c->shop->domain, c->name);
@@ -671,10 +698,6 @@ static int write_order(order_ctx_t *c, bool exists, int64_t partner_id, int64_t 
         }
         json_array_append_new(rows, row);
     }
-    /* the external IDs in the id column are fully qualified so they land in our module, not __import__ */
-    char full[220];
-    full_xmlid(c->xml_order, full, sizeof(full));
-    json_array_set_new(head, 0, json_string(full));
     return load(c, "sale.order", fields, rows, order_id);
 }
 

@@ -181,6 +181,9 @@ int store_link_get(store_t *s, const char *system, const char *shop, const char 
 /* Insert or replace. 0 or -1. */
 int store_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
                    const store_link_t *link, err_t *err);
+/* Remove a link (the Odoo record it names is gone). 0 or -1. */
+int store_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                      err_t *err);
 void store_link_release(store_link_t *link);
 
 void job_free(job_t *job);

@@ -31,7 +31,7 @@ struct store_db {
 enum {
     Q_INSERT, Q_HEAD_CUR, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
     Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_LINK_GET, Q_LINK_PUT,
-    Q_COUNT
+    Q_LINK_DEL, Q_COUNT
 };
 
 /* Claims name their index: without ANALYZE statistics the planner prefers jobs_state and sorts every queued row,
@@ -73,6 +73,7 @@ static const char *const sql_text[Q_COUNT] = {
                    " WHERE system = ?1 AND shop = ?2 AND type = ?3 AND external_id = ?4",
     [Q_LINK_PUT] = "INSERT OR REPLACE INTO links(system, shop, type, external_id, odoo_model, odoo_id, version, state,"
                    " extra, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [Q_LINK_DEL] = "DELETE FROM links WHERE system = ?1 AND shop = ?2 AND type = ?3 AND external_id = ?4",
     [Q_ATTEMPTS] = "SELECT n, started_at, finished_at, outcome, worker, err_class, err_code, err_message,"
                    " err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = ?1 ORDER BY n",
 };
@@ -1164,6 +1165,26 @@ int store_link_put(store_t *s, const char *system, const char *shop, const char 
     bind_text(st, 9, l->extra);
     sqlite3_bind_int64(st, 10, clock_now_ms());
     if (step_done(s, st, err, "write link") < 0)
+        goto fail;
+    return commit(s, err);
+fail:
+    rollback(s);
+    return -1;
+}
+
+int store_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                      err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = q(s, Q_LINK_DEL, err);
+    if (!st)
+        goto fail;
+    bind_text(st, 1, system);
+    bind_text(st, 2, shop);
+    bind_text(st, 3, type);
+    bind_text(st, 4, external_id);
+    if (step_done(s, st, err, "forget link") < 0)
         goto fail;
     return commit(s, err);
 fail:
