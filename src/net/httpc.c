@@ -63,7 +63,7 @@ static void host_of(const char *url, char *out, size_t n)
 }
 
 int httpc_request(httpc_t *c, const char *method, const char *url, const char *const *headers, const char *body,
-                  size_t body_len, long *status, buf_t *resp, err_t *err)
+                  size_t body_len, int flags, long *status, buf_t *resp, err_t *err)
 {
     CURL *h = c->h;
     struct curl_slist *hl = NULL;
@@ -85,6 +85,8 @@ int httpc_request(httpc_t *c, const char *method, const char *url, const char *c
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "synchub/" SYNCHUB_VERSION);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (flags & HTTPC_FRESH)
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");

@@ -18,11 +18,15 @@ int httpc_global_init(void);
 httpc_t *httpc_new(int64_t timeout_ms);
 void httpc_free(httpc_t *c);
 
+/* flags for httpc_request */
+#define HTTPC_FRESH 1  /* a new connection: libcurl then never re-sends the request by itself (it does so, silently,
+                        * when a reused connection dies before any answer — harmless only for idempotent calls) */
+
 /* One request. method "GET" or "POST"; headers is a NULL-terminated array of "Name: value" lines (may be NULL);
  * body may be NULL for GET. On a transport failure returns -1 with err (class transient, code http.connect /
  * http.timeout / http.io) and names url's host only (never query strings or credentials). On any HTTP answer
  * returns 0 with *status set and the response body in resp (reset first). */
 int httpc_request(httpc_t *c, const char *method, const char *url, const char *const *headers, const char *body,
-                  size_t body_len, long *status, buf_t *resp, err_t *err);
+                  size_t body_len, int flags, long *status, buf_t *resp, err_t *err);
 
 #endif

@@ -180,6 +180,17 @@ static int http_failure(long status, const char *model, const char *method, cons
     return -1;
 }
 
+/* Methods whose second execution would add a second record: sent on a fresh connection so the transport never
+ * repeats them on its own (a job-level retry must find what the first try wrote). */
+static int transport_flags(const char *method)
+{
+    static const char *const once[] = {"message_post", "activity_schedule", "create", "copy"};
+    for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+        if (!strcmp(method, once[i]))
+            return HTTPC_FRESH;
+    return 0;
+}
+
 static int post_json(odoo_t *o, const char *path, json_t *payload, const char *const *extra_headers, long *status,
                      const char *model, const char *method, err_t *err)
 {
@@ -197,7 +208,8 @@ static int post_json(odoo_t *o, const char *path, json_t *payload, const char *c
         headers[nh++] = *h;
     headers[nh] = NULL;
     o->calls++;
-    int rc = httpc_request(o->http, "POST", url, headers, body, strlen(body), status, &o->resp, err);
+    int rc = httpc_request(o->http, "POST", url, headers, body, strlen(body), transport_flags(method), status,
+                           &o->resp, err);
     if (rc < 0) {
         size_t len = strlen(err->message);
         snprintf(err->message + len, sizeof(err->message) - len, " (calling %s.%s)", model, method);
@@ -259,7 +271,7 @@ static int detect(odoo_t *o, err_t *err)
         return err_set(err, ERR_INTERNAL, "odoo.oom", "out of memory");
     long status = 0;
     o->calls++;
-    int rc = httpc_request(o->http, "GET", url, NULL, NULL, 0, &status, &o->resp, err);
+    int rc = httpc_request(o->http, "GET", url, NULL, NULL, 0, 0, &status, &o->resp, err);
     free(url);
     if (rc < 0) {
         err_record(err, "odoo /web/version");
@@ -274,8 +286,10 @@ static int detect(odoo_t *o, err_t *err)
         json_decref(doc);
     }
     if (o->major == 0) {
-        json_t *r = NULL;
-        if (jsonrpc(o, "common", "version", json_array(), &r, "common", "version", err) < 0)
+        json_t *r = NULL, *none = json_array();
+        int rc2 = jsonrpc(o, "common", "version", none, &r, "common", "version", err);
+        json_decref(none);
+        if (rc2 < 0)
             return -1;
         o->major = (int)json_integer_value(json_array_get(json_object_get(r, "server_version_info"), 0));
         snprintf(o->version, sizeof(o->version), "%s",

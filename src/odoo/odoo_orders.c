@@ -242,6 +242,15 @@ static int load(order_ctx_t *c, const char *model, json_t *fields, json_t *rows,
                        str(m, "message") ? str(m, "message") : "error");
         }
         bool race = strstr(buf_str(&b), "duplicate key value") || strstr(buf_str(&b), "could not serialize");
+        if (strstr(buf_str(&b), "You are not allowed to")) {
+            /* load() reports a missing right inside its messages instead of raising it */
+            const char *msg = strstr(buf_str(&b), "You are not allowed to");
+            err_t ae;
+            odoo_classify("odoo.exceptions.AccessError", msg, 0, model, "load", &ae);
+            buf_release(&b);
+            json_decref(r);
+            return fail_record(c, &ae);
+        }
         if (!race && strstr(buf_str(&b), "No matching record found for database id")) {
             /* A contact or product synchub remembered was deleted in Odoo: forget what this order used, so the
              * retry looks everything up again instead of failing the same way forever. */
@@ -701,15 +710,28 @@ static int write_order(order_ctx_t *c, bool exists, int64_t partner_id, int64_t 
     return load(c, "sale.order", fields, rows, order_id);
 }
 
-/* Note on a confirmed order's chatter that Shopify changed it; the order itself is left for a person. */
-static int flag_for_review(order_ctx_t *c, int64_t order_id)
+/* Note on a confirmed order's chatter that Shopify changed it; the order itself is left for a person. The note
+ * carries the new lines' hash, so a retry after a lost answer (or libcurl's resend on a dropped connection) finds
+ * it instead of posting it twice. */
+static int flag_for_review(order_ctx_t *c, int64_t order_id, const char *hash)
 {
-    char body[512];
+    char body[512], marker[64];
+    snprintf(marker, sizeof(marker), "synchub review %s", hash);
     snprintf(body, sizeof(body),
              "synchub: Shopify order %s changed after this sale order was confirmed (lines, quantities, prices or "
-             "shipping). The sale order was not modified; please review it against Shopify.",
-             c->name);
+             "shipping). The sale order was not modified; please review it against Shopify. [%s]",
+             c->name, marker);
     json_t *r = NULL;
+    if (call(c, "mail.message", "search_count", NULL,
+             json_pack("{s:[[s, s, s], [s, s, I], [s, s, s]]}", "domain", "model", "=", "sale.order", "res_id", "=",
+                       (json_int_t)order_id, "body", "ilike", marker),
+             &r) < 0)
+        return -1;
+    json_int_t already = json_integer_value(r);
+    json_decref(r);
+    r = NULL;
+    if (already > 0)
+        return 0;
     if (call(c, "sale.order", "message_post", json_pack("[I]", (json_int_t)order_id),
              json_pack("{s:s, s:s}", "body", body, "message_type", "comment"), &r) < 0)
         return -1;
@@ -799,21 +821,21 @@ static int handle_order(order_ctx_t *c, const char *topic)
             return 0;
         }
     }
-    if (!order_id) {
-        int found = xmlid_lookup(c, c->xml_order, &order_id);
-        if (found < 0)
+    if (order_id && !strcmp(state, "unknown"))
+        state[0] = '\0'; /* read it below */
+    int found = order_id ? 1 : xmlid_lookup(c, c->xml_order, &order_id);
+    if (found < 0)
+        return -1;
+    if (found && !state[0]) {
+        json_t *r = NULL;
+        if (call(c, "sale.order", "read", json_pack("[I]", (json_int_t)order_id),
+                 json_pack("{s:[s]}", "fields", "state"), &r) < 0)
             return -1;
-        if (found) {
-            json_t *r = NULL;
-            if (call(c, "sale.order", "read", json_pack("[I]", (json_int_t)order_id),
-                     json_pack("{s:[s]}", "fields", "state"), &r) < 0)
-                return -1;
-            snprintf(state, sizeof(state), "%s", str(json_array_get(r, 0), "state") ? str(json_array_get(r, 0), "state")
-                                                                                   : "");
-            json_decref(r);
-            if (!state[0])
-                order_id = 0; /* the external ID points at a deleted order: create it again */
-        }
+        snprintf(state, sizeof(state), "%s", str(json_array_get(r, 0), "state") ? str(json_array_get(r, 0), "state")
+                                                                               : "");
+        json_decref(r);
+        if (!state[0])
+            order_id = 0; /* the external ID points at a deleted order: create it again */
     }
     bool cancelled = strcmp(topic, "orders/cancelled") == 0 || json_is_string(json_object_get(c->order, "cancelled_at"));
     if (cancelled) {
@@ -842,7 +864,7 @@ static int handle_order(order_ctx_t *c, const char *topic)
     if (confirmed) {
         /* Never rewrite a confirmed order: deliveries and invoices hang off it. Flag real changes instead. */
         if (old_hash[0] && strcmp(old_hash, hash) != 0) {
-            rc = flag_for_review(c, order_id);
+            rc = flag_for_review(c, order_id, hash);
             if (rc == 0)
                 snprintf(c->run->note, sizeof(c->run->note), "confirmed order changed in Shopify: flagged for review "
                                                              "on the Odoo sale order, not rewritten");
@@ -860,7 +882,9 @@ static int handle_order(order_ctx_t *c, const char *topic)
     snprintf(state, sizeof(state), "draft");
     if (in_list(c->shop->confirm_on, str(c->order, "financial_status"))) {
         if (confirm_order(c, order_id) < 0) {
-            save_link(c, order_id, "draft", hash); /* the order exists: remember it for the retry */
+            /* The order exists, but whether the confirmation went through is unknown (a lost answer): the retry
+             * reads the state from Odoo before it writes anything. */
+            save_link(c, order_id, "unknown", hash);
             rc = -1;
             goto out;
         }

@@ -1031,7 +1031,8 @@ int store_attempts(store_t *s, const job_t *job, job_attempt_t **out, size_t *n,
         col_copy(st, 3, a->outcome, sizeof(a->outcome));
         col_copy(st, 4, a->worker, sizeof(a->worker));
         read_err(st, 5, &a->error);
-        /* A note on a successful attempt ("skipped: stale event") travels in the message field. */
+        /* A note on a successful attempt ("skipped: stale event") travels in the message field of the attempt's
+         * err_t; `jobs show --json` prints it as "note". */
         if (a->error.cls == ERR_NONE)
             col_copy(st, 11, a->error.message, sizeof(a->error.message));
     }
