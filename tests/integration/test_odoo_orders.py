@@ -859,3 +859,40 @@ def test_json2_happy_path_on_odoo19(make_synchub, odoo19):
     oid = assert_one_order(odoo, doc)
     assert odoo.order(oid)["state"] == "sale"
     assert actual_lines(odoo, oid) == expected_lines(doc)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# protected fields and currency
+
+
+def test_protected_field_is_set_on_create_and_never_overwritten(make_synchub, odoo):
+    """[odoo] protected_fields = res.partner.phone: the customer's phone is written when the partner is created;
+    when Shopify's customer record changes later, the name follows Shopify but the phone in Odoo stays."""
+    hub = odoo_hub(make_synchub, odoo, protected_fields="res.partner.phone").start()
+    first = make_order()
+    first["customer"]["phone"] = "+15555550100"
+    hub.wait_state(send(hub, first), "done", timeout=30)
+    pid = odoo.order(assert_one_order(odoo, first))["partner_id"][0]
+    second = make_order(customer_id=first["customer"]["id"], email=first["email"])
+    second["customer"]["phone"] = "+15555550199"
+    second["customer"]["first_name"] = "Mariana"
+    second["customer"]["updated_at"] = shopify_time(T0, 3600)
+    hub.wait_state(send(hub, second), "done", timeout=30)
+    assert odoo.order(assert_one_order(odoo, second))["partner_id"][0] == pid
+    rec = odoo.execute("res.partner", "read", [pid], fields=["name", "phone"])[0]
+    assert rec["name"].startswith("Mariana"), f"the unprotected name did not follow Shopify: {rec}"
+    assert rec["phone"] == "+15555550100", f"the protected phone was overwritten: {rec}"
+
+
+def test_order_in_another_currency_stops_with_a_configuration_error(make_synchub, odoo):
+    """An order in a currency other than the Odoo company's is not booked at face value: dead, class
+    configuration, code config.currency, nothing written."""
+    hub = odoo_hub(make_synchub, odoo).start()
+    doc = make_order()
+    doc["currency"] = doc["presentment_currency"] = "EUR"
+    job = hub.wait_state(send(hub, doc), "dead", timeout=30)
+    err = job_error(job)
+    assert (err["class"], err["code"]) == ("configuration", "config.currency"), err
+    assert "EUR" in err["message"] and "USD" in err["message"], err
+    assert doc["name"] in err["record"], err
+    assert odoo.count_orders(doc["name"]) == 0
