@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -517,6 +519,14 @@ int store_checkpoint(store_t *s, err_t *err)
     int log_frames = 0, copied = 0;
     int rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
     if (rc == SQLITE_OK && log_frames > STORE_WAL_REWIND_FRAMES) {
+        /* A PASSIVE pass that could not finish leaves the pages it copied unsynced; RESTART would fsync them all
+         * while holding the writers. Flush them first, without the lock (fsync acts on the file, whichever
+         * descriptor asks), so the locked part only syncs what was copied since. */
+        int fd = open(s->db->path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            fdatasync(fd);
+            close(fd);
+        }
         pthread_mutex_lock(&s->db->wlock);
         rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
         pthread_mutex_unlock(&s->db->wlock);
