@@ -145,12 +145,19 @@ out:
     httpd_free(h, (int)cfg->ack_timeout_ms + 2000);
     store_writer_free(writer);
     int abandoned = queue_pool_stop(pool, cfg->shutdown_grace_ms);
+    if (abandoned > 0) {
+        /* Workers still inside a handler use the registry, the config and the store: end the process here rather
+         * than free them under their feet. Their jobs keep their leases and run again; SQLite rolls back anything
+         * they had half-written. */
+        log_kv(LOG_LVL_INFO, "serve", "stopped", NULL);
+        fflush(stderr);
+        _exit(rc);
+    }
     ingest_free(in);
     queue_registry_free(reg);
     if (lock_fd >= 0)
         close(lock_fd);
-    if (abandoned == 0)
-        store_db_close(db); /* detached workers may still hold connections: let exit reclaim them */
+    store_db_close(db);
     if (rc == APP_OK)
         log_kv(LOG_LVL_INFO, "serve", "stopped", NULL);
     return rc;
