@@ -73,7 +73,8 @@ MAX_COST_MESSAGE = (
     "cost of a query is calculated.\n\n"
     "To query larger amounts of data with fewer limits, bulk operations should be used instead.\n"
     "See https://shopify.dev/api/usage/bulk-operations/queries for usage details.\n")
-INTERNAL_ERROR_MESSAGE = "Internal error. Looks like something went wrong on our end.\nRequest ID: %s (include this in support requests)."
+INTERNAL_ERROR_MESSAGE = ("Internal error. Looks like something went wrong on our end.\nRequest ID: %s (include this "
+                          "in support requests).")
 
 QUANTITY_NAMES = ("available", "committed", "damaged", "incoming", "on_hand", "quality_control", "reserved",
                   "safety_stock")
@@ -942,6 +943,8 @@ class Validator:
             else:
                 self.err("Directive @%s is not defined" % d.name, d.loc, where_path, code="undefinedDirective",
                          directiveName=d.name)
+                for av in d.args.values():
+                    _vars_used_in_value(av, self.used_vars)
                 continue
             vals = {}
             for an, av in d.args.items():
@@ -1041,6 +1044,15 @@ class Validator:
                 cargs[an] = spec[1]
         f.cargs = cargs
         base = base_name(fd.type)
+        if OBJECTS.get(base, {}).get("conn"):
+            if cargs.get("first") is None and cargs.get("last") is None:
+                self.err("you must provide one of first or last", f.loc, fpath)
+            for an in ("first", "last"):
+                n = cargs.get(an)
+                if n is not None and not 0 <= n <= MAX_PAGE_SIZE:
+                    self.err("The %s argument on Field '%s' must be between 0 and %d (got %d)." % (
+                        an, f.name, MAX_PAGE_SIZE, n), f.loc, fpath, code="argumentLiteralsIncompatible",
+                        argumentName=an)
         if is_leaf(base):
             if f.selections:
                 self.err("Selections can't be made on %s (field '%s' returns %s but has selections [%s])" % (
@@ -1917,7 +1929,7 @@ obj_type("MailingAddress", {
     "provinceCode": F("String", lambda c, o, a: o.get("province_code")),
     "zip": F("String"), "country": F("String"),
     "countryCodeV2": F("CountryCode", lambda c, o, a: o.get("country_code")),
-    "countryCode": F("String", lambda c, o, a: o.get("country_code"), maxv="2025-07"),
+    "countryCode": F("String", lambda c, o, a: o.get("country_code")),
     "phone": F("String"), "latitude": F("Float"), "longitude": F("Float"),
     "formatted": F("[String!]!", lambda c, o, a: [x for x in (
         o.get("address1"), o.get("address2"), " ".join(y for y in (o.get("city"), o.get("province_code"),
@@ -2520,13 +2532,10 @@ class Store:
         return gid("InventoryItem", v["inventory_item_id"]) if v else None
 
     # ----- inventory
-    def touch_level(self, lv, now, emit=True, force=False):
-        before = lv.get("_emitted_available")
+    def touch_level(self, lv, now, emit=True):
         lv["updated_at"] = now
-        item = self.items[lv["item_id"]]
-        item["updated_at"] = now
-        if emit and (force or before != lv["q"]["available"]):
-            lv["_emitted_available"] = lv["q"]["available"]
+        self.items[lv["item_id"]]["updated_at"] = now
+        if emit:
             self.events.append(("inventory_levels/update", rest_inventory_level(lv)))
 
     def set_level(self, item_id, location_id, quantities, emit=True):
@@ -2605,9 +2614,9 @@ class Store:
                                              ln.get("title")))
         if not lines:
             raise SimError("an order needs at least one line")
-        customer = copy.deepcopy(spec.get("customer")) if spec.get("customer") is not None else copy.deepcopy(MARIA)
-        address = copy.deepcopy(spec.get("address")) if spec.get("address") is not None else copy.deepcopy(
-            MARIA_ADDRESS)
+        # customer / address: a dict, false for none, absent for Maria Lopez (the fixtures' customer)
+        customer = None if spec.get("customer") is False else copy.deepcopy(spec.get("customer") or MARIA)
+        address = None if spec.get("address") is False else copy.deepcopy(spec.get("address") or MARIA_ADDRESS)
         ship = spec.get("shipping") or {}
         shipping_lines = [] if ship is False else [{
             "id": int(spec.get("shipping_line_id") or self.next("shipping_line")),
@@ -2670,9 +2679,10 @@ class Store:
                 order[key] = dict(order.get(key) or {}, **changes[key]) if changes[key] is not None else None
         for upd in changes.get("line_items") or []:
             for li in order["line_items"]:
-                if li["id"] == int(upd["id"]) or li["sku"] == upd.get("sku"):
+                if li["id"] == int(upd.get("id") or 0) or li["sku"] == upd.get("sku"):
                     if "current_quantity" in upd or "quantity" in upd:
-                        li["current_quantity"] = int(upd.get("current_quantity", upd.get("quantity")))
+                        self._edit_quantity(order, li, int(upd.get("current_quantity", upd.get("quantity"))),
+                                            emit)
         for ln in changes.get("add_lines") or []:
             li = self.build_line(ln.get("sku"), ln.get("quantity", 1), ln.get("price"), None, ln.get("title"))
             order["line_items"].append(li)
@@ -2686,7 +2696,6 @@ class Store:
             reason = cancel.get("reason", "customer") if isinstance(cancel, dict) else "customer"
             order["cancelled_at"] = now
             order["cancel_reason"] = reason
-            order["closed_at"] = now
             if isinstance(cancel, dict) and cancel.get("financial_status"):
                 order["financial_status"] = cancel["financial_status"]
             elif order["financial_status"] == "paid":
@@ -2712,8 +2721,27 @@ class Store:
                 self.events.append(("orders/cancelled", rest_order(self, order)))
         return order
 
-    def fulfillment_rest(self, fid):
-        return rest_fulfillment(self, self.fulfillments[fid])
+    def _edit_quantity(self, order, li, new_qty, emit):
+        """An order edit: the line's current quantity changes, its fulfillment order line and the reservation
+        follow (an increase reserves more, a decrease releases stock)."""
+        delta = max(0, new_qty) - li["current_quantity"]
+        li["current_quantity"] = max(0, new_qty)
+        for fo_id in order["fulfillment_order_ids"]:
+            fo = self.fos[fo_id]
+            for fl in fo["line_items"]:
+                if fl["line_item_id"] != li["id"]:
+                    continue
+                change = max(delta, -fl["remaining"])
+                fl["remaining"] += change
+                fl["total"] += change
+                v = self.variants.get(li.get("variant_id"))
+                lv = self.levels.get((v["inventory_item_id"], fo["location_id"])) if v else None
+                if lv is not None and change:
+                    lv["q"]["committed"] += change
+                    lv["q"]["available"] -= change
+                    self.touch_level(lv, self.clock(), emit)
+            if fo["status"] in ("open", "in_progress") and all(x["remaining"] == 0 for x in fo["line_items"]):
+                fo["status"] = "closed"
 
 
 def rest_money_set(amount, currency):
@@ -2822,3 +2850,1605 @@ def rest_product(store, p):
             "handle": p["handle"], "status": p["status"], "tags": p["tags"],
             "created_at": rest_time(p["created_at"]), "updated_at": rest_time(p["updated_at"]),
             "published_at": rest_time(p["published_at"]), "variants": variants, "options": options}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Webhook sender
+
+FIXTURE_NAMES = ("orders_create", "orders_updated", "orders_cancelled", "fulfillments_create",
+                 "inventory_levels_update", "products_update")
+
+
+def topic_for_fixture(name):
+    base = name[:-5] if name.endswith(".json") else name
+    head, _, tail = base.rpartition("_")
+    return "%s/%s" % (head, tail) if head else base
+
+
+def builtin_fixture(name):
+    """The sample bodies rebuilt from the seed data, for when shared/fixtures/shopify is not around."""
+    clock = [parse_time("2026-11-21T14:03:13-05:00")]
+    store = Store(DEFAULT_SHOP, lambda: clock[0])
+    store.seed(orders=True)
+    order = store.orders[SEED_ORDERS[0]["id"]]
+    if name == "orders_create":
+        return rest_order(store, order)
+    if name == "orders_updated":
+        store.update_order(order["id"], {"note": "Leave at the back door", "tags": "vip",
+                                         "updated_at": "2026-11-21T14:20:40-05:00"}, emit=False)
+        return rest_order(store, order)
+    if name == "orders_cancelled":
+        store.update_order(order["id"], {"cancel": {"reason": "customer"},
+                                         "updated_at": "2026-11-21T15:02:00-05:00"}, emit=False)
+        return rest_order(store, order)
+    if name == "fulfillments_create":
+        clock[0] = parse_time("2026-11-22T10:00:00-05:00")
+        fo = store.fos[order["fulfillment_order_ids"][0]]
+        picks = [fl for fl in fo["line_items"] if fl["line_item_id"] in (14982113476630, 14982113509398)]
+        f = {"id": 5492004487190, "order_id": order["id"], "name": order["name"] + ".1", "status": "success",
+             "location_id": fo["location_id"], "created_at": clock[0], "updated_at": clock[0],
+             "tracking": [{"company": "UPS", "number": "1Z999AA10123456784",
+                           "url": "https://www.ups.com/track?tracknum=1Z999AA10123456784"}],
+             "line_items": [{"id": store.next("fli"), "line_item_id": fl["line_item_id"], "quantity": fl["total"]}
+                            for fl in picks]}
+        store.fulfillments[f["id"]] = f      # not linked to the order: the body shows the order before it
+        return rest_fulfillment(store, f)
+    if name == "inventory_levels_update":
+        return rest_inventory_level(store.levels[(TEE_ITEM, MAIN_LOCATION)])
+    if name == "products_update":
+        return rest_product(store, store.products[SEED_PRODUCTS[0][0]])
+    return None
+
+
+def load_fixture(name, fixtures_dir=None):
+    """-> raw body bytes of a sample body: the file in the fixtures folder, else the built-in equivalent."""
+    base = name[:-5] if name.endswith(".json") else name
+    folder = Path(fixtures_dir) if fixtures_dir else default_fixtures_dir()
+    path = folder / (base + ".json")
+    if path.is_file():
+        return path.read_bytes()
+    body = builtin_fixture(base)
+    if body is None:
+        raise SimError("unknown fixture %r (no %s, and no built-in body of that name)" % (name, path), 404)
+    return json.dumps(body, indent=2).encode()
+
+
+def _vary_body(raw, vary, i):
+    if not vary or i == 0:
+        return raw
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return raw
+    if vary in ("updated_at", "id") and isinstance(doc, dict) and doc.get("updated_at"):
+        doc["updated_at"] = rest_time(parse_time(doc["updated_at"]) + datetime.timedelta(seconds=i))
+    if vary == "id" and isinstance(doc, dict) and isinstance(doc.get("id"), int):
+        doc["id"] += i * ID_STEP
+        if isinstance(doc.get("admin_graphql_api_id"), str):
+            doc["admin_graphql_api_id"] = re.sub(r"/[0-9]+$", "/%d" % doc["id"], doc["admin_graphql_api_id"])
+        if isinstance(doc.get("order_number"), int):
+            doc["order_number"] += i
+            doc["name"] = "#%d" % doc["order_number"]
+            if isinstance(doc.get("number"), int):
+                doc["number"] += i
+    return json.dumps(doc).encode()
+
+
+def _post(url, body, headers, timeout, connect_timeout, insecure):
+    """-> (status or None, response text, error or None)."""
+    u = urlsplit(url)
+    if u.scheme not in ("http", "https"):
+        return None, "", "unsupported URL scheme %r" % u.scheme
+    port = u.port or (443 if u.scheme == "https" else 80)
+    path = (u.path or "/") + ("?" + u.query if u.query else "")
+    if u.scheme == "https":
+        ctx = ssl._create_unverified_context() if insecure else ssl.create_default_context()
+        conn = http.client.HTTPSConnection(u.hostname, port, timeout=connect_timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, port, timeout=connect_timeout)
+    try:
+        conn.connect()
+        conn.sock.settimeout(timeout)
+        conn.putrequest("POST", path, skip_accept_encoding=True)
+        for k, v in headers:
+            conn.putheader(k, v)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body)
+        resp = conn.getresponse()
+        text = resp.read(4096).decode("utf-8", "replace")
+        return resp.status, text, None
+    except socket.timeout:
+        return None, "", "timeout"
+    except (OSError, http.client.HTTPException) as exc:
+        return None, "", "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        conn.close()
+
+
+def send_webhooks(url, secret, topic=None, payload=None, fixture=None, body=None, shop=DEFAULT_SHOP,
+                  api_version=WEBHOOK_API_VERSION, duplicate=1, reorder=False, delay_ms=0, burst=1, vary=None,
+                  event_id=None, webhook_id=None, triggered_at=None, retry=False, retries=8, backoff_ms=100,
+                  retry_new_webhook_id=False, timeout=5.0, connect_timeout=1.0, header_style="shopify", name=None,
+                  bad_signature=False, extra_headers=None, concurrency=1, fixtures_dir=None, insecure=False,
+                  seed=0, log=None):
+    """Deliver webhooks the way Shopify does and return one record per HTTP attempt.
+
+    - body: raw bytes/str sent as is; payload: a JSON value (compact JSON); fixture: a sample body by name
+      ("orders_create", ...), whose topic is the default topic.
+    - burst N: N distinct events (own X-Shopify-Event-Id; vary="updated_at"/"id" makes their bodies differ).
+    - duplicate D: each event delivered D times: same body and X-Shopify-Event-Id, new X-Shopify-Webhook-Id.
+    - reorder: True/"reverse" sends the deliveries last-first, "shuffle" shuffles them (random.Random(seed)).
+    - delay_ms: wait before every delivery; triggered_at: X-Shopify-Triggered-At (default: now), e.g. an hour ago
+      to look late.
+    - retry: on a non-2xx or connection error, retry up to `retries` times with backoff_ms doubling; a retry keeps
+      the delivery's X-Shopify-Webhook-Id unless retry_new_webhook_id.
+    - header_style "events": the header names without the X- prefix (Shopify's newer Events deliveries).
+    - bad_signature: sign with the wrong key (the receiver must refuse it).
+    """
+    if body is not None:
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    elif payload is not None:
+        raw = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    elif fixture:
+        raw = load_fixture(fixture, fixtures_dir)
+        topic = topic or topic_for_fixture(fixture)
+    else:
+        raise ValueError("give one of body, payload or fixture")
+    if not topic:
+        raise ValueError("topic is required (e.g. orders/create)")
+    burst, duplicate = max(1, int(burst)), max(1, int(duplicate))
+    trig = parse_time(triggered_at) if triggered_at else datetime.datetime.now(UTC)
+    deliveries = []
+    for i in range(burst):
+        if isinstance(event_id, (list, tuple)):
+            eid = str(event_id[i])
+        elif event_id:
+            eid = str(event_id) if burst == 1 else "%s-%d" % (event_id, i)
+        else:
+            eid = str(uuid.uuid4())
+        ebody = _vary_body(raw, vary, i)
+        for d in range(duplicate):
+            deliveries.append({"event_index": i, "event_id": eid, "body": ebody, "duplicate": d,
+                               "webhook_id": str(webhook_id) if webhook_id else str(uuid.uuid4())})
+    if reorder in (True, "reverse"):
+        deliveries.reverse()
+    elif reorder == "shuffle":
+        import random
+        random.Random(seed).shuffle(deliveries)
+    prefix = "" if header_style == "events" else "X-"
+    results = []
+    results_lock = threading.Lock()
+
+    def attempt_headers(dl, wid):
+        key = secret if not bad_signature else (secret or "") + "-wrong"
+        hdrs = [("Content-Type", "application/json"), ("User-Agent", WEBHOOK_USER_AGENT),
+                (prefix + "Shopify-Topic", topic), (prefix + "Shopify-Hmac-Sha256", sign(dl["body"], key)),
+                (prefix + "Shopify-Shop-Domain", shop), (prefix + "Shopify-API-Version", api_version),
+                (prefix + "Shopify-Webhook-Id", wid), (prefix + "Shopify-Triggered-At", triggered_at_str(trig)),
+                (prefix + "Shopify-Event-Id", dl["event_id"])]
+        if name:
+            hdrs.append((prefix + "Shopify-Name", name))
+        for k, v in (extra_headers or {}).items():
+            hdrs.append((k, v))
+        return hdrs
+
+    def run(index, dl):
+        if delay_ms:
+            time.sleep(delay_ms / 1000.0)
+        wid = dl["webhook_id"]
+        wait = backoff_ms / 1000.0
+        for attempt in range(1, (retries + 2) if retry else 2):
+            t0 = time.monotonic()
+            status, text, error = _post(url, dl["body"], attempt_headers(dl, wid), timeout, connect_timeout,
+                                        insecure)
+            ok = status is not None and 200 <= status < 300
+            rec = {"delivery": index, "attempt": attempt, "topic": topic, "event_id": dl["event_id"],
+                   "webhook_id": wid, "event_index": dl["event_index"], "duplicate": dl["duplicate"],
+                   "status": status, "ok": ok, "error": error, "response": text[:500], "url": url,
+                   "shop": shop, "triggered_at": triggered_at_str(trig),
+                   "body_sha256": hashlib.sha256(dl["body"]).hexdigest(), "bytes": len(dl["body"]),
+                   "duration_ms": round((time.monotonic() - t0) * 1000.0, 3), "ts": time.time()}
+            final = ok or not retry or attempt == retries + 1
+            rec["final"] = final
+            with results_lock:
+                results.append(rec)
+            if log:
+                log(rec)
+            if final:
+                return
+            time.sleep(wait)
+            wait *= 2
+            if retry_new_webhook_id:
+                wid = str(uuid.uuid4())
+
+    if concurrency and int(concurrency) > 1:
+        work = queue.Queue()
+        for i, dl in enumerate(deliveries):
+            work.put((i, dl))
+
+        def worker():
+            while True:
+                try:
+                    i, dl = work.get_nowait()
+                except queue.Empty:
+                    return
+                run(i, dl)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(int(concurrency))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results.sort(key=lambda r: (r["delivery"], r["attempt"]))
+    else:
+        for i, dl in enumerate(deliveries):
+            run(i, dl)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The simulator: leaky bucket, mutations, idempotency, faults, inspection API, HTTP server
+
+URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+ADJUST_NAMES = ("available", "damaged", "incoming", "quality_control", "reserved", "safety_stock")
+
+
+class Bucket:
+    """Shopify's leaky bucket for calculated query cost: `available` refills at `restore` points/s up to
+    `maximum`; a query runs only when its requested cost fits, and is refunded requested - actual afterwards."""
+
+    def __init__(self, maximum, restore):
+        self.lock = threading.Lock()
+        self.maximum, self.restore = float(maximum), float(restore)
+        self.available = self.maximum
+        self.t = time.monotonic()
+
+    def _refill(self):
+        now = time.monotonic()
+        self.available = min(self.maximum, self.available + (now - self.t) * self.restore)
+        self.t = now
+
+    def take(self, cost):
+        with self.lock:
+            self._refill()
+            if cost > self.available:
+                return False
+            self.available -= cost
+            return True
+
+    def refund(self, points):
+        with self.lock:
+            self._refill()
+            self.available = min(self.maximum, self.available + max(0, points))
+
+    def status(self):
+        with self.lock:
+            self._refill()
+            return {"maximumAvailable": float(self.maximum), "currentlyAvailable": int(self.available),
+                    "restoreRate": float(self.restore)}
+
+    def configure(self, maximum=None, restore=None, available=None):
+        with self.lock:
+            self._refill()
+            if maximum is not None:
+                self.maximum = float(maximum)
+                self.available = min(self.available, self.maximum)
+            if restore is not None:
+                self.restore = float(restore)
+            if available is not None:
+                self.available = max(0.0, min(self.maximum, float(available)))
+            self.t = time.monotonic()
+
+
+class Drop:
+    """Close the connection without a response (FIN, or RST when reset=True)."""
+
+    def __init__(self, reset=False):
+        self.reset = reset
+
+
+def _json(status, obj, headers=()):
+    return (status, "application/json; charset=utf-8", json.dumps(obj), list(headers))
+
+
+def html_gateway(status, reason):
+    return ("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n"
+            "</body>\r\n</html>\r\n" % (status, reason, status, reason))
+
+
+def tracking_entries(ti):
+    if not ti:
+        return []
+    numbers = list(ti.get("numbers") or ([ti["number"]] if ti.get("number") else []))
+    urls = list(ti.get("urls") or ([ti["url"]] if ti.get("url") else []))
+    n = max(len(numbers), len(urls), 1 if ti.get("company") else 0)
+    return [{"company": ti.get("company"), "number": numbers[i] if i < len(numbers) else None,
+             "url": urls[i] if i < len(urls) else None} for i in range(n)]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, sim):
+        self.sim = sim
+        super().__init__(addr, _Handler)
+
+    def handle_error(self, request, client_address):
+        if self.sim.verbose:
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; without TCP_NODELAY a keep-alive client then waits for the
+    # delayed ACK (40 ms per call).
+    disable_nagle_algorithm = True
+
+    def version_string(self):
+        return "cloudflare"
+
+    def setup(self):
+        super().setup()
+        self.server.sim._conn_opened(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.sim._conn_closed(self.connection)
+
+    def do_GET(self):
+        self.server.sim._serve(self, "GET")
+
+    def do_POST(self):
+        self.server.sim._serve(self, "POST")
+
+    def do_PUT(self):
+        self.server.sim._serve(self, "PUT")
+
+    def do_DELETE(self):
+        self.server.sim._serve(self, "DELETE")
+
+    def do_HEAD(self):
+        self.server.sim._serve(self, "HEAD")
+
+    def log_message(self, fmt, *args):
+        if self.server.sim.verbose:
+            sys.stderr.write("shopify_sim: %s - %s\n" % (self.address_string(), fmt % args))
+
+
+class ShopifySim:
+    """A Shopify GraphQL Admin API emulator plus webhook sender. See the module docstring and tests/sim/README.md."""
+
+    def __init__(self, port=0, host="127.0.0.1", shop=DEFAULT_SHOP, token=DEFAULT_TOKEN, bucket=DEFAULT_BUCKET,
+                 restore=DEFAULT_RESTORE, max_cost=MAX_QUERY_COST, versions=DEFAULT_VERSIONS, seed=True,
+                 orders=False, fixtures=None, idempotency_ttl=IDEMPOTENCY_TTL_S, verbose=False):
+        self.host = host
+        self.requested_port = int(port)
+        self.shop = shop
+        self.tokens = [token] if isinstance(token, str) else list(token)
+        self.versions = tuple(versions)
+        self.max_cost = int(max_cost)
+        self.default_seed = bool(seed)
+        self.default_orders = bool(orders)
+        self.fixtures = Path(fixtures) if fixtures else default_fixtures_dir()
+        self.idempotency_ttl = float(idempotency_ttl)
+        self.verbose = verbose
+        self.bucket_config = (float(bucket), float(restore))
+        self.bucket = Bucket(bucket, restore)
+        self.lock = threading.RLock()
+        self.clock_offset = datetime.timedelta(0)
+        self.store = None
+        self.idem = {}
+        self.faults = []
+        self.faults_lock = threading.Lock()
+        self.call_log = []
+        self.call_seq = 0
+        self.calls_lock = threading.Lock()
+        self.webhook_log = []
+        self.webhook_seq = 0
+        self.batch_seq = 0
+        self.webhook_lock = threading.Lock()
+        self.subscriptions = {}
+        self.sub_seq = 0
+        self.outbox = queue.Queue()
+        self.outbox_busy = 0
+        self.outbox_cond = threading.Condition()
+        self._server = None
+        self._thread = None
+        self._worker = None
+        self._server_lock = threading.Lock()
+        self._conns = set()
+        self._conns_lock = threading.Lock()
+        self._stopping = False
+        self.port = None
+        self._initialize(self.default_seed, self.default_orders)
+
+    # ---------- lifecycle
+    def clock(self):
+        return datetime.datetime.now(UTC).replace(microsecond=0) + self.clock_offset
+
+    def _initialize(self, seed, orders):
+        with self.lock:
+            self.store = Store(self.shop, self.clock)
+            if seed:
+                self.store.seed(orders=orders)
+            self.store.events.clear()
+            self.idem = {}
+
+    def start(self):
+        self._stopping = False
+        self._start_server(self.requested_port if self.port is None else self.port)
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._outbox_worker, name="shopify-sim-webhooks", daemon=True)
+            self._worker.start()
+        return self
+
+    def _start_server(self, port):
+        with self._server_lock:
+            self._server = _Server((self.host, port), self)
+            self.port = self._server.server_address[1]
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="shopify-sim-%d" % self.port, daemon=True)
+            self._thread.start()
+
+    def _stop_server(self):
+        with self._server_lock:
+            srv, thread = self._server, self._thread
+            self._server = self._thread = None
+        if srv is not None:
+            srv.shutdown()
+            srv.server_close()
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if thread is not None:
+            thread.join(5)
+
+    def stop(self):
+        self._stopping = True
+        self._stop_server()
+        if self._worker is not None:
+            self.outbox.put(None)
+            self._worker.join(5)
+            self._worker = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def url(self):
+        return "http://%s:%s" % (self.host, self.port)
+
+    def graphql_url(self, version=None):
+        return "%s/admin/api/%s/graphql.json" % (self.url, version or self.latest_version)
+
+    @property
+    def latest_version(self):
+        dated = [v for v in self.versions if v != "unstable"]
+        return max(dated) if dated else self.versions[-1]
+
+    def _conn_opened(self, conn):
+        with self._conns_lock:
+            self._conns.add(conn)
+
+    def _conn_closed(self, conn):
+        with self._conns_lock:
+            self._conns.discard(conn)
+
+    def info(self):
+        return {"url": self.url, "port": self.port, "shop": self.shop, "token": self.tokens[0],
+                "tokens": list(self.tokens), "versions": list(self.versions), "latest_version": self.latest_version,
+                "graphql_url": self.graphql_url(), "bucket": self.bucket.status(), "max_cost": self.max_cost,
+                "now": gql_time(self.clock()), "fixtures": str(self.fixtures),
+                "locations": {str(k): v["name"] for k, v in self.store.locations.items()},
+                "inventory_items": {v["sku"]: v["id"] for v in self.store.items.values()},
+                "variants": {v["sku"]: v["id"] for v in self.store.variants.values()},
+                "orders": sorted(self.store.orders)}
+
+    # ---------- state changes made by tests (drift, orders, clock, bucket)
+    def set_clock(self, now=None, advance_s=None):
+        with self.lock:
+            if now is not None:
+                self.clock_offset = parse_time(now) - datetime.datetime.now(UTC).replace(microsecond=0)
+            if advance_s is not None:
+                self.clock_offset += datetime.timedelta(seconds=float(advance_s))
+            return gql_time(self.clock())
+
+    def set_bucket(self, maximum=None, restore=None, available=None):
+        self.bucket.configure(maximum, restore, available)
+        return self.bucket.status()
+
+    def _item_id(self, sku=None, inventory_item_id=None):
+        if inventory_item_id is not None:
+            iid = gid_id(inventory_item_id, "InventoryItem") if str(inventory_item_id).startswith("gid:") \
+                else int(inventory_item_id)
+            if iid not in self.store.items:
+                raise SimError("no inventory item %s" % inventory_item_id, 404)
+            return iid
+        item = self.store.item_by_sku(sku)
+        if item is None:
+            raise SimError("no inventory item with SKU %r" % sku, 404)
+        return item["id"]
+
+    def set_inventory(self, sku=None, inventory_item_id=None, location_id=None, emit=True, **quantities):
+        """Write quantities directly (drift: a change made in the Shopify admin). emit=True queues an
+        inventory_levels/update for the subscriptions."""
+        with self.lock:
+            item = self._item_id(sku, inventory_item_id)
+            loc = location_id if location_id is not None else self.store.primary_location
+            loc = gid_id(loc, "Location") if str(loc).startswith("gid:") else int(loc)
+            self.store.set_level(item, loc, quantities, emit=emit)
+            events = self._drain_events()
+            row = [r for r in self.store.inventory_rows() if r["inventory_item_id"] == item
+                   and r["location_id"] == loc][0]
+        self._dispatch(events)
+        return row
+
+    def inventory(self, sku=None):
+        with self.lock:
+            rows = self.store.inventory_rows()
+        return [r for r in rows if sku is None or r["sku"] == sku]
+
+    def quantity(self, sku, location_id=None, name="available"):
+        loc = location_id or MAIN_LOCATION
+        for r in self.inventory(sku):
+            if r["location_id"] == loc:
+                return r["quantities"][name]
+        return None
+
+    def create_order(self, **spec):
+        with self.lock:
+            if spec.get("template"):
+                tpl = json.loads(load_fixture(spec["template"], self.fixtures))
+                spec.setdefault("lines", [{"sku": li["sku"], "quantity": li["quantity"], "price": li["price"]}
+                                          for li in tpl.get("line_items") or []])
+                spec.setdefault("email", tpl.get("email"))
+                spec.setdefault("financial_status", tpl.get("financial_status"))
+            if not spec.get("lines"):
+                spec["lines"] = [{"sku": "ACME-TEE-BLK-M", "quantity": 2}, {"sku": "ACME-MUG-350", "quantity": 1},
+                                 {"sku": "ACME-CAP-NVY", "quantity": 1}]
+            order = self.store.create_order(spec, reserve="available" if spec.get("reserve", True) else None,
+                                            emit=spec.get("emit", True))
+            out = rest_order(self.store, order)
+            events = self._drain_events()
+        self._dispatch(events)
+        return out
+
+    def update_order(self, order_id, **changes):
+        with self.lock:
+            order = self.store.update_order(order_id, changes, emit=changes.get("emit", True))
+            out = rest_order(self.store, order)
+            events = self._drain_events()
+        self._dispatch(events)
+        return out
+
+    def orders(self):
+        with self.lock:
+            return [self._order_summary(o) for o in sorted(self.store.orders.values(), key=lambda o: o["id"])]
+
+    def order(self, order_id):
+        with self.lock:
+            o = self.store.orders.get(int(order_id))
+            return rest_order(self.store, o) if o else None
+
+    def _order_summary(self, o):
+        return {"id": o["id"], "gid": gid("Order", o["id"]), "name": o["name"], "updated_at": gql_time(o["updated_at"]),
+                "created_at": gql_time(o["created_at"]), "financial_status": o["financial_status"],
+                "fulfillment_status": order_fulfillment_status(self.store, o),
+                "cancelled_at": gql_time(o["cancelled_at"]),
+                "line_items": [{"id": li["id"], "sku": li["sku"], "quantity": li["quantity"],
+                                "current_quantity": li["current_quantity"]} for li in o["line_items"]],
+                "fulfillment_orders": [self._fo_summary(self.store.fos[i]) for i in o["fulfillment_order_ids"]],
+                "fulfillments": [self._fulfillment_summary(self.store.fulfillments[i]) for i in o["fulfillment_ids"]]}
+
+    def _fo_summary(self, fo):
+        return {"id": fo["id"], "gid": gid("FulfillmentOrder", fo["id"]), "status": fo["status"].upper(),
+                "location_id": fo["location_id"],
+                "line_items": [{"id": x["id"], "gid": gid("FulfillmentOrderLineItem", x["id"]),
+                                "line_item_id": x["line_item_id"], "total": x["total"], "remaining": x["remaining"]}
+                               for x in fo["line_items"]]}
+
+    def _fulfillment_summary(self, f):
+        return {"id": f["id"], "gid": gid("Fulfillment", f["id"]), "order_id": f["order_id"], "name": f["name"],
+                "status": f["status"].upper(), "location_id": f["location_id"], "tracking": list(f["tracking"]),
+                "line_items": [{"line_item_id": x["line_item_id"], "quantity": x["quantity"]} for x in f["line_items"]],
+                "created_at": gql_time(f["created_at"]), "updated_at": gql_time(f["updated_at"])}
+
+    def fulfillments(self):
+        with self.lock:
+            return [self._fulfillment_summary(f) for f in sorted(self.store.fulfillments.values(),
+                                                                 key=lambda f: f["id"])]
+
+    def idempotency_keys(self):
+        with self.lock:
+            return [{"key": k, "mutation": r["mutation"], "state": r["state"], "replays": r["replays"],
+                     "mismatches": r["mismatches"], "args": r["args"], "age_s": round(time.time() - r["at"], 3),
+                     "user_errors": [e.get("code") or e["message"] for e in (r["payload"] or {}).get("userErrors", [])]}
+                    for k, r in self.idem.items()]
+
+    def state(self):
+        with self.lock:
+            groups = [{"id": g["id"], "gid": gid("InventoryAdjustmentGroup", g["id"]), "reason": g["reason"],
+                       "reference_document_uri": g["reference_document_uri"], "created_at": gql_time(g["created_at"]),
+                       "changes": [{"name": c["name"], "delta": c["delta"], "quantity_after": c["after"],
+                                    "inventory_item_id": c["item_id"], "location_id": c["location_id"]}
+                                   for c in g["changes"]]} for g in self.store.groups.values()]
+            return {"shop": self.shop, "now": gql_time(self.clock()), "bucket": self.bucket.status(),
+                    "inventory": self.store.inventory_rows(), "orders": self.orders(),
+                    "fulfillments": self.fulfillments(), "idempotency": self.idempotency_keys(),
+                    "adjustment_groups": groups, "faults": self.list_faults(),
+                    "subscriptions": self.list_subscriptions()}
+
+    def reset(self, seed=None, orders=None):
+        """Back to the seed: data, idempotency keys, bucket (full), faults, call and webhook logs, subscriptions,
+        clock offset."""
+        self.clock_offset = datetime.timedelta(0)
+        self._initialize(self.default_seed if seed is None else bool(seed),
+                         self.default_orders if orders is None else bool(orders))
+        self.bucket = Bucket(*self.bucket_config)
+        self.clear_faults()
+        self.reset_calls()
+        with self.webhook_lock:
+            self.webhook_log = []
+        self.subscriptions = {}
+
+    # ---------- faults
+    def set_fault(self, mode, count=None, match=None, delay_ms=None, retry_after=None, execute=False,
+                  phase="before", reset=False, add=False, available=None, duration_ms=None):
+        mode = str(mode)
+        if mode not in FAULT_MODES:
+            raise SimError("mode must be one of %s" % ", ".join(FAULT_MODES))
+        if mode == "none":
+            self.clear_faults()
+            return []
+        if mode == "throttle_now":
+            self.bucket.configure(available=available if available is not None else 0)
+            return self.list_faults()
+        if mode == "refuse":
+            self.refuse(duration_ms if duration_ms is not None else 1000)
+            return self.list_faults()
+        if count is not None:
+            count = int(count)
+            if count <= 0:
+                raise SimError("count must be a positive integer or null")
+        if match is not None and not isinstance(match, dict):
+            raise SimError('match must be an object like {"field": "inventorySetQuantities"}')
+        if phase not in ("before", "after"):
+            raise SimError("phase must be before or after")
+        default_delay = 30000 if mode == "timeout" else 2000
+        fault = {"mode": mode, "count": count, "match": dict(match or {}),
+                 "delay_ms": int(delay_ms if delay_ms is not None else default_delay),
+                 "retry_after": retry_after if retry_after is not None else 2.0, "execute": bool(execute),
+                 "phase": phase, "reset": bool(reset)}
+        with self.faults_lock:
+            if not add:
+                self.faults = []
+            self.faults.append(fault)
+        return self.list_faults()
+
+    def clear_faults(self):
+        with self.faults_lock:
+            self.faults = []
+
+    def list_faults(self):
+        with self.faults_lock:
+            return [dict(f) for f in self.faults]
+
+    def _fault_matches(self, f, info):
+        for k, v in f["match"].items():
+            if k == "field":
+                if v not in info.get("fields", []):
+                    return False
+            elif k == "operation":
+                if info.get("operation") != v:
+                    return False
+            elif k == "type":
+                if info.get("operation_type") != v:
+                    return False
+            elif k == "version":
+                if info.get("version") != v:
+                    return False
+            elif info.get(k) != v:
+                return False
+        return True
+
+    def _take_fault(self, info):
+        with self.faults_lock:
+            for f in self.faults:
+                if self._fault_matches(f, info):
+                    if f["count"] is not None:
+                        f["count"] -= 1
+                        if f["count"] <= 0:
+                            self.faults.remove(f)
+                    return dict(f)
+        return None
+
+    def refuse(self, duration_ms):
+        port = self.port
+
+        def worker():
+            time.sleep(0.05)
+            self._stop_server()
+            time.sleep(max(int(duration_ms), 0) / 1000.0)
+            if not self._stopping:
+                for _ in range(50):
+                    try:
+                        self._start_server(port)
+                        return
+                    except OSError:
+                        time.sleep(0.05)
+
+        threading.Thread(target=worker, daemon=True).start()
+
+    # ---------- call log
+    def _log_call(self, info):
+        with self.calls_lock:
+            self.call_seq += 1
+            info["seq"] = self.call_seq
+            self.call_log.append(info)
+            if len(self.call_log) > 20000:
+                del self.call_log[:len(self.call_log) - 20000]
+
+    def calls(self, since=0, **match):
+        with self.calls_lock:
+            out = []
+            for c in self.call_log:
+                if c["seq"] <= since:
+                    continue
+                ok = True
+                for k, v in match.items():
+                    if v is None:
+                        continue
+                    if k == "field":
+                        ok = ok and v in (c.get("fields") or [])
+                    elif k == "type":
+                        ok = ok and c.get("operation_type") == v
+                    else:
+                        ok = ok and c.get(k) == v
+                if ok:
+                    out.append(dict(c))
+            return out
+
+    def reset_calls(self):
+        with self.calls_lock:
+            self.call_log = []
+
+    # ---------- webhooks
+    def _log_webhook(self, rec):
+        with self.webhook_lock:
+            self.webhook_seq += 1
+            rec = dict(rec, seq=self.webhook_seq)
+            self.webhook_log.append(rec)
+            if len(self.webhook_log) > 20000:
+                del self.webhook_log[:len(self.webhook_log) - 20000]
+
+    def webhooks(self, since=0, topic=None):
+        with self.webhook_lock:
+            return [dict(r) for r in self.webhook_log if r["seq"] > since and (topic is None or r["topic"] == topic)]
+
+    def webhook_payload(self, source):
+        """Body and default topic from the store: order_id, fulfillment_id, inventory_item_id (+location_id) or
+        product_id."""
+        with self.lock:
+            st_ = self.store
+            if source.get("order_id") is not None:
+                o = st_.orders.get(int(gid_id(source["order_id"], "Order") or source["order_id"])
+                                   if str(source["order_id"]).startswith("gid:") else int(source["order_id"]))
+                if o is None:
+                    raise SimError("no order %s" % source["order_id"], 404)
+                return rest_order(st_, o), "orders/updated"
+            if source.get("fulfillment_id") is not None:
+                f = st_.fulfillments.get(int(source["fulfillment_id"]))
+                if f is None:
+                    raise SimError("no fulfillment %s" % source["fulfillment_id"], 404)
+                return rest_fulfillment(st_, f), "fulfillments/create"
+            if source.get("inventory_item_id") is not None or source.get("sku") is not None:
+                item = self._item_id(source.get("sku"), source.get("inventory_item_id"))
+                loc = int(source.get("location_id") or st_.primary_location)
+                lv = st_.levels.get((item, loc))
+                if lv is None:
+                    raise SimError("item %s is not stocked at location %s" % (item, loc), 404)
+                return rest_inventory_level(lv), "inventory_levels/update"
+            if source.get("product_id") is not None:
+                p = st_.products.get(int(source["product_id"]))
+                if p is None:
+                    raise SimError("no product %s" % source["product_id"], 404)
+                return rest_product(st_, p), "products/update"
+        return None, None
+
+    def send_webhooks(self, url, secret, **kw):
+        """send_webhooks() with this shop, these fixtures, the store as a payload source, and the webhook log.
+        async_=True returns at once ({"batch": n}); the deliveries show up in webhooks()."""
+        run_async = kw.pop("async_", False) or kw.pop("async", False)
+        source = {k: kw.pop(k) for k in ("order_id", "fulfillment_id", "inventory_item_id", "sku", "location_id",
+                                         "product_id") if k in kw}
+        if source and kw.get("payload") is None and kw.get("body") is None and not kw.get("fixture"):
+            payload, topic = self.webhook_payload(source)
+            kw["payload"] = payload
+            kw.setdefault("topic", topic)
+        kw.setdefault("shop", self.shop)
+        kw.setdefault("fixtures_dir", self.fixtures)
+        with self.webhook_lock:
+            self.batch_seq += 1
+            batch = self.batch_seq
+        log = lambda rec: self._log_webhook(dict(rec, batch=batch, source="send"))  # noqa: E731
+        if run_async:
+            threading.Thread(target=lambda: send_webhooks(url, secret, log=log, **kw), daemon=True).start()
+            return {"batch": batch, "async": True}
+        return send_webhooks(url, secret, log=log, **kw)
+
+    def subscribe(self, topic, url, secret, duplicate=1, delay_ms=0, api_version=WEBHOOK_API_VERSION, name=None,
+                  retry=False, retries=8, backoff_ms=100, header_style="shopify"):
+        """Deliver every matching event ("*" = all topics) produced by state changes (mutations and the
+        /__sim__ order/inventory writes), signed with secret, asynchronously and in order."""
+        with self.lock:
+            self.sub_seq += 1
+            self.subscriptions[self.sub_seq] = {
+                "id": self.sub_seq, "topic": topic, "url": url, "secret": secret, "duplicate": int(duplicate),
+                "delay_ms": int(delay_ms), "api_version": api_version, "name": name, "retry": bool(retry),
+                "retries": int(retries), "backoff_ms": int(backoff_ms), "header_style": header_style}
+            return dict(self.subscriptions[self.sub_seq])
+
+    def unsubscribe(self, sub_id=None):
+        with self.lock:
+            if sub_id is None:
+                self.subscriptions = {}
+            else:
+                self.subscriptions.pop(int(sub_id), None)
+
+    def list_subscriptions(self):
+        with self.lock:
+            return [dict(s) for s in self.subscriptions.values()]
+
+    def _drain_events(self):
+        events = list(self.store.events)
+        self.store.events.clear()
+        return events
+
+    def _dispatch(self, events):
+        if not events:
+            return
+        now = datetime.datetime.now(UTC)
+        with self.lock:
+            subs = list(self.subscriptions.values())
+        for topic, payload in events:
+            event_id = str(uuid.uuid4())
+            for sub in subs:
+                if sub["topic"] in ("*", topic):
+                    with self.outbox_cond:
+                        self.outbox_busy += 1
+                    self.outbox.put((sub, topic, payload, now, event_id))
+
+    def _outbox_worker(self):
+        while True:
+            job = self.outbox.get()
+            if job is None:
+                return
+            sub, topic, payload, trig, event_id = job
+            try:
+                send_webhooks(sub["url"], sub["secret"], topic=topic, payload=payload, shop=self.shop,
+                              api_version=sub["api_version"], duplicate=sub["duplicate"], delay_ms=sub["delay_ms"],
+                              event_id=event_id, triggered_at=trig, retry=sub["retry"], retries=sub["retries"],
+                              backoff_ms=sub["backoff_ms"], header_style=sub["header_style"], name=sub["name"],
+                              log=lambda rec: self._log_webhook(dict(rec, subscription=sub["id"],
+                                                                     source="subscription")))
+            except Exception as exc:  # never let the worker die
+                self._log_webhook({"topic": topic, "url": sub["url"], "error": repr(exc), "ok": False,
+                                   "status": None, "source": "subscription", "subscription": sub["id"]})
+            finally:
+                with self.outbox_cond:
+                    self.outbox_busy -= 1
+                    self.outbox_cond.notify_all()
+
+    def wait_webhooks(self, timeout=10.0):
+        """Block until every queued subscription delivery has been attempted; True when drained."""
+        deadline = time.monotonic() + timeout
+        with self.outbox_cond:
+            while self.outbox_busy > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.outbox_cond.wait(left)
+        return True
+
+    # ---------- GraphQL execution
+    def graphql(self, query, variables=None, version=None, token=None, operation_name=None, timeout=30):
+        """POST a document to this emulator over HTTP; returns (status, parsed body)."""
+        body = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        if operation_name:
+            body["operationName"] = operation_name
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request("POST", "/admin/api/%s/graphql.json" % (version or self.latest_version),
+                         body=json.dumps(body), headers={"Content-Type": "application/json",
+                                                         "X-Shopify-Access-Token": token or self.tokens[0]})
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                return resp.status, json.loads(raw)
+            except ValueError:
+                return resp.status, raw.decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def _user_error(self, field, message, code):
+        return {"field": field, "message": message, "code": code}
+
+    def _run_mutation(self, ctx, node, fd):
+        name, args = node.name, node.cargs
+        key = (node.cdirs or {}).get("idempotent", {}).get("key")
+        if key is None and name in IDEMPOTENT_MANDATORY_FIELDS and v_at_least(ctx.version, V_IDEMPOTENT_MANDATORY):
+            raise FieldError("The @idempotent directive is required for this mutation but was not provided.",
+                             {"code": "BAD_REQUEST"})
+        if name in ("inventorySetQuantities", "inventoryAdjustQuantities") and \
+                v_at_least(ctx.version, V_CHANGE_FROM_MANDATORY):
+            rows, tname = ((args["input"]["quantities"], "InventoryQuantityInput") if name == "inventorySetQuantities"
+                           else (args["input"]["changes"], "InventoryChangeInput"))
+            if any("changeFromQuantity" not in r for r in rows):
+                raise FieldError("%s must include the following argument: changeFromQuantity" % tname,
+                                 {"code": "INVALID_FIELD_ARGUMENTS"})
+        handler = {"inventorySetQuantities": self._m_set_quantities,
+                   "inventoryAdjustQuantities": self._m_adjust_quantities,
+                   "fulfillmentCreate": self._m_fulfillment_create, "fulfillmentCreateV2": self._m_fulfillment_create,
+                   "fulfillmentTrackingInfoUpdate": self._m_tracking_update,
+                   "fulfillmentTrackingInfoUpdateV2": self._m_tracking_update}[name]
+        empty = {"group": None} if name.startswith("inventory") else {"fulfillment": None}
+        if key is None:
+            payload = handler(ctx, args)
+        else:
+            ctx.info["idempotency_keys"].append(key)
+            fingerprint = canonical([name, args])
+            rec = self.idem.get(key)
+            if rec is not None and time.time() - rec["at"] > self.idempotency_ttl and rec["state"] == "done":
+                del self.idem[key]
+                rec = None
+            if rec is not None:
+                if rec["fingerprint"] != fingerprint:
+                    rec["mismatches"] += 1
+                    payload = dict(empty, userErrors=[self._user_error(
+                        None, "The same idempotency key cannot be used with different operation parameters.",
+                        "IDEMPOTENCY_KEY_PARAMETER_MISMATCH")])
+                elif rec["state"] == "pending":
+                    payload = dict(empty, userErrors=[self._user_error(
+                        None, "This request is currently in progress, please try again.",
+                        "IDEMPOTENCY_CONCURRENT_REQUEST")])
+                else:
+                    rec["replays"] += 1
+                    ctx.info["idempotent_replay"] = True
+                    payload = rec["payload"]
+            else:
+                rec = {"mutation": name, "fingerprint": fingerprint, "args": jsonable(args), "state": "pending",
+                       "at": time.time(), "replays": 0, "mismatches": 0, "payload": None}
+                self.idem[key] = rec
+                try:
+                    payload = handler(ctx, args)
+                except BaseException:
+                    del self.idem[key]
+                    raise
+                rec["payload"] = payload
+                ctx.idem_pending.append(rec)
+        ctx.info["user_errors"].extend(e.get("code") or e["message"] for e in payload.get("userErrors", []))
+        return payload
+
+    def _m_set_quantities(self, ctx, args):
+        store, inp = self.store, args["input"]
+        errs = []
+        ue = lambda f, m, c: errs.append(self._user_error(f, m, c))  # noqa: E731
+        name, reason, ref = inp["name"], inp["reason"], inp.get("referenceDocumentUri")
+        if name not in ("available", "on_hand"):
+            ue(["input", "name"], "The quantity name must be either 'available' or 'on_hand'.", "INVALID_NAME")
+        if reason not in INVENTORY_REASONS:
+            ue(["input", "reason"], "The specified reason is invalid.", "INVALID_REASON")
+        if ref is not None and not URI_RE.match(ref):
+            ue(["input", "referenceDocumentUri"], "The specified reference document is invalid.",
+               "INVALID_REFERENCE_DOCUMENT")
+        legacy = not v_at_least(ctx.version, V_CHANGE_FROM_MANDATORY)
+        ignore = inp.get("ignoreCompareQuantity") is True
+        plan, seen = [], set()
+        for i, q in enumerate(inp["quantities"]):
+            base = ["input", "quantities", str(i)]
+            item_id = gid_id(q["inventoryItemId"], "InventoryItem")
+            if item_id not in store.items:
+                ue(base + ["inventoryItemId"], "The specified inventory item could not be found.",
+                   "INVALID_INVENTORY_ITEM")
+                continue
+            loc_id = gid_id(q["locationId"], "Location")
+            if loc_id not in store.locations:
+                ue(base + ["locationId"], "The specified location could not be found.", "INVALID_LOCATION")
+                continue
+            if (item_id, loc_id) in seen:
+                ue(base, "The combination of inventoryItemId and locationId must be unique.",
+                   "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR")
+                continue
+            seen.add((item_id, loc_id))
+            lv = store.levels.get((item_id, loc_id))
+            if lv is None:
+                ue(base + ["locationId"], "The specified inventory item is not stocked at the location.",
+                   "ITEM_NOT_STOCKED_AT_LOCATION")
+                continue
+            qty = q["quantity"]
+            if qty < 0:
+                ue(base + ["quantity"], "The quantity can't be negative.", "INVALID_QUANTITY_NEGATIVE")
+                continue
+            if qty > MAX_QUANTITY:
+                ue(base + ["quantity"], "The total quantity can't be higher than 1,000,000,000.",
+                   "INVALID_QUANTITY_TOO_HIGH")
+                continue
+            if name not in ("available", "on_hand"):
+                continue
+            current = level_quantities(lv)[name]
+            if "changeFromQuantity" in q:
+                if q["changeFromQuantity"] is not None and q["changeFromQuantity"] != current:
+                    ue(base + ["changeFromQuantity"], "The changeFromQuantity value does not match persisted value.",
+                       "CHANGE_FROM_QUANTITY_STALE")
+                    continue
+            elif legacy and not ignore:
+                if q.get("compareQuantity") is None:
+                    ue(base + ["compareQuantity"], "The compareQuantity argument must be given to each quantity or "
+                       "ignored using ignoreCompareQuantity.", "COMPARE_QUANTITY_REQUIRED")
+                    continue
+                if q["compareQuantity"] != current:
+                    ue(base + ["compareQuantity"], "The compareQuantity value does not match persisted value.",
+                       "COMPARE_QUANTITY_STALE")
+                    continue
+            plan.append((lv, qty, current))
+        if errs:
+            return {"group": None, "userErrors": errs}
+        now = self.clock()
+        changes = []
+        other = "on_hand" if name == "available" else "available"
+        for lv, qty, current in plan:
+            delta = qty - current
+            lv["q"]["available"] += delta            # on_hand = available + the unavailable states
+            after = level_quantities(lv)
+            for n in (name, other):
+                changes.append({"name": n, "delta": delta, "after": after[n], "item_id": lv["item_id"],
+                                "location_id": lv["location_id"], "ledger": None})
+            store.touch_level(lv, now, emit=delta != 0)
+        return {"group": store.new_group(reason, ref, changes, now), "userErrors": []}
+
+    def _m_adjust_quantities(self, ctx, args):
+        store, inp = self.store, args["input"]
+        errs = []
+        ue = lambda f, m, c: errs.append(self._user_error(f, m, c))  # noqa: E731
+        name, reason, ref = inp["name"], inp["reason"], inp.get("referenceDocumentUri")
+        if name not in ADJUST_NAMES:
+            ue(["input", "name"], "The quantity name must be one of: %s." % ", ".join(ADJUST_NAMES),
+               "INVALID_QUANTITY_NAME")
+        if reason not in INVENTORY_REASONS:
+            ue(["input", "reason"], "The specified reason is invalid.", "INVALID_REASON")
+        if ref is not None and not URI_RE.match(ref):
+            ue(["input", "referenceDocumentUri"], "The specified reference document is invalid.",
+               "INVALID_REFERENCE_DOCUMENT")
+        plan = []
+        pending = {}
+        for i, ch in enumerate(inp["changes"]):
+            base = ["input", "changes", str(i)]
+            item_id = gid_id(ch["inventoryItemId"], "InventoryItem")
+            if item_id not in store.items:
+                ue(base + ["inventoryItemId"], "The specified inventory item could not be found.",
+                   "INVALID_INVENTORY_ITEM")
+                continue
+            loc_id = gid_id(ch["locationId"], "Location")
+            if loc_id not in store.locations:
+                ue(base + ["locationId"], "The specified location could not be found.", "INVALID_LOCATION")
+                continue
+            lv = store.levels.get((item_id, loc_id))
+            if lv is None:
+                ue(base + ["locationId"], "The specified inventory item is not stocked at the location.",
+                   "ITEM_NOT_STOCKED_AT_LOCATION")
+                continue
+            ledger = ch.get("ledgerDocumentUri")
+            if name in ADJUST_NAMES and name != "available" and not ledger:
+                ue(base + ["ledgerDocumentUri"], "A ledger document URI is required for the %s quantity." % name,
+                   "INVALID_LEDGER_DOCUMENT")
+                continue
+            if name == "available" and ledger:
+                ue(base + ["ledgerDocumentUri"], "A ledger document URI is not allowed for the available quantity.",
+                   "INVALID_AVAILABLE_DOCUMENT")
+                continue
+            if name not in ADJUST_NAMES:
+                continue
+            current = pending.get((item_id, loc_id), level_quantities(lv)[name])
+            if ch.get("changeFromQuantity") is not None and ch["changeFromQuantity"] != current:
+                ue(base + ["changeFromQuantity"], "The changeFromQuantity value does not match persisted value.",
+                   "CHANGE_FROM_QUANTITY_STALE")
+                continue
+            after = current + ch["delta"]
+            if after > MAX_QUANTITY:
+                ue(base + ["delta"], "The quantity can't be higher than 1,000,000,000.", "INVALID_QUANTITY_TOO_HIGH")
+                continue
+            if after < -MAX_QUANTITY:
+                ue(base + ["delta"], "The quantity can't be lower than -1,000,000,000.", "INVALID_QUANTITY_TOO_LOW")
+                continue
+            pending[(item_id, loc_id)] = after
+            plan.append((lv, ch["delta"], ledger))
+        if errs:
+            return {"group": None, "userErrors": errs}
+        now = self.clock()
+        changes = []
+        for lv, delta, ledger in plan:
+            lv["q"][name] += delta
+            after = level_quantities(lv)
+            changes.append({"name": name, "delta": delta, "after": after[name], "item_id": lv["item_id"],
+                            "location_id": lv["location_id"], "ledger": ledger})
+            if name in ON_HAND_PARTS:
+                changes.append({"name": "on_hand", "delta": delta, "after": after["on_hand"],
+                                "item_id": lv["item_id"], "location_id": lv["location_id"], "ledger": None})
+            store.touch_level(lv, now, emit=(name == "available" and delta != 0))
+        return {"group": store.new_group(reason, ref, changes, now), "userErrors": []}
+
+    def _m_fulfillment_create(self, ctx, args):
+        store, inp = self.store, args["fulfillment"]
+        errs = []
+        ue = lambda f, m: errs.append({"field": f, "message": m})  # noqa: E731
+        groups = inp["lineItemsByFulfillmentOrder"]
+        if not groups:
+            ue(["fulfillment", "lineItemsByFulfillmentOrder"], "Line items by fulfillment order can't be blank.")
+        plan, order_ids, loc_ids = [], set(), set()
+        for i, g in enumerate(groups):
+            base = ["fulfillment", "lineItemsByFulfillmentOrder", str(i)]
+            fo_id = gid_id(g["fulfillmentOrderId"], "FulfillmentOrder")
+            fo = store.fos.get(fo_id)
+            if fo is None:
+                ue(base + ["fulfillmentOrderId"], "Fulfillment order does not exist.")
+                continue
+            if fo["status"] not in ("open", "in_progress"):
+                ue(base + ["fulfillmentOrderId"], "Fulfillment order %d has an unfulfillable status= %s." % (
+                    fo_id, fo["status"]))
+                continue
+            order_ids.add(fo["order_id"])
+            loc_ids.add(fo["location_id"])
+            wanted = g.get("fulfillmentOrderLineItems")
+            picks = []
+            if not wanted:
+                picks = [(fl, fl["remaining"]) for fl in fo["line_items"] if fl["remaining"] > 0]
+            else:
+                used = {}
+                for j, w in enumerate(wanted):
+                    lid = gid_id(w["id"], "FulfillmentOrderLineItem")
+                    fl = next((x for x in fo["line_items"] if x["id"] == lid), None)
+                    if fl is None:
+                        ue(base + ["fulfillmentOrderLineItems", str(j), "id"],
+                           "Fulfillment order line item does not exist.")
+                        continue
+                    used[lid] = used.get(lid, 0) + w["quantity"]
+                    if w["quantity"] <= 0 or used[lid] > fl["remaining"]:
+                        ue(base + ["fulfillmentOrderLineItems", str(j), "quantity"],
+                           "Invalid fulfillment order line item quantity requested.")
+                        continue
+                    picks.append((fl, w["quantity"]))
+            if not picks and not errs:
+                ue(base + ["fulfillmentOrderId"], "Invalid fulfillment order line item quantity requested.")
+            plan.append((fo, picks))
+        if len(order_ids) > 1:
+            ue(["fulfillment", "lineItemsByFulfillmentOrder"], "All fulfillment orders must belong to the same order.")
+        if len(loc_ids) > 1:
+            ue(["fulfillment", "lineItemsByFulfillmentOrder"],
+               "All fulfillment orders must be assigned to the same location.")
+        if errs:
+            return {"fulfillment": None, "userErrors": errs}
+        now = self.clock()
+        order = store.orders[order_ids.pop()]
+        location = loc_ids.pop()
+        fid = store.next("fulfillment")
+        f = {"id": fid, "order_id": order["id"], "name": "%s.%d" % (order["name"], len(order["fulfillment_ids"]) + 1),
+             "status": "success", "location_id": location, "tracking": tracking_entries(inp.get("trackingInfo")),
+             "line_items": [], "created_at": now, "updated_at": now,
+             "notify_customer": bool(inp.get("notifyCustomer")), "message": args.get("message")}
+        for fo, picks in plan:
+            for fl, qty in picks:
+                fl["remaining"] -= qty
+                f["line_items"].append({"id": store.next("fli"), "line_item_id": fl["line_item_id"], "quantity": qty})
+                li = store.line_item(order["id"], fl["line_item_id"])
+                v = store.variants.get(li.get("variant_id"))
+                lv = store.levels.get((v["inventory_item_id"], fo["location_id"])) if v else None
+                if lv is not None:
+                    take = min(max(lv["q"]["committed"], 0), qty)
+                    lv["q"]["committed"] -= take
+                    lv["q"]["available"] -= qty - take
+                    store.touch_level(lv, now, emit=qty - take != 0)
+            fo["status"] = "closed" if all(x["remaining"] == 0 for x in fo["line_items"]) else "in_progress"
+            fo["updated_at"] = now
+        store.fulfillments[fid] = f
+        order["fulfillment_ids"].append(fid)
+        store.bump(order)
+        store.events.append(("fulfillments/create", rest_fulfillment(store, f)))
+        store.events.append(("orders/updated", rest_order(store, order)))
+        return {"fulfillment": f, "userErrors": []}
+
+    def _m_tracking_update(self, ctx, args):
+        store = self.store
+        fid = gid_id(args["fulfillmentId"], "Fulfillment")
+        f = store.fulfillments.get(fid)
+        if f is None:
+            return {"fulfillment": None, "userErrors": [{"field": ["fulfillmentId"],
+                                                         "message": "Fulfillment does not exist."}]}
+        if f["status"] != "success":
+            return {"fulfillment": None, "userErrors": [{"field": ["fulfillmentId"],
+                                                         "message": "Fulfillment is %s." % f["status"]}]}
+        f["tracking"] = tracking_entries(args["trackingInfoInput"])
+        f["updated_at"] = self.clock()
+        order = store.orders[f["order_id"]]
+        store.bump(order)
+        store.events.append(("fulfillments/update", rest_fulfillment(store, f)))
+        store.events.append(("orders/updated", rest_order(store, order)))
+        return {"fulfillment": f, "userErrors": []}
+
+    def _cost_ext(self, requested, actual):
+        return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": self.bucket.status()}
+
+    def _throttled_body(self, requested):
+        return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED",
+                                                                   "documentation": RATE_LIMIT_DOC}}],
+                "extensions": {"cost": self._cost_ext(requested, None)}}
+
+    def _execute_graphql(self, prep, errors, info, version):
+        """-> (status, body dict, pending idempotency records)."""
+        if errors:
+            info["errors"] = [e.extensions.get("code") if e.extensions and e.extensions.get("code") else e.message
+                              for e in errors]
+            return 200, {"errors": [e.to_dict() for e in errors], "extensions": {"cost": self._cost_ext(0, 0)}}, []
+        requested = static_cost(prep, prep.root, prep.op.selections, version)
+        info["requested_cost"] = requested
+        max_cost = min(self.max_cost, int(self.bucket.maximum))
+        if requested > max_cost:
+            info["errors"] = ["MAX_COST_EXCEEDED"]
+            return 200, {"errors": [{"message": MAX_COST_MESSAGE % (requested, max_cost),
+                                     "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested,
+                                                    "maxCost": max_cost}}],
+                         "extensions": {"cost": self._cost_ext(requested, None)}}, []
+        if not self.bucket.take(requested):
+            info["throttled"] = True
+            info["errors"] = ["THROTTLED"]
+            return 200, self._throttled_body(requested), []
+        with self.lock:
+            ctx = ExecCtx(self, prep, version, info)
+            try:
+                data, actual = execute_prepared(ctx)
+            except Exception:
+                self.bucket.refund(requested)
+                raise
+            events = self._drain_events()
+        actual = min(actual, requested)
+        self.bucket.refund(requested - actual)
+        info["actual_cost"] = actual
+        body = {"data": data}
+        if ctx.errors:
+            body["errors"] = [e.to_dict() for e in ctx.errors]
+            info["errors"] = [e.extensions.get("code") if e.extensions and e.extensions.get("code") else e.message
+                              for e in ctx.errors]
+        ext = {"cost": self._cost_ext(requested, actual)}
+        if ctx.search:
+            ext["search"] = ctx.search
+        body["extensions"] = ext
+        self._dispatch(events)
+        return 200, body, ctx.idem_pending
+
+    def _graphql_http(self, h, verb, version, raw):
+        info = {"ts": time.time(), "path": urlsplit(h.path).path, "version": version, "operation": None,
+                "operation_type": None, "fields": [], "variables": None, "query": None, "requested_cost": None,
+                "actual_cost": None, "throttled": False, "status": None, "errors": [], "user_errors": [],
+                "fault": None, "idempotency_keys": [], "idempotent_replay": False}
+        t0 = time.monotonic()
+        pending = []
+        try:
+            resp, pending = self._graphql_inner(h, verb, version, raw, info)
+            if not isinstance(resp, Drop):
+                info["status"] = resp[0]
+            return resp
+        finally:
+            for rec in pending:
+                rec["state"] = "done"
+            info["currently_available"] = self.bucket.status()["currentlyAvailable"]
+            info["duration_ms"] = round((time.monotonic() - t0) * 1000.0, 3)
+            self._log_call(info)
+
+    def _graphql_inner(self, h, verb, version, raw, info):
+        headers = [("X-Shopify-API-Version", version), ("X-Request-Id", str(uuid.uuid4()))]
+        if version not in self.versions:
+            return _json(404, NOT_FOUND_BODY), []
+        token = h.headers.get("X-Shopify-Access-Token")
+        if not token or token not in self.tokens:
+            info["errors"] = ["401"]
+            return _json(401, INVALID_TOKEN_BODY, headers), []
+        if verb != "POST":
+            return _json(405, {"errors": "Method Not Allowed"}, headers + [("Allow", "POST")]), []
+        ctype = (h.headers.get("Content-Type") or "").lower()
+        variables, op_name = None, None
+        if "application/graphql" in ctype:
+            query = raw.decode("utf-8", "replace")
+        else:
+            try:
+                payload = json.loads(raw.decode("utf-8") or "null")
+            except (UnicodeDecodeError, ValueError):
+                return _json(400, BAD_QUERY_BODY, headers), []
+            if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+                return _json(400, BAD_QUERY_BODY, headers), []
+            query = payload["query"]
+            variables = payload.get("variables")
+            if isinstance(variables, str):
+                try:
+                    variables = json.loads(variables) if variables.strip() else None
+                except ValueError:
+                    return _json(400, BAD_QUERY_BODY, headers), []
+            op_name = payload.get("operationName") or None
+        info["query"] = query[:4000]
+        info["variables"] = jsonable(variables)
+        prep, errors = None, None
+        try:
+            prep = prepare(query, variables, op_name, version)
+            info["operation"], info["operation_type"], info["fields"] = prep.op.name, prep.op.kind, prep.fields
+        except GraphQLError as exc:
+            errors = [exc]
+        except ValidationErrors as exc:
+            errors = exc.errors
+            try:
+                ops, _ = parse_document(query)
+                op = ([o for o in ops if o.name == op_name] or ops)[0]
+                info["operation"], info["operation_type"] = op.name, op.kind
+                info["fields"] = [s.name for s in op.selections if isinstance(s, Field)]
+            except GraphQLError:
+                pass
+        fault = self._take_fault(info)
+        mode = fault["mode"] if fault else None
+        info["fault"] = mode
+        if mode == "slow" and fault["phase"] == "before":
+            time.sleep(fault["delay_ms"] / 1000.0)
+        if mode == "down":
+            return Drop(fault["reset"]), []
+        if mode == "timeout":
+            time.sleep(fault["delay_ms"] / 1000.0)
+            return Drop(fault["reset"]), []
+        if mode == "429":
+            ra = fault["retry_after"]
+            ra = "%.1f" % float(ra) if isinstance(ra, (int, float)) else str(ra)
+            return _json(429, TOO_MANY_REQUESTS_BODY, headers + [("Retry-After", ra)]), []
+        if mode == "throttle":
+            info["throttled"] = True
+            requested = static_cost(prep, prep.root, prep.op.selections, version) if prep else 0
+            info["requested_cost"] = requested
+            return _json(200, self._throttled_body(requested), headers), []
+        if mode == "internal_error":
+            rid = headers[1][1]
+            return _json(200, {"errors": [{"message": INTERNAL_ERROR_MESSAGE % rid, "extensions": {
+                "code": "INTERNAL_SERVER_ERROR", "requestId": rid}}]}, headers), []
+        if mode and mode.startswith("http_"):
+            pending = []
+            if fault["execute"]:
+                _, _, pending = self._execute_graphql(prep, errors, info, version)
+            code = int(mode[5:])
+            if code == 500:
+                return _json(500, {"errors": "Internal Server Error"}, headers), pending
+            return (code, "text/html", html_gateway(code, GATEWAY_REASONS[code]), []), pending
+        status, body, pending = self._execute_graphql(prep, errors, info, version)
+        if mode == "commit_then_drop":
+            return Drop(fault["reset"]), pending
+        if mode == "slow" and fault["phase"] == "after":
+            time.sleep(fault["delay_ms"] / 1000.0)
+        return _json(status, body, headers), pending
+
+    # ---------- HTTP plumbing
+    def _read_body(self, h):
+        if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                line = h.rfile.readline(65537)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while h.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(h.rfile.read(size))
+                h.rfile.readline()
+            return b"".join(chunks)
+        n = int(h.headers.get("Content-Length") or 0)
+        return h.rfile.read(n) if n > 0 else b""
+
+    def _serve(self, h, verb):
+        try:
+            body = self._read_body(h)
+        except (ValueError, OSError):
+            h.close_connection = True
+            return
+        url = urlsplit(h.path)
+        path = url.path
+        try:
+            m = re.match(r"^/admin/api/([^/]+)/graphql\.json$", path)
+            if path.startswith("/__sim__/"):
+                resp = self._sim_api(verb, path, parse_qs(url.query), body)
+            elif m:
+                resp = self._graphql_http(h, verb, m.group(1), body)
+            else:
+                resp = _json(404, NOT_FOUND_BODY)
+        except Exception:
+            import traceback
+            sys.stderr.write("shopify_sim: internal error on %s %s:\n%s" % (verb, path, traceback.format_exc()))
+            resp = _json(500, {"errors": "Internal Server Error"})
+        self._respond(h, verb, resp)
+
+    def _respond(self, h, verb, resp):
+        if isinstance(resp, Drop):
+            h.close_connection = True
+            if resp.reset:
+                try:
+                    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    h.connection.close()
+                except OSError:
+                    pass
+            return
+        status, ctype, body, headers = resp
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", ctype)
+            h.send_header("Content-Length", str(len(body)))
+            for k, v in headers:
+                h.send_header(k, v)
+            h.end_headers()
+            if verb != "HEAD":
+                h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            h.close_connection = True
+
+    # ---------- the /__sim__ API (not Shopify)
+    def _sim_api(self, verb, path, query, raw):
+        try:
+            payload = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except (UnicodeDecodeError, ValueError):
+            return _json(400, {"error": "body is not JSON"})
+        if not isinstance(payload, dict):
+            return _json(400, {"error": "body must be a JSON object"})
+        q = lambda name, default=None: query.get(name, [default])[0]  # noqa: E731
+        parts = [p for p in path[len("/__sim__/"):].split("/") if p]
+        head = parts[0] if parts else ""
+        try:
+            if head in ("health", "") and verb == "GET":
+                return _json(200, {"ok": True})
+            if head == "info" and verb == "GET":
+                return _json(200, self.info())
+            if head == "fault" and verb == "POST":
+                return _json(200, {"faults": self.set_fault(**payload)})
+            if head == "faults" and verb == "GET":
+                return _json(200, {"faults": self.list_faults()})
+            if head == "calls":
+                if len(parts) == 2 and parts[1] == "reset" and verb == "POST":
+                    self.reset_calls()
+                    return _json(200, {"ok": True})
+                if verb == "GET":
+                    return _json(200, {"calls": self.calls(int(q("since", 0)), field=q("field"),
+                                                           operation=q("operation"), type=q("type"))})
+            if head == "state" and verb == "GET":
+                return _json(200, self.state())
+            if head == "inventory":
+                if verb == "GET":
+                    return _json(200, {"inventory": self.inventory(q("sku"))})
+                if verb == "POST":
+                    return _json(200, self.set_inventory(**payload))
+            if head == "orders":
+                if len(parts) == 1 and verb == "GET":
+                    return _json(200, {"orders": self.orders()})
+                if len(parts) == 1 and verb == "POST":
+                    return _json(200, self.create_order(**payload))
+                if len(parts) == 2 and verb == "GET":
+                    o = self.order(parts[1])
+                    return _json(200, o) if o else _json(404, {"error": "no order %s" % parts[1]})
+                if len(parts) == 2 and verb == "POST":
+                    return _json(200, self.update_order(parts[1], **payload))
+            if head == "fulfillments" and verb == "GET":
+                return _json(200, {"fulfillments": self.fulfillments()})
+            if head == "idempotency":
+                if len(parts) == 2 and parts[1] == "reset" and verb == "POST":
+                    with self.lock:
+                        self.idem = {}
+                    return _json(200, {"ok": True})
+                if verb == "GET":
+                    return _json(200, {"keys": self.idempotency_keys()})
+            if head == "bucket":
+                if verb == "GET":
+                    return _json(200, self.bucket.status())
+                if verb == "POST":
+                    return _json(200, self.set_bucket(payload.get("maximum"), payload.get("restore"),
+                                                      payload.get("available")))
+            if head == "clock":
+                if verb == "GET":
+                    return _json(200, {"now": gql_time(self.clock())})
+                if verb == "POST":
+                    return _json(200, {"now": self.set_clock(payload.get("now"), payload.get("advance_s"))})
+            if head == "tokens" and verb == "POST":
+                tokens = payload.get("tokens")
+                if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                    return _json(400, {"error": "tokens must be a list of strings"})
+                self.tokens = list(tokens)
+                return _json(200, {"tokens": self.tokens})
+            if head == "webhooks":
+                sub = parts[1] if len(parts) > 1 else ""
+                if sub == "" and verb == "GET":
+                    return _json(200, {"deliveries": self.webhooks(int(q("since", 0)), q("topic"))})
+                if sub == "send" and verb == "POST":
+                    url, secret = payload.pop("url"), payload.pop("secret")
+                    if "async" in payload:
+                        payload["async_"] = payload.pop("async")
+                    result = self.send_webhooks(url, secret, **payload)
+                    return _json(200, result if isinstance(result, dict) else {"deliveries": result})
+                if sub == "reset" and verb == "POST":
+                    with self.webhook_lock:
+                        self.webhook_log = []
+                    return _json(200, {"ok": True})
+                if sub == "subscribe" and verb == "POST":
+                    return _json(200, self.subscribe(**payload))
+                if sub == "unsubscribe" and verb == "POST":
+                    self.unsubscribe(payload.get("id"))
+                    return _json(200, {"ok": True})
+                if sub == "subscriptions" and verb == "GET":
+                    return _json(200, {"subscriptions": self.list_subscriptions()})
+                if sub == "wait" and verb in ("GET", "POST"):
+                    return _json(200, {"drained": self.wait_webhooks(float(q("timeout", payload.get("timeout", 10))))})
+            if head == "reset" and verb == "POST":
+                self.reset(payload.get("seed"), payload.get("orders"))
+                return _json(200, {"ok": True})
+            return _json(404, {"error": "unknown /__sim__ endpoint %s %s" % (verb, path)})
+        except SimError as exc:
+            return _json(exc.status, {"error": str(exc)})
+        except (KeyError, TypeError, ValueError) as exc:
+            return _json(400, {"error": "%s: %s" % (type(exc).__name__, exc)})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Shopify GraphQL Admin API emulator and webhook sender for synchub tests")
+    ap.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0 = any free port; default %d)"
+                    % DEFAULT_PORT)
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ap.add_argument("--shop", default=DEFAULT_SHOP, help="the shop's myshopify domain (default %s)" % DEFAULT_SHOP)
+    ap.add_argument("--token", action="append", default=None,
+                    help="accepted X-Shopify-Access-Token (repeatable; default: a fixed shpat_ token)")
+    ap.add_argument("--bucket", type=float, default=DEFAULT_BUCKET, help="leaky bucket size in points (default 1000)")
+    ap.add_argument("--restore", type=float, default=DEFAULT_RESTORE, help="restore rate, points/s (default 50)")
+    ap.add_argument("--max-cost", type=int, default=MAX_QUERY_COST, help="single query max cost (default 1000)")
+    ap.add_argument("--versions", default=",".join(DEFAULT_VERSIONS),
+                    help="comma-separated API versions served (others answer 404)")
+    ap.add_argument("--no-seed", action="store_true", help="start empty (no locations, products or stock)")
+    ap.add_argument("--orders", action="store_true", help="also seed orders #1042 (the fixture), #1043, #1044")
+    ap.add_argument("--fixtures", default=None, help="folder of sample webhook bodies (default: $SYNCHUB_FIXTURES "
+                                                     "or <repo>/../shared/fixtures/shopify)")
+    ap.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
+    args = ap.parse_args(argv)
+    try:
+        sim = ShopifySim(port=args.port, host=args.host, shop=args.shop, token=args.token or DEFAULT_TOKEN,
+                         bucket=args.bucket, restore=args.restore, max_cost=args.max_cost,
+                         versions=[v.strip() for v in args.versions.split(",") if v.strip()],
+                         seed=not args.no_seed, orders=args.orders, fixtures=args.fixtures, verbose=args.verbose)
+        sim.start()
+    except (ValueError, OSError) as exc:
+        sys.stderr.write("shopify_sim: %s\n" % exc)
+        return 2
+    print(json.dumps({"shopify_sim": "ready", "url": sim.url, "port": sim.port, "shop": sim.shop,
+                      "token": sim.tokens[0], "versions": list(sim.versions), "graphql_url": sim.graphql_url(),
+                      "bucket": sim.bucket.maximum, "restore": sim.bucket.restore}), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    while not stop.wait(0.5):
+        pass
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
