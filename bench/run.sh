@@ -24,3 +24,4 @@ trap 'rm -rf "$tmp"' EXIT
 echo
 echo "=== orders into Odoo (bench/odoo_orders.py, against the Odoo emulator) ==="
 python3 "$here/odoo_orders.py" --orders "${BENCH_ORDERS:-1000}"
+python3 "$here/odoo_orders.py" --orders "${BENCH_ORDERS:-1000}" --rtt-ms "${BENCH_RTT_MS:-5}"
