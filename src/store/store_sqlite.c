@@ -1133,17 +1133,27 @@ int store_probe_write(store_t *s, err_t *err)
 
 /* ---- links ----------------------------------------------------------------------------------------------- */
 
+/* The statement `which` with a link's key bound to ?1..?4. */
+static sqlite3_stmt *link_stmt(store_t *s, int which, const char *system, const char *shop, const char *type,
+                               const char *external_id, err_t *err)
+{
+    sqlite3_stmt *st = q(s, which, err);
+    if (st) {
+        bind_text(st, 1, system);
+        bind_text(st, 2, shop);
+        bind_text(st, 3, type);
+        bind_text(st, 4, external_id);
+    }
+    return st;
+}
+
 int store_link_get(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
                    store_link_t *out, err_t *err)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = q(s, Q_LINK_GET, err);
+    sqlite3_stmt *st = link_stmt(s, Q_LINK_GET, system, shop, type, external_id, err);
     if (!st)
         return -1;
-    bind_text(st, 1, system);
-    bind_text(st, 2, shop);
-    bind_text(st, 3, type);
-    bind_text(st, 4, external_id);
     int rc = step_done(s, st, err, "read link");
     if (rc == 1) {
         col_copy(st, 0, out->odoo_model, sizeof(out->odoo_model));
@@ -1157,25 +1167,24 @@ int store_link_get(store_t *s, const char *system, const char *shop, const char 
     return rc;
 }
 
-int store_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
-                   const store_link_t *l, err_t *err)
+/* Write one link row (l = NULL removes it) in its own transaction. */
+static int link_write(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                      const store_link_t *l, err_t *err)
 {
     if (begin_write(s, err) < 0)
         return -1;
-    sqlite3_stmt *st = q(s, Q_LINK_PUT, err);
+    sqlite3_stmt *st = link_stmt(s, l ? Q_LINK_PUT : Q_LINK_DEL, system, shop, type, external_id, err);
     if (!st)
         goto fail;
-    bind_text(st, 1, system);
-    bind_text(st, 2, shop);
-    bind_text(st, 3, type);
-    bind_text(st, 4, external_id);
-    bind_text(st, 5, l->odoo_model);
-    sqlite3_bind_int64(st, 6, l->odoo_id);
-    sqlite3_bind_int64(st, 7, l->version);
-    bind_text(st, 8, l->state[0] ? l->state : NULL);
-    bind_text(st, 9, l->extra);
-    sqlite3_bind_int64(st, 10, clock_now_ms());
-    if (step_done(s, st, err, "write link") < 0)
+    if (l) {
+        bind_text(st, 5, l->odoo_model);
+        sqlite3_bind_int64(st, 6, l->odoo_id);
+        sqlite3_bind_int64(st, 7, l->version);
+        bind_text(st, 8, l->state[0] ? l->state : NULL);
+        bind_text(st, 9, l->extra);
+        sqlite3_bind_int64(st, 10, clock_now_ms());
+    }
+    if (step_done(s, st, err, l ? "write link" : "forget link") < 0)
         goto fail;
     return commit(s, err);
 fail:
@@ -1183,24 +1192,16 @@ fail:
     return -1;
 }
 
+int store_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                   const store_link_t *l, err_t *err)
+{
+    return link_write(s, system, shop, type, external_id, l, err);
+}
+
 int store_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
                       err_t *err)
 {
-    if (begin_write(s, err) < 0)
-        return -1;
-    sqlite3_stmt *st = q(s, Q_LINK_DEL, err);
-    if (!st)
-        goto fail;
-    bind_text(st, 1, system);
-    bind_text(st, 2, shop);
-    bind_text(st, 3, type);
-    bind_text(st, 4, external_id);
-    if (step_done(s, st, err, "forget link") < 0)
-        goto fail;
-    return commit(s, err);
-fail:
-    rollback(s);
-    return -1;
+    return link_write(s, system, shop, type, external_id, NULL, err);
 }
 
 void store_link_release(store_link_t *l)
