@@ -69,6 +69,15 @@ static const cfg_key_t shop_keys[] = {
     {"confirm_on", T_STR, SH(confirm_on), 0, 0, "paid", 0,
      "financial statuses (comma-separated) at which the Odoo sale order is confirmed"},
     {"sku_map", T_STR, SH(sku_map), 0, 0, NULL, 0, "SKU overrides: SHOPIFY-SKU=ODOO-CODE, …"},
+    {"admin_token", T_SECRET, SH(admin_token), 0, 0, NULL, 0,
+     "Admin API access token of the app (shpat_…), sent as X-Shopify-Access-Token"},
+    {"api_version", T_STR, SH(api_version), 0, 0, "2026-10", 0,
+     "Admin API version pinned for this shop (YYYY-MM, or unstable)"},
+    {"admin_url", T_STR, SH(admin_url), 0, 0, NULL, 0,
+     "base URL of the Admin API (default https://DOMAIN; set it to an emulator's URL in tests)"},
+    {"api_timeout", T_DURATION, SH(api_timeout_ms), 1000, 600000, "30s", 0, "per-request timeout of the Admin API"},
+    {"throttle_wait", T_DURATION, SH(throttle_wait_ms), 0, 600000, "60s", 0,
+     "longest one Admin API call waits for the shop's rate limit before failing (transient, retried later)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SH
 #define OD(f) offsetof(cfg_odoo_t, f)
@@ -531,6 +540,14 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
         if (!s->webhook_secret.value)
             cfg_error(&p, s->line, "[shop %s] has no webhook_secret (or webhook_secret_file / webhook_secret_env)",
                       s->domain);
+        if (s->admin_url && strncmp(s->admin_url, "http://", 7) != 0 && strncmp(s->admin_url, "https://", 8) != 0)
+            cfg_error(&p, s->line, "[shop %s] admin_url must start with https:// (or http:// for an emulator)",
+                      s->domain);
+        if (strcmp(s->api_version, "unstable") != 0 &&
+            (strlen(s->api_version) != 7 || strspn(s->api_version, "0123456789") != 4 || s->api_version[4] != '-' ||
+             strspn(s->api_version + 5, "0123456789") != 2))
+            cfg_error(&p, s->line, "[shop %s] api_version '%s' is not an Admin API version (YYYY-MM or unstable)",
+                      s->domain, s->api_version);
     }
     if (c->odoo.configured) {
         cfg_odoo_t *o = &c->odoo;
@@ -572,6 +589,9 @@ void cfg_free(cfg_t *c)
         free(c->shops[i].sku_map);
         secret_free(&c->shops[i].webhook_secret);
         secret_free(&c->shops[i].webhook_secret_previous);
+        secret_free(&c->shops[i].admin_token);
+        free(c->shops[i].api_version);
+        free(c->shops[i].admin_url);
     }
     free(c->shops);
     for (size_t i = 0; i < c->nkinds; i++)

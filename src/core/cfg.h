@@ -24,6 +24,12 @@ typedef struct cfg_shop {
     char *shipping_product;         /* Odoo default_code of the service product that carries shipping charges */
     char *confirm_on;               /* comma-separated financial statuses that confirm the sale order */
     char *sku_map;                  /* "SHOPIFY-SKU=ODOO-CODE, …": overrides for SKUs that differ */
+    /* Admin API (src/shopify/) */
+    cfg_secret_t admin_token;       /* the app's Admin API access token (X-Shopify-Access-Token); NULL = none */
+    char *api_version;              /* pinned Admin API version: "2026-10" (or "unstable") */
+    char *admin_url;                /* base URL of the Admin API; NULL = https://DOMAIN (tests: the emulator) */
+    int64_t api_timeout_ms;         /* per-request timeout */
+    int64_t throttle_wait_ms;       /* longest one call waits for the shop's rate limit before giving up */
     int line;
 } cfg_shop_t;
 
