@@ -16,7 +16,8 @@ The behaviour, envelopes and message texts follow the recordings of a real Odoo 
 shared/reference/odoo18-real-responses.txt and odoo19-json2-real-responses.txt.
 
 Python 3 standard library only. Backed by sqlite3 (in memory, or a file with --db); one lock around each RPC and
-one SQL transaction per RPC (committed before the response is written, like Odoo).
+one SQL transaction per RPC (committed before the response is written, like Odoo). The HTTP server plumbing it shares
+with shopify_sim.py is in sim_http.py (same folder).
 """
 
 import argparse
@@ -29,16 +30,14 @@ import inspect
 import json
 import re
 import secrets
-import signal
-import socket
 import sqlite3
-import struct
 import sys
 import threading
 import time
 import xmlrpc.client
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
+
+from sim_http import Drop, HttpSim, SimHandler, jsonable, serve_until_signalled
 
 # ----------------------------------------------------------------------------------------------------------------
 # Constants
@@ -3008,13 +3007,6 @@ GATEWAY_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Servi
                    504: "Gateway Time-out"}
 
 
-class Drop:
-    """Close the connection without a response (FIN, or RST when reset=True)."""
-
-    def __init__(self, reset=False):
-        self.reset = reset
-
-
 def downgrade(result, protocol):
     if isinstance(result, Recs):
         if protocol == "json2":
@@ -3025,86 +3017,31 @@ def downgrade(result, protocol):
     return result
 
 
-def _jsonable(value, limit=20000):
-    try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return repr(value)[:limit]
-    if len(text) > limit:
-        return text[:limit] + "...(truncated)"
-    return json.loads(text)
-
-
 def _json(status, obj, headers=()):
     return (status, "application/json", json.dumps(obj), list(headers))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, sim):
-        self.sim = sim
-        super().__init__(addr, _Handler)
-
-    def handle_error(self, request, client_address):
-        if self.sim.verbose:
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes; without TCP_NODELAY a keep-alive client (curl) then waits for the
-    # delayed ACK, 40 ms per call, which would make every client that reuses connections look slow.
-    disable_nagle_algorithm = True
+class _Handler(SimHandler):
     server_version = "Werkzeug/3.0.1"
     sys_version = "Python/3.11"
 
-    def setup(self):
-        super().setup()
-        self.server.sim._conn_opened(self.connection)
 
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.sim._conn_closed(self.connection)
-
-    def do_GET(self):
-        self.server.sim._serve(self, "GET")
-
-    def do_POST(self):
-        self.server.sim._serve(self, "POST")
-
-    def do_PUT(self):
-        self.server.sim._serve(self, "PUT")
-
-    def do_DELETE(self):
-        self.server.sim._serve(self, "DELETE")
-
-    def do_HEAD(self):
-        self.server.sim._serve(self, "HEAD")
-
-    def log_message(self, fmt, *args):
-        if self.server.sim.verbose:
-            sys.stderr.write("odoo_sim: %s - %s\n" % (self.address_string(), fmt % args))
-
-
-class OdooSim:
+class OdooSim(HttpSim):
     """An Odoo 18/19 external-API emulator. See the module docstring and tests/sim/README.md."""
+
+    sim_name = "odoo_sim"
+    handler_class = _Handler
 
     def __init__(self, port=0, host="127.0.0.1", version=18, db=None, dbname=None, seed=True, tax_rate=0.15,
                  verbose=False, web_version_on_18=False):
         version = int(version)
         if version not in (18, 19):
             raise ValueError("version must be 18 or 19")
+        super().__init__(host, port, verbose)
         self.version = version
-        self.host = host
-        self.requested_port = int(port)
         self.dbname = dbname or DEFAULT_DBNAME[version]
         self.default_seed = bool(seed)
         self.tax_rate = float(tax_rate)
-        self.verbose = verbose
         self.web_version_on_18 = web_version_on_18
         self.sync_uid = SYNC_UID[version]
         self.admin_uid = ADMIN_UID
@@ -3115,19 +3052,7 @@ class OdooSim:
         self.store = Store(db)
         self.rights = {}
         self.right_groups_override = {}
-        self.faults = []
-        self.faults_lock = threading.Lock()
-        self.call_log = []
-        self.call_seq = 0
-        self.calls_lock = threading.Lock()
         self.sessions = {}
-        self._server = None
-        self._thread = None
-        self._server_lock = threading.Lock()
-        self._conns = set()
-        self._conns_lock = threading.Lock()
-        self._stopping = False
-        self.port = None
         stored_version = self.store.meta_get("version")
         if stored_version and int(stored_version) != version:
             raise ValueError("database file was created for Odoo %s, not %s" % (stored_version, version))
@@ -3152,59 +3077,10 @@ class OdooSim:
                 self.store._load()
                 raise
 
-    def start(self):
-        self._stopping = False
-        self._start_server(self.requested_port if self.port is None else self.port)
-        return self
-
-    def _start_server(self, port):
-        with self._server_lock:
-            self._server = _Server((self.host, port), self)
-            self.port = self._server.server_address[1]
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="odoo-sim-%d" % self.port, daemon=True)
-            self._thread.start()
-
-    def _stop_server(self):
-        with self._server_lock:
-            srv, thread = self._server, self._thread
-            self._server = self._thread = None
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-        with self._conns_lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if thread is not None:
-            thread.join(5)
-
     def stop(self):
-        self._stopping = True
-        self._stop_server()
+        super().stop()
         with self.lock:
             self.store.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self):
-        return "http://%s:%s" % (self.host, self.port)
-
-    def _conn_opened(self, conn):
-        with self._conns_lock:
-            self._conns.add(conn)
-
-    def _conn_closed(self, conn):
-        with self._conns_lock:
-            self._conns.discard(conn)
 
     # ---------- users, credentials, rights
     def _set_secret(self, uid, password=None, api_keys=None):
@@ -3329,85 +3205,13 @@ class OdooSim:
     # ---------- faults
     def set_fault(self, mode, count=None, delay_ms=None, match=None, add=False, reset=False, execute=False,
                   phase="before", duration_ms=None):
-        if mode not in FAULT_MODES:
-            raise ValueError("mode must be one of %s" % ", ".join(FAULT_MODES))
-        if mode == "none":
-            self.clear_faults()
-            return []
-        if mode == "refuse":
-            self.refuse(duration_ms if duration_ms is not None else 1000)
-            return self.list_faults()
-        if count is not None:
-            count = int(count)
-            if count <= 0:
-                raise ValueError("count must be a positive integer or null")
-        if match is not None and not isinstance(match, dict):
-            raise ValueError("match must be an object like {\"model\": ..., \"method\": ...}")
-        if phase not in ("before", "after"):
-            raise ValueError("phase must be before or after")
+        done = self._instant_fault(mode, duration_ms, FAULT_MODES, ValueError)
+        if done is not None:
+            return done
+        count = self._check_fault(count, match, phase, ValueError, '{"model": ..., "method": ...}')
         fault = {"mode": mode, "count": count, "delay_ms": int(delay_ms if delay_ms is not None else 2000),
                  "match": dict(match or {}), "reset": bool(reset), "execute": bool(execute), "phase": phase}
-        with self.faults_lock:
-            if not add:
-                self.faults = []
-            self.faults.append(fault)
-        return self.list_faults()
-
-    def clear_faults(self):
-        with self.faults_lock:
-            self.faults = []
-
-    def list_faults(self):
-        with self.faults_lock:
-            return [dict(f) for f in self.faults]
-
-    def _take_fault(self, info):
-        with self.faults_lock:
-            for f in self.faults:
-                if all(info.get(k) == v for k, v in f["match"].items()):
-                    if f["count"] is not None:
-                        f["count"] -= 1
-                        if f["count"] <= 0:
-                            self.faults.remove(f)
-                    return dict(f)
-        return None
-
-    def refuse(self, duration_ms):
-        """Stop listening for duration_ms (connection refused), then listen again on the same port. Open
-        connections are closed too. The /__sim__ API is unreachable meanwhile."""
-        port = self.port
-
-        def worker():
-            time.sleep(0.05)  # let the /__sim__/fault response go out first
-            self._stop_server()
-            time.sleep(max(int(duration_ms), 0) / 1000.0)
-            if not self._stopping:
-                for _ in range(50):
-                    try:
-                        self._start_server(port)
-                        return
-                    except OSError:
-                        time.sleep(0.05)
-
-        threading.Thread(target=worker, daemon=True).start()
-
-    # ---------- call log
-    def _log_call(self, info):
-        with self.calls_lock:
-            self.call_seq += 1
-            info["seq"] = self.call_seq
-            self.call_log.append(info)
-            if len(self.call_log) > 20000:
-                del self.call_log[:len(self.call_log) - 20000]
-
-    def calls(self, since=0, **match):
-        with self.calls_lock:
-            return [dict(c) for c in self.call_log if c["seq"] > since and
-                    all(c.get(k) == v for k, v in match.items())]
-
-    def reset_calls(self):
-        with self.calls_lock:
-            self.call_log = []
+        return self._add_fault(fault, add)
 
     # ---------- state helpers for tests
     def reset(self, seed=None):
@@ -3495,74 +3299,20 @@ class OdooSim:
             _, model, rid = Env(self, ADMIN_UID, su=True).xmlid_lookup(full)
         return {"model": model, "res_id": rid} if model else None
 
-    # ---------- HTTP plumbing
-    def _read_body(self, h):
-        if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                line = h.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while h.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(h.rfile.read(size))
-                h.rfile.readline()
-            return b"".join(chunks)
-        n = int(h.headers.get("Content-Length") or 0)
-        return h.rfile.read(n) if n > 0 else b""
+    # ---------- HTTP routes (sim_http.HttpSim reads the body, serves /__sim__/ and writes the response)
+    def _route(self, h, verb, path, body):
+        if path == "/jsonrpc":
+            return self._jsonrpc_http(h, verb, path, body)
+        if path.startswith("/xmlrpc/"):
+            return self._xmlrpc_http(h, verb, path, body)
+        if path.startswith("/json/2"):
+            return self._json2_http(h, verb, path, body)
+        if path.startswith("/web/"):
+            return self._web_http(h, verb, path, body)
+        return (404, "text/html; charset=utf-8", HTML_404, [])
 
-    def _serve(self, h, verb):
-        try:
-            body = self._read_body(h)
-        except (ValueError, OSError):
-            h.close_connection = True
-            return
-        url = urlsplit(h.path)
-        path = url.path
-        try:
-            if path.startswith("/__sim__/"):
-                resp = self._sim_api(verb, path, parse_qs(url.query), body)
-            elif path == "/jsonrpc":
-                resp = self._jsonrpc_http(h, verb, path, body)
-            elif path.startswith("/xmlrpc/"):
-                resp = self._xmlrpc_http(h, verb, path, body)
-            elif path.startswith("/json/2"):
-                resp = self._json2_http(h, verb, path, body)
-            elif path.startswith("/web/"):
-                resp = self._web_http(h, verb, path, body)
-            else:
-                resp = (404, "text/html; charset=utf-8", HTML_404, [])
-        except Exception:
-            import traceback
-            sys.stderr.write("odoo_sim: internal error on %s %s:\n%s" % (verb, path, traceback.format_exc()))
-            resp = (500, "text/html; charset=utf-8", HTML_500, [])
-        self._respond(h, verb, resp)
-
-    def _respond(self, h, verb, resp):
-        if isinstance(resp, Drop):
-            h.close_connection = True
-            if resp.reset:
-                try:
-                    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    h.connection.close()  # the real close (RST) happens when the handler releases its files
-                except OSError:
-                    pass
-            return
-        status, ctype, body, headers = resp
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
-                h.send_header(k, v)
-            h.end_headers()
-            if verb != "HEAD":
-                h.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            h.close_connection = True
+    def _internal_error(self):
+        return (500, "text/html; charset=utf-8", HTML_500, [])
 
     def _rpc(self, info, execute, serialization):
         """Common path of every Odoo request: fault injection, execution, call log."""
@@ -3612,16 +3362,16 @@ class OdooSim:
                 info["uid"] = args[1]
             rest = args[5:]
             if method == "execute_kw":
-                info["args"] = _jsonable(rest[0] if rest else [])
+                info["args"] = jsonable(rest[0] if rest else [])
                 kw = rest[1] if len(rest) > 1 and isinstance(rest[1], dict) else {}
-                info["kwargs"] = _jsonable({k: v for k, v in kw.items() if k != "context"})
-                info["context"] = _jsonable(kw.get("context"))
+                info["kwargs"] = jsonable({k: v for k, v in kw.items() if k != "context"})
+                info["context"] = jsonable(kw.get("context"))
             else:
-                info["args"] = _jsonable(rest)
+                info["args"] = jsonable(rest)
         elif service == "common" and method in ("login", "authenticate"):
-            info["args"] = _jsonable([args[0] if args else None, args[1] if len(args) > 1 else None, "***"])
+            info["args"] = jsonable([args[0] if args else None, args[1] if len(args) > 1 else None, "***"])
         else:
-            info["args"] = _jsonable(args)
+            info["args"] = jsonable(args)
 
     def _serialization_error(self):
         exc = PythonError("psycopg2.errors.SerializationFailure",
@@ -3790,8 +3540,8 @@ class OdooSim:
         try:
             preview = json.loads(body.decode("utf-8")) if body.strip() else {}
             if isinstance(preview, dict):
-                info["context"] = _jsonable(preview.get("context"))
-                info["args"] = _jsonable({k: v for k, v in preview.items() if k != "context"})
+                info["context"] = jsonable(preview.get("context"))
+                info["args"] = jsonable({k: v for k, v in preview.items() if k != "context"})
         except (ValueError, UnicodeDecodeError):
             pass
 
@@ -3922,7 +3672,7 @@ class OdooSim:
                     return self._jsonrpc_error_obj(None, exc, code=100)
                 info["uid"] = uid
                 info["model"], info["method"] = params.get("model"), params.get("method")
-                info["args"] = _jsonable(params.get("args"))
+                info["args"] = jsonable(params.get("args"))
                 return self._jsonrpc_result(rid, self.call(uid, params.get("model"), params.get("method"),
                                                            params.get("args") or [], params.get("kwargs") or {},
                                                            "jsonrpc"))
@@ -4045,18 +3795,10 @@ def main(argv=None):
     except (ValueError, OSError, sqlite3.Error) as exc:
         sys.stderr.write("odoo_sim: %s\n" % exc)
         return 2
-    print(json.dumps({"odoo_sim": "ready", "url": sim.url, "port": sim.port, "version": sim.version,
-                      "db": sim.dbname, "admin": {"uid": ADMIN_UID, "login": ADMIN_LOGIN, "password": ADMIN_PASSWORD,
-                                                  "api_key": ADMIN_API_KEY},
-                      "sync": {"uid": sim.sync_uid, "login": SYNC_LOGIN, "password": SYNC_PASSWORD,
-                               "api_key": SYNC_API_KEY}}), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    while not stop.wait(0.5):
-        pass
-    sim.stop()
-    return 0
+    return serve_until_signalled(sim, {
+        "odoo_sim": "ready", "url": sim.url, "port": sim.port, "version": sim.version, "db": sim.dbname,
+        "admin": {"uid": ADMIN_UID, "login": ADMIN_LOGIN, "password": ADMIN_PASSWORD, "api_key": ADMIN_API_KEY},
+        "sync": {"uid": sim.sync_uid, "login": SYNC_LOGIN, "password": SYNC_PASSWORD, "api_key": SYNC_API_KEY}})
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ What it speaks (tests/sim/README.md has the full list and every assumption made 
 The references are shared/reference/platform-facts.md sections 1 and 2 and the sample bodies in
 shared/fixtures/shopify (shop acme-outfitters.myshopify.com, SKUs ACME-TEE-BLK-M, ACME-MUG-350, ACME-CAP-NVY).
 
-Python 3 standard library only. State lives in memory under one lock; nothing survives a restart.
+Python 3 standard library only. State lives in memory under one lock; nothing survives a restart. The HTTP server
+plumbing it shares with odoo_sim.py is in sim_http.py (same folder).
 """
 
 import argparse
@@ -32,18 +33,17 @@ import json
 import os
 import queue
 import re
-import signal
 import socket
 import ssl
-import struct
 import sys
 import threading
 import time
 import uuid
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
+
+from sim_http import Drop, HttpSim, SimHandler, jsonable, serve_until_signalled
 
 # ----------------------------------------------------------------------------------------------------------------
 # Constants
@@ -202,16 +202,6 @@ def sign(body, secret):
     if isinstance(secret, str):
         secret = secret.encode("utf-8")
     return base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode("ascii")
-
-
-def jsonable(value, limit=20000):
-    try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return repr(value)[:limit]
-    if len(text) > limit:
-        return text[:limit] + "...(truncated)"
-    return json.loads(text)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -3141,13 +3131,6 @@ class Bucket:
             self.t = time.monotonic()
 
 
-class Drop:
-    """Close the connection without a response (FIN, or RST when reset=True)."""
-
-    def __init__(self, reset=False):
-        self.reset = reset
-
-
 def _json(status, obj, headers=()):
     return (status, "application/json; charset=utf-8", json.dumps(obj), list(headers))
 
@@ -3167,66 +3150,21 @@ def tracking_entries(ti):
              "url": urls[i] if i < len(urls) else None} for i in range(n)]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, sim):
-        self.sim = sim
-        super().__init__(addr, _Handler)
-
-    def handle_error(self, request, client_address):
-        if self.sim.verbose:
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes; without TCP_NODELAY a keep-alive client then waits for the
-    # delayed ACK (40 ms per call).
-    disable_nagle_algorithm = True
-
+class _Handler(SimHandler):
     def version_string(self):
         return "cloudflare"
 
-    def setup(self):
-        super().setup()
-        self.server.sim._conn_opened(self.connection)
 
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.sim._conn_closed(self.connection)
-
-    def do_GET(self):
-        self.server.sim._serve(self, "GET")
-
-    def do_POST(self):
-        self.server.sim._serve(self, "POST")
-
-    def do_PUT(self):
-        self.server.sim._serve(self, "PUT")
-
-    def do_DELETE(self):
-        self.server.sim._serve(self, "DELETE")
-
-    def do_HEAD(self):
-        self.server.sim._serve(self, "HEAD")
-
-    def log_message(self, fmt, *args):
-        if self.server.sim.verbose:
-            sys.stderr.write("shopify_sim: %s - %s\n" % (self.address_string(), fmt % args))
-
-
-class ShopifySim:
+class ShopifySim(HttpSim):
     """A Shopify GraphQL Admin API emulator plus webhook sender. See the module docstring and tests/sim/README.md."""
+
+    sim_name = "shopify_sim"
+    handler_class = _Handler
 
     def __init__(self, port=0, host="127.0.0.1", shop=DEFAULT_SHOP, token=DEFAULT_TOKEN, bucket=DEFAULT_BUCKET,
                  restore=DEFAULT_RESTORE, max_cost=MAX_QUERY_COST, versions=DEFAULT_VERSIONS, seed=True,
                  orders=False, fixtures=None, idempotency_ttl=IDEMPOTENCY_TTL_S, verbose=False):
-        self.host = host
-        self.requested_port = int(port)
+        super().__init__(host, port, verbose)
         self.shop = shop
         self.tokens = [token] if isinstance(token, str) else list(token)
         self.versions = tuple(versions)
@@ -3235,18 +3173,12 @@ class ShopifySim:
         self.default_orders = bool(orders)
         self.fixtures = Path(fixtures) if fixtures else default_fixtures_dir()
         self.idempotency_ttl = float(idempotency_ttl)
-        self.verbose = verbose
         self.bucket_config = (float(bucket), float(restore))
         self.bucket = Bucket(bucket, restore)
         self.lock = threading.RLock()
         self.clock_offset = datetime.timedelta(0)
         self.store = None
         self.idem = {}
-        self.faults = []
-        self.faults_lock = threading.Lock()
-        self.call_log = []
-        self.call_seq = 0
-        self.calls_lock = threading.Lock()
         self.webhook_log = []
         self.webhook_seq = 0
         self.batch_seq = 0
@@ -3256,14 +3188,7 @@ class ShopifySim:
         self.outbox = queue.Queue()
         self.outbox_busy = 0
         self.outbox_cond = threading.Condition()
-        self._server = None
-        self._thread = None
         self._worker = None
-        self._server_lock = threading.Lock()
-        self._conns = set()
-        self._conns_lock = threading.Lock()
-        self._stopping = False
-        self.port = None
         self._initialize(self.default_seed, self.default_orders)
 
     # ---------- lifecycle
@@ -3279,55 +3204,18 @@ class ShopifySim:
             self.idem = {}
 
     def start(self):
-        self._stopping = False
-        self._start_server(self.requested_port if self.port is None else self.port)
+        super().start()
         if self._worker is None:
             self._worker = threading.Thread(target=self._outbox_worker, name="shopify-sim-webhooks", daemon=True)
             self._worker.start()
         return self
 
-    def _start_server(self, port):
-        with self._server_lock:
-            self._server = _Server((self.host, port), self)
-            self.port = self._server.server_address[1]
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="shopify-sim-%d" % self.port, daemon=True)
-            self._thread.start()
-
-    def _stop_server(self):
-        with self._server_lock:
-            srv, thread = self._server, self._thread
-            self._server = self._thread = None
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-        with self._conns_lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if thread is not None:
-            thread.join(5)
-
     def stop(self):
-        self._stopping = True
-        self._stop_server()
+        super().stop()
         if self._worker is not None:
             self.outbox.put(None)
             self._worker.join(5)
             self._worker = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def url(self):
-        return "http://%s:%s" % (self.host, self.port)
 
     def graphql_url(self, version=None):
         return "%s/admin/api/%s/graphql.json" % (self.url, version or self.latest_version)
@@ -3336,14 +3224,6 @@ class ShopifySim:
     def latest_version(self):
         dated = [v for v in self.versions if v != "unstable"]
         return max(dated) if dated else self.versions[-1]
-
-    def _conn_opened(self, conn):
-        with self._conns_lock:
-            self._conns.add(conn)
-
-    def _conn_closed(self, conn):
-        with self._conns_lock:
-            self._conns.discard(conn)
 
     def info(self):
         return {"url": self.url, "port": self.port, "shop": self.shop, "token": self.tokens[0],
@@ -3506,43 +3386,19 @@ class ShopifySim:
     def set_fault(self, mode, count=None, match=None, delay_ms=None, retry_after=None, execute=False,
                   phase="before", reset=False, add=False, available=None, duration_ms=None):
         mode = str(mode)
-        if mode not in FAULT_MODES:
-            raise SimError("mode must be one of %s" % ", ".join(FAULT_MODES))
-        if mode == "none":
-            self.clear_faults()
-            return []
+        done = self._instant_fault(mode, duration_ms, FAULT_MODES, SimError)
+        if done is not None:
+            return done
         if mode == "throttle_now":
             self.bucket.configure(available=available if available is not None else 0)
             return self.list_faults()
-        if mode == "refuse":
-            self.refuse(duration_ms if duration_ms is not None else 1000)
-            return self.list_faults()
-        if count is not None:
-            count = int(count)
-            if count <= 0:
-                raise SimError("count must be a positive integer or null")
-        if match is not None and not isinstance(match, dict):
-            raise SimError('match must be an object like {"field": "inventorySetQuantities"}')
-        if phase not in ("before", "after"):
-            raise SimError("phase must be before or after")
+        count = self._check_fault(count, match, phase, SimError, '{"field": "inventorySetQuantities"}')
         default_delay = 30000 if mode == "timeout" else 2000
         fault = {"mode": mode, "count": count, "match": dict(match or {}),
                  "delay_ms": int(delay_ms if delay_ms is not None else default_delay),
                  "retry_after": retry_after if retry_after is not None else 2.0, "execute": bool(execute),
                  "phase": phase, "reset": bool(reset)}
-        with self.faults_lock:
-            if not add:
-                self.faults = []
-            self.faults.append(fault)
-        return self.list_faults()
-
-    def clear_faults(self):
-        with self.faults_lock:
-            self.faults = []
-
-    def list_faults(self):
-        with self.faults_lock:
-            return [dict(f) for f in self.faults]
+        return self._add_fault(fault, add)
 
     def _fault_matches(self, f, info):
         for k, v in f["match"].items():
@@ -3562,43 +3418,7 @@ class ShopifySim:
                 return False
         return True
 
-    def _take_fault(self, info):
-        with self.faults_lock:
-            for f in self.faults:
-                if self._fault_matches(f, info):
-                    if f["count"] is not None:
-                        f["count"] -= 1
-                        if f["count"] <= 0:
-                            self.faults.remove(f)
-                    return dict(f)
-        return None
-
-    def refuse(self, duration_ms):
-        port = self.port
-
-        def worker():
-            time.sleep(0.05)
-            self._stop_server()
-            time.sleep(max(int(duration_ms), 0) / 1000.0)
-            if not self._stopping:
-                for _ in range(50):
-                    try:
-                        self._start_server(port)
-                        return
-                    except OSError:
-                        time.sleep(0.05)
-
-        threading.Thread(target=worker, daemon=True).start()
-
     # ---------- call log
-    def _log_call(self, info):
-        with self.calls_lock:
-            self.call_seq += 1
-            info["seq"] = self.call_seq
-            self.call_log.append(info)
-            if len(self.call_log) > 20000:
-                del self.call_log[:len(self.call_log) - 20000]
-
     def calls(self, since=0, **match):
         with self.calls_lock:
             out = []
@@ -3618,10 +3438,6 @@ class ShopifySim:
                 if ok:
                     out.append(dict(c))
             return out
-
-    def reset_calls(self):
-        with self.calls_lock:
-            self.call_log = []
 
     # ---------- webhooks
     def _log_webhook(self, rec):
@@ -4240,69 +4056,15 @@ class ShopifySim:
             time.sleep(fault["delay_ms"] / 1000.0)
         return _json(status, body, headers), pending
 
-    # ---------- HTTP plumbing
-    def _read_body(self, h):
-        if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                line = h.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while h.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(h.rfile.read(size))
-                h.rfile.readline()
-            return b"".join(chunks)
-        n = int(h.headers.get("Content-Length") or 0)
-        return h.rfile.read(n) if n > 0 else b""
+    # ---------- HTTP routes (sim_http.HttpSim reads the body, serves /__sim__/ and writes the response)
+    def _route(self, h, verb, path, body):
+        m = re.match(r"^/admin/api/([^/]+)/graphql\.json$", path)
+        if m:
+            return self._graphql_http(h, verb, m.group(1), body)
+        return _json(404, NOT_FOUND_BODY)
 
-    def _serve(self, h, verb):
-        try:
-            body = self._read_body(h)
-        except (ValueError, OSError):
-            h.close_connection = True
-            return
-        url = urlsplit(h.path)
-        path = url.path
-        try:
-            m = re.match(r"^/admin/api/([^/]+)/graphql\.json$", path)
-            if path.startswith("/__sim__/"):
-                resp = self._sim_api(verb, path, parse_qs(url.query), body)
-            elif m:
-                resp = self._graphql_http(h, verb, m.group(1), body)
-            else:
-                resp = _json(404, NOT_FOUND_BODY)
-        except Exception:
-            import traceback
-            sys.stderr.write("shopify_sim: internal error on %s %s:\n%s" % (verb, path, traceback.format_exc()))
-            resp = _json(500, {"errors": "Internal Server Error"})
-        self._respond(h, verb, resp)
-
-    def _respond(self, h, verb, resp):
-        if isinstance(resp, Drop):
-            h.close_connection = True
-            if resp.reset:
-                try:
-                    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    h.connection.close()
-                except OSError:
-                    pass
-            return
-        status, ctype, body, headers = resp
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        try:
-            h.send_response(status)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
-                h.send_header(k, v)
-            h.end_headers()
-            if verb != "HEAD":
-                h.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            h.close_connection = True
+    def _internal_error(self):
+        return _json(500, {"errors": "Internal Server Error"})
 
     # ---------- the /__sim__ API (not Shopify)
     def _sim_api(self, verb, path, query, raw):
@@ -4438,16 +4200,10 @@ def main(argv=None):
     except (ValueError, OSError) as exc:
         sys.stderr.write("shopify_sim: %s\n" % exc)
         return 2
-    print(json.dumps({"shopify_sim": "ready", "url": sim.url, "port": sim.port, "shop": sim.shop,
-                      "token": sim.tokens[0], "versions": list(sim.versions), "graphql_url": sim.graphql_url(),
-                      "bucket": sim.bucket.maximum, "restore": sim.bucket.restore}), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    while not stop.wait(0.5):
-        pass
-    sim.stop()
-    return 0
+    return serve_until_signalled(sim, {
+        "shopify_sim": "ready", "url": sim.url, "port": sim.port, "shop": sim.shop, "token": sim.tokens[0],
+        "versions": list(sim.versions), "graphql_url": sim.graphql_url(), "bucket": sim.bucket.maximum,
+        "restore": sim.bucket.restore})
 
 
 if __name__ == "__main__":

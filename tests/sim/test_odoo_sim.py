@@ -7,7 +7,6 @@ Run:  cd <repo> && pytest-3 -q tests/sim
 import http.client as httplib
 import json
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from odoo_sim import ADMIN_API_KEY, SYNC_API_KEY, OdooSim  # noqa: E402
+from sim_selftest import http, standalone  # noqa: E402
 
 ACCESS_IMD_CREATE_18 = (
     "You are not allowed to create 'Model Data' (ir.model.data) records.\n\nThis operation is allowed for the "
@@ -71,20 +71,6 @@ def s18(sim18_server):
 def s19(sim19_server):
     sim19_server.reset()
     return sim19_server
-
-
-def http(sim, method, path, body=None, headers=None, timeout=10):
-    """-> (status, headers dict (lower-case names), raw body bytes)"""
-    conn = httplib.HTTPConnection("127.0.0.1", sim.port, timeout=timeout)
-    try:
-        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        hdrs = {"Content-Type": "application/json"} if data is not None else {}
-        hdrs.update(headers or {})
-        conn.request(method, path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
 
 
 def jsonrpc_raw(sim, service, method, args, rid=1):
@@ -657,18 +643,12 @@ def test_concurrent_rpcs(s18):
 
 
 def test_standalone_cli(tmp_path):
-    proc = subprocess.Popen([sys.executable, str(HERE / "odoo_sim.py"), "--port", "0", "--version", "19", "--seed"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        ready = json.loads(proc.stdout.readline())
+    with standalone("odoo_sim.py", "--port", "0", "--version", "19", "--seed") as ready:
         assert ready["odoo_sim"] == "ready" and ready["version"] == 19 and ready["sync"]["uid"] == 5
         conn = httplib.HTTPConnection("127.0.0.1", ready["port"], timeout=5)
         conn.request("GET", "/web/version")
         assert json.loads(conn.getresponse().read())["version"] == "19.0"
         conn.close()
-    finally:
-        proc.terminate()
-        assert proc.wait(10) == 0
 
 
 # ------------------------------------------------------------------------------------------------------------------

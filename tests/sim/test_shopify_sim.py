@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import http.client as httplib
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ sys.path.insert(0, str(HERE))
 
 import shopify_sim  # noqa: E402
 from shopify_sim import DEFAULT_SHOP, DEFAULT_TOKEN, ShopifySim, send_webhooks, sign  # noqa: E402
+from sim_selftest import http, standalone  # noqa: E402
 
 TEE_ITEM = "gid://shopify/InventoryItem/46912881639446"
 MUG_ITEM = "gid://shopify/InventoryItem/46912881672214"
@@ -86,20 +86,6 @@ def server():
 def sim(server):
     server.reset()
     return server
-
-
-def http(sim, method, path, body=None, headers=None, timeout=10):
-    """-> (status, headers dict (lower-case names), raw body bytes)"""
-    conn = httplib.HTTPConnection("127.0.0.1", sim.port, timeout=timeout)
-    try:
-        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        hdrs = {"Content-Type": "application/json"} if data is not None else {}
-        hdrs.update(headers or {})
-        conn.request(method, path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
 
 
 def gql(sim, query, variables=None, version=V, token=DEFAULT_TOKEN, expect=200):
@@ -186,10 +172,7 @@ def hmac_ok(headers, raw, secret=SECRET, prefix="x-"):
 # standalone process, auth, routing
 
 def test_standalone_ready_line_and_a_query():
-    proc = subprocess.Popen([sys.executable, str(HERE / "shopify_sim.py"), "--port", "0", "--bucket", "100",
-                             "--restore", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        ready = json.loads(proc.stdout.readline())
+    with standalone("shopify_sim.py", "--port", "0", "--bucket", "100", "--restore", "20") as ready:
         assert ready["shopify_sim"] == "ready" and ready["shop"] == DEFAULT_SHOP
         assert ready["token"] == DEFAULT_TOKEN and ready["bucket"] == 100.0 and "2026-01" in ready["versions"]
         conn = httplib.HTTPConnection("127.0.0.1", ready["port"], timeout=10)
@@ -200,9 +183,6 @@ def test_standalone_ready_line_and_a_query():
         assert resp.status == 200 and body["data"]["shop"]["name"] == "Acme Outfitters"
         assert body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] == 100.0
         conn.close()
-    finally:
-        proc.terminate()
-        assert proc.wait(10) == 0
 
 
 def test_auth_401_with_shopify_body(sim):
