@@ -12,9 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -520,13 +518,12 @@ int store_checkpoint(store_t *s, err_t *err)
     int rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
     if (rc == SQLITE_OK && log_frames > STORE_WAL_REWIND_FRAMES) {
         /* A PASSIVE pass that could not finish leaves the pages it copied unsynced; RESTART would fsync them all
-         * while holding the writers. Flush them first, without the lock (fsync acts on the file, whichever
-         * descriptor asks), so the locked part only syncs what was copied since. */
-        int fd = open(s->db->path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            fdatasync(fd);
-            close(fd);
-        }
+         * while holding the writers. Flush them first, without the lock, through this connection's own file
+         * handle: opening and closing another descriptor of the database file would drop every POSIX lock this
+         * process holds on it (SQLite's documented way to corrupt a database). */
+        sqlite3_file *f = NULL;
+        if (sqlite3_file_control(s->conn, "main", SQLITE_FCNTL_FILE_POINTER, &f) == SQLITE_OK && f && f->pMethods)
+            f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
         pthread_mutex_lock(&s->db->wlock);
         rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
         pthread_mutex_unlock(&s->db->wlock);

@@ -219,3 +219,49 @@ def test_sigterm_past_shutdown_grace_still_exits_0_and_the_job_runs_later(make_s
     hub.start()
     hub.wait_state(job_id, "done", timeout=60)
     hub.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (e) WAL rewinds under load while other processes use the store
+
+
+def test_wal_rewinds_with_cli_readers_keep_the_store_intact(make_synchub):
+    """Enough webhooks to push the WAL past its rewind threshold (32 MiB) while CLI processes keep opening and
+    closing the store: no acknowledged delivery is lost and SQLite's integrity check passes. (A rewind that dropped
+    serve's file locks let a closing CLI process reset the WAL under serve: "database disk image is malformed".)"""
+    hub = make_synchub()
+    hub.set("server", workers=0)
+    hub.start()
+    port = hub.port
+    stop = threading.Event()
+    cli_errors = []
+
+    def cli_loop():
+        while not stop.is_set():
+            cp = hub.run("status", "--json")
+            if cp.returncode != 0:
+                cli_errors.append(cp.stderr)
+
+    readers = [threading.Thread(target=cli_loop) for _ in range(2)]
+    for t in readers:
+        t.start()
+    n = 7000  # about 46 MiB of WAL frames at 6.6 KB per order
+    acked = set()
+    try:
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            for i, (status, doc) in enumerate(pool.map(
+                    lambda i: post_webhook(port, order_body(8200000000000 + i), topic="orders/create",
+                                           event_id=f"evt-wal-{i}", webhook_id=f"wh-wal-{i}", timeout=30),
+                    range(n))):
+                assert status == 200, (status, doc)
+                acked.add(f"evt-wal-{i}")
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert not cli_errors, cli_errors[:3]
+    hub.stop()
+    assert integrity_ok(hub.store)
+    jobs = hub.jobs()
+    assert {j["correlation_id"] for j in jobs} == acked
+    assert len(jobs) == n
