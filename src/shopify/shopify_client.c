@@ -117,6 +117,31 @@ static void path_of(const json_t *path, buf_t *out)
     }
 }
 
+/* "path: message; path: message (CODE); … and N more" for a list of GraphQL errors (path key "path") or
+ * userErrors (path key "field", with their codes). */
+static void join_errors(const json_t *list, const char *path_key, bool with_code, size_t max, buf_t *out)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(list, i, e) {
+        if (i == max) {
+            buf_printf(out, "; and %zu more", json_array_size(list) - max);
+            break;
+        }
+        const char *m = json_string_value(json_object_get(e, "message"));
+        if (i)
+            buf_puts(out, "; ");
+        size_t before = out->len;
+        path_of(json_object_get(e, path_key), out);
+        if (out->len > before)
+            buf_puts(out, ": ");
+        buf_puts(out, m && *m ? m : "(no message)");
+        const char *c = with_code ? json_string_value(json_object_get(e, "code")) : NULL;
+        if (c && *c)
+            buf_printf(out, " (%s)", c);
+    }
+}
+
 static const char *error_code(const json_t *e)
 {
     const char *c = json_string_value(json_object_get(json_object_get(e, "extensions"), "code"));
@@ -207,22 +232,7 @@ static int graphql_failure(const json_t *errors, const char *api_version, const 
     const char *msg = json_string_value(json_object_get(first, "message"));
     msg = msg && *msg ? msg : "(no message)";
     buf_t text = BUF_INIT;
-    size_t i;
-    const json_t *e;
-    json_array_foreach(errors, i, e) {
-        if (i == 3) {
-            buf_printf(&text, "; and %zu more", json_array_size(errors) - 3);
-            break;
-        }
-        const char *m = json_string_value(json_object_get(e, "message"));
-        if (i)
-            buf_puts(&text, "; ");
-        size_t before = text.len;
-        path_of(json_object_get(e, "path"), &text);
-        if (text.len > before)
-            buf_puts(&text, ": ");
-        buf_puts(&text, m && *m ? m : "(no message)");
-    }
+    join_errors(errors, "path", false, 3, &text);
     const char *all = buf_str(&text);
     if (!strcmp(code, "MAX_COST_EXCEEDED")) {
         err_set(err, ERR_INTERNAL, "shopify.max_cost", "the query costs more than Shopify allows in one call: %s",
@@ -301,25 +311,7 @@ int shopify_user_errors(const json_t *payload, const char *mutation, err_t *err)
             lower[i] = (char)tolower((unsigned char)lower[i]);
     }
     buf_t text = BUF_INIT;
-    size_t i;
-    const json_t *e;
-    json_array_foreach(ue, i, e) {
-        if (i == 5) {
-            buf_printf(&text, "; and %zu more", json_array_size(ue) - 5);
-            break;
-        }
-        const char *m = json_string_value(json_object_get(e, "message"));
-        if (i)
-            buf_puts(&text, "; ");
-        size_t before = text.len;
-        path_of(json_object_get(e, "field"), &text);
-        if (text.len > before)
-            buf_puts(&text, ": ");
-        buf_puts(&text, m && *m ? m : "(no message)");
-        const char *c = json_string_value(json_object_get(e, "code"));
-        if (c && *c)
-            buf_printf(&text, " (%s)", c);
-    }
+    join_errors(ue, "field", true, 5, &text);
     code = code ? code : "";
     if (!strcmp(code, "IDEMPOTENCY_CONCURRENT_REQUEST")) {
         err_set(err, ERR_TRANSIENT, lower, "Shopify is still running an earlier try of %s: %s", mutation,
