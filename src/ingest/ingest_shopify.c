@@ -251,8 +251,8 @@ static void on_committed(void *arg, int rc, bool duplicate, const err_t *err)
 {
     pending_t *p = arg;
     if (rc < 0) {
-        reject(p->req, 503, err && err->message[0] ? "store unavailable; retry later" : "store unavailable", p->shop,
-               p->topic);
+        (void)err; /* the writer logged the cause once; the sender only needs to retry */
+        reject(p->req, 503, "store unavailable; retry later", p->shop, p->topic);
     } else {
         log_kv(LOG_LVL_INFO, "ingest", duplicate ? "webhook duplicate" : "webhook stored", "job", p->job.id, "kind",
                p->job.kind, "shop", p->shop, "topic", p->topic, "correlation", p->correlation, NULL);

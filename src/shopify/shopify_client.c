@@ -581,7 +581,8 @@ static int copy_span(const char *p, size_t len, char *out, size_t n)
     return 0;
 }
 
-int shopify_gid_id(const char *gid, char *out, size_t n)
+/* Copy the type (want_type) or the id of gid into out. */
+static int gid_part(const char *gid, bool want_type, char *out, size_t n)
 {
     const char *type, *id;
     size_t tlen, ilen;
@@ -590,19 +591,17 @@ int shopify_gid_id(const char *gid, char *out, size_t n)
             out[0] = '\0';
         return -1;
     }
-    return copy_span(id, ilen, out, n);
+    return want_type ? copy_span(type, tlen, out, n) : copy_span(id, ilen, out, n);
+}
+
+int shopify_gid_id(const char *gid, char *out, size_t n)
+{
+    return gid_part(gid, false, out, n);
 }
 
 int shopify_gid_type(const char *gid, char *out, size_t n)
 {
-    const char *type, *id;
-    size_t tlen, ilen;
-    if (!gid_split(gid, &type, &tlen, &id, &ilen)) {
-        if (n)
-            out[0] = '\0';
-        return -1;
-    }
-    return copy_span(type, tlen, out, n);
+    return gid_part(gid, true, out, n);
 }
 
 int shopify_gid_param(const char *gid, const char *name, char *out, size_t n)
