@@ -10,7 +10,8 @@ What it speaks (see tests/sim/README.md for the full list and for where it knowi
 - XML-RPC   POST /xmlrpc/2/{common,object,db}
 - JSON-2    POST /json/2/<model>/<method>      (--version 19 only), bearer API key, named arguments
 - web       GET /web/version (19), POST /web/webclient/version_info, /web/session/authenticate, /web/dataset/call_kw
-- test API  /__sim__/...  (fault injection, call log, record inspection, rights, reset, exec): not part of Odoo
+- test API  /__sim__/...  (fault injection, call log, record inspection, rights, reset, exec, bulk products and
+            stock): not part of Odoo
 
 The behaviour, envelopes and message texts follow the recordings of a real Odoo 18.0 / 19.0 in
 shared/reference/odoo18-real-responses.txt and odoo19-json2-real-responses.txt.
@@ -21,6 +22,7 @@ with shopify_sim.py is in sim_http.py (same folder).
 """
 
 import argparse
+import bisect
 import copy
 import datetime
 import decimal
@@ -122,8 +124,20 @@ def html_gateway(status, reason):
             f"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 
 
+_NOW = (None, None)  # (whole second, its text), replaced as one tuple: now_str() is called for every write
+
+
 def now_str():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    global _NOW
+    second, text = _NOW
+    now = int(time.time())
+    if second != now:
+        text = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        _NOW = (now, text)
+    return text
+
+
+_VALID_DATETIMES = set()  # datetime texts already checked by Env.convert
 
 
 def today_str():
@@ -413,6 +427,10 @@ def build_schema():
         "delivery_type": Field("selection", "Provider", selection=[("base_on_rule", "Based on Rules"),
                                                                     ("fixed", "Fixed Price")], default="fixed"),
         "fixed_price": Field("float", "Fixed Price"),
+        # delivery (17.0+): "Tracking Link", the URL with the placeholder <shipmenttrackingnumber>
+        "tracking_url": Field("char", "Tracking Link", help=(
+            "This option adds a link for the customer in the portal to track their package easily. Use "
+            "<shipmenttrackingnumber> as a placeholder in your URL.")),
         "active": Field("boolean", "Active", default=True),
     }, order="name, id")
     model("sale.order", "Sales Order", {
@@ -539,6 +557,8 @@ def build_schema():
         "sale_id": Field("many2one", "Sales Order", relation="sale.order"),
         "carrier_id": Field("many2one", "Carrier", relation="delivery.carrier"),
         "carrier_tracking_ref": Field("char", "Tracking Reference"),
+        "carrier_tracking_url": Field("char", "Tracking URL", compute=c(
+            lambda env, m, rid: env.picking_tracking_url(rid))),
         "company_id": Field("many2one", "Company", relation="res.company", default=1),
         "move_ids": Field("one2many", "Stock Moves", relation="stock.move", inverse="picking_id"),
     }, order="scheduled_date, id desc", mail_thread=True)
@@ -636,6 +656,10 @@ def build_schema():
 # Storage: sqlite3 (the durable copy, one transaction per RPC) + an in-memory mirror with an undo log
 
 class Store:
+    """The records of every model as {model: {id: vals}}, mirrored in sqlite. Inside a transaction (begin ..
+    commit) writes are collected and flushed to sqlite in one go at commit (the last state of each touched record),
+    so a record changed many times in one RPC is written once; outside one they are written at once."""
+
     def __init__(self, path=None):
         self.path = path or ":memory:"
         self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -650,18 +674,22 @@ class Store:
         self.sp_depth = 0
         self.versions = {}
         self._index = {}
+        self._indexed = {}
+        self._dirty = {}
+        self._dirty_seqs = set()
         self._load()
 
     def _touch(self, model):
         self.versions[model] = self.versions.get(model, 0) + 1
 
     def index(self, model, field):
-        """{value: [ids]} of one stored field, rebuilt lazily after any change to the model."""
+        """{value: [ids ascending]} of one stored field (x2many values: one entry per id), built on first use and
+        kept up to date by put/delete/rollback. The lists are live: copy one before changing that field of the
+        model while iterating over it."""
         key = (model, field)
-        version = self.versions.get(model, 0)
-        cached = self._index.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        idx = self._index.get(key)
+        if idx is not None:
+            return idx
         idx = {}
         for rid in sorted(self.data.get(model, {})):
             value = self.data[model][rid].get(field)
@@ -670,13 +698,48 @@ class Store:
                     idx.setdefault(v, []).append(rid)
             else:
                 idx.setdefault(value, []).append(rid)
-        self._index[key] = (version, idx)
+        self._index[key] = idx
+        self._indexed.setdefault(model, []).append(field)
         return idx
+
+    def _reindex(self, model, rid, old, new):
+        """Move rid between the index buckets of `model` after its record changed from old to new (None =
+        absent)."""
+        for field in self._indexed.get(model, ()):
+            ov = old.get(field) if old is not None else None
+            nv = new.get(field) if new is not None else None
+            if old is not None and new is not None and ov == nv:
+                continue
+            idx = self._index[(model, field)]
+            if old is not None:
+                for v in (ov if isinstance(ov, list) else (ov,)):
+                    bucket = idx.get(v)
+                    if bucket is None:
+                        continue
+                    pos = bisect.bisect_left(bucket, rid)
+                    if pos < len(bucket) and bucket[pos] == rid:
+                        del bucket[pos]
+                        if not bucket:
+                            del idx[v]
+            if new is not None:
+                for v in (nv if isinstance(nv, list) else (nv,)):
+                    bucket = idx.get(v)
+                    if bucket is None:
+                        idx[v] = [rid]
+                    elif bucket[-1] < rid:
+                        bucket.append(rid)
+                    else:
+                        pos = bisect.bisect_left(bucket, rid)
+                        if pos == len(bucket) or bucket[pos] != rid:
+                            bucket.insert(pos, rid)
 
     def _load(self):
         self.data = {}
         self.versions = {}
         self._index = {}
+        self._indexed = {}
+        self._dirty = {}
+        self._dirty_seqs = set()
         for model, rid, vals in self.conn.execute("SELECT model, id, vals FROM records"):
             self.data.setdefault(model, {})[rid] = json.loads(vals)
         self.counters = {}
@@ -701,13 +764,38 @@ class Store:
         self.counters = {}
         self.versions = {}
         self._index = {}
+        self._indexed = {}
+        self._dirty = {}
+        self._dirty_seqs = set()
 
     # transactions
     def begin(self):
         self.conn.execute("BEGIN IMMEDIATE")
         self.undo = []
+        self._dirty = {}
+        self._dirty_seqs = set()
+
+    def _flush(self):
+        """Write the current state of every record and sequence touched since begin() (before COMMIT)."""
+        upserts, deletes = [], []
+        for (model, rid) in self._dirty:
+            vals = self.data.get(model, {}).get(rid)
+            if vals is None:
+                deletes.append((model, rid))
+            else:
+                upserts.append((model, rid, json.dumps(vals)))
+        if deletes:
+            self.conn.executemany("DELETE FROM records WHERE model = ? AND id = ?", deletes)
+        if upserts:
+            self.conn.executemany("INSERT OR REPLACE INTO records (model, id, vals) VALUES (?, ?, ?)", upserts)
+        if self._dirty_seqs:
+            self.conn.executemany("INSERT OR REPLACE INTO seqs (name, value) VALUES (?, ?)",
+                                  [(name, self.counters[name]) for name in self._dirty_seqs])
+        self._dirty = {}
+        self._dirty_seqs = set()
 
     def commit(self):
+        self._flush()
         self.conn.execute("COMMIT")
         self.undo = None
 
@@ -715,6 +803,8 @@ class Store:
         self.conn.execute("ROLLBACK")
         self._revert(0)
         self.undo = None
+        self._dirty = {}
+        self._dirty_seqs = set()
 
     def savepoint(self):
         self.sp_depth += 1
@@ -727,6 +817,7 @@ class Store:
         self.sp_depth -= 1
 
     def rollback_to(self, sp):
+        # records touched since the savepoint stay marked dirty: the flush at commit writes their reverted state
         self.conn.execute("ROLLBACK TO " + sp[0])
         self.conn.execute("RELEASE " + sp[0])
         self.sp_depth -= 1
@@ -738,10 +829,12 @@ class Store:
         while len(self.undo) > mark:
             model, rid, old = self.undo.pop()
             self._touch(model)
+            table = self.data.setdefault(model, {})
+            self._reindex(model, rid, table.get(rid), old)
             if old is None:
-                self.data.get(model, {}).pop(rid, None)
+                table.pop(rid, None)
             else:
-                self.data.setdefault(model, {})[rid] = old
+                table[rid] = old
 
     # records
     def ids(self, model):
@@ -755,22 +848,32 @@ class Store:
 
     def put(self, model, rid, vals):
         table = self.data.setdefault(model, {})
+        old = table.get(rid)
         if self.undo is not None:
-            self.undo.append((model, rid, table.get(rid)))
+            self.undo.append((model, rid, old))
+        self._reindex(model, rid, old, vals)
         table[rid] = vals
         self._touch(model)
-        self.conn.execute("INSERT OR REPLACE INTO records (model, id, vals) VALUES (?, ?, ?)",
-                          (model, rid, json.dumps(vals)))
+        if self.undo is not None:
+            self._dirty[(model, rid)] = True
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO records (model, id, vals) VALUES (?, ?, ?)",
+                              (model, rid, json.dumps(vals)))
 
     def delete(self, model, rid):
         table = self.data.get(model, {})
         if rid not in table:
             return
+        old = table[rid]
         if self.undo is not None:
-            self.undo.append((model, rid, table[rid]))
+            self.undo.append((model, rid, old))
+        self._reindex(model, rid, old, None)
         del table[rid]
         self._touch(model)
-        self.conn.execute("DELETE FROM records WHERE model = ? AND id = ?", (model, rid))
+        if self.undo is not None:
+            self._dirty[(model, rid)] = True
+        else:
+            self.conn.execute("DELETE FROM records WHERE model = ? AND id = ?", (model, rid))
 
     def next_value(self, name, at_least=None):
         """Sequences never go back, even when the transaction that used a value rolls back (like PostgreSQL)."""
@@ -778,7 +881,10 @@ class Store:
         if at_least is not None:
             value = max(value, at_least)
         self.counters[name] = value
-        self.conn.execute("INSERT OR REPLACE INTO seqs (name, value) VALUES (?, ?)", (name, value))
+        if self.undo is not None:
+            self._dirty_seqs.add(name)
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO seqs (name, value) VALUES (?, ?)", (name, value))
         return value
 
     def close(self):
@@ -1131,7 +1237,11 @@ class Env:
             active_test = self.context.get("active_test", True)
         if M.has_active and active_test and not domain_mentions(tree, "active"):
             tree = ("&", ("leaf", ["active"], "=", True, None), tree)
-        ids = [rid for rid in self.store.ids(model) if self.match(model, rid, tree)]
+        test = self.compile_tree(model, tree)
+        candidates = self.candidates(model, tree)
+        if candidates is None:
+            candidates = self.store.ids(model)
+        ids = [rid for rid in candidates if test(rid)]
         ids = self.sort_ids(model, ids, order)
         offset = int(offset or 0)
         if limit is not None and limit is not False:
@@ -1158,6 +1268,81 @@ class Env:
                         raise PythonError("ValueError", "Invalid field %s.%s in leaf %s" % (
                             current, path[i + 1], leaf_repr(leaf)))
                     current = F.relation
+
+    def compile_tree(self, model, tree):
+        """tree -> a function rid -> bool equivalent to match(model, rid, tree), with the common leaves (one stored
+        field of the model, child_of on a many2one) reading the stored values directly."""
+        kind = tree[0]
+        if kind == "true":
+            return lambda rid: True
+        if kind == "false":
+            return lambda rid: False
+        if kind in ("&", "|"):
+            a, b = self.compile_tree(model, tree[1]), self.compile_tree(model, tree[2])
+            return (lambda rid: a(rid) and b(rid)) if kind == "&" else (lambda rid: a(rid) or b(rid))
+        if kind == "!":
+            a = self.compile_tree(model, tree[1])
+            return lambda rid: not a(rid)
+        path, op, value = tree[1], tree[2], tree[3]
+        fname = path[0]
+        F = self.schema[model].fields[fname]
+        data = self.store.data.get(model, {})
+        if len(path) == 1 and fname == "id" and op not in ("child_of", "parent_of"):
+            return lambda rid: compare_scalar(rid, op, value)
+        if len(path) == 1 and F.stored and F.type not in ("one2many", "many2many"):
+            if op in ("child_of", "parent_of"):
+                if F.type != "many2one":
+                    return lambda rid: self.match_leaf(model, rid, path, op, value)
+                parent_field = self.schema[F.relation].parent_name
+                roots = [r for r in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(r, int)]
+                if not parent_field:
+                    allowed = set(roots)
+                elif op == "child_of":
+                    allowed = self.children_of(F.relation, roots, parent_field)
+                else:
+                    allowed = self.parents_of(F.relation, roots, parent_field)
+                return lambda rid: data[rid].get(fname) in allowed
+            if F.type == "boolean":
+                target = False if value is None else value
+                return lambda rid: compare_scalar(bool(data[rid].get(fname)), op, target)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if F.type != "many2one" or not any(isinstance(x, str) for x in values):
+                return lambda rid: compare_scalar(data[rid].get(fname), op, value)
+        return lambda rid: self.match_leaf(model, rid, path, op, value)
+
+    def candidates(self, model, tree):
+        """Ids that may match, from the field indexes (= / in on a stored many2one or char field, or on id), or
+        None when the domain gives no such shortcut. The caller still tests each candidate."""
+        kind = tree[0]
+        if kind in ("&", "|"):
+            a, b = self.candidates(model, tree[1]), self.candidates(model, tree[2])
+            if kind == "&":
+                if a is None or b is None:
+                    return a if b is None else b
+                return sorted(set(a) & set(b))
+            return None if a is None or b is None else sorted(set(a) | set(b))
+        if kind != "leaf" or len(tree[1]) != 1 or tree[2] not in ("=", "in"):
+            return None
+        fname, op, value = tree[1][0], tree[2], tree[3]
+        values = list(value) if op == "in" and isinstance(value, (list, tuple)) else [value] if op == "=" else None
+        if values is None:
+            return None
+        if fname == "id":
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                return None
+            return sorted(set(v for v in values if self.store.exists(model, v)))
+        F = self.schema[model].fields[fname]
+        if not F.stored or F.type not in ("many2one", "char"):
+            return None
+        kind_ok = (lambda v: isinstance(v, int) and not isinstance(v, bool)) if F.type == "many2one" else \
+            (lambda v: isinstance(v, str))
+        if not all(kind_ok(v) for v in values):
+            return None
+        idx = self.store.index(model, fname)
+        out = set()
+        for v in values:
+            out.update(idx.get(v, ()))
+        return sorted(out)
 
     def match(self, model, rid, tree):
         kind = tree[0]
@@ -1264,18 +1449,24 @@ class Env:
                 if F.type == "many2one":
                     v = self.display_name(F.relation, v) if v else None
                 if v is None or v is False and F.type != "boolean":
-                    return (1, "")
+                    return None
                 if isinstance(v, bool):
                     v = int(v)
                 if isinstance(v, str):
-                    return (0, v.lower())
+                    return v.lower()
                 if isinstance(v, list):
-                    return (0, len(v))
-                return (0, v)
+                    return len(v)
+                return v
 
-            present = [r for r in result if keyfn(r)[0] == 0]
-            nulls = [r for r in result if keyfn(r)[0] == 1]
-            present.sort(key=lambda r: keyfn(r)[1], reverse=desc)
+            present, nulls = [], []
+            for r in result:
+                k = keyfn(r)
+                if k is None:
+                    nulls.append(r)
+                else:
+                    present.append((k, r))
+            present.sort(key=lambda kr: kr[0], reverse=desc)  # stable, also reversed: earlier keys keep order
+            present = [r for _, r in present]
             # PostgreSQL: NULLS LAST for ASC, NULLS FIRST for DESC
             result = (nulls + present) if desc else (present + nulls)
         return result
@@ -1290,26 +1481,40 @@ class Env:
         for f in fields:
             if f not in M.fields:
                 raise PythonError("ValueError", "Invalid field %r on model %r" % (f, model))
+        data = self.store.data.get(model, {})
+        plain = [(f, M.fields[f]) for f in fields if f != "id" and M.fields[f].stored and
+                 M.fields[f].type != "many2many"]
+        other = [(f, M.fields[f]) for f in fields if f != "id" and (f, M.fields[f]) not in plain]
+        names = {}  # display names of the many2one values met in this read
         out = []
         for rid in ids:
-            if not self.store.exists(model, rid):
+            vals = data.get(rid)
+            if vals is None:
                 continue  # Odoo 18/19: deleted ids are silently dropped
             row = {"id": rid}
-            for f in fields:
-                if f == "id":
-                    continue
-                row[f] = self.format_value(M.fields[f], self.get(model, rid, f), load)
+            for f, F in plain:
+                row[f] = self.format_value(F, vals.get(f), load, names)
+            for f, F in other:
+                row[f] = self.format_value(F, self.get(model, rid, f), load, names)
+            if other:
+                row = {"id": rid, **{f: row[f] for f in fields if f != "id"}}
             out.append(row)
         return out
 
-    def format_value(self, F, v, load="_classic_read"):
+    def format_value(self, F, v, load="_classic_read", names=None):
         t = F.type
         if t == "many2one":
             if not v:
                 return False
             if load != "_classic_read":
                 return v
-            return [v, self.display_name(F.relation, v)]
+            if names is None:
+                return [v, self.display_name(F.relation, v)]
+            key = (F.relation, v)
+            name = names.get(key)
+            if name is None:
+                name = names[key] = self.display_name(F.relation, v)
+            return [v, name]
         if t in ("one2many", "many2many"):
             return list(v or [])
         if t == "monetary":
@@ -1379,10 +1584,14 @@ class Env:
             text = str(value)[:19]
             if len(text) == 10:
                 text += " 00:00:00"
-            try:
-                datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-            except ValueError as exc:
-                raise PythonError("ValueError", str(exc))
+            if text not in _VALID_DATETIMES:
+                try:
+                    datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+                except ValueError as exc:
+                    raise PythonError("ValueError", str(exc))
+                if len(_VALID_DATETIMES) > 10000:
+                    _VALID_DATETIMES.clear()
+                _VALID_DATETIMES.add(text)
             return text
         return value
 
@@ -1462,8 +1671,13 @@ class Env:
                 vals[link] = self.sudo().create(parent_model, pvals, _from_child=True)
             elif pvals:
                 self.sudo().write(parent_model, [vals[link]], pvals)
-        for fname, F in M.fields.items():
-            if F.stored and fname not in vals and F.default is not None:
+        plan = M.__dict__.get("create_plan")
+        if plan is None:  # (stored fields with a default, required stored fields), once per model
+            plan = M.create_plan = (
+                [(f, F) for f, F in M.fields.items() if F.stored and F.default is not None],
+                [f for f, F in M.fields.items() if F.required and F.stored and F.type != "boolean"])
+        for fname, F in plan[0]:
+            if fname not in vals:
                 vals[fname] = F.default(self, vals) if callable(F.default) else F.default
         record = {}
         x2m = {}
@@ -1479,8 +1693,8 @@ class Env:
                 record[fname] = self.convert_m2m(model, F, value)
             else:
                 record[fname] = self.convert(model, F, value)
-        for fname, F in M.fields.items():
-            if F.required and F.stored and F.type != "boolean" and is_null(record.get(fname)):
+        for fname in plan[1]:
+            if is_null(record.get(fname)):
                 raise self.not_null_error(model, fname)
         if force_id is not None:
             rid = self.store.next_value("id:" + model, at_least=force_id)
@@ -1729,6 +1943,19 @@ class Env:
             if src == "internal" and dst != "internal":
                 outgoing += m.get("product_uom_qty") or 0.0
         return onhand, onhand - outgoing, onhand - reserved, outgoing
+
+    def picking_tracking_url(self, rid):
+        """stock_delivery: carrier_id.get_tracking_link(picking) when the transfer has a carrier and a tracking
+        reference; for the fixed and rule-based providers the carrier's tracking_url with <shipmenttrackingnumber>
+        replaced by the reference as is (no lower-casing since Odoo PR 186818), else False."""
+        p = self.store.get("stock.picking", rid) or {}
+        ref, carrier = p.get("carrier_tracking_ref"), self.store.get("delivery.carrier", p.get("carrier_id"))
+        if not ref or not carrier:
+            return False
+        url = carrier.get("tracking_url")
+        if carrier.get("delivery_type") not in ("fixed", "base_on_rule") or not url:
+            return False
+        return url.replace("<shipmenttrackingnumber>", ref)
 
     def quant_outdated(self, qid):
         q = self.store.get("stock.quant", qid) or {}
@@ -2093,6 +2320,17 @@ def quant_apply_delta(env, qid, diff, name="Product Quantity Updated"):
         put_fields(env, "stock.quant", qid, quantity=(q.get("quantity") or 0.0) + diff, in_date=now_str())
         aq = quant_for(env, q["product_id"], adjust)
         put_fields(env, "stock.quant", aq, quantity=(env.store.get("stock.quant", aq).get("quantity") or 0.0) - diff)
+
+
+def quant_apply_counted(env, qid):
+    """action_apply_inventory on one quant: move the counted difference, then clear the count (the quant is written
+    even when nothing moved, so its write_date changes, as in Odoo)."""
+    q = env.store.get("stock.quant", qid)
+    if not q.get("inventory_quantity_set"):
+        return
+    quant_apply_delta(env, qid, q.get("inventory_diff_quantity") or 0.0)
+    put_fields(env, "stock.quant", qid, inventory_quantity=0.0, inventory_diff_quantity=0.0,
+               inventory_quantity_set=False, user_id=None)
 
 
 INVENTORY_FIELDS = {"product_id", "location_id", "lot_id", "package_id", "owner_id", "inventory_quantity",
@@ -2543,12 +2781,7 @@ def api_action_apply_inventory(env, model, ids):
                 "stock.inventory.conflict", "views": [[False, "form"]], "view_mode": "form", "target": "new",
                 "context": {"default_quant_ids": ids, "default_quant_to_fix_ids": outdated}}
     for qid in ids:
-        q = env.store.get("stock.quant", qid)
-        if not q.get("inventory_quantity_set"):
-            continue
-        quant_apply_delta(env, qid, q.get("inventory_diff_quantity") or 0.0)
-        put_fields(env, "stock.quant", qid, inventory_quantity=0.0, inventory_diff_quantity=0.0,
-                   inventory_quantity_set=False, user_id=None)
+        quant_apply_counted(env, qid)
     return None  # JSON-RPC: no "result" key; XML-RPC: "cannot marshal None" after the commit; JSON-2: null
 
 
@@ -2999,6 +3232,104 @@ def seed_demo(sim):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Bulk set-up for tests (the /__sim__/products and /__sim__/stock test API, not Odoo)
+
+def _products_by_code(env, code):
+    return [p for p in env.store.index("product.product", "default_code").get(code, [])
+            if env.store.get("product.product", p).get("default_code") == code]
+
+
+def sim_create_products(env, products):
+    """Create product.product records (and their templates) through the ORM, as admin. Each spec: default_code
+    (required, unique among products), name (default: the code), type (consu), is_storable (true for consu),
+    list_price, any other product field. -> [{default_code, id, product_tmpl_id}]."""
+    if not isinstance(products, list):
+        raise UserError("products must be a list of objects")
+    seen, out = set(), []
+    for i, spec in enumerate(products):
+        if not isinstance(spec, dict):
+            raise UserError("products[%d] must be an object" % i)
+        code = spec.get("default_code")
+        if not isinstance(code, str) or not code:
+            raise UserError("products[%d]: default_code (a non-empty string) is required" % i)
+        if code in seen or _products_by_code(env, code):
+            raise UserError("products[%d]: a product with the Internal Reference %r already exists" % (i, code))
+        seen.add(code)
+        vals = dict(spec)
+        vals.setdefault("name", code)
+        vals.setdefault("type", "consu")
+        vals.setdefault("is_storable", vals["type"] == "consu")
+        pid = env.create("product.product", vals)
+        out.append({"default_code": code, "id": pid,
+                    "product_tmpl_id": env.store.get("product.product", pid)["product_tmpl_id"]})
+    return out
+
+
+def sim_set_stock(env, changes, create_products=False):
+    """Absolute on-hand quantities, each applied like an inventory adjustment made in Odoo: count the quant
+    (inventory_quantity, creating the quant when there is none), then action_apply_inventory (the difference moves
+    against Virtual Locations/Inventory adjustment with a done stock.move; quantity and write_date of the quant
+    change). Each change: default_code or product_id, location_id (default WH/Stock), quantity. Changes apply in
+    order (the same product and location twice: the last one wins). create_products: a default_code that matches
+    no product creates a storable one (type consu, is_storable, name = the code)."""
+    if not isinstance(changes, list):
+        raise UserError("changes must be a list of objects")
+    default_location = env.store.get("stock.warehouse", 1)["lot_stock_id"]
+    created, result = [], []
+    by_code = {}
+    for i, ch in enumerate(changes):
+        if not isinstance(ch, dict):
+            raise UserError("changes[%d] must be an object" % i)
+        qty = ch.get("quantity")
+        if isinstance(qty, bool) or not isinstance(qty, (int, float)):
+            raise UserError("changes[%d]: quantity (a number) is required" % i)
+        if ch.get("product_id") is not None:
+            pid = ch["product_id"]
+            if not env.store.exists("product.product", pid):
+                raise UserError("changes[%d]: no product.product with id %r" % (i, pid))
+        else:
+            code = ch.get("default_code")
+            if not isinstance(code, str) or not code:
+                raise UserError("changes[%d]: default_code or product_id is required" % i)
+            pid = by_code.get(code)
+            if pid is None:
+                found = _products_by_code(env, code)
+                if len(found) > 1:
+                    raise UserError("changes[%d]: several products have the Internal Reference %r: %s" % (
+                        i, code, found))
+                if found:
+                    pid = found[0]
+                elif create_products:
+                    pid = sim_create_products(env, [{"default_code": code}])[0]["id"]
+                    created.append({"default_code": code, "id": pid})
+                else:
+                    raise UserError("changes[%d]: no product with the Internal Reference %r (set create_products "
+                                    "to create it)" % (i, code))
+                by_code[code] = pid
+        if not is_storable(env, pid):
+            raise UserError("changes[%d]: product %s does not track inventory (is_storable is false): Odoo keeps "
+                            "no stock for it" % (i, env.display_name("product.product", pid)))
+        loc = ch.get("location_id", default_location)
+        loc_vals = env.store.get("stock.location", loc) if env.store.exists("stock.location", loc) else None
+        if loc_vals is None or loc_vals.get("usage") not in ("internal", "transit"):
+            raise UserError("changes[%d]: location_id %r is not an internal location" % (i, loc))
+        qid = None
+        for cand in env.store.index("stock.quant", "product_id").get(pid, []):
+            if env.store.get("stock.quant", cand).get("location_id") == loc:
+                qid = cand
+                break
+        if qid is None:
+            qid = env.create("stock.quant", {"product_id": pid, "location_id": loc, "quantity": 0.0,
+                                              "in_date": now_str()})
+        before = env.store.get("stock.quant", qid).get("quantity") or 0.0
+        quant_set_counted(env, qid, qty)
+        quant_apply_counted(env, qid)
+        result.append({"quant_id": qid, "product_id": pid, "location_id": loc, "quantity": float(qty),
+                       "delta": float(qty) - before})
+    return {"applied": len(result), "created_products": created, "quants": result}
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The simulator: protocols, fault injection, inspection API, HTTP server
 
 FAULT_MODES = ("none", "down", "slow", "http_500", "http_502", "http_503", "http_504", "serialization",
@@ -3278,6 +3609,15 @@ class OdooSim(HttpSim):
         if uid is None:
             raise ValueError("unknown user %r" % user)
         return self.call(uid, model, method, args, kwargs, "jsonrpc", su=sudo)
+
+    def create_products(self, products):
+        """Bulk product creation (test API): see sim_create_products. One transaction; an error creates nothing."""
+        return self.transaction(ADMIN_UID, {}, lambda env: sim_create_products(env, products), su=True)
+
+    def set_stock(self, changes, create_products=False):
+        """Absolute on-hand quantities through the inventory-adjustment path (test API): see sim_set_stock. One
+        transaction; an error applies nothing."""
+        return self.transaction(ADMIN_UID, {}, lambda env: sim_set_stock(env, changes, create_products), su=True)
 
     def records(self, model, domain=None, fields=None, order=None, limit=None, active_test=True):
         if model not in self.schema:
@@ -3752,6 +4092,13 @@ class OdooSim(HttpSim):
             if head == "user" and verb == "POST":
                 login = payload.pop("login")
                 return _json(200, self.set_user(login, **payload))
+            if head == "products" and verb == "POST":
+                return _json(200, {"products": self.create_products(payload.get("products"))})
+            if head == "stock" and verb == "POST":
+                unknown = set(payload) - {"changes", "create_products"}
+                if unknown:
+                    return _json(400, {"error": "unknown keys: %s" % ", ".join(sorted(unknown))})
+                return _json(200, self.set_stock(payload.get("changes"), bool(payload.get("create_products"))))
             if head == "exec" and verb == "POST":
                 try:
                     kwargs = dict(payload.get("kwargs") or {})

@@ -695,3 +695,119 @@ def test_inspection_api(sim):
     assert sim_api(sim, "GET", "info")["inventory_items"]["ACME-MUG-350"] == 46912881672214
     sim_api(sim, "POST", "reset", {})
     assert sim.quantity("ACME-TEE-BLK-M") == 37 and sim.idempotency_keys() == []
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# bulk set-up and scale (test API: /__sim__/products, /__sim__/inventory?format=map)
+
+def test_create_products_bulk_and_their_ids(sim):
+    made = sim_api(sim, "POST", "products", {"products": [
+        {"sku": "BULK-1", "title": "Bulk One", "price": "9.00", "levels": {"71263993878": 5, "71264026646": 0}},
+        {"sku": "BULK-2", "price": 4, "levels": {MAIN: {"available": 2, "committed": 1}}},
+        {"sku": "BULK-3"}]})["products"]
+    assert [p["sku"] for p in made] == ["BULK-1", "BULK-2", "BULK-3"]
+    one = made[0]
+    assert one["inventory_item_gid"] == "gid://shopify/InventoryItem/%d" % one["inventory_item_id"]
+    d = data(gql(sim, """query($v: ID!, $i: ID!) {
+        productVariant(id: $v) { sku price title product { id title handle totalInventory }
+                                 inventoryItem { id } inventoryQuantity }
+        inventoryItem(id: $i) { sku inventoryLevels(first: 5) { nodes { location { id }
+                                quantities(names: ["available", "on_hand"]) { name quantity } } } } }""",
+                     {"v": one["variant_gid"], "i": one["inventory_item_gid"]}))
+    v = d["productVariant"]
+    assert (v["sku"], v["price"], v["title"], v["inventoryQuantity"]) == ("BULK-1", "9.00", "Default Title", 5)
+    assert v["product"] == {"id": one["product_gid"], "title": "Bulk One", "handle": "bulk-one", "totalInventory": 5}
+    assert v["inventoryItem"]["id"] == one["inventory_item_gid"]
+    levels = {n["location"]["id"]: n["quantities"] for n in d["inventoryItem"]["inventoryLevels"]["nodes"]}
+    assert levels == {MAIN: [{"name": "available", "quantity": 5}, {"name": "on_hand", "quantity": 5}],
+                      SECOND: [{"name": "available", "quantity": 0}, {"name": "on_hand", "quantity": 0}]}
+    assert sim.quantity("BULK-2", name="on_hand") == 3 and sim.quantity("BULK-2", SECOND) is None
+    assert sim.inventory("BULK-3") == []                                  # not stocked anywhere
+    # SKUs are unique here (a test-API rule: Shopify itself does not enforce it); errors create nothing
+    before = len(sim.info()["inventory_items"])
+    err = sim_api(sim, "POST", "products", {"products": [{"sku": "NEW-1"}, {"sku": "ACME-MUG-350"}]}, expect=422)
+    assert "ACME-MUG-350" in err["error"] and "already exists" in err["error"]
+    err = sim_api(sim, "POST", "products", {"products": [{"sku": "NEW-1"}, {"sku": "NEW-1"}]}, expect=422)
+    assert "twice" in err["error"]
+    sim_api(sim, "POST", "products", {"products": [{"sku": "NEW-1", "levels": {"1234": 1}}]}, expect=422)
+    assert len(sim.info()["inventory_items"]) == before
+    assert sim.create_products([{"sku": "NEW-1", "title": "Bulk One"}])[0]["sku"] == "NEW-1"
+    assert data(gql(sim, '{ productVariants(first: 5, query: "sku:NEW-1") { nodes { product { handle } } } }'))[
+        "productVariants"]["nodes"] == [{"product": {"handle": "bulk-one-1"}}]  # handles stay unique
+
+
+def test_inventory_inspection_filters_and_map(sim):
+    rows = sim_api(sim, "GET", "inventory?location_id=71264026646")["inventory"]
+    assert sorted(r["sku"] for r in rows) == ["ACME-CAP-NVY", "ACME-MUG-350"]
+    assert sim_api(sim, "GET", "inventory?format=map")["inventory"] == {
+        "ACME-CAP-NVY": {"71263993878": 10, "71264026646": 4}, "ACME-MUG-350": {"71263993878": 25, "71264026646": 3},
+        "ACME-TEE-BLK-M": {"71263993878": 37}}
+    assert sim_api(sim, "GET", "inventory?format=map&location_id=71264026646&name=on_hand")["inventory"] == {
+        "ACME-CAP-NVY": {"71264026646": 4}, "ACME-MUG-350": {"71264026646": 3}}
+    assert sim.inventory_map(SECOND) == {"ACME-CAP-NVY": {"71264026646": 4}, "ACME-MUG-350": {"71264026646": 3}}
+    rows = sim_api(sim, "GET", "inventory?sku=ACME-MUG-350&location_id=71263993878")["inventory"]
+    assert [(r["sku"], r["location_id"], r["available"]) for r in rows] == [("ACME-MUG-350", 71263993878, 25)]
+
+
+def test_5000_products_lookups_and_a_250_quantity_mutation_stay_fast(sim, monkeypatch):
+    n = 5000
+    t0 = time.monotonic()
+    made = sim_api(sim, "POST", "products", {"products": [
+        {"sku": "SCALE-%04d" % i, "levels": {"71263993878": i % 7}} for i in range(n)]})["products"]
+    t_create = time.monotonic() - t0
+    ids = {p["sku"]: p for p in made}
+    sim.set_bucket(maximum=100000, restore=100000, available=100000)
+    skus = ["SCALE-%04d" % i for i in range(1000, 1250)]
+    query = " OR ".join("sku:%s" % s for s in skus)
+    # count the records a search examines: an indexed lookup tests the 250 candidates, not all 5,003 items
+    tested = [0]
+    depth = [0]
+    real_match = shopify_sim.search_match
+
+    def counting(tree, rec, spec, text_fn):
+        if depth[0] == 0:
+            tested[0] += 1
+        depth[0] += 1
+        try:
+            return real_match(tree, rec, spec, text_fn)
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(shopify_sim, "search_match", counting)
+    t0 = time.monotonic()
+    items = data(gql(sim, """query($q: String!, $loc: ID!) { inventoryItems(first: 250, query: $q) {
+        nodes { id sku inventoryLevel(locationId: $loc) { quantities(names: ["available"]) { name quantity } } }
+        pageInfo { hasNextPage } } }""", {"q": query, "loc": MAIN}))["inventoryItems"]
+    variants = data(gql(sim, """query($q: String!) { productVariants(first: 250, query: $q) {
+        nodes { sku inventoryQuantity inventoryItem { id } } } }""", {"q": query}))["productVariants"]["nodes"]
+    t_lookup = time.monotonic() - t0
+    assert tested[0] == 2 * 250
+    assert sorted(x["sku"] for x in items["nodes"]) == skus and items["pageInfo"]["hasNextPage"] is False
+    assert all(x["inventoryLevel"]["quantities"] == [{"name": "available", "quantity": int(x["sku"][6:]) % 7}]
+               for x in items["nodes"])
+    assert {v["sku"]: v["inventoryItem"]["id"] for v in variants} == {s: ids[s]["inventory_item_gid"] for s in skus}
+    quantities = [{"inventoryItemId": ids[s]["inventory_item_gid"], "locationId": MAIN, "quantity": 100 + i,
+                   "changeFromQuantity": int(s[6:]) % 7} for i, s in enumerate(skus)]
+    t0 = time.monotonic()
+    group = data(gql(sim, SET_QTY, {"input": {"name": "available", "reason": "correction", "quantities": quantities},
+                                    "key": "scale-1"}))["inventorySetQuantities"]
+    t_set = time.monotonic() - t0
+    assert group["userErrors"] == [] and len(group["inventoryAdjustmentGroup"]["changes"]) == 500
+    stock = sim.inventory_map(MAIN)
+    assert len(stock) == n + 3 and stock["SCALE-1000"] == {"71263993878": 100}
+    assert stock["SCALE-1249"] == {"71263993878": 349} and stock["SCALE-1250"] == {"71263993878": 1250 % 7}
+    # full keyset pagination over every item
+    seen, after, pages = [], None, 0
+    t0 = time.monotonic()
+    while True:
+        page = data(gql(sim, """query($after: String) { inventoryItems(first: 250, after: $after) {
+            nodes { sku } pageInfo { hasNextPage endCursor } } }""", {"after": after}))["inventoryItems"]
+        seen += [x["sku"] for x in page["nodes"]]
+        pages += 1
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    t_pages = time.monotonic() - t0
+    assert pages == 21 and len(seen) == len(set(seen)) == n + 3
+    # generous bounds (measured ~0.1 s, ~0.05 s, ~0.01 s, ~0.2 s); the O(n^2) versions took seconds
+    assert t_create < 3 and t_lookup < 2 and t_set < 1 and t_pages < 4, (t_create, t_lookup, t_set, t_pages)
