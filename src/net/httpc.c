@@ -1,13 +1,24 @@
-/* httpc: libcurl easy interface, one handle per thread so connections are reused (keep-alive) without locking. */
+/* httpc: libcurl easy interface, one handle per thread so connections are reused (keep-alive) without locking.
+ * Response headers are not collected here: libcurl already keeps those of the last transfer in the handle, and
+ * httpc_response_header reads one of them from there (curl_easy_header) and copies it into the caller's buffer,
+ * so a request costs no extra allocation and a caller asks only for the headers it needs. */
 #include "net/httpc.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* curl_easy_header left its experimental state in 7.84.0; older libcurl would fail at link time with a less
+ * helpful message. */
+#if LIBCURL_VERSION_NUM < 0x075400
+#error "httpc needs libcurl 7.84.0 or later (curl_easy_header)"
+#endif
 
 struct httpc {
     CURL *h;
     int64_t timeout_ms;
+    bool answered;  /* the last request got an HTTP answer, so the handle's headers are that answer's */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -95,6 +106,7 @@ int httpc_request(httpc_t *c, const char *method, const char *url, const char *c
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     }
     c->errbuf[0] = '\0';
+    c->answered = false;
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(hl);
     if (rc != CURLE_OK) {
@@ -113,5 +125,25 @@ int httpc_request(httpc_t *c, const char *method, const char *url, const char *c
         return -1;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    c->answered = true;
+    return 0;
+}
+
+int httpc_response_header(httpc_t *c, const char *name, char *out, size_t n)
+{
+    struct curl_header *hd = NULL;
+    if (n)
+        out[0] = '\0';
+    /* After a transport failure the handle may still hold headers of a partial answer, or of an earlier one:
+     * neither belongs to a request the caller saw answered. */
+    if (!c->answered || n == 0)
+        return -1;
+    /* request -1: the last request of the transfer (httpc follows no redirects, so the only one). */
+    if (curl_easy_header(c->h, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK || !hd || !hd->value)
+        return -1;
+    size_t len = strlen(hd->value); /* libcurl has already stripped surrounding whitespace */
+    if (len >= n)
+        return -1;
+    memcpy(out, hd->value, len + 1);
     return 0;
 }

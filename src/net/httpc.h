@@ -1,6 +1,7 @@
 /* httpc: an HTTP client for one thread (libcurl easy handle, kept alive between calls, TLS verification on).
- * It sends a request and returns status and body; it classifies transport failures (refused, timeout, reset)
- * as transient errors. Not here: any protocol on top (odoo/, shopify/). */
+ * It sends a request and returns status and body, and on demand the value of one response header of the last
+ * answer (Retry-After, X-Request-Id); it classifies transport failures (refused, timeout, reset) as transient
+ * errors. Not here: any protocol on top (odoo/, shopify/), or what a header's value means. */
 #ifndef SYNCHUB_HTTPC_H
 #define SYNCHUB_HTTPC_H
 
@@ -28,5 +29,13 @@ void httpc_free(httpc_t *c);
  * returns 0 with *status set and the response body in resp (reset first). */
 int httpc_request(httpc_t *c, const char *method, const char *url, const char *const *headers, const char *body,
                   size_t body_len, int flags, long *status, buf_t *resp, err_t *err);
+
+/* The value of response header `name` (case-insensitive, without the colon) of the answer to the last
+ * httpc_request on c, copied into out (n bytes) with surrounding whitespace removed. Only the final answer's own
+ * headers count (not 1xx answers, not trailers); of a repeated header, the first. Returns 0; or -1 with out = ""
+ * when the last request got no answer (a transport failure, or none was sent yet), the answer has no such header,
+ * or its value does not fit in n bytes (treated as absent: the value comes from the network). Copies nothing else
+ * and allocates nothing; valid until the next httpc_request. The thread that owns c calls it. */
+int httpc_response_header(httpc_t *c, const char *name, char *out, size_t n);
 
 #endif

@@ -22,10 +22,15 @@
  * on the side of waiting. A THROTTLED answer (HTTP 200, nothing ran) or an HTTP 429 can still come (another
  * process using the same app and shop drains the same bucket; an estimate is only an estimate) and is handled by
  * the same means: record the reported status, wait, send the same request again. Nothing ran, so nothing is lost
- * or done twice. An answer that does not say how long (a 429 without throttleStatus) is backed off 1 s, doubling:
- * Retry-After is not read, because httpc hands back no response headers. A call gives up after [shop]
- * throttle_wait of waiting, with a transient error (the job is retried later with backoff); a worker may so sleep
- * that long inside a job, which its lease renewal covers.
+ * or done twice. How long to wait: an answer's Retry-After header when it has one (Shopify sends it with its 429s:
+ * seconds, possibly fractional like "2.0"; the HTTP-date form is read too; shopify_retry_after_ms) is slept in
+ * full, but at least 100 ms and at least twice the previous pause of the same call, so that a server answering
+ * "0" again and again is not hammered. An answer that says nothing of how long (no Retry-After, and no
+ * throttleStatus by which the query would have to wait) is backed off 1 s, doubling. A call gives up after [shop]
+ * throttle_wait of waiting, with a transient error (the job is retried later with backoff), and at once when
+ * Retry-After asks for more than is left of throttle_wait: sending earlier would only be answered 429 again, and
+ * cutting the pause short is not honouring it. A worker may so sleep throttle_wait inside a job, which its lease
+ * renewal covers.
  *
  * Errors (shopify_graphql):
  *   THROTTLED (200), 429             waited for and re-sent; past throttle_wait: transient shopify.throttled
@@ -38,7 +43,9 @@
  *   RESOURCE_NOT_FOUND, Invalid id   data (the id named in the message)
  *   other GraphQL errors, 400        internal (the query does not fit this API version: a synchub bug)
  *   userErrors (shopify_mutate)      data, code shopify.<userError code lower-cased>, the field paths named
- * Any entry of "errors" fails the whole call, even next to partial data.
+ * Any entry of "errors" fails the whole call, even next to partial data. A transient or internal failure that
+ * Shopify answered ends its message with the answer's X-Request-Id ("(Shopify X-Request-Id …)"), which Shopify
+ * support asks for; a message already quoting it (INTERNAL_SERVER_ERROR does) is left as is.
  */
 #ifndef SYNCHUB_SHOPIFY_H
 #define SYNCHUB_SHOPIFY_H
@@ -79,6 +86,17 @@ int64_t shopify_bucket_wait_ms(const shopify_bucket_t *b, double cost, int64_t n
  * THROTTLED answer has no actual cost). */
 int shopify_cost_requested(const json_t *extensions);
 int shopify_cost_actual(const json_t *extensions);
+
+/* Retry-After values above this are taken as this (ten minutes, the longest [shop] throttle_wait the configuration
+ * accepts): no call waits longer than that anyway, and the arithmetic stays small. */
+#define SHOPIFY_RETRY_AFTER_MAX_MS 600000
+
+/* How long a Retry-After header value asks to wait, in ms: delay-seconds, fractional ones too ("2", "2.0",
+ * "0.25"; a fraction finer than 1 ms is rounded up), or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") as of
+ * now_ms (wall clock, ms since the epoch; a date already past is 0). Capped at SHOPIFY_RETRY_AFTER_MAX_MS.
+ * -1 when value is NULL or neither form (also the obsolete RFC 850 and asctime dates, signs, exponents): the
+ * caller then falls back as if there were no header. */
+int64_t shopify_retry_after_ms(const char *value, int64_t now_ms);
 
 /* ---- the shared per-shop throttle ---------------------------------------------------------------------------- */
 

@@ -6,8 +6,9 @@
  *   1. reserve its cost against the shop's bucket estimate, sleeping until it fits  [shopify_throttle_reserve]
  *   2. send; a transport failure ends the call (transient)                          [httpc_request]
  *   3. record the answer's throttleStatus and requestedQueryCost                    [shopify_throttle_done]
- *   4. classify: data → done; THROTTLED or 429 → back to 1 (nothing ran, so the same request is sent again);
- *      anything else → the classified error                                         [shopify_classify]
+ *   4. classify: data → done; THROTTLED or 429 → pause for Retry-After, or back off when nothing says how long,
+ *      then back to 1 (nothing ran, so the same request is sent again);             [shopify_retry_after_ms]
+ *      anything else → the classified error, with Shopify's X-Request-Id            [shopify_classify]
  * Throttle waits of one call add up to at most [shop] throttle_wait. */
 #define _GNU_SOURCE
 #include "shopify/shopify.h"
@@ -23,6 +24,7 @@
 #include "net/httpc.h"
 
 #define COST_SLOTS 32  /* requestedQueryCost remembered per query text (direct-mapped by hash) */
+#define PAUSE_FLOOR_MS 100  /* the shortest pause after a throttled answer, whatever Retry-After says */
 
 struct shopify {
     const cfg_shop_t *shop;
@@ -333,6 +335,91 @@ int shopify_user_errors(const json_t *payload, const char *mutation, err_t *err)
     return -1;
 }
 
+/* ---- Retry-After ---------------------------------------------------------------------------------------------- */
+
+/* Seconds (digits, then optionally '.' and digits) → ms, rounded up, capped. -1 when not that shape. */
+static int64_t delay_seconds_ms(const char *p)
+{
+    const int64_t cap = SHOPIFY_RETRY_AFTER_MAX_MS;
+    int64_t secs = 0;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++)
+        if (secs <= cap / 1000) /* stop growing once past the cap: no overflow on "99999999999999999999" */
+            secs = secs * 10 + (*p - '0');
+    int64_t ms = secs <= cap / 1000 ? secs * 1000 : cap;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        int64_t frac = 0, scale = 100;
+        bool finer = false;
+        for (; isdigit((unsigned char)*p); p++, scale /= 10) {
+            if (scale)
+                frac += (*p - '0') * scale;
+            else if (*p != '0')
+                finer = true;
+        }
+        ms += frac + (finer ? 1 : 0);
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p)
+        return -1;
+    return ms < cap ? ms : cap;
+}
+
+/* An IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" → ms since the epoch, by way of clock_parse_iso8601 (which
+ * checks the fields' ranges). -1 when not that shape. */
+static int imf_fixdate_ms(const char *p, int64_t *out)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    if (!isalpha((unsigned char)p[0]) || !isalpha((unsigned char)p[1]) || !isalpha((unsigned char)p[2]) ||
+        p[3] != ',' || p[4] != ' ')
+        return -1;
+    p += 5;
+    /* "06 Nov 1994 08:49:37 GMT": fixed widths, checked character by character. */
+    const char *shape = "dd www dddd dd:dd:dd GMT"; /* d a digit, w a letter, anything else itself */
+    size_t len = strlen(shape);
+    for (size_t i = 0; i < len; i++) {
+        bool ok = shape[i] == 'd'   ? isdigit((unsigned char)p[i]) != 0
+                  : shape[i] == 'w' ? isalpha((unsigned char)p[i]) != 0
+                                    : p[i] == shape[i];
+        if (!ok)
+            return -1;
+    }
+    const char *rest = p + len;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    if (*rest)
+        return -1;
+    int month = 0;
+    for (int m = 0; m < 12; m++)
+        if (!strncmp(p + 3, months + 3 * m, 3))
+            month = m + 1;
+    if (!month)
+        return -1;
+    char iso[32];
+    snprintf(iso, sizeof(iso), "%.4s-%02d-%.2sT%.8sZ", p + 7, month, p, p + 12);
+    return clock_parse_iso8601(iso, out);
+}
+
+int64_t shopify_retry_after_ms(const char *value, int64_t now_ms)
+{
+    if (!value)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (isdigit((unsigned char)*value))
+        return delay_seconds_ms(value);
+    int64_t at;
+    if (imf_fixdate_ms(value, &at) < 0)
+        return -1;
+    if (at <= now_ms)
+        return 0;
+    return at - now_ms < SHOPIFY_RETRY_AFTER_MAX_MS ? at - now_ms : SHOPIFY_RETRY_AFTER_MAX_MS;
+}
+
 /* ---- the call ------------------------------------------------------------------------------------------------ */
 
 static uint64_t fnv1a(const char *s)
@@ -373,30 +460,63 @@ static void operation_of(const char *q, char *out, size_t n, bool *mutation)
     snprintf(out, n, "%.*s%s%.*s", (int)kw, q, nl ? " " : "", (int)(nl > 100 ? 100 : nl), name);
 }
 
-/* Sleep for the rate limit, counting the time against the call's budget. 0, or -1 when the budget is spent. */
-static int throttle_sleep(shopify_t *s, int64_t ms, int64_t *waited)
+/* Sleep for the rate limit, counting the time against the call's budget. 0, or -1 when the budget is spent.
+ * The sleep ends early when another thread's answer brings a new bucket figure, which may make room — unless
+ * whole: a Retry-After pause is Shopify's word on when to come back, which no bucket figure overrides. */
+static int throttle_sleep(shopify_t *s, int64_t ms, bool whole, int64_t *waited)
 {
     if (*waited + ms > s->shop->throttle_wait_ms)
         return -1;
-    int64_t t0 = clock_mono_ms();
-    shopify_throttle_sleep(s->throttle, ms);
+    int64_t t0 = clock_mono_ms(), now = t0;
+    do
+        shopify_throttle_sleep(s->throttle, t0 + ms - now);
+    while (whole && (now = clock_mono_ms()) < t0 + ms);
     int64_t slept = clock_mono_ms() - t0;
     *waited += slept;
     s->waited_ms += slept;
     return 0;
 }
 
-static void throttle_gave_up(shopify_t *s, double cost, const char *record, err_t *err)
+/* pause: the pause a Retry-After called for that did not fit the budget, or -1 (the bucket's wait or the blind
+ * backoff did not fit). */
+static void throttle_gave_up(shopify_t *s, double cost, int64_t pause, int64_t waited, const char *record,
+                             err_t *err)
 {
     shopify_bucket_t b;
     shopify_throttle_snapshot(s->throttle, &b, NULL);
-    err_set(err, ERR_TRANSIENT, "shopify.throttled", "Shopify's rate limit kept the call from running for %lld ms "
-            "(bucket %.0f of %.0f points, restoring %.0f/s; the call costs about %.0f)",
-            (long long)s->shop->throttle_wait_ms, shopify_bucket_available(&b, clock_mono_ms()), b.maximum,
-            b.restore, cost);
+    if (pause >= 0)
+        err_set(err, ERR_TRANSIENT, "shopify.throttled", "Shopify's rate limit kept the call from running: after "
+                "%lld ms of waiting, the pause its Retry-After calls for (%lld ms) would go past [shop] "
+                "throttle_wait (%lld ms)", (long long)waited, (long long)pause,
+                (long long)s->shop->throttle_wait_ms);
+    else
+        err_set(err, ERR_TRANSIENT, "shopify.throttled", "Shopify's rate limit kept the call from running for "
+                "%lld ms (bucket %.0f of %.0f points, restoring %.0f/s; the call costs about %.0f)",
+                (long long)s->shop->throttle_wait_ms, shopify_bucket_available(&b, clock_mono_ms()), b.maximum,
+                b.restore, cost);
     err_record(err, "%s", record);
     err_hint(err, "every process and tool using this app's token on the shop drains the same bucket; the job is "
                   "retried later with backoff (raise [shop] throttle_wait to wait longer in one go)");
+}
+
+/* End err's message with the answer's X-Request-Id, the id Shopify support asks for. When the message is full it is
+ * cut (at a UTF-8 character boundary) rather than the id. Ids that are not plain tokens are left out: the value
+ * comes from the network and ends up in logs. */
+static void note_request_id(shopify_t *s, err_t *err)
+{
+    char id[80], note[112];
+    if (httpc_response_header(s->http, "X-Request-Id", id, sizeof(id)) < 0 || !id[0] ||
+        id[strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")] != '\0' ||
+        strstr(err->message, id))
+        return;
+    int nlen = snprintf(note, sizeof(note), " (Shopify X-Request-Id %s)", id);
+    size_t len = strlen(err->message), room = sizeof(err->message) - 1 - (size_t)nlen;
+    if (len > room) {
+        len = room;
+        while (len > 0 && ((unsigned char)err->message[len] & 0xC0) == 0x80)
+            len--; /* a continuation byte: cut before the character it belongs to */
+    }
+    memcpy(err->message + len, note, (size_t)nlen + 1);
 }
 
 int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expected_cost, json_t **data,
@@ -442,8 +562,8 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
     for (;;) {
         int64_t wait;
         while ((wait = shopify_throttle_reserve(s->throttle, cost, clock_mono_ms())) > 0) {
-            if (throttle_sleep(s, wait, &waited) < 0) {
-                throttle_gave_up(s, cost, record, err);
+            if (throttle_sleep(s, wait, false, &waited) < 0) {
+                throttle_gave_up(s, cost, -1, waited, record, err);
                 goto out;
             }
         }
@@ -475,20 +595,37 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
             rc = 0;
             goto out;
         }
-        if (verdict < 0)
+        if (verdict < 0) {
+            if (err->cls == ERR_TRANSIENT || err->cls == ERR_INTERNAL)
+                note_request_id(s, err);
             goto out;
-        /* Throttled: nothing ran. Wait for what the answer reported (step 1 does it) and send the same request
-         * again. When the answer does not say how long — a 429 without throttleStatus, or a status by which the
-         * query would fit — back off instead, doubling from a second, so that every round waits. */
+        }
+        /* Throttled: nothing ran. A Retry-After says how long to pause: all of it, but never less than a floor
+         * nor less than twice the call's previous pause, so that "0" answered again and again is not a busy loop.
+         * Otherwise wait for what the answer reported (step 1 does it) and send the same request again; when it
+         * does not say how long either — a 429 without throttleStatus, or a status by which the query would fit
+         * — back off, doubling from a second, so that every round waits. */
         s->throttled++;
         if (requested > cost)
             cost = requested;
+        char ra_text[64];
+        int64_t retry_after = httpc_response_header(s->http, "Retry-After", ra_text, sizeof(ra_text)) == 0
+                                  ? shopify_retry_after_ms(ra_text, clock_now_ms())
+                                  : -1;
         shopify_bucket_t b;
         shopify_throttle_snapshot(s->throttle, &b, NULL);
-        if (!reported || shopify_bucket_wait_ms(&b, cost, clock_mono_ms()) == 0) {
-            backoff = backoff ? backoff * 2 : 1000;
-            if (throttle_sleep(s, backoff, &waited) < 0) {
-                throttle_gave_up(s, cost, record, err);
+        int64_t pause = 0;
+        if (retry_after >= 0) {
+            pause = retry_after > PAUSE_FLOOR_MS ? retry_after : PAUSE_FLOOR_MS;
+            if (pause < 2 * backoff)
+                pause = 2 * backoff;
+        } else if (!reported || shopify_bucket_wait_ms(&b, cost, clock_mono_ms()) == 0) {
+            pause = backoff ? backoff * 2 : 1000;
+        }
+        if (pause > 0) {
+            backoff = pause;
+            if (throttle_sleep(s, pause, retry_after >= 0, &waited) < 0) {
+                throttle_gave_up(s, cost, retry_after >= 0 ? pause : -1, waited, record, err);
                 goto out;
             }
         }

@@ -471,7 +471,8 @@ static void test_shopify_cfg_keys(void **state)
 
 typedef struct {
     long status;
-    char *body;  /* "" = empty */
+    char *body;    /* "" = empty */
+    char *header;  /* one extra response header "Name: value", or NULL */
 } answer_t;
 
 typedef struct {
@@ -528,6 +529,12 @@ static enum MHD_Result fake_request(void *cls, struct MHD_Connection *conn, cons
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(a->body), a->body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "application/json");
+    if (a->header) {
+        char name[64];
+        size_t nl = strcspn(a->header, ":");
+        snprintf(name, sizeof(name), "%.*s", (int)nl, a->header);
+        MHD_add_response_header(r, name, a->header + nl + 2);
+    }
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned)a->status, r);
     MHD_destroy_response(r);
     return rc;
@@ -565,8 +572,10 @@ static int fake_teardown(void **state)
 {
     fake_t *f = *state;
     MHD_stop_daemon(f->d);
-    for (int i = 0; i < f->nscript; i++)
+    for (int i = 0; i < f->nscript; i++) {
         free(f->script[i].body);
+        free(f->script[i].header);
+    }
     for (int i = 0; i < f->nseen; i++)
         free(f->seen[i].body);
     pthread_mutex_destroy(&f->mu);
@@ -580,6 +589,13 @@ static void fake_answer(fake_t *f, long status, const char *body)
     f->script[f->nscript].status = status;
     f->script[f->nscript].body = strdup(body);
     f->nscript++;
+}
+
+/* The answer just scripted also carries header "Name: value". */
+static void fake_header(fake_t *f, const char *header)
+{
+    assert_true(f->nscript > 0);
+    f->script[f->nscript - 1].header = strdup(header);
 }
 
 static char *fake_ok(double maximum, double available, double restore, int requested)
@@ -811,6 +827,196 @@ static void test_shopify_client_errors_are_not_resent(void **state)
     shopify_free(s);
 }
 
+static void test_shopify_retry_after_values(void **state)
+{
+    (void)state;
+    /* Delay-seconds, whole and fractional as Shopify writes them; finer than a ms rounds up. */
+    assert_int_equal(shopify_retry_after_ms("2.0", 0), 2000);
+    assert_int_equal(shopify_retry_after_ms("2", 0), 2000);
+    assert_int_equal(shopify_retry_after_ms("0.3", 0), 300);
+    assert_int_equal(shopify_retry_after_ms("0.25", 0), 250);
+    assert_int_equal(shopify_retry_after_ms("0.0001", 0), 1);
+    assert_int_equal(shopify_retry_after_ms("1.5000", 0), 1500);
+    assert_int_equal(shopify_retry_after_ms("0", 0), 0);
+    assert_int_equal(shopify_retry_after_ms(" 3 ", 0), 3000);
+    /* Capped, and no overflow on absurd values. */
+    assert_int_equal(shopify_retry_after_ms("86400", 0), SHOPIFY_RETRY_AFTER_MAX_MS);
+    assert_int_equal(shopify_retry_after_ms("600.5", 0), SHOPIFY_RETRY_AFTER_MAX_MS);
+    assert_int_equal(shopify_retry_after_ms("99999999999999999999999999.9", 0), SHOPIFY_RETRY_AFTER_MAX_MS);
+    /* An HTTP-date, as of now: 3 s ahead, already past, far ahead. */
+    int64_t now;
+    assert_int_equal(clock_parse_iso8601("2015-10-21T07:27:57Z", &now), 0);
+    assert_int_equal(shopify_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", now), 3000);
+    assert_int_equal(shopify_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", now + 3500), 0);
+    assert_int_equal(shopify_retry_after_ms("Thu, 22 Oct 2015 07:28:00 GMT", now), SHOPIFY_RETRY_AFTER_MAX_MS);
+    /* Neither form: ignored (-1), the caller falls back. */
+    const char *bad[] = {NULL, "", " ", "-1", "+1", "1e3", ".5", "2.", "1.2.3", "2 s", "soon", "0x10",
+                         "Wed, 21 Oct 2015 07:28:00 UTC", "Wed, 21 Xyz 2015 07:28:00 GMT",
+                         "Wed, 21 Oct 2015 25:28:00 GMT", "Wed, 1 Oct 2015 07:28:00 GMT",
+                         "Wednesday, 21-Oct-15 07:28:00 GMT", "Wed Oct 21 07:28:00 2015"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (shopify_retry_after_ms(bad[i], now) != -1)
+            print_error("accepted: \"%s\"\n", bad[i] ? bad[i] : "(null)");
+        assert_int_equal(shopify_retry_after_ms(bad[i], now), -1);
+    }
+}
+
+static const char *const TOO_MANY = "{\"errors\":\"Exceeded 2 calls per second for api client. Reduce request "
+                                    "rates to resume uninterrupted service.\"}";
+
+static void test_shopify_client_honours_retry_after(void **state)
+{
+    fake_t *f = *state;
+    /* 429 saying 0.2 s: paused that long, not the blind 1 s; then "0" twice: the floor, then twice the previous
+     * pause (not a busy loop). */
+    fake_answer(f, 429, TOO_MANY);
+    fake_header(f, "Retry-After: 0.2");
+    add_answer(f, 200, fake_ok(1000, 990, 50, 10));
+    fake_answer(f, 429, TOO_MANY);
+    fake_header(f, "Retry-After: 0");
+    fake_answer(f, 429, TOO_MANY);
+    fake_header(f, "Retry-After: 0");
+    add_answer(f, 200, fake_ok(1000, 990, 50, 10));
+    shopcfg_t c;
+    shop_for(f, &c, 5000);
+    shopify_t *s = shopify_new(&c.shop, NULL);
+    json_t *data = NULL;
+    err_t e;
+    assert_int_equal(shopify_graphql(s, "query { shop { name } }", NULL, 10, &data, &e), 0);
+    json_decref(data);
+    assert_int_equal(f->nseen, 2);
+    int64_t gap = f->seen[1].at_ms - f->seen[0].at_ms;
+    assert_true(gap >= 195 && gap < 900);
+    assert_true(shopify_waited_ms(s) >= 195 && shopify_waited_ms(s) < 900);
+    assert_int_equal(shopify_graphql(s, "query { shop { name } }", NULL, 10, &data, &e), 0);
+    json_decref(data);
+    assert_int_equal(f->nseen, 5);
+    gap = f->seen[3].at_ms - f->seen[2].at_ms;
+    assert_true(gap >= 95 && gap < 600);
+    gap = f->seen[4].at_ms - f->seen[3].at_ms;
+    assert_true(gap >= 195 && gap < 800);
+    assert_int_equal(shopify_throttled(s), 3);
+    shopify_free(s);
+}
+
+typedef struct {
+    shopify_t *s;
+    int rc;
+} call_t;
+
+static void *call_shop_name(void *arg)
+{
+    call_t *c = arg;
+    json_t *data = NULL;
+    err_t e;
+    c->rc = shopify_graphql(c->s, "query { shop { name } }", NULL, 10, &data, &e);
+    json_decref(data);
+    return NULL;
+}
+
+static void test_shopify_client_retry_after_outlasts_other_answers(void **state)
+{
+    fake_t *f = *state;
+    /* Two clients of one shop. The first is told Retry-After: 0.5; the second's answer 100 ms later brings a
+     * bucket figure with plenty of room, which would wake a bucket wait but must not cut that pause short. */
+    fake_answer(f, 429, TOO_MANY);
+    fake_header(f, "Retry-After: 0.5");
+    add_answer(f, 200, fake_ok(1000, 990, 50, 10));
+    shopcfg_t c;
+    shop_for(f, &c, 5000);
+    shopify_throttle_t *t = shopify_throttle_new();
+    call_t a = {shopify_new(&c.shop, t), -1}, b = {shopify_new(&c.shop, t), -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, call_shop_name, &a), 0);
+    usleep(100 * 1000);
+    call_shop_name(&b);
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(f->nseen, 3);
+    assert_true(shopify_waited_ms(a.s) >= 495);
+    shopify_free(a.s);
+    shopify_free(b.s);
+    shopify_throttle_free(t);
+}
+
+static void test_shopify_client_gives_up_when_retry_after_exceeds_throttle_wait(void **state)
+{
+    fake_t *f = *state;
+    /* Retry-After 30 s against a 5 s budget: sending earlier would meet another 429, so the call ends at once. */
+    fake_answer(f, 429, TOO_MANY);
+    fake_header(f, "Retry-After: 30.0");
+    add_answer(f, 200, fake_ok(1000, 990, 50, 10));
+    shopcfg_t c;
+    shop_for(f, &c, 5000);
+    shopify_t *s = shopify_new(&c.shop, NULL);
+    json_t *data = NULL;
+    err_t e;
+    int64_t t0 = clock_mono_ms();
+    assert_int_equal(shopify_graphql(s, "query Q { shop { name } }", NULL, 10, &data, &e), -1);
+    assert_true(clock_mono_ms() - t0 < 900);
+    assert_int_equal(e.cls, ERR_TRANSIENT);
+    assert_string_equal(e.code, "shopify.throttled");
+    assert_non_null(strstr(e.message, "Retry-After calls for (30000 ms)"));
+    assert_int_equal(f->nseen, 1);
+    assert_int_equal(shopify_waited_ms(s), 0);
+    shopify_free(s);
+}
+
+static void test_shopify_client_quotes_the_request_id(void **state)
+{
+    fake_t *f = *state;
+    const char *rid = "4b4a1c5e-8f7d-4a3b-9c2d-1e0f9a8b7c6d";
+    char hdr[96], *long_error = NULL;
+    snprintf(hdr, sizeof(hdr), "X-Request-Id: %s", rid);
+    fake_answer(f, 500, "{\"errors\":\"Internal Server Error\"}");
+    fake_header(f, hdr);
+    fake_answer(f, 401, "{\"errors\":\"[API] Invalid API key or access token\"}");
+    fake_header(f, hdr);
+    /* A message that fills err_t: the id survives, the message is cut instead. */
+    char many[2400];
+    size_t n = 0;
+    for (int i = 0; i < 3; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "%s{\"message\":\"%0700d\"}", i ? "," : "", i);
+    assert_true(asprintf(&long_error, "{\"errors\":[%s]}", many) > 0);
+    fake_answer(f, 200, long_error);
+    fake_header(f, hdr);
+    free(long_error);
+    fake_answer(f, 503, "<html>Service Unavailable</html>"); /* a proxy's page: no id */
+    fake_answer(f, 500, "{\"errors\":\"Internal Server Error\"}");
+    fake_header(f, "X-Request-Id: <script>");
+    shopcfg_t c;
+    shop_for(f, &c, 5000);
+    shopify_t *s = shopify_new(&c.shop, NULL);
+    json_t *data = NULL;
+    err_t e;
+    char want[96];
+    snprintf(want, sizeof(want), " (Shopify X-Request-Id %s)", rid);
+
+    assert_int_equal(shopify_graphql(s, "query A { shop { name } }", NULL, 0, &data, &e), -1);
+    assert_string_equal(e.code, "shopify.unavailable");
+    assert_true(strlen(e.message) > strlen(want));
+    assert_string_equal(e.message + strlen(e.message) - strlen(want), want);
+
+    assert_int_equal(shopify_graphql(s, "query B { shop { name } }", NULL, 0, &data, &e), -1);
+    assert_string_equal(e.code, "shopify.auth"); /* configuration: nothing to ask Shopify support */
+    assert_null(strstr(e.message, rid));
+
+    assert_int_equal(shopify_graphql(s, "query C { shop { name } }", NULL, 0, &data, &e), -1);
+    assert_string_equal(e.code, "shopify.graphql");
+    assert_int_equal(strlen(e.message), sizeof(e.message) - 1);
+    assert_string_equal(e.message + strlen(e.message) - strlen(want), want);
+
+    assert_int_equal(shopify_graphql(s, "query D { shop { name } }", NULL, 0, &data, &e), -1);
+    assert_string_equal(e.code, "shopify.unavailable");
+    assert_null(strstr(e.message, "X-Request-Id"));
+
+    assert_int_equal(shopify_graphql(s, "query E { shop { name } }", NULL, 0, &data, &e), -1);
+    assert_null(strstr(e.message, "X-Request-Id"));
+    assert_null(strstr(e.message, "<script>"));
+    shopify_free(s);
+}
+
 static const char *const SET_QUANTITIES =
     "mutation SetStock($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {\n"
     "  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {\n"
@@ -885,6 +1091,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shopify_client_errors_are_not_resent, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_shopify_mutate_sends_the_key_and_reads_user_errors, fake_setup,
                                         fake_teardown),
+        cmocka_unit_test(test_shopify_retry_after_values),
+        cmocka_unit_test_setup_teardown(test_shopify_client_honours_retry_after, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_shopify_client_retry_after_outlasts_other_answers, fake_setup,
+                                        fake_teardown),
+        cmocka_unit_test_setup_teardown(test_shopify_client_gives_up_when_retry_after_exceeds_throttle_wait,
+                                        fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_shopify_client_quotes_the_request_id, fake_setup, fake_teardown),
     };
     return cmocka_run_group_tests_name("shopify", tests, NULL, NULL);
 }
