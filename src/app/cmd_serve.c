@@ -18,6 +18,7 @@
 #include "net/httpd.h"
 #include "odoo/odoo_orders.h"
 #include "store/store_writer.h"
+#include "sync/sync.h"
 
 typedef struct serve_ctx {
     const cfg_t *cfg;
@@ -81,6 +82,8 @@ int cmd_serve(app_t *a)
     store_writer_t *writer = NULL;
     queue_registry_t *reg = NULL;
     queue_pool_t *pool = NULL;
+    sync_t *sy = NULL;
+    sync_scheduler_t *sched = NULL;
     ingest_t *in = NULL;
     httpd_t *h = NULL;
 
@@ -102,13 +105,18 @@ int cmd_serve(app_t *a)
     if (lock_store(cfg->store_path, &lock_fd) < 0)
         goto out;
     reg = queue_registry_new();
-    if (!reg || (cfg->test_handlers && app_register_test_handlers(reg) < 0) || odoo_orders_register(reg, cfg) < 0)
+    sy = sync_new(cfg);
+    if (!reg || !sy || (cfg->test_handlers && app_register_test_handlers(reg) < 0) ||
+        odoo_orders_register(reg, sy) < 0 || sync_register(reg, sy) < 0)
         goto out;
     writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
     if (!writer)
         goto fail_err;
     pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, &err);
     if (!pool)
+        goto fail_err;
+    /* Polls are only useful with workers to run them; an ingest-only node (workers = 0) schedules nothing. */
+    if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
     in = ingest_new(cfg, writer);
     httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
@@ -144,6 +152,7 @@ out:
      * the workers. */
     httpd_free(h, (int)cfg->ack_timeout_ms + 2000);
     store_writer_free(writer);
+    sync_scheduler_stop(sched);
     int abandoned = queue_pool_stop(pool, cfg->shutdown_grace_ms);
     if (abandoned > 0) {
         /* Workers still inside a handler use the registry, the config and the store: end the process here rather
@@ -155,6 +164,7 @@ out:
     }
     ingest_free(in);
     queue_registry_free(reg);
+    sync_free(sy);
     if (lock_fd >= 0)
         close(lock_fd);
     store_db_close(db);

@@ -26,6 +26,7 @@ static const char usage[] =
     "  jobs list|show|retry|discard|replay   inspect and operate on jobs (`synchub jobs --help`)\n"
     "  enqueue                 add a job by hand (`synchub enqueue --help`)\n"
     "  status                  queue depth per state, lag, retries in the last hour, dead jobs\n"
+    "  reconcile orders|inventory   find and repair what webhooks and polls missed (`synchub reconcile --help`)\n"
     "  version                 versions of synchub and its libraries\n"
     "  help config             every configuration key with its default\n"
     "\n"
@@ -123,6 +124,19 @@ int main(int argc, char **argv)
          "                       [--priority N] [--max-attempts N]\n"
          "Adds one job. The id is derived from kind and KEY, so the same KEY twice gives one job ('duplicate').\n"
          "The ordering key defaults to KEY; jobs of one ordering key run one at a time, oldest event first.\n"},
+        {"reconcile", cmd_reconcile,
+         "usage: synchub reconcile orders [--shop S] [--since T] [--dry-run] [--json]\n"
+         "       synchub reconcile inventory [--shop S] [--dry-run] [--all] [--json]\n"
+         "orders: list the Shopify orders updated since T (ISO 8601, or a duration back from now such as 36h;\n"
+         "default: the shop's reconcile_window) and enqueue an order job for each one Odoo lacks or has in an\n"
+         "older version; the workers of `serve` fetch and apply them. serve also runs this every\n"
+         "reconcile_interval.\n"
+         "inventory: compare every mapped SKU's Odoo quantity (free = on hand - reserved) with Shopify's available\n"
+         "at each mapped location, print the differences (--all: every level) and correct them through the same\n"
+         "batched, idempotent path as the stock poller. --dry-run: print only. Shopify levels whose SKU no Odoo\n"
+         "product has are reported, never changed.\n"
+         "Without --shop: every shop with an admin_token (and, for inventory, locations).\n"
+         "Exit 0; 1 when a shop or a level failed (each failure printed with its fix); 2 usage.\n"},
         {"status", cmd_status,
          "usage: synchub status [--json]\n"
          "Jobs per state, age of the oldest queued job, retries in the last hour, dead jobs.\n"},

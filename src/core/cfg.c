@@ -78,6 +78,24 @@ static const cfg_key_t shop_keys[] = {
     {"api_timeout", T_DURATION, SH(api_timeout_ms), 1000, 600000, "30s", 0, "per-request timeout of the Admin API"},
     {"throttle_wait", T_DURATION, SH(throttle_wait_ms), 0, 600000, "60s", 0,
      "longest one Admin API call waits for the shop's rate limit before failing (transient, retried later)"},
+    {"locations", T_STR, SH(locations), 0, 0, NULL, 0,
+     "stock pushed to Shopify: ODOO-LOCATION=SHOPIFY-LOCATION-ID, … (Odoo full name such as WH/Stock, or id; "
+     "its child locations count too)"},
+    {"inventory_interval", T_DURATION, SH(inventory_interval_ms), 0, 86400000, "1m", 0,
+     "how often serve polls Odoo for stock changes to push (0 = never; needs locations and admin_token)"},
+    {"inventory_lookback", T_DURATION, SH(inventory_lookback_ms), 0, 86400000, "2m", 0,
+     "each poll re-reads changes this far behind its cursor (Odoo stamps write_date when a transaction starts, "
+     "so a long one commits rows older than the cursor); unchanged quantities cost no Shopify call"},
+    {"inventory_skip", T_STR, SH(inventory_skip), 0, 0, NULL, 0,
+     "Odoo internal references never pushed to Shopify (not sold there), comma-separated; CODE* matches a prefix"},
+    {"inventory_batch", T_INT, SH(inventory_batch), 1, 250, "250", 0,
+     "quantities per inventorySetQuantities call (Shopify's maximum is 250)"},
+    {"fulfillment_interval", T_DURATION, SH(fulfillment_interval_ms), 0, 86400000, "1m", 0,
+     "how often serve looks for done Odoo deliveries of Shopify orders (0 = never; needs admin_token)"},
+    {"reconcile_interval", T_DURATION, SH(reconcile_interval_ms), 0, 30 * 86400000LL, "1h", 0,
+     "how often serve lists recently updated Shopify orders to catch missed webhooks (0 = never)"},
+    {"reconcile_window", T_DURATION, SH(reconcile_window_ms), 60000, 60 * 86400000LL, "3d", 0,
+     "how far back the first scheduled order reconciliation looks (later runs start where the last one ended)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SH
 #define OD(f) offsetof(cfg_odoo_t, f)
@@ -578,6 +596,84 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
     return c;
 }
 
+/* Each entry of a comma-separated list, trimmed: fn(entry, length, ud); non-zero stops and is returned. */
+static int list_each(const char *list, int (*fn)(const char *e, size_t n, void *ud), void *ud)
+{
+    for (const char *p = list ? list : ""; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m && p[m - 1] == ' ')
+            m--;
+        int rc = m ? fn(p, m, ud) : 0;
+        if (rc)
+            return rc;
+        p += n;
+    }
+    return 0;
+}
+
+typedef struct list_probe {
+    const char *word;
+    size_t len;
+    bool prefix;
+} list_probe_t;
+
+static int probe_entry(const char *e, size_t n, void *ud)
+{
+    const list_probe_t *pr = ud;
+    if (pr->prefix && n && e[n - 1] == '*')
+        return pr->len >= n - 1 && strncasecmp(e, pr->word, n - 1) == 0;
+    return n == pr->len && strncasecmp(e, pr->word, n) == 0;
+}
+
+bool cfg_list_has(const char *list, const char *word)
+{
+    list_probe_t pr = {word, word ? strlen(word) : 0, false};
+    return word && list_each(list, probe_entry, &pr) != 0;
+}
+
+bool cfg_list_match(const char *list, const char *word)
+{
+    list_probe_t pr = {word, word ? strlen(word) : 0, true};
+    return word && list_each(list, probe_entry, &pr) != 0;
+}
+
+typedef struct map_probe {
+    const char *word;
+    bool by_value;
+    char *out;
+    size_t n;
+} map_probe_t;
+
+static int map_entry(const char *e, size_t n, void *ud)
+{
+    map_probe_t *mp = ud;
+    const char *eq = memchr(e, '=', n);
+    if (!eq)
+        return 0;
+    size_t kl = (size_t)(eq - e), vl;
+    const char *v = eq + 1;
+    while (kl && e[kl - 1] == ' ')
+        kl--;
+    while (v < e + n && *v == ' ')
+        v++;
+    vl = (size_t)(e + n - v);
+    const char *match = mp->by_value ? v : e, *other = mp->by_value ? e : v;
+    size_t ml = mp->by_value ? vl : kl, ol = mp->by_value ? kl : vl;
+    if (ml != strlen(mp->word) || strncmp(match, mp->word, ml) != 0)
+        return 0;
+    snprintf(mp->out, mp->n, "%.*s", (int)ol, other);
+    return 1;
+}
+
+bool cfg_map_get(const char *map, const char *word, bool by_value, char *out, size_t n)
+{
+    map_probe_t mp = {word, by_value, out, n};
+    return word && list_each(map, map_entry, &mp) != 0;
+}
+
 void cfg_free(cfg_t *c)
 {
     if (!c)
@@ -592,6 +688,8 @@ void cfg_free(cfg_t *c)
         secret_free(&c->shops[i].admin_token);
         free(c->shops[i].api_version);
         free(c->shops[i].admin_url);
+        free(c->shops[i].locations);
+        free(c->shops[i].inventory_skip);
     }
     free(c->shops);
     for (size_t i = 0; i < c->nkinds; i++)

@@ -30,6 +30,12 @@ typedef struct cfg_shop {
     char *admin_url;                /* base URL of the Admin API; NULL = https://DOMAIN (tests: the emulator) */
     int64_t api_timeout_ms;         /* per-request timeout */
     int64_t throttle_wait_ms;       /* longest one call waits for the shop's rate limit before giving up */
+    /* Odoo → Shopify (src/sync/) */
+    char *locations;                /* "WH/Stock=71263993878, …": Odoo location ↔ Shopify location id */
+    char *inventory_skip;           /* Odoo codes not sold on Shopify: "INTERNAL-*, SAMPLE-1" */
+    int64_t inventory_interval_ms, inventory_lookback_ms, inventory_batch;
+    int64_t fulfillment_interval_ms;
+    int64_t reconcile_interval_ms, reconcile_window_ms;
     int line;
 } cfg_shop_t;
 
@@ -81,6 +87,13 @@ void cfg_free(cfg_t *cfg);
 
 const cfg_shop_t *cfg_shop_find(const cfg_t *cfg, const char *domain);   /* case-insensitive; NULL if absent */
 const cfg_kind_t *cfg_kind_find(const cfg_t *cfg, const char *kind);
+
+/* The config's lists. "a, b, c": is word one of them (case-insensitive)? An entry ending in '*' matches every
+ * word it prefixes when prefix is true. */
+bool cfg_list_has(const char *list, const char *word);
+bool cfg_list_match(const char *list, const char *word);   /* the same, with CODE* prefixes */
+/* "A=B, C=D": copy the value of key A into out (by_value: the key whose value is the word, B → A). */
+bool cfg_map_get(const char *map, const char *word, bool by_value, char *out, size_t n);
 
 /* Print every section and key with its default and help text (for `synchub help config`). */
 void cfg_print_reference(buf_t *out);

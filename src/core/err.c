@@ -65,3 +65,26 @@ int err_class_parse(const char *name, err_class_t *out)
     }
     return -1;
 }
+
+int err_full(err_t *e, err_class_t cls, const char *code, const char *record, const char *hint, const char *fmt, ...)
+{
+    char msg[sizeof(e->message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    err_set(e, cls, code, "%s", msg);
+    if (record)
+        err_record(e, "%s", record);
+    if (hint)
+        err_hint(e, "%s", hint);
+    return -1;
+}
+
+int err_wrap(err_t *e, const char *outer)
+{
+    char inner[sizeof(e->record)];
+    snprintf(inner, sizeof(inner), "%s", e->record);
+    err_record(e, "%s%s%s", outer, inner[0] ? " → " : "", inner);
+    return -1;
+}

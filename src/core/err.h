@@ -34,6 +34,13 @@ int err_set(err_t *e, err_class_t cls, const char *code, const char *fmt, ...)
 void err_record(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_hint(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* err_set, then record and hint (each may be NULL) in one call. Returns -1. */
+int err_full(err_t *e, err_class_t cls, const char *code, const char *record, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* Put the business record in front of the record an inner layer wrote ("odoo sale.order.load" becomes
+ * "shopify order #1042 (…) → odoo sale.order.load"). Returns -1. */
+int err_wrap(err_t *e, const char *outer);
+
 const char *err_class_name(err_class_t cls);             /* "transient", "configuration", ... ; "" for NONE */
 int err_class_parse(const char *name, err_class_t *out); /* 0, or -1 for an unknown name */
 

@@ -39,4 +39,10 @@ uint64_t odoo_calls(const odoo_t *o);            /* RPCs sent so far (version an
 void odoo_classify(const char *name, const char *message, long status, const char *model, const char *method,
                    err_t *err);
 
+/* ms since the epoch as an Odoo datetime value: "2026-11-21 19:03:11" (UTC, as Odoo stores and expects it; Odoo
+ * refuses ISO 8601 with a T or a zone). */
+void odoo_datetime(int64_t ms, char *out, size_t n);
+/* And back: an Odoo datetime value (UTC, no zone) → ms since the epoch. 0, or -1 when text is not one. */
+int odoo_datetime_parse(const char *text, int64_t *ms);
+
 #endif

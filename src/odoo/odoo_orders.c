@@ -7,6 +7,10 @@
  *   6. one load() with the order's and every line's external ID (create or update in one transaction), once the
  *      order's currency is known to be the company's (no silent conversion)
  *   7. action_confirm once the financial status is one of confirm_on
+ * Before all that, when the shop has an admin_token, the order is fetched from Shopify (shopify_orders.c): the
+ * current order replaces the webhook's payload, so a replayed or late delivery applies today's order, and jobs from
+ * `synchub reconcile orders` need only carry the order's id. Without a token, the payload is used and step 1's
+ * staleness rule still applies.
  * A known customer's new paid order costs 3 calls (xmlid check, load, confirm); an update of a draft order 1. */
 #define _GNU_SOURCE
 #include "odoo/odoo_orders.h"
@@ -22,9 +26,12 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "odoo/odoo.h"
+#include "shopify/shopify_orders.h"
 
 typedef struct worker_state {
     odoo_t *odoo;
+    shopify_t **shopify;  /* per configured shop, created on first fetch */
+    size_t nshops;
     json_t *products;    /* default_code → {"id": n, "exp": ms}; this worker's cache */
     char currency[16];   /* the company's currency ("" = could not tell), cached until currency_exp */
     int64_t currency_exp;
@@ -49,6 +56,9 @@ static void slot_free(void *p)
 {
     worker_state_t *ws = p;
     odoo_free(ws->odoo);
+    for (size_t i = 0; ws->shopify && i < ws->nshops; i++)
+        shopify_free(ws->shopify[i]);
+    free(ws->shopify);
     json_decref(ws->products);
     free(ws);
 }
@@ -73,9 +83,7 @@ static void full_xmlid(const char *name, char *out, size_t n)
 /* Prefix the business record to an error that came from the client ("odoo sale.order.load"). */
 static int fail_record(order_ctx_t *c, err_t *e)
 {
-    char inner[sizeof(e->record)];
-    snprintf(inner, sizeof(inner), "%s", e->record);
-    err_record(e, "%s%s%s", c->label, inner[0] ? " → " : "", inner);
+    err_wrap(e, c->label);
     c->run->err = *e;
     return -1;
 }
@@ -84,17 +92,12 @@ static int fail(order_ctx_t *c, err_class_t cls, const char *code, const char *h
     __attribute__((format(printf, 5, 6)));
 static int fail(order_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
 {
-    err_t *e = &c->run->err;
-    char msg[sizeof(e->message)];
+    char msg[sizeof(c->run->err.message)];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    err_set(e, cls, code, "%s", msg);
-    err_record(e, "%s", c->label);
-    if (hint)
-        err_hint(e, "%s", hint);
-    return -1;
+    return err_full(&c->run->err, cls, code, c->label, hint, "%s", msg);
 }
 
 /* ---- small helpers ----------------------------------------------------------------------------------------- */
@@ -123,68 +126,28 @@ static double num(const json_t *o, const char *k)
 }
 
 /* Is word one of the comma-separated items of list? (case-insensitive, spaces ignored) */
-static bool in_list(const char *list, const char *word)
-{
-    if (!list || !word)
-        return false;
-    size_t wl = strlen(word);
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ",");
-        size_t m = n;
-        while (m && p[m - 1] == ' ')
-            m--;
-        if (m == wl && strncasecmp(p, word, wl) == 0)
-            return true;
-        p += n;
-    }
-    return false;
-}
-
-/* "A=B, C=D": the value for key, copied into out. */
-static bool map_lookup(const char *map, const char *key, char *out, size_t n)
-{
-    if (!map)
-        return false;
-    size_t kl = strlen(key);
-    for (const char *p = map; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t item = strcspn(p, ",");
-        const char *eq = memchr(p, '=', item);
-        if (eq) {
-            size_t l = (size_t)(eq - p);
-            while (l && p[l - 1] == ' ')
-                l--;
-            if (l == kl && strncmp(p, key, kl) == 0) {
-                const char *v = eq + 1;
-                while (*v == ' ')
-                    v++;
-                size_t vl = (size_t)(p + item - v);
-                while (vl && v[vl - 1] == ' ')
-                    vl--;
-                snprintf(out, n, "%.*s", (int)vl, v);
-                return true;
-            }
-        }
-        p += item;
-    }
-    return false;
-}
-
 static bool is_protected(const order_ctx_t *c, const char *model, const char *field)
 {
     char want[128];
     snprintf(want, sizeof(want), "%s.%s", model, field);
-    return in_list(c->cfg->odoo.protected_fields, want);
+    return cfg_list_has(c->cfg->odoo.protected_fields, want);
 }
 
-static void odoo_datetime(int64_t ms, char *out, size_t n)
+void odoo_datetime(int64_t ms, char *out, size_t n)
 {
     char iso[40];
     clock_format_iso8601(ms, iso, sizeof(iso));
     snprintf(out, n, "%.10s %.8s", iso, iso + 11); /* "2026-11-21 19:03:11" (UTC, as Odoo stores) */
+}
+
+int odoo_datetime_parse(const char *text, int64_t *ms)
+{
+    /* clock_parse_iso8601 reads a time without a zone as no time at all; Odoo's are UTC, so say so. */
+    char iso[48];
+    if (!text || strlen(text) + 2 > sizeof(iso) || strchr(text, 'Z') || strchr(text, '+'))
+        return -1;
+    snprintf(iso, sizeof(iso), "%sZ", text);
+    return clock_parse_iso8601(iso, ms);
 }
 
 static void short_hash(const char *text, char out[17])
@@ -603,7 +566,7 @@ static int build_lines(order_ctx_t *c, line_t **out, size_t *nout, json_t **prod
                        str(it, "title") ? str(it, "title") : "");
             continue;
         }
-        if (!map_lookup(c->shop->sku_map, sku, l->code, sizeof(l->code)))
+        if (!cfg_map_get(c->shop->sku_map, sku, false, l->code, sizeof(l->code)))
             snprintf(l->code, sizeof(l->code), "%s", sku);
         snprintf(l->name, sizeof(l->name), "%s", str(it, "name") ? str(it, "name") : sku);
         const json_t *cq = json_object_get(it, "current_quantity");
@@ -917,7 +880,7 @@ static int handle_order(order_ctx_t *c, const char *topic)
         goto out;
     }
     snprintf(state, sizeof(state), "draft");
-    if (in_list(c->shop->confirm_on, str(c->order, "financial_status"))) {
+    if (cfg_list_has(c->shop->confirm_on, str(c->order, "financial_status"))) {
         if (confirm_order(c, order_id) < 0) {
             /* The order exists, but whether the confirmation went through is unknown (a lost answer): the retry
              * reads the state from Odoo before it writes anything. */
@@ -934,9 +897,33 @@ out:
     return rc;
 }
 
+/* Replace c->order by Shopify's current version of it. 1 done, 0 the order no longer exists in Shopify (nothing to
+ * apply; run->note says so), -1 failed (run->err). */
+static int fetch_fresh(order_ctx_t *c, sync_t *sy)
+{
+    size_t i = (size_t)(c->shop - c->cfg->shops);
+    if (!c->ws->shopify[i])
+        c->ws->shopify[i] = shopify_new(c->shop, sync_throttle(sy, c->shop));
+    if (!c->ws->shopify[i])
+        return fail(c, ERR_INTERNAL, "shopify.oom", NULL, "cannot create the Shopify client");
+    json_t *fresh = NULL;
+    err_t e;
+    int rc = shopify_order_fetch(c->ws->shopify[i], c->id, &fresh, &e);
+    if (rc < 0)
+        return fail_record(c, &e);
+    if (rc == 0) {
+        snprintf(c->run->note, sizeof(c->run->note), "the order no longer exists in Shopify: nothing applied");
+        return 0;
+    }
+    json_decref(c->order);
+    c->order = fresh;
+    return 1;
+}
+
 static int h_shopify_order(queue_run_t *run)
 {
-    const cfg_t *cfg = run->udata;
+    sync_t *sy = run->udata;
+    const cfg_t *cfg = sync_cfg(sy);
     order_ctx_t c = {.run = run, .cfg = cfg};
     snprintf(c.label, sizeof(c.label), "job %s", run->job->id);
     json_t *meta = run->job->meta ? json_loads(run->job->meta, 0, NULL) : NULL;
@@ -958,18 +945,16 @@ static int h_shopify_order(queue_run_t *run)
     id_of(c.order, "id", c.id, sizeof(c.id));
     c.name = str(c.order, "name") ? str(c.order, "name") : c.id;
     snprintf(c.label, sizeof(c.label), "shopify order %s (%s, %s)", c.name, c.id, c.shop->domain);
-    const char *u = str(c.order, "updated_at");
-    if (!u || clock_parse_iso8601(u, &c.version) < 0)
-        c.version = run->job->event_time;
-    odoo_xmlid_name(c.shop->domain, "order", c.id, c.xml_order, sizeof(c.xml_order));
 
     if (!*run->slot) {
         worker_state_t *ws = calloc(1, sizeof(*ws));
         if (ws) {
             ws->odoo = odoo_new(&cfg->odoo);
             ws->products = json_object();
+            ws->nshops = cfg->nshops;
+            ws->shopify = calloc(cfg->nshops ? cfg->nshops : 1, sizeof(*ws->shopify));
         }
-        if (!ws || !ws->odoo) {
+        if (!ws || !ws->odoo || !ws->products || !ws->shopify) {
             if (ws)
                 slot_free(ws);
             fail(&c, ERR_INTERNAL, "odoo.oom", NULL, "cannot create the Odoo client");
@@ -978,6 +963,23 @@ static int h_shopify_order(queue_run_t *run)
         *run->slot = ws;
     }
     c.ws = *run->slot;
+    if (c.shop->admin_token.value) {
+        int f = fetch_fresh(&c, sy);
+        if (f <= 0) {
+            rc = f;
+            goto out;
+        }
+        c.name = str(c.order, "name") ? str(c.order, "name") : c.id;
+    } else if (json_is_true(json_object_get(meta, "fetch"))) {
+        fail(&c, ERR_CONFIGURATION, "config.admin_token", "set admin_token in the shop's section, then `synchub jobs "
+             "retry`", "this job carries only the order's id (from a reconciliation) and the shop has no admin_token "
+             "to fetch the order with");
+        goto out;
+    }
+    const char *u = str(c.order, "updated_at");
+    if (!u || clock_parse_iso8601(u, &c.version) < 0)
+        c.version = run->job->event_time;
+    odoo_xmlid_name(c.shop->domain, "order", c.id, c.xml_order, sizeof(c.xml_order));
     rc = handle_order(&c, topic ? topic : "orders/updated");
 out:
     json_decref(c.order);
@@ -985,9 +987,9 @@ out:
     return rc;
 }
 
-int odoo_orders_register(queue_registry_t *reg, const cfg_t *cfg)
+int odoo_orders_register(queue_registry_t *reg, sync_t *sy)
 {
-    if (!cfg->odoo.configured)
+    if (!sync_cfg(sy)->odoo.configured)
         return 0;
-    return queue_registry_add_slot(reg, "shopify.order", h_shopify_order, (void *)cfg, slot_free);
+    return queue_registry_add_slot(reg, "shopify.order", h_shopify_order, sy, slot_free);
 }

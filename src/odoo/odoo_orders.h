@@ -6,9 +6,12 @@
 
 #include "core/cfg.h"
 #include "queue/queue.h"
+#include "sync/sync.h"
 
-/* Register the Odoo handlers when [odoo] is configured (cfg borrowed for the registry's lifetime). 0 or -1. */
-int odoo_orders_register(queue_registry_t *reg, const cfg_t *cfg);
+/* Register the Odoo handlers when [odoo] is configured (sy and its config borrowed for the registry's lifetime).
+ * sy lends each shop's Shopify rate-limit estimate: a shop that has an admin_token gets every order fetched fresh
+ * from Shopify before it is mapped, so a late or replayed webhook never applies an old payload. 0 or -1. */
+int odoo_orders_register(queue_registry_t *reg, sync_t *sy);
 
 /* External ID name (without module) for a Shopify object: "shopify_acme_outfitters_order_6150327861270".
  * what: "order", "customer", "address", … Writes into out (NUL-terminated, truncated to n). */

@@ -31,6 +31,11 @@ static const kind_default_t defaults[] = {
     {"logistics.", {80, 12, 2 * SEC, HOUR, 5 * MIN}},
     {"shopify.", {50, 10, 2 * SEC, HOUR, 5 * MIN}},
     {"reconcile.", {10, 5, 30 * SEC, HOUR, 30 * MIN}},
+    /* Odoo → Shopify. Polls are cheap to repeat and rescheduled anyway; pushes are one record each. */
+    {"stock.poll", {60, 8, 2 * SEC, 10 * MIN, 10 * MIN}},
+    {"stock.sku", {60, 12, 2 * SEC, HOUR, 5 * MIN}},
+    {"fulfillment.poll", {70, 8, 2 * SEC, 10 * MIN, 10 * MIN}},
+    {"fulfillment.push", {80, 12, 2 * SEC, HOUR, 5 * MIN}},
     {"test.", {0, 5, SEC, 30 * SEC, MIN}},
 };
 static const queue_policy_t fallback = {0, 10, 2 * SEC, HOUR, 5 * MIN};

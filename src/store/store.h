@@ -185,6 +185,27 @@ int store_link_put(store_t *s, const char *system, const char *shop, const char 
 int store_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
                       err_t *err);
 void store_link_release(store_link_t *link);
+/* Insert or replace n links of one (system, shop, type) in one transaction: all or none. 0 or -1. */
+int store_links_put(store_t *s, const char *system, const char *shop, const char *type,
+                    const char *const *external_ids, const store_link_t *links, size_t n, err_t *err);
+/* Call fn for every link of (system, shop, type) in external_id order; link is borrowed for the call. fn returns
+ * non-zero to stop. fn may use s (each page is read completely before fn runs). 0 or -1. */
+typedef int (*store_link_fn)(const char *external_id, const store_link_t *link, void *ud);
+int store_links_each(store_t *s, const char *system, const char *shop, const char *type, store_link_fn fn, void *ud,
+                     err_t *err);
+
+/* The external id of the newest link of (system, shop, type) to Odoo record odoo_model/odoo_id: 1 found, 0 absent,
+ * -1 error. */
+int store_link_find(store_t *s, const char *system, const char *shop, const char *type, const char *odoo_model,
+                    int64_t odoo_id, char *external_id, size_t n, err_t *err);
+
+/* Cursors: named positions of pollers ("odoo.stock:acme.myshopify.com"), a short text each. get: 1 found (out
+ * filled), 0 absent (out ""), -1 error. put: insert or replace in its own transaction. */
+int store_cursor_get(store_t *s, const char *name, char *out, size_t n, err_t *err);
+int store_cursor_put(store_t *s, const char *name, const char *value, err_t *err);
+
+/* How many QUEUED/RUNNING/RETRY jobs carry ordering_key (schedulers enqueue a poll only when none is live). */
+int store_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err);
 
 void job_free(job_t *job);
 void job_list_free(job_t **jobs, size_t n);

@@ -31,7 +31,7 @@ struct store_db {
 enum {
     Q_INSERT, Q_HEAD_CUR, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
     Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_LINK_GET, Q_LINK_PUT,
-    Q_LINK_DEL, Q_COUNT
+    Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT, Q_KEY_LIVE, Q_COUNT
 };
 
 /* Claims name their index: without ANALYZE statistics the planner prefers jobs_state and sorts every queued row,
@@ -74,6 +74,15 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_LINK_PUT] = "INSERT OR REPLACE INTO links(system, shop, type, external_id, odoo_model, odoo_id, version, state,"
                    " extra, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_LINK_DEL] = "DELETE FROM links WHERE system = ?1 AND shop = ?2 AND type = ?3 AND external_id = ?4",
+    [Q_LINK_EACH] = "SELECT odoo_model, odoo_id, version, state, extra, updated_at, external_id FROM links"
+                    " WHERE system = ?1 AND shop = ?2 AND type = ?3 AND external_id > ?4 ORDER BY external_id"
+                    " LIMIT 200",
+    [Q_LINK_FIND] = "SELECT external_id FROM links WHERE odoo_model = ?5 AND odoo_id = ?6 AND system = ?1"
+                    " AND shop = ?2 AND type = ?3 ORDER BY updated_at DESC LIMIT 1",
+    [Q_CURSOR_GET] = "SELECT value FROM meta WHERE key = 'cursor:' || ?1",
+    [Q_CURSOR_PUT] = "INSERT INTO meta(key, value) VALUES('cursor:' || ?1, ?2)"
+                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [Q_KEY_LIVE] = "SELECT count(*) FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)",
     [Q_ATTEMPTS] = "SELECT n, started_at, finished_at, outcome, worker, err_class, err_code, err_message,"
                    " err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = ?1 ORDER BY n",
 };
@@ -135,6 +144,8 @@ static const char *const migrations[] = {
     "  odoo_model TEXT NOT NULL, odoo_id INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, state TEXT,"
     "  extra TEXT, updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY(system, shop, type, external_id)) WITHOUT ROWID;",
+    /* 4: from an Odoo record back to the source record (a done delivery's sale order → its Shopify order) */
+    "CREATE INDEX links_odoo ON links(odoo_model, odoo_id);",
 };
 
 static int sql_error(store_t *s, err_t *err, const char *what)
@@ -1164,25 +1175,28 @@ int store_link_get(store_t *s, const char *system, const char *shop, const char 
     return rc;
 }
 
-/* Write one link row (l = NULL removes it) in its own transaction. */
-static int link_write(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
-                      const store_link_t *l, err_t *err)
+/* Write n link rows (l = NULL removes them) in one transaction: all or none. */
+static int link_write(store_t *s, const char *system, const char *shop, const char *type,
+                      const char *const *external_ids, const store_link_t *l, size_t n, err_t *err)
 {
     if (begin_write(s, err) < 0)
         return -1;
-    sqlite3_stmt *st = link_stmt(s, l ? Q_LINK_PUT : Q_LINK_DEL, system, shop, type, external_id, err);
-    if (!st)
-        goto fail;
-    if (l) {
-        bind_text(st, 5, l->odoo_model);
-        sqlite3_bind_int64(st, 6, l->odoo_id);
-        sqlite3_bind_int64(st, 7, l->version);
-        bind_text(st, 8, l->state[0] ? l->state : NULL);
-        bind_text(st, 9, l->extra);
-        sqlite3_bind_int64(st, 10, clock_now_ms());
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = link_stmt(s, l ? Q_LINK_PUT : Q_LINK_DEL, system, shop, type, external_ids[i], err);
+        if (!st)
+            goto fail;
+        if (l) {
+            bind_text(st, 5, l[i].odoo_model);
+            sqlite3_bind_int64(st, 6, l[i].odoo_id);
+            sqlite3_bind_int64(st, 7, l[i].version);
+            bind_text(st, 8, l[i].state[0] ? l[i].state : NULL);
+            bind_text(st, 9, l[i].extra);
+            sqlite3_bind_int64(st, 10, now);
+        }
+        if (step_done(s, st, err, l ? "write link" : "forget link") < 0)
+            goto fail;
     }
-    if (step_done(s, st, err, l ? "write link" : "forget link") < 0)
-        goto fail;
     return commit(s, err);
 fail:
     rollback(s);
@@ -1192,13 +1206,126 @@ fail:
 int store_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
                    const store_link_t *l, err_t *err)
 {
-    return link_write(s, system, shop, type, external_id, l, err);
+    return link_write(s, system, shop, type, &external_id, l, 1, err);
+}
+
+int store_links_put(store_t *s, const char *system, const char *shop, const char *type,
+                    const char *const *external_ids, const store_link_t *links, size_t n, err_t *err)
+{
+    return n ? link_write(s, system, shop, type, external_ids, links, n, err) : 0;
+}
+
+int store_links_each(store_t *s, const char *system, const char *shop, const char *type, store_link_fn fn, void *ud,
+                     err_t *err)
+{
+    /* Pages of 200 keyed on external_id, each read then released before fn runs: fn may write (a link, a job)
+     * on this same connection without meeting a read snapshot left open. */
+    char after[256] = "";
+    for (;;) {
+        store_link_t page[200];
+        char ids[200][sizeof(after)];
+        size_t n = 0;
+        sqlite3_stmt *st = link_stmt(s, Q_LINK_EACH, system, shop, type, after, err);
+        if (!st)
+            return -1;
+        int rc;
+        while (n < 200 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            store_link_t *l = &page[n];
+            memset(l, 0, sizeof(*l));
+            col_copy(st, 0, l->odoo_model, sizeof(l->odoo_model));
+            l->odoo_id = sqlite3_column_int64(st, 1);
+            l->version = sqlite3_column_int64(st, 2);
+            col_copy(st, 3, l->state, sizeof(l->state));
+            l->extra = col_dup(st, 4);
+            l->updated_at = sqlite3_column_int64(st, 5);
+            col_copy(st, 6, ids[n], sizeof(ids[n]));
+            n++;
+        }
+        if (n < 200 && rc != SQLITE_DONE) {
+            sqlite3_reset(st);
+            for (size_t i = 0; i < n; i++)
+                store_link_release(&page[i]);
+            return sql_error(s, err, "list links");
+        }
+        sqlite3_reset(st);
+        int stop = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!stop && fn(ids[i], &page[i], ud) != 0)
+                stop = 1;
+            store_link_release(&page[i]);
+        }
+        if (stop || n < 200)
+            return 0;
+        snprintf(after, sizeof(after), "%s", ids[n - 1]);
+    }
+}
+
+int store_link_find(store_t *s, const char *system, const char *shop, const char *type, const char *odoo_model,
+                    int64_t odoo_id, char *external_id, size_t n, err_t *err)
+{
+    external_id[0] = '\0';
+    sqlite3_stmt *st = link_stmt(s, Q_LINK_FIND, system, shop, type, "", err);
+    if (!st)
+        return -1;
+    bind_text(st, 5, odoo_model);
+    sqlite3_bind_int64(st, 6, odoo_id);
+    int rc = step_done(s, st, err, "find link");
+    if (rc == 1)
+        col_copy(st, 0, external_id, n);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_cursor_get(store_t *s, const char *name, char *out, size_t n, err_t *err)
+{
+    out[0] = '\0';
+    sqlite3_stmt *st = q(s, Q_CURSOR_GET, err);
+    if (!st)
+        return -1;
+    bind_text(st, 1, name);
+    int rc = step_done(s, st, err, "read cursor");
+    if (rc == 1)
+        col_copy(st, 0, out, n);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_cursor_put(store_t *s, const char *name, const char *value, err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = q(s, Q_CURSOR_PUT, err);
+    if (!st) {
+        rollback(s);
+        return -1;
+    }
+    bind_text(st, 1, name);
+    bind_text(st, 2, value);
+    if (step_done(s, st, err, "write cursor") < 0) {
+        rollback(s);
+        return -1;
+    }
+    return commit(s, err);
+}
+
+int store_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err)
+{
+    *n = 0;
+    sqlite3_stmt *st = q(s, Q_KEY_LIVE, err);
+    if (!st)
+        return -1;
+    bind_text(st, 1, ordering_key);
+    int rc = step_done(s, st, err, "count live jobs");
+    if (rc == 1)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc < 0 ? -1 : 0;
 }
 
 int store_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
                       err_t *err)
 {
-    return link_write(s, system, shop, type, external_id, NULL, err);
+    return link_write(s, system, shop, type, &external_id, NULL, 1, err);
 }
 
 void store_link_release(store_link_t *l)

@@ -24,6 +24,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -527,3 +528,25 @@ def make_synchub(tmp_path, request):
 def hub(make_synchub):
     """A configured (not yet started) installation with the default config."""
     return make_synchub()
+
+
+@pytest.fixture
+def odoo_emulator(request):
+    """A fresh in-process Odoo 18 emulator (tests/sim/odoo_sim.py), seeded."""
+    sys.path.insert(0, str(REPO / "tests" / "sim"))
+    import odoo_sim
+    sim = odoo_sim.OdooSim(port=0, version=18)
+    sim.start()
+    request.addfinalizer(sim.stop)
+    return sim
+
+
+@pytest.fixture
+def shopify_emulator(request):
+    """A fresh in-process Shopify emulator (tests/sim/shopify_sim.py) with its seed catalogue and orders."""
+    sys.path.insert(0, str(REPO / "tests" / "sim"))
+    import shopify_sim
+    sim = shopify_sim.ShopifySim(port=0, orders=True)
+    sim.start()
+    request.addfinalizer(sim.stop)
+    return sim

@@ -1,0 +1,259 @@
+"""Odoo stock -> Shopify available quantities (src/sync/sync_stock.c), `synchub reconcile inventory|orders`
+(src/sync/sync_reconcile.c) and the fresh fetch of orders in workers, end to end: the real `synchub serve` between
+the Odoo emulator (tests/sim/odoo_sim.py) and the Shopify emulator (tests/sim/shopify_sim.py).
+
+What is pushed: per mapped location, Odoo's free quantity (on hand - reserved, over the location tree) as Shopify's
+`available`. Odoo's seed: tee 40, mug 25, cap 10 in WH/Stock. Shopify's seed at Main warehouse: 37, 25, 10.
+"""
+
+import json
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, SHOP, fixture_json, wait_until
+
+sys.path.insert(0, str(REPO / "tests" / "sim"))
+import odoo_sim  # noqa: E402
+import shopify_sim  # noqa: E402
+
+MAIN = shopify_sim.MAIN_LOCATION
+DOWNTOWN = shopify_sim.SECOND_LOCATION
+
+
+@pytest.fixture
+def odoo(odoo_emulator):
+    return odoo_emulator
+
+
+@pytest.fixture
+def shopify(shopify_emulator):
+    return shopify_emulator
+
+
+def stock_hub(make_synchub, odoo, shopify, locations=f"WH/Stock={MAIN}", interval="300ms", workers=2, name="synchub",
+              **shop):
+    hub = make_synchub(name)
+    hub.set("server", workers=workers)
+    hub.set("odoo", url=odoo.url, database=odoo.dbname, username="sync",
+            api_key=odoo_sim.SYNC_API_KEY, protocol="auto")
+    hub.set(f"shop {SHOP}", shipping_product="SHIP-STD", admin_token=shopify_sim.DEFAULT_TOKEN, admin_url=shopify.url,
+            api_version="2026-10", locations=locations, inventory_interval=interval, inventory_lookback="5s",
+            fulfillment_interval=0, reconcile_interval=0, **shop)
+    for kind in ("stock.poll", "stock.sku", "shopify.order"):
+        hub.set(f"kind {kind}", max_attempts=20, backoff_base="100ms", backoff_cap="1s")
+    hub.write_config()
+    return hub
+
+
+def set_calls(shopify, since=0):
+    """inventorySetQuantities requests Shopify ran (not throttled, not an idempotent replay)."""
+    return [c for c in shopify.calls(since, field="inventorySetQuantities")
+            if not c.get("throttled") and c.get("status") == 200 and not c.get("idempotent_replay")]
+
+
+def wait_quantity(shopify, sku, want, location=MAIN, timeout=20):
+    return wait_until(lambda: shopify.quantity(sku, location) == want, timeout=timeout,
+                      msg=f"Shopify available of {sku} at {location} == {want} "
+                          f"(now {shopify.quantity(sku, location)})")
+
+
+def dead(hub, kind=None):
+    return hub.jobs(state="dead", kind=kind)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_stock_changes_in_odoo_reach_shopify(make_synchub, odoo, shopify):
+    hub = stock_hub(make_synchub, odoo, shopify)
+    hub.start()
+    # The first poll (no cursor yet) publishes everything mapped: the tee differs (Odoo 40, Shopify 37).
+    wait_quantity(shopify, "ACME-TEE-BLK-M", 40)
+    assert shopify.quantity("ACME-MUG-350") == 25 and shopify.quantity("ACME-CAP-NVY") == 10
+    first = set_calls(shopify)
+    assert len(first) == 1, f"one mutation for the first push, saw {len(first)}"
+    mark = shopify.calls()[-1]["seq"]
+
+    odoo.set_stock([{"default_code": "ACME-MUG-350", "quantity": 31}])
+    wait_quantity(shopify, "ACME-MUG-350", 31)
+    # A reservation in Odoo lowers what may be sold: confirm an Odoo sale order of 4 caps.
+    partner = odoo.exec("res.partner", "create", [{"name": "Walk-in customer"}])
+    cap = odoo.records("product.product", [["default_code", "=", "ACME-CAP-NVY"]], ["id"])[0]["id"]
+    so = odoo.exec("sale.order", "create", [{"partner_id": partner, "order_line": [
+        [0, 0, {"product_id": cap, "product_uom_qty": 4}]]}])
+    odoo.exec("sale.order", "action_confirm", [[so]])
+    wait_quantity(shopify, "ACME-CAP-NVY", 6)
+    calls = set_calls(shopify, mark)
+    assert len(calls) == 2, f"one mutation per change, saw {len(calls)}: {[c['variables'] for c in calls]}"
+    # Every mutation is idempotent (key) and carries changeFromQuantity (the compare-and-swap of 2026-04+).
+    for c in first + calls:
+        assert c["idempotency_keys"], c
+        for q in c["variables"]["input"]["quantities"]:
+            assert "changeFromQuantity" in q, q
+    # Polls with nothing new cost no Shopify call.
+    n = len(set_calls(shopify))
+    time.sleep(1.5)
+    assert len(set_calls(shopify)) == n
+    assert not dead(hub)
+
+
+def test_ten_thousand_changes_under_a_small_bucket(make_synchub, odoo, shopify):
+    """5,000 SKUs at 2 locations: 10,000 quantity changes made in Odoo in one burst end in Shopify exactly, in
+    about ceil(10,000 / 250) = 40 mutations, under a bucket that holds 5 of them."""
+    n = 5000
+    skus = [f"BULK-{i:05d}" for i in range(n)]
+    shopify.create_products([{"sku": s, "title": s, "price": "5.00", "levels": {str(MAIN): 0, str(DOWNTOWN): 0}}
+                             for s in skus])
+    downtown = odoo.exec("stock.location", "create", [{"name": "Downtown", "usage": "internal",
+                                                       "location_id": odoo.records("stock.location", [
+                                                           ["complete_name", "=", "WH"]], ["id"])[0]["id"]}])
+    odoo.set_stock([{"default_code": s, "quantity": 1} for s in skus], create_products=True)
+    # Initial mapping with a roomy bucket: 5,000 SKU lookups are a one-time cost (kept as links afterwards).
+    shopify.set_bucket(maximum=20000, restore=20000, available=20000)
+    hub = stock_hub(make_synchub, odoo, shopify, locations=f"WH/Stock={MAIN}, WH/Downtown={DOWNTOWN}",
+                    interval="1s", workers=2, inventory_skip="ACME-*")
+    hub.start()
+    wait_until(lambda: shopify.inventory_map(MAIN).get(skus[-1], {}).get(str(MAIN)) == 1, timeout=120,
+               msg="initial push of 5,000 SKUs")
+    wait_until(lambda: not hub.jobs(state="queued", kind="stock.poll") and
+               not hub.jobs(state="running", kind="stock.poll"), timeout=30)
+
+    # The burst: every SKU at both locations, 10,000 changes, under a small bucket (5 mutations' worth).
+    shopify.set_bucket(maximum=50, restore=25, available=50)
+    mark = shopify.calls()[-1]["seq"]
+    changes = [{"default_code": s, "location_id": 8, "quantity": 10 + i % 97} for i, s in enumerate(skus)]
+    changes += [{"default_code": s, "location_id": downtown, "quantity": 3 + i % 13} for i, s in enumerate(skus)]
+    odoo.set_stock(changes)
+    want_main = {s: 10 + i % 97 for i, s in enumerate(skus)}
+    want_down = {s: 3 + i % 13 for i, s in enumerate(skus)}
+
+    def converged():
+        m, d = shopify.inventory_map(MAIN), shopify.inventory_map(DOWNTOWN)
+        return all(m[s][str(MAIN)] == want_main[s] and d[s][str(DOWNTOWN)] == want_down[s] for s in skus)
+    wait_until(converged, timeout=180, interval=1, msg="10,000 changes in Shopify")
+    calls = set_calls(shopify, mark)
+    throttled = [c for c in shopify.calls(mark) if c.get("throttled")]
+    quantities = sum(len(c["variables"]["input"]["quantities"]) for c in calls)
+    print(f"10,000 changes: {len(calls)} mutations, {quantities} quantities, {len(throttled)} throttled answers")
+    assert quantities == 10000, f"{quantities} quantities sent for 10,000 changes (lost or duplicated updates)"
+    assert len(calls) <= 40 + 3, f"{len(calls)} mutations for 10,000 changes (expected about 40)"
+    assert all(len(c["variables"]["input"]["quantities"]) <= 250 for c in calls)
+    assert not dead(hub)
+
+
+def test_reconcile_inventory_finds_and_fixes_drift(make_synchub, odoo, shopify):
+    hub = stock_hub(make_synchub, odoo, shopify, interval=0)   # no poller: only the reconciliation acts
+    # Before anything: the tee differs (Odoo 40, Shopify 37); a dry run reports it and changes nothing.
+    doc = hub.cli_json("reconcile", "inventory", "--dry-run", "--json")
+    rows = {(r["sku"], r["location"]): r for r in doc}
+    tee = rows[("ACME-TEE-BLK-M", str(MAIN))]
+    assert (tee["odoo"], tee["shopify"], tee["status"]) == (40, 37, "drift"), doc
+    assert ("ACME-MUG-350", str(MAIN)) not in rows, "an equal level is not a drift"
+    assert shopify.quantity("ACME-TEE-BLK-M") == 37
+    text = hub.cli("reconcile", "inventory", "--dry-run").stdout
+    assert "ACME-TEE-BLK-M" in text and "+" in text or "-3" in text, text
+
+    # Drift made in Shopify's admin: found and corrected.
+    shopify.set_inventory(sku="ACME-MUG-350", location_id=MAIN, available=99)
+    doc = hub.cli_json("reconcile", "inventory", "--json")
+    rows = {(r["sku"], r["location"]): r for r in doc}
+    assert rows[("ACME-MUG-350", str(MAIN))]["status"] == "pushed", doc
+    assert rows[("ACME-TEE-BLK-M", str(MAIN))]["status"] == "pushed", doc
+    assert shopify.quantity("ACME-MUG-350") == 25 and shopify.quantity("ACME-TEE-BLK-M") == 40
+    # Converged: nothing left to report.
+    assert hub.cli_json("reconcile", "inventory", "--json") == []
+
+
+def test_stale_compare_rereads_and_sets_odoo_quantity(make_synchub, odoo, shopify):
+    hub = stock_hub(make_synchub, odoo, shopify)
+    hub.start()
+    wait_quantity(shopify, "ACME-TEE-BLK-M", 40)
+    mark = shopify.calls()[-1]["seq"]
+    # Someone edits Shopify behind synchub's back, then Odoo changes: the compare-and-swap fails, synchub re-reads.
+    shopify.set_inventory(sku="ACME-MUG-350", location_id=MAIN, available=7)
+    odoo.set_stock([{"default_code": "ACME-MUG-350", "quantity": 20}])
+    wait_quantity(shopify, "ACME-MUG-350", 20)
+    codes = [e for c in shopify.calls(mark, field="inventorySetQuantities") for e in c.get("user_errors") or []]
+    assert "CHANGE_FROM_QUANTITY_STALE" in codes, codes
+    assert not dead(hub)
+
+
+def test_unmapped_location_is_one_configuration_failure(make_synchub, odoo, shopify):
+    hub = stock_hub(make_synchub, odoo, shopify, locations=f"WH/Nowhere={MAIN}")
+    hub.start()
+    wait_until(lambda: dead(hub, "stock.poll"), timeout=20, msg="the poll job dead")
+    time.sleep(1.5)   # several scheduler ticks: still one dead job, not one per tick
+    jobs = dead(hub, "stock.poll")
+    assert len(jobs) == 1, jobs
+    job = hub.show(jobs[0]["id"])
+    err = job.get("last_error") or job.get("error") or {}
+    assert err.get("class") == "configuration", job
+    assert "WH/Nowhere" in err.get("message", ""), job
+    assert shopify.quantity("ACME-TEE-BLK-M") == 37, "nothing pushed"
+
+    # A Shopify location id that does not exist is named too.
+    hub.stop()
+    hub2 = stock_hub(make_synchub, odoo, shopify, locations="WH/Stock=999999", name="second")
+    hub2.start()
+    wait_until(lambda: dead(hub2, "stock.poll"), timeout=20)
+    err = hub2.show(dead(hub2, "stock.poll")[0]["id"]).get("last_error") or {}
+    assert err.get("class") == "configuration" and "999999" in err.get("message", ""), err
+
+
+def test_unmapped_sku_stops_only_itself(make_synchub, odoo, shopify):
+    odoo.set_stock([{"default_code": "ODOO-ONLY-1", "quantity": 5}], create_products=True)
+    odoo.set_stock([{"default_code": "ACME-MUG-350", "quantity": 21}])
+    hub = stock_hub(make_synchub, odoo, shopify)
+    hub.start()
+    wait_quantity(shopify, "ACME-MUG-350", 21)   # the batch went through without the unmapped SKU
+    wait_quantity(shopify, "ACME-TEE-BLK-M", 40)
+    wait_until(lambda: dead(hub, "stock.sku"), timeout=20, msg="a dead stock.sku job for the unmapped SKU")
+    jobs = dead(hub, "stock.sku")
+    assert len(jobs) == 1, jobs
+    job = hub.show(jobs[0]["id"])
+    err = job.get("last_error") or {}
+    assert err.get("class") == "configuration" and "ODOO-ONLY-1" in err.get("message", ""), job
+    assert err.get("hint"), job
+    assert not dead(hub, "stock.poll")
+
+
+def test_reconcile_orders_finds_orders_webhooks_missed(make_synchub, odoo, shopify):
+    hub = stock_hub(make_synchub, odoo, shopify, interval=0)
+    seeded = {o["name"] for o in shopify.orders()}
+    assert {"#1042", "#1043", "#1044"} <= seeded
+    doc = hub.cli_json("reconcile", "orders", "--since", "3650d", "--dry-run", "--json")
+    assert {r["name"] for r in doc} >= {"#1042", "#1043", "#1044"}, doc
+    assert all(r["action"] == "would enqueue" and r["applied"] is None for r in doc), doc
+    assert not hub.jobs(kind="shopify.order")
+
+    doc = hub.cli_json("reconcile", "orders", "--since", "3650d", "--json")
+    assert all(r["action"] == "enqueued" for r in doc), doc
+    hub.start()
+    names = {r["name"] for r in doc}
+    wait_until(lambda: len(odoo.records("sale.order", [["client_order_ref", "in", sorted(names)]], ["id"]))
+               == len(names), timeout=30, msg="the missed orders in Odoo")
+    wait_until(lambda: not hub.jobs(state="queued", kind="shopify.order") and
+               not hub.jobs(state="running", kind="shopify.order"), timeout=30)
+    assert not dead(hub), dead(hub)
+    # Nothing missing any more; a second run enqueues nothing.
+    assert hub.cli_json("reconcile", "orders", "--since", "3650d", "--json") == []
+
+
+def test_order_jobs_apply_the_current_order_not_the_webhook_payload(make_synchub, odoo, shopify):
+    """A late webhook carries an old payload; with an admin_token the worker fetches the order and applies that."""
+    hub = stock_hub(make_synchub, odoo, shopify, interval=0)
+    hub.start()
+    old = fixture_json("orders_create.json")   # order #1042 as it was created: tee x2, mug, cap
+    tee_line = next(li for li in shopify.order(old["id"])["line_items"] if li["sku"] == "ACME-TEE-BLK-M")
+    shopify.update_order(old["id"], line_items=[{"id": tee_line["id"], "quantity": 5}], note="five tees")
+    status, body = hub.post_webhook(json.dumps(old).encode(), topic="orders/create", event_id="evt-late-1042")
+    assert status == 200, body
+    job = hub.wait_state(body["job"], "done", timeout=30)
+    so = odoo.records("sale.order", [["client_order_ref", "=", old["name"]]], ["order_line"])
+    assert len(so) == 1, so
+    lines = odoo.records("sale.order.line", [["order_id", "=", so[0]["id"]]], ["product_id", "product_uom_qty"])
+    qty = {l["product_id"][1]: l["product_uom_qty"] for l in lines}
+    tee = [q for name, q in qty.items() if "ACME-TEE-BLK-M" in name or "Tee" in name]
+    assert tee == [5.0], f"the tee line should carry Shopify's current quantity 5: {qty} ({job.get('note')})"
