@@ -257,18 +257,33 @@ fail:
  * ids) or for every product with a quant there (products NULL). One row per pair that has a quant. */
 static int odoo_levels(stock_t *st, json_t *products, err_t *err)
 {
+    /* A burst touches most products: then one read of the whole location, filtered here, is cheaper for Odoo
+     * than an `in` over thousands of ids (and the same rows). */
+    json_t *want = NULL;
+    bool filter_here = products && json_array_size(products) > 500;
+    if (filter_here) {
+        want = json_object();
+        size_t i;
+        json_t *v;
+        json_array_foreach(products, i, v) {
+            char k[24];
+            snprintf(k, sizeof(k), "%lld", (long long)json_integer_value(v));
+            json_object_set_new(want, k, json_true());
+        }
+    }
+    int rc = -1;
     for (size_t m = 0; m < st->nmaps; m++) {
         json_t *sums = json_object();   /* "pid" → free quantity */
         for (int64_t offset = 0;; offset += ODOO_PAGE) {
             json_t *domain = json_pack("[[s,s,I]]", "location_id", "child_of", (json_int_t)st->maps[m].odoo);
-            if (products)
+            if (products && !filter_here)
                 json_array_append_new(domain, json_pack("[s,s,O]", "product_id", "in", products));
             json_t *r = NULL;
             if (odoo_search_read(st, "stock.quant", domain,
                                  json_pack("[s,s,s]", "product_id", "quantity", "reserved_quantity"), "id asc",
                                  ODOO_PAGE, offset, &r, err) < 0) {
                 json_decref(sums);
-                return -1;
+                goto out;
             }
             size_t i;
             json_t *q;
@@ -276,6 +291,8 @@ static int odoo_levels(stock_t *st, json_t *products, err_t *err)
                 json_int_t pid = json_integer_value(json_array_get(json_object_get(q, "product_id"), 0));
                 char k[24];
                 snprintf(k, sizeof(k), "%lld", (long long)pid);
+                if (want && !json_object_get(want, k))
+                    continue;
                 double v = json_number_value(json_object_get(sums, k)) +
                            json_number_value(json_object_get(q, "quantity")) -
                            json_number_value(json_object_get(q, "reserved_quantity"));
@@ -293,7 +310,8 @@ static int odoo_levels(stock_t *st, json_t *products, err_t *err)
             sync_level_t *r = row_add(st);
             if (!r) {
                 json_decref(sums);
-                return err_full(err, ERR_INTERNAL, "sync.oom", NULL, NULL, "out of memory");
+                err_full(err, ERR_INTERNAL, "sync.oom", NULL, NULL, "out of memory");
+                goto out;
             }
             r->product_id = strtoll(k, NULL, 10);
             /* Units: Odoo keeps floats; Shopify counts whole items. Round down, never below zero: an oversold
@@ -304,7 +322,10 @@ static int odoo_levels(stock_t *st, json_t *products, err_t *err)
         }
         json_decref(sums);
     }
-    return 0;
+    rc = 0;
+out:
+    json_decref(want);
+    return rc;
 }
 
 /* ---- 3. SKUs and inventory items ------------------------------------------------------------------------------ */
