@@ -697,8 +697,10 @@ static void item_error(stock_t *st, sync_level_t *r, const char *code, const cha
         err_full(&e, ERR_DATA, full, rec, "check the quantity in Odoo, then retry this job",
                    "Shopify refused the quantity %" PRId64 ": %s", r->odoo, message ? message : c);
     e.retry_safe = true;
-    if (!strcmp(c, "INVALID_INVENTORY_ITEM"))
-        store_link_forget(st->s, "shopify", st->shop->domain, "sku", r->sku, &e);
+    if (!strcmp(c, "INVALID_INVENTORY_ITEM")) {
+        err_t ignored;   /* a link that stays only costs the retry one refused call more */
+        store_link_forget(st->s, "shopify", st->shop->domain, "sku", r->sku, &ignored);
+    }
     row_fail(st, r, &e);
 }
 

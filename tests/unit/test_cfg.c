@@ -162,6 +162,25 @@ static void test_cfg_odoo_section(void **state)
     buf_release(&e);
 }
 
+static void test_cfg_lists_and_maps(void **state)
+{
+    (void)state;
+    assert_true(cfg_list_has("paid, partially_paid", "PAID"));
+    assert_false(cfg_list_has("paid, partially_paid", "pai"));
+    assert_false(cfg_list_has(NULL, "paid"));
+    assert_true(cfg_list_match("INTERNAL-*, SAMPLE-1", "INTERNAL-42"));
+    assert_true(cfg_list_match("INTERNAL-*, SAMPLE-1", "sample-1"));
+    assert_false(cfg_list_match("INTERNAL-*, SAMPLE-1", "SAMPLE-12"));
+    assert_false(cfg_list_has("INTERNAL-*", "INTERNAL-42"));   /* a prefix only where asked for */
+    char out[32];
+    assert_true(cfg_map_get("TEE-M = ACME-TEE-BLK-M, MUG=ACME-MUG-350", "TEE-M", false, out, sizeof(out)));
+    assert_string_equal(out, "ACME-TEE-BLK-M");
+    assert_true(cfg_map_get("TEE-M = ACME-TEE-BLK-M, MUG=ACME-MUG-350", "ACME-MUG-350", true, out, sizeof(out)));
+    assert_string_equal(out, "MUG");
+    assert_false(cfg_map_get("TEE-M = ACME-TEE-BLK-M", "tee-m", false, out, sizeof(out)));   /* SKUs are exact */
+    assert_false(cfg_map_get(NULL, "x", false, out, sizeof(out)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_cfg_refuses_secret_twice_and_missing_secret),
         cmocka_unit_test(test_cfg_long_lines),
         cmocka_unit_test(test_cfg_odoo_section),
+        cmocka_unit_test(test_cfg_lists_and_maps),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }

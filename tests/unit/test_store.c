@@ -322,6 +322,80 @@ static void test_shopify_classification(void **state)
     assert_int_equal(err.cls, ERR_DATA);
 }
 
+static int count_link(const char *external_id, const store_link_t *link, void *ud)
+{
+    int *n = ud;
+    /* Pages are read in external_id order: ids are zero-padded, so order is numeric too. */
+    char want[32];
+    snprintf(want, sizeof(want), "level-%04d", *n);
+    assert_string_equal(external_id, want);
+    assert_int_equal(link->version, *n);
+    (*n)++;
+    return 0;
+}
+
+static void test_links_batches_pages_and_reverse_lookup(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    enum { N = 450 };   /* more than two pages of store_links_each */
+    static char names[N][32];
+    const char *ids[N];
+    store_link_t links[N];
+    memset(links, 0, sizeof(links));
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "level-%04d", i);
+        ids[i] = names[i];
+        snprintf(links[i].odoo_model, sizeof(links[i].odoo_model), "product.product");
+        links[i].odoo_id = 1000 + i;
+        links[i].version = i;
+    }
+    assert_int_equal(store_links_put(f->s, "shopify", "a.myshopify.com", "level", ids, links, N, &err), 0);
+    int n = 0;
+    assert_int_equal(store_links_each(f->s, "shopify", "a.myshopify.com", "level", count_link, &n, &err), 0);
+    assert_int_equal(n, N);
+    /* Another shop's links are not listed. */
+    n = 0;
+    assert_int_equal(store_links_each(f->s, "shopify", "b.myshopify.com", "level", count_link, &n, &err), 0);
+    assert_int_equal(n, 0);
+    char ext[64];
+    assert_int_equal(store_link_find(f->s, "shopify", "a.myshopify.com", "level", "product.product", 1007, ext,
+                                     sizeof(ext), &err), 1);
+    assert_string_equal(ext, "level-0007");
+    assert_int_equal(store_link_find(f->s, "shopify", "a.myshopify.com", "level", "sale.order", 1007, ext,
+                                     sizeof(ext), &err), 0);
+    assert_string_equal(ext, "");
+}
+
+static void test_cursors_and_live_jobs_per_key(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    char v[64];
+    assert_int_equal(store_cursor_get(f->s, "stock:a", v, sizeof(v), &err), 0);
+    assert_string_equal(v, "");
+    assert_int_equal(store_cursor_put(f->s, "stock:a", "2026-11-23 10:00:00|1", &err), 0);
+    assert_int_equal(store_cursor_put(f->s, "stock:a", "2026-11-23 10:05:00|2", &err), 0);
+    assert_int_equal(store_cursor_get(f->s, "stock:a", v, sizeof(v), &err), 1);
+    assert_string_equal(v, "2026-11-23 10:05:00|2");
+    int64_t live = -1;
+    assert_int_equal(store_key_live(f->s, "stock.poll|a", &live, &err), 0);
+    assert_int_equal(live, 0);
+    job_new_t j = mk("poll-1", "stock.poll|a", 1, 3);
+    bool dup;
+    assert_int_equal(store_enqueue(f->s, &j, 1, &dup, &err), 0);
+    assert_int_equal(store_key_live(f->s, "stock.poll|a", &live, &err), 0);
+    assert_int_equal(live, 1);
+    int64_t later = 4102444800000LL;   /* 2100: the job is due */
+    job_t *c = claim(f, later);
+    assert_non_null(c);
+    assert_int_equal(store_finish(f->s, c, JOB_DEAD, 0, NULL, NULL, later, &err), 0);
+    job_free(c);
+    /* A dead poll does not count as live: the scheduler may enqueue the next (its id is another). */
+    assert_int_equal(store_key_live(f->s, "stock.poll|a", &live, &err), 0);
+    assert_int_equal(live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +409,8 @@ int main(void)
         cmocka_unit_test(test_backoff_full_jitter_bounded),
         cmocka_unit_test(test_policy_overrides),
         cmocka_unit_test(test_shopify_classification),
+        cmocka_unit_test_setup_teardown(test_links_batches_pages_and_reverse_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursors_and_live_jobs_per_key, setup, teardown),
     };
     srandom((unsigned)getpid());
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
