@@ -60,9 +60,20 @@ int cmd_check_config(app_t *a)
            (long long)c->workers, (long long)c->max_body);
     printf("  store    %s (%s), retention %llds\n", c->store_path, c->store_backend,
            (long long)(c->retention_ms / 1000));
-    for (size_t i = 0; i < c->nshops; i++)
-        printf("  shop     %s (secret set%s)\n", c->shops[i].domain,
-               c->shops[i].webhook_secret_previous.value ? ", previous secret accepted during rotation" : "");
+    for (size_t i = 0; i < c->nshops; i++) {
+        const cfg_shop_t *sh = &c->shops[i];
+        printf("  shop     %s (secret set%s)\n", sh->domain,
+               sh->webhook_secret_previous.value ? ", previous secret accepted during rotation" : "");
+        /* Which Odoo → Shopify flows will run, and why not: the usual "why is nothing happening" question. */
+        if (!sh->admin_token.value)
+            printf("           no admin_token: webhook payloads used as sent; no stock, fulfillments or reconciliation\n");
+        else if (!c->odoo.configured)
+            printf("           no [odoo]: nothing to sync\n");
+        else
+            printf("           Admin API %s; orders fetched fresh; stock %s; fulfillments %s; order reconciliation %s\n",
+                   sh->api_version, !sh->locations ? "off (no locations)" : sh->inventory_interval_ms ? "polled" : "off",
+                   sh->fulfillment_interval_ms ? "polled" : "off", sh->reconcile_interval_ms ? "scheduled" : "off");
+    }
     if (c->nshops == 0)
         printf("  shop     none: every Shopify webhook will be answered 404\n");
     return APP_OK;
