@@ -50,6 +50,7 @@ typedef struct order_ctx {
     char cust_key[80];       /* link keys used for this order, to forget them if Odoo lost the records */
     char addr_key[17];
     char label[200];         /* "shopify order #1042 (6150327861270)": the record every error names */
+    bool fresh;              /* order was fetched from Shopify just now (not the webhook's payload) */
 } order_ctx_t;
 
 static void slot_free(void *p)
@@ -837,7 +838,9 @@ static int handle_order(order_ctx_t *c, const char *topic)
         if (!state[0])
             order_id = 0; /* the external ID points at a deleted order: create it again */
     }
-    bool cancelled = strcmp(topic, "orders/cancelled") == 0 || json_is_string(json_object_get(c->order, "cancelled_at"));
+    /* A fetched order is the truth (its cancelled_at); a payload alone is believed by its topic too. */
+    bool cancelled = (!c->fresh && strcmp(topic, "orders/cancelled") == 0) ||
+                     json_is_string(json_object_get(c->order, "cancelled_at"));
     if (cancelled) {
         if (!order_id) {
             snprintf(c->run->note, sizeof(c->run->note), "cancelled in Shopify before it reached Odoo: nothing to "
@@ -917,6 +920,7 @@ static int fetch_fresh(order_ctx_t *c, sync_t *sy)
     }
     json_decref(c->order);
     c->order = fresh;
+    c->fresh = true;
     return 1;
 }
 

@@ -257,3 +257,25 @@ def test_order_jobs_apply_the_current_order_not_the_webhook_payload(make_synchub
     qty = {l["product_id"][1]: l["product_uom_qty"] for l in lines}
     tee = [q for name, q in qty.items() if "ACME-TEE-BLK-M" in name or "Tee" in name]
     assert tee == [5.0], f"the tee line should carry Shopify's current quantity 5: {qty} ({job.get('note')})"
+
+
+def test_fetched_order_decides_cancellation_not_the_topic(make_synchub, odoo, shopify):
+    """With an admin_token the fetched order is the truth: an orders/cancelled delivery for an order Shopify has not
+    cancelled cancels nothing; an old orders/updated payload of an order cancelled since cancels it."""
+    hub = stock_hub(make_synchub, odoo, shopify, interval=0)
+    hub.start()
+    oid = next(o["id"] for o in shopify.orders() if o["name"] == "#1043")
+    body = shopify.order(oid)   # the REST form: what a webhook would carry
+    status, ack = hub.post_webhook(json.dumps(body).encode(), topic="orders/create", event_id="evt-1043-create")
+    assert status == 200, ack
+    hub.wait_state(ack["job"], "done", timeout=30)
+    status, ack = hub.post_webhook(json.dumps(body).encode(), topic="orders/cancelled", event_id="evt-1043-cxl")
+    hub.wait_state(ack["job"], "done", timeout=30)
+    so = odoo.records("sale.order", [["client_order_ref", "=", "#1043"]], ["state"])
+    assert [r["state"] for r in so] == ["sale"], so
+
+    shopify.update_order(oid, cancel={"reason": "customer"})
+    status, ack = hub.post_webhook(json.dumps(body).encode(), topic="orders/updated", event_id="evt-1043-upd")
+    hub.wait_state(ack["job"], "done", timeout=30)
+    so = odoo.records("sale.order", [["client_order_ref", "=", "#1043"]], ["state"])
+    assert [r["state"] for r in so] == ["cancel"], so
