@@ -15,7 +15,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,9 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from odoo_orders import free_port  # noqa: E402  (same folder: one helper for both benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = os.environ.get("SYNCHUB_BIN", str(ROOT / "build" / "synchub"))
@@ -34,14 +36,6 @@ WH_STOCK = 8              # Odoo WH/Stock
 BATCH = 250               # quantities per inventorySetQuantities (Shopify's input array maximum)
 
 _procs = []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _drain(stream):

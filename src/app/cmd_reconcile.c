@@ -57,6 +57,18 @@ static int parse(app_t *a, opts_t *o)
     return 0;
 }
 
+/* Print the collected rows under --json, release them, pass rc on. */
+static int finish(const app_t *a, json_t *out, int rc)
+{
+    if (a->json) {
+        char *t = json_dumps(out, JSON_COMPACT);
+        printf("%s\n", t ? t : "[]");
+        free(t);
+    }
+    json_decref(out);
+    return rc;
+}
+
 /* --since: an ISO 8601 time, or a duration back from now ("2d"). */
 static int since_ms(const char *text, int64_t dflt_back, int64_t *out)
 {
@@ -126,13 +138,7 @@ static int reconcile_orders(app_t *a, const opts_t *o, store_t *s, const sync_pr
         }
         free(rows);
     }
-    if (a->json) {
-        char *t = json_dumps(out, JSON_COMPACT);
-        printf("%s\n", t ? t : "[]");
-        free(t);
-    }
-    json_decref(out);
-    return rc;
+    return finish(a, out, rc);
 }
 
 static const char *status_name(int st)
@@ -202,13 +208,7 @@ static int reconcile_inventory(app_t *a, const opts_t *o, store_t *s, const sync
             rc = APP_FAIL;
         free(rows);
     }
-    if (a->json) {
-        char *t = json_dumps(out, JSON_COMPACT);
-        printf("%s\n", t ? t : "[]");
-        free(t);
-    }
-    json_decref(out);
-    return rc;
+    return finish(a, out, rc);
 }
 
 int cmd_reconcile(app_t *a)

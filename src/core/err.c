@@ -68,11 +68,18 @@ int err_class_parse(const char *name, err_class_t *out)
 
 int err_full(err_t *e, err_class_t cls, const char *code, const char *record, const char *hint, const char *fmt, ...)
 {
-    char msg[sizeof(e->message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    err_vfull(e, cls, code, record, hint, fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+int err_vfull(err_t *e, err_class_t cls, const char *code, const char *record, const char *hint, const char *fmt,
+              va_list ap)
+{
+    char msg[sizeof(e->message)];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     err_set(e, cls, code, "%s", msg);
     if (record)
         err_record(e, "%s", record);

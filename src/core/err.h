@@ -4,6 +4,7 @@
 #ifndef SYNCHUB_ERR_H
 #define SYNCHUB_ERR_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 typedef enum {
@@ -37,6 +38,8 @@ void err_hint(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* err_set, then record and hint (each may be NULL) in one call. Returns -1. */
 int err_full(err_t *e, err_class_t cls, const char *code, const char *record, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+int err_vfull(err_t *e, err_class_t cls, const char *code, const char *record, const char *hint, const char *fmt,
+              va_list ap) __attribute__((format(printf, 6, 0)));
 /* Put the business record in front of the record an inner layer wrote ("odoo sale.order.load" becomes
  * "shopify order #1042 (…) → odoo sale.order.load"). Returns -1. */
 int err_wrap(err_t *e, const char *outer);

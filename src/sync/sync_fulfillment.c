@@ -256,12 +256,11 @@ static int fail(push_ctx_t *c, err_class_t cls, const char *code, const char *hi
     __attribute__((format(printf, 5, 6)));
 static int fail(push_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
 {
-    char msg[sizeof(c->run->err.message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    err_vfull(&c->run->err, cls, code, c->label, hint, fmt, ap);
     va_end(ap);
-    return err_full(&c->run->err, cls, code, c->label, hint, "%s", msg);
+    return -1;
 }
 
 /* odoo_call that takes ownership of ids and params and names the delivery on failure. */

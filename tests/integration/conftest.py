@@ -542,7 +542,7 @@ def odoo_emulator(request):
 
 
 @pytest.fixture
-def shopify_emulator(request):
+def shopify(request):
     """A fresh in-process Shopify emulator (tests/sim/shopify_sim.py) with its seed catalogue and orders."""
     sys.path.insert(0, str(REPO / "tests" / "sim"))
     import shopify_sim

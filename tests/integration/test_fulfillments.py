@@ -41,11 +41,6 @@ def odoo(odoo_emulator):
     return odoo_emulator
 
 
-@pytest.fixture
-def shopify(shopify_emulator):
-    return shopify_emulator
-
-
 def fulfil_hub(make_synchub, odoo, shopify, name="synchub", interval="1s"):
     """A synchub installation for both emulators (not started). interval: [shop] fulfillment_interval ("0" = only
     polls enqueued by hand)."""

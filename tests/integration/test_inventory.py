@@ -27,11 +27,6 @@ def odoo(odoo_emulator):
     return odoo_emulator
 
 
-@pytest.fixture
-def shopify(shopify_emulator):
-    return shopify_emulator
-
-
 def stock_hub(make_synchub, odoo, shopify, locations=f"WH/Stock={MAIN}", interval="300ms", workers=2, name="synchub",
               **shop):
     hub = make_synchub(name)
