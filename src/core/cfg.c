@@ -640,6 +640,32 @@ bool cfg_list_match(const char *list, const char *word)
     return word && list_each(list, probe_entry, &pr) != 0;
 }
 
+typedef struct map_walk {
+    int (*fn)(const char *k, size_t kl, const char *v, size_t vl, void *ud);
+    void *ud;
+} map_walk_t;
+
+static int map_split(const char *e, size_t n, void *ud)
+{
+    const map_walk_t *w = ud;
+    const char *eq = memchr(e, '=', n);
+    if (!eq)
+        return w->fn(e, n, NULL, 0, w->ud);
+    size_t kl = (size_t)(eq - e);
+    const char *v = eq + 1;
+    while (kl && e[kl - 1] == ' ')
+        kl--;
+    while (v < e + n && *v == ' ')
+        v++;
+    return w->fn(e, kl, v, (size_t)(e + n - v), w->ud);
+}
+
+int cfg_map_each(const char *map, int (*fn)(const char *k, size_t kl, const char *v, size_t vl, void *ud), void *ud)
+{
+    map_walk_t w = {fn, ud};
+    return list_each(map, map_split, &w);
+}
+
 typedef struct map_probe {
     const char *word;
     bool by_value;
@@ -647,20 +673,12 @@ typedef struct map_probe {
     size_t n;
 } map_probe_t;
 
-static int map_entry(const char *e, size_t n, void *ud)
+static int map_entry(const char *k, size_t kl, const char *v, size_t vl, void *ud)
 {
     map_probe_t *mp = ud;
-    const char *eq = memchr(e, '=', n);
-    if (!eq)
+    if (!v)
         return 0;
-    size_t kl = (size_t)(eq - e), vl;
-    const char *v = eq + 1;
-    while (kl && e[kl - 1] == ' ')
-        kl--;
-    while (v < e + n && *v == ' ')
-        v++;
-    vl = (size_t)(e + n - v);
-    const char *match = mp->by_value ? v : e, *other = mp->by_value ? e : v;
+    const char *match = mp->by_value ? v : k, *other = mp->by_value ? k : v;
     size_t ml = mp->by_value ? vl : kl, ol = mp->by_value ? kl : vl;
     if (ml != strlen(mp->word) || strncmp(match, mp->word, ml) != 0)
         return 0;
@@ -671,7 +689,7 @@ static int map_entry(const char *e, size_t n, void *ud)
 bool cfg_map_get(const char *map, const char *word, bool by_value, char *out, size_t n)
 {
     map_probe_t mp = {word, by_value, out, n};
-    return word && list_each(map, map_entry, &mp) != 0;
+    return word && cfg_map_each(map, map_entry, &mp) != 0;
 }
 
 void cfg_free(cfg_t *c)

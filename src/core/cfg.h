@@ -94,6 +94,9 @@ bool cfg_list_has(const char *list, const char *word);
 bool cfg_list_match(const char *list, const char *word);   /* the same, with CODE* prefixes */
 /* "A=B, C=D": copy the value of key A into out (by_value: the key whose value is the word, B → A). */
 bool cfg_map_get(const char *map, const char *word, bool by_value, char *out, size_t n);
+/* Every entry of such a map, trimmed: fn(key, key length, value, value length, ud); value is NULL for an entry
+ * without '='. fn returns non-zero to stop; that value is returned. */
+int cfg_map_each(const char *map, int (*fn)(const char *k, size_t kl, const char *v, size_t vl, void *ud), void *ud);
 
 /* Print every section and key with its default and help text (for `synchub help config`). */
 void cfg_print_reference(buf_t *out);

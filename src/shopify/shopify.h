@@ -172,6 +172,10 @@ int shopify_classify(long status, const json_t *doc, const char *api_version, co
  * nothing, so retry_safe is true. */
 int shopify_user_errors(const json_t *payload, const char *mutation, err_t *err);
 
+/* The err_t code of a userError code: "CHANGE_FROM_QUANTITY_STALE" → "shopify.change_from_quantity_stale"
+ * ("shopify.user_error" for NULL or ""). */
+void shopify_error_code(const char *code, char *out, size_t n);
+
 /* "gid://shopify/<type>/<id>" into out. 0, or -1 if it does not fit (out is then ""). */
 int shopify_gid(const char *type, const char *id, char *out, size_t n);
 

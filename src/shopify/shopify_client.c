@@ -300,18 +300,25 @@ int shopify_classify(long status, const json_t *doc, const char *api_version, co
     return 0;
 }
 
+void shopify_error_code(const char *code, char *out, size_t n)
+{
+    if (!code || !*code) {
+        snprintf(out, n, "shopify.user_error");
+        return;
+    }
+    size_t len = (size_t)snprintf(out, n, "shopify.%s", code);
+    for (size_t i = 8; i < len && i < n; i++)
+        out[i] = (char)tolower((unsigned char)out[i]);
+}
+
 int shopify_user_errors(const json_t *payload, const char *mutation, err_t *err)
 {
     const json_t *ue = json_object_get(payload, "userErrors");
     if (!json_is_array(ue) || json_array_size(ue) == 0)
         return 0;
     const char *code = json_string_value(json_object_get(json_array_get(ue, 0), "code"));
-    char lower[64] = "shopify.user_error";
-    if (code && *code) {
-        size_t n = (size_t)snprintf(lower, sizeof(lower), "shopify.%s", code);
-        for (size_t i = 8; i < n && i < sizeof(lower); i++)
-            lower[i] = (char)tolower((unsigned char)lower[i]);
-    }
+    char lower[64];
+    shopify_error_code(code, lower, sizeof(lower));
     buf_t text = BUF_INIT;
     join_errors(ue, "field", true, 5, &text);
     code = code ? code : "";

@@ -117,49 +117,46 @@ static int odoo_search_read(stock_t *st, const char *model, json_t *domain, json
 
 /* ---- 1. the location map ------------------------------------------------------------------------------------ */
 
+typedef struct map_parse {
+    stock_t *st;
+    err_t *err;
+    const char *record;
+} map_parse_t;
+
+static int map_one(const char *k, size_t kl, const char *v, size_t vl, void *ud)
+{
+    map_parse_t *mp = ud;
+    stock_t *st = mp->st;
+    if (!v || st->nmaps == MAX_MAPS)
+        return err_full(mp->err, ERR_CONFIGURATION, "config.locations", mp->record,
+                        "write ODOO-LOCATION=SHOPIFY-LOCATION-ID, … (at most 32)",
+                        "cannot read the location map entry \"%.*s\"", (int)kl, k);
+    loc_map_t *m = &st->maps[st->nmaps];
+    snprintf(m->spec, sizeof(m->spec), "%.*s", (int)kl, k);
+    snprintf(m->shopify, sizeof(m->shopify), "%.*s", (int)vl, v);
+    char gid_id[32];
+    if (!strncmp(m->shopify, "gid://", 6) && shopify_gid_id(m->shopify, gid_id, sizeof(gid_id)) == 0)
+        snprintf(m->shopify, sizeof(m->shopify), "%s", gid_id);
+    if (!m->spec[0] || !m->shopify[0] || strspn(m->shopify, "0123456789") != strlen(m->shopify))
+        return err_full(mp->err, ERR_CONFIGURATION, "config.locations", mp->record,
+                        "the right-hand side is the numeric Shopify location id (Settings → Locations, the number "
+                        "in the URL)",
+                        "cannot read the location map entry \"%.*s=%.*s\"", (int)kl, k, (int)vl, v);
+    st->nmaps++;
+    return 0;
+}
+
 static int parse_maps(stock_t *st, err_t *err)
 {
-    const char *p = st->shop->locations ? st->shop->locations : "";
     char record[200];
     snprintf(record, sizeof(record), "[shop %s] locations", st->shop->domain);
     st->nmaps = 0;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ",");
-        if (!n)
-            break;
-        const char *eq = memchr(p, '=', n);
-        if (!eq || st->nmaps == MAX_MAPS)
-            return err_full(err, ERR_CONFIGURATION, "config.locations", record,
-                              "write ODOO-LOCATION=SHOPIFY-LOCATION-ID, … (at most 32)",
-                              "cannot read the location map entry \"%.*s\"", (int)n, p);
-        loc_map_t *m = &st->maps[st->nmaps];
-        size_t kl = (size_t)(eq - p);
-        while (kl && p[kl - 1] == ' ')
-            kl--;
-        const char *v = eq + 1;
-        while (*v == ' ')
-            v++;
-        size_t vl = (size_t)(p + n - v);
-        while (vl && v[vl - 1] == ' ')
-            vl--;
-        snprintf(m->spec, sizeof(m->spec), "%.*s", (int)kl, p);
-        snprintf(m->shopify, sizeof(m->shopify), "%.*s", (int)vl, v);
-        char gid_id[32];
-        if (!strncmp(m->shopify, "gid://", 6) && shopify_gid_id(m->shopify, gid_id, sizeof(gid_id)) == 0)
-            snprintf(m->shopify, sizeof(m->shopify), "%s", gid_id);
-        if (!m->spec[0] || !m->shopify[0] || strspn(m->shopify, "0123456789") != strlen(m->shopify))
-            return err_full(err, ERR_CONFIGURATION, "config.locations", record,
-                              "the right-hand side is the numeric Shopify location id (Settings → Locations, "
-                              "the number in the URL)",
-                              "cannot read the location map entry \"%.*s\"", (int)n, p);
-        st->nmaps++;
-        p += n;
-    }
+    map_parse_t mp = {st, err, record};
+    if (cfg_map_each(st->shop->locations, map_one, &mp) != 0)
+        return -1;
     if (!st->nmaps)
         return err_full(err, ERR_CONFIGURATION, "config.locations", record,
-                          "set locations = WH/Stock=SHOPIFY-LOCATION-ID", "no location is mapped");
+                        "set locations = WH/Stock=SHOPIFY-LOCATION-ID", "no location is mapped");
     return 0;
 }
 
@@ -676,13 +673,8 @@ static void item_error(stock_t *st, sync_level_t *r, const char *code, const cha
     char rec[400];
     level_record(st, r, rec, sizeof(rec));
     const char *c = code ? code : "USER_ERROR";
-    char lower[64];
-    size_t k = 0;
-    for (; c[k] && k + 1 < sizeof(lower); k++)
-        lower[k] = (char)(c[k] >= 'A' && c[k] <= 'Z' ? c[k] + 32 : c[k]);
-    lower[k] = '\0';
     char full[80];
-    snprintf(full, sizeof(full), "shopify.%s", lower);
+    shopify_error_code(code, full, sizeof(full));
     if (!strcmp(c, "ITEM_NOT_STOCKED_AT_LOCATION") || !strcmp(c, "INVALID_LOCATION"))
         err_full(&e, ERR_CONFIGURATION, full, rec,
                    "stock the item at this location in Shopify (or remove the location from the map), then retry "

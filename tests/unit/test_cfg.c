@@ -181,6 +181,22 @@ static void test_cfg_lists_and_maps(void **state)
     assert_false(cfg_map_get(NULL, "x", false, out, sizeof(out)));
 }
 
+static int collect_pair(const char *k, size_t kl, const char *v, size_t vl, void *ud)
+{
+    buf_t *b = ud;
+    buf_printf(b, "[%.*s|%s%.*s]", (int)kl, k, v ? "" : "(none)", (int)vl, v ? v : "");
+    return 0;
+}
+
+static void test_cfg_map_each_trims_and_reports_bare_entries(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    assert_int_equal(cfg_map_each(" WH/Stock = 71263993878 ,, WH/Downtown=7, oops ", collect_pair, &b), 0);
+    assert_string_equal(buf_str(&b), "[WH/Stock|71263993878][WH/Downtown|7][oops|(none)]");
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_cfg_long_lines),
         cmocka_unit_test(test_cfg_odoo_section),
         cmocka_unit_test(test_cfg_lists_and_maps),
+        cmocka_unit_test(test_cfg_map_each_trims_and_reports_bare_entries),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }
