@@ -146,6 +146,20 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(system, shop, type, external_id)) WITHOUT ROWID;",
     /* 4: from an Odoo record back to the source record (a done delivery's sale order → its Shopify order) */
     "CREATE INDEX links_odoo ON links(odoo_model, odoo_id);",
+    /* 5: the operator surface. effects: what a job wrote into Odoo or sent to Shopify, found by the business
+     * record it concerns (subject "order:<id>", "sku:<sku>") for `synchub trace`. audit: every operator action
+     * (retry, discard, replay, reveal) with who and when. */
+    "CREATE TABLE effects("
+    "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, job_id TEXT, correlation_id TEXT,"
+    "  shop TEXT NOT NULL DEFAULT '', subject TEXT NOT NULL, system TEXT NOT NULL, action TEXT NOT NULL,"
+    "  target TEXT, external_id TEXT, detail TEXT);"
+    "CREATE INDEX effects_subject ON effects(shop, subject, at);"
+    "CREATE INDEX effects_job ON effects(job_id);"
+    "CREATE INDEX effects_at ON effects(at);"
+    "CREATE TABLE audit("
+    "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
+    "  target TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX audit_at ON audit(at);",
 };
 
 static int sql_error(store_t *s, err_t *err, const char *what)
