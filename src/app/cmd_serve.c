@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "ingest/ingest.h"
 #include "net/httpd.h"
+#include "net/sdnotify.h"
 #include "odoo/odoo_orders.h"
 #include "store/store_writer.h"
 #include "sync/sync.h"
@@ -136,17 +137,29 @@ int cmd_serve(app_t *a)
     log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
            port, "workers", workers, "shops", shops, "store", cfg->store_path, "test_handlers",
            cfg->test_handlers ? "on" : NULL, NULL);
+    /* Ready for systemd (Type=notify): the port listens, the store is open and the workers run. */
+    char ready[256];
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen_host, port,
+             workers);
+    if (sdnotify_send(ready) < 0)
+        log_kv(LOG_LVL_WARN, "serve", "cannot notify the service manager (NOTIFY_SOCKET)", NULL);
 
     int sig = 0;
     while (sigwait(&stop_signals, &sig) != 0)
         ;
     log_kv(LOG_LVL_INFO, "serve", "stopping", "signal", sig == SIGTERM ? "TERM" : "INT", NULL);
+    sdnotify_send("STOPPING=1\nSTATUS=stopping: answering requests in flight, letting running jobs finish");
     httpd_quiesce(h);
     rc = APP_OK;
     goto out;
 
 fail_err:
     app_print_err(&err);
+    {
+        char st[128];
+        snprintf(st, sizeof(st), "STATUS=start-up failed: %s", err.code);
+        sdnotify_send(st);
+    }
 out:
     /* Order matters: answer in-flight webhooks (their commits complete in the writer), then stop the writer, then
      * the workers. */

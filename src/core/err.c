@@ -1,11 +1,23 @@
-/* err: filling and naming the project's error type. No I/O. */
+/* err: filling and naming the project's error type. No I/O. Messages and hints pass through mask_pii: they often
+ * quote a remote system's error text (Odoo's ValidationError repeats the value it rejected), and they end up in
+ * the store, the log, the CLI and the dashboard, where customer data must not appear. */
 #include "core/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/mask.h"
+
 static const char *const class_names[] = {"", "transient", "configuration", "data", "internal"};
+
+/* Mask a formatted field in place (through a copy: mask_pii needs separate input and output). */
+static void mask_field(char *field, size_t n)
+{
+    char tmp[sizeof(((err_t *)0)->message)];
+    snprintf(tmp, sizeof(tmp), "%s", field);
+    mask_pii(tmp, field, n);
+}
 
 void err_clear(err_t *e)
 {
@@ -25,6 +37,7 @@ int err_set(err_t *e, err_class_t cls, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    mask_field(e->message, sizeof(e->message));
     return -1;
 }
 
@@ -46,6 +59,7 @@ void err_hint(err_t *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->hint, sizeof(e->hint), fmt, ap);
     va_end(ap);
+    mask_field(e->hint, sizeof(e->hint));
 }
 
 const char *err_class_name(err_class_t cls)

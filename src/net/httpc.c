@@ -4,6 +4,9 @@
  * so a request costs no extra allocation and a caller asks only for the headers it needs. */
 #include "net/httpc.h"
 
+#include "core/clock.h"
+#include "core/log.h"
+
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -57,6 +60,19 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
+/* "https://host:port/path?x" → "/path" for debug lines: a query string may carry a token, so it is left out. */
+static void path_of(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    p = p ? strchr(p + 3, '/') : NULL;
+    size_t len = p ? strcspn(p, "?#") : 0;
+    if (len >= n)
+        len = n - 1;
+    if (len)
+        memcpy(out, p, len);
+    out[len] = '\0';
+}
+
 /* "https://host:port/path?x" → "host:port" for messages; never the query or credentials. */
 static void host_of(const char *url, char *out, size_t n)
 {
@@ -107,8 +123,23 @@ int httpc_request(httpc_t *c, const char *method, const char *url, const char *c
     }
     c->errbuf[0] = '\0';
     c->answered = false;
+    int64_t t0 = clock_now_ms();
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(hl);
+    if (log_enabled(LOG_LVL_DEBUG)) {
+        /* host and path only: headers (tokens, API keys) and bodies (customer data) never go to the log */
+        char host[256], path[256], st[16] = "", ms[24];
+        host_of(url, host, sizeof(host));
+        path_of(url, path, sizeof(path));
+        long code = 0;
+        if (rc == CURLE_OK)
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        snprintf(st, sizeof(st), "%ld", code);
+        snprintf(ms, sizeof(ms), "%lld", (long long)(clock_now_ms() - t0));
+        log_kv(LOG_LVL_DEBUG, "httpc", "http request", "method", method, "host", host, "path", path, "status",
+               rc == CURLE_OK ? st : NULL, "transport_error", rc == CURLE_OK ? NULL : curl_easy_strerror(rc),
+               "ms", ms, NULL);
+    }
     if (rc != CURLE_OK) {
         char host[256];
         host_of(url, host, sizeof(host));

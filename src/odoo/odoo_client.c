@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "net/httpc.h"
 
 struct odoo {
@@ -381,8 +382,23 @@ static int call_json2(odoo_t *o, const char *model, const char *method, json_t *
     return -1;
 }
 
+static int odoo_call_once(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params,
+                          json_t **result, err_t *err);
+
+/* One debug line per call (model, method, protocol, outcome): never arguments or answers, which hold customer
+ * data, nor the key. */
 int odoo_call(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params, json_t **result,
               err_t *err)
+{
+    int rc = odoo_call_once(o, model, method, ids, params, result, err);
+    if (log_enabled(LOG_LVL_DEBUG))
+        log_kv(LOG_LVL_DEBUG, "odoo", "odoo call", "model", model, "method", method, "protocol",
+               o->proto == ODOO_PROTO_JSON2 ? "json2" : "jsonrpc", "result", rc == 0 ? "ok" : err->code, NULL);
+    return rc;
+}
+
+static int odoo_call_once(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params,
+                          json_t **result, err_t *err)
 {
     *result = NULL;
     if (odoo_connect(o, err) < 0)

@@ -263,9 +263,12 @@ static void *worker_main(void *arg)
         memset(&run, 0, sizeof(run));
         run.job = j;
         run.worker = w->name;
+        /* every line the handler (odoo/, shopify/, sync/, httpc) logs on this thread names the job */
+        log_ctx_set(j->id, j->kind, j->attempts, j->correlation_id);
         int rc = run_handler(w, conn, j, &run);
         next_due = 0;
         job_t *next = finish_job(w, conn, j, rc, &run, &rng, &next_due);
+        log_ctx_clear();
 
         pthread_mutex_lock(&p->slots_mu);
         w->job_id[0] = '\0';

@@ -1,0 +1,158 @@
+/* mask: email and phone shapes in free text. A scanner over the input that copies bytes through and, at the start
+ * of a candidate, decides on the whole candidate at once. Deliberately shape-based: it cannot know which words are
+ * names, so names and street addresses in remote error texts are not caught here (synchub never puts them into its
+ * own messages; see docs/OPERATIONS.md). */
+#include "core/mask.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+
+typedef struct out {
+    char *p;
+    size_t n, len;
+} out_t;
+
+static void put(out_t *o, const char *s, size_t len)
+{
+    if (o->n == 0)
+        return;
+    size_t room = o->n - 1 - o->len;
+    if (len > room)
+        len = room;
+    memcpy(o->p + o->len, s, len);
+    o->len += len;
+    o->p[o->len] = '\0';
+}
+
+static bool local_char(unsigned char c)
+{
+    return isalnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static bool domain_char(unsigned char c)
+{
+    return isalnum(c) || c == '.' || c == '-';
+}
+
+/* in[at] == '@'. On an email, sets [*start, *end) and returns true. */
+static bool email_at(const char *in, size_t at, size_t floor, size_t *start, size_t *end)
+{
+    size_t s = at;
+    while (s > floor && local_char((unsigned char)in[s - 1]))
+        s--;
+    if (s == at)
+        return false;
+    size_t e = at + 1;
+    while (domain_char((unsigned char)in[e]))
+        e++;
+    while (e > at + 1 && (in[e - 1] == '.' || in[e - 1] == '-')) /* a sentence's full stop is not the domain's */
+        e--;
+    /* the domain needs a dot and an alphabetic top-level label of 2+ letters */
+    size_t dot = e;
+    while (dot > at + 1 && in[dot - 1] != '.')
+        dot--;
+    if (dot <= at + 2 || e - dot < 2)
+        return false;
+    for (size_t i = dot; i < e; i++)
+        if (!isalpha((unsigned char)in[i]))
+            return false;
+    *start = s;
+    *end = e;
+    return true;
+}
+
+static bool phone_sep(unsigned char c)
+{
+    return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/';
+}
+
+/* Does the run [s, e) (digits and separators, starting with '+' or a digit, ending with a digit) look like a
+ * phone number rather than an id, a date, an address or an amount? */
+static bool phone_like(const char *in, size_t s, size_t e)
+{
+    int digits = 0, groups = 0, dots = 0, others = 0, glen[16] = {0};
+    bool in_group = false;
+    for (size_t i = s; i < e; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (isdigit(c)) {
+            digits++;
+            if (!in_group && groups < 16)
+                groups++;
+            in_group = true;
+            if (groups <= 16)
+                glen[groups - 1]++;
+        } else {
+            in_group = false;
+            if (c == '.')
+                dots++;
+            else if (c != '+')
+                others++;
+        }
+    }
+    if (digits < 7 || digits > 15)
+        return false;
+    if (in[s] == '+')
+        return true;
+    if (dots == 0 && others == 0)
+        return false; /* a bare number: an id */
+    if (groups == 3 && glen[0] == 4 && glen[1] == 2 && glen[2] == 2 && others > 0 && dots == 0)
+        return false; /* 2026-01-31 */
+    if (others == 0) {
+        if (dots == 1)
+            return false; /* 12345.678: an amount */
+        if (groups == 4 && glen[0] <= 3 && glen[1] <= 3 && glen[2] <= 3 && glen[3] <= 3)
+            return false; /* 192.168.10.200 */
+    }
+    return true;
+}
+
+size_t mask_pii(const char *in, char *out, size_t n)
+{
+    out_t o = {out, n, 0};
+    if (n)
+        out[0] = '\0';
+    if (!in)
+        return 0;
+    size_t count = 0, copied = 0, len = strlen(in);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)in[i];
+        size_t s, e;
+        if (c == '@' && email_at(in, i, copied, &s, &e)) {
+            put(&o, in + copied, s - copied);
+            put(&o, in + s, 1);
+            put(&o, "***@***", 7);
+            count++;
+            i = copied = e;
+            continue;
+        }
+        /* a phone run starts with '+' or a digit that does not continue a word or a number */
+        bool starts = (c == '+' && isdigit((unsigned char)in[i + 1])) || isdigit(c);
+        if (starts && i > 0 && (isalnum((unsigned char)in[i - 1]) || in[i - 1] == '.' || in[i - 1] == '-'))
+            starts = false;
+        if (starts) {
+            size_t j = i + 1, last_digit = isdigit(c) ? i : 0;
+            while (j < len && (isdigit((unsigned char)in[j]) || phone_sep((unsigned char)in[j]))) {
+                if (isdigit((unsigned char)in[j]))
+                    last_digit = j;
+                j++;
+            }
+            e = last_digit + 1;
+            /* the run must not run on into a word ("12 34 56 78abc" is not a phone number) */
+            bool word_after = e < len && (isalpha((unsigned char)in[e]) || in[e] == '_');
+            if (last_digit >= i && !word_after && phone_like(in, i, e)) {
+                put(&o, in + copied, i - copied);
+                put(&o, "***", 3);
+                put(&o, in + e - 2, 2);
+                count++;
+                i = copied = e;
+                continue;
+            }
+            i = e > i ? e : i + 1; /* the rest of a rejected run cannot start a phone number either */
+            continue;
+        }
+        i++;
+    }
+    put(&o, in + copied, len - copied);
+    return count;
+}
