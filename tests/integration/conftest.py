@@ -12,6 +12,11 @@ Locations (no absolute machine paths):
 Rules the helpers enforce: no timing assertions (everything that waits polls with a generous deadline through
 `wait_until`), and every process a test starts is stopped by a finalizer (SIGTERM first when the test asked for
 it, kill -9 for anything left over).
+
+Secret hygiene (HYGIENE below): every config written through `write_config` registers its secrets, every serve log
+and every CLI output of the run is registered, and at the end of the session the outputs are searched for every
+secret (raw, base64 and hex). A secret found fails the run; so does a run that started synchub but captured no
+output or no secret (the check would otherwise pass without looking).
 """
 
 import base64
@@ -212,6 +217,159 @@ def parse_iso(value):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Secret hygiene: what the run configured as secret, and everything synchub printed
+
+
+# Config keys holding secrets (cfg.c's T_SECRET keys, and the names the operator surface adds: tokens, keys),
+# given inline, as KEY_file = PATH or as KEY_env = VARIABLE.
+SECRET_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_]*(?:secret|token|api_key|password|passwd)(?:_previous)?)"
+                           r"(_file|_env)?\s*=\s*(.*?)\s*$")
+MIN_SECRET_LEN = 8   # shorter values ("sync", "admin") occur in ordinary text; they are reported, not searched
+
+
+def secret_forms(value):
+    """The forms a leaked secret may take in output: raw, base64 and hex of its bytes."""
+    raw = value.encode()
+    return {"raw": value, "base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+
+
+def scan_outputs(secrets, outputs):
+    """Search each (label, text) output for each secret (value -> where it was configured) in every form.
+    Returns [(where configured, form, output label)] — empty when clean."""
+    found = []
+    for value, where in sorted(secrets.items()):
+        if len(value) < MIN_SECRET_LEN:
+            continue
+        forms = secret_forms(value)
+        for label, text in outputs:
+            for form, needle in forms.items():
+                if needle in text:
+                    found.append((where, form, label))
+    return found
+
+
+class HygieneLedger:
+    """Every secret the run configured and every output synchub produced, for the end-of-session scan."""
+
+    def __init__(self):
+        self.secrets = {}        # value -> "config file: key"
+        self.short = set()       # secrets too short to search for
+        self.secret_files = {}   # path -> "config file: key" (read at the end: tests write them after the config)
+        self.secret_envs = {}    # variable -> "config file: key"
+        self.env_values = []     # env dicts given to synchub processes
+        self.outputs = []        # (label, text, owner: the installation folder or None)
+        self.output_files = []   # (label, path): serve logs, read at the end
+        self.instances = 0
+
+    def add_secret(self, value, where):
+        if not value:
+            return
+        if len(value) < MIN_SECRET_LEN:
+            self.short.add(where)
+        self.secrets.setdefault(value, where)
+
+    def note_config(self, path, text):
+        """Register the secrets of a config file's text."""
+        path = Path(path)
+        for line in text.splitlines():
+            m = SECRET_KEY_RE.match(line)
+            if not m or line.lstrip().startswith((";", "#")):
+                continue
+            key, via, value = m.group(1), m.group(2), m.group(3)
+            where = f"{path.name}: {key}{via or ''}"
+            if via == "_file":
+                f = Path(value)
+                self.secret_files[f if f.is_absolute() else path.parent / f] = where
+            elif via == "_env":
+                self.secret_envs[value] = where
+            else:
+                self.add_secret(value, where)
+
+    def note_env(self, env):
+        if env:
+            self.env_values.append(dict(env))
+        self._read_secret_files()  # now: a test may delete the file before the session ends
+
+    def note_output(self, label, *texts, owner=None):
+        for t in texts:
+            if t:
+                self.outputs.append((label, t if isinstance(t, str) else t.decode("utf-8", "replace"), owner))
+
+    def note_output_file(self, label, path, owner=None):
+        self.output_files.append((label, Path(path), owner))
+
+    def _read_secret_files(self):
+        for f, where in self.secret_files.items():
+            try:
+                self.add_secret(f.read_text().strip(), where)
+            except OSError:
+                pass
+
+    def resolve(self):
+        """Secrets from files and environment variables, and the outputs with the output files' text, as of now:
+        [(label, text, owner)]."""
+        self._read_secret_files()
+        for var, where in self.secret_envs.items():
+            for env in self.env_values + [os.environ]:
+                if env.get(var):
+                    self.add_secret(env[var], where)
+        outputs = list(self.outputs)
+        for label, f, owner in self.output_files:
+            try:
+                outputs.append((label, f.read_text(errors="replace"), owner))
+            except OSError:
+                pass
+        return outputs
+
+    def check(self):
+        """The end-of-session verdict: (summary line, list of failures)."""
+        outputs = self.resolve()
+        nbytes = sum(len(t) for _, t, _ in outputs)
+        searched = [v for v in self.secrets if len(v) >= MIN_SECRET_LEN]
+        heard_from = {owner for _, t, owner in outputs if owner is not None and t.strip()}
+        summary = (f"secret hygiene: {len(searched)} secrets searched (raw, base64, hex) in {len(outputs)} outputs, "
+                   f"{nbytes} bytes, from {len(heard_from)} of {self.instances} synchub installations")
+        if self.instances == 0 and not outputs:
+            return summary + " (nothing ran)", []
+        failures = [f"secret of {where} printed ({form}) in {label}"
+                    for where, form, label in scan_outputs(self.secrets, [(lb, t) for lb, t, _ in outputs])]
+        # Guards against a check that passes without looking.
+        if nbytes == 0:
+            failures.append("no synchub output was captured: the secret scan looked at nothing")
+        if not searched:
+            failures.append("no secret was registered from the configs written: the secret scan searched nothing")
+        if len(heard_from) * 2 < self.instances:
+            failures.append(f"output captured from only {len(heard_from)} of {self.instances} installations: "
+                            "capture is broken")
+        if os.environ.get("SYNCHUB_HYGIENE_DEBUG"):
+            summary += "\n" + "\n".join(f"  {w}" for w in self.secrets.values())
+        return summary, failures
+
+
+HYGIENE = HygieneLedger()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say what the secret scan looked at, so a scan of nothing is visible in every run's output."""
+    if getattr(HYGIENE, "summary", None):
+        terminalreporter.write_line(HYGIENE.summary)
+
+
+def record_output(label, *texts):
+    """For tests that run the binary without the Synchub driver: register what it printed."""
+    HYGIENE.note_output(label, *texts)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _secret_hygiene(request):
+    """At the end of the session, fail if any configured secret appears in anything synchub printed."""
+    yield HYGIENE
+    summary, failures = HYGIENE.check()
+    HYGIENE.summary = summary
+    assert not failures, summary + "\n" + "\n".join(failures[:50])
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Config files
 
 
@@ -264,9 +422,11 @@ def render_config(sections, extra=""):
 
 
 def write_config(path, sections, extra=""):
-    """Write an INI config (see docs/SPEC-inbox.md) and return its path."""
+    """Write an INI config (see docs/SPEC-inbox.md) and return its path. Its secrets join the hygiene scan."""
     path = Path(path)
-    path.write_text(render_config(sections, extra))
+    text = render_config(sections, extra)
+    path.write_text(text)
+    HYGIENE.note_config(path, text)
     return path
 
 
@@ -296,6 +456,8 @@ class Synchub:
         self.proc = None
         self.procs = []          # every serve process ever started, for the finalizer
         self.cli_outputs = []    # (argv, stdout, stderr) of every CLI run, for secret-leak checks
+        HYGIENE.instances += 1
+        HYGIENE.note_output_file(f"serve log {self.log}", self.log, owner=str(self.dir))
         self.write_config()
 
     # -- config ----------------------------------------------------------------------------------------------
@@ -325,6 +487,7 @@ class Synchub:
             full_env = dict(os.environ)
             full_env.pop("SYNCHUB_CONFIG", None)
             full_env.update(env or {})
+            HYGIENE.note_env(env)
             with open(self.log, "ab") as logf:
                 logf.write(f"\n==== serve start (port {self.port}) ====\n".encode())
                 logf.flush()
@@ -416,6 +579,9 @@ class Synchub:
         cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=str(self.dir),
                             env=full_env, stdin=subprocess.DEVNULL)
         self.cli_outputs.append((argv, cp.stdout, cp.stderr))
+        HYGIENE.note_env(env)
+        HYGIENE.note_output(f"`synchub {' '.join(map(str, args))}` in {self.dir.name}", cp.stdout, cp.stderr,
+                            owner=str(self.dir))
         return cp
 
     def cli(self, *args, expect_rc=0, **kw):

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import (BIN, EXIT_FAILURE, EXIT_STORE, EXIT_USAGE, PREVIOUS_SECRET, SECRET, SHOP, cli_job_id,
-                      fixture_bytes, parse_iso, render_config, wait_until)
+                      fixture_bytes, parse_iso, record_output, render_config, wait_until)
 
 ERROR_FIELDS = {"class", "code", "message", "record", "hint", "retry_safe"}
 JOB_FIELDS = {"id", "kind", "state", "ordering_key", "priority", "attempts", "max_attempts", "event_time", "run_at",
@@ -411,6 +411,7 @@ def test_config_from_synchub_config_env(hub):
     env = dict(os.environ, SYNCHUB_CONFIG=str(hub.config))
     cp = subprocess.run([str(BIN), "status", "--json"], capture_output=True, text=True, env=env, timeout=30,
                         cwd=str(hub.dir), stdin=subprocess.DEVNULL)
+    record_output("status via SYNCHUB_CONFIG", cp.stdout, cp.stderr)
     assert cp.returncode == 0, (cp.stdout, cp.stderr)
     assert "states" in json.loads(cp.stdout)
     assert hub.store.exists()
@@ -466,6 +467,7 @@ def test_serve_refuses_a_bad_config_with_exit_2(hub):
     hub.write_config()
     cp = subprocess.run([str(BIN), "serve", "--config", str(hub.config)], capture_output=True, text=True,
                         timeout=30, stdin=subprocess.DEVNULL)
+    record_output("serve with a bad config", cp.stdout, cp.stderr)
     assert cp.returncode == EXIT_USAGE, (cp.returncode, cp.stderr)
     assert f"{hub.config}:" in cp.stderr
 
@@ -577,6 +579,7 @@ def test_relative_store_path_is_relative_to_the_config_folder(make_synchub, tmp_
     cp = subprocess.run([str(BIN), "enqueue", "--kind", "test.noop", "--key", "rel", "--payload",
                          str(_payload(hub.dir)), "--config", str(hub.config)], capture_output=True, text=True,
                         cwd=str(elsewhere), timeout=30, stdin=subprocess.DEVNULL)
+    record_output("enqueue from another folder", cp.stdout, cp.stderr)
     assert cp.returncode == 0, (cp.stdout, cp.stderr)
     assert (hub.dir / "data" / "rel.db").exists()
     assert not (elsewhere / "data").exists()

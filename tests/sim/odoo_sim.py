@@ -3333,7 +3333,7 @@ def sim_set_stock(env, changes, create_products=False):
 # The simulator: protocols, fault injection, inspection API, HTTP server
 
 FAULT_MODES = ("none", "down", "slow", "http_500", "http_502", "http_503", "http_504", "serialization",
-               "commit_then_drop", "refuse")
+               "commit_then_drop", "refuse", "validation")
 GATEWAY_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable",
                    504: "Gateway Time-out"}
 
@@ -3535,13 +3535,16 @@ class OdooSim(HttpSim):
 
     # ---------- faults
     def set_fault(self, mode, count=None, delay_ms=None, match=None, add=False, reset=False, execute=False,
-                  phase="before", duration_ms=None):
+                  phase="before", duration_ms=None, message=None):
         done = self._instant_fault(mode, duration_ms, FAULT_MODES, ValueError)
         if done is not None:
             return done
         count = self._check_fault(count, match, phase, ValueError, '{"model": ..., "method": ...}')
+        if mode == "validation" and not isinstance(message, str):
+            raise ValueError("mode validation needs a message (the ValidationError text to answer with)")
         fault = {"mode": mode, "count": count, "delay_ms": int(delay_ms if delay_ms is not None else 2000),
-                 "match": dict(match or {}), "reset": bool(reset), "execute": bool(execute), "phase": phase}
+                 "match": dict(match or {}), "reset": bool(reset), "execute": bool(execute), "phase": phase,
+                 "message": message}
         return self._add_fault(fault, add)
 
     # ---------- state helpers for tests
@@ -3655,7 +3658,8 @@ class OdooSim(HttpSim):
         return (500, "text/html; charset=utf-8", HTML_500, [])
 
     def _rpc(self, info, execute, serialization):
-        """Common path of every Odoo request: fault injection, execution, call log."""
+        """Common path of every Odoo request: fault injection, execution, call log. serialization(exc) renders an
+        Odoo exception in the protocol's error shape (for the serialization and validation faults)."""
         t0 = time.monotonic()
         fault = self._take_fault(info)
         info["fault"] = fault["mode"] if fault else None
@@ -3667,7 +3671,13 @@ class OdooSim(HttpSim):
                 return Drop(fault["reset"])
             if mode == "serialization":
                 info["error"] = "psycopg2.errors.SerializationFailure"
-                resp = serialization()
+                resp = serialization(self._serialization_error())
+                info["status"] = resp[0]
+                return resp
+            if mode == "validation":
+                # a custom constraint that quotes the value it refused, as many Odoo modules do
+                info["error"] = ValidationError.name
+                resp = serialization(ValidationError(fault["message"]))
                 info["status"] = resp[0]
                 return resp
             if mode and mode.startswith("http_"):
@@ -3822,7 +3832,7 @@ class OdooSim(HttpSim):
                 info["error"] = exc.name
                 return self._jsonrpc_error_obj(rid, exc)
 
-        return self._rpc(info, execute, lambda: self._jsonrpc_error_obj(rid, self._serialization_error()))
+        return self._rpc(info, execute, lambda exc: self._jsonrpc_error_obj(rid, exc))
 
     # ---------- XML-RPC
     def _xmlrpc_fault(self, exc):
@@ -3859,8 +3869,7 @@ class OdooSim(HttpSim):
                 data = self._xmlrpc_fault(exc)
             return (200, "text/xml; charset=utf-8", data, [])
 
-        return self._rpc(info, execute, lambda: (200, "text/xml; charset=utf-8",
-                                                 self._xmlrpc_fault(self._serialization_error()), []))
+        return self._rpc(info, execute, lambda exc: (200, "text/xml; charset=utf-8", self._xmlrpc_fault(exc), []))
 
     # ---------- JSON-2 (Odoo 19)
     def _json2_error(self, exc, headers=()):
@@ -3893,7 +3902,7 @@ class OdooSim(HttpSim):
                 headers = [("WWW-Authenticate", "Bearer ")] if exc.status == 401 else []
                 return self._json2_error(exc, headers)
 
-        return self._rpc(info, execute, lambda: self._json2_error(self._serialization_error()))
+        return self._rpc(info, execute, lambda exc: self._json2_error(exc))
 
     def _json2_execute(self, h, verb, model, method, body, info):
         if verb != "POST":
@@ -4020,7 +4029,7 @@ class OdooSim(HttpSim):
                 info["error"] = exc.name
                 return self._jsonrpc_error_obj(rid, exc)
 
-        return self._rpc(info, execute, lambda: self._jsonrpc_error_obj(rid, self._serialization_error()))
+        return self._rpc(info, execute, lambda exc: self._jsonrpc_error_obj(rid, exc))
 
     # ---------- /__sim__ test API
     def _sim_api(self, verb, path, query, body):
