@@ -391,7 +391,10 @@ int cmd_enqueue(app_t *a)
     j.payload = payload;
     j.payload_len = plen;
     j.source = "cli";
-    j.correlation_id = key;
+    /* A job enqueued by hand starts its own chain (its children inherit this). */
+    char corr[JOB_ID_LEN + 8];
+    snprintf(corr, sizeof(corr), "cli:%s", j.id);
+    j.correlation_id = corr;
     j.event_time_ms = et;
     j.priority = prio ? (int)strtol(prio, NULL, 10) : pol.priority;
     j.max_attempts = maxa ? (int)strtol(maxa, NULL, 10) : pol.max_attempts;

@@ -27,6 +27,7 @@ static const char usage[] =
     "  enqueue                 add a job by hand (`synchub enqueue --help`)\n"
     "  status                  queue depth per state, lag, retries in the last hour, dead jobs\n"
     "  reconcile orders|inventory   find and repair what webhooks and polls missed (`synchub reconcile --help`)\n"
+    "  trace SHOP order ID|NAME   what synchub did for one order: deliveries, jobs, Odoo writes, Shopify pushes\n"
     "  version                 versions of synchub and its libraries\n"
     "  help config             every configuration key with its default\n"
     "\n"
@@ -140,6 +141,13 @@ int main(int argc, char **argv)
         {"status", cmd_status,
          "usage: synchub status [--json]\n"
          "Jobs per state, age of the oldest queued job, retries in the last hour, dead jobs.\n"},
+        {"trace", cmd_trace,
+         "usage: synchub trace SHOP order ID|NAME [--json]\n"
+         "The story of one Shopify order (numeric id, or name such as #1042): the webhook deliveries received\n"
+         "(and how many duplicates were refused), every job and attempt with its error, the Odoo records written\n"
+         "(model, id, external ID), what was sent back to Shopify (fulfillments, tracking) and the stock pushes of\n"
+         "the order's SKUs since it arrived, one line per event in time order (ISO 8601 UTC). --json: the same as\n"
+         "JSON. Kept as long as the jobs (the store's retention). Exit 0; 1 when synchub knows no such order.\n"},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmd, cmds[i].name) != 0)

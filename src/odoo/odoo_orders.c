@@ -102,6 +102,42 @@ static int fail(order_ctx_t *c, err_class_t cls, const char *code, const char *h
 
 /* ---- small helpers ----------------------------------------------------------------------------------------- */
 
+/* Record, for `synchub trace`, a write into Odoo that Odoo confirmed (or, action "adopted", a record taken over
+ * without writing): subject "order:<Shopify order id>", target "<model>/<id>" ("<model>" alone when load() does
+ * not tell the id, as for order lines), external ID in full ("__synchub__.…"). detail (JSON, taken; may be NULL)
+ * never holds customer data. */
+typedef struct effect_buf {
+    char subject[48], target[96], xmlid[220];
+    char *detail;
+} effect_buf_t;
+
+/* Fill e (its strings kept in b; release with free(b->detail)). */
+static void effect_fill(order_ctx_t *c, store_effect_t *e, effect_buf_t *b, const char *action, const char *model,
+                        int64_t id, const char *xmlid_name, json_t *detail)
+{
+    snprintf(b->subject, sizeof(b->subject), "order:%s", c->id);
+    if (id > 0)
+        snprintf(b->target, sizeof(b->target), "%s/%" PRId64, model, id);
+    else
+        snprintf(b->target, sizeof(b->target), "%s", model);
+    if (xmlid_name)
+        snprintf(b->xmlid, sizeof(b->xmlid), "%s.%s", ODOO_XMLID_MODULE, xmlid_name);
+    b->detail = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    *e = (store_effect_t){.shop = c->shop->domain, .subject = b->subject, .system = "odoo", .action = action,
+                          .target = b->target, .external_id = xmlid_name ? b->xmlid : NULL, .detail = b->detail};
+}
+
+static void effect(order_ctx_t *c, const char *action, const char *model, int64_t id, const char *xmlid_name,
+                   json_t *detail)
+{
+    store_effect_t e;
+    effect_buf_t b;
+    effect_fill(c, &e, &b, action, model, id, xmlid_name, detail);
+    queue_run_effects(c->run, &e, 1);
+    free(b.detail);
+}
+
 static const char *str(const json_t *o, const char *k)
 {
     const char *v = json_string_value(json_object_get(o, k));
@@ -334,6 +370,7 @@ static int resolve_customer(order_ctx_t *c, int64_t *partner_id)
         if (n == 1) {
             pid = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
             ours = false;
+            effect(c, "adopted", "res.partner", pid, NULL, json_pack("{s:s}", "matched", "email"));
         }
         json_decref(r);
     }
@@ -367,6 +404,7 @@ static int resolve_customer(order_ctx_t *c, int64_t *partner_id)
         }
         if (load(c, "res.partner", fields, json_pack("[o]", row), &pid) < 0)
             return -1;
+        effect(c, update ? "updated" : "created", "res.partner", pid, xml, json_pack("{s:s}", "role", "customer"));
         ours = true;
     }
     store_link_t nl = {.odoo_id = pid, .version = cust_version};
@@ -434,6 +472,7 @@ static int resolve_delivery(order_ctx_t *c, int64_t partner_id, int64_t *deliver
     }
     if (load(c, "res.partner", fields, json_pack("[o]", row), delivery_id) < 0)
         return -1;
+    effect(c, "created", "res.partner", *delivery_id, xml, json_pack("{s:s}", "role", "delivery address"));
     store_link_t nl = {.odoo_id = *delivery_id};
     snprintf(nl.odoo_model, sizeof(nl.odoo_model), "res.partner");
     snprintf(nl.state, sizeof(nl.state), "ours");
@@ -536,6 +575,7 @@ static int check_currency(order_ctx_t *c)
 
 typedef struct line {
     char xml[200];
+    char sku[128];           /* the Shopify SKU ("" for shipping) */
     char code[128];
     char name[256];
     double qty, price, discount;
@@ -568,6 +608,7 @@ static int build_lines(order_ctx_t *c, line_t **out, size_t *nout, json_t **prod
         }
         if (!cfg_map_get(c->shop->sku_map, sku, false, l->code, sizeof(l->code)))
             snprintf(l->code, sizeof(l->code), "%s", sku);
+        snprintf(l->sku, sizeof(l->sku), "%s", sku);
         snprintf(l->name, sizeof(l->name), "%s", str(it, "name") ? str(it, "name") : sku);
         const json_t *cq = json_object_get(it, "current_quantity");
         l->qty = cq ? num(it, "current_quantity") : num(it, "quantity");
@@ -707,7 +748,27 @@ static int write_order(order_ctx_t *c, bool exists, int64_t partner_id, int64_t 
         }
         json_array_append_new(rows, row);
     }
-    return load(c, "sale.order", fields, rows, order_id);
+    if (load(c, "sale.order", fields, rows, order_id) < 0)
+        return -1;
+    /* The order and its lines as one batch (one store transaction). */
+    store_effect_t *e = calloc(n + 1, sizeof(*e));
+    effect_buf_t *b = calloc(n + 1, sizeof(*b));
+    const char *action = exists ? "updated" : "created";
+    if (e && b) {
+        effect_fill(c, &e[0], &b[0], action, "sale.order", *order_id, c->xml_order, json_pack("{s:i}", "lines", (int)n));
+        for (size_t i = 0; i < n; i++) {
+            /* load() answers only the order's id; a line is known by its external ID. */
+            effect_fill(c, &e[i + 1], &b[i + 1], action, "sale.order.line", 0, lines[i].xml,
+                        json_pack("{s:s?, s:s, s:f}", "sku", lines[i].sku[0] ? lines[i].sku : NULL, "code",
+                                  lines[i].code, "quantity", lines[i].qty));
+        }
+        queue_run_effects(c->run, e, n + 1);
+        for (size_t i = 0; i <= n; i++)
+            free(b[i].detail);
+    }
+    free(e);
+    free(b);
+    return 0;
 }
 
 /* Note on a confirmed order's chatter that Shopify changed it; the order itself is left for a person. The note
@@ -736,6 +797,7 @@ static int flag_for_review(order_ctx_t *c, int64_t order_id, const char *hash)
              json_pack("{s:s, s:s}", "body", body, "message_type", "comment"), &r) < 0)
         return -1;
     json_decref(r);
+    effect(c, "review note posted", "sale.order", order_id, c->xml_order, json_pack("{s:s}", "lines", hash));
     return 0;
 }
 
@@ -766,6 +828,7 @@ static int cancel_order(order_ctx_t *c, int64_t order_id)
                     "Odoo wants a person to confirm the cancellation (invoices or deliveries exist); cancel it in "
                     "Odoo, then `synchub jobs discard` this job",
                     "Odoo answered the cancellation with a confirmation wizard instead of cancelling");
+    effect(c, "cancelled", "sale.order", order_id, c->xml_order, NULL);
     return 0;
 }
 
@@ -777,9 +840,15 @@ static int confirm_order(order_ctx_t *c, int64_t order_id)
     int rc = odoo_call(c->ws->odoo, "sale.order", "action_confirm", ids, NULL, &r, &e);
     json_decref(ids);
     json_decref(r);
-    if (rc < 0 && e.cls == ERR_DATA && strstr(e.message, "not in a state requiring confirmation"))
-        return 0; /* an earlier try confirmed it and its answer was lost */
-    return rc < 0 ? fail_record(c, &e) : 0;
+    if (rc < 0 && e.cls == ERR_DATA && strstr(e.message, "not in a state requiring confirmation")) {
+        /* an earlier try confirmed it and its answer was lost: say so rather than claim a second confirmation */
+        effect(c, "confirmed (already)", "sale.order", order_id, c->xml_order, NULL);
+        return 0;
+    }
+    if (rc < 0)
+        return fail_record(c, &e);
+    effect(c, "confirmed", "sale.order", order_id, c->xml_order, NULL);
+    return 0;
 }
 
 static int save_link(order_ctx_t *c, int64_t order_id, const char *state, const char *lines_hash)
@@ -787,13 +856,16 @@ static int save_link(order_ctx_t *c, int64_t order_id, const char *state, const 
     store_link_t l = {.odoo_id = order_id, .version = c->version};
     snprintf(l.odoo_model, sizeof(l.odoo_model), "sale.order");
     snprintf(l.state, sizeof(l.state), "%s", state);
-    char extra[64];
-    snprintf(extra, sizeof(extra), "{\"lines\":\"%s\"}", lines_hash ? lines_hash : "");
-    l.extra = extra;
+    /* The order's name too: `synchub trace SHOP order #1042` finds the order by it. */
+    json_t *x = json_pack("{s:s, s:s}", "lines", lines_hash ? lines_hash : "", "name", c->name ? c->name : "");
+    l.extra = x ? json_dumps(x, JSON_COMPACT) : NULL;
+    json_decref(x);
+    if (!l.extra)
+        return fail(c, ERR_INTERNAL, "odoo.oom", NULL, "out of memory");
     err_t e;
-    if (store_link_put(c->run->store, "shopify", c->shop->domain, "order", c->id, &l, &e) < 0)
-        return fail_record(c, &e);
-    return 0;
+    int rc = store_link_put(c->run->store, "shopify", c->shop->domain, "order", c->id, &l, &e);
+    free(l.extra);
+    return rc < 0 ? fail_record(c, &e) : 0;
 }
 
 static int handle_order(order_ctx_t *c, const char *topic)

@@ -41,6 +41,11 @@ typedef struct queue_run {
     char note[256];          /* optional remark on success ("skipped: older than the applied version") */
 } queue_run_t;
 
+/* Record n effects of this run (store_effects_add) after the remote write they describe succeeded; job_id and
+ * correlation_id of each are set to the running job's. A failure to record is logged, not returned: the write
+ * happened and failing the job would only repeat it. Worker thread of run only. */
+void queue_run_effects(queue_run_t *run, store_effect_t *e, size_t n);
+
 /* 0 = done; -1 = failed, run->err says how (class decides retry or dead). Runs on a worker thread. */
 typedef int (*queue_handler_fn)(queue_run_t *run);
 

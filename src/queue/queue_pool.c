@@ -353,6 +353,20 @@ static void *housekeeper_main(void *arg)
                 snprintf(nbuf, sizeof(nbuf), "%d", total);
                 log_kv(LOG_LVL_INFO, "queue", "pruned finished jobs past retention", "count", nbuf, NULL);
             }
+            /* Effects live as long as the jobs that explain them: the trace of an order shows both or neither. */
+            total = 0;
+            do {
+                if (store_effects_prune(conn, now - p->cfg->retention_ms, PRUNE_BATCH, &n, &err) < 0) {
+                    log_kv(LOG_LVL_WARN, "queue", "effect prune failed", "error", err.message, NULL);
+                    break;
+                }
+                total += n;
+            } while (n == PRUNE_BATCH && !atomic_load(&p->stopping));
+            if (total > 0) {
+                char nbuf[16];
+                snprintf(nbuf, sizeof(nbuf), "%d", total);
+                log_kv(LOG_LVL_INFO, "queue", "pruned effects past retention", "count", nbuf, NULL);
+            }
         }
         if (store_checkpoint(conn, &err) < 0)
             log_kv(LOG_LVL_WARN, "store", "checkpoint failed", "error", err.message, NULL);

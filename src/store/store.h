@@ -207,6 +207,48 @@ int store_cursor_put(store_t *s, const char *name, const char *value, err_t *err
 /* How many QUEUED/RUNNING/RETRY jobs carry ordering_key (schedulers enqueue a poll only when none is live). */
 int store_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err);
 
+/* Effects (store_effects.c): what synchub wrote into Odoo or sent to Shopify, one row per write, recorded after
+ * the remote system confirmed it, found again by the business record it concerns ("subject") for `synchub trace`.
+ * The pointers are borrowed (add: for the call; list: for the callback). */
+typedef struct store_effect {
+    int64_t id;                  /* list only: the row's insertion order */
+    int64_t at;                  /* ms since the epoch; add: 0 = now */
+    const char *job_id;          /* the job that wrote it; NULL outside a job (a CLI reconciliation) */
+    const char *correlation_id;  /* that job's */
+    const char *shop;            /* the shop domain */
+    const char *subject;         /* "order:<Shopify order id>", "sku:<Shopify SKU>" */
+    const char *system;          /* "odoo" or "shopify" */
+    const char *action;          /* "created", "updated", "confirmed", "fulfillmentCreate", "adopted", … */
+    const char *target;          /* odoo: "<model>/<id>"; shopify: the object's GID */
+    const char *external_id;     /* odoo: the record's external ID ("__synchub__.shopify_…"); may be NULL */
+    const char *detail;          /* JSON object text (no customer data) or NULL */
+} store_effect_t;
+
+/* Record one effect, or n effects in one transaction (all or none). 0 or -1. */
+int store_effect_add(store_t *s, const store_effect_t *e, err_t *err);
+int store_effects_add(store_t *s, const store_effect_t *e, size_t n, err_t *err);
+/* Call fn for every effect of (shop, subject) at or after since_ms, oldest first; e is borrowed for the call and fn
+ * must not use s. fn returns non-zero to stop. 0 or -1. */
+typedef int (*store_effect_fn)(const store_effect_t *e, void *ud);
+int store_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
+                       void *ud, err_t *err);
+/* Delete up to limit effects recorded before older_than (the jobs' retention). *n gets the count. 0 or -1. */
+int store_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
+
+/* Finders for the trace (store_effects.c; reads, full scans bounded by limit: operator commands, not hot paths).
+ * store_jobs_by: jobs whose ordering key (or correlation id) is value, oldest first, at most limit (0 = 500);
+ * job_list_free. store_job_by_payload: the newest job of kind whose ordering key starts with okey_prefix and whose
+ * payload's top-level field is value (a string or a number), 1 found (*out, job_free), 0 none, -1 error.
+ * store_link_by_extra: the external id of a link of (system, shop, type) whose extra JSON field is value: 1 found,
+ * 0 none, -1 error. */
+typedef enum { STORE_JOBS_BY_OKEY, STORE_JOBS_BY_CORRELATION } store_jobs_by_t;
+int store_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, job_t ***out, size_t *n,
+                  err_t *err);
+int store_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field, const char *value,
+                         job_t **out, err_t *err);
+int store_link_by_extra(store_t *s, const char *system, const char *shop, const char *type, const char *field,
+                        const char *value, char *external_id, size_t n, err_t *err);
+
 void job_free(job_t *job);
 void job_list_free(job_t **jobs, size_t n);
 const char *job_state_name(job_state_t st);

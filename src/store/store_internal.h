@@ -3,6 +3,8 @@
 #ifndef SYNCHUB_STORE_INTERNAL_H
 #define SYNCHUB_STORE_INTERNAL_H
 
+#include <sqlite3.h>
+
 #include "store/store.h"
 
 /* Column list read by read_job(); the order is the contract. */
@@ -15,5 +17,14 @@
  * rewind it (briefly holding this process's writers). Housekeeping only. */
 int store_checkpoint(store_t *s, err_t *err);
 const char *store_db_path(const store_db_t *db);
+
+/* For the store's other files (store_effects.c, …): the connection, the write transaction of store_sqlite.c (the
+ * in-process writer mutex, then BEGIN IMMEDIATE) and its error mapping, so every file writes the same way. */
+sqlite3 *store__conn(store_t *s);
+int store__begin_write(store_t *s, err_t *err);
+int store__commit(store_t *s, err_t *err);
+void store__rollback(store_t *s);
+int store__sql_error(store_t *s, err_t *err, const char *what);   /* fills err from the connection; returns -1 */
+job_t *store__read_job(sqlite3_stmt *st);                         /* a row of STORE_JOB_COLS; NULL on OOM */
 
 #endif

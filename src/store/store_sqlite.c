@@ -604,6 +604,25 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
 
 /* ---- enqueue ----------------------------------------------------------------------------------------------- */
 
+/* A redelivery of a webhook the store already holds: count it in the stored job's meta ("duplicates", and
+ * "last_duplicate_at" = the redelivery's received_at), so `synchub trace` can say how often Shopify delivered the
+ * event. Only duplicates pay for it (one UPDATE by the primary key in the same transaction). */
+static int note_duplicate(store_t *s, const job_new_t *j, err_t *err)
+{
+    static const char sql[] =
+        "UPDATE jobs SET meta = json_set(meta, '$.duplicates', coalesce(json_extract(meta, '$.duplicates'), 0) + 1,"
+        " '$.last_duplicate_at', CASE WHEN json_valid(?2) THEN json_extract(?2, '$.received_at') END)"
+        " WHERE id = ?1 AND json_valid(meta)";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_error(s, err, "prepare duplicate count");
+    bind_text(st, 1, j->id);
+    bind_text(st, 2, j->meta);
+    int rc = step_done(s, st, err, "count duplicate delivery");
+    sqlite3_finalize(st);
+    return rc < 0 ? -1 : 0;
+}
+
 int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
 {
     int64_t now = clock_now_ms();
@@ -623,7 +642,11 @@ int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t 
         sqlite3_bind_int64(st, 7, j->event_time_ms);
         sqlite3_bind_int64(st, 8, now);
         bind_text(st, 9, j->source);
-        bind_text(st, 10, j->correlation_id);
+        /* Every job carries a correlation id: one not derived from a parent or a delivery starts its own chain. */
+        char own_corr[JOB_ID_LEN + 80];
+        if (!j->correlation_id || !*j->correlation_id)
+            snprintf(own_corr, sizeof(own_corr), "%.40s:%s", j->source ? j->source : "job", j->id);
+        bind_text(st, 10, j->correlation_id && *j->correlation_id ? j->correlation_id : own_corr);
         bind_text(st, 11, j->meta);
         sqlite3_bind_text(st, 12, j->payload, (int)j->payload_len, SQLITE_TRANSIENT);
         if (step_done(s, st, err, "insert job") < 0)
@@ -631,6 +654,8 @@ int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t 
         bool d = sqlite3_changes(s->conn) == 0;
         if (dup)
             dup[i] = d;
+        if (d && j->source && !strcmp(j->source, "shopify") && note_duplicate(s, j, err) < 0)
+            goto fail;
         if (!d && refresh_head(s, j->ordering_key, err) < 0)
             goto fail;
     }
@@ -1386,4 +1411,36 @@ int job_state_parse(const char *name, job_state_t *out)
         }
     }
     return -1;
+}
+
+/* ---- internal interface for the store's other files (store_internal.h) ------------------------------------ */
+
+sqlite3 *store__conn(store_t *s)
+{
+    return s->conn;
+}
+
+int store__begin_write(store_t *s, err_t *err)
+{
+    return begin_write(s, err);
+}
+
+int store__commit(store_t *s, err_t *err)
+{
+    return commit(s, err);
+}
+
+void store__rollback(store_t *s)
+{
+    rollback(s);
+}
+
+int store__sql_error(store_t *s, err_t *err, const char *what)
+{
+    return sql_error(s, err, what);
+}
+
+job_t *store__read_job(sqlite3_stmt *st)
+{
+    return read_job(st);
 }

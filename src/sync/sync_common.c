@@ -193,7 +193,7 @@ void sync_okey(const char *kind, const char *shop, char *out, size_t n)
 }
 
 int sync_enqueue(store_t *s, const cfg_t *cfg, const char *kind, const char *ordering_key, const char *idem_key,
-                 const char *payload, bool *dup, err_t *err)
+                 const char *payload, const char *correlation, bool *dup, err_t *err)
 {
     queue_policy_t pol = queue_policy_for(cfg, kind);
     int64_t now = clock_now_ms();
@@ -204,6 +204,9 @@ int sync_enqueue(store_t *s, const cfg_t *cfg, const char *kind, const char *ord
     j.payload = payload;
     j.payload_len = strlen(payload);
     j.source = "sync";
+    char own[JOB_ID_LEN + 8];
+    snprintf(own, sizeof(own), "poll:%s", j.id);
+    j.correlation_id = correlation && *correlation ? correlation : own;
     j.event_time_ms = now;
     j.priority = pol.priority;
     j.max_attempts = pol.max_attempts;
@@ -286,7 +289,7 @@ static int schedule_pass(sync_t *sy, store_t *s, int64_t now, int64_t *last, int
             snprintf(idem, sizeof(idem), "sync|%s|%s|%" PRId64, schedule[k].kind, shop->domain, c.seq);
             snprintf(payload, sizeof(payload), "{\"shop\":\"%s\"}", shop->domain);
             bool dup = false;
-            if (sync_enqueue(s, cfg, schedule[k].kind, okey, idem, payload, &dup, err) < 0)
+            if (sync_enqueue(s, cfg, schedule[k].kind, okey, idem, payload, NULL, &dup, err) < 0)
                 return -1;
             if (!dup)
                 (*n)++;

@@ -107,7 +107,7 @@ static int enqueue_push(queue_run_t *run, const cfg_t *cfg, const cfg_shop_t *sh
     snprintf(okey, sizeof(okey), "%s|%s|sale.order/%" PRId64, SYNC_KIND_FULFILL, shop->domain, m2o_id(rec, "sale_id"));
     snprintf(payload, sizeof(payload), "{\"shop\":\"%s\",\"picking_id\":%" PRId64 "}", shop->domain, id);
     bool dup = false;
-    if (sync_enqueue(run->store, cfg, SYNC_KIND_FULFILL, okey, idem, payload, &dup, e) < 0)
+    if (sync_enqueue(run->store, cfg, SYNC_KIND_FULFILL, okey, idem, payload, run->job->correlation_id, &dup, e) < 0)
         return -1;
     if (!dup)
         (*added)++;
@@ -518,6 +518,28 @@ static int save_link(push_ctx_t *c, const char *fid, const char *state, const ch
     return rc;
 }
 
+/* Record what was done to Shopify fulfillment fid for the trace, under the Shopify order (subject
+ * "order:<id>"): action "fulfillmentCreate", "fulfillmentTrackingInfoUpdate" (both after Shopify confirmed) or
+ * "adopted" (an existing fulfillment taken as this delivery's: nothing was sent). detail: the tracking company and
+ * number Shopify has now, and the Odoo delivery. */
+static void record_effect(push_ctx_t *c, const char *action, const char *fid, const char *number, const char *company)
+{
+    char order_id[32], subject[48], gid[96];
+    if (shopify_gid_id(c->order_gid, order_id, sizeof(order_id)) < 0)
+        return;   /* no Shopify order known: nothing was sent either */
+    snprintf(subject, sizeof(subject), "order:%s", order_id);
+    shopify_gid("Fulfillment", fid, gid, sizeof(gid));
+    json_t *d = json_pack("{s:s?, s:s?, s:I, s:s?}", "company", company && *company ? company : NULL, "number",
+                          number && *number ? number : NULL, "picking_id", (json_int_t)c->picking_id, "picking",
+                          c->picking_name[0] ? c->picking_name : NULL);
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    store_effect_t e = {.shop = c->shop->domain, .subject = subject, .system = "shopify", .action = action,
+                        .target = gid, .detail = detail};
+    queue_run_effects(c->run, &e, 1);
+    free(detail);
+}
+
 /* The tracking input of Odoo's values (empty ones left out: Shopify refuses an empty URL). */
 static json_t *tracking_input(const push_ctx_t *c)
 {
@@ -569,6 +591,7 @@ static int sync_tracking(push_ctx_t *c, const char *fid, const char *adopted)
         if (rc < 0) {
             fail_record(c, &e);
         } else {
+            record_effect(c, "fulfillmentTrackingInfoUpdate", fid, c->number, c->carrier);
             rc = save_link(c, fid, strcmp(state, "adopted") ? "created" : "adopted", c->number, c->carrier, c->url);
             if (rc == 0)
                 snprintf(c->run->note, sizeof(c->run->note), "%stracking of Shopify fulfillment %s updated from Odoo",
@@ -647,6 +670,7 @@ static int adopt(push_ctx_t *c, const json_t *order, char *fid, size_t n)
         if (!ours)
             continue;
         snprintf(fid, n, "%s", id);
+        record_effect(c, "adopted", id, jstr(hit, "number"), jstr(hit, "company"));
         /* What Shopify has: sync_tracking then sends Odoo's values if they differ. */
         return save_link(c, id, "adopted", jstr(hit, "number"), jstr(hit, "company"), jstr(hit, "url")) < 0 ? -1 : 1;
     }
@@ -775,6 +799,7 @@ static int create_fulfillment(push_ctx_t *c, const foline_t *fl, size_t n, const
     char name[64];
     snprintf(name, sizeof(name), "%s", jstr(f, "name") ? jstr(f, "name") : fid);
     json_decref(p);
+    record_effect(c, "fulfillmentCreate", fid, c->number, c->carrier);
     if (save_link(c, fid, "created", c->number, c->carrier, c->url) < 0)
         return -1;
     snprintf(c->run->note, sizeof(c->run->note), "created Shopify fulfillment %s (%s)%s%s", name, fid,

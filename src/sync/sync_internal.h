@@ -23,9 +23,10 @@ json_t *sync_worker_cache(sync_worker_t *w);   /* borrowed; a JSON object the fl
 sync_worker_t *sync_job_begin(queue_run_t *run, const cfg_shop_t **shop, json_t **payload);
 
 /* Enqueue one job of kind with id = queue_job_id(idem_key), the kind's policy, payload (JSON text) on this
- * connection. *dup (may be NULL) says whether it existed already. 0 or -1. */
+ * connection. correlation: the enqueuing job's correlation id (a child continues its parent's chain); NULL starts
+ * a chain, "poll:<job id>" (the scheduler's polls). *dup (may be NULL) says whether it existed already. 0 or -1. */
 int sync_enqueue(store_t *s, const cfg_t *cfg, const char *kind, const char *ordering_key, const char *idem_key,
-                 const char *payload, bool *dup, err_t *err);
+                 const char *payload, const char *correlation, bool *dup, err_t *err);
 
 /* "kind|shop": the ordering key that keeps one job of a flow running per shop. */
 void sync_okey(const char *kind, const char *shop, char *out, size_t n);

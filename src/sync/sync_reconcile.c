@@ -20,7 +20,7 @@
 /* Enqueue the order job for one listed order. Same ordering key as the webhooks of that order, so both kinds of
  * job for one order run one at a time, oldest first. */
 static int enqueue_order(store_t *s, const cfg_t *cfg, const cfg_shop_t *shop, const sync_order_row_t *row,
-                         bool *dup, err_t *err)
+                         const char *correlation, bool *dup, err_t *err)
 {
     char okey[300], idem[300], iso[40];
     snprintf(okey, sizeof(okey), "shopify:%s:order:%s", shop->domain, row->id);
@@ -43,6 +43,10 @@ static int enqueue_order(store_t *s, const cfg_t *cfg, const cfg_shop_t *shop, c
         j.payload = ptext;
         j.payload_len = strlen(ptext);
         j.source = "reconcile";
+        /* Inside a reconcile.orders job the order jobs continue its chain; from the CLI each starts one. */
+        char own[JOB_ID_LEN + 8];
+        snprintf(own, sizeof(own), "cli:%s", j.id);
+        j.correlation_id = correlation ? correlation : own;
         j.meta = mtext;
         j.event_time_ms = row->updated_at;
         j.priority = pol.priority;
@@ -58,8 +62,8 @@ static int enqueue_order(store_t *s, const cfg_t *cfg, const cfg_shop_t *shop, c
 }
 
 static int reconcile_with(shopify_t *sh, const cfg_t *cfg, const cfg_shop_t *shop, store_t *s, int64_t since_ms,
-                          bool dry_run, const sync_progress_t *progress, sync_order_row_t **rows, size_t *n,
-                          err_t *err)
+                          bool dry_run, const char *correlation, const sync_progress_t *progress,
+                          sync_order_row_t **rows, size_t *n, err_t *err)
 {
     buf_t cursor = BUF_INIT;
     size_t cap = 0, listed = 0;
@@ -93,7 +97,7 @@ static int reconcile_with(shopify_t *sh, const cfg_t *cfg, const cfg_shop_t *sho
                 continue;   /* Odoo has this version (or a newer one) */
             if (!dry_run) {
                 bool dup = false;
-                if (enqueue_order(s, cfg, shop, &row, &dup, err) < 0) {
+                if (enqueue_order(s, cfg, shop, &row, correlation, &dup, err) < 0) {
                     json_decref(page);
                     goto out;
                 }
@@ -143,7 +147,7 @@ int sync_orders_reconcile(const cfg_t *cfg, const cfg_shop_t *shop, shopify_thro
     shopify_t *sh = shopify_new(shop, throttle);
     if (!sh)
         return err_set(err, ERR_INTERNAL, "sync.oom", "out of memory");
-    int rc = reconcile_with(sh, cfg, shop, s, since_ms, dry_run, progress, rows, n, err);
+    int rc = reconcile_with(sh, cfg, shop, s, since_ms, dry_run, NULL, progress, rows, n, err);
     shopify_free(sh);
     return rc;
 }
@@ -164,8 +168,8 @@ static int h_reconcile_orders(queue_run_t *run)
         since = at - RECONCILE_OVERLAP_MS;
     sync_order_row_t *rows = NULL;
     size_t n = 0;
-    if (reconcile_with(sync_worker_shopify(w, shop), cfg, shop, run->store, since, false, NULL, &rows, &n,
-                       &run->err) < 0) {
+    if (reconcile_with(sync_worker_shopify(w, shop), cfg, shop, run->store, since, false,
+                       run->job->correlation_id, NULL, &rows, &n, &run->err) < 0) {
         err_record(&run->err, "order reconciliation of shop %s", shop->domain);
         return -1;
     }

@@ -48,6 +48,9 @@ typedef struct stock {
     store_t *s;
     json_t *cache;            /* borrowed */
     char key_base[72];        /* job id (or a reconciliation's own id): the base of idempotency keys */
+    const char *job_id;       /* the running job (NULL in `synchub reconcile inventory`), for effects */
+    const char *correlation;  /* its correlation id: the stock.sku jobs of a poll and every effect carry it */
+    char own_corr[96];        /* the correlation outside a job: "cli:<key_base>" */
     loc_map_t maps[MAX_MAPS];
     size_t nmaps;
     sync_level_t *rows;
@@ -696,6 +699,46 @@ static void item_error(stock_t *st, sync_level_t *r, const char *code, const cha
     row_fail(st, r, &e);
 }
 
+/* The effects of one applied inventorySetQuantities: one per quantity, subject "sku:<sku>", in one transaction.
+ * Called before the rows take their new quantity, so "previous" is what synchub believed Shopify had (null when
+ * it never knew). A failure to record is logged: the quantities are set either way. */
+static void record_pushes(stock_t *st, const size_t *idx, size_t n, const char *group)
+{
+    store_effect_t *e = calloc(n, sizeof(*e));
+    char (*subject)[140] = calloc(n, sizeof(*subject));
+    char (*target)[64] = calloc(n, sizeof(*target));
+    char **detail = calloc(n, sizeof(*detail));
+    err_t err;
+    int rc = -1;
+    if (e && subject && target && detail) {
+        for (size_t j = 0; j < n; j++) {
+            const sync_level_t *r = &st->rows[idx[j]];
+            snprintf(subject[j], sizeof(subject[j]), "sku:%s", r->sku);
+            shopify_gid("InventoryItem", r->item, target[j], sizeof(target[j]));
+            json_t *d = json_pack("{s:s, s:I, s:o, s:s?}", "location", r->location, "quantity", (json_int_t)r->odoo,
+                                  "previous", r->shopify >= 0 ? json_integer(r->shopify) : json_null(),
+                                  "adjustment_group", group);
+            detail[j] = d ? json_dumps(d, JSON_COMPACT) : NULL;
+            json_decref(d);
+            e[j] = (store_effect_t){.job_id = st->job_id, .correlation_id = st->correlation,
+                                    .shop = st->shop->domain, .subject = subject[j], .system = "shopify",
+                                    .action = "inventorySetQuantities", .target = target[j], .detail = detail[j]};
+        }
+        rc = store_effects_add(st->s, e, n, &err);
+    } else {
+        err_set(&err, ERR_INTERNAL, "sync.oom", "out of memory");
+    }
+    if (rc < 0)
+        log_kv(LOG_LVL_WARN, "stock", "cannot record stock pushes for the trace", "shop", st->shop->domain, "code",
+               err.code, "error", err.message, NULL);
+    for (size_t j = 0; detail && j < n; j++)
+        free(detail[j]);
+    free(detail);
+    free(target);
+    free(subject);
+    free(e);
+}
+
 /* Send rows idx[0..n) (all DRIFT) as one inventorySetQuantities, re-sending after stale compares and without the
  * items Shopify refuses. Rows end PUSHED or FAILED. -1 only when the call as a whole fails (err). */
 static int push_batch(stock_t *st, size_t *idx, size_t n, err_t *err)
@@ -762,6 +805,8 @@ static int push_batch(stock_t *st, size_t *idx, size_t n, err_t *err)
                               "Shopify's answer has no inventorySetQuantities payload");
         }
         if (json_array_size(ues) == 0) {
+            record_pushes(st, idx, n, json_string_value(json_object_get(
+                                          json_object_get(payload, "inventoryAdjustmentGroup"), "id")));
             for (size_t j = 0; j < n; j++) {
                 st->rows[idx[j]].shopify = st->rows[idx[j]].odoo;
                 st->rows[idx[j]].status = SYNC_LEVEL_PUSHED;
@@ -873,7 +918,7 @@ static int push_all(stock_t *st, err_t *err)
 /* ---- one pass ------------------------------------------------------------------------------------------------ */
 
 static void stock_init(stock_t *st, const cfg_t *cfg, const cfg_shop_t *shop, odoo_t *odoo, shopify_t *sh, store_t *s,
-                       json_t *cache, const char *key_base)
+                       json_t *cache, const char *key_base, const job_t *job)
 {
     memset(st, 0, sizeof(*st));
     st->cfg = cfg;
@@ -883,6 +928,9 @@ static void stock_init(stock_t *st, const cfg_t *cfg, const cfg_shop_t *shop, od
     st->s = s;
     st->cache = cache;
     snprintf(st->key_base, sizeof(st->key_base), "%s", key_base);
+    snprintf(st->own_corr, sizeof(st->own_corr), "cli:%s", key_base);
+    st->job_id = job ? job->id : NULL;
+    st->correlation = job && job->correlation_id ? job->correlation_id : st->own_corr;
 }
 
 /* Steps 2–5 for products (NULL = all with stock in the mapped locations). */
@@ -915,7 +963,8 @@ static int spawn_sku_jobs(stock_t *st, const char *version, err_t *err)
                               "sku", r->sku);
         char *text = json_dumps(p, JSON_COMPACT);
         json_decref(p);
-        rc = sync_enqueue(st->s, st->cfg, SYNC_KIND_STOCK_SKU, okey, idem, text ? text : "{}", NULL, err);
+        rc = sync_enqueue(st->s, st->cfg, SYNC_KIND_STOCK_SKU, okey, idem, text ? text : "{}", st->correlation,
+                          NULL, err);
         free(text);
     }
     json_decref(seen);
@@ -978,7 +1027,7 @@ static int h_stock_poll(queue_run_t *run)
     const cfg_t *cfg = sync_cfg(run->udata);
     stock_t st;
     stock_init(&st, cfg, shop, sync_worker_odoo(w), sync_worker_shopify(w, shop), run->store, sync_worker_cache(w),
-               run->job->id);
+               run->job->id, run->job);
     sync_cursor_t cur;
     json_t *products = json_array();
     char since[32] = "", newest[sizeof(cur.position)] = "";
@@ -1024,7 +1073,7 @@ static int h_stock_sku(queue_run_t *run)
     const cfg_t *cfg = sync_cfg(run->udata);
     stock_t st;
     stock_init(&st, cfg, shop, sync_worker_odoo(w), sync_worker_shopify(w, shop), run->store, sync_worker_cache(w),
-               run->job->id);
+               run->job->id, run->job);
     json_t *products = json_pack("[I]", pid);
     /* A retry after a fix must not trust what was cached about this product. */
     char k[40];
@@ -1121,7 +1170,7 @@ int sync_stock_reconcile(const cfg_t *cfg, const cfg_shop_t *shop, shopify_throt
     stock_t st;
     char base[64];
     snprintf(base, sizeof(base), "reconcile-%" PRId64, clock_now_ms());
-    stock_init(&st, cfg, shop, odoo, sh, s, cache, base);
+    stock_init(&st, cfg, shop, odoo, sh, s, cache, base, NULL);
     st.progress = prog;
     int rc = -1;
     if (!odoo || !sh || !cache || !have) {

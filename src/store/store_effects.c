@@ -1,0 +1,243 @@
+/* store_effects: the effects table (what a job wrote into Odoo or sent to Shopify, by business subject) and the
+ * read-only finders `synchub trace` needs to gather an order's jobs. Writes go through store_sqlite.c's write
+ * transaction (store_internal.h). Not here: deciding what is an effect (the handlers record them after the remote
+ * write succeeded) or shaping the trace (obs/trace.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "store/store_internal.h"
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_effects_add(store_t *s, const store_effect_t *e, size_t n, err_t *err)
+{
+    static const char sql[] = "INSERT INTO effects(at, job_id, correlation_id, shop, subject, system, action, target,"
+                              " external_id, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    if (n == 0)
+        return 0;
+    sqlite3 *db = store__conn(s);
+    sqlite3_stmt *st = NULL;
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        store__sql_error(s, err, "prepare effect insert");
+        goto fail;
+    }
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, e[i].at ? e[i].at : now);
+        bind_opt(st, 2, e[i].job_id);
+        bind_opt(st, 3, e[i].correlation_id);
+        bind_opt(st, 4, e[i].shop ? e[i].shop : "");
+        bind_opt(st, 5, e[i].subject ? e[i].subject : "");
+        bind_opt(st, 6, e[i].system ? e[i].system : "");
+        bind_opt(st, 7, e[i].action ? e[i].action : "");
+        bind_opt(st, 8, e[i].target);
+        bind_opt(st, 9, e[i].external_id);
+        bind_opt(st, 10, e[i].detail);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            store__sql_error(s, err, "insert effect");
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    return store__commit(s, err);
+fail:
+    sqlite3_finalize(st);
+    store__rollback(s);
+    return -1;
+}
+
+int store_effect_add(store_t *s, const store_effect_t *e, err_t *err)
+{
+    return store_effects_add(s, e, 1, err);
+}
+
+int store_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
+                       void *ud, err_t *err)
+{
+    static const char sql[] = "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target,"
+                              " external_id, detail FROM effects WHERE shop = ?1 AND subject = ?2 AND at >= ?3"
+                              " ORDER BY at, id";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "prepare effect list");
+    bind_opt(st, 1, shop);
+    bind_opt(st, 2, subject);
+    sqlite3_bind_int64(st, 3, since_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_effect_t e = {
+            .id = sqlite3_column_int64(st, 0),
+            .at = sqlite3_column_int64(st, 1),
+            .job_id = col(st, 2),
+            .correlation_id = col(st, 3),
+            .shop = col(st, 4),
+            .subject = col(st, 5),
+            .system = col(st, 6),
+            .action = col(st, 7),
+            .target = col(st, 8),
+            .external_id = col(st, 9),
+            .detail = col(st, 10),
+        };
+        if (fn(&e, ud) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        store__sql_error(s, err, "list effects");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
+{
+    static const char sql[] = "DELETE FROM effects WHERE id IN (SELECT id FROM effects WHERE at < ?1 LIMIT ?2)";
+    *n = 0;
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK) {
+        store__sql_error(s, err, "prepare effect prune");
+        store__rollback(s);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, older_than);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : 1000);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        store__sql_error(s, err, "prune effects");
+        sqlite3_finalize(st);
+        store__rollback(s);
+        return -1;
+    }
+    *n = sqlite3_changes(store__conn(s));
+    sqlite3_finalize(st);
+    return store__commit(s, err);
+}
+
+/* ---- finders for the trace ---------------------------------------------------------------------------------- */
+
+int store_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, job_t ***out, size_t *n,
+                  err_t *err)
+{
+    /* okey has no index over finished jobs (jobs_key covers live ones only); correlation_id has jobs_corr. */
+    static const char by_okey[] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE okey = ?1 ORDER BY created_at, rid"
+                                  " LIMIT ?2";
+    static const char by_corr[] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE correlation_id = ?1"
+                                  " ORDER BY created_at, rid LIMIT ?2";
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store__conn(s), by == STORE_JOBS_BY_OKEY ? by_okey : by_corr, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "prepare job search");
+    bind_opt(st, 1, value);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : 500);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            job_t **grown = realloc(*out, cap * sizeof(**out));
+            if (!grown)
+                goto oom;
+            *out = grown;
+        }
+        job_t *j = store__read_job(st);
+        if (!j)
+            goto oom;
+        (*out)[(*n)++] = j;
+    }
+    if (rc != SQLITE_DONE) {
+        store__sql_error(s, err, "search jobs");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    return 0;
+oom:
+    err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+fail:
+    sqlite3_finalize(st);
+    job_list_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return -1;
+}
+
+int store_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field, const char *value,
+                         job_t **out, err_t *err)
+{
+    /* A payload that is not JSON (a hand-enqueued job) must not make json_extract fail the whole query. Numbers
+     * compare as text so a Shopify id beyond 2^53 matches exactly. */
+    static const char sql[] =
+        "SELECT " STORE_JOB_COLS " FROM jobs WHERE kind = ?1 AND substr(okey, 1, length(?2)) = ?2"
+        " AND CASE WHEN json_valid(payload) THEN CAST(json_extract(payload, '$.' || ?3) AS TEXT) END = ?4"
+        " ORDER BY created_at DESC, rid DESC LIMIT 1";
+    *out = NULL;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "prepare job search by payload");
+    bind_opt(st, 1, kind);
+    bind_opt(st, 2, okey_prefix ? okey_prefix : "");
+    bind_opt(st, 3, field);
+    bind_opt(st, 4, value);
+    int rc = sqlite3_step(st);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        if (!(*out = store__read_job(st))) {
+            sqlite3_finalize(st);
+            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        }
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        store__sql_error(s, err, "search jobs by payload");
+        found = -1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+int store_link_by_extra(store_t *s, const char *system, const char *shop, const char *type, const char *field,
+                        const char *value, char *external_id, size_t n, err_t *err)
+{
+    static const char sql[] =
+        "SELECT external_id FROM links WHERE system = ?1 AND shop = ?2 AND type = ?3"
+        " AND CASE WHEN json_valid(extra) THEN CAST(json_extract(extra, '$.' || ?4) AS TEXT) END = ?5"
+        " ORDER BY updated_at DESC LIMIT 1";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "prepare link search");
+    bind_opt(st, 1, system);
+    bind_opt(st, 2, shop);
+    bind_opt(st, 3, type);
+    bind_opt(st, 4, field);
+    bind_opt(st, 5, value);
+    int rc = sqlite3_step(st);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(external_id, n, "%s", col(st, 0) ? col(st, 0) : "");
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        store__sql_error(s, err, "search links");
+        found = -1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
