@@ -21,6 +21,7 @@
 
 typedef struct route {
     char *method, *path;
+    size_t prefix;           /* > 0: a prefix route matching the first `prefix` bytes of path */
     httpd_route_fn fn;
     void *udata;
 } route_t;
@@ -40,6 +41,9 @@ struct httpd_req {
     httpd_t *h;
     struct MHD_Connection *conn;
     const route_t *route;
+    char *path, *method;
+    char **headers;          /* extra response headers: name, value, name, value, … */
+    size_t nheaders;
     int state;
     bool too_large;
     bool deferred;
@@ -60,6 +64,8 @@ static enum MHD_Result queue_answer(httpd_req_t *r)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", r->ctype ? r->ctype : "text/plain");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    for (size_t i = 0; i + 1 < r->nheaders; i += 2)
+        MHD_add_response_header(resp, r->headers[i], r->headers[i + 1]);
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     r->state = R_QUEUED;
@@ -88,17 +94,24 @@ static enum MHD_Result answer_now(httpd_req_t *r, int status, const char *json)
     return queue_answer(r);
 }
 
+/* Exact routes first; then the longest matching prefix. path_known: some route has this path (405, not 404). */
 static const route_t *find_route(httpd_t *h, const char *method, const char *url, bool *path_known)
 {
+    const route_t *best = NULL;
     *path_known = false;
     for (size_t i = 0; i < h->nroutes; i++) {
-        if (strcmp(h->routes[i].path, url) != 0)
+        const route_t *rt = &h->routes[i];
+        if (rt->prefix ? strncmp(rt->path, url, rt->prefix) != 0 : strcmp(rt->path, url) != 0)
             continue;
         *path_known = true;
-        if (strcmp(h->routes[i].method, method) == 0)
-            return &h->routes[i];
+        if (strcmp(rt->method, method) != 0)
+            continue;
+        if (!rt->prefix)
+            return rt;
+        if (!best || rt->prefix > best->prefix)
+            best = rt;
     }
-    return NULL;
+    return best;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -116,6 +129,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         atomic_init(&r->answered, false);
         *con_cls = r;
+        r->path = strdup(url);
+        r->method = strdup(method);
+        if (!r->path || !r->method)
+            return MHD_NO;
         bool path_known;
         r->route = find_route(h, method, url, &path_known);
         if (!r->route)
@@ -162,6 +179,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     buf_release(&r->body);
     free(r->ctype);
     free(r->resp);
+    free(r->path);
+    free(r->method);
+    for (size_t i = 0; i < r->nheaders; i++)
+        free(r->headers[i]);
+    free(r->headers);
     free(r);
     *con_cls = NULL;
 }
@@ -186,8 +208,15 @@ int httpd_route(httpd_t *h, const char *method, const char *path, httpd_route_fn
     if (!r)
         return -1;
     h->routes = r;
+    size_t len = strlen(path);
     r[h->nroutes].method = strdup(method);
     r[h->nroutes].path = strdup(path);
+    if (!r[h->nroutes].method || !r[h->nroutes].path) {
+        free(r[h->nroutes].method);
+        free(r[h->nroutes].path);
+        return -1;
+    }
+    r[h->nroutes].prefix = len > 0 && path[len - 1] == '*' ? len - 1 : 0;
     r[h->nroutes].fn = fn;
     r[h->nroutes].udata = udata;
     h->nroutes++;
@@ -262,6 +291,38 @@ const char *httpd_req_body(httpd_req_t *r, size_t *len)
     if (len)
         *len = r->body.len;
     return buf_str(&r->body);
+}
+
+const char *httpd_req_path(httpd_req_t *r)
+{
+    return r->path;
+}
+
+const char *httpd_req_method(httpd_req_t *r)
+{
+    return r->method;
+}
+
+const char *httpd_req_arg(httpd_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int httpd_add_header(httpd_req_t *r, const char *name, const char *value)
+{
+    char **hv = realloc(r->headers, (r->nheaders + 2) * sizeof(*hv));
+    if (!hv)
+        return -1;
+    r->headers = hv;
+    hv[r->nheaders] = strdup(name);
+    hv[r->nheaders + 1] = strdup(value);
+    if (!hv[r->nheaders] || !hv[r->nheaders + 1]) {
+        free(hv[r->nheaders]);
+        free(hv[r->nheaders + 1]);
+        return -1;
+    }
+    r->nheaders += 2;
+    return 0;
 }
 
 void httpd_defer(httpd_req_t *r)

@@ -25,7 +25,9 @@ typedef struct httpd_opts {
 } httpd_opts_t;
 
 httpd_t *httpd_new(const httpd_opts_t *opts, err_t *err);
-/* Before httpd_start only. method "GET"/"POST"/…; path matched exactly. 0 or -1. */
+/* Before httpd_start only. method "GET"/"POST"/…; path matched exactly, or, when it ends in '*', as a prefix
+ * ("/api/jobs/" followed by a star takes "/api/jobs/3f2a…/retry"; the route reads the rest with httpd_req_path). Exact routes win
+ * over prefix routes, and a longer prefix over a shorter one. 0 or -1. */
 int httpd_route(httpd_t *h, const char *method, const char *path, httpd_route_fn fn, void *udata);
 int httpd_start(httpd_t *h, err_t *err);
 /* Stop accepting connections (SIGTERM); requests already in flight still get their answer. */
@@ -36,6 +38,12 @@ void httpd_free(httpd_t *h, int wait_ms);
 /* Inside a route callback only (the connection's data is valid there). */
 const char *httpd_req_header(httpd_req_t *r, const char *name);  /* case-insensitive; NULL if absent */
 const char *httpd_req_body(httpd_req_t *r, size_t *len);         /* never NULL; NUL-terminated copy */
+const char *httpd_req_path(httpd_req_t *r);                      /* the URL path, without the query string */
+const char *httpd_req_method(httpd_req_t *r);                    /* "GET", "POST", … */
+const char *httpd_req_arg(httpd_req_t *r, const char *name);     /* a query-string argument, decoded; NULL if absent */
+/* Add a response header (WWW-Authenticate, Content-Security-Policy, …) to the answer this route will give.
+ * Before httpd_respond, on the route's thread. Values are copied. 0 or -1. */
+int httpd_add_header(httpd_req_t *r, const char *name, const char *value);
 void httpd_defer(httpd_req_t *r);                                 /* the answer will come from httpd_respond later */
 
 /* Answer the request (copies body). Exactly once per request; any thread once deferred. */
