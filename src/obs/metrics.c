@@ -60,7 +60,8 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
     [METRIC_QUEUE_JOBS] = {"synchub_queue_jobs", "jobs in the store by state (queued, running, retry, dead) and "
                            "kind, read at scrape time", METRICS_GAUGE, {"state", "kind"}, NULL, 0, 128},
     [METRIC_QUEUE_OLDEST_AGE] = {"synchub_queue_oldest_job_age_seconds", "age (since it was stored) of the oldest "
-                                 "queued or retrying job of each kind", METRICS_GAUGE, {"kind"}, NULL, 0, 64},
+                                 "job of each kind in state queued, retry or dead, read at scrape time",
+                                 METRICS_GAUGE, {"state", "kind"}, NULL, 0, 128},
     [METRIC_QUEUE_LAG] = {"synchub_queue_lag_seconds", "how long the oldest job that is due and first in its "
                           "ordering key has been waiting for a worker (0 when none waits)", METRICS_GAUGE, {NULL},
                           NULL, 0, 1},
@@ -87,8 +88,9 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
     [METRIC_THROTTLED] = {"synchub_shopify_throttled_total", "Admin API answers that were THROTTLED or 429 "
                           "(nothing ran; the request was sent again)", METRICS_COUNTER, {"shop"}, NULL, 0, 64},
     [METRIC_RECONCILE_DRIFT] = {"synchub_reconcile_drift_total", "differences found between the systems: flow "
-                                "stock = quantities Shopify had wrong, orders = Shopify orders missing or outdated "
-                                "in Odoo", METRICS_COUNTER, {"shop", "flow"}, NULL, 0, 128},
+                                "stock = Shopify quantities changed outside synchub (a stale compare; set back to "
+                                "Odoo's), orders = Shopify orders the reconciliation found missing or outdated in "
+                                "Odoo", METRICS_COUNTER, {"shop", "flow"}, NULL, 0, 128},
 };
 
 /* ---- registry ---------------------------------------------------------------------------------------------- */
@@ -331,7 +333,7 @@ int metrics_escape(buf_t *out, const char *s, int is_label)
     return rc;
 }
 
-/* A sample value: integers exactly, other values with enough digits to read back the same double. */
+/* A sample value: integers exactly, other values to 15 significant digits. */
 static int put_value(buf_t *out, double v)
 {
     if (isnan(v))
@@ -340,7 +342,7 @@ static int put_value(buf_t *out, double v)
         return buf_puts(out, v > 0 ? "+Inf" : "-Inf");
     if (v == floor(v) && fabs(v) < 1e15)
         return buf_printf(out, "%.0f", v);
-    return buf_printf(out, "%.17g", v);
+    return buf_printf(out, "%.15g", v); /* 15 digits: what a double holds of a decimal, without 0.1's tail */
 }
 
 /* `name{l="v",…,extra}` (suffix appended to the name; extra_name/extra_value is a histogram's le). */

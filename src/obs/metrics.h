@@ -39,7 +39,7 @@ typedef enum {
     METRIC_START_TIME,           /* gauge, seconds since the epoch */
     METRIC_DELIVERIES,           /* counter {source, outcome} */
     METRIC_QUEUE_JOBS,           /* gauge {state, kind}, read from the store at scrape time */
-    METRIC_QUEUE_OLDEST_AGE,     /* gauge {kind}: age of the oldest queued or retrying job */
+    METRIC_QUEUE_OLDEST_AGE,     /* gauge {state, kind}: age of the oldest queued, retrying or dead job */
     METRIC_QUEUE_LAG,            /* gauge: how long the oldest due job has waited for a worker */
     METRIC_STORE_UP,             /* gauge: 1 when the scrape could read the store */
     METRIC_JOB_ATTEMPTS,         /* counter {kind, outcome, class} */
