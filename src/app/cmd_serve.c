@@ -65,7 +65,7 @@ static int queue_figures(store_t *s, metrics_t *m, queue_fig_t *q, err_t *err)
     q->m = m;
     q->now = clock_now_ms();
     int64_t due = 0;
-    if (store_queue_depth(s, q->now, on_depth, q, &due, err) < 0)
+    if (store_queue_depth(s, q->now, m != NULL, on_depth, q, &due, err) < 0)
         return -1;
     q->lag_s = due && q->now > due ? (double)(q->now - due) / 1000.0 : 0.0;
     return 0;

@@ -400,7 +400,7 @@ static void test_store_queue_depth_by_state_and_kind(void **state)
     assert_non_null(s);
     depth_t d = {0};
     int64_t due = -1;
-    assert_int_equal(store_queue_depth(s, 10000, on_depth, &d, &due, &err), 0);
+    assert_int_equal(store_queue_depth(s, 10000, true, on_depth, &d, &due, &err), 0);
     assert_int_equal(d.n, 0);
     assert_true(due == 0);
 
@@ -431,7 +431,7 @@ static void test_store_queue_depth_by_state_and_kind(void **state)
     assert_int_equal(store_enqueue(s, one, 2, NULL, &err), 0);
 
     memset(&d, 0, sizeof(d));
-    assert_int_equal(store_queue_depth(s, now, on_depth, &d, &due, &err), 0);
+    assert_int_equal(store_queue_depth(s, now, true, on_depth, &d, &due, &err), 0);
     assert_int_equal(d.n, 3);
     assert_non_null(row_of(&d, JOB_QUEUED, "k.one"));
     assert_true(row_of(&d, JOB_QUEUED, "k.one")->count == 2);
@@ -440,8 +440,16 @@ static void test_store_queue_depth_by_state_and_kind(void **state)
     assert_true(row_of(&d, JOB_QUEUED, "k.one")->oldest > 0);
     assert_true(due > 0 && due < now); /* the k.one heads were due at their enqueue; the retry only later */
     /* nothing is due before the jobs were stored */
-    assert_int_equal(store_queue_depth(s, 1, on_depth, &d, &due, &err), 0);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(store_queue_depth(s, 1, true, on_depth, &d, &due, &err), 0);
     assert_true(due == 0);
+    /* the totals alone: one row per state */
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(store_queue_depth(s, now, false, on_depth, &d, &due, &err), 0);
+    assert_int_equal(d.n, 3);
+    assert_true(row_of(&d, JOB_QUEUED, "")->count == 2);
+    assert_true(row_of(&d, JOB_RETRY, "")->count == 1 && row_of(&d, JOB_DEAD, "")->count == 1);
+    assert_true(due > 0);
 
     store_disconnect(s);
     store_db_close(db);
