@@ -120,11 +120,18 @@ static double value_of(const exposition_t *e, const char *name, const char *labe
     return NAN;
 }
 
-static void render(metrics_t *m, exposition_t *e, buf_t *text)
+/* Each metrics test gets a registry of the catalogue below, a text buffer and the last exposition read back. */
+typedef struct fx {
+    metrics_t *m;
+    buf_t text;
+    exposition_t e;
+} fx_t;
+
+static void render(fx_t *f)
 {
-    buf_reset(text);
-    assert_int_equal(metrics_render(m, NULL, NULL, text), 0);
-    parse_exposition(buf_str(text), e);
+    buf_reset(&f->text);
+    assert_int_equal(metrics_render(f->m, NULL, NULL, &f->text), 0);
+    parse_exposition(buf_str(&f->text), &f->e);
 }
 
 /* ---- a small catalogue of our own ------------------------------------------------------------------------- */
@@ -139,13 +146,30 @@ static const metrics_def_t defs[T_COUNT] = {
     [T_ONE] = {"t_up", "no labels", METRICS_GAUGE, {NULL}, NULL, 0, 0},
 };
 
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    if (!f || !(f->m = metrics_new_with(defs, T_COUNT)))
+        return -1;
+    buf_init(&f->text);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    buf_release(&f->text);
+    metrics_free(f->m);
+    free(f);
+    return 0;
+}
+
 static void test_metrics_counters_by_label(void **state)
 {
-    (void)state;
-    metrics_t *m = metrics_new_with(defs, T_COUNT);
-    assert_non_null(m);
-    buf_t text = BUF_INIT;
-    exposition_t *e = calloc(1, sizeof(*e));
+    fx_t *f = *state;
+    metrics_t *m = f->m;
+    exposition_t *e = &f->e;
     metrics_add(m, T_REQS, (const char *[]){"stored", "a"}, 1);
     metrics_add(m, T_REQS, (const char *[]){"stored", "a"}, 2);
     metrics_add(m, T_REQS, (const char *[]){"duplicate", "a"}, 1);
@@ -153,39 +177,35 @@ static void test_metrics_counters_by_label(void **state)
     metrics_set(m, T_ONE, NULL, 1);
     metrics_add(NULL, T_REQS, (const char *[]){"stored", "a"}, 1);   /* no registry: nothing, no crash */
     metrics_add(m, T_COUNT + 7, (const char *[]){"stored", "a"}, 1); /* unknown id: nothing */
-    render(m, e, &text);
+    render(f);
     assert_true(value_of(e, "t_requests_total", "{outcome=\"stored\",kind=\"a\"}") == 3);
     assert_true(value_of(e, "t_requests_total", "{outcome=\"duplicate\",kind=\"a\"}") == 1);
     assert_true(value_of(e, "t_requests_total", "{outcome=\"stored\",kind=\"\"}") == 5);
     assert_true(value_of(e, "t_up", "") == 1);
-    assert_non_null(strstr(buf_str(&text), "# TYPE t_requests_total counter\n"));
+    assert_non_null(strstr(buf_str(&f->text), "# TYPE t_requests_total counter\n"));
     /* a gauge is set, and reset to 0 before a scrape sets it again */
     metrics_set(m, T_TEMP, (const char *[]){"kitchen"}, 21.5);
     metrics_add(m, T_TEMP, (const char *[]){"kitchen"}, -1);
-    render(m, e, &text);
+    render(f);
     assert_true(value_of(e, "t_temperature", "{room=\"kitchen\"}") == 20.5);
     metrics_reset(m, T_TEMP);
     metrics_reset(m, T_REQS); /* counters are never reset */
-    render(m, e, &text);
+    render(f);
     assert_true(value_of(e, "t_temperature", "{room=\"kitchen\"}") == 0);
     assert_true(value_of(e, "t_requests_total", "{outcome=\"stored\",kind=\"a\"}") == 3);
-    free(e);
-    buf_release(&text);
-    metrics_free(m);
     metrics_free(NULL);
 }
 
 static void test_metrics_histogram_buckets_sum_and_count(void **state)
 {
-    (void)state;
-    metrics_t *m = metrics_new_with(defs, T_COUNT);
-    buf_t text = BUF_INIT;
-    exposition_t *e = calloc(1, sizeof(*e));
+    fx_t *f = *state;
+    metrics_t *m = f->m;
+    exposition_t *e = &f->e;
     const double obs[] = {0.05, 0.1, 0.3, 0.7, 2.0, 9.0};
     for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++)
         metrics_observe(m, T_LAT, (const char *[]){"odoo"}, obs[i]);
     metrics_add(m, T_LAT, (const char *[]){"odoo"}, 5); /* not a counter: ignored */
-    render(m, e, &text);
+    render(f);
     /* le is an upper bound, inclusive: 0.1 falls in the 0.1 bucket */
     assert_true(value_of(e, "t_latency_seconds_bucket", "{system=\"odoo\",le=\"0.1\"}") == 2);
     assert_true(value_of(e, "t_latency_seconds_bucket", "{system=\"odoo\",le=\"0.5\"}") == 3);
@@ -193,38 +213,30 @@ static void test_metrics_histogram_buckets_sum_and_count(void **state)
     assert_true(value_of(e, "t_latency_seconds_bucket", "{system=\"odoo\",le=\"+Inf\"}") == 6);
     assert_true(value_of(e, "t_latency_seconds_count", "{system=\"odoo\"}") == 6);
     assert_true(fabs(value_of(e, "t_latency_seconds_sum", "{system=\"odoo\"}") - 12.15) < 1e-9);
-    assert_non_null(strstr(buf_str(&text), "# TYPE t_latency_seconds histogram\n"));
-    free(e);
-    buf_release(&text);
-    metrics_free(m);
+    assert_non_null(strstr(buf_str(&f->text), "# TYPE t_latency_seconds histogram\n"));
 }
 
 static void test_metrics_label_and_help_escaping(void **state)
 {
-    (void)state;
-    metrics_t *m = metrics_new_with(defs, T_COUNT);
-    buf_t text = BUF_INIT;
-    exposition_t *e = calloc(1, sizeof(*e));
+    fx_t *f = *state;
+    metrics_t *m = f->m;
+    exposition_t *e = &f->e;
     metrics_set(m, T_TEMP, (const char *[]){"a \"b\" \\c\nd"}, 1);
-    render(m, e, &text);
+    render(f);
     assert_true(value_of(e, "t_temperature", "{room=\"a \\\"b\\\" \\\\c\\nd\"}") == 1);
     /* HELP escapes backslash and newline, not quotes */
-    assert_non_null(strstr(buf_str(&text), "# HELP t_temperature a gauge with a \\\\ and a\\nnewline in its help\n"));
+    assert_non_null(strstr(buf_str(&f->text), "# HELP t_temperature a gauge with a \\\\ and a\\nnewline in its help\n"));
     buf_t esc = BUF_INIT;
     assert_int_equal(metrics_escape(&esc, "q\"\\", 0), 0);
     assert_string_equal(buf_str(&esc), "q\"\\\\");
     buf_release(&esc);
-    free(e);
-    buf_release(&text);
-    metrics_free(m);
 }
 
 static void test_metrics_full_family_goes_to_the_overflow_series(void **state)
 {
-    (void)state;
-    metrics_t *m = metrics_new_with(defs, T_COUNT);
-    buf_t text = BUF_INIT;
-    exposition_t *e = calloc(1, sizeof(*e));
+    fx_t *f = *state;
+    metrics_t *m = f->m;
+    exposition_t *e = &f->e;
     char kind[16];
     for (int i = 0; i < 10; i++) {
         snprintf(kind, sizeof(kind), "k%d", i);
@@ -234,7 +246,7 @@ static void test_metrics_full_family_goes_to_the_overflow_series(void **state)
     memset(longv, 'x', sizeof(longv) - 1);
     longv[sizeof(longv) - 1] = '\0';
     metrics_add(m, T_REQS, (const char *[]){"stored", longv}, 1); /* too long to keep: overflow too */
-    render(m, e, &text);
+    render(f);
     /* capacity 3: three series of their own, the other seven and the long one in the overflow series */
     size_t own = 0;
     for (size_t i = 0; i < e->n; i++)
@@ -248,14 +260,11 @@ static void test_metrics_full_family_goes_to_the_overflow_series(void **state)
         snprintf(labels, sizeof(labels), "{outcome=\"stored\",kind=\"%s\"}", kind);
         if (!isnan(value_of(e, "t_requests_total", labels))) {
             metrics_add(m, T_REQS, (const char *[]){"stored", kind}, 1);
-            render(m, e, &text);
+            render(f);
             assert_true(value_of(e, "t_requests_total", labels) == 2);
             break;
         }
     }
-    free(e);
-    buf_release(&text);
-    metrics_free(m);
 }
 
 typedef struct hammer {
@@ -277,10 +286,9 @@ static void *hammer_main(void *arg)
 
 static void test_metrics_concurrent_updates_are_exact(void **state)
 {
-    (void)state;
-    metrics_t *m = metrics_new_with(defs, T_COUNT);
-    buf_t text = BUF_INIT;
-    exposition_t *e = calloc(1, sizeof(*e));
+    fx_t *f = *state;
+    metrics_t *m = f->m;
+    exposition_t *e = &f->e;
     enum { THREADS = 4, N = 30000 };
     pthread_t t[THREADS];
     hammer_t h = {m, N};
@@ -288,14 +296,14 @@ static void test_metrics_concurrent_updates_are_exact(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, hammer_main, &h), 0);
     /* scrapes while the updates land: every reading is well-formed and +Inf == _count */
     for (int i = 0; i < 20; i++) {
-        render(m, e, &text);
+        render(f);
         double inf = value_of(e, "t_latency_seconds_bucket", "{system=\"odoo\",le=\"+Inf\"}");
         double cnt = value_of(e, "t_latency_seconds_count", "{system=\"odoo\"}");
         assert_true((isnan(inf) && isnan(cnt)) || inf == cnt);
     }
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
-    render(m, e, &text);
+    render(f);
     double total = 0;
     for (int k = 0; k < 3; k++) {
         char labels[64];
@@ -305,23 +313,20 @@ static void test_metrics_concurrent_updates_are_exact(void **state)
     assert_true(total == (double)THREADS * N);
     assert_true(value_of(e, "t_latency_seconds_count", "{system=\"odoo\"}") == (double)THREADS * N);
     assert_true(value_of(e, "t_latency_seconds_sum", "{system=\"odoo\"}") == 0.25 * THREADS * N);
-    free(e);
-    buf_release(&text);
-    metrics_free(m);
 }
 
 static void test_metrics_catalogue_renders_and_parses(void **state)
 {
-    (void)state;
-    metrics_t *m = metrics_new();
+    fx_t *f = *state;
+    metrics_free(f->m);
+    metrics_t *m = f->m = metrics_new();
     assert_non_null(m);
-    buf_t text = BUF_INIT;
-    exposition_t *e = calloc(1, sizeof(*e));
+    exposition_t *e = &f->e;
     metrics_set(m, METRIC_BUILD_INFO, (const char *[]){"0.2.0"}, 1);
     metrics_add(m, METRIC_DELIVERIES, (const char *[]){"shopify", "stored"}, 1);
     metrics_observe(m, METRIC_REMOTE_DURATION, (const char *[]){"odoo", "sale.order.load"}, 0.02);
     metrics_add(m, METRIC_JOB_ATTEMPTS, (const char *[]){"shopify.order", "dead", "data"}, 1);
-    render(m, e, &text);
+    render(f);
     assert_true(value_of(e, "synchub_build_info", "{version=\"0.2.0\"}") == 1);
     assert_true(value_of(e, "synchub_remote_request_duration_seconds_count",
                          "{system=\"odoo\",method=\"sale.order.load\"}") == 1);
@@ -329,14 +334,11 @@ static void test_metrics_catalogue_renders_and_parses(void **state)
     for (int i = 0; i < METRIC_COUNT; i++) {
         char want[160];
         snprintf(want, sizeof(want), "# TYPE %s ", metrics_catalogue[i].name);
-        assert_non_null(strstr(buf_str(&text), want));
+        assert_non_null(strstr(buf_str(&f->text), want));
         assert_int_equal(strncmp(metrics_catalogue[i].name, "synchub_", 8), 0);
         if (metrics_catalogue[i].type == METRICS_COUNTER)
             assert_non_null(strstr(metrics_catalogue[i].name, "_total"));
     }
-    free(e);
-    buf_release(&text);
-    metrics_free(m);
 }
 
 /* ---- the store's queue figures ------------------------------------------------------------------------------ */
@@ -464,12 +466,12 @@ static void test_store_queue_depth_by_state_and_kind(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_metrics_counters_by_label),
-        cmocka_unit_test(test_metrics_histogram_buckets_sum_and_count),
-        cmocka_unit_test(test_metrics_label_and_help_escaping),
-        cmocka_unit_test(test_metrics_full_family_goes_to_the_overflow_series),
-        cmocka_unit_test(test_metrics_concurrent_updates_are_exact),
-        cmocka_unit_test(test_metrics_catalogue_renders_and_parses),
+        cmocka_unit_test_setup_teardown(test_metrics_counters_by_label, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_histogram_buckets_sum_and_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_label_and_help_escaping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_full_family_goes_to_the_overflow_series, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_concurrent_updates_are_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_catalogue_renders_and_parses, setup, teardown),
         cmocka_unit_test(test_store_queue_depth_by_state_and_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
