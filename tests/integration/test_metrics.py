@@ -141,12 +141,14 @@ def test_every_delivery_outcome_is_counted_exactly(make_synchub):
     hub.set("server", workers=0, max_body="64KiB")
     hub.set(f"shop {SHOP}", webhook_secret_previous=PREVIOUS_SECRET)
     hub.start()
-    status, _doc, raw = http_request(hub.port, "GET", "/metrics")
     before = scrape(hub)
     for outcome in ("stored", "duplicate", "bad_signature", "too_large", "unknown_shop", "bad_request",
                     "unavailable"):
-        assert deliveries(before, outcome) == 0, f"{outcome} is not 0 at start (or missing)"
-    assert value(before, "synchub_build_info", version=re.search(r'version="([^"]+)"', raw.decode()).group(1)) == 1
+        assert any(s[1].get("outcome") == outcome for s in before["synchub_webhook_deliveries_total"]["samples"]), \
+            f"no {outcome} series at start"
+        assert deliveries(before, outcome) == 0, f"{outcome} is not 0 at start"
+    (_name, labels, built), = before["synchub_build_info"]["samples"]
+    assert built == 1 and re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", labels["version"]), labels
     assert value(before, "synchub_process_start_time_seconds") > 1.6e9
 
     body = fixture_bytes("orders_create.json")
@@ -213,6 +215,8 @@ def test_dead_job_shows_in_attempts_by_class_and_in_depth(make_synchub):
 
 
 def test_order_through_odoo_and_shopify_fills_the_latency_histograms(make_synchub, odoo_emulator, shopify):
+    """One order (#1042) through both emulators; Shopify answers the order fetch once with 429 + Retry-After, so
+    the throttle counters move too."""
     hub = make_synchub()
     hub.set("server", workers=2)
     hub.set("odoo", url=odoo_emulator.url, database=odoo_emulator.dbname, username="sync",
@@ -223,6 +227,7 @@ def test_order_through_odoo_and_shopify_fills_the_latency_histograms(make_synchu
     hub.set("kind shopify.order", max_attempts=10, backoff_base="200ms", backoff_cap="1s")
     hub.start()
     before = scrape(hub)
+    shopify.set_fault("429", count=1, match={"operation": "Order"}, retry_after=0.2)
     status, body = hub.post_webhook(fixture_bytes("orders_create.json"), topic="orders/create",
                                     event_id="evt-metrics-1042")
     assert status == 200, body
@@ -239,6 +244,13 @@ def test_order_through_odoo_and_shopify_fills_the_latency_histograms(make_synchu
     assert not [s for s in errors if s[1].get("system") == "odoo" and s[1]["class"] != "data"], errors
     # the emulator's own log of the calls agrees: every load request was measured once
     assert odoo_load == len(odoo_emulator.calls(model="sale.order", method="load"))
+
+    def delta(name):
+        return value(after, name, shop=SHOP) - value(before, name, shop=SHOP)
+
+    assert delta("synchub_shopify_throttled_total") == 1
+    assert delta("synchub_shopify_throttle_waits_total") >= 1
+    assert delta("synchub_shopify_throttle_wait_seconds_total") >= 0.15   # Retry-After 0.2 s, paused in full
     hub.stop()
 
 
