@@ -72,6 +72,13 @@ int64_t odoo_uid(const odoo_t *o) { return o->uid; }
 uint64_t odoo_calls(const odoo_t *o) { return o->calls; }
 void odoo_set_metrics(odoo_t *o, metrics_t *m) { o->metrics = m; }
 
+/* The metrics' method label: "sale.order.load". Model and method come from synchub's code, never from data. */
+static const char *method_label(const char *model, const char *method, char *out, size_t n)
+{
+    snprintf(out, n, "%s.%s", model, method);
+    return out;
+}
+
 static const cfg_secret_t *secret(const odoo_t *o)
 {
     return o->cfg->api_key.value ? &o->cfg->api_key : &o->cfg->password;
@@ -216,8 +223,9 @@ static int post_json(odoo_t *o, const char *path, json_t *payload, const char *c
                            &o->resp, err);
     if (o->metrics) {
         char name[160];
-        snprintf(name, sizeof(name), "%s.%s", model, method);
-        metrics_observe(o->metrics, METRIC_REMOTE_DURATION, (const char *[]){"odoo", name}, metrics_mono_s() - t0);
+        metrics_observe(o->metrics, METRIC_REMOTE_DURATION,
+                        (const char *[]){"odoo", method_label(model, method, name, sizeof(name))},
+                        metrics_mono_s() - t0);
     }
     if (rc < 0) {
         size_t len = strlen(err->message);
@@ -401,8 +409,9 @@ int odoo_call(odoo_t *o, const char *model, const char *method, json_t *ids, jso
     int rc = odoo_call_once(o, model, method, ids, params, result, err);
     if (rc < 0 && o->metrics) {
         char name[160];
-        snprintf(name, sizeof(name), "%s.%s", model, method);
-        metrics_add(o->metrics, METRIC_REMOTE_ERRORS, (const char *[]){"odoo", name, err_class_name(err->cls)}, 1);
+        metrics_add(o->metrics, METRIC_REMOTE_ERRORS,
+                    (const char *[]){"odoo", method_label(model, method, name, sizeof(name)), err_class_name(err->cls)},
+                    1);
     }
     if (log_enabled(LOG_LVL_DEBUG))
         log_kv(LOG_LVL_DEBUG, "odoo", "odoo call", "model", model, "method", method, "protocol",
