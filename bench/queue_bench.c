@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 
     queue_registry_t *reg = queue_registry_new();
     queue_registry_add(reg, "test.noop", noop, NULL);
-    queue_pool_t *pool = queue_pool_start(db, &cfg, reg, nworkers, &err);
+    queue_pool_t *pool = queue_pool_start(db, &cfg, reg, nworkers, NULL, &err);
     store_t *s = store_connect(db, false, 0, &err);
     store_stats_t st;
     for (;;) {

@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "ingest/ingest.h"
 #include "net/httpd.h"
 #include "net/sdnotify.h"
+#include "obs/metrics.h"
 #include "odoo/odoo_orders.h"
 #include "store/store_writer.h"
 #include "sync/sync.h"
@@ -24,6 +26,8 @@
 typedef struct serve_ctx {
     const cfg_t *cfg;
     store_db_t *db;
+    metrics_t *metrics;
+    httpd_t *httpd;
 } serve_ctx_t;
 
 static void route_healthz(void *udata, httpd_req_t *r)
@@ -32,26 +36,118 @@ static void route_healthz(void *udata, httpd_req_t *r)
     httpd_respond_json(r, 200, "{\"status\":\"ok\"}");
 }
 
-/* Ready = the store takes a write within the ack deadline. Reports depth and lag for load balancers and humans. */
+/* The queue as /readyz and /metrics see it: totals by state, the lag, and (with m) the per-kind gauges. */
+typedef struct queue_fig {
+    metrics_t *m;
+    int64_t now;
+    int64_t by_state[JOB_STATE_COUNT];
+    double lag_s;
+} queue_fig_t;
+
+static int on_depth(job_state_t state, const char *kind, int64_t n, int64_t oldest_ms, void *ud)
+{
+    queue_fig_t *q = ud;
+    if ((unsigned)state < JOB_STATE_COUNT)
+        q->by_state[state] += n;
+    if (q->m) {
+        const char *labels[] = {job_state_name(state), kind};
+        metrics_set(q->m, METRIC_QUEUE_JOBS, labels, (double)n);
+        if (state != JOB_RUNNING) /* a running job's age since it was stored says nothing about the queue */
+            metrics_set(q->m, METRIC_QUEUE_OLDEST_AGE, labels,
+                        q->now > oldest_ms ? (double)(q->now - oldest_ms) / 1000.0 : 0.0);
+    }
+    return 0;
+}
+
+static int queue_figures(store_t *s, metrics_t *m, queue_fig_t *q, err_t *err)
+{
+    memset(q, 0, sizeof(*q));
+    q->m = m;
+    q->now = clock_now_ms();
+    int64_t due = 0;
+    if (store_queue_depth(s, q->now, m != NULL, on_depth, q, &due, err) < 0)
+        return -1;
+    q->lag_s = due && q->now > due ? (double)(q->now - due) / 1000.0 : 0.0;
+    return 0;
+}
+
+/* Ready = the store takes a write within the ack deadline, and the backlog is within the configured bounds
+ * ([server] ready_max_lag, ready_max_depth). Ingestion goes on either way (durability first): a bound exceeded
+ * tells the orchestrator and the operator that this node's workers are behind. */
 static void route_readyz(void *udata, httpd_req_t *r)
 {
     serve_ctx_t *c = udata;
     err_t err;
-    store_stats_t st;
-    int64_t now = clock_now_ms();
+    queue_fig_t q;
     store_t *s = store_connect(c->db, false, c->cfg->ack_timeout_ms, &err);
-    if (!s || store_probe_write(s, &err) < 0 || store_stats(s, now, &st, &err) < 0) {
+    if (!s || store_probe_write(s, &err) < 0 || queue_figures(s, NULL, &q, &err) < 0) {
         store_disconnect(s);
         httpd_respond_json(r, 503, "{\"ready\":false,\"reason\":\"store not writable: %s\"}",
                            err.code[0] ? err.code : "unknown");
         return;
     }
     store_disconnect(s);
-    double lag = st.oldest_due_ms ? (double)(now - st.oldest_due_ms) / 1000.0 : 0.0;
-    httpd_respond_json(r, 200, "{\"ready\":true,\"queued\":%lld,\"retry\":%lld,\"running\":%lld,\"dead\":%lld,"
-                               "\"lag_seconds\":%.3f}",
-                       (long long)st.by_state[JOB_QUEUED], (long long)st.by_state[JOB_RETRY],
-                       (long long)st.by_state[JOB_RUNNING], (long long)st.by_state[JOB_DEAD], lag);
+    int64_t backlog = q.by_state[JOB_QUEUED] + q.by_state[JOB_RETRY];
+    double max_lag = (double)c->cfg->ready_max_lag_ms / 1000.0;
+    char reason[160] = "";
+    const char *bound = NULL;
+    double limit = 0, value = 0;
+    if (c->cfg->ready_max_lag_ms > 0 && q.lag_s > max_lag) {
+        bound = "ready_max_lag";
+        limit = max_lag;
+        value = q.lag_s;
+        snprintf(reason, sizeof(reason), "lag %.3f s exceeds ready_max_lag (%.3f s)", value, limit);
+    } else if (c->cfg->ready_max_depth > 0 && backlog > c->cfg->ready_max_depth) {
+        bound = "ready_max_depth";
+        limit = (double)c->cfg->ready_max_depth;
+        value = (double)backlog;
+        snprintf(reason, sizeof(reason), "%lld jobs queued or waiting to retry exceed ready_max_depth (%lld)",
+                 (long long)backlog, (long long)c->cfg->ready_max_depth);
+    }
+    buf_t b = BUF_INIT;
+    buf_printf(&b, "{\"ready\":%s,", bound ? "false" : "true");
+    if (bound)
+        buf_printf(&b, "\"reason\":\"%s\",\"bound\":\"%s\",\"limit\":%.3f,\"value\":%.3f,", reason, bound, limit,
+                   value);
+    buf_printf(&b, "\"queued\":%lld,\"retry\":%lld,\"running\":%lld,\"dead\":%lld,\"lag_seconds\":%.3f}",
+               (long long)q.by_state[JOB_QUEUED], (long long)q.by_state[JOB_RETRY],
+               (long long)q.by_state[JOB_RUNNING], (long long)q.by_state[JOB_DEAD], q.lag_s);
+    httpd_respond(r, bound ? 503 : 200, "application/json", buf_str(&b), b.len);
+    buf_release(&b);
+}
+
+/* The scrape-time figures: the queue from the store (on its own connection: a scrape never waits for a worker's),
+ * and the 413s httpd answered for the webhook route. */
+static void collect(metrics_t *m, void *ud)
+{
+    serve_ctx_t *c = ud;
+    err_t err;
+    queue_fig_t q;
+    metrics_reset(m, METRIC_QUEUE_JOBS);
+    metrics_reset(m, METRIC_QUEUE_OLDEST_AGE);
+    store_t *s = store_connect(c->db, false, c->cfg->ack_timeout_ms, &err);
+    int rc = s ? queue_figures(s, m, &q, &err) : -1;
+    store_disconnect(s);
+    if (rc < 0)
+        log_kv(LOG_LVL_WARN, "metrics", "cannot read the queue figures for /metrics", "code", err.code, "error",
+               err.message, NULL);
+    metrics_set(m, METRIC_STORE_UP, NULL, rc == 0 ? 1 : 0);
+    metrics_set(m, METRIC_QUEUE_LAG, NULL, rc == 0 ? q.lag_s : 0);
+    metrics_set(m, METRIC_DELIVERIES, (const char *[]){"shopify", "too_large"},
+                (double)httpd_too_large(c->httpd, "POST", "/webhooks/shopify"));
+}
+
+static void route_metrics(void *udata, httpd_req_t *r)
+{
+    serve_ctx_t *c = udata;
+    buf_t b = BUF_INIT;
+    if (metrics_render(c->metrics, collect, c, &b) < 0) {
+        buf_release(&b);
+        httpd_respond_json(r, 500, "{\"error\":\"out of memory\"}");
+        return;
+    }
+    httpd_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&b), b.len);
+    buf_release(&b);
 }
 
 /* One `serve` per SQLite store: a second one would double the housekeeping and confuse lease ownership. */
@@ -87,6 +183,13 @@ int cmd_serve(app_t *a)
     sync_scheduler_t *sched = NULL;
     ingest_t *in = NULL;
     httpd_t *h = NULL;
+    metrics_t *m = metrics_new();
+    if (!m) {
+        fprintf(stderr, "synchub: out of memory\n");
+        return APP_FAIL;
+    }
+    metrics_set(m, METRIC_BUILD_INFO, (const char *[]){SYNCHUB_VERSION}, 1);
+    metrics_set(m, METRIC_START_TIME, NULL, (double)clock_now_ms() / 1000.0);
 
     /* Block the stop signals before any thread exists so that every thread inherits the mask and only sigwait
      * below receives them. */
@@ -100,6 +203,7 @@ int cmd_serve(app_t *a)
     db = store_db_open(cfg->store_path, cfg->ack_timeout_ms, &err);
     if (!db) {
         app_print_err(&err);
+        metrics_free(m);
         return APP_STORE;
     }
     store_db_set_max_size(db, cfg->store_max_size);
@@ -107,25 +211,28 @@ int cmd_serve(app_t *a)
         goto out;
     reg = queue_registry_new();
     sy = sync_new(cfg);
+    if (sy)
+        sync_set_metrics(sy, m);
     if (!reg || !sy || (cfg->test_handlers && app_register_test_handlers(reg) < 0) ||
         odoo_orders_register(reg, sy) < 0 || sync_register(reg, sy) < 0)
         goto out;
     writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
     if (!writer)
         goto fail_err;
-    pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, &err);
+    pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, m, &err);
     if (!pool)
         goto fail_err;
     /* Polls are only useful with workers to run them; an ingest-only node (workers = 0) schedules nothing. */
     if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
-    in = ingest_new(cfg, writer);
+    in = ingest_new(cfg, writer, m);
     httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
-    serve_ctx_t ctx = {cfg, db};
     h = httpd_new(&ho, &err);
+    serve_ctx_t ctx = {cfg, db, m, h};
     if (!in || !h || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
         httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
-        httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0)
+        httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0 ||
+        httpd_route(h, "GET", "/metrics", route_metrics, &ctx) < 0)
         goto out;
     if (httpd_start(h, &err) < 0)
         goto fail_err;
@@ -178,6 +285,7 @@ out:
     ingest_free(in);
     queue_registry_free(reg);
     sync_free(sy);
+    metrics_free(m); /* after everything that reports to it stopped */
     if (lock_fd >= 0)
         close(lock_fd);
     store_db_close(db);

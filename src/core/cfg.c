@@ -39,6 +39,10 @@ static const cfg_key_t server_keys[] = {
      0, "deadline for the durable commit before answering 503 (Shopify waits 5 s)"},
     {"shutdown_grace", T_DURATION, S(shutdown_grace_ms), 0, 3600000, "30s", 0,
      "on SIGTERM, how long running jobs may take to finish"},
+    {"ready_max_lag", T_DURATION, S(ready_max_lag_ms), 0, 30 * 86400000LL, "0", 0,
+     "/readyz answers 503 while the oldest due job has waited longer than this (0 = no bound)"},
+    {"ready_max_depth", T_INT, S(ready_max_depth), 0, 1000000000, "0", 0,
+     "/readyz answers 503 while more jobs than this are queued or waiting to retry (0 = no bound)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 static const cfg_key_t store_keys[] = {
     {"backend", T_BACKEND, S(store_backend), 0, 0, "sqlite", 0, "sqlite (postgres: not in this build yet)"},

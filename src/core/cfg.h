@@ -65,6 +65,7 @@ typedef struct cfg {
     char *listen_host;
     int64_t listen_port, workers, http_threads;
     int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
+    int64_t ready_max_lag_ms, ready_max_depth;   /* /readyz bounds; 0 = none */
     /* [store] */
     char *store_backend, *store_path;   /* store_path resolved against the config file's folder */
     int64_t retention_ms, poll_interval_ms, store_max_size;

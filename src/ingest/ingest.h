@@ -12,13 +12,14 @@
 #include "core/jscan.h"
 #include "core/err.h"
 #include "net/httpd.h"
+#include "obs/metrics.h"
 #include "store/store.h"
 #include "store/store_writer.h"
 
 typedef struct ingest ingest_t;
 
-/* cfg and writer are borrowed for the ingest's lifetime. */
-ingest_t *ingest_new(const cfg_t *cfg, store_writer_t *writer);
+/* cfg, writer and metrics (NULL = not measured) are borrowed for the ingest's lifetime. */
+ingest_t *ingest_new(const cfg_t *cfg, store_writer_t *writer, metrics_t *metrics);
 void ingest_free(ingest_t *in);
 
 /* Route for POST /webhooks/shopify (udata = ingest_t). */

@@ -18,14 +18,29 @@
 struct ingest {
     const cfg_t *cfg;
     store_writer_t *writer;
+    metrics_t *metrics;
 };
 
-ingest_t *ingest_new(const cfg_t *cfg, store_writer_t *writer)
+/* The outcomes of a delivery, as counted in synchub_webhook_deliveries_total (too_large is counted by httpd). */
+static const char *const outcomes[] = {"stored", "duplicate", "bad_signature", "unknown_shop", "bad_request",
+                                       "unavailable"};
+
+static void count(ingest_t *in, const char *outcome)
+{
+    metrics_add(in->metrics, METRIC_DELIVERIES, (const char *[]){"shopify", outcome}, 1);
+}
+
+ingest_t *ingest_new(const cfg_t *cfg, store_writer_t *writer, metrics_t *metrics)
 {
     ingest_t *in = calloc(1, sizeof(*in));
     if (in) {
         in->cfg = cfg;
         in->writer = writer;
+        in->metrics = metrics;
+        /* every outcome from the start, at 0: a rate over a series that appears only with its first event misses
+         * that event */
+        for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+            metrics_add(metrics, METRIC_DELIVERIES, (const char *[]){"shopify", outcomes[i]}, 0);
     }
     return in;
 }
@@ -182,6 +197,7 @@ oom:
 /* A delivery waiting for its group commit. Owns everything job points to except the body, which stays in the
  * request (alive until we answer). */
 typedef struct pending {
+    ingest_t *in;
     httpd_req_t *req;
     job_new_t job;
     ingest_event_t ev;
@@ -198,8 +214,10 @@ static const char *header2(httpd_req_t *r, const char *name)
     return v ? v : httpd_req_header(r, name + 2);
 }
 
-static void reject(httpd_req_t *r, int status, const char *why, const char *shop, const char *topic)
+static void reject(ingest_t *in, httpd_req_t *r, int status, const char *why, const char *shop, const char *topic)
 {
+    count(in, status == 401 ? "bad_signature" : status == 404 ? "unknown_shop" : status >= 500 ? "unavailable"
+                                                                                               : "bad_request");
     char code[8];
     snprintf(code, sizeof(code), "%d", status);
     log_kv(status >= 500 ? LOG_LVL_ERROR : LOG_LVL_WARN, "ingest", "webhook rejected", "status", code, "reason", why,
@@ -252,8 +270,9 @@ static void on_committed(void *arg, int rc, bool duplicate, const err_t *err)
     pending_t *p = arg;
     if (rc < 0) {
         (void)err; /* the writer logged the cause once; the sender only needs to retry */
-        reject(p->req, 503, "store unavailable; retry later", p->shop, p->topic);
+        reject(p->in, p->req, 503, "store unavailable; retry later", p->shop, p->topic);
     } else {
+        count(p->in, duplicate ? "duplicate" : "stored");
         log_kv(LOG_LVL_INFO, "ingest", duplicate ? "webhook duplicate" : "webhook stored", "job", p->job.id, "kind",
                p->job.kind, "shop", p->shop, "topic", p->topic, "correlation", p->correlation, NULL);
         httpd_respond_json(p->req, 200, "{\"status\":\"%s\",\"job\":\"%s\"}", duplicate ? "duplicate" : "stored",
@@ -269,29 +288,29 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
     const char *body = httpd_req_body(r, &len);
     const char *shop = header2(r, "X-Shopify-Shop-Domain");
     if (!shop || !*shop)
-        return reject(r, 400, "missing X-Shopify-Shop-Domain header", NULL, NULL);
+        return reject(in, r, 400, "missing X-Shopify-Shop-Domain header", NULL, NULL);
     const cfg_shop_t *sc = cfg_shop_find(in->cfg, shop);
     if (!sc)
-        return reject(r, 404, "unknown shop (no [shop] section for it)", NULL, NULL);
+        return reject(in, r, 404, "unknown shop (no [shop] section for it)", NULL, NULL);
     if (ingest_shopify_verify(sc, body, len, header2(r, "X-Shopify-Hmac-Sha256")) < 0)
-        return reject(r, 401, "missing or invalid X-Shopify-Hmac-Sha256 signature", sc->domain, NULL);
+        return reject(in, r, 401, "missing or invalid X-Shopify-Hmac-Sha256 signature", sc->domain, NULL);
 
     const char *topic = header2(r, "X-Shopify-Topic");
     const char *webhook_id = header2(r, "X-Shopify-Webhook-Id");
     const char *event_id = header2(r, "X-Shopify-Event-Id");
     if (!topic || !*topic || strlen(topic) >= 64)
-        return reject(r, 400, "missing X-Shopify-Topic header", sc->domain, NULL);
+        return reject(in, r, 400, "missing X-Shopify-Topic header", sc->domain, NULL);
     if (!webhook_id || !*webhook_id || strlen(webhook_id) > 128)
-        return reject(r, 400, "missing X-Shopify-Webhook-Id header", sc->domain, topic);
+        return reject(in, r, 400, "missing X-Shopify-Webhook-Id header", sc->domain, topic);
     if (event_id && strlen(event_id) > 128)
-        return reject(r, 400, "X-Shopify-Event-Id header too long", sc->domain, topic);
+        return reject(in, r, 400, "X-Shopify-Event-Id header too long", sc->domain, topic);
 
     ingest_fields_t fields;
     jscan_error_t jerr;
     if (ingest_shopify_fields(body, len, &fields, &jerr) < 0) {
         char why[200];
         snprintf(why, sizeof(why), "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.message);
-        return reject(r, 400, why, sc->domain, topic);
+        return reject(in, r, 400, why, sc->domain, topic);
     }
 
     int64_t now = clock_now_ms();
@@ -299,12 +318,13 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
     pending_t *p = calloc(1, sizeof(*p));
     err_t err;
     if (!p)
-        return reject(r, 503, "out of memory", sc->domain, topic);
+        return reject(in, r, 503, "out of memory", sc->domain, topic);
     int rc = ingest_shopify_describe(sc->domain, topic, &fields, event_id, webhook_id, triggered_at, now, &p->ev, &err);
     if (rc < 0) {
         pending_free(p);
-        return reject(r, err.cls == ERR_DATA ? 400 : 503, err.message, sc->domain, topic);
+        return reject(in, r, err.cls == ERR_DATA ? 400 : 503, err.message, sc->domain, topic);
     }
+    p->in = in;
     p->req = r;
     snprintf(p->topic, sizeof(p->topic), "%s", topic);
     snprintf(p->shop, sizeof(p->shop), "%s", sc->domain);
@@ -313,7 +333,7 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
                             sc->domain, now);
     if (!p->correlation || !p->meta) {
         pending_free(p);
-        return reject(r, 503, "out of memory", sc->domain, topic);
+        return reject(in, r, 503, "out of memory", sc->domain, topic);
     }
     queue_policy_t pol = queue_policy_for(in->cfg, p->ev.kind);
     queue_job_id(p->ev.idem_key, strlen(p->ev.idem_key), p->job.id);
@@ -331,7 +351,7 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
 
     httpd_defer(r);
     if (store_writer_submit(in->writer, &p->job, on_committed, p) < 0) {
-        reject(r, 503, "shutting down; retry later", p->shop, p->topic);
+        reject(in, r, 503, "shutting down; retry later", p->shop, p->topic);
         pending_free(p);
     }
 }

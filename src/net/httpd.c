@@ -24,6 +24,7 @@ typedef struct route {
     size_t prefix;           /* > 0: a prefix route matching the first `prefix` bytes of path */
     httpd_route_fn fn;
     void *udata;
+    atomic_uint_fast64_t too_large;   /* bodies refused here with 413 (httpd_too_large) */
 } route_t;
 
 struct httpd {
@@ -40,7 +41,7 @@ enum { R_RECEIVING, R_HANDLING, R_QUEUED };
 struct httpd_req {
     httpd_t *h;
     struct MHD_Connection *conn;
-    const route_t *route;
+    route_t *route;
     char *path, *method;
     char **headers;          /* extra response headers: name, value, name, value, … */
     size_t nheaders;
@@ -94,13 +95,20 @@ static enum MHD_Result answer_now(httpd_req_t *r, int status, const char *json)
     return queue_answer(r);
 }
 
-/* Exact routes first; then the longest matching prefix. path_known: some route has this path (405, not 404). */
-static const route_t *find_route(httpd_t *h, const char *method, const char *url, bool *path_known)
+/* 413, counted for the route: the route itself never sees the request, so this is where it can be measured. */
+static enum MHD_Result answer_too_large(httpd_req_t *r)
 {
-    const route_t *best = NULL;
+    atomic_fetch_add_explicit(&r->route->too_large, 1, memory_order_relaxed);
+    return answer_now(r, 413, "{\"error\":\"body larger than the configured max_body\"}");
+}
+
+/* Exact routes first; then the longest matching prefix. path_known: some route has this path (405, not 404). */
+static route_t *find_route(httpd_t *h, const char *method, const char *url, bool *path_known)
+{
+    route_t *best = NULL;
     *path_known = false;
     for (size_t i = 0; i < h->nroutes; i++) {
-        const route_t *rt = &h->routes[i];
+        route_t *rt = &h->routes[i];
         if (rt->prefix ? strncmp(rt->path, url, rt->prefix) != 0 : strcmp(rt->path, url) != 0)
             continue;
         *path_known = true;
@@ -140,7 +148,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                               path_known ? "{\"error\":\"method not allowed\"}" : "{\"error\":\"not found\"}");
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > h->opts.max_body)
-            return answer_now(r, 413, "{\"error\":\"body larger than the configured max_body\"}");
+            return answer_too_large(r);
         return MHD_YES;
     }
     if (r->state == R_RECEIVING) {
@@ -157,7 +165,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         if (r->too_large)
-            return answer_now(r, 413, "{\"error\":\"body larger than the configured max_body\"}");
+            return answer_too_large(r);
         r->state = R_HANDLING;
         r->route->fn(r->route->udata, r);
         if (r->deferred)
@@ -219,6 +227,7 @@ int httpd_route(httpd_t *h, const char *method, const char *path, httpd_route_fn
     r[h->nroutes].prefix = len > 0 && path[len - 1] == '*' ? len - 1 : 0;
     r[h->nroutes].fn = fn;
     r[h->nroutes].udata = udata;
+    atomic_init(&r[h->nroutes].too_large, 0);
     h->nroutes++;
     return 0;
 }
@@ -279,6 +288,15 @@ void httpd_free(httpd_t *h, int wait_ms)
     free(h->routes);
     free(h->host);
     free(h);
+}
+
+uint64_t httpd_too_large(const httpd_t *h, const char *method, const char *path)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; h && i < h->nroutes; i++)
+        if (!strcmp(h->routes[i].method, method) && !strcmp(h->routes[i].path, path))
+            n += atomic_load_explicit(&h->routes[i].too_large, memory_order_relaxed);
+    return n;
 }
 
 const char *httpd_req_header(httpd_req_t *r, const char *name)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 
@@ -34,6 +35,10 @@ int httpd_start(httpd_t *h, err_t *err);
 void httpd_quiesce(httpd_t *h);
 /* Wait (up to wait_ms) for deferred requests to be answered, then stop and free. NULL is a no-op. */
 void httpd_free(httpd_t *h, int wait_ms);
+
+/* How many requests for the route (method and path as registered) were refused with 413 before reaching it
+ * (for /metrics). Any thread, after httpd_start. */
+uint64_t httpd_too_large(const httpd_t *h, const char *method, const char *path);
 
 /* Inside a route callback only (the connection's data is valid there). */
 const char *httpd_req_header(httpd_req_t *r, const char *name);  /* case-insensitive; NULL if absent */

@@ -10,6 +10,7 @@
 
 #include "core/cfg.h"
 #include "core/err.h"
+#include "obs/metrics.h"
 
 typedef struct odoo odoo_t;
 
@@ -33,6 +34,9 @@ odoo_proto_t odoo_protocol(const odoo_t *o);
 const char *odoo_protocol_name(odoo_proto_t p);
 int64_t odoo_uid(const odoo_t *o);               /* JSON-RPC only; 0 otherwise */
 uint64_t odoo_calls(const odoo_t *o);            /* RPCs sent so far (version and authenticate included) */
+/* Measure this client's requests in m (synchub_remote_request_duration_seconds{system="odoo",method="model.method"}
+ * and errors by class); NULL stops. m is borrowed for the client's lifetime. */
+void odoo_set_metrics(odoo_t *o, metrics_t *m);
 
 /* Classify an Odoo exception by its Python name and message into err (exposed for tests). status is the HTTP
  * status for JSON-2 (0 for JSON-RPC). */

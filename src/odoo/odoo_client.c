@@ -24,6 +24,7 @@ struct odoo {
     uint64_t calls;
     int64_t next_id;
     buf_t resp;
+    metrics_t *metrics;    /* NULL = not measured */
 };
 
 odoo_t *odoo_new(const cfg_odoo_t *cfg)
@@ -69,6 +70,14 @@ const char *odoo_server_version(const odoo_t *o) { return o->version; }
 odoo_proto_t odoo_protocol(const odoo_t *o) { return o->proto; }
 int64_t odoo_uid(const odoo_t *o) { return o->uid; }
 uint64_t odoo_calls(const odoo_t *o) { return o->calls; }
+void odoo_set_metrics(odoo_t *o, metrics_t *m) { o->metrics = m; }
+
+/* The metrics' method label: "sale.order.load". Model and method come from synchub's code, never from data. */
+static const char *method_label(const char *model, const char *method, char *out, size_t n)
+{
+    snprintf(out, n, "%s.%s", model, method);
+    return out;
+}
 
 static const cfg_secret_t *secret(const odoo_t *o)
 {
@@ -209,8 +218,15 @@ static int post_json(odoo_t *o, const char *path, json_t *payload, const char *c
         headers[nh++] = *h;
     headers[nh] = NULL;
     o->calls++;
+    double t0 = metrics_mono_s();
     int rc = httpc_request(o->http, "POST", url, headers, body, strlen(body), transport_flags(method), status,
                            &o->resp, err);
+    if (o->metrics) {
+        char name[160];
+        metrics_observe(o->metrics, METRIC_REMOTE_DURATION,
+                        (const char *[]){"odoo", method_label(model, method, name, sizeof(name))},
+                        metrics_mono_s() - t0);
+    }
     if (rc < 0) {
         size_t len = strlen(err->message);
         snprintf(err->message + len, sizeof(err->message) - len, " (calling %s.%s)", model, method);
@@ -391,6 +407,12 @@ int odoo_call(odoo_t *o, const char *model, const char *method, json_t *ids, jso
               err_t *err)
 {
     int rc = odoo_call_once(o, model, method, ids, params, result, err);
+    if (rc < 0 && o->metrics) {
+        char name[160];
+        metrics_add(o->metrics, METRIC_REMOTE_ERRORS,
+                    (const char *[]){"odoo", method_label(model, method, name, sizeof(name)), err_class_name(err->cls)},
+                    1);
+    }
     if (log_enabled(LOG_LVL_DEBUG))
         log_kv(LOG_LVL_DEBUG, "odoo", "odoo call", "model", model, "method", method, "protocol",
                o->proto == ODOO_PROTO_JSON2 ? "json2" : "jsonrpc", "result", rc == 0 ? "ok" : err->code, NULL);

@@ -976,8 +976,8 @@ out:
 static int fetch_fresh(order_ctx_t *c, sync_t *sy)
 {
     size_t i = (size_t)(c->shop - c->cfg->shops);
-    if (!c->ws->shopify[i])
-        c->ws->shopify[i] = shopify_new(c->shop, sync_throttle(sy, c->shop));
+    if (!c->ws->shopify[i] && (c->ws->shopify[i] = shopify_new(c->shop, sync_throttle(sy, c->shop))) != NULL)
+        shopify_set_metrics(c->ws->shopify[i], sync_metrics(sy));
     if (!c->ws->shopify[i])
         return fail(c, ERR_INTERNAL, "shopify.oom", NULL, "cannot create the Shopify client");
     json_t *fresh = NULL;
@@ -1025,6 +1025,8 @@ static int h_shopify_order(queue_run_t *run)
         worker_state_t *ws = calloc(1, sizeof(*ws));
         if (ws) {
             ws->odoo = odoo_new(&cfg->odoo);
+            if (ws->odoo)
+                odoo_set_metrics(ws->odoo, sync_metrics(sy));
             ws->products = json_object();
             ws->nshops = cfg->nshops;
             ws->shopify = calloc(cfg->nshops ? cfg->nshops : 1, sizeof(*ws->shopify));

@@ -115,6 +115,7 @@ typedef struct worker {
 struct queue_pool {
     store_db_t *db;
     const cfg_t *cfg;
+    metrics_t *metrics;
     const queue_registry_t *reg;
     int nworkers;
     worker_t *workers;
@@ -188,6 +189,8 @@ static job_t *finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, que
         nanosleep(&ts, NULL);
         now = clock_now_ms();
     }
+    metrics_add(w->pool->metrics, METRIC_JOB_ATTEMPTS,
+                (const char *[]){j->kind, job_state_name(to), e ? err_class_name(e->cls) : "none"}, 1);
     if (to == JOB_DONE)
         log_outcome(j, w->name, "job done", LOG_LVL_INFO, NULL, NULL, run->note);
     else if (to == JOB_RETRY)
@@ -265,7 +268,9 @@ static void *worker_main(void *arg)
         run.worker = w->name;
         /* every line the handler (odoo/, shopify/, sync/, httpc) logs on this thread names the job */
         log_ctx_set(j->id, j->kind, j->attempts, j->correlation_id);
+        double t0 = metrics_mono_s();
         int rc = run_handler(w, conn, j, &run);
+        metrics_observe(p->metrics, METRIC_JOB_DURATION, (const char *[]){j->kind}, metrics_mono_s() - t0);
         next_due = 0;
         job_t *next = finish_job(w, conn, j, rc, &run, &rng, &next_due);
         log_ctx_clear();
@@ -332,6 +337,7 @@ static void *housekeeper_main(void *arg)
             if (store_reap_expired(conn, now, &n, &err) < 0)
                 log_kv(LOG_LVL_WARN, "queue", "lease expiry check failed", "error", err.message, NULL);
             else if (n > 0) {
+                metrics_add(p->metrics, METRIC_JOB_LEASES_EXPIRED, NULL, n);
                 char nbuf[16];
                 snprintf(nbuf, sizeof(nbuf), "%d", n);
                 log_kv(LOG_LVL_WARN, "queue", "requeued jobs whose worker vanished (lease expired)", "count", nbuf,
@@ -382,7 +388,7 @@ static void *housekeeper_main(void *arg)
 }
 
 queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_registry_t *reg, int nworkers,
-                               err_t *err)
+                               metrics_t *metrics, err_t *err)
 {
     queue_pool_t *p = calloc(1, sizeof(*p));
     if (!p || !(p->workers = calloc((size_t)(nworkers > 0 ? nworkers : 1), sizeof(worker_t)))) {
@@ -392,6 +398,8 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     }
     p->db = db;
     p->cfg = cfg;
+    p->metrics = metrics;
+    metrics_add(metrics, METRIC_JOB_LEASES_EXPIRED, NULL, 0); /* the series exists from the start, at 0 */
     p->reg = reg;
     pthread_mutex_init(&p->slots_mu, NULL);
     pthread_mutex_init(&p->hk_mu, NULL);

@@ -57,6 +57,7 @@
 
 #include "core/cfg.h"
 #include "core/err.h"
+#include "obs/metrics.h"
 
 /* ---- the bucket estimate (pure; exposed for tests) ------------------------------------------------------------ */
 
@@ -156,6 +157,9 @@ bool shopify_has_idempotent(const shopify_t *s);  /* the pinned version knows @i
 uint64_t shopify_requests(const shopify_t *s);     /* HTTP requests sent so far, re-sent ones included */
 uint64_t shopify_throttled(const shopify_t *s);    /* of which answered THROTTLED or 429 */
 int64_t shopify_waited_ms(const shopify_t *s);     /* total time slept for the rate limit */
+/* Measure this client in m: request durations (system="shopify", method = the GraphQL operation name), errors by
+ * class, throttled answers and throttle pauses by shop. NULL stops. m is borrowed for the client's lifetime. */
+void shopify_set_metrics(shopify_t *s, metrics_t *m);
 
 /* ---- pure helpers (any thread) -------------------------------------------------------------------------------- */
 

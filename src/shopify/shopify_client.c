@@ -40,6 +40,7 @@ struct shopify {
     } costs[COST_SLOTS];
     uint64_t requests, throttled;
     int64_t waited_ms;
+    metrics_t *metrics;                 /* NULL = not measured */
 };
 
 shopify_t *shopify_new(const cfg_shop_t *shop, shopify_throttle_t *throttle)
@@ -92,6 +93,7 @@ bool shopify_has_idempotent(const shopify_t *s) { return shopify_version_at_leas
 uint64_t shopify_requests(const shopify_t *s) { return s->requests; }
 uint64_t shopify_throttled(const shopify_t *s) { return s->throttled; }
 int64_t shopify_waited_ms(const shopify_t *s) { return s->waited_ms; }
+void shopify_set_metrics(shopify_t *s, metrics_t *m) { s->metrics = m; }
 
 bool shopify_version_at_least(const char *version, const char *floor)
 {
@@ -481,6 +483,8 @@ static int throttle_sleep(shopify_t *s, int64_t ms, bool whole, int64_t *waited)
     int64_t slept = clock_mono_ms() - t0;
     *waited += slept;
     s->waited_ms += slept;
+    metrics_add(s->metrics, METRIC_THROTTLE_WAITS, (const char *[]){s->shop->domain}, 1);
+    metrics_add(s->metrics, METRIC_THROTTLE_WAIT_SECONDS, (const char *[]){s->shop->domain}, (double)slept / 1000.0);
     return 0;
 }
 
@@ -534,6 +538,8 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
     bool mutation = false;
     operation_of(query, op, sizeof(op), &mutation);
     snprintf(record, sizeof(record), "shopify %s %s", s->shop->domain, op);
+    /* the metrics' method: the operation's name ("SetStock"), or "query"/"mutation" for an anonymous one */
+    const char *method = strchr(op, ' ') ? strchr(op, ' ') + 1 : op;
     if (!s->token_header) {
         err_set(err, ERR_CONFIGURATION, "shopify.no_token", "[shop %s] has no admin_token: synchub cannot call "
                 "Shopify's Admin API for this shop", s->shop->domain);
@@ -576,7 +582,11 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
         }
         s->requests++;
         long status = 0;
-        if (httpc_request(s->http, "POST", s->url, headers, body, strlen(body), flags, &status, &s->resp, err) < 0) {
+        double t0 = metrics_mono_s();
+        int sent = httpc_request(s->http, "POST", s->url, headers, body, strlen(body), flags, &status, &s->resp, err);
+        metrics_observe(s->metrics, METRIC_REMOTE_DURATION, (const char *[]){"shopify", method},
+                        metrics_mono_s() - t0);
+        if (sent < 0) {
             shopify_throttle_done(s->throttle, cost, NULL, clock_mono_ms());
             size_t len = strlen(err->message);
             snprintf(err->message + len, sizeof(err->message) - len, " (calling %s)", op);
@@ -613,6 +623,7 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
          * does not say how long either — a 429 without throttleStatus, or a status by which the query would fit
          * — back off, doubling from a second, so that every round waits. */
         s->throttled++;
+        metrics_add(s->metrics, METRIC_THROTTLED, (const char *[]){s->shop->domain}, 1);
         if (requested > cost)
             cost = requested;
         char ra_text[64];
@@ -638,6 +649,9 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
         }
     }
 out:
+    if (rc < 0)
+        metrics_add(s->metrics, METRIC_REMOTE_ERRORS, (const char *[]){"shopify", method, err_class_name(err->cls)},
+                    1);
     json_decref(doc);
     free(body);
     return rc;

@@ -19,6 +19,7 @@
 
 #include "core/cfg.h"
 #include "core/err.h"
+#include "obs/metrics.h"
 #include "queue/queue.h"
 #include "shopify/shopify.h"
 #include "store/store.h"
@@ -37,6 +38,10 @@ sync_t *sync_new(const cfg_t *cfg);
 void sync_free(sync_t *sy);
 const cfg_t *sync_cfg(const sync_t *sy);
 shopify_throttle_t *sync_throttle(sync_t *sy, const cfg_shop_t *shop);   /* NULL for an unknown shop */
+/* The registry the workers' clients and the flows report to (NULL = not measured, the default). Set before the
+ * workers start; borrowed for the sync_t's lifetime. */
+void sync_set_metrics(sync_t *sy, metrics_t *m);
+metrics_t *sync_metrics(const sync_t *sy);
 
 /* Register the job kinds above (only those whose prerequisites — [odoo], an admin_token — are configured). */
 int sync_register(queue_registry_t *reg, sync_t *sy);

@@ -16,6 +16,7 @@
 struct sync {
     const cfg_t *cfg;
     shopify_throttle_t **throttles;   /* one per cfg->shops[i] */
+    metrics_t *metrics;
 };
 
 sync_t *sync_new(const cfg_t *cfg)
@@ -62,6 +63,16 @@ shopify_throttle_t *sync_throttle(sync_t *sy, const cfg_shop_t *shop)
 {
     size_t i = sy ? shop_index(sy->cfg, shop) : SIZE_MAX;
     return i == SIZE_MAX ? NULL : sy->throttles[i];
+}
+
+void sync_set_metrics(sync_t *sy, metrics_t *m)
+{
+    sy->metrics = m;
+}
+
+metrics_t *sync_metrics(const sync_t *sy)
+{
+    return sy ? sy->metrics : NULL;
 }
 
 bool sync_enabled(const cfg_t *cfg, const cfg_shop_t *shop, const char *kind)
@@ -116,6 +127,8 @@ sync_worker_t *sync_worker(queue_run_t *run, sync_t *sy)
     if (w) {
         w->sy = sy;
         w->odoo = odoo_new(&sy->cfg->odoo);
+        if (w->odoo)
+            odoo_set_metrics(w->odoo, sy->metrics);
         w->shopify = calloc(sy->cfg->nshops ? sy->cfg->nshops : 1, sizeof(*w->shopify));
         w->cache = json_object();
     }
@@ -143,8 +156,8 @@ shopify_t *sync_worker_shopify(sync_worker_t *w, const cfg_shop_t *shop)
     size_t i = shop_index(w->sy->cfg, shop);
     if (i == SIZE_MAX)
         return NULL;
-    if (!w->shopify[i])
-        w->shopify[i] = shopify_new(shop, w->sy->throttles[i]);
+    if (!w->shopify[i] && (w->shopify[i] = shopify_new(shop, w->sy->throttles[i])) != NULL)
+        shopify_set_metrics(w->shopify[i], w->sy->metrics);
     return w->shopify[i];
 }
 

@@ -177,6 +177,8 @@ static int h_reconcile_orders(queue_run_t *run)
     for (size_t i = 0; i < n; i++)
         enqueued += rows[i].enqueued;
     free(rows);
+    metrics_add(sync_metrics(run->udata), METRIC_RECONCILE_DRIFT, (const char *[]){shop->domain, "orders"},
+                (double)n);
     /* The next run starts from when this one started: orders updated while it listed are seen again. */
     char pos[40], since_iso[40];
     clock_format_iso8601(started, pos, sizeof(pos));

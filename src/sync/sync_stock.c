@@ -57,6 +57,7 @@ typedef struct stock {
     size_t nrows, cap;
     const sync_progress_t *progress;
     size_t mutations, pushed, same, failed, stale;
+    metrics_t *metrics;       /* the daemon's (drift found); NULL in the CLI */
 } stock_t;
 
 /* ---- small helpers ----------------------------------------------------------------------------------------- */
@@ -856,6 +857,7 @@ static int push_batch(stock_t *st, size_t *idx, size_t n, err_t *err)
         free(bad);
         if (ns) {
             st->stale += ns;
+            metrics_add(st->metrics, METRIC_RECONCILE_DRIFT, (const char *[]){st->shop->domain, "stock"}, (double)ns);
             rc = reread(st, stale_idx, ns, err);
             for (size_t j = 0; rc == 0 && j < ns; j++) {
                 sync_level_t *r = &st->rows[stale_idx[j]];
@@ -1028,6 +1030,7 @@ static int h_stock_poll(queue_run_t *run)
     stock_t st;
     stock_init(&st, cfg, shop, sync_worker_odoo(w), sync_worker_shopify(w, shop), run->store, sync_worker_cache(w),
                run->job->id, run->job);
+    st.metrics = sync_metrics(run->udata);
     sync_cursor_t cur;
     json_t *products = json_array();
     char since[32] = "", newest[sizeof(cur.position)] = "";
@@ -1074,6 +1077,7 @@ static int h_stock_sku(queue_run_t *run)
     stock_t st;
     stock_init(&st, cfg, shop, sync_worker_odoo(w), sync_worker_shopify(w, shop), run->store, sync_worker_cache(w),
                run->job->id, run->job);
+    st.metrics = sync_metrics(run->udata);
     json_t *products = json_pack("[I]", pid);
     /* A retry after a fix must not trust what was cached about this product. */
     char k[40];
