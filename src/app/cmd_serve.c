@@ -18,6 +18,7 @@
 #include "net/httpd.h"
 #include "net/sdnotify.h"
 #include "odoo/odoo_orders.h"
+#include "odoo/odoo_shipments.h"
 #include "store/store_writer.h"
 #include "sync/sync.h"
 
@@ -108,7 +109,7 @@ int cmd_serve(app_t *a)
     reg = queue_registry_new();
     sy = sync_new(cfg);
     if (!reg || !sy || (cfg->test_handlers && app_register_test_handlers(reg) < 0) ||
-        odoo_orders_register(reg, sy) < 0 || sync_register(reg, sy) < 0)
+        odoo_orders_register(reg, sy) < 0 || odoo_shipments_register(reg, cfg) < 0 || sync_register(reg, sy) < 0)
         goto out;
     writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
     if (!writer)
@@ -124,6 +125,7 @@ int cmd_serve(app_t *a)
     serve_ctx_t ctx = {cfg, db};
     h = httpd_new(&ho, &err);
     if (!in || !h || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
+        httpd_route(h, "POST", "/events/*", ingest_events_post, in) < 0 ||
         httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
         httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0)
         goto out;

@@ -38,6 +38,9 @@ typedef struct queue_run {
     void **slot;             /* this worker's private state for this registration (NULL until the handler sets it;
                               * freed with the registration's slot_free when the worker stops) */
     err_t err;               /* the handler fills it when it returns -1 */
+    bool retry_later;        /* with -1: the failure (class data or configuration) is expected to clear by itself
+                              * (a logistics event for a delivery Odoo has not created yet): retry with the kind's
+                              * backoff while attempts remain, then dead with err's class */
     char note[256];          /* optional remark on success ("skipped: older than the applied version") */
 } queue_run_t;
 
