@@ -1,10 +1,12 @@
 /* odoo_shipments: a canonical shipment event → its Odoo delivery. The order of work for one job:
- *   1. the link ("logistics", "", "shipment", reference) gives the delivery's id, the highest lifecycle rank and
- *      the occurred_at last applied; ingest_shipment_applies decides whether this event moves the state
- *   2. find the delivery: the linked id, else stock.picking by name, by origin (the sale order's name, or the
+ *   1. find the delivery: the id the reference's link ("logistics", "", "shipment_ref", reference) remembers,
+ *      else stock.picking by name, by origin (the sale order's name, or the
  *      Shopify order name it carries), by carrier_tracking_ref (the reference, then the event's tracking number).
  *      None → data error logistics.unknown_shipment, retried with the kind's backoff (the delivery may not exist
  *      yet); several → logistics.ambiguous_shipment naming the candidates, never a guess
+ *   2. the delivery's link ("logistics", "", "shipment", delivery id) gives the highest lifecycle rank and the
+ *      occurred_at last applied (per delivery, whichever reference a partner used); ingest_shipment_applies
+ *      decides whether this event moves the state
  *   3. applied: carrier_tracking_ref written when the event carries a different one (the fulfillment poller then
  *      sends it to Shopify)
  *   4. the milestone on the chatter (message_post), once per event: the body carries the marker
@@ -15,7 +17,7 @@
  *      date field in Odoo 18/19: date_done is the warehouse validation, never overwritten)
  *   6. applied exception: a To Do activity (mail.activity) for the source's responsible user, once: its note
  *      carries the same marker and is searched first
- *   7. the link is written last (state, version, rank, delivered_at)
+ *   7. the links are written last (state, version, rank, delivered_at; the reference's delivery)
  * Every write Odoo confirmed is recorded as an effect (subject "shipment:<reference>") for `synchub trace`. */
 #define _GNU_SOURCE
 #include "odoo/odoo_shipments.h"
@@ -34,7 +36,8 @@
 
 #define LINK_SYSTEM "logistics"
 #define LINK_SHOP ""
-#define LINK_TYPE "shipment"
+#define LINK_TYPE "shipment"          /* external id: the delivery's id; state = last applied status */
+#define LINK_TYPE_REF "shipment_ref"  /* external id: the reference in lower case → the delivery */
 #define EFFECT_SHOP "logistics"
 
 typedef struct ship_worker {
@@ -379,34 +382,48 @@ static int exception_activity(ship_ctx_t *c, const cfg_source_t *src)
 
 /* ---- the job -------------------------------------------------------------------------------------------------- */
 
+static int link_fail(ship_ctx_t *c, err_t *e)
+{
+    err_wrap(e, c->label);
+    c->run->err = *e;
+    return -1;
+}
+
 static int handle(ship_ctx_t *c)
 {
     queue_run_t *run = c->run;
     err_t e;
-    store_link_t link;
+    store_link_t ref_link, link;
+    memset(&ref_link, 0, sizeof(ref_link));
     memset(&link, 0, sizeof(link));
-    int have = store_link_get(run->store, LINK_SYSTEM, LINK_SHOP, LINK_TYPE, c->key, &link, &e);
+    json_t *extra = NULL;
+    int rc = -1;
+    /* Two links: the reference → the delivery it named last time (saves the searches), and per delivery the
+     * lifecycle state, so partners naming one delivery differently still share one state. */
+    int have_ref = store_link_get(run->store, LINK_SYSTEM, LINK_SHOP, LINK_TYPE_REF, c->key, &ref_link, &e);
+    if (have_ref < 0)
+        return link_fail(c, &e);
+    if (find_picking(c, have_ref ? ref_link.odoo_id : 0) <= 0)
+        goto out;
+    char pkey[32];
+    snprintf(pkey, sizeof(pkey), "%" PRId64, c->picking_id);
+    int have = store_link_get(run->store, LINK_SYSTEM, LINK_SHOP, LINK_TYPE, pkey, &link, &e);
     if (have < 0) {
-        err_wrap(&e, c->label);
-        run->err = e;
-        return -1;
+        link_fail(c, &e);
+        goto out;
     }
-    json_t *extra = have && link.extra ? json_loads(link.extra, 0, NULL) : NULL;
+    extra = have && link.extra ? json_loads(link.extra, 0, NULL) : NULL;
     if (!extra)
         extra = json_object();
     int last_rank = (int)json_integer_value(json_object_get(extra, "rank"));
     int64_t last_ms = have ? link.version : 0;
-    char last_status[32];
+    char last_status[32], kept[64];
     snprintf(last_status, sizeof(last_status), "%s", have && link.state[0] ? link.state : "");
-    int rc = -1;
-    if (find_picking(c, have ? link.odoo_id : 0) <= 0)
-        goto out;
-    bool applies = ingest_shipment_applies(last_rank, last_ms, c->ev.status, c->ev.occurred_ms);
-    char kept[64];
     snprintf(kept, sizeof(kept), "%s", last_status);
     for (char *q = kept; *q; q++)
         if (*q == '_')
             *q = ' ';
+    bool applies = ingest_shipment_applies(last_rank, last_ms, c->ev.status, c->ev.occurred_ms);
     if (applies && set_tracking(c) < 0)
         goto out;
     if (post_milestone(c, applies, kept) < 0)
@@ -423,11 +440,11 @@ static int handle(ship_ctx_t *c)
     snprintf(nl.odoo_model, sizeof(nl.odoo_model), "stock.picking");
     snprintf(nl.state, sizeof(nl.state), "%s", applies ? ingest_ship_status_name(c->ev.status) : last_status);
     json_object_set_new(extra, "picking", json_string(c->picking_name));
-    json_object_set_new(extra, "reference", json_string(c->ev.reference));
     if (applies) {
         int r = ingest_ship_status_rank(c->ev.status);
         if (r > last_rank)
             json_object_set_new(extra, "rank", json_integer(r));
+        json_object_set_new(extra, "reference", json_string(c->ev.reference));
         json_object_set_new(extra, "event", json_string(c->ev.event_id));
         json_object_set_new(extra, "source", json_string(c->ev.source));
         if (c->picking_ref[0])
@@ -436,20 +453,26 @@ static int handle(ship_ctx_t *c)
             json_object_set_new(extra, "delivered_at", json_string(c->ev.occurred_at));
     }
     nl.extra = json_dumps(extra, JSON_COMPACT);
-    int prc = nl.extra ? store_link_put(run->store, LINK_SYSTEM, LINK_SHOP, LINK_TYPE, c->key, &nl, &e) : -1;
+    if (!nl.extra) {
+        err_set(&e, ERR_INTERNAL, "odoo.oom", "out of memory");
+        link_fail(c, &e);
+        goto out;
+    }
+    store_link_t rl = {.odoo_id = c->picking_id};
+    snprintf(rl.odoo_model, sizeof(rl.odoo_model), "stock.picking");
+    /* Everything in Odoo is done and found again by its marker on a re-run: a failure here is harmless to retry. */
+    int prc = store_link_put(run->store, LINK_SYSTEM, LINK_SHOP, LINK_TYPE, pkey, &nl, &e);
     free(nl.extra);
-    if (prc < 0) {
-        if (!nl.extra)
-            err_set(&e, ERR_INTERNAL, "odoo.oom", "out of memory");
-        /* Everything in Odoo is done and found again by its marker on the re-run: retrying is harmless. */
-        err_wrap(&e, c->label);
-        run->err = e;
+    if (prc < 0 || (!(have_ref && ref_link.odoo_id == c->picking_id) &&
+                    store_link_put(run->store, LINK_SYSTEM, LINK_SHOP, LINK_TYPE_REF, c->key, &rl, &e) < 0)) {
+        link_fail(c, &e);
         goto out;
     }
     rc = 0;
 out:
     json_decref(extra);
     store_link_release(&link);
+    store_link_release(&ref_link);
     return rc;
 }
 
