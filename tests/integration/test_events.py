@@ -289,3 +289,26 @@ def test_exception_creates_one_activity_for_the_responsible(make_synchub, odoo):
     assert acts[0]["user_id"][0] == 2 and acts[0]["activity_type_id"][0] == 4, acts
     assert "Address incomplete" in acts[0]["note"]
     assert len(messages(odoo, pid, "[synchub ups|ex-1]")) == 1
+
+
+def test_tracking_number_from_an_event_reaches_shopify(make_synchub, odoo, shopify):
+    """A carrier event naming the Shopify order (#1042) sets the delivery's tracking reference; once the warehouse
+    validates the delivery in Odoo, the existing fulfillment path sends that number to Shopify."""
+    import test_fulfillments as tf
+    hub = tf.fulfil_hub(make_synchub, odoo, shopify)
+    hub.set("source ups", auth="hmac", secret=UPS_SECRET)
+    hub.set(f"kind {KIND}", max_attempts=10, backoff_base="200ms", backoff_cap="500ms")
+    hub.start()
+    _, picking = tf.import_order(hub, odoo)
+    number = "1ZEVENT0000000042"
+    st, doc = post_event(hub, "ups", event("ups-42", "dispatched", "2026-11-20T10:00:00Z", ref=tf.ORDER_NAME,
+                                           carrier="UPS", tracking_number=number))
+    assert st == 200, doc
+    job = hub.wait_state(doc["job"], "done")
+    assert f"on {picking['name']}" in json.dumps(job), job
+    ref = odoo.records("stock.picking", [["id", "=", picking["id"]]], ["carrier_tracking_ref"])[0]
+    assert ref["carrier_tracking_ref"] == number
+    odoo.exec("stock.picking", "write", [[picking["id"]], {"carrier_id": tf.make_carrier(odoo)}], {})
+    odoo.exec("stock.picking", "button_validate", [[picking["id"]]], {"context": {"skip_backorder": True}})
+    tf.wait_pushes_done(hub, 1)
+    tf.assert_one_fulfillment(shopify, number=number)
