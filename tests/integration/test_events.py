@@ -149,11 +149,18 @@ def test_duplicates_and_shuffled_end_in_latest_milestone(make_synchub, odoo):
     assert pick["carrier_tracking_ref"] == "1ZTRACK0001"
     late = messages(odoo, pid, "[synchub ups|e-late]")
     assert len(late) == 1 and "state unchanged: the shipment is already delivered" in late[0]["body"], late
+    # Same status, older time (a delayed duplicate scan under another id): recorded, not applied either.
+    st, body2 = post_event(hub, "ups", event("e-late2", "delivered", "2026-11-21T11:00:00Z", ref=name,
+                                             tracking_number="1ZOLDNUMBER2"))
+    assert st == 200, body2
+    assert "recorded late" in json.dumps(hub.wait_state(body2["job"], "done"))
+    assert odoo.records("stock.picking", [["id", "=", pid]], ["carrier_tracking_ref"])[0]["carrier_tracking_ref"] \
+        == "1ZTRACK0001"
 
     # A replay of a done job posts nothing twice (the marker is found in Odoo).
     hub.cli("jobs", "replay", body["job"])
     wait_until(lambda: done_runs(hub, body["job"]) >= 2, msg="the replay done")
-    assert len(messages(odoo, pid)) == 7
+    assert len(messages(odoo, pid)) == 8
 
 
 def test_auth_and_schema_rejections_store_nothing(make_synchub, odoo):
