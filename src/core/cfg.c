@@ -378,22 +378,40 @@ static bool seen_before(cfg_parse_t *p, const char *section, const char *key)
     return false;
 }
 
+/* Append one zeroed element of size to the array *arr of *n (named sections: shops, kinds, sources). NULL when out
+ * of memory (the array is unchanged). */
+static void *section_new(void *arr, size_t *n, size_t size)
+{
+    /* arr points to a cfg_shop_t * (or …): read and write it as bytes, not through a char ** (aliasing). */
+    void *old;
+    memcpy(&old, arr, sizeof(old));
+    char *grown = realloc(old, (*n + 1) * size);
+    if (!grown)
+        return NULL;
+    memcpy(arr, &grown, sizeof(grown));
+    memset(grown + *n * size, 0, size);
+    return grown + (*n)++ * size;
+}
+
+/* Apply a section table's defaults to a new section. */
+static void section_defaults(cfg_t *c, void *base, const cfg_key_t *table)
+{
+    for (const cfg_key_t *k = table; k->name; k++)
+        if (k->def)
+            set_value(c, base, k, k->def);
+}
+
 static cfg_shop_t *shop_get(cfg_parse_t *p, const char *domain)
 {
     cfg_t *c = p->cfg;
     for (size_t i = 0; i < c->nshops; i++)
         if (strcasecmp(c->shops[i].domain, domain) == 0)
             return &c->shops[i];
-    cfg_shop_t *s = realloc(c->shops, (c->nshops + 1) * sizeof(*s));
+    cfg_shop_t *s = section_new(&c->shops, &c->nshops, sizeof(*s));
     if (!s)
         return NULL;
-    c->shops = s;
-    s = &c->shops[c->nshops++];
-    memset(s, 0, sizeof(*s));
     s->domain = strdup(domain);
-    for (const cfg_key_t *k = shop_keys; k->name; k++)
-        if (k->def)
-            set_value(c, (char *)s, k, k->def);
+    section_defaults(c, s, shop_keys);
     for (char *q = s->domain; q && *q; q++)
         *q = (char)tolower((unsigned char)*q);
     s->line = p->line;
@@ -406,12 +424,9 @@ static cfg_kind_t *kind_get(cfg_parse_t *p, const char *name)
     for (size_t i = 0; i < c->nkinds; i++)
         if (strcmp(c->kinds[i].name, name) == 0)
             return &c->kinds[i];
-    cfg_kind_t *k = realloc(c->kinds, (c->nkinds + 1) * sizeof(*k));
+    cfg_kind_t *k = section_new(&c->kinds, &c->nkinds, sizeof(*k));
     if (!k)
         return NULL;
-    c->kinds = k;
-    k = &c->kinds[c->nkinds++];
-    memset(k, 0, sizeof(*k));
     k->name = strdup(name);
     return k;
 }
@@ -813,16 +828,11 @@ static cfg_source_t *source_get(cfg_parse_t *p, const char *name)
     for (size_t i = 0; i < c->nsources; i++)
         if (strcmp(c->sources[i].name, name) == 0)
             return &c->sources[i];
-    cfg_source_t *s = realloc(c->sources, (c->nsources + 1) * sizeof(*s));
+    cfg_source_t *s = section_new(&c->sources, &c->nsources, sizeof(*s));
     if (!s)
         return NULL;
-    c->sources = s;
-    s = &c->sources[c->nsources++];
-    memset(s, 0, sizeof(*s));
     s->name = strdup(name);
-    for (const cfg_key_t *k = source_keys; k->name; k++)
-        if (k->def)
-            set_value(c, (char *)s, k, k->def);
+    section_defaults(c, s, source_keys);
     s->line = p->line;
     return s;
 }

@@ -147,6 +147,7 @@ static int search_stage(ship_ctx_t *c, json_t *domain, const char *how)
              "the reference matches %s%zu deliveries by %s: %s; synchub does not guess", n >= 5 ? "at least " : "",
              n, how, buf_str(&names));
         buf_release(&names);
+        c->run->err.retry_safe = true;   /* nothing was written; a retry searches again */
         return -1;
     }
     if (n == 1) {
@@ -191,12 +192,14 @@ static int find_picking(ship_ctx_t *c, int64_t linked_id)
                            "tracking number")) != 0)
         return rc;
     c->run->retry_later = true;
-    return fail(c, ERR_DATA, "logistics.unknown_shipment",
-                "the event is retried with backoff until the delivery exists; if the reference is wrong, fix the "
-                "partner's mapping and `synchub jobs discard` this job; retry is safe",
-                "no Odoo delivery (stock.picking) has the name, origin or tracking reference \"%s\"%s%s%s yet",
-                ref, c->ev.tracking_number ? " (nor the tracking number \"" : "",
-                c->ev.tracking_number ? c->ev.tracking_number : "", c->ev.tracking_number ? "\")" : "");
+    fail(c, ERR_DATA, "logistics.unknown_shipment",
+         "the event is retried with backoff until the delivery exists; if the reference is wrong, fix the "
+         "partner's mapping and `synchub jobs discard` this job; retry is safe",
+         "no Odoo delivery (stock.picking) has the name, origin or tracking reference \"%s\"%s%s%s yet",
+         ref, c->ev.tracking_number ? " (nor the tracking number \"" : "",
+         c->ev.tracking_number ? c->ev.tracking_number : "", c->ev.tracking_number ? "\")" : "");
+    c->run->err.retry_safe = true;   /* nothing was written; the delivery may simply not exist yet */
+    return -1;
 }
 
 /* ---- the writes ----------------------------------------------------------------------------------------------- */

@@ -275,6 +275,7 @@ def test_event_before_its_delivery_is_applied_once_it_exists(make_synchub, odoo)
     job = wait_until(retrying, timeout=30, msg="the early event retried")
     text = json.dumps(job)
     assert "logistics.unknown_shipment" in text and "S00555" in text and "early-1" in text, text
+    assert job["last_error"]["class"] == "data" and job["last_error"]["retry_safe"] is True, job["last_error"]
     pid, _ = make_picking(odoo, origin="S00555")
     hub.wait_state(doc["job"], "done", timeout=30)
     assert len(messages(odoo, pid, "[synchub ups|early-1]")) == 1
