@@ -43,7 +43,7 @@
 typedef struct ship_worker {
     odoo_t *odoo;
     int64_t picking_model_id;    /* ir.model id of stock.picking (mail.activity.res_model_id) */
-    int64_t todo_type_id;        /* mail.mail_activity_data_todo */
+    int64_t to_do_type_id;        /* mail.mail_activity_data_todo */
     char responsible_key[128];   /* the responsible setting resolved below (cached per worker) */
     int64_t responsible_uid;
 } ship_worker_t;
@@ -304,11 +304,11 @@ static int activity_refs(ship_ctx_t *c, const cfg_source_t *src)
             return fail(c, ERR_CONFIGURATION, "odoo.reference_data", "check that the Inventory app is installed",
                         "Odoo has no model stock.picking in ir.model");
     }
-    if (!ws->todo_type_id) {
+    if (!ws->to_do_type_id) {
         if (call(c, "ir.model.data", "check_object_reference", NULL,
                  json_pack("{s:s, s:s}", "module", "mail", "xml_id", "mail_activity_data_todo"), &r) < 0)
             return -1;
-        ws->todo_type_id = json_integer_value(json_array_get(r, 1));
+        ws->to_do_type_id = json_integer_value(json_array_get(r, 1));
         json_decref(r);
         r = NULL;
     }
@@ -366,7 +366,7 @@ static int exception_activity(ship_ctx_t *c, const cfg_source_t *src)
     int rc = call(c, "mail.activity", "create", NULL,
                   json_pack("{s:{s:I, s:I, s:I, s:I, s:s, s:s, s:s}}", "vals_list", "res_model_id",
                             (json_int_t)c->ws->picking_model_id, "res_id", (json_int_t)c->picking_id,
-                            "activity_type_id", (json_int_t)c->ws->todo_type_id, "user_id",
+                            "activity_type_id", (json_int_t)c->ws->to_do_type_id, "user_id",
                             (json_int_t)c->ws->responsible_uid, "summary", summary, "note", buf_str(&note),
                             "date_deadline", today),
                   &r);

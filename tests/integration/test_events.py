@@ -320,3 +320,25 @@ def test_tracking_number_from_an_event_reaches_shopify(make_synchub, odoo, shopi
     odoo.exec("stock.picking", "button_validate", [[picking["id"]]], {"context": {"skip_backorder": True}})
     tf.wait_pushes_done(hub, 1)
     tf.assert_one_fulfillment(shopify, number=number)
+
+
+def test_odoo19_json2_milestone_and_exception(make_synchub):
+    """The same writes over Odoo 19's JSON-2 API (bearer API key): message_post, the marker searches, mail.activity
+    create (which answers a list of ids there)."""
+    sim = odoo_sim.OdooSim(port=0, version=19)
+    sim.start()
+    try:
+        pid, name = make_picking(sim, origin="S00019")
+        hub = events_hub(make_synchub, sim)
+        hub.set("odoo", protocol="json2", username=None)
+        hub.start()
+        for eid, status in (("j-1", "in_transit"), ("j-2", "exception")):
+            st, doc = post_event(hub, "ups", event(eid, status, f"2026-11-20T1{eid[-1]}:00:00Z", ref="S00019",
+                                                   detail="Parcel damaged" if status == "exception" else None))
+            assert st == 200, doc
+            hub.wait_state(doc["job"], "done")
+        assert len(messages(sim, pid)) == 2
+        acts = sim.records("mail.activity", [["res_model", "=", "stock.picking"], ["res_id", "=", pid]], ["user_id"])
+        assert len(acts) == 1 and acts[0]["user_id"][0] == 2, acts
+    finally:
+        sim.stop()

@@ -426,8 +426,8 @@ def test_activity_create_on_a_picking_as_sync(s18):
                                                  "origin": "S00001"}])
     model_id = ok(execute(s18, "ir.model", "search_read", [[["model", "=", "stock.picking"]]], {"fields": ["id"]}))
     assert len(model_id) == 1
-    todo = ok(execute(s18, "ir.model.data", "check_object_reference", ["mail", "mail_activity_data_todo"]))
-    assert todo == ["mail.activity.type", 4]
+    to_do = ok(execute(s18, "ir.model.data", "check_object_reference", ["mail", "mail_activity_data_todo"]))
+    assert to_do == ["mail.activity.type", 4]
     vals = {"res_model_id": model_id[0]["id"], "res_id": pick, "activity_type_id": 4, "user_id": 2,
             "summary": "Shipment exception", "note": "check it [synchub ups|e1]", "date_deadline": "2026-11-20"}
     aid = ok(execute(s18, "mail.activity", "create", [vals]))
