@@ -127,7 +127,8 @@ static int import_events(app_t *a, const char *source, const char *file)
     int accepted = 0, dups = 0, rejected = 0;
     if (!header || !fields || !report || !rows_out || !rows)
         goto out;
-    if (ingest_csv_record(&p, end, header, &line, &why) <= 0) {
+    int at = 0;
+    if (ingest_csv_record(&p, end, header, &line, &at, &why) <= 0) {
         fprintf(stderr, "synchub: %s: no header row%s%s\n", file, why ? ": " : "", why ? why : "");
         rc = APP_USAGE;
         goto out;
@@ -138,9 +139,8 @@ static int import_events(app_t *a, const char *source, const char *file)
     }
     int64_t now = clock_now_ms();
     for (;;) {
-        int at = line;
         why = NULL;
-        int r = ingest_csv_record(&p, end, fields, &line, &why);
+        int r = ingest_csv_record(&p, end, fields, &line, &at, &why);
         if (r == 0)
             break;
         json_t *rep = json_pack("{s:i}", "row", at);

@@ -137,6 +137,7 @@ typedef struct field_rule {
     bool required;
     bool number_ok;         /* a JSON integer is accepted and written as digits */
     size_t max;             /* longest accepted text */
+    bool multiline;         /* free text: newlines and tabs allowed */
 } field_rule_t;
 
 static const field_rule_t rules[CFG_EVF_COUNT] = {
@@ -147,8 +148,8 @@ static const field_rule_t rules[CFG_EVF_COUNT] = {
     [CFG_EVF_TRACKING_NUMBER] = {"tracking_number", false, true, 64},
     [CFG_EVF_TRACKING_URL] = {"tracking_url", false, false, 512},
     [CFG_EVF_STATUS] = {"status", true, false, 64},
-    [CFG_EVF_LOCATION] = {"location", false, false, 256},
-    [CFG_EVF_DETAIL] = {"detail", false, false, 1000},
+    [CFG_EVF_LOCATION] = {"location", false, false, 256, true},
+    [CFG_EVF_DETAIL] = {"detail", false, false, 1000, true},
 };
 
 static void problem(json_t *problems, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -239,7 +240,7 @@ static void take_text(json_t *v, const field_rule_t *r, const char *where, char 
         return;
     }
     *out = strndup(s, n);
-    if (*out && has_control(*out, r->max >= 256)) {
+    if (*out && has_control(*out, r->multiline)) {
         problem(problems, "%s: contains control characters%s", r->name, where);
         free(*out);
         *out = NULL;
@@ -525,7 +526,7 @@ const char *ingest_auth_reason(ingest_auth_t a)
 
 /* ---- CSV ------------------------------------------------------------------------------------------------------ */
 
-int ingest_csv_record(const char **pp, const char *end, json_t *fields, int *line, const char **why)
+int ingest_csv_record(const char **pp, const char *end, json_t *fields, int *line, int *start, const char **why)
 {
     const char *p = *pp;
     json_array_clear(fields);
@@ -535,6 +536,7 @@ int ingest_csv_record(const char **pp, const char *end, json_t *fields, int *lin
             (*line)++;
         p++;
     }
+    *start = *line;
     if (p >= end) {
         *pp = p;
         return 0;

@@ -89,8 +89,9 @@ ingest_auth_t ingest_source_verify(const cfg_source_t *src, const char *sig_hdr,
 const char *ingest_auth_reason(ingest_auth_t a);   /* a sentence for the 401 answer */
 
 /* CSV (RFC 4180: quoted fields, "" inside quotes, CRLF or LF). Reads one record at *p (advanced past it) into
- * fields (cleared first; json strings). 1 record, 0 at the end, -1 with why when malformed (an unterminated quote).
- * *line counts physical lines consumed. */
-int ingest_csv_record(const char **p, const char *end, json_t *fields, int *line, const char **why);
+ * fields (cleared first; json strings); blank lines before it are skipped. 1 record, 0 at the end, -1 with why when
+ * malformed (an unterminated quote, text after a closing quote). *line counts the physical lines consumed (start
+ * it at 1); *start gets the line where the record begins. */
+int ingest_csv_record(const char **p, const char *end, json_t *fields, int *line, int *start, const char **why);
 
 #endif

@@ -429,19 +429,19 @@ def test_activity_create_on_a_picking_as_sync(s18):
     to_do = ok(execute(s18, "ir.model.data", "check_object_reference", ["mail", "mail_activity_data_todo"]))
     assert to_do == ["mail.activity.type", 4]
     vals = {"res_model_id": model_id[0]["id"], "res_id": pick, "activity_type_id": 4, "user_id": 2,
-            "summary": "Shipment exception", "note": "check it [synchub ups|e1]", "date_deadline": "2026-11-20"}
+            "summary": "Shipment exception", "note": "check it [synchub 5d41402abc4b2a76b9719d911017c592]", "date_deadline": "2026-11-20"}
     aid = ok(execute(s18, "mail.activity", "create", [vals]))
     rec = s18.records("mail.activity", [["id", "=", aid]], ["res_model", "res_id", "user_id"])[0]
     assert rec["res_model"] == "stock.picking" and rec["res_id"] == pick and rec["user_id"][0] == 2
     assert ok(execute(s18, "mail.activity", "search_count", [[["res_model", "=", "stock.picking"],
                                                                ["res_id", "=", pick],
-                                                               ["note", "ilike", "[synchub ups|e1]"]]])) == 1
+                                                               ["note", "ilike", "[synchub 5d41402abc4b2a76b9719d911017c592]"]]])) == 1
     data = err(execute(s18, "mail.activity", "create", [dict(vals, res_model_id=False)]))
     assert data["name"] == "odoo.exceptions.ValidationError", data
-    ok(execute(s18, "stock.picking", "message_post", [[pick]], {"body": "In transit [synchub ups|e2]",
+    ok(execute(s18, "stock.picking", "message_post", [[pick]], {"body": "In transit [synchub 7d793037a0760186574b0282f2f435e7]",
                                                                  "message_type": "comment"}))
     assert ok(execute(s18, "mail.message", "search_count", [[["model", "=", "stock.picking"], ["res_id", "=", pick],
-                                                              ["body", "ilike", "[synchub ups|e2]"]]])) == 1
+                                                              ["body", "ilike", "[synchub 7d793037a0760186574b0282f2f435e7]"]]])) == 1
     # Without write access on stock.picking, neither the activity nor the chatter message is allowed.
     s18.set_right("sync", "stock.picking", "write", False)
     try:

@@ -263,19 +263,33 @@ static void test_events_csv_records(void **state)
     const char *text = "a,b,c\r\n1,\"x, \"\"y\"\"\",\n\n\"multi\nline\",2,3\n\"open,4\n";
     const char *p = text, *end = text + strlen(text), *why = NULL;
     json_t *f = json_array();
-    int line = 1;
-    assert_int_equal(ingest_csv_record(&p, end, f, &line, &why), 1);
+    int line = 1, start = 0;
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), 1);
     assert_int_equal(json_array_size(f), 3);
+    assert_int_equal(start, 1);
     assert_int_equal(line, 2);
-    assert_int_equal(ingest_csv_record(&p, end, f, &line, &why), 1);
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), 1);
+    assert_int_equal(start, 2);
     assert_string_equal(json_string_value(json_array_get(f, 1)), "x, \"y\"");
     assert_string_equal(json_string_value(json_array_get(f, 2)), "");
-    assert_int_equal(ingest_csv_record(&p, end, f, &line, &why), 1);   /* the blank line is skipped */
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), 1);   /* the blank line is skipped */
+    assert_int_equal(start, 4);
     assert_string_equal(json_string_value(json_array_get(f, 0)), "multi\nline");
     assert_int_equal(line, 6);
-    assert_int_equal(ingest_csv_record(&p, end, f, &line, &why), -1);
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), -1);
     assert_string_equal(why, "unterminated quoted field");
-    assert_int_equal(ingest_csv_record(&p, end, f, &line, &why), 0);
+    assert_int_equal(start, 6);
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), 0);
+    /* text after a closing quote: this record is refused, the next one reads normally */
+    const char *t2 = "\"a\"b,c\nd,e\n";
+    p = t2;
+    end = t2 + strlen(t2);
+    line = 1;
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), -1);
+    assert_string_equal(why, "text after a closing quote");
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), 1);
+    assert_int_equal(start, 2);
+    assert_string_equal(json_string_value(json_array_get(f, 0)), "d");
     json_decref(f);
 }
 
