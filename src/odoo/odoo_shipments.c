@@ -9,8 +9,9 @@
  *      decides whether this event moves the state
  *   3. applied: carrier_tracking_ref written when the event carries a different one (the fulfillment poller then
  *      sends it to Shopify)
- *   4. the milestone on the chatter (message_post), once per event: the body carries the marker
- *      "[synchub <source>|<event id>]" and is posted only when no message of the delivery has it. Checking Odoo
+ *   4. the milestone on the chatter (message_post, an internal note: followers are not e-mailed), once per event:
+ *      the body carries the marker "[synchub <job id of the event>]" and is posted only when no message of the
+ *      delivery has it. Checking Odoo
  *      (not only the local store) closes the window between a post that succeeded and a crash before anything was
  *      recorded: the re-run finds the message. A late event is posted too, saying it did not change the state.
  *   5. applied delivered: the date is in the chatter message and the link (stock.picking has no customer-delivery
@@ -56,7 +57,8 @@ typedef struct ship_ctx {
     char key[160];              /* link external id: the reference, lower-cased (as the ordering key) */
     char subject[180];          /* "shipment:<key>" */
     char label[400];            /* "shipment WH/OUT/00012 (event evt-1 from ups)": every error names it */
-    char marker[300];           /* "[synchub ups|evt-1]" */
+    char marker[64];            /* "[synchub <event's job id>]" */
+    char event_job[JOB_ID_LEN + 1];  /* that job id */
     int64_t picking_id;
     char picking_name[128];
     char picking_ref[128];      /* carrier_tracking_ref as read */
@@ -244,7 +246,7 @@ static int post_milestone(ship_ctx_t *c, bool applied, const char *kept_status)
     buf_printf(&b, "%s at %s UTC", st, when);
     if (ev->location)
         buf_printf(&b, ", %s", ev->location);
-    buf_printf(&b, " (%s", ev->source);
+    buf_printf(&b, " (%s event %s", ev->source, ev->event_id);
     if (ev->carrier)
         buf_printf(&b, ", carrier %s", ev->carrier);
     if (ev->tracking_number)
@@ -337,20 +339,52 @@ static int activity_refs(ship_ctx_t *c, const cfg_source_t *src)
     return 0;
 }
 
-static int exception_activity(ship_ctx_t *c, const cfg_source_t *src)
+/* The events whose activity this delivery got, kept in its link (newest last, at most ACTIVITIES_KEPT). */
+#define ACTIVITIES_KEPT 20
+
+static bool activity_recorded(json_t *extra, const char *event_job)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(extra, "activities"), i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), event_job) == 0)
+            return true;
+    return false;
+}
+
+static void activity_record(json_t *extra, const char *event_job)
+{
+    json_t *a = json_object_get(extra, "activities");
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(extra, "activities", a);
+    }
+    json_array_append_new(a, json_string(event_job));
+    while (json_array_size(a) > ACTIVITIES_KEPT)
+        json_array_remove(a, 0);
+}
+
+/* Once per event: the delivery's link says so after a finished run (also when the responsible person has marked
+ * the activity done since, which deletes it in Odoo); the marker in Odoo covers a run that ended between the
+ * create and the link. */
+static int exception_activity(ship_ctx_t *c, const cfg_source_t *src, json_t *extra)
 {
     if (!src || !src->responsible) {
         snprintf(c->run->note + strlen(c->run->note), sizeof(c->run->note) - strlen(c->run->note),
                  "; no activity: [source %s] has no responsible", c->ev.source);
         return 0;
     }
+    if (activity_recorded(extra, c->event_job))
+        return 0;
     if (activity_refs(c, src) < 0)
         return -1;
     int64_t n = marked(c, "mail.activity", "res_model", "note");
     if (n < 0)
         return -1;
-    if (n > 0)
+    if (n > 0) {
+        activity_record(extra, c->event_job);
         return 0;
+    }
     char summary[160], today[16], when[40];
     snprintf(summary, sizeof(summary), "Shipment exception (%s)", c->ev.carrier ? c->ev.carrier : c->ev.source);
     odoo_datetime(clock_now_ms(), when, sizeof(when));
@@ -377,6 +411,7 @@ static int exception_activity(ship_ctx_t *c, const cfg_source_t *src)
     }
     int64_t aid = json_is_array(r) ? json_integer_value(json_array_get(r, 0)) : json_integer_value(r);
     json_decref(r);
+    activity_record(extra, c->event_job);
     effect(c, "exception activity created",
            json_pack("{s:I, s:I, s:s}", "activity", (json_int_t)aid, "user", (json_int_t)c->ws->responsible_uid,
                      "event_id", c->ev.event_id));
@@ -436,7 +471,7 @@ static int handle(ship_ctx_t *c)
     snprintf(run->note, sizeof(run->note), "%s %s on %s", applies ? "applied" : "recorded late (state kept)",
              ingest_ship_status_name(c->ev.status), c->picking_name);
     if (applies && c->ev.status == INGEST_SHIP_EXCEPTION &&
-        exception_activity(c, cfg_source_find(c->cfg, c->ev.source)) < 0)
+        exception_activity(c, cfg_source_find(c->cfg, c->ev.source), extra) < 0)
         goto out;
 
     store_link_t nl = {.odoo_id = c->picking_id, .version = applies ? c->ev.occurred_ms : last_ms};
@@ -489,7 +524,19 @@ static int h_shipment_event(queue_run_t *run)
                     "the job's payload is not a canonical shipment event");
     snprintf(c.label, sizeof(c.label), "shipment %s (event %s from %s)", c.ev.reference, c.ev.event_id,
              c.ev.source);
-    snprintf(c.marker, sizeof(c.marker), "[synchub %s|%s]", c.ev.source, c.ev.event_id);
+    /* The marker is the event's job id (hex, derived from source and event id, whichever path stored it): it
+     * survives Odoo's HTML escaping unchanged and has no LIKE wildcards, so the ilike search finds exactly it. */
+    char *idem = ingest_shipment_idem_key(&c.ev);
+    char eid[JOB_ID_LEN + 1] = "";
+    if (idem)
+        queue_job_id(idem, strlen(idem), eid);
+    free(idem);
+    if (!eid[0]) {
+        ingest_shipment_release(&c.ev);
+        return fail(&c, ERR_INTERNAL, "odoo.oom", NULL, "out of memory");
+    }
+    snprintf(c.marker, sizeof(c.marker), "[synchub %s]", eid);
+    memcpy(c.event_job, eid, sizeof(eid));
     snprintf(c.key, sizeof(c.key), "%s", c.ev.reference);
     for (char *q = c.key; *q; q++)
         *q = (char)tolower((unsigned char)*q);
