@@ -351,3 +351,39 @@ def test_odoo19_json2_milestone_and_exception(make_synchub):
         assert len(acts) == 1 and acts[0]["user_id"][0] == 2, acts
     finally:
         sim.stop()
+
+
+@pytest.mark.parametrize("method", ["message_post", "create"])
+def test_lost_answers_post_one_note_and_one_activity(make_synchub, odoo, method):
+    """Odoo commits message_post (or the activity's create) but the answer is lost: the retry finds the marker in
+    Odoo and writes nothing twice (the crash window between a write and synchub's record of it)."""
+    pid, name = make_picking(odoo, origin="S00700")
+    hub = events_hub(make_synchub, odoo)
+    hub.start()
+    model = "stock.picking" if method == "message_post" else "mail.activity"
+    odoo.set_fault("commit_then_drop", count=1, match={"model": model, "method": method})
+    st, doc = post_event(hub, "ups", event("drop-1", "exception", "2026-11-20T08:00:00Z", ref=name,
+                                           detail="Damaged"))
+    assert st == 200, doc
+    job = hub.wait_state(doc["job"], "done", timeout=30)
+    assert job["attempts"] >= 2, job
+    assert any(c.get("fault") == "commit_then_drop" for c in odoo.calls(method=method)), "the fault did not fire"
+    assert len(messages(odoo, pid, marker(doc["job"]))) == 1
+    assert len(odoo.records("mail.activity", [["res_model", "=", "stock.picking"], ["res_id", "=", pid]],
+                            ["id"])) == 1
+
+
+def test_replay_after_the_activity_was_done_creates_none(make_synchub, odoo):
+    pid, name = make_picking(odoo, origin="S00800")
+    hub = events_hub(make_synchub, odoo)
+    hub.start()
+    st, doc = post_event(hub, "ups", event("done-1", "exception", "2026-11-20T08:00:00Z", ref=name))
+    assert st == 200, doc
+    hub.wait_state(doc["job"], "done")
+    acts = odoo.records("mail.activity", [["res_model", "=", "stock.picking"], ["res_id", "=", pid]], ["id"])
+    assert len(acts) == 1
+    odoo.exec("mail.activity", "unlink", [[acts[0]["id"]]], {})   # the responsible marked it done
+    hub.cli("jobs", "replay", doc["job"])
+    wait_until(lambda: done_runs(hub, doc["job"]) >= 2, msg="the replay done")
+    assert odoo.records("mail.activity", [["res_model", "=", "stock.picking"], ["res_id", "=", pid]], ["id"]) == []
+    assert len(messages(odoo, pid, marker(doc["job"]))) == 1
