@@ -112,7 +112,9 @@ int main(int argc, char **argv)
          "usage: synchub --config FILE check [--json]\n"
          "Connects to the configured Odoo and checks what the order flow needs: reachability and version, login,\n"
          "the integration user's rights (read/create/write on partners, products, sale orders), external-ID\n"
-         "lookups, company access, each shop's shipping product and a warehouse. Exit 0 when all pass, 1 otherwise.\n"},
+         "lookups, company access, each shop's shipping product and a warehouse; with [source] sections also what\n"
+         "logistics events need (stock.picking read/write, mail.activity create, ir.model read).\n"
+         "Exit 0 when all pass, 1 otherwise.\n"},
         {"jobs", cmd_jobs,
          "usage: synchub jobs list [--state S] [--kind K] [--limit N] [--json]\n"
          "       synchub jobs show ID [--json]\n"

@@ -387,3 +387,23 @@ def test_replay_after_the_activity_was_done_creates_none(make_synchub, odoo):
     wait_until(lambda: done_runs(hub, doc["job"]) >= 2, msg="the replay done")
     assert odoo.records("mail.activity", [["res_model", "=", "stock.picking"], ["res_id", "=", pid]], ["id"]) == []
     assert len(messages(odoo, pid, marker(doc["job"]))) == 1
+
+
+def test_check_names_the_rights_events_need(make_synchub, odoo):
+    """`synchub check` with a [source]: the integration user's rights on deliveries, activities and ir.model."""
+    hub = events_hub(make_synchub, odoo)
+    cp = hub.run("check", "--json")
+    doc = json.loads(cp.stdout)
+    rows = {r["check"]: r for r in (doc["checks"] if isinstance(doc, dict) else doc)}
+    for name in ("right write stock.picking", "right create mail.activity", "right read ir.model"):
+        assert rows[name]["ok"] is True, rows.get(name)
+    odoo.set_right("sync", "stock.picking", "write", False)
+    try:
+        cp = hub.run("check", "--json")
+        assert cp.returncode == 1, cp
+        doc = json.loads(cp.stdout)
+        rows = {r["check"]: r for r in (doc["checks"] if isinstance(doc, dict) else doc)}
+        assert rows["right write stock.picking"]["ok"] is False, rows["right write stock.picking"]
+        assert "Inventory / User" in rows["right write stock.picking"]["detail"], rows["right write stock.picking"]
+    finally:
+        odoo.reset_rights()
