@@ -71,29 +71,12 @@ static void slot_free(void *p)
     free(ws);
 }
 
-static int fail(ship_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int fail(ship_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    err_vfull(&c->run->err, cls, code, c->label, hint, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+/* Every failure names the shipment and the event (c->label). */
+#define FAIL(c, ...) queue_run_fail((c)->run, (c)->label, __VA_ARGS__)
 
 static int call(ship_ctx_t *c, const char *model, const char *method, json_t *ids, json_t *params, json_t **result)
 {
-    err_t e;
-    int rc = odoo_call(c->ws->odoo, model, method, ids, params, result, &e);
-    json_decref(ids);
-    json_decref(params);
-    if (rc < 0) {
-        err_wrap(&e, c->label);
-        c->run->err = e;
-        return -1;
-    }
-    return 0;
+    return odoo_call_take(c->ws->odoo, model, method, ids, params, result, c->label, &c->run->err);
 }
 
 static void effect(ship_ctx_t *c, const char *action, json_t *detail)
@@ -143,7 +126,7 @@ static int search_stage(ship_ctx_t *c, json_t *domain, const char *how)
                        json_integer_value(json_object_get(rec, "id")));
         }
         json_decref(r);
-        fail(c, ERR_DATA, "logistics.ambiguous_shipment",
+        FAIL(c, ERR_DATA, "logistics.ambiguous_shipment",
              "make the reference unique in Odoo (or have the partner send the delivery's name), then `synchub jobs "
              "retry`; retry is safe",
              "the reference matches %s%zu deliveries by %s: %s; synchub does not guess", n >= 5 ? "at least " : "",
@@ -194,7 +177,7 @@ static int find_picking(ship_ctx_t *c, int64_t linked_id)
                            "tracking number")) != 0)
         return rc;
     c->run->retry_later = true;
-    fail(c, ERR_DATA, "logistics.unknown_shipment",
+    FAIL(c, ERR_DATA, "logistics.unknown_shipment",
          "the event is retried with backoff until the delivery exists; if the reference is wrong, fix the "
          "partner's mapping and `synchub jobs discard` this job; retry is safe",
          "no Odoo delivery (stock.picking) has the name, origin or tracking reference \"%s\"%s%s%s yet",
@@ -303,7 +286,7 @@ static int activity_refs(ship_ctx_t *c, const cfg_source_t *src)
         json_decref(r);
         r = NULL;
         if (ws->picking_model_id <= 0)
-            return fail(c, ERR_CONFIGURATION, "odoo.reference_data", "check that the Inventory app is installed",
+            return FAIL(c, ERR_CONFIGURATION, "odoo.reference_data", "check that the Inventory app is installed",
                         "Odoo has no model stock.picking in ir.model");
     }
     if (!ws->to_do_type_id) {
@@ -329,7 +312,7 @@ static int activity_refs(ship_ctx_t *c, const cfg_source_t *src)
             json_decref(r);
         }
         if (uid <= 0)
-            return fail(c, ERR_CONFIGURATION, "config.responsible",
+            return FAIL(c, ERR_CONFIGURATION, "config.responsible",
                         "set responsible in the source's section to an active Odoo user's login or id, then "
                         "`synchub jobs retry`; retry is safe",
                         "[source %s] responsible \"%s\" is not an Odoo user", src->name, who);
@@ -520,7 +503,7 @@ static int h_shipment_event(queue_run_t *run)
     ship_ctx_t c = {.run = run, .cfg = cfg};
     snprintf(c.label, sizeof(c.label), "job %s", run->job->id);
     if (ingest_shipment_from_json(run->job->payload, &c.ev) < 0)
-        return fail(&c, ERR_DATA, "logistics.payload", "discard this job; it cannot be processed",
+        return FAIL(&c, ERR_DATA, "logistics.payload", "discard this job; it cannot be processed",
                     "the job's payload is not a canonical shipment event");
     snprintf(c.label, sizeof(c.label), "shipment %s (event %s from %s)", c.ev.reference, c.ev.event_id,
              c.ev.source);
@@ -533,7 +516,7 @@ static int h_shipment_event(queue_run_t *run)
     free(idem);
     if (!eid[0]) {
         ingest_shipment_release(&c.ev);
-        return fail(&c, ERR_INTERNAL, "odoo.oom", NULL, "out of memory");
+        return FAIL(&c, ERR_INTERNAL, "odoo.oom", NULL, "out of memory");
     }
     snprintf(c.marker, sizeof(c.marker), "[synchub %s]", eid);
     memcpy(c.event_job, eid, sizeof(eid));
@@ -549,7 +532,7 @@ static int h_shipment_event(queue_run_t *run)
         if (!ws || !ws->odoo) {
             if (ws)
                 slot_free(ws);
-            fail(&c, ERR_INTERNAL, "odoo.oom", NULL, "cannot create the Odoo client");
+            FAIL(&c, ERR_INTERNAL, "odoo.oom", NULL, "cannot create the Odoo client");
             goto out;
         }
         *run->slot = ws;

@@ -49,6 +49,11 @@ typedef struct queue_run {
  * happened and failing the job would only repeat it. Worker thread of run only. */
 void queue_run_effects(queue_run_t *run, store_effect_t *e, size_t n);
 
+/* A handler's failure in one line: fill run->err (class, code, printf message, record = label, hint; retry_safe as
+ * err_set decides) and return -1. Worker thread of run only. */
+int queue_run_fail(queue_run_t *run, const char *label, err_class_t cls, const char *code, const char *hint,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* 0 = done; -1 = failed, run->err says how (class decides retry or dead). Runs on a worker thread. */
 typedef int (*queue_handler_fn)(queue_run_t *run);
 
