@@ -29,6 +29,7 @@ int cmd_status(app_t *a);
 int cmd_check(app_t *a);
 int cmd_reconcile(app_t *a);
 int cmd_trace(app_t *a);
+int cmd_import(app_t *a);
 
 /* Load a->config_path into a->cfg, printing FILE:LINE errors. APP_OK or APP_USAGE. Also sets up logging. */
 int app_load_config(app_t *a);

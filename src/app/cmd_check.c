@@ -124,6 +124,12 @@ int cmd_check(app_t *a)
     };
     for (size_t i = 0; i < sizeof(rights) / sizeof(rights[0]); i++)
         check_right(&o, od, rights[i][0], rights[i][1]);
+    /* Logistics events (docs/events.md): tracking on the delivery, chatter and activities need write on it. */
+    static const char *const event_rights[][2] = {
+        {"stock.picking", "read"}, {"stock.picking", "write"}, {"mail.activity", "create"}, {"ir.model", "read"},
+    };
+    for (size_t i = 0; cfg->nsources > 0 && i < sizeof(event_rights) / sizeof(event_rights[0]); i++)
+        check_right(&o, od, event_rights[i][0], event_rights[i][1]);
 
     /* External-ID lookups must be allowed (they are for any user; an AccessError here is a custom restriction). */
     params = json_pack("{s:s, s:s}", "module", "__synchub__", "xml_id", "synchub_preflight_probe");

@@ -20,6 +20,7 @@
 #include "net/sdnotify.h"
 #include "obs/metrics.h"
 #include "odoo/odoo_orders.h"
+#include "odoo/odoo_shipments.h"
 #include "store/store_writer.h"
 #include "sync/sync.h"
 
@@ -214,7 +215,7 @@ int cmd_serve(app_t *a)
     if (sy)
         sync_set_metrics(sy, m);
     if (!reg || !sy || (cfg->test_handlers && app_register_test_handlers(reg) < 0) ||
-        odoo_orders_register(reg, sy) < 0 || sync_register(reg, sy) < 0)
+        odoo_orders_register(reg, sy) < 0 || odoo_shipments_register(reg, cfg) < 0 || sync_register(reg, sy) < 0)
         goto out;
     writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
     if (!writer)
@@ -230,6 +231,7 @@ int cmd_serve(app_t *a)
     h = httpd_new(&ho, &err);
     serve_ctx_t ctx = {cfg, db, m, h};
     if (!in || !h || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
+        httpd_route(h, "POST", "/events/*", ingest_events_post, in) < 0 ||
         httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
         httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0 ||
         httpd_route(h, "GET", "/metrics", route_metrics, &ctx) < 0)

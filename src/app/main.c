@@ -28,6 +28,7 @@ static const char usage[] =
     "  status                  queue depth per state, lag, retries in the last hour, dead jobs\n"
     "  reconcile orders|inventory   find and repair what webhooks and polls missed (`synchub reconcile --help`)\n"
     "  trace SHOP order ID|NAME   what synchub did for one order: deliveries, jobs, Odoo writes, Shopify pushes\n"
+    "  import events --source NAME FILE.csv   shipment events from a partner's flat file (docs/events.md)\n"
     "  version                 versions of synchub and its libraries\n"
     "  help config             every configuration key with its default\n"
     "\n"
@@ -99,7 +100,8 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"serve", cmd_serve,
          "usage: synchub --config FILE serve\n"
-         "Runs the HTTP server (POST /webhooks/shopify, GET /healthz, GET /readyz) and [server] workers worker\n"
+         "Runs the HTTP server (POST /webhooks/shopify, POST /events/SOURCE, GET /healthz, GET /readyz) and\n"
+         "[server] workers worker\n"
          "threads on the configured store. SIGTERM or SIGINT: stop accepting, answer requests in flight, let\n"
          "running jobs finish within [server] shutdown_grace, exit 0.\n"},
         {"check-config", cmd_check_config,
@@ -110,7 +112,9 @@ int main(int argc, char **argv)
          "usage: synchub --config FILE check [--json]\n"
          "Connects to the configured Odoo and checks what the order flow needs: reachability and version, login,\n"
          "the integration user's rights (read/create/write on partners, products, sale orders), external-ID\n"
-         "lookups, company access, each shop's shipping product and a warehouse. Exit 0 when all pass, 1 otherwise.\n"},
+         "lookups, company access, each shop's shipping product and a warehouse; with [source] sections also what\n"
+         "logistics events need (stock.picking read/write, mail.activity create, ir.model read).\n"
+         "Exit 0 when all pass, 1 otherwise.\n"},
         {"jobs", cmd_jobs,
          "usage: synchub jobs list [--state S] [--kind K] [--limit N] [--json]\n"
          "       synchub jobs show ID [--json]\n"
@@ -148,6 +152,14 @@ int main(int argc, char **argv)
          "(model, id, external ID), what was sent back to Shopify (fulfillments, tracking) and the stock pushes of\n"
          "the order's SKUs since it arrived, one line per event in time order (ISO 8601 UTC). --json: the same as\n"
          "JSON. Kept as long as the jobs (the store's retention). Exit 0; 1 when synchub knows no such order.\n"},
+        {"import", cmd_import,
+         "usage: synchub import events --source NAME FILE.csv [--json]\n"
+         "Reads shipment events from a CSV file (header row = column names; '-' reads stdin) through [source NAME]'s\n"
+         "mapping (map.* = a column name, or /column) and validation, and stores each valid row as the same job a\n"
+         "POST /events/NAME of that event would create (one job per event id, however often it is imported or\n"
+         "posted). Prints one line per row (accepted, duplicate, or rejected with every problem; row = the line\n"
+         "where the record starts) and the totals; --json: the same as JSON. Accepted rows are committed durably.\n"
+         "Exit 0; 1 when a row was rejected; 2 usage; 3 store unavailable.\n"},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         if (strcmp(cmd, cmds[i].name) != 0)

@@ -118,6 +118,39 @@ static const cfg_key_t odoo_keys[] = {
      "model.field list never overwritten on update, e.g. res.partner.phone, sale.order.note"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef OD
+/* [source NAME]: logistics partners (kept together here: section table, getter, checks, free). */
+#define SR(f) offsetof(cfg_source_t, f)
+static const cfg_key_t source_keys[] = {
+    {"auth", T_STR, SR(auth), 0, 0, "hmac", 0, "hmac (signature over TIMESTAMP.BODY) | bearer (Authorization: Bearer)"},
+    {"secret", T_SECRET, SR(secret), 0, 0, NULL, 0, "auth = hmac: the shared HMAC-SHA256 key"},
+    {"secret_previous", T_SECRET, SR(secret_previous), 0, 0, NULL, 0,
+     "auth = hmac: the key being rotated out; also accepted until removed"},
+    {"token", T_SECRET, SR(token), 0, 0, NULL, 0, "auth = bearer: the token the partner sends"},
+    {"signature_header", T_STR, SR(signature_header), 0, 0, "X-Signature", 0,
+     "auth = hmac: header with the hex or base64 HMAC-SHA256 of TIMESTAMP + \".\" + body"},
+    {"timestamp_header", T_STR, SR(timestamp_header), 0, 0, "X-Timestamp", 0,
+     "auth = hmac: header with the signing time in Unix seconds"},
+    {"max_skew", T_DURATION, SR(max_skew_ms), 1000, 3600000, "5m", 0,
+     "auth = hmac: a timestamp further than this from now (past or future) is refused (replays)"},
+    {"format", T_STR, SR(format), 0, 0, "canonical", 0,
+     "canonical (docs/events.md) | mapped (the partner's JSON through the map.* keys and status_map)"},
+    {"map.event_id", T_STR, SR(map[CFG_EVF_EVENT_ID]), 0, 0, NULL, 0, "JSON pointer (or CSV column) of the event id"},
+    {"map.occurred_at", T_STR, SR(map[CFG_EVF_OCCURRED_AT]), 0, 0, NULL, 0, "… of the event time (ISO 8601 with zone)"},
+    {"map.reference", T_STR, SR(map[CFG_EVF_REFERENCE]), 0, 0, NULL, 0,
+     "… of the shipment reference (Odoo delivery name, order reference or tracking number)"},
+    {"map.carrier", T_STR, SR(map[CFG_EVF_CARRIER]), 0, 0, NULL, 0, "… of the carrier name"},
+    {"map.tracking_number", T_STR, SR(map[CFG_EVF_TRACKING_NUMBER]), 0, 0, NULL, 0, "… of the tracking number"},
+    {"map.tracking_url", T_STR, SR(map[CFG_EVF_TRACKING_URL]), 0, 0, NULL, 0, "… of the tracking URL"},
+    {"map.status", T_STR, SR(map[CFG_EVF_STATUS]), 0, 0, NULL, 0, "… of the status (translated by status_map)"},
+    {"map.location", T_STR, SR(map[CFG_EVF_LOCATION]), 0, 0, NULL, 0, "… of the location"},
+    {"map.detail", T_STR, SR(map[CFG_EVF_DETAIL]), 0, 0, NULL, 0, "… of the free-text detail"},
+    {"status_map", T_STR, SR(status_map), 0, 0, NULL, 0,
+     "partner status codes → canonical statuses: IT=in_transit, DL=delivered, … (unlisted codes are refused)"},
+    {"responsible", T_STR, SR(responsible), 0, 0, NULL, 0,
+     "Odoo user (login or numeric id) who gets a To Do activity on the delivery for an exception"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+#undef SR
+
 #define K(f) offsetof(cfg_kind_t, f)
 static const cfg_key_t kind_keys[] = {
     {"priority", T_INT, K(priority), -1000, 1000, NULL, CFG_KIND_PRIORITY, "higher runs first"},
@@ -144,6 +177,9 @@ typedef struct cfg_parse {
 } cfg_parse_t;
 
 static void cfg_error(cfg_parse_t *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static cfg_source_t *source_get(cfg_parse_t *p, const char *name);
+static void sources_check(cfg_parse_t *p);
+static void sources_free(cfg_t *c);
 static void cfg_error(cfg_parse_t *p, int line, const char *fmt, ...)
 {
     va_list ap;
@@ -164,7 +200,8 @@ static bool section_known(const char *name, size_t len)
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         if (strlen(plain[i]) == len && strncmp(name, plain[i], len) == 0)
             return true;
-    return len > 5 && (strncmp(name, "shop ", 5) == 0 || strncmp(name, "kind ", 5) == 0);
+    return (len > 5 && (strncmp(name, "shop ", 5) == 0 || strncmp(name, "kind ", 5) == 0)) ||
+           (len > 7 && strncmp(name, "source ", 7) == 0);
 }
 
 /* libinih asks for one line (or the rest of an over-long one) at a time: count lines as they start. Section
@@ -184,7 +221,7 @@ static char *cfg_reader(char *str, int num, void *stream)
             q++;
         const char *end = starts_line && *q == '[' ? strchr(q, ']') : NULL;
         if (end && !section_known(q + 1, (size_t)(end - q - 1)))
-            cfg_error(p, p->line, "unknown section [%.*s] (known: server, store, log, debug, odoo, shop DOMAIN, kind NAME)",
+            cfg_error(p, p->line, "unknown section [%.*s] (known: server, store, log, debug, odoo, shop DOMAIN, kind NAME, source NAME)",
                       (int)(end - q - 1), q + 1);
     }
     return r;
@@ -345,22 +382,40 @@ static bool seen_before(cfg_parse_t *p, const char *section, const char *key)
     return false;
 }
 
+/* Append one zeroed element of size to the array *arr of *n (named sections: shops, kinds, sources). NULL when out
+ * of memory (the array is unchanged). */
+static void *section_new(void *arr, size_t *n, size_t size)
+{
+    /* arr points to a cfg_shop_t * (or …): read and write it as bytes, not through a char ** (aliasing). */
+    void *old;
+    memcpy(&old, arr, sizeof(old));
+    char *grown = realloc(old, (*n + 1) * size);
+    if (!grown)
+        return NULL;
+    memcpy(arr, &grown, sizeof(grown));
+    memset(grown + *n * size, 0, size);
+    return grown + (*n)++ * size;
+}
+
+/* Apply a section table's defaults to a new section. */
+static void section_defaults(cfg_t *c, void *base, const cfg_key_t *table)
+{
+    for (const cfg_key_t *k = table; k->name; k++)
+        if (k->def)
+            set_value(c, base, k, k->def);
+}
+
 static cfg_shop_t *shop_get(cfg_parse_t *p, const char *domain)
 {
     cfg_t *c = p->cfg;
     for (size_t i = 0; i < c->nshops; i++)
         if (strcasecmp(c->shops[i].domain, domain) == 0)
             return &c->shops[i];
-    cfg_shop_t *s = realloc(c->shops, (c->nshops + 1) * sizeof(*s));
+    cfg_shop_t *s = section_new(&c->shops, &c->nshops, sizeof(*s));
     if (!s)
         return NULL;
-    c->shops = s;
-    s = &c->shops[c->nshops++];
-    memset(s, 0, sizeof(*s));
     s->domain = strdup(domain);
-    for (const cfg_key_t *k = shop_keys; k->name; k++)
-        if (k->def)
-            set_value(c, (char *)s, k, k->def);
+    section_defaults(c, s, shop_keys);
     for (char *q = s->domain; q && *q; q++)
         *q = (char)tolower((unsigned char)*q);
     s->line = p->line;
@@ -373,12 +428,9 @@ static cfg_kind_t *kind_get(cfg_parse_t *p, const char *name)
     for (size_t i = 0; i < c->nkinds; i++)
         if (strcmp(c->kinds[i].name, name) == 0)
             return &c->kinds[i];
-    cfg_kind_t *k = realloc(c->kinds, (c->nkinds + 1) * sizeof(*k));
+    cfg_kind_t *k = section_new(&c->kinds, &c->nkinds, sizeof(*k));
     if (!k)
         return NULL;
-    c->kinds = k;
-    k = &c->kinds[c->nkinds++];
-    memset(k, 0, sizeof(*k));
     k->name = strdup(name);
     return k;
 }
@@ -442,6 +494,9 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
     } else if (!strncmp(section, "kind ", 5) && section[5]) {
         table = kind_keys;
         base = (char *)kind_get(p, section + 5);
+    } else if (!strncmp(section, "source ", 7) && section[7]) {
+        table = source_keys;
+        base = (char *)source_get(p, section + 7);
     } else {
         return 1; /* already reported by cfg_reader when it read the section header */
     }
@@ -590,6 +645,7 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
             k->backoff_cap_ms < k->backoff_base_ms)
             cfg_error(&p, 0, "[kind %s] backoff_cap is smaller than backoff_base", k->name);
     }
+    sources_check(&p);
     for (size_t i = 0; i < p.nseen; i++)
         free(p.seen[i]);
     free(p.seen);
@@ -717,6 +773,7 @@ void cfg_free(cfg_t *c)
     for (size_t i = 0; i < c->nkinds; i++)
         free(c->kinds[i].name);
     free(c->kinds);
+    sources_free(c);
     free(c->odoo.url);
     free(c->odoo.database);
     free(c->odoo.username);
@@ -764,4 +821,74 @@ void cfg_print_reference(buf_t *out)
     print_table(out, "odoo", odoo_keys);
     print_table(out, "shop DOMAIN", shop_keys);
     print_table(out, "kind NAME", kind_keys);
+    print_table(out, "source NAME", source_keys);
+}
+
+/* ---- [source NAME] ------------------------------------------------------------------------------------------- */
+
+static cfg_source_t *source_get(cfg_parse_t *p, const char *name)
+{
+    cfg_t *c = p->cfg;
+    for (size_t i = 0; i < c->nsources; i++)
+        if (strcmp(c->sources[i].name, name) == 0)
+            return &c->sources[i];
+    cfg_source_t *s = section_new(&c->sources, &c->nsources, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->name = strdup(name);
+    section_defaults(c, s, source_keys);
+    s->line = p->line;
+    return s;
+}
+
+/* Checks spanning keys: the auth mode has its secret, names fit in a URL path segment. */
+static void sources_check(cfg_parse_t *p)
+{
+    cfg_t *c = p->cfg;
+    for (size_t i = 0; i < c->nsources; i++) {
+        cfg_source_t *s = &c->sources[i];
+        if (strspn(s->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(s->name) ||
+            strlen(s->name) > 64)
+            cfg_error(p, s->line, "[source %s]: a source name is at most 64 letters, digits, '-', '_' or '.' (it is "
+                      "the last part of the URL /events/NAME)", s->name);
+        if (strcmp(s->auth, "hmac") == 0) {
+            if (!s->secret.value)
+                cfg_error(p, s->line, "[source %s] auth = hmac needs secret (or secret_file / secret_env)", s->name);
+        } else if (strcmp(s->auth, "bearer") == 0) {
+            if (!s->token.value)
+                cfg_error(p, s->line, "[source %s] auth = bearer needs token (or token_file / token_env)", s->name);
+        } else {
+            cfg_error(p, s->line, "[source %s] auth '%s' is not hmac or bearer", s->name, s->auth);
+        }
+        if (strcmp(s->format, "canonical") != 0 && strcmp(s->format, "mapped") != 0)
+            cfg_error(p, s->line, "[source %s] format '%s' is not canonical or mapped", s->name, s->format);
+    }
+}
+
+static void sources_free(cfg_t *c)
+{
+    for (size_t i = 0; i < c->nsources; i++) {
+        cfg_source_t *s = &c->sources[i];
+        free(s->name);
+        free(s->auth);
+        secret_free(&s->secret);
+        secret_free(&s->secret_previous);
+        secret_free(&s->token);
+        free(s->signature_header);
+        free(s->timestamp_header);
+        free(s->format);
+        for (int f = 0; f < CFG_EVF_COUNT; f++)
+            free(s->map[f]);
+        free(s->status_map);
+        free(s->responsible);
+    }
+    free(c->sources);
+}
+
+const cfg_source_t *cfg_source_find(const cfg_t *c, const char *name)
+{
+    for (size_t i = 0; c && name && i < c->nsources; i++)
+        if (strcmp(c->sources[i].name, name) == 0)
+            return &c->sources[i];
+    return NULL;
 }

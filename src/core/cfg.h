@@ -50,6 +50,26 @@ typedef struct cfg_odoo {
     int line;
 } cfg_odoo_t;
 
+/* [source NAME]: a logistics partner posting shipment events (src/ingest/ingest_event.c, docs/events.md). The
+ * map_* entries are JSON pointers (RFC 6901) into the partner's body, or for CSV imports a column name; one per
+ * canonical field (enum order = ingest_event.c's field table). */
+enum { CFG_EVF_EVENT_ID, CFG_EVF_OCCURRED_AT, CFG_EVF_REFERENCE, CFG_EVF_CARRIER, CFG_EVF_TRACKING_NUMBER,
+       CFG_EVF_TRACKING_URL, CFG_EVF_STATUS, CFG_EVF_LOCATION, CFG_EVF_DETAIL, CFG_EVF_COUNT };
+typedef struct cfg_source {
+    char *name;                     /* the section name: the <source> of POST /events/<source> */
+    char *auth;                     /* hmac | bearer */
+    cfg_secret_t secret;            /* hmac: the shared key */
+    cfg_secret_t secret_previous;   /* hmac: the key being rotated out */
+    cfg_secret_t token;             /* bearer: the expected token */
+    char *signature_header, *timestamp_header;
+    int64_t max_skew_ms;            /* hmac: oldest (and furthest in the future) timestamp accepted */
+    char *format;                   /* canonical | mapped */
+    char *map[CFG_EVF_COUNT];       /* mapped: where each canonical field is; NULL = the canonical name */
+    char *status_map;               /* mapped: "IT=in_transit, DL=delivered, …" */
+    char *responsible;              /* Odoo user (login or id) who gets an activity for an exception */
+    int line;
+} cfg_source_t;
+
 /* Per-kind overrides; a field is meaningful only when its bit is set in `set`. */
 enum { CFG_KIND_PRIORITY = 1, CFG_KIND_MAX_ATTEMPTS = 2, CFG_KIND_BACKOFF_BASE = 4, CFG_KIND_BACKOFF_CAP = 8,
        CFG_KIND_LEASE = 16 };
@@ -79,6 +99,8 @@ typedef struct cfg {
     size_t nshops;
     cfg_kind_t *kinds;
     size_t nkinds;
+    cfg_source_t *sources;
+    size_t nsources;
 } cfg_t;
 
 /* Read and validate FILE. Returns the config (free with cfg_free), or NULL with every problem appended to errors
@@ -88,6 +110,7 @@ void cfg_free(cfg_t *cfg);
 
 const cfg_shop_t *cfg_shop_find(const cfg_t *cfg, const char *domain);   /* case-insensitive; NULL if absent */
 const cfg_kind_t *cfg_kind_find(const cfg_t *cfg, const char *kind);
+const cfg_source_t *cfg_source_find(const cfg_t *cfg, const char *name);  /* exact name; NULL if absent */
 
 /* The config's lists. "a, b, c": is word one of them (case-insensitive)? An entry ending in '*' matches every
  * word it prefixes when prefix is true. */

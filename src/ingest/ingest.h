@@ -25,6 +25,11 @@ void ingest_free(ingest_t *in);
 /* Route for POST /webhooks/shopify (udata = ingest_t). */
 void ingest_shopify_webhook(void *udata, httpd_req_t *req);
 
+/* Prefix route for POST /events/<source> (udata = ingest_t): a logistics partner's shipment event, authenticated
+ * by its [source] section, mapped to the canonical event and stored as one logistics.shipment_event job
+ * (docs/events.md). */
+void ingest_events_post(void *udata, httpd_req_t *req);
+
 /* 0 when sig_b64 is the base64 HMAC-SHA256 of body under the shop's current or previous secret, else -1.
  * Constant-time in the signature comparison. */
 int ingest_shopify_verify(const cfg_shop_t *shop, const void *body, size_t len, const char *sig_b64);

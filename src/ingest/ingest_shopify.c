@@ -12,43 +12,8 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
-#include "ingest/ingest.h"
+#include "ingest/ingest_internal.h"
 #include "queue/queue.h"
-
-struct ingest {
-    const cfg_t *cfg;
-    store_writer_t *writer;
-    metrics_t *metrics;
-};
-
-/* The outcomes of a delivery, as counted in synchub_webhook_deliveries_total (too_large is counted by httpd). */
-static const char *const outcomes[] = {"stored", "duplicate", "bad_signature", "unknown_shop", "bad_request",
-                                       "unavailable"};
-
-static void count(ingest_t *in, const char *outcome)
-{
-    metrics_add(in->metrics, METRIC_DELIVERIES, (const char *[]){"shopify", outcome}, 1);
-}
-
-ingest_t *ingest_new(const cfg_t *cfg, store_writer_t *writer, metrics_t *metrics)
-{
-    ingest_t *in = calloc(1, sizeof(*in));
-    if (in) {
-        in->cfg = cfg;
-        in->writer = writer;
-        in->metrics = metrics;
-        /* every outcome from the start, at 0: a rate over a series that appears only with its first event misses
-         * that event */
-        for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
-            metrics_add(metrics, METRIC_DELIVERIES, (const char *[]){"shopify", outcomes[i]}, 0);
-    }
-    return in;
-}
-
-void ingest_free(ingest_t *in)
-{
-    free(in);
-}
 
 /* ---- signature --------------------------------------------------------------------------------------------- */
 
@@ -194,19 +159,6 @@ oom:
 
 /* ---- the route --------------------------------------------------------------------------------------------- */
 
-/* A delivery waiting for its group commit. Owns everything job points to except the body, which stays in the
- * request (alive until we answer). */
-typedef struct pending {
-    ingest_t *in;
-    httpd_req_t *req;
-    job_new_t job;
-    ingest_event_t ev;
-    char *meta;
-    char *correlation;
-    char topic[64];
-    char shop[256];
-} pending_t;
-
 static const char *header2(httpd_req_t *r, const char *name)
 {
     /* Shopify's newer Events deliveries drop the X- prefix: accept both spellings. */
@@ -216,18 +168,7 @@ static const char *header2(httpd_req_t *r, const char *name)
 
 static void reject(ingest_t *in, httpd_req_t *r, int status, const char *why, const char *shop, const char *topic)
 {
-    count(in, status == 401 ? "bad_signature" : status == 404 ? "unknown_shop" : status >= 500 ? "unavailable"
-                                                                                               : "bad_request");
-    char code[8];
-    snprintf(code, sizeof(code), "%d", status);
-    log_kv(status >= 500 ? LOG_LVL_ERROR : LOG_LVL_WARN, "ingest", "webhook rejected", "status", code, "reason", why,
-           "shop", shop, "topic", topic, NULL);
-    buf_t b = BUF_INIT;
-    buf_puts(&b, "{\"error\":");
-    buf_json_str(&b, why);
-    buf_puts(&b, "}");
-    httpd_respond(r, status, "application/json", buf_str(&b), b.len);
-    buf_release(&b);
+    ingest__reject(in, r, status, "shopify", "webhook", why, "shop", shop, "topic", topic);
 }
 
 /* The delivery's headers as a small JSON object, kept with the job (`jobs show`). Built by hand: it runs on every
@@ -255,30 +196,6 @@ static char *delivery_meta(const char *topic, const char *webhook_id, const char
         return NULL;
     }
     return buf_detach(&b, NULL);
-}
-
-static void pending_free(pending_t *p)
-{
-    ingest_event_release(&p->ev);
-    free(p->meta);
-    free(p->correlation);
-    free(p);
-}
-
-static void on_committed(void *arg, int rc, bool duplicate, const err_t *err)
-{
-    pending_t *p = arg;
-    if (rc < 0) {
-        (void)err; /* the writer logged the cause once; the sender only needs to retry */
-        reject(p->in, p->req, 503, "store unavailable; retry later", p->shop, p->topic);
-    } else {
-        count(p->in, duplicate ? "duplicate" : "stored");
-        log_kv(LOG_LVL_INFO, "ingest", duplicate ? "webhook duplicate" : "webhook stored", "job", p->job.id, "kind",
-               p->job.kind, "shop", p->shop, "topic", p->topic, "correlation", p->correlation, NULL);
-        httpd_respond_json(p->req, 200, "{\"status\":\"%s\",\"job\":\"%s\"}", duplicate ? "duplicate" : "stored",
-                           p->job.id);
-    }
-    pending_free(p);
 }
 
 void ingest_shopify_webhook(void *udata, httpd_req_t *r)
@@ -315,43 +232,37 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
 
     int64_t now = clock_now_ms();
     const char *triggered_at = header2(r, "X-Shopify-Triggered-At");
-    pending_t *p = calloc(1, sizeof(*p));
+    ingest_pending_t *p = calloc(1, sizeof(*p));
+    ingest_event_t ev;
     err_t err;
     if (!p)
         return reject(in, r, 503, "out of memory", sc->domain, topic);
-    int rc = ingest_shopify_describe(sc->domain, topic, &fields, event_id, webhook_id, triggered_at, now, &p->ev, &err);
-    if (rc < 0) {
-        pending_free(p);
+    if (ingest_shopify_describe(sc->domain, topic, &fields, event_id, webhook_id, triggered_at, now, &ev, &err) < 0) {
+        ingest__pending_free(p);
         return reject(in, r, err.cls == ERR_DATA ? 400 : 503, err.message, sc->domain, topic);
     }
-    p->in = in;
     p->req = r;
-    snprintf(p->topic, sizeof(p->topic), "%s", topic);
-    snprintf(p->shop, sizeof(p->shop), "%s", sc->domain);
-    p->correlation = strdup(event_id && *event_id ? event_id : webhook_id);
-    p->meta = delivery_meta(topic, webhook_id, event_id, triggered_at, header2(r, "X-Shopify-API-Version"),
-                            sc->domain, now);
-    if (!p->correlation || !p->meta) {
-        pending_free(p);
+    p->route = "shopify";
+    p->what = "webhook";
+    p->k1 = "shop";
+    p->k2 = "topic";
+    snprintf(p->v1, sizeof(p->v1), "%s", sc->domain);
+    snprintf(p->v2, sizeof(p->v2), "%s", topic);
+    /* ev's strings move into p (freed with it); resource is not needed past describe. */
+    p->job.ordering_key = ingest__own(p, ev.ordering_key);
+    const char *idem = ingest__own(p, ev.idem_key);
+    free(ev.resource);
+    p->job.correlation_id = ingest__own(p, strdup(event_id && *event_id ? event_id : webhook_id));
+    p->job.meta = ingest__own(p, delivery_meta(topic, webhook_id, event_id, triggered_at,
+                                               header2(r, "X-Shopify-API-Version"), sc->domain, now));
+    if (!p->job.ordering_key || !idem || !p->job.correlation_id || !p->job.meta) {
+        ingest__pending_free(p);
         return reject(in, r, 503, "out of memory", sc->domain, topic);
     }
-    queue_policy_t pol = queue_policy_for(in->cfg, p->ev.kind);
-    queue_job_id(p->ev.idem_key, strlen(p->ev.idem_key), p->job.id);
-    p->job.kind = p->ev.kind;
-    p->job.ordering_key = p->ev.ordering_key;
+    p->job.kind = ev.kind;
     p->job.payload = body;
     p->job.payload_len = len;
     p->job.source = "shopify";
-    p->job.correlation_id = p->correlation;
-    p->job.meta = p->meta;
-    p->job.event_time_ms = p->ev.event_time_ms;
-    p->job.priority = pol.priority;
-    p->job.max_attempts = pol.max_attempts;
-    p->job.lease_ms = pol.lease_ms;
-
-    httpd_defer(r);
-    if (store_writer_submit(in->writer, &p->job, on_committed, p) < 0) {
-        reject(in, r, 503, "shutting down; retry later", p->shop, p->topic);
-        pending_free(p);
-    }
+    p->job.event_time_ms = ev.event_time_ms;
+    ingest__submit(in, p, idem);
 }

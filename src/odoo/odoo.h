@@ -26,6 +26,11 @@ void odoo_free(odoo_t *o);
 int odoo_call(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params, json_t **result,
               err_t *err);
 
+/* odoo_call for handlers: takes ownership of ids and params (either may be NULL), and on failure puts label (the
+ * business record, "shipment WH/OUT/00012 (…)") in front of the error's record (err_wrap). */
+int odoo_call_take(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params, json_t **result,
+                   const char *label, err_t *err);
+
 /* Connect (detect the version and protocol, authenticate for JSON-RPC) if not done yet. 0 or -1. */
 int odoo_connect(odoo_t *o, err_t *err);
 int odoo_server_major(const odoo_t *o);          /* 0 before connect */

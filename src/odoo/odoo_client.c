@@ -440,3 +440,14 @@ static int odoo_call_once(odoo_t *o, const char *model, const char *method, json
         o->uid = 0; /* authenticate again next time: the key may have been rotated */
     return rc;
 }
+
+int odoo_call_take(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params, json_t **result,
+                   const char *label, err_t *err)
+{
+    int rc = odoo_call(o, model, method, ids, params, result, err);
+    json_decref(ids);
+    json_decref(params);
+    if (rc < 0)
+        err_wrap(err, label);
+    return rc;
+}

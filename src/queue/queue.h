@@ -39,6 +39,9 @@ typedef struct queue_run {
     void **slot;             /* this worker's private state for this registration (NULL until the handler sets it;
                               * freed with the registration's slot_free when the worker stops) */
     err_t err;               /* the handler fills it when it returns -1 */
+    bool retry_later;        /* with -1: the failure (class data or configuration) is expected to clear by itself
+                              * (a logistics event for a delivery Odoo has not created yet): retry with the kind's
+                              * backoff while attempts remain, then dead with err's class */
     char note[256];          /* optional remark on success ("skipped: older than the applied version") */
 } queue_run_t;
 
@@ -46,6 +49,11 @@ typedef struct queue_run {
  * correlation_id of each are set to the running job's. A failure to record is logged, not returned: the write
  * happened and failing the job would only repeat it. Worker thread of run only. */
 void queue_run_effects(queue_run_t *run, store_effect_t *e, size_t n);
+
+/* A handler's failure in one line: fill run->err (class, code, printf message, record = label, hint; retry_safe as
+ * err_set decides) and return -1. Worker thread of run only. */
+int queue_run_fail(queue_run_t *run, const char *label, err_class_t cls, const char *code, const char *hint,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* 0 = done; -1 = failed, run->err says how (class decides retry or dead). Runs on a worker thread. */
 typedef int (*queue_handler_fn)(queue_run_t *run);

@@ -1,6 +1,8 @@
-/* queue_effect: how a handler records what it wrote elsewhere (store effects) under the job it runs: the job's
- * id and correlation id are filled in here, so every effect of one chain of jobs shares the originating event's
- * correlation. Not here: the table (store/store_effects.c) or deciding what is an effect (the handlers). */
+/* queue_effect: how a handler reports on its run — the effects it wrote elsewhere (store effects) under the job it
+ * runs (the job's id and correlation id are filled in here, so every effect of one chain of jobs shares the
+ * originating event's correlation), and its failure. Not here: the table (store/store_effects.c) or deciding what
+ * is an effect (the handlers). */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "core/log.h"
@@ -20,4 +22,14 @@ void queue_run_effects(queue_run_t *run, store_effect_t *e, size_t n)
         log_kv(LOG_LVL_WARN, "queue", "cannot record effects for the trace", "job", run->job->id, "count", nbuf,
                "code", err.code, "error", err.message, NULL);
     }
+}
+
+int queue_run_fail(queue_run_t *run, const char *label, err_class_t cls, const char *code, const char *hint,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vfull(&run->err, cls, code, label, hint, fmt, ap);
+    va_end(ap);
+    return -1;
 }

@@ -28,6 +28,9 @@ static const kind_default_t defaults[] = {
     {"shopify.fulfillment", {100, 12, 2 * SEC, HOUR, 5 * MIN}},
     {"shopify.inventory_level", {90, 12, 2 * SEC, HOUR, 5 * MIN}},
     {"odoo.", {90, 12, 2 * SEC, HOUR, 5 * MIN}},
+    /* A carrier's first scan may come before the delivery exists in Odoo: 20 attempts, capped at 30 minutes,
+     * wait about 6 hours in all before the event goes dead (logistics.unknown_shipment). */
+    {"logistics.shipment_event", {80, 20, 5 * SEC, 30 * MIN, 5 * MIN}},
     {"logistics.", {80, 12, 2 * SEC, HOUR, 5 * MIN}},
     {"shopify.", {50, 10, 2 * SEC, HOUR, 5 * MIN}},
     {"reconcile.", {10, 5, 30 * SEC, HOUR, 30 * MIN}},

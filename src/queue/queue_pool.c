@@ -154,7 +154,7 @@ static job_t *finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, que
         if (e->cls == ERR_NONE) /* a handler that failed without saying why is a bug in the handler */
             err_set(e, ERR_INTERNAL, "handler.no_error", "the %s handler failed without describing the error",
                     j->kind);
-        bool retryable = e->cls == ERR_TRANSIENT || e->cls == ERR_INTERNAL;
+        bool retryable = e->cls == ERR_TRANSIENT || e->cls == ERR_INTERNAL || run->retry_later;
         if (retryable && j->attempts < j->max_attempts) {
             queue_policy_t pol = queue_policy_for(w->pool->cfg, j->kind);
             int64_t d = queue_backoff_ms(&pol, j->attempts, rng);

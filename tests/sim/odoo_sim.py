@@ -94,6 +94,7 @@ SYNC_RIGHTS = {
     "stock.picking":        ("rwcu", "rwcu", "stock_admin"),
     "stock.move":           ("rwcu", "rwcu", "stock_admin"),
     "ir.model.data":        ("", "", "access_rights"),
+    "ir.model":             ("r", "r", "access_rights"),
     "mail.message":         ("rwc", "rwc", "settings"),
     "mail.message.subtype": ("r", "r", "settings"),
     "mail.activity":        ("rwcu", "rwcu", "settings"),
@@ -587,6 +588,10 @@ def build_schema():
         "complete_name": Field("char", "Complete ID", compute=c(
             lambda env, m, rid: "%s.%s" % (env.get(m, rid, "module"), env.get(m, rid, "name")))),
     }, order="module, model, name", rec_name="complete_name")
+    model("ir.model", "Models", {
+        "name": Field("char", "Model Description", required=True),
+        "model": Field("char", "Model", required=True),
+    }, order="model", rec_name="name")
     model("mail.message.subtype", "Message subtypes", {
         "name": Field("char", "Message Type", required=True),
         "internal": Field("boolean", "Internal Only", default=False),
@@ -615,7 +620,8 @@ def build_schema():
         "active": Field("boolean", "Active", default=True),
     }, order="id")
     model("mail.activity", "Activity", {
-        "res_model": Field("char", "Related Document Model", required=True),
+        "res_model_id": Field("many2one", "Document Model", relation="ir.model", required=True),
+        "res_model": Field("char", "Related Document Model"),
         "res_id": Field("integer", "Related Document ID", required=True),
         "res_name": Field("char", "Document Name", compute=c(lambda env, m, rid: env.display_name(
             env.get(m, rid, "res_model"), env.get(m, rid, "res_id")))),
@@ -2127,6 +2133,25 @@ def _picking_pre_create(env, vals):
     return vals
 
 
+def _activity_pre_create(env, vals):
+    """Odoo: res_model_id is required and res_model is its (stored, related) model name; activity_schedule passes
+    the model name. Creating an activity needs the right to write the document it is on (mail.activity's
+    _check_access on the related record), checked as the calling user."""
+    mid, name = vals.get("res_model_id"), vals.get("res_model")
+    if mid and env.store.exists("ir.model", mid):
+        vals["res_model"] = env.store.get("ir.model", mid).get("model")
+    elif name and not mid:
+        found = [i for i in env.store.ids("ir.model") if env.store.get("ir.model", i).get("model") == name]
+        if found:
+            vals["res_model_id"] = found[0]
+    model = vals.get("res_model")
+    if model in env.schema and vals.get("res_id"):
+        ensure_exist(env, model, [vals["res_id"]])
+        if not env.su:
+            env.check(model, "write")
+    return vals
+
+
 HOOKS = {
     "res.partner": Hooks(constraints=_partner_constraints),
     "sale.order": Hooks(pre_create=_so_pre_create, pre_write=_so_pre_write, pre_unlink=_so_pre_unlink,
@@ -2138,6 +2163,7 @@ HOOKS = {
                              post_write=lambda env, ids, vals: _pp_sync_code(env, ids) if "default_code" in vals
                              else None, pre_unlink=_pp_pre_unlink),
     "stock.picking": Hooks(pre_create=_picking_pre_create),
+    "mail.activity": Hooks(pre_create=_activity_pre_create),
 }
 
 
@@ -3202,6 +3228,8 @@ def seed_base(sim):
                                        (5, "Exception", "default", "mail.mail_activity_data_warning")):
         env.create("mail.activity.type", {"name": name, "category": category}, force_id=rid)
         X(xmlid, "mail.activity.type", rid, True)
+    for name in sorted(env.schema):
+        env.create("ir.model", {"model": name, "name": env.schema[name].description})
 
 
 SEED_PRODUCTS = [

@@ -418,6 +418,40 @@ def test_picking_validate_cancel_and_chatter(s18):
     assert s18.records("mail.activity", [["id", "in", act]], ["res_model", "summary"])[0]["summary"] == "Check address"
 
 
+def test_activity_create_on_a_picking_as_sync(s18):
+    """What a shipment exception writes: mail.activity.create with res_model_id (ir.model, readable by sync),
+    res_id, the To Do type by external ID and a user; it needs write access on the document; the marker search
+    (search_count on mail.message / mail.activity with ilike) that makes posting idempotent."""
+    pick = s18.exec("stock.picking", "create", [{"picking_type_id": 2, "location_id": 8, "location_dest_id": 5,
+                                                 "origin": "S00001"}])
+    model_id = ok(execute(s18, "ir.model", "search_read", [[["model", "=", "stock.picking"]]], {"fields": ["id"]}))
+    assert len(model_id) == 1
+    to_do = ok(execute(s18, "ir.model.data", "check_object_reference", ["mail", "mail_activity_data_todo"]))
+    assert to_do == ["mail.activity.type", 4]
+    vals = {"res_model_id": model_id[0]["id"], "res_id": pick, "activity_type_id": 4, "user_id": 2,
+            "summary": "Shipment exception", "note": "check it [synchub 5d41402abc4b2a76b9719d911017c592]", "date_deadline": "2026-11-20"}
+    aid = ok(execute(s18, "mail.activity", "create", [vals]))
+    rec = s18.records("mail.activity", [["id", "=", aid]], ["res_model", "res_id", "user_id"])[0]
+    assert rec["res_model"] == "stock.picking" and rec["res_id"] == pick and rec["user_id"][0] == 2
+    assert ok(execute(s18, "mail.activity", "search_count", [[["res_model", "=", "stock.picking"],
+                                                               ["res_id", "=", pick],
+                                                               ["note", "ilike", "[synchub 5d41402abc4b2a76b9719d911017c592]"]]])) == 1
+    data = err(execute(s18, "mail.activity", "create", [dict(vals, res_model_id=False)]))
+    assert data["name"] == "odoo.exceptions.ValidationError", data
+    ok(execute(s18, "stock.picking", "message_post", [[pick]], {"body": "In transit [synchub 7d793037a0760186574b0282f2f435e7]",
+                                                                 "message_type": "comment"}))
+    assert ok(execute(s18, "mail.message", "search_count", [[["model", "=", "stock.picking"], ["res_id", "=", pick],
+                                                              ["body", "ilike", "[synchub 7d793037a0760186574b0282f2f435e7]"]]])) == 1
+    # Without write access on stock.picking, neither the activity nor the chatter message is allowed.
+    s18.set_right("sync", "stock.picking", "write", False)
+    try:
+        assert err(execute(s18, "mail.activity", "create", [vals]))["name"] == "odoo.exceptions.AccessError"
+        assert err(execute(s18, "stock.picking", "message_post", [[pick]], {"body": "x"}))["name"] == \
+            "odoo.exceptions.AccessError"
+    finally:
+        s18.reset_rights()
+
+
 def test_stock_quant_inventory_mode(s18):
     cap = product(s18, "ACME-CAP-NVY")
     q1 = ok(execute(s18, "stock.quant", "create", [{"product_id": cap, "location_id": 8, "inventory_quantity": 7}],

@@ -197,9 +197,50 @@ static void test_cfg_map_each_trims_and_reports_bare_entries(void **state)
     buf_release(&b);
 }
 
+static void test_cfg_sources(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    setenv("SYNCHUB_TEST_WMS_TOKEN", "tok-from-env", 1);
+    cfg_t *c = load("[source ups]\nsecret = k1\nresponsible = admin\n"
+                    "[source wms]\nauth = bearer\ntoken_env = SYNCHUB_TEST_WMS_TOKEN\nformat = mapped\n"
+                    "map.event_id = /id\nmap.status = /s\nstatus_map = IT=in_transit\nmax_skew = 2m\n",
+                    &e, NULL);
+    assert_non_null(c);
+    const cfg_source_t *ups = cfg_source_find(c, "ups"), *wms = cfg_source_find(c, "wms");
+    assert_non_null(ups);
+    assert_non_null(wms);
+    assert_null(cfg_source_find(c, "UPS"));
+    assert_string_equal(ups->auth, "hmac");
+    assert_string_equal(ups->format, "canonical");
+    assert_string_equal(ups->signature_header, "X-Signature");
+    assert_true(ups->max_skew_ms == 300000);
+    assert_string_equal(ups->secret.value, "k1");
+    assert_string_equal(wms->token.value, "tok-from-env");
+    assert_string_equal(wms->map[CFG_EVF_EVENT_ID], "/id");
+    assert_null(wms->map[CFG_EVF_REFERENCE]);
+    assert_true(wms->max_skew_ms == 120000);
+    cfg_free(c);
+    buf_reset(&e);
+    /* every problem, with its line: no secret for hmac, no token for bearer, bad auth/format, bad name */
+    c = load("[source a]\nformat = csv\n[source b]\nauth = bearer\n[source c]\nauth = basic\n[source d/e]\n"
+             "secret = x\nmap.nope = /x\n", &e, NULL);
+    assert_null(c);
+    const char *t = buf_str(&e);
+    assert_non_null(strstr(t, ":2: [source a] auth = hmac needs secret"));
+    assert_non_null(strstr(t, ":2: [source a] format 'csv' is not canonical or mapped"));
+    assert_non_null(strstr(t, ":4: [source b] auth = bearer needs token"));
+    assert_non_null(strstr(t, "[source c] auth 'basic' is not hmac or bearer"));
+    assert_non_null(strstr(t, "[source d/e]: a source name"));
+    assert_non_null(strstr(t, "unknown key 'map.nope' in [source d/e]"));
+    assert_null(strstr(t, "x\n"));
+    buf_release(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cfg_sources),
         cmocka_unit_test(test_cfg_defaults_and_values),
         cmocka_unit_test(test_cfg_errors_name_file_and_line),
         cmocka_unit_test(test_cfg_secret_sources_and_no_echo),
