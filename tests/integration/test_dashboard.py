@@ -102,14 +102,20 @@ def test_failures_grouped_by_cause_and_bulk_retry_takes_exactly_that_cause(hub, 
     flags = [tmp_path / f"flag-{i}" for i in range(3)]
     missing = [dead_needs_file(hub, f"mf-{i}", flags[i]) for i in range(3)]
     flaky = [hub.enqueue("test.flaky", f"fl-{i}", {"fail_times": 99, "class": "data"})[1] for i in range(2)]
-    for job in missing + flaky:
+    # Same class as the missing files, another code: a kind without a handler.
+    _, orphan = hub.enqueue("test.no_such_kind", "orphan", {})
+    for job in missing + flaky + [orphan]:
         hub.wait_state(job, "dead")
+    orphan_code = hub.show(orphan)["last_error"]["code"]
+    assert hub.show(orphan)["last_error"]["class"] == "configuration" and orphan_code != "test.missing_file"
 
     status, _, doc = call(hub, "GET", "/api/failures")
     assert status == 200, doc
     causes = {(c["class"], c["code"]): c for c in doc["causes"]}
-    assert doc["dead"] == 5
-    assert set(causes) == {("configuration", "test.missing_file"), ("data", "test.flaky")}
+    assert doc["dead"] == 6
+    assert set(causes) == {("configuration", "test.missing_file"), ("data", "test.flaky"),
+                           ("configuration", orphan_code)}
+    assert causes[("configuration", orphan_code)]["count"] == 1
     mf = causes[("configuration", "test.missing_file")]
     assert mf["count"] == 3 and mf["kinds"] == ["test.needs_file"] and mf["retry_safe"] is True
     assert mf["sample"]["job"] in missing
@@ -129,9 +135,10 @@ def test_failures_grouped_by_cause_and_bulk_retry_takes_exactly_that_cause(hub, 
     assert status == 200 and doc["count"] == 3, doc
     for job in missing:
         hub.wait_state(job, "done")
-    assert {hub.show(j)["state"] for j in flaky} == {"dead"}
+    assert {hub.show(j)["state"] for j in flaky + [orphan]} == {"dead"}
     status, _, doc = call(hub, "GET", "/api/failures")
-    assert [(c["class"], c["code"], c["count"]) for c in doc["causes"]] == [("data", "test.flaky", 2)]
+    assert [(c["class"], c["code"], c["count"]) for c in doc["causes"]] == [("data", "test.flaky", 2),
+                                                                           ("configuration", orphan_code, 1)]
 
     status, _, doc = call(hub, "POST", "/api/failures/discard", body={"class": "data", "code": "test.flaky"})
     assert status == 200 and doc["count"] == 2, doc
@@ -144,7 +151,7 @@ def test_failures_grouped_by_cause_and_bulk_retry_takes_exactly_that_cause(hub, 
     assert rows[1]["detail"]["count"] == 3 and sorted(rows[1]["detail"]["jobs"]) == sorted(missing)
 
     status, _, doc = call(hub, "GET", "/api/overview")
-    assert doc["counts"]["done"] == 3 and doc["dead"] == 0
+    assert doc["counts"]["done"] == 3 and doc["dead"] == 1
     assert sum(b["done"] for b in doc["buckets"]) >= 3
     assert sum(b["failed"]["configuration"] for b in doc["buckets"]) >= 3
     assert sum(b["failed"]["data"] for b in doc["buckets"]) >= 2
