@@ -311,7 +311,8 @@ int store_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nbuckets
  * correlation id, or a substring of the ordering key. Newest first. job_list_free. 0 or -1. */
 int store_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err);
 /* Effects whose target ("sale.order/12", a GID) or external ID is value, newest first, at most limit (0 = 50);
- * e borrowed for the call, fn must not use s. For the dashboard's search by Odoo reference. 0 or -1. */
+ * e borrowed for the call, fn must not use s. For the dashboard's search by Odoo reference (store_effects.c).
+ * 0 or -1. */
 int store_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err);
 
 #endif

@@ -99,25 +99,11 @@ static int dead_of_cause(store_t *s, err_class_t cls, const char *code, job_t **
     *n = 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
-        return store__sql_error(s, err, "list dead jobs");
+        return store__sql_error(s, err, "prepare dead jobs of a cause");
     sqlite3_bind_int(st, 1, (int)cls);
     if (code)
         sqlite3_bind_text(st, 2, code, -1, SQLITE_TRANSIENT);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        job_t **g = realloc(*out, (*n + 1) * sizeof(*g));
-        job_t *j = g ? store__read_job(st) : NULL;
-        if (g)
-            *out = g;
-        if (!j) {
-            sqlite3_finalize(st);
-            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-        }
-        (*out)[(*n)++] = j;
-    }
-    int r = rc == SQLITE_DONE ? 0 : store__sql_error(s, err, "list dead jobs");
-    sqlite3_finalize(st);
-    return r;
+    return store__read_jobs(s, st, out, n, err, "list dead jobs");
 }
 
 /* The bulk audit row's detail: how many, and which (the first 200 ids: enough to find them again, bounded). */

@@ -1,5 +1,5 @@
 /* store_ops: read-only queries behind the operator dashboard — dead jobs grouped by cause, activity per time bucket
- * from the attempts table, the jobs table with a free-text filter, effects by Odoo reference. SQLite SQL (the
+ * from the attempts table, the jobs table with a free-text filter. SQLite SQL (the
  * PostgreSQL store brings its own). Not here: changing jobs (store_sqlite.c, store_audit.c) or shaping JSON
  * (web/). */
 #include <stdio.h>
@@ -114,53 +114,5 @@ int store_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t *
     if (q && *q)
         sqlite3_bind_text(st, 3, q, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 4, f && f->limit > 0 ? f->limit : 100);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        job_t **g = realloc(*out, (*n + 1) * sizeof(*g));
-        job_t *j = g ? store__read_job(st) : NULL;
-        if (g)
-            *out = g;
-        if (!j) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        (*out)[(*n)++] = j;
-    }
-    int r = rc == SQLITE_DONE ? 0
-            : rc == SQLITE_NOMEM ? err_set(err, ERR_INTERNAL, "store.oom", "out of memory")
-                                 : store__sql_error(s, err, "jobs query");
-    sqlite3_finalize(st);
-    if (r < 0) {
-        job_list_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return r;
-}
-
-int store_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err)
-{
-    static const char sql[] = "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target,"
-                              " external_id, detail FROM effects WHERE target = ?1 OR external_id = ?1"
-                              " ORDER BY at DESC, id DESC LIMIT ?2";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
-        return store__sql_error(s, err, "prepare effects by target");
-    sqlite3_bind_text(st, 1, value, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 2, limit > 0 ? limit : 50);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-#define C(i) ((const char *)sqlite3_column_text(st, i))
-        store_effect_t e = {.id = sqlite3_column_int64(st, 0), .at = sqlite3_column_int64(st, 1), .job_id = C(2),
-                            .correlation_id = C(3), .shop = C(4), .subject = C(5), .system = C(6), .action = C(7),
-                            .target = C(8), .external_id = C(9), .detail = C(10)};
-#undef C
-        if (fn(&e, ud) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    int r = rc == SQLITE_DONE ? 0 : store__sql_error(s, err, "effects by target");
-    sqlite3_finalize(st);
-    return r;
+    return store__read_jobs(s, st, out, n, err, "jobs query");
 }

@@ -1426,3 +1426,37 @@ job_t *store__read_job(sqlite3_stmt *st)
 {
     return read_job(st);
 }
+
+int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_t *err, const char *what)
+{
+    size_t cap = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            job_t **grown = realloc(*out, cap * sizeof(**out));
+            if (!grown)
+                break;
+            *out = grown;
+        }
+        job_t *j = read_job(st);
+        if (!j)
+            break;
+        (*out)[(*n)++] = j;
+    }
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_ROW)
+            err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        else
+            sql_error(s, err, what);
+        sqlite3_finalize(st);
+        job_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}

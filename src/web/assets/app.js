@@ -167,6 +167,16 @@ async function viewOverview(v) {
   refreshTimer = setTimeout(route, 10000);
 }
 
+// A filter form whose submit puts its fields into the hash (#/jobs?state=dead&…), so views can be bookmarked.
+function filterForm(path, ...fields) {
+  const form = el('form', { class: 'filters' }, ...fields, el('button', { type: 'submit' }, 'Show'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    location.hash = '#' + path + '?' + new URLSearchParams(new FormData(form)).toString();
+  });
+  return form;
+}
+
 function jobsTable(jobs) {
   if (!jobs.length) return el('p', { class: 'muted' }, 'No jobs.');
   return el('table', { class: 'jobs' },
@@ -180,16 +190,11 @@ function jobsTable(jobs) {
 
 async function viewJobs(v, params) {
   const state = params.get('state') || '', kind = params.get('kind') || '', q = params.get('q') || '';
-  const form = el('form', { class: 'filters' },
+  const form = filterForm('/jobs',
     el('select', { name: 'state' }, ['', 'queued', 'running', 'retry', 'done', 'dead', 'discarded'].map((s) =>
       el('option', { value: s, selected: s === state }, s || 'any state'))),
     el('input', { name: 'kind', placeholder: 'kind', value: kind }),
-    el('input', { name: 'q', placeholder: 'id prefix, ordering key, correlation', value: q }),
-    el('button', { type: 'submit' }, 'Filter'));
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    location.hash = '#/jobs?' + new URLSearchParams(new FormData(form)).toString();
-  });
+    el('input', { name: 'q', placeholder: 'id prefix, ordering key, correlation', value: q }));
   const r = await api('jobs?' + new URLSearchParams({ state, kind, q, limit: 200 }).toString());
   v.append(el('h2', {}, 'Jobs'), form, jobsTable(r.jobs));
 }
@@ -259,14 +264,9 @@ async function viewSearch(v, q) {
 
 async function viewTrace(v, params) {
   const shop = params.get('shop') || '', order = params.get('order') || '';
-  const form = el('form', { class: 'filters' },
+  const form = filterForm('/trace',
     el('input', { name: 'shop', placeholder: 'shop (acme.myshopify.com)', value: shop }),
-    el('input', { name: 'order', placeholder: 'order id or #name', value: order }),
-    el('button', { type: 'submit' }, 'Trace'));
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    location.hash = '#/trace?' + new URLSearchParams(new FormData(form)).toString();
-  });
+    el('input', { name: 'order', placeholder: 'order id or #name', value: order }));
   v.append(el('h2', {}, 'Trace an order'), form);
   if (!order) return;
   const t = await api('trace?' + new URLSearchParams({ shop, order }).toString());
