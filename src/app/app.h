@@ -30,11 +30,15 @@ int cmd_check(app_t *a);
 int cmd_reconcile(app_t *a);
 int cmd_trace(app_t *a);
 int cmd_import(app_t *a);
+int cmd_audit(app_t *a);
 
 /* Load a->config_path into a->cfg, printing FILE:LINE errors. APP_OK or APP_USAGE. Also sets up logging. */
 int app_load_config(app_t *a);
 /* Open the store named in the config (and a connection for this thread). APP_OK or APP_STORE (printed). */
 int app_open_store(app_t *a, bool durable, store_db_t **db, store_t **s);
+/* The audit log's actor for an operator action from the CLI: "cli:<$USER>", else "cli:uid<N>" (the name passed
+ * through as a plain word). Returns out. */
+const char *app_actor(char *out, size_t n);
 /* Print an error with its four answers to stderr. */
 void app_print_err(const err_t *e);
 

@@ -1,7 +1,9 @@
 /* app_common: what every command shares — loading the config, opening the store, printing errors with their four
  * answers (which record, what is wrong, temporary or not, safe to retry), parsing options. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/app.h"
 #include "core/buf.h"
@@ -71,4 +73,17 @@ void app_print_err(const err_t *e)
         fprintf(stderr, "  class:      %s (%s)\n", err_class_name(e->cls), e->code);
     if (e->hint[0])
         fprintf(stderr, "  what to do: %s\n", e->hint);
+}
+
+const char *app_actor(char *out, size_t n)
+{
+    const char *user = getenv("USER");
+    /* $USER is the operator's own claim (the CLI needs the store file's permissions anyway); keep it one word so
+     * the audit line stays readable, else fall back to the uid. */
+    if (user && *user && strlen(user) < 64 &&
+        strspn(user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") == strlen(user))
+        snprintf(out, n, "cli:%s", user);
+    else
+        snprintf(out, n, "cli:uid%u", (unsigned)getuid());
+    return out;
 }

@@ -229,34 +229,42 @@ static int jobs_operate(app_t *a, store_t *s, store_op_t op)
     static const char *const verbs[] = {"retry", "discard", "replay"};
     err_t err;
     int64_t now = clock_now_ms();
-    if (op == STORE_OP_RETRY && a->argc >= 2 && strcmp(a->argv[1], "--dead") == 0) {
+    char actor[80];
+    app_actor(actor, sizeof(actor));
+    if (op != STORE_OP_REPLAY && a->argc >= 2 && strcmp(a->argv[1], "--dead") == 0) {
         err_class_t cls = ERR_NONE;
+        const char *code = NULL;
         for (int i = 2; i < a->argc; i++) {
             const char *v = NULL;
             if (app_opt_value(a->argc, a->argv, &i, "--class", &v) && v && err_class_parse(v, &cls) == 0)
                 continue;
-            fprintf(stderr, "synchub: jobs retry --dead takes --class transient|configuration|data\n");
+            if (app_opt_value(a->argc, a->argv, &i, "--code", &v) && v && *v) {
+                code = v;
+                continue;
+            }
+            fprintf(stderr, "synchub: jobs %s --dead takes --class transient|configuration|data and --code CODE\n",
+                    verbs[op]);
             return APP_USAGE;
         }
         int n = 0;
-        if (store_retry_dead(s, cls, now, &n, &err) < 0) {
+        if (store_bulk_as(s, actor, op, cls, code, now, &n, &err) < 0) {
             app_print_err(&err);
             return APP_STORE;
         }
         if (a->json)
-            printf("{\"requeued\":%d}\n", n);
+            printf("{\"%s\":%d}\n", op == STORE_OP_RETRY ? "requeued" : "discarded", n);
         else
-            printf("requeued %d dead job%s%s%s\n", n, n == 1 ? "" : "s", cls ? " of class " : "",
-                   cls ? err_class_name(cls) : "");
+            printf("%s %d dead job%s%s%s%s%s\n", op == STORE_OP_RETRY ? "requeued" : "discarded", n, n == 1 ? "" : "s",
+                   cls ? " of class " : "", cls ? err_class_name(cls) : "", code ? " with code " : "", code ? code : "");
         return APP_OK;
     }
     if (a->argc != 2) {
         fprintf(stderr, "usage: synchub jobs %s ID%s\n", verbs[op],
-                op == STORE_OP_RETRY ? "   (or: --dead [--class C])" : "");
+                op != STORE_OP_REPLAY ? "   (or: --dead [--class C] [--code CODE])" : "");
         return APP_USAGE;
     }
     char id[JOB_ID_LEN + 1];
-    if (store_operate(s, a->argv[1], op, now, id, &err) < 0) {
+    if (store_operate_as(s, actor, a->argv[1], op, now, id, &err) < 0) {
         app_print_err(&err);
         return err.cls == ERR_DATA ? APP_FAIL : APP_STORE;
     }

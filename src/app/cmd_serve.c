@@ -23,6 +23,7 @@
 #include "odoo/odoo_shipments.h"
 #include "store/store_writer.h"
 #include "sync/sync.h"
+#include "web/web.h"
 
 typedef struct serve_ctx {
     const cfg_t *cfg;
@@ -191,6 +192,7 @@ int cmd_serve(app_t *a)
     }
     metrics_set(m, METRIC_BUILD_INFO, (const char *[]){SYNCHUB_VERSION}, 1);
     metrics_set(m, METRIC_START_TIME, NULL, (double)clock_now_ms() / 1000.0);
+    web_t *web = NULL;
 
     /* Block the stop signals before any thread exists so that every thread inherits the mask and only sigwait
      * below receives them. */
@@ -227,11 +229,13 @@ int cmd_serve(app_t *a)
     if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
     in = ingest_new(cfg, writer, m);
+    web = web_new(cfg, db);
     httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
     h = httpd_new(&ho, &err);
     serve_ctx_t ctx = {cfg, db, m, h};
-    if (!in || !h || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
+    if (!in || !h || !web || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
         httpd_route(h, "POST", "/events/*", ingest_events_post, in) < 0 ||
+        web_routes(web, h) < 0 ||
         httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
         httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0 ||
         httpd_route(h, "GET", "/metrics", route_metrics, &ctx) < 0)
@@ -245,7 +249,7 @@ int cmd_serve(app_t *a)
     snprintf(shops, sizeof(shops), "%zu", cfg->nshops);
     log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
            port, "workers", workers, "shops", shops, "store", cfg->store_path, "test_handlers",
-           cfg->test_handlers ? "on" : NULL, NULL);
+           cfg->test_handlers ? "on" : NULL, "dashboard", cfg->noperators ? "on" : "off (no [operator])", NULL);
     /* Ready for systemd (Type=notify): the port listens, the store is open and the workers run. */
     char ready[256];
     snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen_host, port,
@@ -273,6 +277,7 @@ out:
     /* Order matters: answer in-flight webhooks (their commits complete in the writer), then stop the writer, then
      * the workers. */
     httpd_free(h, (int)cfg->ack_timeout_ms + 2000);
+    web_free(web);   /* after httpd_free: no request uses it any more */
     store_writer_free(writer);
     sync_scheduler_stop(sched);
     int abandoned = queue_pool_stop(pool, cfg->shutdown_grace_ms);

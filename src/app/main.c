@@ -25,6 +25,7 @@ static const char usage[] =
     "  check                   preflight against Odoo: version, login, rights, reference data\n"
     "  jobs list|show|retry|discard|replay   inspect and operate on jobs (`synchub jobs --help`)\n"
     "  enqueue                 add a job by hand (`synchub enqueue --help`)\n"
+    "  audit                   who retried, discarded, replayed or revealed what, and when\n"
     "  status                  queue depth per state, lag, retries in the last hour, dead jobs\n"
     "  reconcile orders|inventory   find and repair what webhooks and polls missed (`synchub reconcile --help`)\n"
     "  trace SHOP order ID|NAME   what synchub did for one order: deliveries, jobs, Odoo writes, Shopify pushes\n"
@@ -118,12 +119,13 @@ int main(int argc, char **argv)
         {"jobs", cmd_jobs,
          "usage: synchub jobs list [--state S] [--kind K] [--limit N] [--json]\n"
          "       synchub jobs show ID [--json]\n"
-         "       synchub jobs retry ID | synchub jobs retry --dead [--class transient|configuration|data]\n"
-         "       synchub jobs discard ID\n"
+         "       synchub jobs retry ID | synchub jobs retry --dead [--class transient|configuration|data] [--code C]\n"
+         "       synchub jobs discard ID | synchub jobs discard --dead [--class C] [--code C]\n"
          "       synchub jobs replay ID\n"
          "States: queued running retry done dead discarded. ID: the full id or a unique prefix (8+ hex digits).\n"
          "retry: a dead/retry/queued job runs now with a fresh attempt budget. discard: it will not run.\n"
-         "replay: a done job runs again (handlers look up what they wrote, so this does not duplicate).\n"},
+         "replay: a done job runs again (handlers look up what they wrote, so this does not duplicate).\n"
+         "retry, discard and replay are written to the audit log as cli:$USER (`synchub audit`).\n"},
         {"enqueue", cmd_enqueue,
          "usage: synchub enqueue --kind K --key KEY --payload FILE|- [--order-key OK] [--event-time ISO8601]\n"
          "                       [--priority N] [--max-attempts N]\n"
@@ -142,6 +144,10 @@ int main(int argc, char **argv)
          "product has are reported, never changed.\n"
          "Without --shop: every shop with an admin_token (and, for inventory, locations).\n"
          "Exit 0; 1 when a shop or a level failed (each failure printed with its fix); 2 usage.\n"},
+        {"audit", cmd_audit,
+         "usage: synchub audit [--limit N] [--json]\n"
+         "The operator actions, newest first: retry, discard, replay (single and by cause) and reveals of customer\n"
+         "data, each with who (token:NAME from the dashboard, cli:USER from this CLI), when and on what.\n"},
         {"status", cmd_status,
          "usage: synchub status [--json]\n"
          "Jobs per state, age of the oldest queued job, retries in the last hour, dead jobs.\n"},

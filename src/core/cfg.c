@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "core/crypto.h"
 
 #define CFG_MAX_LINE 65536   /* Debian's libinih defaults to 200 bytes: certificates and long secrets need more */
 
@@ -163,6 +164,14 @@ static const cfg_key_t kind_keys[] = {
      "a running job whose worker vanished runs again after this"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef K
+#define OP(f) offsetof(cfg_operator_t, f)
+static const cfg_key_t operator_keys[] = {
+    {"token", T_SECRET, OP(token), 0, 0, NULL, 0,
+     "bearer token of this operator for the dashboard and /api (at least 16 characters; the audit log names the "
+     "section, never the token)"},
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
+#undef OP
+#define CFG_MIN_TOKEN 16   /* a guessable dashboard token would hand out customer data and retries */
 
 typedef struct cfg_parse {
     cfg_t *cfg;
@@ -201,7 +210,8 @@ static bool section_known(const char *name, size_t len)
         if (strlen(plain[i]) == len && strncmp(name, plain[i], len) == 0)
             return true;
     return (len > 5 && (strncmp(name, "shop ", 5) == 0 || strncmp(name, "kind ", 5) == 0)) ||
-           (len > 7 && strncmp(name, "source ", 7) == 0);
+           (len > 7 && strncmp(name, "source ", 7) == 0) ||
+           (len > 9 && strncmp(name, "operator ", 9) == 0);
 }
 
 /* libinih asks for one line (or the rest of an over-long one) at a time: count lines as they start. Section
@@ -435,6 +445,23 @@ static cfg_kind_t *kind_get(cfg_parse_t *p, const char *name)
     return k;
 }
 
+static cfg_operator_t *operator_get(cfg_parse_t *p, const char *name)
+{
+    cfg_t *c = p->cfg;
+    for (size_t i = 0; i < c->noperators; i++)
+        if (strcmp(c->operators[i].name, name) == 0)
+            return &c->operators[i];
+    cfg_operator_t *o = realloc(c->operators, (c->noperators + 1) * sizeof(*o));
+    if (!o)
+        return NULL;
+    c->operators = o;
+    o = &c->operators[c->noperators++];
+    memset(o, 0, sizeof(*o));
+    o->name = strdup(name);
+    o->line = p->line;
+    return o;
+}
+
 /* Resolve a secret key given inline, as KEY_file or as KEY_env. */
 static void set_secret(cfg_parse_t *p, cfg_secret_t *dst, const char *key, const char *how, const char *v)
 {
@@ -497,6 +524,9 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
     } else if (!strncmp(section, "source ", 7) && section[7]) {
         table = source_keys;
         base = (char *)source_get(p, section + 7);
+    } else if (!strncmp(section, "operator ", 9) && section[9]) {
+        table = operator_keys;
+        base = (char *)operator_get(p, section + 9);
     } else {
         return 1; /* already reported by cfg_reader when it read the section header */
     }
@@ -646,6 +676,22 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
             cfg_error(&p, 0, "[kind %s] backoff_cap is smaller than backoff_base", k->name);
     }
     sources_check(&p);
+    for (size_t i = 0; i < c->noperators; i++) {
+        const cfg_operator_t *o = &c->operators[i];
+        /* The name becomes the audit log's actor: keep it a plain word. */
+        if (strspn(o->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(o->name))
+            cfg_error(&p, o->line, "[operator %s]: the name may hold only letters, digits, '.', '_' and '-'",
+                      o->name);
+        if (!o->token.value)
+            cfg_error(&p, o->line, "[operator %s] has no token (or token_file / token_env)", o->name);
+        else if (o->token.len < CFG_MIN_TOKEN)
+            cfg_error(&p, o->line, "[operator %s] token is shorter than %d characters", o->name, CFG_MIN_TOKEN);
+        for (size_t j = 0; j < i && o->token.value; j++)
+            if (c->operators[j].token.value &&
+                crypto_equal(o->token.value, o->token.len, c->operators[j].token.value, c->operators[j].token.len))
+                cfg_error(&p, o->line, "[operator %s] has the same token as [operator %s]: the audit log could not "
+                          "tell them apart", o->name, c->operators[j].name);
+    }
     for (size_t i = 0; i < p.nseen; i++)
         free(p.seen[i]);
     free(p.seen);
@@ -774,6 +820,11 @@ void cfg_free(cfg_t *c)
         free(c->kinds[i].name);
     free(c->kinds);
     sources_free(c);
+    for (size_t i = 0; i < c->noperators; i++) {
+        free(c->operators[i].name);
+        secret_free(&c->operators[i].token);
+    }
+    free(c->operators);
     free(c->odoo.url);
     free(c->odoo.database);
     free(c->odoo.username);
@@ -821,6 +872,7 @@ void cfg_print_reference(buf_t *out)
     print_table(out, "odoo", odoo_keys);
     print_table(out, "shop DOMAIN", shop_keys);
     print_table(out, "kind NAME", kind_keys);
+    print_table(out, "operator NAME", operator_keys);
     print_table(out, "source NAME", source_keys);
 }
 

@@ -79,6 +79,14 @@ typedef struct cfg_kind {
     int64_t priority, max_attempts, backoff_base_ms, backoff_cap_ms, lease_ms;
 } cfg_kind_t;
 
+/* [operator NAME]: a person (or tool) allowed to use the dashboard's JSON API. The token is a bearer secret; NAME is
+ * what the audit log records ("token:NAME"). */
+typedef struct cfg_operator {
+    char *name;
+    cfg_secret_t token;
+    int line;
+} cfg_operator_t;
+
 typedef struct cfg {
     char *path;                 /* as given */
     /* [server] */
@@ -101,6 +109,8 @@ typedef struct cfg {
     size_t nkinds;
     cfg_source_t *sources;
     size_t nsources;
+    cfg_operator_t *operators;
+    size_t noperators;
 } cfg_t;
 
 /* Read and validate FILE. Returns the config (free with cfg_free), or NULL with every problem appended to errors

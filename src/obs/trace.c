@@ -135,20 +135,13 @@ static json_t *error_json(const err_t *e)
                      e->retry_safe);
 }
 
-/* Append job j (owned here) to the trace unless already there. */
-static int add_job(trace_ctx_t *c, job_t *j, json_t *list)
+int trace_job_json(store_t *s, const job_t *j, json_t **out, err_t *err)
 {
-    if (json_object_get(c->jobs_seen, j->id)) {
-        job_free(j);
-        return 0;
-    }
-    json_object_set_new(c->jobs_seen, j->id, json_true());
     job_attempt_t *at = NULL;
     size_t n = 0;
-    if (store_attempts(c->s, j, &at, &n, c->err) < 0) {
-        job_free(j);
+    *out = NULL;
+    if (store_attempts(s, j, &at, &n, err) < 0)
         return -1;
-    }
     json_t *attempts = json_array();
     for (size_t i = 0; i < n; i++) {
         bool failed = at[i].error.cls != ERR_NONE;
@@ -161,13 +154,28 @@ static int add_job(trace_ctx_t *c, job_t *j, json_t *list)
                                         error_json(&at[i].error)));
     }
     free(at);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I}", "id", j->id, "kind", j->kind, "state",
-                          job_state_name(j->state), "source", j->source, "correlation",
-                          str_or_null(j->correlation_id), "created_at", iso(j->created_at), "finished_at",
-                          iso(j->finished_at), "attempts", attempts, "_created_ms", (json_int_t)j->created_at);
-    json_array_append_new(list, o);
+    *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", j->id, "kind", j->kind, "state",
+                     job_state_name(j->state), "source", j->source, "correlation", str_or_null(j->correlation_id),
+                     "created_at", iso(j->created_at), "finished_at", iso(j->finished_at), "attempts", attempts);
+    return *out ? 0 : err_set(err, ERR_INTERNAL, "trace.oom", "out of memory");
+}
+
+/* Append job j (owned here) to the trace unless already there. */
+static int add_job(trace_ctx_t *c, job_t *j, json_t *list)
+{
+    if (json_object_get(c->jobs_seen, j->id)) {
+        job_free(j);
+        return 0;
+    }
+    json_object_set_new(c->jobs_seen, j->id, json_true());
+    json_t *o;
+    int rc = trace_job_json(c->s, j, &o, c->err);
+    if (rc == 0) {
+        json_object_set_new(o, "_created_ms", json_integer((json_int_t)j->created_at));
+        json_array_append_new(list, o);
+    }
     job_free(j);
-    return 0;
+    return rc;
 }
 
 /* Deliveries: the order's webhook jobs, from what ingest kept in their meta. */

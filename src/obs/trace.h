@@ -33,4 +33,8 @@
  * trace.not_found, naming shop and ref), -1 on a store error (err). Any thread with its own store_t. */
 int trace_order(store_t *s, const char *shop, const char *ref, json_t **out, err_t *err);
 
+/* One job as the trace shows it ({"id", "kind", "state", "source", "correlation", "created_at", "finished_at",
+ * "attempts": […]}, the shape above), for the dashboard's job view too. 0 with *out (caller decrefs), -1 (err). */
+int trace_job_json(store_t *s, const job_t *j, json_t **out, err_t *err);
+
 #endif

@@ -267,4 +267,65 @@ typedef int (*store_depth_fn)(job_state_t state, const char *kind, int64_t count
 int store_queue_depth(store_t *s, int64_t now, bool by_kind, store_depth_fn fn, void *ud, int64_t *oldest_due_ms,
                       err_t *err);
 
+/* ---- Operator audit and dashboard queries (store_audit.c, store_ops.c) ------------------------------------------
+ * Audit: every operator action (retry, discard, replay, reveal; from the dashboard's API and the CLI) with who
+ * ("token:<operator>", "cli:<user>") and when. store_operate_as / store_bulk_as change the jobs and write the audit
+ * row in ONE transaction: an action without its audit row (or the reverse) cannot be committed. */
+typedef struct store_audit {
+    int64_t id, at;              /* at: ms since the epoch */
+    const char *actor;           /* "token:alice", "cli:root" */
+    const char *action;          /* "retry", "discard", "replay", "reveal", "bulk-retry", "bulk-discard" */
+    const char *target;          /* a job id, or "cause:<class>/<code>" */
+    const char *detail;          /* JSON object text or NULL (never customer data, never secrets) */
+} store_audit_t;
+
+/* Append one audit row in its own transaction (reveal: nothing else changes). Strings borrowed. 0 or -1. */
+int store_audit_add(store_t *s, const char *actor, const char *action, const char *target, const char *detail,
+                    err_t *err);
+/* Call fn for the newest limit rows (0 = 100), newest first; a is borrowed for the call; fn must not use s and
+ * returns non-zero to stop. 0 or -1. */
+typedef int (*store_audit_fn)(const store_audit_t *a, void *ud);
+int store_audit_list(store_t *s, int limit, store_audit_fn fn, void *ud, err_t *err);
+/* store_operate, and its audit row (action = the op's verb, target = the job's full id) in the same transaction.
+ * actor NULL: no audit row (internal callers). */
+int store_operate_as(store_t *s, const char *actor, const char *id, store_op_t op, int64_t now,
+                     char out_id[JOB_ID_LEN + 1], err_t *err);
+/* Bulk by cause: every DEAD job of class cls (ERR_NONE = any) and, when code is not NULL, of that error code, is
+ * retried (op RETRY: queued now, fresh attempt budget) or discarded (op DISCARD); REPLAY is refused. With an actor,
+ * one audit row "bulk-retry"/"bulk-discard", target "cause:<class>/<code>", detail {"count", "jobs": [first 200
+ * ids]} in the same transaction. *n gets the count. 0 or -1. */
+int store_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now,
+                  int *n, err_t *err);
+
+/* Failures grouped by cause (class + code) of the DEAD jobs, largest group first, at most limit (0 = 100).
+ * Fills *out (free with free()); kinds is the group's distinct kinds, comma-separated (truncated to fit);
+ * sample is the newest dead job of the group (its id and error: message, record, hint, retry_safe).
+ * unsafe counts the group's jobs whose error says retry is NOT safe. 0 or -1. */
+typedef struct store_cause {
+    err_class_t cls;
+    char code[64];
+    int64_t count, unsafe, last_at;
+    char kinds[256];
+    char sample_id[JOB_ID_LEN + 1];
+    err_t sample;
+} store_cause_t;
+int store_failures(store_t *s, int limit, store_cause_t **out, size_t *n, err_t *err);
+
+/* Activity over time from the attempts table: nbuckets buckets of bucket_ms starting at since_ms; each counts the
+ * attempts that ended in it as done, and the failed ones (retry, dead, lost) by error class. out has nbuckets
+ * entries (the caller's); start is filled. 0 or -1. */
+typedef struct store_bucket {
+    int64_t start, done;
+    int64_t failed[ERR_INTERNAL + 1];   /* by err_class_t; [ERR_NONE] counts lost attempts without an error */
+} store_bucket_t;
+int store_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nbuckets, store_bucket_t *out, err_t *err);
+
+/* Jobs for the dashboard's table: store_filter_t's state and kind, and q (NULL = any): a job id prefix, an exact
+ * correlation id, or a substring of the ordering key. Newest first. job_list_free. 0 or -1. */
+int store_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err);
+/* Effects whose target ("sale.order/12", a GID) or external ID is value, newest first, at most limit (0 = 50);
+ * e borrowed for the call, fn must not use s. For the dashboard's search by Odoo reference (store_effects.c).
+ * 0 or -1. */
+int store_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err);
+
 #endif

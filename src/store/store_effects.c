@@ -67,18 +67,10 @@ int store_effect_add(store_t *s, const store_effect_t *e, err_t *err)
     return store_effects_add(s, e, 1, err);
 }
 
-int store_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
-                       void *ud, err_t *err)
+/* Step st (the effect columns in store_effect_t's order) calling fn for each row until fn returns non-zero;
+ * finalize it. 0 or -1. */
+static int each_effect(store_t *s, sqlite3_stmt *st, store_effect_fn fn, void *ud, err_t *err, const char *what)
 {
-    static const char sql[] = "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target,"
-                              " external_id, detail FROM effects WHERE shop = ?1 AND subject = ?2 AND at >= ?3"
-                              " ORDER BY at, id";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
-        return store__sql_error(s, err, "prepare effect list");
-    bind_opt(st, 1, shop);
-    bind_opt(st, 2, subject);
-    sqlite3_bind_int64(st, 3, since_ms);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_effect_t e = {
@@ -99,13 +91,37 @@ int store_effects_list(store_t *s, const char *shop, const char *subject, int64_
             break;
         }
     }
-    if (rc != SQLITE_DONE) {
-        store__sql_error(s, err, "list effects");
-        sqlite3_finalize(st);
-        return -1;
-    }
+    int r = rc == SQLITE_DONE ? 0 : store__sql_error(s, err, what);
     sqlite3_finalize(st);
-    return 0;
+    return r;
+}
+
+int store_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
+                       void *ud, err_t *err)
+{
+    static const char sql[] = "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target,"
+                              " external_id, detail FROM effects WHERE shop = ?1 AND subject = ?2 AND at >= ?3"
+                              " ORDER BY at, id";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "prepare effect list");
+    bind_opt(st, 1, shop);
+    bind_opt(st, 2, subject);
+    sqlite3_bind_int64(st, 3, since_ms);
+    return each_effect(s, st, fn, ud, err, "list effects");
+}
+
+int store_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err)
+{
+    static const char sql[] = "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target,"
+                              " external_id, detail FROM effects WHERE target = ?1 OR external_id = ?1"
+                              " ORDER BY at DESC, id DESC LIMIT ?2";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "prepare effects by target");
+    bind_opt(st, 1, value);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : 50);
+    return each_effect(s, st, fn, ud, err, "effects by target");
 }
 
 int store_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
@@ -150,35 +166,7 @@ int store_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, 
         return store__sql_error(s, err, "prepare job search");
     bind_opt(st, 1, value);
     sqlite3_bind_int(st, 2, limit > 0 ? limit : 500);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            job_t **grown = realloc(*out, cap * sizeof(**out));
-            if (!grown)
-                goto oom;
-            *out = grown;
-        }
-        job_t *j = store__read_job(st);
-        if (!j)
-            goto oom;
-        (*out)[(*n)++] = j;
-    }
-    if (rc != SQLITE_DONE) {
-        store__sql_error(s, err, "search jobs");
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    return 0;
-oom:
-    err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-fail:
-    sqlite3_finalize(st);
-    job_list_free(*out, *n);
-    *out = NULL;
-    *n = 0;
-    return -1;
+    return store__read_jobs(s, st, out, n, err, "search jobs");
 }
 
 int store_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field, const char *value,

@@ -160,6 +160,10 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     "  target TEXT NOT NULL, detail TEXT);"
     "CREATE INDEX audit_at ON audit(at);",
+    /* 6: the dashboard's activity chart (store_activity) reads the attempts that ended in the last hours: a range
+     * of this covering index instead of every attempt of the retention period. Partial, so opening an attempt
+     * (finished_at NULL) on the claim path does not touch it; only closing one does. */
+    "CREATE INDEX attempts_finished ON attempts(finished_at, outcome, err_class) WHERE finished_at IS NOT NULL;",
 };
 
 static int sql_error(store_t *s, err_t *err, const char *what)
@@ -976,22 +980,24 @@ static int set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, er
     return refresh_head(s, j->ordering_key, err);
 }
 
-int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
+/* The transition of store_operate inside the caller's write transaction (store_audit.c records the action in the
+ * same one). Nothing is committed or rolled back here. */
+int store__operate_locked(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
+                          err_t *err)
 {
     job_t *j = NULL;
-    if (begin_write(s, err) < 0)
-        return -1;
     int rc = find_job(s, id, &j, err);
     if (rc == 0)
         err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
     if (rc <= 0)
-        goto fail;
+        return -1;
     static const unsigned allowed[] = {
         [STORE_OP_RETRY] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
         [STORE_OP_DISCARD] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
         [STORE_OP_REPLAY] = 1u << JOB_DONE,
     };
     static const char *const verbs[] = {"retry", "discard", "replay"};
+    rc = -1;
     if (!(allowed[op] & (1u << j->state))) {
         err_set(err, ERR_DATA, "job.state", "job %s is %s: %s applies only to %s", j->id, job_state_name(j->state),
                 verbs[op],
@@ -1000,66 +1006,33 @@ int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char o
             err_hint(err, "wait until the running attempt ends");
         else if (op != STORE_OP_REPLAY && j->state == JOB_DONE)
             err_hint(err, "use `synchub jobs replay %s` to run a done job again", j->id);
-        goto fail;
+    } else if (set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err) == 0) {
+        if (out_id)
+            memcpy(out_id, j->id, JOB_ID_LEN + 1);
+        rc = 0;
     }
-    if (set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err) < 0)
-        goto fail;
-    if (out_id)
-        memcpy(out_id, j->id, JOB_ID_LEN + 1);
     job_free(j);
+    return rc;
+}
+
+int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    if (store__operate_locked(s, id, op, now, out_id, err) < 0) {
+        rollback(s);
+        return -1;
+    }
     if (commit(s, err) < 0)
         return -1;
     store_db_notify(s->db, 1);
     return 0;
-fail:
-    job_free(j);
-    rollback(s);
-    return -1;
 }
 
+/* Every DEAD job of a class: the bulk path of store_ops.c, without a code filter and without an audit entry. */
 int store_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
 {
-    *n = 0;
-    if (begin_write(s, err) < 0)
-        return -1;
-    sqlite3_stmt *st;
-    const char *sql = "SELECT " STORE_JOB_COLS " FROM jobs WHERE state = 4 AND (?1 = 0 OR err_class = ?1)";
-    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK) {
-        sql_error(s, err, "list dead jobs");
-        goto fail;
-    }
-    sqlite3_bind_int(st, 1, (int)cls);
-    job_t **found = NULL;
-    size_t nfound = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        job_t **g = realloc(found, (nfound + 1) * sizeof(*g));
-        job_t *j = read_job(st);
-        if (!g || !j) {
-            free(g ? g : found);
-            job_free(j);
-            sqlite3_finalize(st);
-            err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-            goto fail;
-        }
-        found = g;
-        found[nfound++] = j;
-    }
-    sqlite3_finalize(st);
-    int failed = rc != SQLITE_DONE ? sql_error(s, err, "list dead jobs") : 0;
-    for (size_t i = 0; i < nfound && !failed; i++)
-        failed = set_state(s, found[i], JOB_QUEUED, now, err);
-    job_list_free(found, nfound);
-    if (failed)
-        goto fail;
-    *n = (int)nfound;
-    if (commit(s, err) < 0)
-        return -1;
-    store_db_notify(s->db, -1);
-    return 0;
-fail:
-    rollback(s);
-    return -1;
+    return store_bulk_as(s, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
 }
 
 /* ---- reading ----------------------------------------------------------------------------------------------- */
@@ -1435,6 +1408,16 @@ void store__rollback(store_t *s)
     rollback(s);
 }
 
+store_db_t *store__db(store_t *s)
+{
+    return s->db;
+}
+
+int store__set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, err_t *err)
+{
+    return set_state(s, j, to, now, err);
+}
+
 int store__sql_error(store_t *s, err_t *err, const char *what)
 {
     return sql_error(s, err, what);
@@ -1443,4 +1426,38 @@ int store__sql_error(store_t *s, err_t *err, const char *what)
 job_t *store__read_job(sqlite3_stmt *st)
 {
     return read_job(st);
+}
+
+int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_t *err, const char *what)
+{
+    size_t cap = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            job_t **grown = realloc(*out, cap * sizeof(**out));
+            if (!grown)
+                break;
+            *out = grown;
+        }
+        job_t *j = read_job(st);
+        if (!j)
+            break;
+        (*out)[(*n)++] = j;
+    }
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_ROW)
+            err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        else
+            sql_error(s, err, what);
+        sqlite3_finalize(st);
+        job_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
 }

@@ -237,6 +237,35 @@ static void test_cfg_sources(void **state)
     buf_release(&e);
 }
 
+static void test_cfg_operators(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    setenv("SYNCHUB_TEST_BOB_TOKEN", "bob-token-from-env-0123", 1);
+    cfg_t *c = load("[operator alice]\ntoken = alice-token-0123456789\n[operator bob.ops]\n"
+                    "token_env = SYNCHUB_TEST_BOB_TOKEN\n", &e, NULL);
+    assert_non_null(c);
+    assert_int_equal(c->noperators, 2);
+    assert_string_equal(c->operators[0].name, "alice");
+    assert_string_equal(c->operators[0].token.value, "alice-token-0123456789");
+    assert_string_equal(c->operators[1].name, "bob.ops");
+    assert_int_equal(c->operators[1].token.len, strlen("bob-token-from-env-0123"));
+    cfg_free(c);
+
+    buf_release(&e);
+    c = load("[operator carol]\ntoken = too-short\n[operator d e]\ntoken = dddddddddddddddddddd\n"
+             "[operator f]\ntoken = dddddddddddddddddddd\n", &e, NULL);
+    assert_null(c);
+    const char *msg = buf_str(&e);
+    assert_non_null(strstr(msg, ":2: [operator carol] token is shorter than 16 characters"));
+    assert_non_null(strstr(msg, "[operator d e]: the name may hold only"));
+    assert_non_null(strstr(msg, "[operator f] has the same token as [operator d e]"));
+    assert_null(strstr(msg, "dddddddddddddddddddd"));   /* a secret is never echoed */
+    assert_null(strstr(msg, "too-short"));
+    buf_release(&e);
+    unsetenv("SYNCHUB_TEST_BOB_TOKEN");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_cfg_odoo_section),
         cmocka_unit_test(test_cfg_lists_and_maps),
         cmocka_unit_test(test_cfg_map_each_trims_and_reports_bare_entries),
+        cmocka_unit_test(test_cfg_operators),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }
