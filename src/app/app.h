@@ -34,6 +34,9 @@ int cmd_trace(app_t *a);
 int app_load_config(app_t *a);
 /* Open the store named in the config (and a connection for this thread). APP_OK or APP_STORE (printed). */
 int app_open_store(app_t *a, bool durable, store_db_t **db, store_t **s);
+/* Open the store the config names ([store] backend: the SQLite path, or the PostgreSQL url and password).
+ * NULL with err. */
+store_db_t *app_store_db_open(const cfg_t *cfg, int64_t busy_timeout_ms, err_t *err);
 /* Print an error with its four answers to stderr. */
 void app_print_err(const err_t *e);
 

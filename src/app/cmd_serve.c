@@ -54,7 +54,8 @@ static void route_readyz(void *udata, httpd_req_t *r)
                        (long long)st.by_state[JOB_RUNNING], (long long)st.by_state[JOB_DEAD], lag);
 }
 
-/* One `serve` per SQLite store: a second one would double the housekeeping and confuse lease ownership. */
+/* One `serve` per SQLite store: a second one would double the housekeeping and confuse lease ownership. A
+ * PostgreSQL store is shared by design: its nodes coordinate through the database (store_pg.c). */
 static int lock_store(const char *store_path, int *fd_out)
 {
     char *lock = NULL;
@@ -97,13 +98,13 @@ int cmd_serve(app_t *a)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    db = store_db_open(cfg->store_path, cfg->ack_timeout_ms, &err);
+    db = app_store_db_open(cfg, cfg->ack_timeout_ms, &err);
     if (!db) {
         app_print_err(&err);
         return APP_STORE;
     }
     store_db_set_max_size(db, cfg->store_max_size);
-    if (lock_store(cfg->store_path, &lock_fd) < 0)
+    if (!strcmp(store_db_engine(db), "sqlite") && lock_store(cfg->store_path, &lock_fd) < 0)
         goto out;
     reg = queue_registry_new();
     sy = sync_new(cfg);
@@ -135,7 +136,7 @@ int cmd_serve(app_t *a)
     snprintf(workers, sizeof(workers), "%lld", (long long)cfg->workers);
     snprintf(shops, sizeof(shops), "%zu", cfg->nshops);
     log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
-           port, "workers", workers, "shops", shops, "store", cfg->store_path, "test_handlers",
+           port, "workers", workers, "shops", shops, "store", store_db_path(db), "test_handlers",
            cfg->test_handlers ? "on" : NULL, NULL);
     /* Ready for systemd (Type=notify): the port listens, the store is open and the workers run. */
     char ready[256];

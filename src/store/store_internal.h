@@ -1,5 +1,6 @@
-/* store_internal: declarations shared by the store's own files and the few callers that manage the store's
- * upkeep (the housekeeping thread). Not part of the interface a connector uses. */
+/* store_internal: declarations shared by the SQLite engine's files and the few callers that manage the store's
+ * upkeep (the housekeeping thread). Not part of the interface a connector uses. store_checkpoint works on either
+ * engine (PostgreSQL: it does nothing, the server checkpoints); the store__ functions below are SQLite's only. */
 #ifndef SYNCHUB_STORE_INTERNAL_H
 #define SYNCHUB_STORE_INTERNAL_H
 
@@ -16,7 +17,6 @@
 /* Move WAL content into the database file without blocking writers (PASSIVE); when the log has grown large, also
  * rewind it (briefly holding this process's writers). Housekeeping only. */
 int store_checkpoint(store_t *s, err_t *err);
-const char *store_db_path(const store_db_t *db);
 
 /* For the store's other files (store_effects.c, …): the connection, the write transaction of store_sqlite.c (the
  * in-process writer mutex, then BEGIN IMMEDIATE) and its error mapping, so every file writes the same way. */
@@ -26,5 +26,17 @@ int store__commit(store_t *s, err_t *err);
 void store__rollback(store_t *s);
 int store__sql_error(store_t *s, err_t *err, const char *what);   /* fills err from the connection; returns -1 */
 job_t *store__read_job(sqlite3_stmt *st);                         /* a row of STORE_JOB_COLS; NULL on OOM */
+
+/* store_effects.c's SQLite implementations of store.h's effects and trace finders (store__sqlite_engine). */
+int store__lite_effects_add(store_t *s, const store_effect_t *e, size_t n, err_t *err);
+int store__lite_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
+                             void *ud, err_t *err);
+int store__lite_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
+int store__lite_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, job_t ***out, size_t *n,
+                        err_t *err);
+int store__lite_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field,
+                               const char *value, job_t **out, err_t *err);
+int store__lite_link_by_extra(store_t *s, const char *system, const char *shop, const char *type, const char *field,
+                              const char *value, char *external_id, size_t n, err_t *err);
 
 #endif

@@ -17,39 +17,7 @@
 #include "queue/queue.h"
 #include "store/store.h"
 
-typedef struct fx {
-    char path[64];
-    store_db_t *db;
-    store_t *s;
-} fx_t;
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    snprintf(f->path, sizeof(f->path), "/tmp/synchub-unit-%d-%ld.db", getpid(), random());
-    err_t err;
-    f->db = store_db_open(f->path, 1000, &err);
-    f->s = f->db ? store_connect(f->db, false, 0, &err) : NULL;
-    if (!f->s)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    store_disconnect(f->s);
-    store_db_close(f->db);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    free(f);
-    return 0;
-}
+#include "store_fixture.h"
 
 static job_new_t mk(const char *idem, const char *okey, int64_t event_time, int max_attempts)
 {
@@ -413,5 +381,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cursors_and_live_jobs_per_key, setup, teardown),
     };
     srandom((unsigned)getpid());
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    return fx_run_both("store", tests, sizeof(tests) / sizeof(tests[0]));
 }
