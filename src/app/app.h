@@ -22,6 +22,7 @@ typedef struct app {
 
 /* Command entry points: return the process exit code. */
 int cmd_serve(app_t *a);
+int cmd_worker(app_t *a);   /* cmd_serve.c: serve without HTTP */
 int cmd_check_config(app_t *a);
 int cmd_jobs(app_t *a);
 int cmd_enqueue(app_t *a);

@@ -1,6 +1,8 @@
 /* cmd_serve: `synchub serve` — the daemon. Wires the store, the group-commit writer, the worker pool, ingestion
  * and the HTTP server, then waits for SIGTERM/SIGINT and stops them in the order that loses nothing:
- * stop accepting → answer requests in flight (their commits finish) → stop the writer → let workers finish. */
+ * stop accepting → answer requests in flight (their commits finish) → stop the writer → let workers finish.
+ * `synchub worker` is the same node without HTTP (workers and schedulers only), so that on a shared PostgreSQL
+ * store ingestion and work scale separately. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +77,7 @@ static int lock_store(const char *store_path, int *fd_out)
     return 0;
 }
 
-int cmd_serve(app_t *a)
+static int run_node(app_t *a, bool http)
 {
     const cfg_t *cfg = a->cfg;
     err_t err;
@@ -106,13 +108,16 @@ int cmd_serve(app_t *a)
     store_db_set_max_size(db, cfg->store_max_size);
     if (!strcmp(store_db_engine(db), "sqlite") && lock_store(cfg->store_path, &lock_fd) < 0)
         goto out;
+    if (!http && cfg->workers == 0) {
+        fprintf(stderr, "synchub: worker: [server] workers = 0 leaves this node nothing to do\n");
+        goto out;
+    }
     reg = queue_registry_new();
     sy = sync_new(cfg);
     if (!reg || !sy || (cfg->test_handlers && app_register_test_handlers(reg) < 0) ||
         odoo_orders_register(reg, sy) < 0 || sync_register(reg, sy) < 0)
         goto out;
-    writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
-    if (!writer)
+    if (http && !(writer = store_writer_new(db, cfg->ack_timeout_ms, &err)))
         goto fail_err;
     pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, &err);
     if (!pool)
@@ -120,28 +125,37 @@ int cmd_serve(app_t *a)
     /* Polls are only useful with workers to run them; an ingest-only node (workers = 0) schedules nothing. */
     if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
-    in = ingest_new(cfg, writer);
-    httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
     serve_ctx_t ctx = {cfg, db};
-    h = httpd_new(&ho, &err);
-    if (!in || !h || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
-        httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
-        httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0)
-        goto out;
-    if (httpd_start(h, &err) < 0)
-        goto fail_err;
+    if (http) {
+        in = ingest_new(cfg, writer);
+        httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
+        h = httpd_new(&ho, &err);
+        if (!in || !h || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
+            httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
+            httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0)
+            goto out;
+        if (httpd_start(h, &err) < 0)
+            goto fail_err;
+    }
 
     char port[16], workers[16], shops[16];
     snprintf(port, sizeof(port), "%lld", (long long)cfg->listen_port);
     snprintf(workers, sizeof(workers), "%lld", (long long)cfg->workers);
     snprintf(shops, sizeof(shops), "%zu", cfg->nshops);
-    log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
-           port, "workers", workers, "shops", shops, "store", store_db_path(db), "test_handlers",
-           cfg->test_handlers ? "on" : NULL, NULL);
+    if (http)
+        log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
+               port, "workers", workers, "shops", shops, "store", store_db_path(db), "test_handlers",
+               cfg->test_handlers ? "on" : NULL, NULL);
+    else
+        log_kv(LOG_LVL_INFO, "serve", "synchub working (no HTTP)", "version", SYNCHUB_VERSION, "workers", workers,
+               "shops", shops, "store", store_db_path(db), "test_handlers", cfg->test_handlers ? "on" : NULL, NULL);
     /* Ready for systemd (Type=notify): the port listens, the store is open and the workers run. */
     char ready[256];
-    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen_host, port,
-             workers);
+    if (http)
+        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen_host, port,
+                 workers);
+    else
+        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=working with %s workers", workers);
     if (sdnotify_send(ready) < 0)
         log_kv(LOG_LVL_WARN, "serve", "cannot notify the service manager (NOTIFY_SOCKET)", NULL);
 
@@ -185,4 +199,14 @@ out:
     if (rc == APP_OK)
         log_kv(LOG_LVL_INFO, "serve", "stopped", NULL);
     return rc;
+}
+
+int cmd_serve(app_t *a)
+{
+    return run_node(a, true);
+}
+
+int cmd_worker(app_t *a)
+{
+    return run_node(a, false);
 }

@@ -34,7 +34,6 @@
 
 #define PG_CHANNEL "synchub_jobs"
 #define PG_MIGRATE_LOCK 7423017001LL   /* session advisory lock serialising migrations of nodes starting together */
-#define PG_REAP_LOCK 7423017002LL      /* one reaper at a time across nodes (xact lock; the others skip a round) */
 #define PG_DIAL_BACKOFF_MAX_MS 5000
 
 typedef struct pg_db {
@@ -1115,10 +1114,9 @@ static int pg_reap_expired(store_t *h, int64_t now, int *n, err_t *err)
     const char **keys = NULL;
     if (begin(s, err) < 0)
         return -1;
-    /* One reaper at a time across nodes; the others find nothing this round. */
-    pg_args_t lk = {0};
-    a_int(&lk, PG_REAP_LOCK);
-    PGresult *r = run_sql(s, "SELECT pg_try_advisory_xact_lock($1::bigint)", &lk, err, "reaper lock");
+    /* One reaper at a time across the nodes of this schema; the others find nothing this round. */
+    PGresult *r = run_sql(s, "SELECT pg_try_advisory_xact_lock(hashtextextended('reap:' || current_schema(), 0))",
+                          NULL, err, "reaper lock");
     if (!r)
         goto fail;
     bool mine = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -1520,8 +1518,11 @@ static int pg_leader_try(store_t *h, const char *name, bool *leader, err_t *err)
         *leader = true;
         return 0;
     }
-    PGresult *r = run_sql(s, "SELECT pg_try_advisory_lock(hashtextextended('leader:' || $1::text, 0))", &a, err,
-                          "take leadership");
+    /* Advisory locks are per database: the schema in the key keeps installations in other schemas apart. */
+    PGresult *r = run_sql(s,
+                          "SELECT pg_try_advisory_lock(hashtextextended('leader:' || current_schema() || ':' || $1::text,"
+                          " 0))",
+                          &a, err, "take leadership");
     if (!r)
         return -1;
     s->leader = strcmp(PQgetvalue(r, 0, 0), "t") == 0;

@@ -21,7 +21,7 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import REPO, SHOP, need_pg, order_body, pg_schema_url, wait_until
+from conftest import BIN, REPO, need_pg, order_body, pg_schema_url, wait_until
 
 N_JOBS = int(os.environ.get("SYNCHUB_PG_NODES_JOBS", "3000"))
 N_KEYS = 200
@@ -167,3 +167,40 @@ def test_same_webhook_on_two_nodes_at_once_is_one_job(make_synchub):
     assert len(jobs) == rounds, [j["id"] for j in jobs]
     for node in (a, b):
         node.stop()
+
+
+def start_worker(node):
+    """`synchub worker` (no HTTP) for node's config; ready when its log says so."""
+    node.write_config()
+    with open(node.log, "ab") as logf:
+        proc = subprocess.Popen([str(BIN), "worker", "--config", str(node.config)],
+                                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(node.dir))
+    node.procs.append(proc)
+    node.proc = proc
+    wait_until(lambda: "synchub working" in node.log_text() or proc.poll() is not None, timeout=20,
+               msg="synchub worker started")
+    assert proc.poll() is None, f"worker exited:\n{node.log_tail()}"
+    return proc
+
+
+def test_worker_nodes_work_what_an_ingest_only_serve_stores(make_synchub, tmp_path):
+    url = pg_schema_url("worker")
+    ingest, work = make_nodes(make_synchub, url, 2)
+    ingest.set("server", workers=0)
+    ingest.start()
+    start_worker(work)
+    log = tmp_path / "runs.jsonl"
+    batch = tmp_path / "batch.jsonl"
+    write_batch(batch, log, 300, 30)
+    ingest.cli("enqueue", "--batch", batch)
+    # Webhooks go to the serve node; the worker node has no port at all.
+    status, doc = ingest.post_webhook(order_body(9_200_001))
+    assert status == 200 and doc["status"] == "stored", doc
+    wait_until(lambda: done_count(ingest) == 300, timeout=120, interval=0.3, msg="300 jobs done by the worker")
+    check_runs(read_records(log), 300, 30, max_reruns=0)
+    assert "job done" in work.log_text() and "job done" not in ingest.log_text()
+    # The worker also picked up the webhook's job (it fails there: no Odoo configured, but it ran).
+    job = ingest.show(doc["job"])
+    assert job["attempts"], job
+    work.stop()
+    ingest.stop()

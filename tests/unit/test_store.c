@@ -364,6 +364,35 @@ static void test_cursors_and_live_jobs_per_key(void **state)
     assert_int_equal(live, 0);
 }
 
+/* SQLite: one process per store, so every connection leads. PostgreSQL: one connection at a time, and the
+ * leadership moves when the holder's connection closes (a node that died). */
+static void test_leadership_is_held_by_one_connection_and_moves_when_it_closes(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    bool a = false, b = false;
+    store_t *other = store_connect(f->db, false, 0, &err);
+    assert_non_null(other);
+    assert_int_equal(store_leader_try(f->s, "sched", &a, &err), 0);
+    assert_int_equal(store_leader_try(other, "sched", &b, &err), 0);
+    assert_true(a);
+    if (!fx_pg_url) {
+        assert_true(b);
+        store_disconnect(other);
+        return;
+    }
+    assert_false(b);
+    assert_int_equal(store_leader_try(f->s, "sched", &a, &err), 0); /* still held, checked again */
+    assert_true(a);
+    assert_int_equal(store_leader_try(other, "other-role", &b, &err), 0); /* names are independent */
+    assert_true(b);
+    store_disconnect(f->s);
+    f->s = NULL;
+    assert_int_equal(store_leader_try(other, "sched", &b, &err), 0);
+    assert_true(b);
+    f->s = other;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +408,8 @@ int main(void)
         cmocka_unit_test(test_shopify_classification),
         cmocka_unit_test_setup_teardown(test_links_batches_pages_and_reverse_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_and_live_jobs_per_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leadership_is_held_by_one_connection_and_moves_when_it_closes, setup,
+                                        teardown),
     };
     srandom((unsigned)getpid());
     return fx_run_both("store", tests, sizeof(tests) / sizeof(tests[0]));
