@@ -1,14 +1,21 @@
 # The README's commands. `make` builds build/synchub; `make demo` and `make test` first install what a fresh
 # Debian 12 machine lacks (scripts/install-deps). `make test` runs every test under ASan + UBSan (build-asan/),
 # then the worker-pool suites (with 500 concurrent deliveries) again under ThreadSanitizer (build-tsan/).
+# The store tests and the multi-node tests also run on PostgreSQL: `make test` starts a private throwaway cluster
+# (scripts/pg-test-cluster, under the test build folder) and hands its URL to them as SYNCHUB_TEST_PG_URL.
+# `make test-pg-suite` runs the whole integration suite once more with every installation on PostgreSQL.
 # This file only sequences; the build itself is CMake + Ninja.
 BUILD      ?= build
 TEST_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 # Debian's python3-pytest installs pytest-3 for the system python3 (another python3 may come first in PATH).
 PYTEST     ?= $(shell command -v pytest-3 || echo python3 -m pytest)
+# Start (idempotently) the test cluster and export its URL for the commands that follow (`@$(PG_ENV) && ...`).
+PG_DIR      = $(CURDIR)/$(TEST_BUILD)/pg-test
+PG_ENV      = export PG_TEST_DIR=$(PG_DIR) && SYNCHUB_TEST_PG_URL=$$(scripts/pg-test-cluster start) && \
+              export SYNCHUB_TEST_PG_URL
 
-.PHONY: all build deps demo test unit integration bench clean
+.PHONY: all build deps demo test test-pg-suite unit integration bench clean
 
 all: build
 
@@ -25,8 +32,9 @@ demo: deps build
 test: deps
 	@cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYNCHUB_SANITIZE=ON >/dev/null
 	@cmake --build $(TEST_BUILD)
-	@cd $(TEST_BUILD) && ctest --output-on-failure
-	@SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	@mkdir -p $(TEST_BUILD)
+	@$(PG_ENV) && cd $(TEST_BUILD) && ctest --output-on-failure
+	@$(PG_ENV) && SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) -q tests/sim tests/integration
 	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
 	  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
@@ -36,6 +44,16 @@ test: deps
 	  $(PYTEST) -q tests/integration/test_durability.py tests/integration/test_jobs.py \
 	  tests/integration/test_odoo_orders.py tests/integration/test_fulfillments.py \
 	  tests/integration/test_inventory.py -k "not ten_thousand"
+	@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
+
+# The whole integration suite with every installation's store on PostgreSQL (tests that inspect the SQLite file
+# itself are skipped there), and the issue's 20,000-job run of the multi-node test.
+test-pg-suite: deps
+	@cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYNCHUB_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_BUILD)
+	@mkdir -p $(TEST_BUILD)
+	@$(PG_ENV) && SYNCHUB_TEST_STORE=postgres SYNCHUB_PG_NODES_JOBS=20000 \
+	  SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub $(PYTEST) -q tests/integration
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure

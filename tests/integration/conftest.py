@@ -56,6 +56,8 @@ ENQUEUE_RE = re.compile(r"^(enqueued|duplicate) ([0-9a-f]{32})\s*$", re.M)
 
 PG_URL = os.environ.get("SYNCHUB_TEST_PG_URL") or None
 STORE_ENGINE = os.environ.get("SYNCHUB_TEST_STORE", "sqlite")
+# Tests of the SQLite file itself (its locks, WAL, size cap, path): not applicable when the suite runs on PostgreSQL.
+sqlite_only = pytest.mark.skipif(STORE_ENGINE != "sqlite", reason="inspects the SQLite store file")
 
 # Exit codes from the spec's CLI section.
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
