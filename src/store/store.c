@@ -264,6 +264,52 @@ int store_leader_try(store_t *s, const char *name, bool *leader, err_t *err)
     return ENG(s)->leader_try(s, name, leader, err);
 }
 
+/* ---- checks shared by the engines (store_engine.h) ----------------------------------------------------------- */
+
+int store__check_job_id(const char *id, err_t *err)
+{
+    size_t len = strlen(id);
+    bool hex = len >= 8 && len <= JOB_ID_LEN;
+    for (const char *p = id; hex && *p; p++)
+        hex = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+    if (!hex)
+        return err_set(err, ERR_DATA, "job.bad_id",
+                       "'%s' is not a job id (8 to 32 lower-case hex digits, as `synchub jobs list` shows)", id);
+    return 0;
+}
+
+int store__check_operation(const job_t *j, store_op_t op, err_t *err)
+{
+    static const unsigned allowed[] = {
+        [STORE_OP_RETRY] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
+        [STORE_OP_DISCARD] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
+        [STORE_OP_REPLAY] = 1u << JOB_DONE,
+    };
+    static const char *const verbs[] = {"retry", "discard", "replay"};
+    if (allowed[op] & (1u << j->state))
+        return 0;
+    err_set(err, ERR_DATA, "job.state", "job %s is %s: %s applies only to %s", j->id, job_state_name(j->state),
+            verbs[op], op == STORE_OP_REPLAY ? "done jobs" : "queued, retry or dead jobs");
+    if (j->state == JOB_RUNNING)
+        err_hint(err, "wait until the running attempt ends");
+    else if (op != STORE_OP_REPLAY && j->state == JOB_DONE)
+        err_hint(err, "use `synchub jobs replay %s` to run a done job again", j->id);
+    return -1;
+}
+
+bool store__lost_error(const job_t *j, err_t *why)
+{
+    bool dead = j->attempts >= j->max_attempts;
+    err_set(why, ERR_TRANSIENT, "worker.lost",
+            "the worker running attempt %d stopped (crash, kill or hang) before finishing; its lease expired",
+            j->attempts);
+    err_record(why, "job %s (%s)", j->id, j->kind);
+    err_hint(why, dead ? "attempts exhausted: check the logs around the crash, then `synchub jobs retry %s`"
+                       : "it runs again automatically",
+             j->id);
+    return dead;
+}
+
 /* ---- engine-independent helpers ---------------------------------------------------------------------------- */
 
 void store_link_release(store_link_t *l)

@@ -63,6 +63,14 @@ typedef struct store_engine {
 extern const store_engine_t store__sqlite_engine;   /* store_sqlite.c, store_effects.c */
 extern const store_engine_t store__pg_engine;       /* store_pg.c */
 
+/* Engine-independent checks both engines apply (store.c). */
+int store__check_job_id(const char *id, err_t *err);   /* 8..32 lower-case hex digits: 0, else -1 (ERR_DATA) */
+/* May op move job j (store_operate's table)? 0, else -1 with ERR_DATA naming the state and what to do. */
+int store__check_operation(const job_t *j, store_op_t op, err_t *err);
+
+/* The error of an attempt whose lease expired (store_reap_expired); true when the job has no attempt left (DEAD). */
+bool store__lost_error(const job_t *j, err_t *why);
+
 /* The engines' constructors (store_db_open picks one). */
 store_db_t *store__sqlite_open(const char *path, int64_t busy_timeout_ms, err_t *err);
 store_db_t *store__pg_open(const char *url, const char *password, int64_t busy_timeout_ms, err_t *err);

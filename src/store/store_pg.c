@@ -901,6 +901,32 @@ static int notify_nodes(pg_t *s, err_t *err)
     return run_cmd(s, Q_NOTIFY, NULL, NULL, err, "notify");
 }
 
+/* Inside a transaction: the jobs of sql (PG_JOB_COLS rows) into *found, then their keys locked (lock_keys). On -1
+ * *found is freed. */
+static int select_and_lock(pg_t *s, const char *sql, const pg_args_t *a, job_t ***found, size_t *nfound, err_t *err,
+                           const char *what)
+{
+    PGresult *r = run_sql(s, sql, a, err, what);
+    if (!r)
+        return -1;
+    int rc = read_jobs(r, found, nfound, err);
+    PQclear(r);
+    const char **keys = rc == 0 && *nfound ? malloc(*nfound * sizeof(*keys)) : NULL;
+    if (rc == 0 && *nfound && !keys)
+        rc = err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+    for (size_t i = 0; keys && i < *nfound; i++)
+        keys[i] = (*found)[i]->ordering_key;
+    if (keys && lock_keys(s, keys, *nfound, err) < 0)
+        rc = -1;
+    free(keys);
+    if (rc < 0) {
+        job_list_free(*found, *nfound);
+        *found = NULL;
+        *nfound = 0;
+    }
+    return rc;
+}
+
 /* ---- enqueue ----------------------------------------------------------------------------------------------- */
 
 static int pg_enqueue(store_t *h, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
@@ -1111,7 +1137,6 @@ static int pg_reap_expired(store_t *h, int64_t now, int *n, err_t *err)
     *n = 0;
     job_t **found = NULL;
     size_t nfound = 0;
-    const char **keys = NULL;
     if (begin(s, err) < 0)
         return -1;
     /* One reaper at a time across the nodes of this schema; the others find nothing this round. */
@@ -1127,36 +1152,14 @@ static int pg_reap_expired(store_t *h, int64_t now, int *n, err_t *err)
     }
     pg_args_t a = {0};
     a_int(&a, now);
-    r = run_sql(s, "SELECT " PG_JOB_COLS " FROM jobs WHERE state = 1 AND lease_until < $1::bigint LIMIT 100", &a,
-                err, "find expired leases");
-    if (!r)
+    if (select_and_lock(s, "SELECT " PG_JOB_COLS " FROM jobs WHERE state = 1 AND lease_until < $1::bigint LIMIT 100",
+                        &a, &found, &nfound, err, "find expired leases") < 0)
         goto fail;
-    int rc = read_jobs(r, &found, &nfound, err);
-    PQclear(r);
-    if (rc < 0)
-        goto fail;
-    if (nfound) {
-        if (!(keys = malloc(nfound * sizeof(*keys)))) {
-            err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < nfound; i++)
-            keys[i] = found[i]->ordering_key;
-        if (lock_keys(s, keys, nfound, err) < 0)
-            goto fail;
-    }
     int heads = 0;
     for (size_t i = 0; i < nfound; i++) {
         job_t *j = found[i];
         err_t why;
-        bool dead = j->attempts >= j->max_attempts;
-        err_set(&why, ERR_TRANSIENT, "worker.lost",
-                "the worker running attempt %d stopped (crash, kill or hang) before finishing; its lease expired",
-                j->attempts);
-        err_record(&why, "job %s (%s)", j->id, j->kind);
-        err_hint(&why, dead ? "attempts exhausted: check the logs around the crash, then `synchub jobs retry %s`"
-                            : "it runs again automatically",
-                 j->id);
+        bool dead = store__lost_error(j, &why);
         int64_t changed = 0;
         if (finish_row(s, j->id, j->lease_token, dead ? JOB_DEAD : JOB_RETRY, now, now, &why, &changed, err) < 0)
             goto fail;
@@ -1172,7 +1175,6 @@ static int pg_reap_expired(store_t *h, int64_t now, int *n, err_t *err)
     }
     if (heads && notify_nodes(s, err) < 0)
         goto fail;
-    free(keys);
     job_list_free(found, nfound);
     if (commit(s, err) < 0) {
         *n = 0;
@@ -1182,29 +1184,23 @@ static int pg_reap_expired(store_t *h, int64_t now, int *n, err_t *err)
         wake_local(s->db, true);
     return 0;
 fail:
-    free(keys);
     job_list_free(found, nfound);
     *n = 0;
     rollback(s);
     return -1;
 }
 
-static int pg_prune(store_t *h, int64_t older_than, int limit, int *n, err_t *err)
+/* Delete up to limit rows older than older_than with sql ($1 = older_than, $2 = limit): one statement, one short
+ * transaction per batch, so autovacuum reclaims the rows of earlier batches while later ones run. */
+static int delete_batch(pg_t *s, const char *sql, int64_t older_than, int limit, int *n, err_t *err, const char *what)
 {
-    pg_t *s = PG(h);
     *n = 0;
     if (ensure(s, err) < 0)
         return -1;
-    /* One statement, one batch: short transactions leave autovacuum free to reclaim the rows of earlier batches. */
     pg_args_t a = {0};
     a_int(&a, older_than);
     a_int(&a, limit > 0 ? limit : 1000);
-    PGresult *r = run_sql(s,
-                          "WITH p AS (SELECT rid FROM jobs WHERE state IN (3, 5) AND updated_at < $1::bigint"
-                          "   LIMIT $2::int),"
-                          " a AS (DELETE FROM attempts WHERE job_rid IN (SELECT rid FROM p))"
-                          " DELETE FROM jobs WHERE rid IN (SELECT rid FROM p)",
-                          &a, err, "prune jobs");
+    PGresult *r = run_sql(s, sql, &a, err, what);
     if (!r)
         return -1;
     *n = (int)strtol(PQcmdTuples(r), NULL, 10);
@@ -1212,24 +1208,25 @@ static int pg_prune(store_t *h, int64_t older_than, int limit, int *n, err_t *er
     return 0;
 }
 
-/* ---- operator ---------------------------------------------------------------------------------------------- */
-
-static bool is_hex(const char *p)
+static int pg_prune(store_t *h, int64_t older_than, int limit, int *n, err_t *err)
 {
-    for (; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
+    return delete_batch(PG(h),
+                        "WITH p AS (SELECT rid FROM jobs WHERE state IN (3, 5) AND updated_at < $1::bigint"
+                        "   LIMIT $2::int),"
+                        " a AS (DELETE FROM attempts WHERE job_rid IN (SELECT rid FROM p))"
+                        " DELETE FROM jobs WHERE rid IN (SELECT rid FROM p)",
+                        older_than, limit, n, err, "prune jobs");
 }
+
+/* ---- operator ---------------------------------------------------------------------------------------------- */
 
 /* Find one job by full id or a unique prefix. 1 found, 0 not found, -1 error. */
 static int find_job(pg_t *s, const char *id, job_t **out, err_t *err)
 {
     *out = NULL;
     size_t len = strlen(id);
-    if (len < 8 || len > JOB_ID_LEN || !is_hex(id))
-        return err_set(err, ERR_DATA, "job.bad_id",
-                       "'%s' is not a job id (8 to 32 lower-case hex digits, as `synchub jobs list` shows)", id);
+    if (store__check_job_id(id, err) < 0)
+        return -1;
     pg_args_t a = {0};
     char hi[JOB_ID_LEN + 2];
     a_str(&a, id);
@@ -1309,21 +1306,8 @@ static int pg_operate(store_t *h, const char *id, store_op_t op, int64_t now, ch
             err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
         goto fail;
     }
-    static const unsigned allowed[] = {
-        [STORE_OP_RETRY] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
-        [STORE_OP_DISCARD] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
-        [STORE_OP_REPLAY] = 1u << JOB_DONE,
-    };
-    static const char *const verbs[] = {"retry", "discard", "replay"};
-    if (!(allowed[op] & (1u << j->state))) {
-        err_set(err, ERR_DATA, "job.state", "job %s is %s: %s applies only to %s", j->id, job_state_name(j->state),
-                verbs[op], op == STORE_OP_REPLAY ? "done jobs" : "queued, retry or dead jobs");
-        if (j->state == JOB_RUNNING)
-            err_hint(err, "wait until the running attempt ends");
-        else if (op != STORE_OP_REPLAY && j->state == JOB_DONE)
-            err_hint(err, "use `synchub jobs replay %s` to run a done job again", j->id);
+    if (store__check_operation(j, op, err) < 0)
         goto fail;
-    }
     int made = set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err);
     if (made < 0 || (made && notify_nodes(s, err) < 0))
         goto fail;
@@ -1346,38 +1330,21 @@ static int pg_retry_dead(store_t *h, err_class_t cls, int64_t now, int *n, err_t
     *n = 0;
     job_t **found = NULL;
     size_t nfound = 0;
-    const char **keys = NULL;
     if (begin(s, err) < 0)
         return -1;
     pg_args_t a = {0};
     a_int(&a, (int)cls);
     /* FOR UPDATE after the key locks would be cleaner, but DEAD jobs only leave DEAD through an operator, who
      * takes the same key locks: re-checking the state in the UPDATE is enough. */
-    PGresult *r = run_sql(s, "SELECT " PG_JOB_COLS " FROM jobs WHERE state = 4 AND ($1::int = 0 OR err_class = $1::int)",
-                          &a, err, "list dead jobs");
-    if (!r)
+    if (select_and_lock(s, "SELECT " PG_JOB_COLS " FROM jobs WHERE state = 4 AND ($1::int = 0 OR err_class = $1::int)",
+                        &a, &found, &nfound, err, "list dead jobs") < 0)
         goto fail;
-    int rc = read_jobs(r, &found, &nfound, err);
-    PQclear(r);
-    if (rc < 0)
-        goto fail;
-    if (nfound) {
-        if (!(keys = malloc(nfound * sizeof(*keys)))) {
-            err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < nfound; i++)
-            keys[i] = found[i]->ordering_key;
-        if (lock_keys(s, keys, nfound, err) < 0)
-            goto fail;
-    }
     for (size_t i = 0; i < nfound; i++)
         if (set_state(s, found[i], JOB_QUEUED, now, err) < 0)
             goto fail;
     if (nfound && notify_nodes(s, err) < 0)
         goto fail;
     *n = (int)nfound;
-    free(keys);
     job_list_free(found, nfound);
     if (commit(s, err) < 0) {
         *n = 0;
@@ -1386,7 +1353,6 @@ static int pg_retry_dead(store_t *h, err_class_t cls, int64_t now, int *n, err_t
     wake_local(s->db, true);
     return 0;
 fail:
-    free(keys);
     job_list_free(found, nfound);
     *n = 0;
     rollback(s);
@@ -1794,22 +1760,9 @@ static int pg_effects_list(store_t *h, const char *shop, const char *subject, in
 
 static int pg_effects_prune(store_t *h, int64_t older_than, int limit, int *n, err_t *err)
 {
-    pg_t *s = PG(h);
-    *n = 0;
-    if (ensure(s, err) < 0)
-        return -1;
-    pg_args_t a = {0};
-    a_int(&a, older_than);
-    a_int(&a, limit > 0 ? limit : 1000);
-    PGresult *r = run_sql(s,
-                          "DELETE FROM effects WHERE id IN (SELECT id FROM effects WHERE at < $1::bigint"
-                          " LIMIT $2::int)",
-                          &a, err, "prune effects");
-    if (!r)
-        return -1;
-    *n = (int)strtol(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    return 0;
+    return delete_batch(PG(h),
+                        "DELETE FROM effects WHERE id IN (SELECT id FROM effects WHERE at < $1::bigint LIMIT $2::int)",
+                        older_than, limit, n, err, "prune effects");
 }
 
 static int pg_jobs_by(store_t *h, store_jobs_by_t by, const char *value, int limit, job_t ***out, size_t *n,

@@ -856,14 +856,7 @@ static int lite_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
     for (int i = 0; i < nfound; i++) {
         job_t *j = found[i];
         err_t why;
-        bool dead = j->attempts >= j->max_attempts;
-        err_set(&why, ERR_TRANSIENT, "worker.lost",
-                "the worker running attempt %d stopped (crash, kill or hang) before finishing; its lease expired",
-                j->attempts);
-        err_record(&why, "job %s (%s)", j->id, j->kind);
-        err_hint(&why, dead ? "attempts exhausted: check the logs around the crash, then `synchub jobs retry %s`"
-                            : "it runs again automatically",
-                 j->id);
+        bool dead = store__lost_error(j, &why);
         sqlite3_stmt *f = q(s, Q_FINISH, err);
         if (f) {
             bind_text(f, 1, j->id);
@@ -916,22 +909,13 @@ static int lite_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *
 
 /* ---- operator ---------------------------------------------------------------------------------------------- */
 
-static bool is_hex(const char *p)
-{
-    for (; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
-}
-
 /* Find one job by full id or a unique prefix. 1 found, 0 not found, -1 error. */
 static int find_job(store_t *s, const char *id, job_t **out, err_t *err)
 {
     *out = NULL;
     size_t len = strlen(id);
-    if (len < 8 || len > JOB_ID_LEN || !is_hex(id))
-        return err_set(err, ERR_DATA, "job.bad_id",
-                       "'%s' is not a job id (8 to 32 lower-case hex digits, as `synchub jobs list` shows)", id);
+    if (store__check_job_id(id, err) < 0)
+        return -1;
     sqlite3_stmt *st;
     if (len == JOB_ID_LEN) {
         if (!(st = q(s, Q_BY_ID, err)))
@@ -990,22 +974,8 @@ static int lite_operate(store_t *s, const char *id, store_op_t op, int64_t now, 
         err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
     if (rc <= 0)
         goto fail;
-    static const unsigned allowed[] = {
-        [STORE_OP_RETRY] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
-        [STORE_OP_DISCARD] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
-        [STORE_OP_REPLAY] = 1u << JOB_DONE,
-    };
-    static const char *const verbs[] = {"retry", "discard", "replay"};
-    if (!(allowed[op] & (1u << j->state))) {
-        err_set(err, ERR_DATA, "job.state", "job %s is %s: %s applies only to %s", j->id, job_state_name(j->state),
-                verbs[op],
-                op == STORE_OP_REPLAY ? "done jobs" : "queued, retry or dead jobs");
-        if (j->state == JOB_RUNNING)
-            err_hint(err, "wait until the running attempt ends");
-        else if (op != STORE_OP_REPLAY && j->state == JOB_DONE)
-            err_hint(err, "use `synchub jobs replay %s` to run a done job again", j->id);
+    if (store__check_operation(j, op, err) < 0)
         goto fail;
-    }
     if (set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err) < 0)
         goto fail;
     if (out_id)
