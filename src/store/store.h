@@ -187,7 +187,7 @@ int store_probe_write(store_t *s, err_t *err);
  * this connection holds it; call it again before each round of leader-only work (it also checks the connection).
  * SQLite: always true (one serving process per store, enforced by its lock file). PostgreSQL: a session advisory
  * lock on this connection, released when the connection closes or breaks, so another node's next call takes
- * over. Keep the connection for as long as the leadership is wanted. 0 or -1. */
+ * over. Keep the connection for as long as the leadership is wanted, and use it for one name only. 0 or -1. */
 int store_leader_try(store_t *s, const char *name, bool *leader, err_t *err);
 
 /* Links: what synchub knows it wrote — (system, shop, type, external id) → Odoo model and id, the last applied

@@ -50,7 +50,7 @@ typedef struct pg_db {
 } pg_db_t;
 
 enum {
-    Q_INSERT, Q_DUP_NOTE, Q_LOCK_KEY, Q_REFRESH, Q_CLAIM, Q_NEXT_DUE, Q_FINISH, Q_ATTEMPT_CLOSE, Q_RENEW, Q_NOTIFY,
+    Q_ENQUEUE, Q_FINISH_ONE, Q_LOCK_KEY, Q_REFRESH, Q_CLAIM, Q_NEXT_DUE, Q_FINISH, Q_ATTEMPT_CLOSE, Q_RENEW, Q_NOTIFY,
     Q_BY_ID, Q_BY_PREFIX, Q_LINK_GET, Q_LINK_PUT, Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT,
     Q_KEY_LIVE, Q_ATTEMPTS, Q_COUNT
 };
@@ -79,18 +79,11 @@ typedef struct pg_store {
     " correlation_id, meta, payload, err_class, err_code, err_message, err_record, err_hint, err_retry_safe"
 
 static const char *const sql_text[Q_COUNT] = {
-    [Q_INSERT] =
-        "INSERT INTO jobs(id, kind, okey, priority, state, ready, attempts, max_attempts, budget, lease_ms,"
-        " event_time, run_at, created_at, updated_at, source, correlation_id, meta, payload)"
-        " VALUES($1, $2, $3, $4, 0, false, 0, $5, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12)"
-        " ON CONFLICT (id) DO NOTHING",
-    /* A redelivery of a webhook already stored: counted in the stored job's meta (see store_sqlite.c). */
-    [Q_DUP_NOTE] =
-        "UPDATE jobs j SET meta = jsonb_set(jsonb_set(x.m, '{duplicates}',"
-        " to_jsonb(coalesce((x.m->>'duplicates')::bigint, 0) + 1)), '{last_duplicate_at}',"
-        " coalesce(synchub_jsonb($2::text)->'received_at', 'null'::jsonb))::text"
-        " FROM (SELECT rid, synchub_jsonb(meta) AS m FROM jobs WHERE id = $1) x"
-        " WHERE j.rid = x.rid AND jsonb_typeof(x.m) = 'object'",
+    /* One round trip per job: key lock, insert, duplicate count, head (migration 2). */
+    [Q_ENQUEUE] = "SELECT synchub_enqueue($1, $2, $3, $4::int, $5::int, $6::bigint, $7::bigint, $8::bigint, $9, $10,"
+                  " $11, $12)",
+    [Q_FINISH_ONE] = "SELECT synchub_finish($1, $2::bigint, $3::int, $4::bigint, $5::bigint, $6::int, $7, $8, $9, $10,"
+                     " $11::int, $12::int, $13, $14, $15, $16, $17::int, $18, $19)",
     [Q_LOCK_KEY] = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
     [Q_REFRESH] = "SELECT synchub_refresh_head($1::text)",
     /* Pick, lease and open the attempt in one statement. A RUNNING job stays its key's head (ready). */
@@ -224,11 +217,62 @@ static const char *const migrations[] = {
     "  UPDATE jobs SET ready = true WHERE rid = best;"
     "  RETURN true;"
     " END $$;",
+    /* 2: enqueue and finish as one round trip each (the ack path and every worker's commit pay per round trip).
+     * Both take the key's advisory lock before touching its rows, as lock_keys does; an enqueue batch calls
+     * synchub_enqueue in key order, so its locks are still taken in one global order. */
+    "CREATE FUNCTION synchub_enqueue(p_id text, p_kind text, p_okey text, p_priority int, p_max int, p_lease bigint,"
+    "  p_event bigint, p_now bigint, p_source text, p_corr text, p_meta text, p_payload text)"
+    " RETURNS boolean LANGUAGE plpgsql AS $$"
+    " DECLARE m jsonb;"
+    " BEGIN"
+    "  PERFORM pg_advisory_xact_lock(hashtextextended(p_okey, 0));"
+    "  INSERT INTO jobs(id, kind, okey, priority, state, ready, attempts, max_attempts, budget, lease_ms, event_time,"
+    "   run_at, created_at, updated_at, source, correlation_id, meta, payload)"
+    "   VALUES(p_id, p_kind, p_okey, p_priority, 0, false, 0, p_max, p_max, p_lease, p_event, p_now, p_now, p_now,"
+    "   p_source, p_corr, p_meta, p_payload) ON CONFLICT (id) DO NOTHING;"
+    "  IF NOT FOUND THEN"
+    /* A redelivery of a webhook already stored: counted in the stored job's meta (see store_sqlite.c). */
+    "   IF p_source = 'shopify' THEN"
+    "    SELECT synchub_jsonb(meta) INTO m FROM jobs WHERE id = p_id;"
+    "    IF jsonb_typeof(m) = 'object' THEN"
+    "     UPDATE jobs SET meta = jsonb_set(jsonb_set(m, '{duplicates}',"
+    "      to_jsonb(coalesce((m->>'duplicates')::bigint, 0) + 1)), '{last_duplicate_at}',"
+    "      coalesce(synchub_jsonb(p_meta)->'received_at', 'null'::jsonb))::text WHERE id = p_id;"
+    "    END IF;"
+    "   END IF;"
+    "   RETURN false;"
+    "  END IF;"
+    "  IF synchub_refresh_head(p_okey) THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
+    "  RETURN true;"
+    " END $$;"
+    /* The end of an attempt held under p_token: false when the lease was lost (nothing written). A DONE or DEAD
+     * job moves its key's head; a RETRY stays the head. The job row keeps no error when DONE. */
+    "CREATE FUNCTION synchub_finish(p_id text, p_token bigint, p_to int, p_run_at bigint, p_now bigint,"
+    "  p_cls int, p_code text, p_msg text, p_rec text, p_hint text, p_safe int,"
+    "  a_cls int, a_code text, a_msg text, a_rec text, a_hint text, a_safe int, p_outcome text, p_note text)"
+    " RETURNS boolean LANGUAGE plpgsql AS $$"
+    " DECLARE j record;"
+    " BEGIN"
+    "  SELECT rid, okey, attempts INTO j FROM jobs WHERE id = p_id AND state = 1 AND lease_token = p_token;"
+    "  IF NOT FOUND THEN RETURN false; END IF;"
+    "  IF p_to IN (3, 4) THEN PERFORM pg_advisory_xact_lock(hashtextextended(j.okey, 0)); END IF;"
+    "  UPDATE jobs SET state = p_to, ready = CASE WHEN p_to IN (3, 4) THEN false ELSE ready END, run_at = p_run_at,"
+    "   lease_until = NULL, updated_at = p_now, finished_at = CASE WHEN p_to IN (3, 4) THEN p_now END,"
+    "   err_class = p_cls, err_code = p_code, err_message = p_msg, err_record = p_rec, err_hint = p_hint,"
+    "   err_retry_safe = p_safe"
+    "   WHERE rid = j.rid AND state = 1 AND lease_token = p_token;"
+    "  IF NOT FOUND THEN RETURN false; END IF;"
+    "  UPDATE attempts SET finished_at = p_now, outcome = p_outcome, err_class = a_cls, err_code = a_code,"
+    "   err_message = a_msg, err_record = a_rec, err_hint = a_hint, err_retry_safe = a_safe, note = p_note"
+    "   WHERE job_rid = j.rid AND n = j.attempts;"
+    "  IF p_to IN (3, 4) AND synchub_refresh_head(j.okey) THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
+    "  RETURN true;"
+    " END $$;",
 };
 
 /* ---- parameters -------------------------------------------------------------------------------------------- */
 
-#define PG_MAX_ARGS 16
+#define PG_MAX_ARGS 24
 
 typedef struct pg_args {
     int n;
@@ -240,6 +284,8 @@ typedef struct pg_args {
 
 static void a_str(pg_args_t *a, const char *v)
 {
+    if (a->n >= PG_MAX_ARGS)
+        abort(); /* a statement with more parameters than PG_MAX_ARGS: a bug here, never data */
     a->v[a->n] = v;
     a->len[a->n] = 0;
     a->fmt[a->n] = 0;
@@ -249,6 +295,8 @@ static void a_str(pg_args_t *a, const char *v)
 /* Text of known length, sent in binary format (the bytes as they are): no NUL terminator needed. */
 static void a_bytes(pg_args_t *a, const char *v, size_t len)
 {
+    if (a->n >= PG_MAX_ARGS)
+        abort(); /* see a_str */
     a->v[a->n] = v ? v : "";
     a->len[a->n] = (int)len;
     a->fmt[a->n] = 1;
@@ -929,21 +977,29 @@ static int select_and_lock(pg_t *s, const char *sql, const pg_args_t *a, job_t *
 
 /* ---- enqueue ----------------------------------------------------------------------------------------------- */
 
+static int cmp_job_key(const void *a, const void *b, void *jobs)
+{
+    const job_new_t *j = jobs;
+    return strcmp(j[*(const size_t *)a].ordering_key, j[*(const size_t *)b].ordering_key);
+}
+
 static int pg_enqueue(store_t *h, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
 {
     pg_t *s = PG(h);
     if (n == 0)
         return 0;
-    const char **keys = malloc(n * sizeof(*keys));
-    if (!keys)
+    /* In key order, so that the key locks synchub_enqueue takes follow the global order (lock_keys). */
+    size_t *order = malloc(n * sizeof(*order));
+    if (!order)
         return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
     for (size_t i = 0; i < n; i++)
-        keys[i] = jobs[i].ordering_key;
+        order[i] = i;
+    qsort_r(order, n, sizeof(*order), cmp_job_key, (void *)jobs);
     int64_t now = clock_now_ms();
-    int heads = 0;
-    if (begin(s, err) < 0 || lock_keys(s, keys, n, err) < 0)
+    if (begin(s, err) < 0)
         goto fail;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order[k];
         const job_new_t *j = &jobs[i];
         char own_corr[JOB_ID_LEN + 80];
         if (!j->correlation_id || !*j->correlation_id)
@@ -961,35 +1017,20 @@ static int pg_enqueue(store_t *h, const job_new_t *jobs, size_t n, bool *dup, er
         a_str(&a, j->correlation_id && *j->correlation_id ? j->correlation_id : own_corr);
         a_str(&a, j->meta);
         a_bytes(&a, j->payload, j->payload_len);
-        int64_t inserted = 0;
-        if (run_cmd(s, Q_INSERT, &a, &inserted, err, "insert job") < 0)
+        PGresult *r = run(s, Q_ENQUEUE, &a, err, "insert job");
+        if (!r)
             goto fail;
-        bool d = inserted == 0;
         if (dup)
-            dup[i] = d;
-        if (d && j->source && !strcmp(j->source, "shopify")) {
-            pg_args_t b = {0};
-            a_str(&b, j->id);
-            a_str(&b, j->meta);
-            if (run_cmd(s, Q_DUP_NOTE, &b, NULL, err, "count duplicate delivery") < 0)
-                goto fail;
-        }
-        if (!d) {
-            int rc = refresh_head(s, j->ordering_key, err);
-            if (rc < 0)
-                goto fail;
-            heads += rc;
-        }
+            dup[i] = strcmp(PQgetvalue(r, 0, 0), "t") != 0;
+        PQclear(r);
     }
-    if (heads && notify_nodes(s, err) < 0)
-        goto fail;
-    free(keys);
+    free(order);
     if (commit(s, err) < 0)
         return -1;
     wake_local(s->db, n != 1);
     return 0;
 fail:
-    free(keys);
+    free(order);
     rollback(s);
     return -1;
 }
@@ -1078,38 +1119,36 @@ static int pg_finish_claim(store_t *h, const job_t *job, job_state_t to, int64_t
         *next = NULL;
     if (next_due_ms)
         *next_due_ms = 0;
-    bool ends = to == JOB_DONE || to == JOB_DEAD;
-    int result = 0, heads = 0;
-    if (begin(s, err) < 0)
+    pg_args_t a = {0};
+    a_str(&a, job->id);
+    a_int(&a, job->lease_token);
+    a_int(&a, (int)to);
+    a_int(&a, to == JOB_RETRY ? run_at : job->run_at);
+    a_int(&a, now);
+    a_err(&a, to == JOB_DONE ? NULL : why);
+    a_err(&a, why);
+    a_str(&a, outcome_name(to));
+    a_str(&a, note);
+    /* Without a next claim, the finish is one statement in its own transaction. */
+    if (next ? begin(s, err) < 0 : ensure(s, err) < 0)
         return -1;
-    /* Only an ending job moves its key's head; a RETRY stays the head. */
-    if (ends && lock_key(s, job->ordering_key, err) < 0)
+    PGresult *r = run(s, Q_FINISH_ONE, &a, err, "finish job");
+    if (!r)
         goto fail;
-    int64_t changed = 0;
-    if (finish_row(s, job->id, job->lease_token, to, to == JOB_RETRY ? run_at : job->run_at, now,
-                   to == JOB_DONE ? NULL : why, &changed, err) < 0)
-        goto fail;
-    if (changed == 0) {
-        result = 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
-    } else {
-        if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
+    /* false: the lease was lost (the reaper or an operator moved the job); our result is void */
+    int result = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
+    PQclear(r);
+    if (next) {
+        if (claim_one(s, worker, now, next, next_due_ms, err) < 0)
             goto fail;
-        if (ends && (heads = refresh_head(s, job->ordering_key, err)) < 0)
-            goto fail;
-    }
-    if (heads && notify_nodes(s, err) < 0)
-        goto fail;
-    if (next && claim_one(s, worker, now, next, next_due_ms, err) < 0)
-        goto fail;
-    if (commit(s, err) < 0) {
-        if (next) {
+        if (commit(s, err) < 0) {
             job_free(*next);
             *next = NULL;
+            return -1;
         }
-        return -1;
     }
     if (result == 0 && to != JOB_RETRY)
-        wake_local(s->db, false);
+        wake_local(s->db, false); /* the next job of this key may be claimable now */
     return result;
 fail:
     rollback(s);
