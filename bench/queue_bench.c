@@ -182,8 +182,8 @@ int main(int argc, char **argv)
                             " [--nodes K] [--done D]\n"
                             "Enqueues N no-op jobs durably from N producers, drains them with N workers on each of K\n"
                             "nodes; --done D first adds D done jobs and measures single-claim latency among them.\n"
-                            "FILE is deleted before and after the run; on PostgreSQL the run uses a schema of its own,\n"
-                            "dropped afterwards.\n");
+                            "FILE is deleted before and after the run; on PostgreSQL the run uses a schema of its\n"
+                            "own, dropped afterwards.\n");
             return 2;
         }
     }

@@ -176,8 +176,8 @@ fail:
     return -1;
 }
 
-int store__lite_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field, const char *value,
-                               job_t **out, err_t *err)
+int store__lite_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field,
+                               const char *value, job_t **out, err_t *err)
 {
     /* A payload that is not JSON (a hand-enqueued job) must not make json_extract fail the whole query. Numbers
      * compare as text so a Shopify id beyond 2^53 matches exactly. */

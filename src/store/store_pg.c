@@ -1525,8 +1525,8 @@ static int pg_leader_try(store_t *h, const char *name, bool *leader, err_t *err)
     }
     /* Advisory locks are per database: the schema in the key keeps installations in other schemas apart. */
     PGresult *r = run_sql(s,
-                          "SELECT pg_try_advisory_lock(hashtextextended('leader:' || current_schema() || ':' || $1::text,"
-                          " 0))",
+                          "SELECT pg_try_advisory_lock("
+                          " hashtextextended('leader:' || current_schema() || ':' || $1::text, 0))",
                           &a, err, "take leadership");
     if (!r)
         return -1;

@@ -1228,8 +1228,8 @@ static int lite_links_put(store_t *s, const char *system, const char *shop, cons
     return n ? link_write(s, system, shop, type, external_ids, links, n, err) : 0;
 }
 
-static int lite_links_each(store_t *s, const char *system, const char *shop, const char *type, store_link_fn fn, void *ud,
-                           err_t *err)
+static int lite_links_each(store_t *s, const char *system, const char *shop, const char *type, store_link_fn fn,
+                           void *ud, err_t *err)
 {
     /* Pages of 200 keyed on external_id, each read then released before fn runs: fn may write (a link, a job)
      * on this same connection without meeting a read snapshot left open. */
