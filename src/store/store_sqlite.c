@@ -1,9 +1,9 @@
 /* store_sqlite: the embedded store (SQLite, WAL). Implements store.h through store__sqlite_engine (store.c
- * forwards the public calls here). All SQL that only SQLite understands lives
- * here. Writers of one process queue on an in-process mutex before BEGIN IMMEDIATE: SQLite's own busy handler
- * sleeps in steps of milliseconds, which would put those steps straight into the webhook ack latency; the busy
- * timeout then only matters against other processes (the CLI). Checkpoints run from the housekeeping thread
- * (store_checkpoint), never inside a commit on the ack path. */
+ * forwards the public calls here). All SQL that only SQLite understands lives here. Writers of one process queue
+ * on an in-process mutex before BEGIN IMMEDIATE: SQLite's own busy handler sleeps in steps of milliseconds, which
+ * would put those steps straight into the webhook ack latency; the busy timeout then only matters against other
+ * processes (the CLI). Checkpoints run from the housekeeping thread (store_checkpoint), never inside a commit on
+ * the ack path. */
 #define _GNU_SOURCE
 #include "store/store.h"
 
