@@ -112,7 +112,8 @@ const char *store_db_engine(const store_db_t *db);
 const char *store_db_path(const store_db_t *db);
 void store_db_close(store_db_t *db);   /* after every store_t of it is closed */
 /* Cap the store file at about bytes (0 = no cap) for connections opened afterwards; start-up only. A full store
- * fails writes with class transient, code store.full (the ack path answers 503). */
+ * fails writes with class transient, code store.full (the ack path answers 503). PostgreSQL: no cap (the
+ * database's size is the DBA's); a server out of disk fails writes the same way (store.full). */
 void store_db_set_max_size(store_db_t *db, int64_t bytes);
 
 /* Wake-ups between threads of this process: store_db_notify after a commit that made njobs jobs claimable
@@ -161,7 +162,8 @@ int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, 
  * past max_attempts, DEAD. *n gets how many. */
 int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err);
 
-/* Delete up to limit DONE/DISCARDED jobs finished before older_than (and their attempts). *n gets the count. */
+/* Delete up to limit DONE/DISCARDED jobs finished before older_than (and their attempts). *n gets the count.
+ * One short transaction per call on either engine: call it again while *n == limit. */
 int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
 
 /* Operator transitions on one job (id or unique prefix of >= 8 hex digits):

@@ -398,10 +398,14 @@ static void drop_notice(void *arg, const char *message)
     (void)message;
 }
 
-static PGconn *dial(pg_db_t *db, err_t *err)
+/* Connect within about timeout_ms (libpq counts whole seconds, at least 2): on the ack path the busy timeout is
+ * the ack deadline, and an unreachable server must cost a 503 in time, not Shopify's own timeout. */
+static PGconn *dial(pg_db_t *db, int64_t timeout_ms, err_t *err)
 {
     static const char *const keys[] = {"dbname", "password", "connect_timeout", "application_name", NULL};
-    const char *vals[] = {db->url, db->password, "5", "synchub", NULL};
+    char secs[24];
+    snprintf(secs, sizeof(secs), "%lld", (long long)(timeout_ms < 2000 ? 2 : timeout_ms / 1000));
+    const char *vals[] = {db->url, db->password, secs, "synchub", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c && PQstatus(c) == CONNECTION_OK) {
         PQsetNoticeProcessor(c, drop_notice, NULL);
@@ -452,7 +456,7 @@ static int ensure(pg_t *s, err_t *err)
     memset(s->prepared, 0, sizeof(s->prepared));
     s->in_tx = false;
     s->leader = false;
-    PGconn *c = dial(s->db, err);
+    PGconn *c = dial(s->db, s->busy_ms, err);
     if (c) {
         s->conn = c;
         if (session_setup(s, err) == 0) {
@@ -808,7 +812,7 @@ static void *listener_main(void *arg)
         if (!c || PQstatus(c) != CONNECTION_OK) {
             PQfinish(c);
             err_t err;
-            c = dial(db, &err);
+            c = dial(db, PG_DIAL_BACKOFF_MAX_MS, &err);
             PGresult *r = c ? PQexec(c, "LISTEN " PG_CHANNEL) : NULL;
             bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
