@@ -28,10 +28,10 @@ N_JOBS = int(os.environ.get("SYNCHUB_PG_NODES_JOBS", "3000"))
 N_KEYS = 200
 
 
-def make_nodes(make_synchub, url, n, workers=4):
+def make_nodes(make_synchub, url, n, workers=4, name="node"):
     nodes = []
     for i in range(n):
-        node = make_synchub(f"node{i}")
+        node = make_synchub(f"{name}{i}")
         node.use_postgres(url)
         node.set("server", workers=workers)
         # A killed node's jobs run again after their lease: short, so the test does not wait for long.
@@ -121,22 +121,52 @@ def test_postgres_restart_mid_run_loses_nothing(make_synchub, tmp_path):
         pytest.skip("SYNCHUB_TEST_PG_URL is not the private cluster of scripts/pg-test-cluster: not restarting it")
     url = pg_schema_url("restart")
     nodes = make_nodes(make_synchub, url, 2)
+    ingest = make_nodes(make_synchub, url, 1, workers=0, name="ingest")[0]   # webhooks during the restart
     log = tmp_path / "runs.jsonl"
     batch = tmp_path / "batch.jsonl"
     n = max(N_JOBS // 3, 500)
     write_batch(batch, log, n, 50, sleep_ms=2)
     nodes[0].cli("enqueue", "--batch", batch)
-    for node in nodes:
+    for node in nodes + [ingest]:
         node.start()
-    wait_until(lambda: len(read_records(log)) >= n // 5, timeout=120, msg="a fifth of the jobs run")
-    cp = subprocess.run([str(script), "restart"], capture_output=True, text=True, timeout=120)
-    assert cp.returncode == 0 and cp.stdout.strip() == base, cp.stderr
-    wait_until(lambda: done_count(nodes[0]) == n, timeout=300, interval=0.5, msg=f"{n} jobs done after the restart")
-    status = nodes[1].status()["states"]
-    assert status["done"] == n and status["dead"] == 0, status
+    answers = {}
+    stop = threading.Event()
+
+    def deliver():
+        i = 0
+        while not stop.is_set():
+            event = f"evt-restart-{i}"
+            try:
+                answers[event] = ingest.post_webhook(order_body(9_300_000 + i), event_id=event, timeout=30)
+            except Exception as exc:  # the server answering nothing is not an acknowledgement either
+                answers[event] = (None, repr(exc))
+            i += 1
+            time.sleep(0.01)
+
+    sender = threading.Thread(target=deliver)
+    sender.start()
+    try:
+        wait_until(lambda: len(read_records(log)) >= n // 5, timeout=120, msg="a fifth of the jobs run")
+        cp = subprocess.run([str(script), "restart"], capture_output=True, text=True, timeout=120)
+        assert cp.returncode == 0 and cp.stdout.strip() == base, cp.stderr
+        time.sleep(1)
+    finally:
+        stop.set()
+        sender.join()
+    done = lambda: len(nodes[0].jobs(state="done", kind="test.record"))  # noqa: E731
+    wait_until(lambda: done() == n, timeout=300, interval=0.5, msg=f"{n} jobs done after the restart")
+    assert not nodes[1].jobs(state="dead", kind="test.record")
     # Attempts in flight when the server went away may run again (their result was not stored); no more.
     check_runs(read_records(log), n, 50, max_reruns=8)
-    for node in nodes:
+    # The ack path: every 200 was committed; while the server was away the answer was 503, never 200.
+    statuses = {a[0] for a in answers.values()}
+    assert statuses <= {200, 503, None}, statuses
+    assert 503 in statuses or None in statuses, "no delivery met the restart: the test proved nothing"
+    acked = {e: a[1]["job"] for e, a in answers.items() if a[0] == 200}
+    stored = {j["id"] for j in ingest.jobs(kind="shopify.order")}
+    lost = [e for e, job in acked.items() if job not in stored]
+    assert not lost, f"{len(lost)} acknowledged webhooks are not in the store: {lost[:5]}"
+    for node in nodes + [ingest]:
         assert node.running, f"{node.config.name} exited during the restart:\n{node.log_tail()}"
         node.stop()
 
