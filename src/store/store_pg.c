@@ -268,6 +268,12 @@ static const char *const migrations[] = {
     "  IF p_to IN (3, 4) AND synchub_refresh_head(j.okey) THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
     "  RETURN true;"
     " END $$;",
+    /* 3: vacuum the queue tables early. Every claim and finish leaves a dead row version (and a dead entry in the
+     * claim index); with the default 20 % threshold a table of millions of done rows would let hundreds of
+     * thousands of them pile up before autovacuum runs, and the claim index would bloat with them. */
+    "ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02,"
+    " autovacuum_vacuum_insert_scale_factor = 0.02);"
+    "ALTER TABLE attempts SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);",
 };
 
 /* ---- parameters -------------------------------------------------------------------------------------------- */
