@@ -482,6 +482,17 @@ static int ensure(pg_t *s, err_t *err)
     return -1;
 }
 
+/* r if the statement succeeded; else NULL with err (r is cleared). */
+static PGresult *checked(pg_t *s, PGresult *r, err_t *err, const char *what)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return r;
+    pg_fail(s, r, err, what);
+    PQclear(r);
+    return NULL;
+}
+
 /* Run a prepared statement. The result (caller PQclear) or NULL with err. */
 static PGresult *run(pg_t *s, int which, const pg_args_t *a, err_t *err, const char *what)
 {
@@ -501,13 +512,7 @@ static PGresult *run(pg_t *s, int which, const pg_args_t *a, err_t *err, const c
     }
     PGresult *r = PQexecPrepared(s->conn, name, a ? a->n : 0, a ? a->v : NULL, a ? a->len : NULL,
                                  a ? a->fmt : NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        pg_fail(s, r, err, what);
-        PQclear(r);
-        return NULL;
-    }
-    return r;
+    return checked(s, r, err, what);
 }
 
 /* Run an ad-hoc statement (operator and trace queries, run rarely). */
@@ -517,13 +522,7 @@ static PGresult *run_sql(pg_t *s, const char *sql, const pg_args_t *a, err_t *er
         return NULL;
     PGresult *r = PQexecParams(s->conn, sql, a ? a->n : 0, NULL, a ? a->v : NULL, a ? a->len : NULL,
                                a ? a->fmt : NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        pg_fail(s, r, err, what);
-        PQclear(r);
-        return NULL;
-    }
-    return r;
+    return checked(s, r, err, what);
 }
 
 /* Run and discard the result; *changed (if given) gets the affected row count. 0 or -1. */
@@ -665,6 +664,27 @@ static int read_jobs(const PGresult *r, job_t ***out, size_t *n, err_t *err)
     *out = v;
     *n = (size_t)rows;
     return 0;
+}
+
+/* The first cell of r's first row into out (n bytes; "" when r has no row); r is cleared. 1 found, 0 none. */
+static int take_first_text(PGresult *r, char *out, size_t n)
+{
+    int found = PQntuples(r) > 0;
+    if (found)
+        cell_copy(r, 0, 0, out, n);
+    PQclear(r);
+    return found;
+}
+
+/* The first row of r as a job into *out; r is cleared. 1, or -1 (OOM). */
+static int take_first_job(PGresult *r, job_t **out, err_t *err)
+{
+    job_t *j = read_job(r, 0);
+    PQclear(r);
+    if (!j)
+        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
+    *out = j;
+    return 1;
 }
 
 /* ---- database ---------------------------------------------------------------------------------------------- */
@@ -1068,12 +1088,7 @@ static int claim_one(pg_t *s, const char *worker, int64_t now, job_t **out, int6
         }
         return 0;
     }
-    job_t *j = read_job(r, 0);
-    PQclear(r);
-    if (!j)
-        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
-    *out = j;
-    return 1;
+    return take_first_job(r, out, err);
 }
 
 static int pg_claim(store_t *h, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err)
@@ -1296,12 +1311,7 @@ static int find_job(pg_t *s, const char *id, job_t **out, err_t *err)
         PQclear(r);
         return 0;
     }
-    job_t *j = read_job(r, 0);
-    PQclear(r);
-    if (!j)
-        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-    *out = j;
-    return 1;
+    return take_first_job(r, out, err);
 }
 
 static int pg_job_get(store_t *h, const char *id, job_t **out, err_t *err)
@@ -1681,13 +1691,7 @@ static int pg_link_find(store_t *h, const char *system, const char *shop, const 
     a_str(&a, odoo_model);
     a_int(&a, odoo_id);
     PGresult *r = run(s, Q_LINK_FIND, &a, err, "find link");
-    if (!r)
-        return -1;
-    int found = PQntuples(r) > 0;
-    if (found)
-        cell_copy(r, 0, 0, external_id, n);
-    PQclear(r);
-    return found;
+    return r ? take_first_text(r, external_id, n) : -1;
 }
 
 static int pg_cursor_get(store_t *h, const char *name, char *out, size_t n, err_t *err)
@@ -1699,13 +1703,7 @@ static int pg_cursor_get(store_t *h, const char *name, char *out, size_t n, err_
     pg_args_t a = {0};
     a_str(&a, name);
     PGresult *r = run(s, Q_CURSOR_GET, &a, err, "read cursor");
-    if (!r)
-        return -1;
-    int found = PQntuples(r) > 0;
-    if (found)
-        cell_copy(r, 0, 0, out, n);
-    PQclear(r);
-    return found;
+    return r ? take_first_text(r, out, n) : -1;
 }
 
 static int pg_cursor_put(store_t *h, const char *name, const char *value, err_t *err)
@@ -1859,15 +1857,10 @@ static int pg_job_by_payload(store_t *h, const char *kind, const char *okey_pref
                           &a, err, "search jobs by payload");
     if (!r)
         return -1;
-    int found = 0;
-    if (PQntuples(r) > 0) {
-        if (!(*out = read_job(r, 0)))
-            found = err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-        else
-            found = 1;
-    }
+    if (PQntuples(r) > 0)
+        return take_first_job(r, out, err);
     PQclear(r);
-    return found;
+    return 0;
 }
 
 static int pg_link_by_extra(store_t *h, const char *system, const char *shop, const char *type, const char *field,
@@ -1884,13 +1877,7 @@ static int pg_link_by_extra(store_t *h, const char *system, const char *shop, co
                           "SELECT external_id FROM links WHERE system = $1 AND shop = $2 AND type = $3"
                           " AND synchub_jsonb(extra)->>$4::text = $5::text ORDER BY updated_at DESC LIMIT 1",
                           &a, err, "search links");
-    if (!r)
-        return -1;
-    int found = PQntuples(r) > 0;
-    if (found)
-        cell_copy(r, 0, 0, external_id, n);
-    PQclear(r);
-    return found;
+    return r ? take_first_text(r, external_id, n) : -1;
 }
 
 /* ---- the engine table -------------------------------------------------------------------------------------- */
