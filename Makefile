@@ -45,7 +45,7 @@ test: deps
 	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
 	  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 	@cmake --build $(TSAN_BUILD) --target synchub
-	@echo "ThreadSanitizer pass (worker pool, ingest, Odoo handlers, scheduler, shared Shopify throttle, PostgreSQL nodes):"
+	@echo "ThreadSanitizer pass (worker pool, ingest, Odoo handlers, scheduler, Shopify throttle, PostgreSQL nodes):"
 	@$(PG_ENV) && SYNCHUB_BIN=$(CURDIR)/$(TSAN_BUILD)/synchub TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
 	  $(PYTEST) -q tests/integration/test_durability.py tests/integration/test_jobs.py \
 	  tests/integration/test_odoo_orders.py tests/integration/test_fulfillments.py \
