@@ -69,4 +69,6 @@ bench: build
 	@bench/run.sh
 
 clean:
+	-@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
+	-@scripts/pg-test-cluster stop
 	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD)
