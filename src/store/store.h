@@ -129,7 +129,9 @@ void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms);
  * only re-runs idempotent work). busy_timeout_ms 0 = the db's default. PostgreSQL: durable is the server's
  * synchronous_commit (on by default); otherwise the session sets synchronous_commit = off. A connection lost
  * later is re-established by the next call (that call fails with class transient, code store.unavailable, when
- * the server cannot be reached); a transaction in flight when it broke is rolled back by the server. */
+ * the server cannot be reached); a transaction in flight when it broke is rolled back by the server.
+ * store_disconnect keeps up to 8 healthy idle connections per store_db_t for the next store_connect with the same
+ * settings (a pool: short-lived store_t's skip the login), except one holding a leadership. */
 store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err);
 void store_disconnect(store_t *s);
 

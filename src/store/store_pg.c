@@ -35,6 +35,7 @@
 #define PG_CHANNEL "synchub_jobs"
 #define PG_MIGRATE_LOCK 7423017001LL   /* session advisory lock serialising migrations of nodes starting together */
 #define PG_DIAL_BACKOFF_MAX_MS 5000
+#define PG_POOL_IDLE 8                 /* idle connections a node keeps for short-lived store_t's (/readyz, CLI) */
 
 typedef struct pg_db {
     const store_engine_t *eng;   /* first member: store.c dispatches on it */
@@ -47,6 +48,9 @@ typedef struct pg_db {
     uint64_t wake_gen;
     bool listening, stopping;    /* under wake_mu */
     pthread_t listener;
+    pthread_mutex_t pool_mu;
+    struct pg_store *idle[PG_POOL_IDLE];   /* closed store_t's whose connections wait for the next store_connect */
+    int nidle;
 } pg_db_t;
 
 enum {
@@ -751,6 +755,11 @@ static void pg_db_close(store_db_t *h)
     pthread_mutex_unlock(&db->wake_mu);
     if (joining)
         pthread_join(db->listener, NULL);
+    for (int i = 0; i < db->nidle; i++) {
+        PQfinish(db->idle[i]->conn);
+        free(db->idle[i]);
+    }
+    pthread_mutex_destroy(&db->pool_mu);
     pthread_mutex_destroy(&db->wake_mu);
     pthread_cond_destroy(&db->wake_cv);
     free(db->url);
@@ -773,6 +782,7 @@ store_db_t *store__pg_open(const char *url, const char *password, int64_t busy_t
         return NULL;
     }
     db->eng = &store__pg_engine;
+    pthread_mutex_init(&db->pool_mu, NULL);
     pthread_mutex_init(&db->wake_mu, NULL);
     pthread_cond_init(&db->wake_cv, NULL);
     db->url = strdup(url);
@@ -895,9 +905,44 @@ static const char *pg_db_path(const store_db_t *h)
     return ((const pg_db_t *)h)->label;
 }
 
+/* The pool: store_disconnect keeps a healthy connection (with its prepared statements and session settings) for
+ * the next store_connect with the same settings, so short-lived store_t's (/readyz, the housekeeping of a CLI
+ * command) do not pay a login each. A pooled connection is used by one store_t at a time, like any other. Not
+ * pooled: a connection that broke, sits in a transaction, or holds a leadership (its session lock must go with
+ * it, so that another node can take over). */
+static pg_t *pool_take(pg_db_t *db, bool durable, int64_t busy_ms)
+{
+    pg_t *s = NULL;
+    pthread_mutex_lock(&db->pool_mu);
+    for (int i = db->nidle - 1; i >= 0 && !s; i--) {
+        if (db->idle[i]->durable == durable && db->idle[i]->busy_ms == busy_ms) {
+            s = db->idle[i];
+            db->idle[i] = db->idle[--db->nidle];
+        }
+    }
+    pthread_mutex_unlock(&db->pool_mu);
+    return s;
+}
+
+static bool pool_give(pg_t *s)
+{
+    if (!s->conn || PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) != PQTRANS_IDLE || s->leader)
+        return false;
+    pg_db_t *db = s->db;
+    pthread_mutex_lock(&db->pool_mu);
+    bool kept = db->nidle < PG_POOL_IDLE;
+    if (kept)
+        db->idle[db->nidle++] = s;
+    pthread_mutex_unlock(&db->pool_mu);
+    return kept;
+}
+
 static store_t *pg_connect(store_db_t *h, bool durable, int64_t busy_timeout_ms, err_t *err)
 {
     pg_db_t *db = PGDB(h);
+    pg_t *pooled = pool_take(db, durable, busy_timeout_ms > 0 ? busy_timeout_ms : db->busy_timeout_ms);
+    if (pooled)
+        return (store_t *)pooled;
     pg_t *s = calloc(1, sizeof(*s));
     if (!s) {
         err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
@@ -921,6 +966,8 @@ static void pg_disconnect(store_t *h)
 {
     pg_t *s = PG(h);
     rollback(s);
+    if (pool_give(s))
+        return;
     PQfinish(s->conn);
     free(s);
 }
