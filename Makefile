@@ -1,14 +1,23 @@
 # The README's commands. `make` builds build/synchub; `make demo` and `make test` first install what a fresh
 # Debian 12 machine lacks (scripts/install-deps). `make test` runs every test under ASan + UBSan (build-asan/),
 # then the worker-pool suites (with 500 concurrent deliveries) again under ThreadSanitizer (build-tsan/).
+# PostgreSQL: `make test` starts a private throwaway cluster (scripts/pg-test-cluster, under the test build folder)
+# and hands its URL to the tests as SYNCHUB_TEST_PG_URL: the store's unit tests run on both engines, the multi-node
+# tests (test_pg_nodes.py) run, and the whole integration suite runs a second time with every installation's store
+# on PostgreSQL (SYNCHUB_TEST_STORE=postgres). `make test-pg-suite` is that second pass alone, with the issue's
+# 20,000 jobs in the multi-node tests.
 # This file only sequences; the build itself is CMake + Ninja.
 BUILD      ?= build
 TEST_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 # Debian's python3-pytest installs pytest-3 for the system python3 (another python3 may come first in PATH).
 PYTEST     ?= $(shell command -v pytest-3 || echo python3 -m pytest)
+# Start (idempotently) the test cluster and export its URL for the commands that follow (`@$(PG_ENV) && ...`).
+PG_DIR      = $(CURDIR)/$(TEST_BUILD)/pg-test
+PG_ENV      = export PG_TEST_DIR=$(PG_DIR) && SYNCHUB_TEST_PG_URL=$$(scripts/pg-test-cluster start) && \
+              export SYNCHUB_TEST_PG_URL
 
-.PHONY: all build deps demo test unit integration bench clean
+.PHONY: all build deps demo test test-pg-suite unit integration bench clean
 
 all: build
 
@@ -25,17 +34,32 @@ demo: deps build
 test: deps
 	@cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYNCHUB_SANITIZE=ON >/dev/null
 	@cmake --build $(TEST_BUILD)
-	@cd $(TEST_BUILD) && ctest --output-on-failure
-	@SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	@mkdir -p $(TEST_BUILD)
+	@$(PG_ENV) && cd $(TEST_BUILD) && ctest --output-on-failure
+	@$(PG_ENV) && SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(PYTEST) -q tests/sim tests/integration
+	@echo "The integration suite again, every installation's store on PostgreSQL:"
+	@$(PG_ENV) && SYNCHUB_TEST_STORE=postgres SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTEST) -q tests/integration --ignore=tests/integration/test_pg_nodes.py
 	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="-fsanitize=thread -O1" \
 	  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 	@cmake --build $(TSAN_BUILD) --target synchub
-	@echo "ThreadSanitizer pass (worker pool, ingest, Odoo handlers, scheduler, shared Shopify throttle, dashboard API):"
-	@SYNCHUB_BIN=$(CURDIR)/$(TSAN_BUILD)/synchub TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
+	@echo "ThreadSanitizer pass (worker pool, ingest, Odoo handlers, scheduler, Shopify throttle, dashboard API, PostgreSQL nodes):"
+	@$(PG_ENV) && SYNCHUB_BIN=$(CURDIR)/$(TSAN_BUILD)/synchub TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
 	  $(PYTEST) -q tests/integration/test_durability.py tests/integration/test_jobs.py \
 	  tests/integration/test_odoo_orders.py tests/integration/test_fulfillments.py \
-	  tests/integration/test_inventory.py tests/integration/test_dashboard.py -k "not ten_thousand"
+	  tests/integration/test_inventory.py tests/integration/test_dashboard.py tests/integration/test_pg_nodes.py -k "not ten_thousand"
+	@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
+
+# The integration suite with every installation's store on PostgreSQL (tests that inspect the SQLite file itself
+# are skipped there) and the multi-node tests with 20,000 jobs.
+test-pg-suite: deps
+	@cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYNCHUB_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_BUILD)
+	@mkdir -p $(TEST_BUILD)
+	@$(PG_ENV) && SYNCHUB_TEST_STORE=postgres SYNCHUB_PG_NODES_JOBS=20000 \
+	  SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub $(PYTEST) -q tests/integration
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure
@@ -45,4 +69,6 @@ bench: build
 	@bench/run.sh
 
 clean:
+	-@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
+	-@scripts/pg-test-cluster stop
 	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD)

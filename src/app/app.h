@@ -22,6 +22,7 @@ typedef struct app {
 
 /* Command entry points: return the process exit code. */
 int cmd_serve(app_t *a);
+int cmd_worker(app_t *a);   /* cmd_serve.c: serve without HTTP */
 int cmd_check_config(app_t *a);
 int cmd_jobs(app_t *a);
 int cmd_enqueue(app_t *a);
@@ -39,6 +40,9 @@ int app_open_store(app_t *a, bool durable, store_db_t **db, store_t **s);
 /* The audit log's actor for an operator action from the CLI: "cli:<$USER>", else "cli:uid<N>" (the name passed
  * through as a plain word). Returns out. */
 const char *app_actor(char *out, size_t n);
+/* Open the store the config names ([store] backend: the SQLite path, or the PostgreSQL url and password).
+ * NULL with err. */
+store_db_t *app_store_db_open(const cfg_t *cfg, int64_t busy_timeout_ms, err_t *err);
 /* Print an error with its four answers to stderr. */
 void app_print_err(const err_t *e);
 

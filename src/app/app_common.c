@@ -48,11 +48,18 @@ int app_load_config(app_t *a)
     return APP_OK;
 }
 
+store_db_t *app_store_db_open(const cfg_t *cfg, int64_t busy_timeout_ms, err_t *err)
+{
+    if (!strcmp(cfg->store_backend, "postgres"))
+        return store_db_open_auth(cfg->store_url.value, cfg->store_password.value, busy_timeout_ms, err);
+    return store_db_open(cfg->store_path, busy_timeout_ms, err);
+}
+
 int app_open_store(app_t *a, bool durable, store_db_t **db, store_t **s)
 {
     err_t err;
     *s = NULL;
-    *db = store_db_open(a->cfg->store_path, 5000, &err);
+    *db = app_store_db_open(a->cfg, 5000, &err);
     if (*db)
         *s = store_connect(*db, durable, 0, &err);
     if (!*s) {

@@ -1,6 +1,8 @@
 /* cmd_serve: `synchub serve` — the daemon. Wires the store, the group-commit writer, the worker pool, ingestion
  * and the HTTP server, then waits for SIGTERM/SIGINT and stops them in the order that loses nothing:
- * stop accepting → answer requests in flight (their commits finish) → stop the writer → let workers finish. */
+ * stop accepting → answer requests in flight (their commits finish) → stop the writer → let workers finish.
+ * `synchub worker` is the same node without HTTP (workers and schedulers only), so that on a shared PostgreSQL
+ * store ingestion and work scale separately. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -152,7 +154,8 @@ static void route_metrics(void *udata, httpd_req_t *r)
     buf_release(&b);
 }
 
-/* One `serve` per SQLite store: a second one would double the housekeeping and confuse lease ownership. */
+/* One `serve` per SQLite store: a second one would double the housekeeping and confuse lease ownership. A
+ * PostgreSQL store is shared by design: its nodes coordinate through the database (store_pg.c). */
 static int lock_store(const char *store_path, int *fd_out)
 {
     char *lock = NULL;
@@ -172,7 +175,7 @@ static int lock_store(const char *store_path, int *fd_out)
     return 0;
 }
 
-int cmd_serve(app_t *a)
+static int run_node(app_t *a, bool http)
 {
     const cfg_t *cfg = a->cfg;
     err_t err;
@@ -203,15 +206,19 @@ int cmd_serve(app_t *a)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    db = store_db_open(cfg->store_path, cfg->ack_timeout_ms, &err);
+    db = app_store_db_open(cfg, cfg->ack_timeout_ms, &err);
     if (!db) {
         app_print_err(&err);
         metrics_free(m);
         return APP_STORE;
     }
     store_db_set_max_size(db, cfg->store_max_size);
-    if (lock_store(cfg->store_path, &lock_fd) < 0)
+    if (!strcmp(store_db_engine(db), "sqlite") && lock_store(cfg->store_path, &lock_fd) < 0)
         goto out;
+    if (!http && cfg->workers == 0) {
+        fprintf(stderr, "synchub: worker: [server] workers = 0 leaves this node nothing to do\n");
+        goto out;
+    }
     reg = queue_registry_new();
     sy = sync_new(cfg);
     if (sy)
@@ -219,8 +226,7 @@ int cmd_serve(app_t *a)
     if (!reg || !sy || (cfg->test_handlers && app_register_test_handlers(reg) < 0) ||
         odoo_orders_register(reg, sy) < 0 || odoo_shipments_register(reg, cfg) < 0 || sync_register(reg, sy) < 0)
         goto out;
-    writer = store_writer_new(db, cfg->ack_timeout_ms, &err);
-    if (!writer)
+    if (http && !(writer = store_writer_new(db, cfg->ack_timeout_ms, &err)))
         goto fail_err;
     pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, m, &err);
     if (!pool)
@@ -228,32 +234,42 @@ int cmd_serve(app_t *a)
     /* Polls are only useful with workers to run them; an ingest-only node (workers = 0) schedules nothing. */
     if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
-    in = ingest_new(cfg, writer, m);
-    web = web_new(cfg, db);
-    httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
-    h = httpd_new(&ho, &err);
-    serve_ctx_t ctx = {cfg, db, m, h};
-    if (!in || !h || !web || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
-        httpd_route(h, "POST", "/events/*", ingest_events_post, in) < 0 ||
-        web_routes(web, h) < 0 ||
-        httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
-        httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0 ||
-        httpd_route(h, "GET", "/metrics", route_metrics, &ctx) < 0)
-        goto out;
-    if (httpd_start(h, &err) < 0)
-        goto fail_err;
+    serve_ctx_t ctx = {cfg, db, m, NULL};
+    if (http) {
+        in = ingest_new(cfg, writer, m);
+        web = web_new(cfg, db);
+        httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
+        h = httpd_new(&ho, &err);
+        ctx.httpd = h;
+        if (!in || !h || !web || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
+            httpd_route(h, "POST", "/events/*", ingest_events_post, in) < 0 ||
+            web_routes(web, h) < 0 ||
+            httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
+            httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0 ||
+            httpd_route(h, "GET", "/metrics", route_metrics, &ctx) < 0)
+            goto out;
+        if (httpd_start(h, &err) < 0)
+            goto fail_err;
+    }
 
     char port[16], workers[16], shops[16];
     snprintf(port, sizeof(port), "%lld", (long long)cfg->listen_port);
     snprintf(workers, sizeof(workers), "%lld", (long long)cfg->workers);
     snprintf(shops, sizeof(shops), "%zu", cfg->nshops);
-    log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
-           port, "workers", workers, "shops", shops, "store", cfg->store_path, "test_handlers",
-           cfg->test_handlers ? "on" : NULL, "dashboard", cfg->noperators ? "on" : "off (no [operator])", NULL);
+    if (http)
+        log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
+               port, "workers", workers, "shops", shops, "store", store_db_path(db), "test_handlers",
+               cfg->test_handlers ? "on" : NULL, "dashboard", cfg->noperators ? "on" : "off (no [operator])", NULL);
+    else
+        log_kv(LOG_LVL_INFO, "serve", "synchub working (no HTTP)", "version", SYNCHUB_VERSION, "workers", workers,
+               "shops", shops, "store", store_db_path(db), "test_handlers", cfg->test_handlers ? "on" : NULL, NULL);
     /* Ready for systemd (Type=notify): the port listens, the store is open and the workers run. */
     char ready[256];
-    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen_host, port,
-             workers);
+    if (http)
+        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen_host, port,
+                 workers);
+    else
+        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=working with %s workers", workers);
     if (sdnotify_send(ready) < 0)
         log_kv(LOG_LVL_WARN, "serve", "cannot notify the service manager (NOTIFY_SOCKET)", NULL);
 
@@ -299,4 +315,14 @@ out:
     if (rc == APP_OK)
         log_kv(LOG_LVL_INFO, "serve", "stopped", NULL);
     return rc;
+}
+
+int cmd_serve(app_t *a)
+{
+    return run_node(a, true);
+}
+
+int cmd_worker(app_t *a)
+{
+    return run_node(a, false);
 }

@@ -1,6 +1,7 @@
 /* cmd_status: `synchub status` and `synchub check-config` — the two one-screen answers to "is it healthy?" and
  * "will this config start?". */
 #include <stdio.h>
+#include <string.h>
 
 #include "app/app.h"
 #include "core/clock.h"
@@ -34,7 +35,7 @@ int cmd_status(app_t *a)
         printf(",\"lag_seconds\":%.3f,\"retries_last_hour\":%lld,\"dead\":%lld}\n", lag,
                (long long)st.retries_last_hour, (long long)st.by_state[JOB_DEAD]);
     } else {
-        printf("store               %s\n", a->cfg->store_path);
+        printf("store               %s\n", store_db_path(db));
         for (int i = 0; i < JOB_STATE_COUNT; i++)
             printf("%-19s %lld\n", job_state_name((job_state_t)i), (long long)st.by_state[i]);
         if (oldest < 0)
@@ -58,7 +59,8 @@ int cmd_check_config(app_t *a)
     printf("%s: ok\n", c->path);
     printf("  listen   %s:%lld, %lld workers, max body %lld bytes\n", c->listen_host, (long long)c->listen_port,
            (long long)c->workers, (long long)c->max_body);
-    printf("  store    %s (%s), retention %llds\n", c->store_path, c->store_backend,
+    printf("  store    %s (%s), retention %llds\n",
+           strcmp(c->store_backend, "postgres") ? c->store_path : "[store] url", c->store_backend,
            (long long)(c->retention_ms / 1000));
     for (size_t i = 0; i < c->nshops; i++) {
         const cfg_shop_t *sh = &c->shops[i];

@@ -21,6 +21,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve                   run the HTTP server (webhooks, health) and the workers until SIGTERM\n"
+    "  worker                  run the workers and schedulers only (no HTTP; several nodes on PostgreSQL)\n"
     "  check-config            validate the configuration file and exit\n"
     "  check                   preflight against Odoo: version, login, rights, reference data\n"
     "  jobs list|show|retry|discard|replay   inspect and operate on jobs (`synchub jobs --help`)\n"
@@ -105,6 +106,11 @@ int main(int argc, char **argv)
          "[server] workers worker\n"
          "threads on the configured store. SIGTERM or SIGINT: stop accepting, answer requests in flight, let\n"
          "running jobs finish within [server] shutdown_grace, exit 0.\n"},
+        {"worker", cmd_worker,
+         "usage: synchub --config FILE worker\n"
+         "Runs [server] workers worker threads and the schedulers, without HTTP: with [store] backend = postgres,\n"
+         "`serve` nodes (ingestion) and `worker` nodes (work) share one queue and scale separately. Signals as\n"
+         "for serve.\n"},
         {"check-config", cmd_check_config,
          "usage: synchub --config FILE check-config\n"
          "Validates the file (unknown keys, bad values, missing secrets) without starting anything.\n"
@@ -129,6 +135,8 @@ int main(int argc, char **argv)
         {"enqueue", cmd_enqueue,
          "usage: synchub enqueue --kind K --key KEY --payload FILE|- [--order-key OK] [--event-time ISO8601]\n"
          "                       [--priority N] [--max-attempts N]\n"
+         "       synchub enqueue --batch FILE|-   (one JSON object a line: kind, key, payload[, order_key,\n"
+         "                       event_time_ms, priority]; one transaction per 500 jobs)\n"
          "Adds one job. The id is derived from kind and KEY, so the same KEY twice gives one job ('duplicate').\n"
          "The ordering key defaults to KEY; jobs of one ordering key run one at a time, oldest event first.\n"},
         {"reconcile", cmd_reconcile,

@@ -46,8 +46,13 @@ static const cfg_key_t server_keys[] = {
      "/readyz answers 503 while more jobs than this are queued or waiting to retry (0 = no bound)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 static const cfg_key_t store_keys[] = {
-    {"backend", T_BACKEND, S(store_backend), 0, 0, "sqlite", 0, "sqlite (postgres: not in this build yet)"},
+    {"backend", T_BACKEND, S(store_backend), 0, 0, "sqlite", 0,
+     "sqlite (one node, a local file) | postgres (several nodes sharing one database)"},
     {"path", T_STR, S(store_path), 0, 0, "var/synchub.db", 0, "SQLite file, relative to the config file"},
+    {"url", T_SECRET, S(store_url), 0, 0, NULL, 0,
+     "postgres: postgresql://USER@HOST:PORT/DATABASE (libpq URL; a password in it is kept secret too)"},
+    {"password", T_SECRET, S(store_password), 0, 0, NULL, 0,
+     "postgres: the password, when not in the url (or PGPASSWORD / ~/.pgpass)"},
     {"retention", T_DURATION, S(retention_ms), 4 * 3600000LL, 3650LL * 86400000, "7d", 0,
      "how long done/discarded jobs (and so their dedupe keys) are kept; at least 4h, Shopify's retry window"},
     {"poll_interval", T_DURATION, S(poll_interval_ms), 10, 60000, "1s", 0,
@@ -286,7 +291,7 @@ static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
     case T_LISTEN: snprintf(tmp, n, "host:port with a port from 1 to 65535"); break;
     case T_LEVEL: snprintf(tmp, n, "debug, info, warn or error"); break;
     case T_FORMAT: snprintf(tmp, n, "logfmt or json"); break;
-    case T_BACKEND: snprintf(tmp, n, "sqlite (the only store engine in this build)"); break;
+    case T_BACKEND: snprintf(tmp, n, "sqlite or postgres"); break;
     case T_PROTOCOL: snprintf(tmp, n, "auto, jsonrpc or json2"); break;
     default: snprintf(tmp, n, "a non-empty value"); break;
     }
@@ -303,7 +308,7 @@ static int set_value(cfg_t *cfg, char *base, const cfg_key_t *k, const char *v)
     case T_STR: {
         if (!*v)
             return -1;
-        if (k->type == T_BACKEND && strcmp(v, "sqlite") != 0)
+        if (k->type == T_BACKEND && strcmp(v, "sqlite") != 0 && strcmp(v, "postgres") != 0)
             return -1;
         if (k->type == T_PROTOCOL && strcmp(v, "auto") && strcmp(v, "jsonrpc") && strcmp(v, "json2"))
             return -1;
@@ -642,6 +647,16 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
         free(c->store_path);
         c->store_path = resolved;
     }
+    if (!strcmp(c->store_backend, "postgres")) {
+        if (!c->store_url.value)
+            cfg_error(&p, 0, "[store] backend = postgres needs url (or url_file / url_env)");
+        else if (strncmp(c->store_url.value, "postgresql://", 13) != 0 &&
+                 strncmp(c->store_url.value, "postgres://", 11) != 0)
+            cfg_error(&p, 0, "[store] url must start with postgresql:// (or postgres://)");
+    } else if (c->store_url.value || c->store_password.value) {
+        cfg_error(&p, 0, "[store] url and password apply to backend = postgres only (backend is %s)",
+                  c->store_backend);
+    }
     for (size_t i = 0; i < c->nshops; i++) {
         cfg_shop_t *s = &c->shops[i];
         if (!s->webhook_secret.value)
@@ -836,6 +851,8 @@ void cfg_free(cfg_t *c)
     free(c->listen_host);
     free(c->store_backend);
     free(c->store_path);
+    secret_free(&c->store_url);
+    secret_free(&c->store_password);
     free(c);
 }
 

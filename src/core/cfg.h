@@ -95,7 +95,9 @@ typedef struct cfg {
     int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
     int64_t ready_max_lag_ms, ready_max_depth;   /* /readyz bounds; 0 = none */
     /* [store] */
-    char *store_backend, *store_path;   /* store_path resolved against the config file's folder */
+    char *store_backend, *store_path;   /* "sqlite" | "postgres"; store_path resolved against the config's folder */
+    cfg_secret_t store_url;             /* postgres: postgresql://USER@HOST:PORT/DB (may hold the password) */
+    cfg_secret_t store_password;        /* postgres: the password when it is not in the URL; NULL = none */
     int64_t retention_ms, poll_interval_ms, store_max_size;
     /* [log] */
     log_level_t log_level;

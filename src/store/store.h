@@ -1,8 +1,12 @@
-/* store: the durable job store behind one interface (SQLite now, PostgreSQL later: keep engine-specific SQL inside
- * its own file). It owns jobs, their attempt history and the per-ordering-key "head" that serialises a key.
+/* store: the durable job store behind one interface, with two engines: SQLite (one node, store_sqlite.c) and
+ * PostgreSQL (several nodes on one database, store_pg.c); store.c picks one at store_db_open and forwards every
+ * call. It owns jobs, their attempt history and the per-ordering-key "head" that serialises a key.
  * Not here: what a job does (queue/ and the handlers), HTTP, retry policy (the caller computes run_at).
  *
  * Threads: one store_db_t per process and store; one store_t (a connection) per thread. A store_t is never shared.
+ * Every contract below holds on both engines; where they differ, the function's comment says so ("PostgreSQL:").
+ * On PostgreSQL the "store" is shared by every node (process) connected to the same database: the head rule, the
+ * leases and the dedupe by id hold across nodes.
  *
  * Job states and the function performing each transition:
  *
@@ -94,23 +98,40 @@ typedef enum { STORE_OP_RETRY, STORE_OP_DISCARD, STORE_OP_REPLAY } store_op_t;
 typedef struct store_db store_db_t;
 typedef struct store store_t;
 
-/* Open (creating and migrating as needed) the store at path. busy_timeout_ms bounds how long a connection waits
- * for another process's write lock. Returns NULL with err set. Thread-safe to use afterwards. */
-store_db_t *store_db_open(const char *path, int64_t busy_timeout_ms, err_t *err);
+/* Open (creating and migrating as needed) the store at where: a PostgreSQL URL ("postgresql://…" or
+ * "postgres://…"; the database must exist, its tables are created) or else an SQLite file path. busy_timeout_ms
+ * bounds how long a connection waits for another process's lock (PostgreSQL: lock_timeout). password (PostgreSQL
+ * only; NULL = the URL's own, PGPASSWORD or ~/.pgpass) is used to authenticate and never printed; neither is the
+ * URL's password: errors name the store by its URL without it. Returns NULL with err set. Thread-safe to use
+ * afterwards. */
+store_db_t *store_db_open(const char *where, int64_t busy_timeout_ms, err_t *err);
+store_db_t *store_db_open_auth(const char *where, const char *password, int64_t busy_timeout_ms, err_t *err);
+/* "sqlite" or "postgres". */
+const char *store_db_engine(const store_db_t *db);
+/* Where the store lives, for messages: the SQLite file, or the PostgreSQL URL without its password. */
+const char *store_db_path(const store_db_t *db);
 void store_db_close(store_db_t *db);   /* after every store_t of it is closed */
 /* Cap the store file at about bytes (0 = no cap) for connections opened afterwards; start-up only. A full store
- * fails writes with class transient, code store.full (the ack path answers 503). */
+ * fails writes with class transient, code store.full (the ack path answers 503). PostgreSQL: no cap (the
+ * database's size is the DBA's); a server out of disk fails writes the same way (store.full). */
 void store_db_set_max_size(store_db_t *db, int64_t bytes);
 
 /* Wake-ups between threads of this process: store_db_notify after a commit that made njobs jobs claimable
  * (1 wakes one waiter, anything else wakes all); store_db_wait sleeps until a notify newer than *seen or
- * timeout_ms, and updates *seen. */
+ * timeout_ms, and updates *seen. PostgreSQL: also across nodes — commits that make jobs claimable send a NOTIFY,
+ * and the first store_db_wait starts a thread that LISTENs on its own connection and wakes this process's
+ * waiters (while that connection is down, waiters simply time out: callers poll at timeout_ms). */
 void store_db_notify(store_db_t *db, int njobs);
 void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms);
 
 /* A connection for the calling thread. durable: every commit is fsynced (the ack path); otherwise commits are
  * atomic and survive a crash of synchub but may be lost with the machine's power (worker bookkeeping, whose loss
- * only re-runs idempotent work). busy_timeout_ms 0 = the db's default. */
+ * only re-runs idempotent work). busy_timeout_ms 0 = the db's default. PostgreSQL: durable is the server's
+ * synchronous_commit (on by default); otherwise the session sets synchronous_commit = off. A connection lost
+ * later is re-established by the next call (that call fails with class transient, code store.unavailable, when
+ * the server cannot be reached); a transaction in flight when it broke is rolled back by the server.
+ * store_disconnect keeps up to 8 healthy idle connections per store_db_t for the next store_connect with the same
+ * settings (a pool: short-lived store_t's skip the login), except one holding a leadership. */
 store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err);
 void store_disconnect(store_t *s);
 
@@ -118,7 +139,8 @@ void store_disconnect(store_t *s);
  * written for it). All or nothing: on -1 no job was stored. */
 int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err);
 
-/* Claim the most urgent claimable head: QUEUED or RETRY with run_at <= now. It becomes RUNNING with a lease of its
+/* Claim the most urgent claimable head: QUEUED or RETRY with run_at <= now (PostgreSQL: skipping heads another
+ * node is claiming this instant, FOR UPDATE SKIP LOCKED). It becomes RUNNING with a lease of its
  * lease_ms and a fresh lease_token; an attempt row is opened. Returns 1 with *out (caller frees), 0 when nothing
  * is due (then *next_due_ms, if given, is the earliest future run_at of a head, or 0), -1 on error. */
 int store_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err);
@@ -142,7 +164,8 @@ int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, 
  * past max_attempts, DEAD. *n gets how many. */
 int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err);
 
-/* Delete up to limit DONE/DISCARDED jobs finished before older_than (and their attempts). *n gets the count. */
+/* Delete up to limit DONE/DISCARDED jobs finished before older_than (and their attempts). *n gets the count.
+ * One short transaction per call on either engine: call it again while *n == limit. */
 int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
 
 /* Operator transitions on one job (id or unique prefix of >= 8 hex digits):
@@ -163,6 +186,13 @@ int store_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err);
 
 /* A write transaction that touches nothing durable: proves the store accepts writes right now (for /readyz). */
 int store_probe_write(store_t *s, err_t *err);
+
+/* Leadership of name (a scheduler: "sync.scheduler") among the nodes sharing the store. *leader is true while
+ * this connection holds it; call it again before each round of leader-only work (it also checks the connection).
+ * SQLite: always true (one serving process per store, enforced by its lock file). PostgreSQL: a session advisory
+ * lock on this connection, released when the connection closes or breaks, so another node's next call takes
+ * over. Keep the connection for as long as the leadership is wanted, and use it for one name only. 0 or -1. */
+int store_leader_try(store_t *s, const char *name, bool *leader, err_t *err);
 
 /* Links: what synchub knows it wrote — (system, shop, type, external id) → Odoo model and id, the last applied
  * version of the source record, a state and free-form extra JSON. A cache: the external ID in Odoo is the truth. */

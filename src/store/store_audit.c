@@ -29,7 +29,7 @@ static int audit_insert(store_t *s, const char *actor, const char *action, const
     return rc;
 }
 
-int store_audit_add(store_t *s, const char *actor, const char *action, const char *target, const char *detail,
+int store__lite_audit_add(store_t *s, const char *actor, const char *action, const char *target, const char *detail,
                     err_t *err)
 {
     if (store__begin_write(s, err) < 0)
@@ -41,7 +41,7 @@ int store_audit_add(store_t *s, const char *actor, const char *action, const cha
     return store__commit(s, err);
 }
 
-int store_audit_list(store_t *s, int limit, store_audit_fn fn, void *ud, err_t *err)
+int store__lite_audit_list(store_t *s, int limit, store_audit_fn fn, void *ud, err_t *err)
 {
     static const char sql[] = "SELECT id, at, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?1";
     sqlite3_stmt *st;
@@ -70,7 +70,7 @@ int store_audit_list(store_t *s, int limit, store_audit_fn fn, void *ud, err_t *
 
 static const char *const op_verbs[] = {"retry", "discard", "replay"};
 
-int store_operate_as(store_t *s, const char *actor, const char *id, store_op_t op, int64_t now,
+int store__lite_operate_as(store_t *s, const char *actor, const char *id, store_op_t op, int64_t now,
                      char out_id[JOB_ID_LEN + 1], err_t *err)
 {
     char full[JOB_ID_LEN + 1];
@@ -119,7 +119,7 @@ static char *bulk_detail(job_t **jobs, size_t n, err_class_t cls, const char *co
     return text;
 }
 
-int store_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now,
+int store__lite_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now,
                   int *n, err_t *err)
 {
     *n = 0;

@@ -22,7 +22,7 @@ static const char *col(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-int store_effects_add(store_t *s, const store_effect_t *e, size_t n, err_t *err)
+int store__lite_effects_add(store_t *s, const store_effect_t *e, size_t n, err_t *err)
 {
     static const char sql[] = "INSERT INTO effects(at, job_id, correlation_id, shop, subject, system, action, target,"
                               " external_id, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
@@ -62,11 +62,6 @@ fail:
     return -1;
 }
 
-int store_effect_add(store_t *s, const store_effect_t *e, err_t *err)
-{
-    return store_effects_add(s, e, 1, err);
-}
-
 /* Step st (the effect columns in store_effect_t's order) calling fn for each row until fn returns non-zero;
  * finalize it. 0 or -1. */
 static int each_effect(store_t *s, sqlite3_stmt *st, store_effect_fn fn, void *ud, err_t *err, const char *what)
@@ -96,8 +91,8 @@ static int each_effect(store_t *s, sqlite3_stmt *st, store_effect_fn fn, void *u
     return r;
 }
 
-int store_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
-                       void *ud, err_t *err)
+int store__lite_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
+                             void *ud, err_t *err)
 {
     static const char sql[] = "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target,"
                               " external_id, detail FROM effects WHERE shop = ?1 AND subject = ?2 AND at >= ?3"
@@ -111,7 +106,7 @@ int store_effects_list(store_t *s, const char *shop, const char *subject, int64_
     return each_effect(s, st, fn, ud, err, "list effects");
 }
 
-int store_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err)
+int store__lite_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err)
 {
     static const char sql[] = "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target,"
                               " external_id, detail FROM effects WHERE target = ?1 OR external_id = ?1"
@@ -124,7 +119,7 @@ int store_effects_by_target(store_t *s, const char *value, int limit, store_effe
     return each_effect(s, st, fn, ud, err, "effects by target");
 }
 
-int store_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
+int store__lite_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
 {
     static const char sql[] = "DELETE FROM effects WHERE id IN (SELECT id FROM effects WHERE at < ?1 LIMIT ?2)";
     *n = 0;
@@ -151,8 +146,8 @@ int store_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t
 
 /* ---- finders for the trace ---------------------------------------------------------------------------------- */
 
-int store_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, job_t ***out, size_t *n,
-                  err_t *err)
+int store__lite_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, job_t ***out, size_t *n,
+                        err_t *err)
 {
     /* okey has no index over finished jobs (jobs_key covers live ones only); correlation_id has jobs_corr. */
     static const char by_okey[] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE okey = ?1 ORDER BY created_at, rid"
@@ -169,8 +164,8 @@ int store_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, 
     return store__read_jobs(s, st, out, n, err, "search jobs");
 }
 
-int store_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field, const char *value,
-                         job_t **out, err_t *err)
+int store__lite_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field,
+                               const char *value, job_t **out, err_t *err)
 {
     /* A payload that is not JSON (a hand-enqueued job) must not make json_extract fail the whole query. Numbers
      * compare as text so a Shopify id beyond 2^53 matches exactly. */
@@ -202,8 +197,8 @@ int store_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, 
     return found;
 }
 
-int store_link_by_extra(store_t *s, const char *system, const char *shop, const char *type, const char *field,
-                        const char *value, char *external_id, size_t n, err_t *err)
+int store__lite_link_by_extra(store_t *s, const char *system, const char *shop, const char *type, const char *field,
+                              const char *value, char *external_id, size_t n, err_t *err)
 {
     static const char sql[] =
         "SELECT external_id FROM links WHERE system = ?1 AND shop = ?2 AND type = ?3"

@@ -1,5 +1,6 @@
-/* store_internal: declarations shared by the store's own files and the few callers that manage the store's
- * upkeep (the housekeeping thread). Not part of the interface a connector uses. */
+/* store_internal: declarations shared by the SQLite engine's files and the few callers that manage the store's
+ * upkeep (the housekeeping thread). Not part of the interface a connector uses. store_checkpoint works on either
+ * engine (PostgreSQL: it does nothing, the server checkpoints); the store__ functions below are SQLite's only. */
 #ifndef SYNCHUB_STORE_INTERNAL_H
 #define SYNCHUB_STORE_INTERNAL_H
 
@@ -16,7 +17,6 @@
 /* Move WAL content into the database file without blocking writers (PASSIVE); when the log has grown large, also
  * rewind it (briefly holding this process's writers). Housekeeping only. */
 int store_checkpoint(store_t *s, err_t *err);
-const char *store_db_path(const store_db_t *db);
 
 /* For the store's other files (store_effects.c, …): the connection, the write transaction of store_sqlite.c (the
  * in-process writer mutex, then BEGIN IMMEDIATE) and its error mapping, so every file writes the same way. */
@@ -35,5 +35,29 @@ store_db_t *store__db(store_t *s);                                /* for store_d
 int store__operate_locked(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
                           err_t *err);
 int store__set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, err_t *err);
+
+/* store_effects.c's SQLite implementations of store.h's effects and trace finders (store__sqlite_engine). */
+int store__lite_effects_add(store_t *s, const store_effect_t *e, size_t n, err_t *err);
+int store__lite_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
+                             void *ud, err_t *err);
+int store__lite_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
+int store__lite_jobs_by(store_t *s, store_jobs_by_t by, const char *value, int limit, job_t ***out, size_t *n,
+                        err_t *err);
+int store__lite_job_by_payload(store_t *s, const char *kind, const char *okey_prefix, const char *field,
+                               const char *value, job_t **out, err_t *err);
+int store__lite_link_by_extra(store_t *s, const char *system, const char *shop, const char *type, const char *field,
+                              const char *value, char *external_id, size_t n, err_t *err);
+
+
+/* store_audit.c, store_ops.c, store_metrics.c, store_effects.c: SQLite's operator-surface operations. */
+int store__lite_audit_add(store_t *s, const char *actor, const char *action, const char *target, const char *detail, err_t *err);
+int store__lite_audit_list(store_t *s, int limit, store_audit_fn fn, void *ud, err_t *err);
+int store__lite_operate_as(store_t *s, const char *actor, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err);
+int store__lite_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now, int *n, err_t *err);
+int store__lite_failures(store_t *s, int limit, store_cause_t **out, size_t *n, err_t *err);
+int store__lite_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nbuckets, store_bucket_t *out, err_t *err);
+int store__lite_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err);
+int store__lite_queue_depth(store_t *s, int64_t now, bool by_kind, store_depth_fn fn, void *ud, int64_t *oldest_due_ms, err_t *err);
+int store__lite_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err);
 
 #endif

@@ -18,7 +18,7 @@
 /* The lag: among the heads the claim would consider (jobs_claim), the earliest due run_at. */
 #define DUE_SQL "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
 
-int store_queue_depth(store_t *s, int64_t now, bool by_kind, store_depth_fn fn, void *ud, int64_t *oldest_due_ms,
+int store__lite_queue_depth(store_t *s, int64_t now, bool by_kind, store_depth_fn fn, void *ud, int64_t *oldest_due_ms,
                       err_t *err)
 {
     sqlite3 *db = store__conn(s);

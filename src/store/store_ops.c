@@ -14,7 +14,7 @@ static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
     snprintf(dst, n, "%s", v ? v : "");
 }
 
-int store_failures(store_t *s, int limit, store_cause_t **out, size_t *n, err_t *err)
+int store__lite_failures(store_t *s, int limit, store_cause_t **out, size_t *n, err_t *err)
 {
     /* One pass over the dead jobs (jobs_state index). With max() as the only min/max aggregate, SQLite takes the
      * bare columns (id, message, record, hint, retry_safe) from the row holding the max: the group's newest job. */
@@ -63,7 +63,7 @@ int store_failures(store_t *s, int limit, store_cause_t **out, size_t *n, err_t 
     return r;
 }
 
-int store_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nbuckets, store_bucket_t *out, err_t *err)
+int store__lite_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nbuckets, store_bucket_t *out, err_t *err)
 {
     static const char sql[] =
         "SELECT (finished_at - ?1) / ?2, outcome = 'done', err_class, count(*) FROM attempts"
@@ -96,7 +96,7 @@ int store_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nbuckets
     return r;
 }
 
-int store_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err)
+int store__lite_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err)
 {
     /* The plain filter uses jobs_state (state, updated_at); q adds a scan of the matching rows, bounded by limit. */
     static const char sql[] =

@@ -1,8 +1,9 @@
-/* store_sqlite: the embedded store (SQLite, WAL). Implements store.h. All SQL that only SQLite understands lives
- * here. Writers of one process queue on an in-process mutex before BEGIN IMMEDIATE: SQLite's own busy handler
- * sleeps in steps of milliseconds, which would put those steps straight into the webhook ack latency; the busy
- * timeout then only matters against other processes (the CLI). Checkpoints run from the housekeeping thread
- * (store_checkpoint), never inside a commit on the ack path. */
+/* store_sqlite: the embedded store (SQLite, WAL). Implements store.h through store__sqlite_engine (store.c
+ * forwards the public calls here). All SQL that only SQLite understands lives here. Writers of one process queue
+ * on an in-process mutex before BEGIN IMMEDIATE: SQLite's own busy handler sleeps in steps of milliseconds, which
+ * would put those steps straight into the webhook ack latency; the busy timeout then only matters against other
+ * processes (the CLI). Checkpoints run from the housekeeping thread (store_checkpoint), never inside a commit on
+ * the ack path. */
 #define _GNU_SOURCE
 #include "store/store.h"
 
@@ -16,9 +17,11 @@
 
 #include "core/clock.h"
 #include "core/crypto.h"
+#include "store/store_engine.h"
 #include "store/store_internal.h"
 
 struct store_db {
+    const store_engine_t *eng;  /* first member: store.c dispatches on it */
     char *path;
     int64_t busy_timeout_ms;
     int64_t max_size;
@@ -88,6 +91,7 @@ static const char *const sql_text[Q_COUNT] = {
 };
 
 struct store {
+    const store_engine_t *eng;  /* first member: store.c dispatches on it */
     store_db_t *db;
     sqlite3 *conn;
     sqlite3_stmt *stmt[Q_COUNT];
@@ -401,13 +405,18 @@ static int migrate(store_t *s, err_t *err)
     return 0;
 }
 
-store_db_t *store_db_open(const char *path, int64_t busy_timeout_ms, err_t *err)
+static void lite_db_close(store_db_t *db);
+static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err);
+static void lite_disconnect(store_t *s);
+
+store_db_t *store__sqlite_open(const char *path, int64_t busy_timeout_ms, err_t *err)
 {
     store_db_t *db = calloc(1, sizeof(*db));
     if (!db) {
         err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
         return NULL;
     }
+    db->eng = &store__sqlite_engine;
     db->path = strdup(path);
     db->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
     pthread_mutex_init(&db->wlock, NULL);
@@ -416,24 +425,24 @@ store_db_t *store_db_open(const char *path, int64_t busy_timeout_ms, err_t *err)
     if (mkdir_parents(path) < 0) {
         err_set(err, ERR_CONFIGURATION, "store.path", "cannot create the folder for the store %s: %s", path,
                 strerror(errno));
-        store_db_close(db);
+        lite_db_close(db);
         return NULL;
     }
-    store_t *s = store_connect(db, true, 0, err);
+    store_t *s = lite_connect(db, true, 0, err);
     if (!s) {
-        store_db_close(db);
+        lite_db_close(db);
         return NULL;
     }
     int rc = migrate(s, err);
-    store_disconnect(s);
+    lite_disconnect(s);
     if (rc < 0) {
-        store_db_close(db);
+        lite_db_close(db);
         return NULL;
     }
     return db;
 }
 
-void store_db_close(store_db_t *db)
+static void lite_db_close(store_db_t *db)
 {
     if (!db)
         return;
@@ -444,12 +453,12 @@ void store_db_close(store_db_t *db)
     free(db);
 }
 
-void store_db_set_max_size(store_db_t *db, int64_t bytes)
+static void lite_db_set_max_size(store_db_t *db, int64_t bytes)
 {
     db->max_size = bytes;
 }
 
-void store_db_notify(store_db_t *db, int njobs)
+static void lite_db_notify(store_db_t *db, int njobs)
 {
     pthread_mutex_lock(&db->wake_mu);
     db->wake_gen++;
@@ -461,7 +470,7 @@ void store_db_notify(store_db_t *db, int njobs)
     pthread_mutex_unlock(&db->wake_mu);
 }
 
-void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms)
+static void lite_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms)
 {
     struct timespec ts;
     clock_deadline(timeout_ms, &ts);
@@ -474,18 +483,19 @@ void store_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms)
     pthread_mutex_unlock(&db->wake_mu);
 }
 
-const char *store_db_path(const store_db_t *db)
+static const char *lite_db_path(const store_db_t *db)
 {
     return db->path;
 }
 
-store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err)
+static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err)
 {
     store_t *s = calloc(1, sizeof(*s));
     if (!s) {
         err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
         return NULL;
     }
+    s->eng = &store__sqlite_engine;
     s->db = db;
     s->rng = crypto_random_u64();
     int rc = sqlite3_open_v2(db->path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -494,20 +504,20 @@ store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, er
         err_set(err, ERR_CONFIGURATION, "store.open", "cannot open the store %s: %s", db->path,
                 s->conn ? sqlite3_errmsg(s->conn) : sqlite3_errstr(rc));
         err_hint(err, "check that the folder exists and is writable by the synchub user");
-        store_disconnect(s);
+        lite_disconnect(s);
         return NULL;
     }
     sqlite3_busy_timeout(s->conn, (int)(busy_timeout_ms > 0 ? busy_timeout_ms : db->busy_timeout_ms));
     /* WAL: readers never block the writer. synchronous=FULL fsyncs the WAL at every commit (the ack path);
      * NORMAL keeps commits atomic and crash-safe but leaves the fsync to the next FULL commit or checkpoint.
-     * Automatic checkpoints are off: store_checkpoint() runs them off the ack path. */
+     * Automatic checkpoints are off: lite_checkpoint() runs them off the ack path. */
     char pragmas[256];
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA wal_autocheckpoint = 0;"
              "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
              durable ? "FULL" : "NORMAL");
     if (exec(s, pragmas, err) < 0) {
-        store_disconnect(s);
+        lite_disconnect(s);
         return NULL;
     }
     if (db->max_size > 0) {
@@ -515,14 +525,14 @@ store_t *store_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, er
         snprintf(pragmas, sizeof(pragmas), "PRAGMA max_page_count = %lld;",
                  (long long)(db->max_size / query_int(s, "PRAGMA page_size", 4096)));
         if (exec(s, pragmas, err) < 0) {
-            store_disconnect(s);
+            lite_disconnect(s);
             return NULL;
         }
     }
     return s;
 }
 
-void store_disconnect(store_t *s)
+static void lite_disconnect(store_t *s)
 {
     if (!s)
         return;
@@ -536,7 +546,7 @@ void store_disconnect(store_t *s)
 /* Past this many frames (about 32 MiB with 4 KiB pages) the log is rewound. */
 #define STORE_WAL_REWIND_FRAMES 8192
 
-int store_checkpoint(store_t *s, err_t *err)
+static int lite_checkpoint(store_t *s, err_t *err)
 {
     /* PASSIVE copies what it can without blocking anyone. But while writers keep appending, the log is rarely
      * rewound by itself, so it grows and each append extends the file (the kernel zeroes every fresh block).
@@ -627,7 +637,7 @@ static int note_duplicate(store_t *s, const job_new_t *j, err_t *err)
     return rc < 0 ? -1 : 0;
 }
 
-int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
+static int lite_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
 {
     int64_t now = clock_now_ms();
     if (begin_write(s, err) < 0)
@@ -665,7 +675,7 @@ int store_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t 
     }
     if (commit(s, err) < 0)
         return -1;
-    store_db_notify(s->db, n == 1 ? 1 : -1);
+    lite_db_notify(s->db, n == 1 ? 1 : -1);
     return 0;
 fail:
     rollback(s);
@@ -721,7 +731,7 @@ fail:
     return -1;
 }
 
-int store_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err)
+static int lite_claim(store_t *s, const char *worker, int64_t now, job_t **out, int64_t *next_due_ms, err_t *err)
 {
     *out = NULL;
     if (next_due_ms)
@@ -762,15 +772,9 @@ static int close_attempt(store_t *s, int64_t rid, int n, int64_t now, const char
     return step_done(s, st, err, "close attempt") < 0 ? -1 : 0;
 }
 
-int store_finish(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why, const char *note,
-                 int64_t now, err_t *err)
-{
-    return store_finish_claim(s, job, to, run_at, why, note, now, NULL, NULL, NULL, err);
-}
-
-int store_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
-                       const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
-                       err_t *err)
+static int lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
+                             const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
+                             err_t *err)
 {
     if (next)
         *next = NULL;
@@ -808,14 +812,14 @@ int store_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run
         return -1;
     }
     if (result == 0 && to != JOB_RETRY)
-        store_db_notify(s->db, 1); /* the next job of this key may be claimable now */
+        lite_db_notify(s->db, 1); /* the next job of this key may be claimable now */
     return result;
 fail:
     rollback(s);
     return -1;
 }
 
-int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err)
+static int lite_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err)
 {
     if (begin_write(s, err) < 0)
         return -1;
@@ -836,7 +840,7 @@ fail:
     return -1;
 }
 
-int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
+static int lite_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
 {
     *n = 0;
     if (begin_write(s, err) < 0)
@@ -856,14 +860,7 @@ int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
     for (int i = 0; i < nfound; i++) {
         job_t *j = found[i];
         err_t why;
-        bool dead = j->attempts >= j->max_attempts;
-        err_set(&why, ERR_TRANSIENT, "worker.lost",
-                "the worker running attempt %d stopped (crash, kill or hang) before finishing; its lease expired",
-                j->attempts);
-        err_record(&why, "job %s (%s)", j->id, j->kind);
-        err_hint(&why, dead ? "attempts exhausted: check the logs around the crash, then `synchub jobs retry %s`"
-                            : "it runs again automatically",
-                 j->id);
+        bool dead = store__lost_error(j, &why);
         sqlite3_stmt *f = q(s, Q_FINISH, err);
         if (f) {
             bind_text(f, 1, j->id);
@@ -886,14 +883,14 @@ int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
     if (commit(s, err) < 0)
         return -1;
     if (*n)
-        store_db_notify(s->db, -1);
+        lite_db_notify(s->db, -1);
     return 0;
 fail:
     rollback(s);
     return -1;
 }
 
-int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
+static int lite_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
 {
     *n = 0;
     char sql[512];
@@ -916,22 +913,13 @@ int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err)
 
 /* ---- operator ---------------------------------------------------------------------------------------------- */
 
-static bool is_hex(const char *p)
-{
-    for (; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
-}
-
 /* Find one job by full id or a unique prefix. 1 found, 0 not found, -1 error. */
 static int find_job(store_t *s, const char *id, job_t **out, err_t *err)
 {
     *out = NULL;
     size_t len = strlen(id);
-    if (len < 8 || len > JOB_ID_LEN || !is_hex(id))
-        return err_set(err, ERR_DATA, "job.bad_id",
-                       "'%s' is not a job id (8 to 32 lower-case hex digits, as `synchub jobs list` shows)", id);
+    if (store__check_job_id(id, err) < 0)
+        return -1;
     sqlite3_stmt *st;
     if (len == JOB_ID_LEN) {
         if (!(st = q(s, Q_BY_ID, err)))
@@ -962,7 +950,7 @@ static int find_job(store_t *s, const char *id, job_t **out, err_t *err)
     return 1;
 }
 
-int store_job_get(store_t *s, const char *id, job_t **out, err_t *err)
+static int lite_job_get(store_t *s, const char *id, job_t **out, err_t *err)
 {
     return find_job(s, id, out, err);
 }
@@ -991,22 +979,9 @@ int store__operate_locked(store_t *s, const char *id, store_op_t op, int64_t now
         err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
     if (rc <= 0)
         return -1;
-    static const unsigned allowed[] = {
-        [STORE_OP_RETRY] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
-        [STORE_OP_DISCARD] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
-        [STORE_OP_REPLAY] = 1u << JOB_DONE,
-    };
-    static const char *const verbs[] = {"retry", "discard", "replay"};
     rc = -1;
-    if (!(allowed[op] & (1u << j->state))) {
-        err_set(err, ERR_DATA, "job.state", "job %s is %s: %s applies only to %s", j->id, job_state_name(j->state),
-                verbs[op],
-                op == STORE_OP_REPLAY ? "done jobs" : "queued, retry or dead jobs");
-        if (j->state == JOB_RUNNING)
-            err_hint(err, "wait until the running attempt ends");
-        else if (op != STORE_OP_REPLAY && j->state == JOB_DONE)
-            err_hint(err, "use `synchub jobs replay %s` to run a done job again", j->id);
-    } else if (set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err) == 0) {
+    if (store__check_operation(j, op, err) == 0 &&
+        set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err) == 0) {
         if (out_id)
             memcpy(out_id, j->id, JOB_ID_LEN + 1);
         rc = 0;
@@ -1015,7 +990,7 @@ int store__operate_locked(store_t *s, const char *id, store_op_t op, int64_t now
     return rc;
 }
 
-int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
+static int lite_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
 {
     if (begin_write(s, err) < 0)
         return -1;
@@ -1025,19 +1000,19 @@ int store_operate(store_t *s, const char *id, store_op_t op, int64_t now, char o
     }
     if (commit(s, err) < 0)
         return -1;
-    store_db_notify(s->db, 1);
+    lite_db_notify(s->db, 1);
     return 0;
 }
 
-/* Every DEAD job of a class: the bulk path of store_ops.c, without a code filter and without an audit entry. */
-int store_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
+/* Every DEAD job of a class: the bulk path of store_audit.c, without a code filter and without an audit entry. */
+static int lite_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
 {
-    return store_bulk_as(s, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
+    return store__lite_bulk_as(s, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
 }
 
 /* ---- reading ----------------------------------------------------------------------------------------------- */
 
-int store_attempts(store_t *s, const job_t *job, job_attempt_t **out, size_t *n, err_t *err)
+static int lite_attempts(store_t *s, const job_t *job, job_attempt_t **out, size_t *n, err_t *err)
 {
     *out = NULL;
     *n = 0;
@@ -1070,7 +1045,7 @@ int store_attempts(store_t *s, const job_t *job, job_attempt_t **out, size_t *n,
     return rc < 0 ? -1 : 0;
 }
 
-int store_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err_t *err)
+static int lite_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err_t *err)
 {
     *out = NULL;
     *n = 0;
@@ -1107,7 +1082,7 @@ int store_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err
     return 0;
 }
 
-int store_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
+static int lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
 {
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st;
@@ -1138,7 +1113,7 @@ int store_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
     return 0;
 }
 
-int store_probe_write(store_t *s, err_t *err)
+static int lite_probe_write(store_t *s, err_t *err)
 {
     if (begin_write(s, err) < 0)
         return -1;
@@ -1167,8 +1142,8 @@ static sqlite3_stmt *link_stmt(store_t *s, int which, const char *system, const 
     return st;
 }
 
-int store_link_get(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
-                   store_link_t *out, err_t *err)
+static int lite_link_get(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                         store_link_t *out, err_t *err)
 {
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st = link_stmt(s, Q_LINK_GET, system, shop, type, external_id, err);
@@ -1215,20 +1190,20 @@ fail:
     return -1;
 }
 
-int store_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
-                   const store_link_t *l, err_t *err)
+static int lite_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                         const store_link_t *l, err_t *err)
 {
     return link_write(s, system, shop, type, &external_id, l, 1, err);
 }
 
-int store_links_put(store_t *s, const char *system, const char *shop, const char *type,
-                    const char *const *external_ids, const store_link_t *links, size_t n, err_t *err)
+static int lite_links_put(store_t *s, const char *system, const char *shop, const char *type,
+                          const char *const *external_ids, const store_link_t *links, size_t n, err_t *err)
 {
     return n ? link_write(s, system, shop, type, external_ids, links, n, err) : 0;
 }
 
-int store_links_each(store_t *s, const char *system, const char *shop, const char *type, store_link_fn fn, void *ud,
-                     err_t *err)
+static int lite_links_each(store_t *s, const char *system, const char *shop, const char *type, store_link_fn fn,
+                           void *ud, err_t *err)
 {
     /* Pages of 200 keyed on external_id, each read then released before fn runs: fn may write (a link, a job)
      * on this same connection without meeting a read snapshot left open. */
@@ -1272,8 +1247,8 @@ int store_links_each(store_t *s, const char *system, const char *shop, const cha
     }
 }
 
-int store_link_find(store_t *s, const char *system, const char *shop, const char *type, const char *odoo_model,
-                    int64_t odoo_id, char *external_id, size_t n, err_t *err)
+static int lite_link_find(store_t *s, const char *system, const char *shop, const char *type, const char *odoo_model,
+                          int64_t odoo_id, char *external_id, size_t n, err_t *err)
 {
     external_id[0] = '\0';
     sqlite3_stmt *st = link_stmt(s, Q_LINK_FIND, system, shop, type, "", err);
@@ -1288,7 +1263,7 @@ int store_link_find(store_t *s, const char *system, const char *shop, const char
     return rc;
 }
 
-int store_cursor_get(store_t *s, const char *name, char *out, size_t n, err_t *err)
+static int lite_cursor_get(store_t *s, const char *name, char *out, size_t n, err_t *err)
 {
     out[0] = '\0';
     sqlite3_stmt *st = q(s, Q_CURSOR_GET, err);
@@ -1302,7 +1277,7 @@ int store_cursor_get(store_t *s, const char *name, char *out, size_t n, err_t *e
     return rc;
 }
 
-int store_cursor_put(store_t *s, const char *name, const char *value, err_t *err)
+static int lite_cursor_put(store_t *s, const char *name, const char *value, err_t *err)
 {
     if (begin_write(s, err) < 0)
         return -1;
@@ -1320,7 +1295,7 @@ int store_cursor_put(store_t *s, const char *name, const char *value, err_t *err
     return commit(s, err);
 }
 
-int store_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err)
+static int lite_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err)
 {
     *n = 0;
     sqlite3_stmt *st = q(s, Q_KEY_LIVE, err);
@@ -1334,56 +1309,10 @@ int store_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err)
     return rc < 0 ? -1 : 0;
 }
 
-int store_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
-                      err_t *err)
+static int lite_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                            err_t *err)
 {
     return link_write(s, system, shop, type, &external_id, NULL, 1, err);
-}
-
-void store_link_release(store_link_t *l)
-{
-    free(l->extra);
-    l->extra = NULL;
-}
-
-/* ---- job helpers (engine-independent, kept here until a second engine exists) ------------------------------ */
-
-void job_free(job_t *j)
-{
-    if (!j)
-        return;
-    free(j->kind);
-    free(j->ordering_key);
-    free(j->payload);
-    free(j->source);
-    free(j->correlation_id);
-    free(j->meta);
-    free(j);
-}
-
-void job_list_free(job_t **jobs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        job_free(jobs[i]);
-    free(jobs);
-}
-
-static const char *const state_names[JOB_STATE_COUNT] = {"queued", "running", "retry", "done", "dead", "discarded"};
-
-const char *job_state_name(job_state_t st)
-{
-    return (unsigned)st < JOB_STATE_COUNT ? state_names[st] : "unknown";
-}
-
-int job_state_parse(const char *name, job_state_t *out)
-{
-    for (int i = 0; i < JOB_STATE_COUNT; i++) {
-        if (strcmp(name, state_names[i]) == 0) {
-            *out = (job_state_t)i;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 /* ---- internal interface for the store's other files (store_internal.h) ------------------------------------ */
@@ -1461,3 +1390,64 @@ int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_
     sqlite3_finalize(st);
     return 0;
 }
+/* One serving process per SQLite store (cmd_serve's lock file): it is the leader of everything. */
+static int lite_leader_try(store_t *s, const char *name, bool *leader, err_t *err)
+{
+    (void)s;
+    (void)name;
+    (void)err;
+    *leader = true;
+    return 0;
+}
+
+/* ---- the engine table (store.c dispatches through it) ------------------------------------------------------- */
+
+const store_engine_t store__sqlite_engine = {
+    .name = "sqlite",
+    .db_close = lite_db_close,
+    .db_set_max_size = lite_db_set_max_size,
+    .db_notify = lite_db_notify,
+    .db_wait = lite_db_wait,
+    .db_path = lite_db_path,
+    .connect = lite_connect,
+    .disconnect = lite_disconnect,
+    .checkpoint = lite_checkpoint,
+    .enqueue = lite_enqueue,
+    .claim = lite_claim,
+    .finish_claim = lite_finish_claim,
+    .renew_lease = lite_renew_lease,
+    .reap_expired = lite_reap_expired,
+    .prune = lite_prune,
+    .operate = lite_operate,
+    .retry_dead = lite_retry_dead,
+    .job_get = lite_job_get,
+    .attempts = lite_attempts,
+    .list = lite_list,
+    .stats = lite_stats,
+    .probe_write = lite_probe_write,
+    .link_get = lite_link_get,
+    .link_put = lite_link_put,
+    .link_forget = lite_link_forget,
+    .links_put = lite_links_put,
+    .links_each = lite_links_each,
+    .link_find = lite_link_find,
+    .cursor_get = lite_cursor_get,
+    .cursor_put = lite_cursor_put,
+    .key_live = lite_key_live,
+    .effects_add = store__lite_effects_add,
+    .effects_list = store__lite_effects_list,
+    .effects_prune = store__lite_effects_prune,
+    .jobs_by = store__lite_jobs_by,
+    .job_by_payload = store__lite_job_by_payload,
+    .link_by_extra = store__lite_link_by_extra,
+    .leader_try = lite_leader_try,
+    .audit_add = store__lite_audit_add,
+    .audit_list = store__lite_audit_list,
+    .operate_as = store__lite_operate_as,
+    .bulk_as = store__lite_bulk_as,
+    .failures = store__lite_failures,
+    .activity = store__lite_activity,
+    .jobs_query = store__lite_jobs_query,
+    .queue_depth = store__lite_queue_depth,
+    .effects_by_target = store__lite_effects_by_target,
+};

@@ -338,11 +338,22 @@ static void *scheduler_main(void *arg)
         free(last);
         return NULL;
     }
+    bool was_leader = false;
     pthread_mutex_lock(&sc->mu);
     while (!sc->stop) {
         pthread_mutex_unlock(&sc->mu);
         int n = 0;
-        if (schedule_pass(sc->sy, s, clock_now_ms(), last, &n, &err) < 0)
+        /* Nodes sharing a PostgreSQL store schedule one at a time: the leader (a session lock held by this
+         * connection) moves to another node's scheduler when this one dies or loses its connection. */
+        bool leader = false;
+        if (store_leader_try(s, "sync.scheduler", &leader, &err) < 0)
+            log_kv(LOG_LVL_WARN, "sync", "cannot check scheduler leadership; trying again", "code", err.code, "error",
+                   err.message, NULL);
+        if (leader != was_leader && strcmp(store_db_engine(sc->db), "sqlite") != 0)
+            log_kv(LOG_LVL_INFO, "sync", leader ? "this node schedules the polls now (leader)"
+                                                : "another node schedules the polls (standby)", NULL);
+        was_leader = leader;
+        if (leader && schedule_pass(sc->sy, s, clock_now_ms(), last, &n, &err) < 0)
             log_kv(LOG_LVL_WARN, "sync", "scheduling polls failed; trying again", "code", err.code, "error",
                    err.message, NULL);
         else if (n > 0)

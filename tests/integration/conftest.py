@@ -4,6 +4,11 @@ Every test drives the real binary: `synchub serve --config X` on a free loopback
 folder, config file and SQLite store, and the CLI (`synchub jobs list --json --config X`, ...) against the same
 config. The contract under test is docs/SPEC-inbox.md.
 
+PostgreSQL: SYNCHUB_TEST_PG_URL names a database the tests may use (`make test` starts scripts/pg-test-cluster and
+sets it). Each installation, or each test of the multi-node suite, gets its own schema there (`pg_schema_url`).
+With SYNCHUB_TEST_STORE=postgres every installation's config says `backend = postgres` (the whole suite on the
+PostgreSQL engine); the default is SQLite. Under CI=true a test that needs PostgreSQL fails when the URL is unset.
+
 Locations (no absolute machine paths):
 - repository:  Path(__file__).resolve().parents[2]
 - binary:      <repo>/build/synchub, or $SYNCHUB_BIN
@@ -20,12 +25,14 @@ output or no secret (the check would otherwise pass without looking).
 """
 
 import base64
+import glob
 import hashlib
 import hmac
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,6 +53,11 @@ PREVIOUS_SECRET = "whsec-acme-previous-0b1e6d2a9c7f4835"
 
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 ENQUEUE_RE = re.compile(r"^(enqueued|duplicate) ([0-9a-f]{32})\s*$", re.M)
+
+PG_URL = os.environ.get("SYNCHUB_TEST_PG_URL") or None
+STORE_ENGINE = os.environ.get("SYNCHUB_TEST_STORE", "sqlite")
+# Tests of the SQLite file itself (its locks, WAL, size cap, path): not applicable when the suite runs on PostgreSQL.
+sqlite_only = pytest.mark.skipif(STORE_ENGINE != "sqlite", reason="inspects the SQLite store file")
 
 # Exit codes from the spec's CLI section.
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
@@ -370,6 +382,56 @@ def _secret_hygiene(request):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+def psql_bin():
+    found = shutil.which("psql") or sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+def need_pg():
+    """The PostgreSQL URL, or skip (fail under CI=true: the PostgreSQL suite must not silently vanish there)."""
+    if PG_URL:
+        return PG_URL
+    if os.environ.get("CI") == "true":
+        pytest.fail("SYNCHUB_TEST_PG_URL is not set (CI=true): start scripts/pg-test-cluster and export its URL")
+    pytest.skip("SYNCHUB_TEST_PG_URL is not set (scripts/pg-test-cluster start prints one)")
+
+
+def pg_sql(sql, url=None):
+    """Run sql with psql against the test database; returns stdout (tuples only, unaligned)."""
+    psql = psql_bin()
+    assert psql, "psql not found (Debian package postgresql-client)"
+    cp = subprocess.run([psql, url or need_pg(), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, f"psql {sql!r}: {cp.stderr}"
+    return cp.stdout
+
+
+_PG_SCHEMAS = []
+
+
+def pg_schema_url(tag):
+    """A fresh, empty schema in the test database and a URL whose connections use it (search_path)."""
+    base = need_pg()
+    schema = re.sub(r"[^a-z0-9_]", "_", f"it_{tag}_{os.getpid()}_{os.urandom(4).hex()}".lower())[:60]
+    pg_sql(f"CREATE SCHEMA {schema}")
+    _PG_SCHEMAS.append(schema)
+    return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_pg_schemas():
+    yield
+    if PG_URL and _PG_SCHEMAS:
+        for schema in _PG_SCHEMAS:
+            subprocess.run([psql_bin(), PG_URL, "-X", "-q", "-c",
+                            f"SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE"],
+                           capture_output=True, timeout=60)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Config files
 
 
@@ -452,6 +514,8 @@ class Synchub:
         self.log = self.dir / f"{name}-serve.log"
         self.port = free_port()
         self.sections = default_sections(self.port, self.store)
+        if STORE_ENGINE == "postgres":
+            self.use_postgres(pg_schema_url(name))
         self.extra = ""
         self.proc = None
         self.procs = []          # every serve process ever started, for the finalizer
@@ -468,6 +532,11 @@ class Synchub:
                 sec.pop(k, None)
             else:
                 sec[k] = str(v)
+        return self
+
+    def use_postgres(self, url):
+        """Store this installation's jobs in PostgreSQL at url (several installations may share one)."""
+        self.set("store", backend="postgres", url=url, path=None)
         return self
 
     def write_config(self):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from conftest import sqlite_only
 from conftest import (ID_RE, PREVIOUS_SECRET, SECRET, SHOP, fixture_bytes, fixture_json, http_request, order_body,
                       parse_iso, sign, wait_until)
 
@@ -433,6 +434,7 @@ def test_checks_run_in_the_documented_order(small_body_server, case, expected):
 # Store unavailable
 
 
+@sqlite_only
 def test_locked_store_makes_readyz_and_webhooks_503_until_released(make_synchub):
     hub = make_synchub()
     hub.set("server", workers=0, ack_timeout="500ms")
@@ -475,6 +477,7 @@ def test_locked_store_makes_readyz_and_webhooks_503_until_released(make_synchub)
                                                                  "evt-during-lock"]
 
 
+@sqlite_only
 def test_full_store_answers_503_and_stores_nothing_then_recovers(make_synchub):
     """[store] max_size reached (SQLITE_FULL, as on a full disk): the delivery gets 503 and no job, every earlier
     acknowledged delivery is intact, and after the operator raises the cap the sender's retry is stored once."""

@@ -19,39 +19,7 @@
 #include "queue/queue.h"
 #include "store/store.h"
 
-typedef struct fx {
-    char path[64];
-    store_db_t *db;
-    store_t *s;
-} fx_t;
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    snprintf(f->path, sizeof(f->path), "/tmp/synchub-unit-%d-%ld.db", getpid(), random());
-    err_t err;
-    f->db = store_db_open(f->path, 1000, &err);
-    f->s = f->db ? store_connect(f->db, false, 0, &err) : NULL;
-    if (!f->s)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    store_disconnect(f->s);
-    store_db_close(f->db);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    free(f);
-    return 0;
-}
+#include "store_fixture.h"
 
 static job_new_t mk(const char *idem, const char *okey, int64_t event_time, int max_attempts)
 {
@@ -599,6 +567,44 @@ static void test_store_activity_buckets_and_jobs_query(void **state)
     job_list_free(jobs, n);
 }
 
+/* SQLite: one process per store, so every connection leads. PostgreSQL: one connection at a time, and the
+ * leadership moves when the holder's connection closes (a node that died). */
+static void test_leadership_is_held_by_one_connection_and_moves_when_it_closes(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    bool a = false, b = false;
+    store_t *other = store_connect(f->db, false, 0, &err);
+    assert_non_null(other);
+    assert_int_equal(store_leader_try(f->s, "sched", &a, &err), 0);
+    assert_int_equal(store_leader_try(other, "sched", &b, &err), 0);
+    assert_true(a);
+    if (!fx_pg_url) {
+        assert_true(b);
+        store_disconnect(other);
+        return;
+    }
+    assert_false(b);
+    assert_int_equal(store_leader_try(f->s, "sched", &a, &err), 0); /* still held, checked again */
+    assert_true(a);
+    store_t *third = store_connect(f->db, false, 0, &err);
+    assert_non_null(third);
+    assert_int_equal(store_leader_try(third, "other-role", &b, &err), 0); /* names are independent */
+    assert_true(b);
+    store_disconnect(third);
+    store_disconnect(f->s);
+    f->s = NULL;
+    b = false;
+    /* The server releases the lock when it has processed the disconnection: a moment later, not at once. */
+    for (int i = 0; i < 100 && !b; i++) {
+        assert_int_equal(store_leader_try(other, "sched", &b, &err), 0);
+        if (!b)
+            usleep(20000);
+    }
+    assert_true(b);
+    f->s = other;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,7 +624,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_bulk_retry_takes_exactly_one_cause_and_audits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_operate_as_audits_only_what_happened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_activity_buckets_and_jobs_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leadership_is_held_by_one_connection_and_moves_when_it_closes, setup,
+                                        teardown),
     };
     srandom((unsigned)getpid());
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    return fx_run_both("store", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -17,39 +17,7 @@
 #include "queue/queue.h"
 #include "store/store.h"
 
-typedef struct fx {
-    char path[64];
-    store_db_t *db;
-    store_t *s;
-} fx_t;
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof(*f));
-    snprintf(f->path, sizeof(f->path), "/tmp/synchub-unit-fx-%d-%ld.db", getpid(), random());
-    err_t err;
-    f->db = store_db_open(f->path, 1000, &err);
-    f->s = f->db ? store_connect(f->db, false, 0, &err) : NULL;
-    if (!f->s)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    store_disconnect(f->s);
-    store_db_close(f->db);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    free(f);
-    return 0;
-}
+#include "store_fixture.h"
 
 typedef struct seen {
     int n, stop_after;
@@ -253,5 +221,6 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_finders_for_the_trace, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    srandom((unsigned)getpid());
+    return fx_run_both("store_effects", tests, sizeof(tests) / sizeof(tests[0]));
 }
