@@ -3,7 +3,9 @@
 # temp dir, sends the Shopify fixtures as signed webhooks and shows the sale order they make in Odoo, duplicates and
 # rejected deliveries, the retry / dead-letter cycle with test jobs, then the Shopify connector: stock Odoo -> Shopify,
 # a validated Odoo delivery becoming a Shopify fulfillment, `synchub reconcile inventory` fixing drift and
-# `synchub reconcile orders` finding an order no webhook announced; and a clean SIGTERM shutdown. Each of those steps
+# `synchub reconcile orders` finding an order no webhook announced; carrier milestones (POST /events) on the Odoo
+# delivery, shuffled and repeated; the operator's view (trace, /metrics, the dashboard's API, the audit log); and a
+# clean SIGTERM shutdown. Each of those steps
 # waits for its expected state and stops the demo (exit 1, with the reason) when it is not reached in time. It does not
 # build synchub (the Makefile does), reach any real Odoo or Shopify, or leave anything behind; secrets are never
 # printed.
@@ -181,6 +183,8 @@ say "Shopify Main warehouse available $before_shopify."
 step "Configure and start synchub serve"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 secret="demo-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+events_secret="ups-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+operator_token="op-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 cfg="$tmp/synchub.ini"
 cat >"$cfg" <<INI
 ; written by scripts/demo.sh
@@ -213,6 +217,12 @@ api_key = $odoo_key
 backoff_base = 200ms
 backoff_cap = 1s
 
+[source ups]
+secret = $events_secret
+
+[operator demo]
+token = $operator_token
+
 [log]
 level = info
 
@@ -222,7 +232,8 @@ INI
 chmod 600 "$cfg"
 say "config (secret redacted):"
 sed -e 's/^\(webhook_secret *= *\).*/\1<random, not shown>/' -e 's/^\(api_key *= *\).*/\1<not shown>/' \
-    -e 's/^\(admin_token *= *\).*/\1<not shown>/' -e '/^;/d' -e '/^$/d' "$cfg" | sed 's/^/   /'
+    -e 's/^\(admin_token *= *\).*/\1<not shown>/' -e 's/^\(secret *= *\).*/\1<random, not shown>/' \
+    -e 's/^\(token *= *\).*/\1<random, not shown>/' -e '/^;/d' -e '/^$/d' "$cfg" | sed 's/^/   /'
 say "admin_token/admin_url: the Shopify emulator's Admin API; locations: Odoo's WH/Stock is Shopify's Main warehouse;"
 say "stock and fulfillment polls every 2 s; no scheduled order reconciliation (it is run by hand below)."
 run "$bin" check-config --config "$cfg"
@@ -556,6 +567,70 @@ stock_table "${all_skus[@]}"
 n_dead_orders=$("$bin" jobs list --config "$cfg" --kind shopify.order --state dead --json | jget 'len(d)')
 expect "dead order jobs" 0 "$n_dead_orders"
 
+# ---------------------------------------------------------------------------------------------------------------
+step "A carrier reports milestones: shipment events into the Odoo delivery (POST /events/ups)"
+# send_event JSON: POST /events/ups signed as docs/events.md says (HMAC-SHA256 of TIMESTAMP.BODY); sets code, answer.
+send_event() {
+    local body=$1 ts sig
+    ts=$(date +%s)
+    sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$events_secret" -hex | sed 's/^.*= //')
+    code=$(curl -s -o "$tmp/answer" -w '%{http_code}' -X POST "$base/events/ups" -H 'Content-Type: application/json' \
+        -H "X-Timestamp: $ts" -H "X-Signature: $sig" --data-binary "$body")
+    answer=$(cat "$tmp/answer")
+}
+t_transit=$(date -u -d '-3 hours' +%Y-%m-%dT%H:%M:%SZ)
+t_delivered=$(date -u -d '-10 minutes' +%Y-%m-%dT%H:%M:%SZ)
+ev_delivered="{\"event_id\": \"ups-$tracking-2\", \"occurred_at\": \"$t_delivered\", \"reference\": \"$pick_name\",
+  \"status\": \"delivered\", \"carrier\": \"UPS\", \"tracking_number\": \"$tracking\", \"location\": \"Memphis, TN\"}"
+ev_transit="{\"event_id\": \"ups-$tracking-1\", \"occurred_at\": \"$t_transit\", \"reference\": \"$pick_name\",
+  \"status\": \"in_transit\", \"carrier\": \"UPS\", \"tracking_number\": \"$tracking\", \"location\": \"Louisville, KY\"}"
+say "UPS reports $pick_name delivered, then its older 'in transit' scan arrives late, then 'delivered' again:"
+event_jobs=()
+for ev in "$ev_delivered" "$ev_transit" "$ev_delivered"; do
+    send_event "$ev"
+    say "   $(jget 'd["status"]' <<<"$ev") at $(jget 'd["occurred_at"]' <<<"$ev") -> HTTP $code $answer"
+    [ "$code" = 200 ] || die "step $step_no ($step_title): POST /events/ups answered HTTP $code"
+    event_jobs+=("$(jget 'd["job"]' <<<"$answer")")
+done
+expect "answer to the repeated event" "${event_jobs[0]}" "${event_jobs[2]}"
+send_event "{\"event_id\": \"x\", \"status\": \"teleported\"}"
+say "   a malformed event -> HTTP $code $answer"
+expect "HTTP status of a malformed event" 400 "$code"
+wait_for "both shipment events applied" 20 job_is "${event_jobs[1]}" done
+wait_for "both shipment events applied" 20 job_is "${event_jobs[0]}" done
+say "The Odoo delivery's chatter (one note per distinct event; the late scan is recorded, the state stays delivered):"
+odoo_records mail.message "[[\"model\", \"=\", \"stock.picking\"], [\"res_id\", \"=\", $pick_id]]" '["body"]' |
+    python3 -c '
+import json, re, sys, html
+for m in json.load(sys.stdin):
+    text = html.unescape(re.sub(r"<[^>]+>", " ", m["body"] or ""))
+    text = re.sub(r"\s+", " ", text).strip()
+    if "UPS" in text or "hipment" in text:
+        print("   " + text[:150])'
+n_notes=$(odoo_records mail.message "[[\"model\", \"=\", \"stock.picking\"], [\"res_id\", \"=\", $pick_id]]" '["body"]' |
+    jget 'len([m for m in d if "synchub" in (m["body"] or "")])')
+expect "synchub notes on $pick_name" 2 "$n_notes"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "The operator's view: one order's trace, /metrics, the dashboard's API, the audit log"
+run "$bin" trace --config "$cfg" "$shop" order "$ship_name" | head -n 30
+say
+say "GET /metrics (a few series; Prometheus scrapes the whole page):"
+curl -fsS "$base/metrics" | grep -E '^synchub_(webhook_deliveries_total\{source="shopify",outcome="(stored|duplicate|bad_signature)"\}|queue_lag_seconds|job_attempts_total\{kind="shopify.order")' | sed 's/^/   /'
+say
+say "The dashboard is at $base/ (sign in with the [operator demo] token). Its API, as the page calls it:"
+curl -fsS -H "Authorization: Bearer $operator_token" "$base/api/overview" >"$tmp/overview.json" ||
+    die "step $step_no ($step_title): GET /api/overview failed"
+python3 - "$tmp/overview.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("   GET /api/overview: " + json.dumps({k: v for k, v in d.items() if not isinstance(v, (list, dict))})[:300])
+PY
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/overview")
+say "   without the token: HTTP $code"
+expect "HTTP status of the API without a token" 401 "$code"
+run "$bin" audit --config "$cfg"
+
 step "Status"
 run "$bin" status --config "$cfg"
 
@@ -573,6 +648,12 @@ if grep -qF "$secret" "$tmp/serve.log"; then
     say "   !! the serve log contains the webhook secret"
     surprises=$((surprises + 1))
 fi
+for s_ in "$events_secret" "$operator_token"; do
+    if grep -qF "$s_" "$tmp/serve.log"; then
+        say "   !! the serve log contains a source secret or an operator token"
+        surprises=$((surprises + 1))
+    fi
+done
 if grep -qF "$shopify_token" "$tmp/serve.log"; then
     say "   !! the serve log contains the Shopify admin token"
     surprises=$((surprises + 1))
