@@ -5,7 +5,9 @@
  * Not here: SQL of any kind (store_sqlite.c, store_effects.c for SQLite; store_pg*.c for PostgreSQL). */
 #include "store/store.h"
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,16 +287,39 @@ int store__check_operation(const job_t *j, store_op_t op, err_t *err)
         [STORE_OP_DISCARD] = 1u << JOB_DEAD | 1u << JOB_RETRY | 1u << JOB_QUEUED,
         [STORE_OP_REPLAY] = 1u << JOB_DONE,
     };
-    static const char *const verbs[] = {"retry", "discard", "replay"};
     if (allowed[op] & (1u << j->state))
         return 0;
     err_set(err, ERR_DATA, "job.state", "job %s is %s: %s applies only to %s", j->id, job_state_name(j->state),
-            verbs[op], op == STORE_OP_REPLAY ? "done jobs" : "queued, retry or dead jobs");
+            store__op_verb(op), op == STORE_OP_REPLAY ? "done jobs" : "queued, retry or dead jobs");
     if (j->state == JOB_RUNNING)
         err_hint(err, "wait until the running attempt ends");
     else if (op != STORE_OP_REPLAY && j->state == JOB_DONE)
         err_hint(err, "use `synchub jobs replay %s` to run a done job again", j->id);
     return -1;
+}
+
+const char *store__op_verb(store_op_t op)
+{
+    static const char *const verbs[] = {"retry", "discard", "replay"};
+    return verbs[op];
+}
+
+void store__bulk_target(char *out, size_t n, err_class_t cls, const char *code)
+{
+    snprintf(out, n, "cause:%s/%s", cls ? err_class_name(cls) : "any", code ? code : "any");
+}
+
+/* How many, and which: the first 200 ids are enough to find them again, and keep the row bounded. */
+char *store__bulk_detail(job_t *const *jobs, size_t n, err_class_t cls, const char *code)
+{
+    json_t *ids = json_array();
+    for (size_t i = 0; ids && i < n && i < 200; i++)
+        json_array_append_new(ids, json_string(jobs[i]->id));
+    json_t *d = json_pack("{s:I, s:s, s:s?, s:o}", "count", (json_int_t)n, "class",
+                          cls ? err_class_name(cls) : "any", "code", code, "jobs", ids);
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    return text;
 }
 
 bool store__lost_error(const job_t *j, err_t *why)

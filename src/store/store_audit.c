@@ -2,12 +2,11 @@
  * audit row in one write transaction, and the audit log itself (append, list). Shared by the CLI (`synchub jobs
  * retry/discard/replay`, `synchub audit`) and the dashboard's API, so both record the same way.
  * Not here: who the actor is (the caller names it) or what a transition means (store_sqlite.c). */
-#include <jansson.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
+#include "store/store_engine.h"
 #include "store/store_internal.h"
 
 /* Inside the caller's write transaction. */
@@ -68,8 +67,6 @@ int store__lite_audit_list(store_t *s, int limit, store_audit_fn fn, void *ud, e
     return out;
 }
 
-static const char *const op_verbs[] = {"retry", "discard", "replay"};
-
 int store__lite_operate_as(store_t *s, const char *actor, const char *id, store_op_t op, int64_t now,
                      char out_id[JOB_ID_LEN + 1], err_t *err)
 {
@@ -77,7 +74,7 @@ int store__lite_operate_as(store_t *s, const char *actor, const char *id, store_
     if (store__begin_write(s, err) < 0)
         return -1;
     if (store__operate_locked(s, id, op, now, full, err) < 0 ||
-        (actor && audit_insert(s, actor, op_verbs[op], full, NULL, now, err) < 0)) {
+        (actor && audit_insert(s, actor, store__op_verb(op), full, NULL, now, err) < 0)) {
         store__rollback(s);
         return -1;
     }
@@ -106,19 +103,6 @@ static int dead_of_cause(store_t *s, err_class_t cls, const char *code, job_t **
     return store__read_jobs(s, st, out, n, err, "list dead jobs");
 }
 
-/* The bulk audit row's detail: how many, and which (the first 200 ids: enough to find them again, bounded). */
-static char *bulk_detail(job_t **jobs, size_t n, err_class_t cls, const char *code)
-{
-    json_t *ids = json_array();
-    for (size_t i = 0; i < n && i < 200; i++)
-        json_array_append_new(ids, json_string(jobs[i]->id));
-    json_t *d = json_pack("{s:I, s:s, s:s?, s:o}", "count", (json_int_t)n, "class",
-                          cls ? err_class_name(cls) : "any", "code", code, "jobs", ids);
-    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    json_decref(d);
-    return text;
-}
-
 int store__lite_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now,
                   int *n, err_t *err)
 {
@@ -135,8 +119,8 @@ int store__lite_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_
         failed = store__set_state(s, jobs[i], op == STORE_OP_RETRY ? JOB_QUEUED : JOB_DISCARDED, now, err);
     if (!failed && actor) {
         char target[128];
-        snprintf(target, sizeof(target), "cause:%s/%s", cls ? err_class_name(cls) : "any", code ? code : "any");
-        detail = bulk_detail(jobs, nj, cls, code);
+        store__bulk_target(target, sizeof(target), cls, code);
+        detail = store__bulk_detail(jobs, nj, cls, code);
         failed = !detail ? err_set(err, ERR_INTERNAL, "store.oom", "out of memory")
                          : audit_insert(s, actor, op == STORE_OP_RETRY ? "bulk-retry" : "bulk-discard", target,
                                         detail, now, err);

@@ -78,6 +78,13 @@ int store__check_job_id(const char *id, err_t *err);   /* 8..32 lower-case hex d
 /* May op move job j (store_operate's table)? 0, else -1 with ERR_DATA naming the state and what to do. */
 int store__check_operation(const job_t *j, store_op_t op, err_t *err);
 
+/* The operator surface's audit rows, the same on both engines: an op's verb ("retry", "discard", "replay"); a bulk
+ * action's target "cause:<class>/<code>" ("any" for either when unset); its detail {"count", "class", "code",
+ * "jobs": the first 200 ids} (JSON text to free(), NULL on OOM). */
+const char *store__op_verb(store_op_t op);
+void store__bulk_target(char *out, size_t n, err_class_t cls, const char *code);
+char *store__bulk_detail(job_t *const *jobs, size_t n, err_class_t cls, const char *code);
+
 /* The error of an attempt whose lease expired (store_reap_expired); true when the job has no attempt left (DEAD). */
 bool store__lost_error(const job_t *j, err_t *why);
 

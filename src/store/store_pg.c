@@ -278,6 +278,10 @@ static const char *const migrations[] = {
     "ALTER TABLE jobs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02,"
     " autovacuum_vacuum_insert_scale_factor = 0.02);"
     "ALTER TABLE attempts SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);",
+    /* 4: the dashboard's activity chart (store_activity) reads the attempts that ended in the last hours: a range
+     * of this index instead of every attempt of the retention period (SQLite's migration 6). Partial, so opening
+     * an attempt (finished_at NULL) on the claim path does not touch it; only closing one does. */
+    "CREATE INDEX attempts_finished ON attempts(finished_at, outcome, err_class) WHERE finished_at IS NOT NULL;",
 };
 
 /* ---- parameters -------------------------------------------------------------------------------------------- */
@@ -1368,101 +1372,178 @@ static int pg_job_get(store_t *h, const char *id, job_t **out, err_t *err)
     return find_job(PG(h), id, out, err);
 }
 
-/* Move a job (its key locked by the caller) to QUEUED (operator retry/replay) or DISCARDED, then fix its key's
- * head. 1 when a job became a head, 0 otherwise, -1 on error. */
-static int set_state(pg_t *s, const job_t *j, job_state_t to, int64_t now, err_t *err)
+/* Move a job (its key locked by the caller) from state `from` to QUEUED (operator retry/replay) or DISCARDED,
+ * then fix its key's head. The state guard matters because a claim takes no key lock: a QUEUED job read under the
+ * key lock may be RUNNING by the time of the UPDATE, and must then stay untouched. *changed = whether it moved.
+ * 1 when a job became a head, 0 otherwise, -1 on error. */
+static int set_state(pg_t *s, const job_t *j, job_state_t from, job_state_t to, int64_t now, bool *changed,
+                     err_t *err)
 {
     pg_args_t a = {0};
     a_int(&a, j->rid);
     a_int(&a, (int)to);
     a_int(&a, now);
+    a_int(&a, (int)from);
     PGresult *r = run_sql(s,
                           "UPDATE jobs SET state = $2::smallint, ready = false, run_at = $3::bigint,"
                           " updated_at = $3::bigint,"
                           " max_attempts = CASE WHEN $2::int = 0 THEN attempts + budget ELSE max_attempts END,"
-                          " finished_at = CASE WHEN $2::int = 5 THEN $3::bigint END WHERE rid = $1::bigint",
+                          " finished_at = CASE WHEN $2::int = 5 THEN $3::bigint END"
+                          " WHERE rid = $1::bigint AND state = $4::smallint",
                           &a, err, "change job state");
     if (!r)
         return -1;
+    *changed = strtoll(PQcmdTuples(r), NULL, 10) > 0;
     PQclear(r);
-    return refresh_head(s, j->ordering_key, err);
+    return *changed ? refresh_head(s, j->ordering_key, err) : 0;
+}
+
+/* Append an audit row inside the caller's transaction (at 0 = now). 0 or -1. */
+static int audit_insert(pg_t *s, const char *actor, const char *action, const char *target, const char *detail,
+                        int64_t at, err_t *err)
+{
+    pg_args_t a = {0};
+    a_int(&a, at ? at : clock_now_ms());
+    a_str(&a, actor);
+    a_str(&a, action);
+    a_str(&a, target ? target : "");
+    a_str(&a, detail);
+    PGresult *r = run_sql(s, "INSERT INTO audit(at, actor, action, target, detail) VALUES($1::bigint, $2, $3, $4, $5)",
+                          &a, err, "insert audit row");
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* store_operate's transition inside the caller's transaction: find the job, lock its key, read it again (its state
+ * may have changed before the lock: a worker finished it), check and move it. Nothing committed here. 0 or -1. */
+static int operate_locked(pg_t *s, const char *id, store_op_t op, int64_t now, char full[JOB_ID_LEN + 1], err_t *err)
+{
+    job_t *j = NULL;
+    int rc = find_job(s, id, &j, err);
+    if (rc == 0)
+        err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
+    if (rc <= 0)
+        return -1;
+    memcpy(full, j->id, JOB_ID_LEN + 1);
+    rc = lock_key(s, j->ordering_key, err);
+    job_free(j);
+    j = NULL;
+    if (rc < 0)
+        return -1;
+    if ((rc = find_job(s, full, &j, err)) <= 0) {
+        if (rc == 0)
+            err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
+        return -1;
+    }
+    bool changed = false;
+    rc = store__check_operation(j, op, err);
+    int made = rc < 0 ? -1 : set_state(s, j, j->state, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now,
+                                       &changed, err);
+    if (made >= 0 && !changed) {
+        /* only a claim moves a job without the key lock: it is RUNNING now */
+        err_set(err, ERR_DATA, "job.state", "job %s is running: it was claimed meanwhile", full);
+        err_hint(err, "wait until the running attempt ends");
+        made = -1;
+    }
+    job_free(j);
+    if (made < 0 || (made && notify_nodes(s, err) < 0))
+        return -1;
+    return 0;
+}
+
+static int pg_operate_as(store_t *h, const char *actor, const char *id, store_op_t op, int64_t now,
+                         char out_id[JOB_ID_LEN + 1], err_t *err)
+{
+    pg_t *s = PG(h);
+    char full[JOB_ID_LEN + 1];
+    if (begin(s, err) < 0)
+        return -1;
+    if (operate_locked(s, id, op, now, full, err) < 0 ||
+        (actor && audit_insert(s, actor, store__op_verb(op), full, NULL, now, err) < 0)) {
+        rollback(s);
+        return -1;
+    }
+    if (commit(s, err) < 0)
+        return -1;
+    wake_local(s->db, false);
+    if (out_id)
+        memcpy(out_id, full, sizeof(full));
+    return 0;
 }
 
 static int pg_operate(store_t *h, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
                       err_t *err)
 {
-    pg_t *s = PG(h);
-    job_t *j = NULL;
-    if (begin(s, err) < 0)
-        return -1;
-    int rc = find_job(s, id, &j, err);
-    if (rc == 0)
-        err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
-    if (rc <= 0)
-        goto fail;
-    /* Lock the key, then read the job again: its state may have changed before the lock (a worker finished it). */
-    char full[JOB_ID_LEN + 1];
-    memcpy(full, j->id, sizeof(full));
-    if (lock_key(s, j->ordering_key, err) < 0)
-        goto fail;
-    job_free(j);
-    j = NULL;
-    if ((rc = find_job(s, full, &j, err)) <= 0) {
-        if (rc == 0)
-            err_set(err, ERR_DATA, "job.not_found", "no job with id %s", id);
-        goto fail;
-    }
-    if (store__check_operation(j, op, err) < 0)
-        goto fail;
-    int made = set_state(s, j, op == STORE_OP_DISCARD ? JOB_DISCARDED : JOB_QUEUED, now, err);
-    if (made < 0 || (made && notify_nodes(s, err) < 0))
-        goto fail;
-    if (out_id)
-        memcpy(out_id, j->id, JOB_ID_LEN + 1);
-    job_free(j);
-    if (commit(s, err) < 0)
-        return -1;
-    wake_local(s->db, false);
-    return 0;
-fail:
-    job_free(j);
-    rollback(s);
-    return -1;
+    return pg_operate_as(h, NULL, id, op, now, out_id, err);
 }
 
-static int pg_retry_dead(store_t *h, err_class_t cls, int64_t now, int *n, err_t *err)
+static int pg_bulk_as(store_t *h, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now,
+                      int *n, err_t *err)
 {
     pg_t *s = PG(h);
     *n = 0;
+    if (op == STORE_OP_REPLAY)
+        return err_set(err, ERR_DATA, "job.bulk_replay", "replay applies to done jobs one at a time, not by cause");
     job_t **found = NULL;
-    size_t nfound = 0;
+    size_t nfound = 0, moved = 0;
+    char *detail = NULL;
+    int heads = 0;
     if (begin(s, err) < 0)
         return -1;
     pg_args_t a = {0};
     a_int(&a, (int)cls);
-    /* FOR UPDATE after the key locks would be cleaner, but DEAD jobs only leave DEAD through an operator, who
-     * takes the same key locks: re-checking the state in the UPDATE is enough. */
-    if (select_and_lock(s, "SELECT " PG_JOB_COLS " FROM jobs WHERE state = 4 AND ($1::int = 0 OR err_class = $1::int)",
+    a_str(&a, code);
+    /* The keys are locked in byte order after the read (select_and_lock); a job another operator moved meanwhile
+     * is no longer DEAD and set_state's guard leaves it alone (DEAD jobs leave DEAD only under their key lock). */
+    if (select_and_lock(s,
+                        "SELECT " PG_JOB_COLS " FROM jobs WHERE state = 4 AND ($1::int = 0 OR err_class = $1::int)"
+                        " AND ($2::text IS NULL OR coalesce(err_code, '') = $2::text) ORDER BY rid",
                         &a, &found, &nfound, err, "list dead jobs") < 0)
         goto fail;
-    for (size_t i = 0; i < nfound; i++)
-        if (set_state(s, found[i], JOB_QUEUED, now, err) < 0)
+    for (size_t i = 0; i < nfound; i++) {
+        bool changed = false;
+        int made = set_state(s, found[i], JOB_DEAD, op == STORE_OP_RETRY ? JOB_QUEUED : JOB_DISCARDED, now,
+                             &changed, err);
+        if (made < 0)
             goto fail;
-    if (nfound && notify_nodes(s, err) < 0)
-        goto fail;
-    *n = (int)nfound;
-    job_list_free(found, nfound);
-    if (commit(s, err) < 0) {
-        *n = 0;
-        return -1;
+        heads += made;
+        if (changed) { /* keep the moved ones in front: they are the count and the audit row's ids */
+            job_t *t = found[moved];
+            found[moved++] = found[i];
+            found[i] = t;
+        }
     }
-    wake_local(s->db, true);
+    if (heads && notify_nodes(s, err) < 0)
+        goto fail;
+    if (actor) {
+        char target[128];
+        store__bulk_target(target, sizeof(target), cls, code);
+        if (!(detail = store__bulk_detail(found, moved, cls, code))) {
+            err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+            goto fail;
+        }
+        if (audit_insert(s, actor, op == STORE_OP_RETRY ? "bulk-retry" : "bulk-discard", target, detail, now, err) < 0)
+            goto fail;
+    }
+    free(detail);
+    job_list_free(found, nfound);
+    if (commit(s, err) < 0)
+        return -1;
+    *n = (int)moved;
+    if (heads)
+        wake_local(s->db, true);
     return 0;
 fail:
+    free(detail);
     job_list_free(found, nfound);
-    *n = 0;
     rollback(s);
     return -1;
+}
+
+/* Every DEAD job of a class: the bulk path without a code filter and without an audit row. */
+static int pg_retry_dead(store_t *h, err_class_t cls, int64_t now, int *n, err_t *err)
+{
+    return pg_bulk_as(h, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
 }
 
 /* ---- reading ----------------------------------------------------------------------------------------------- */
@@ -1815,22 +1896,11 @@ static int pg_effects_add(store_t *h, const store_effect_t *e, size_t n, err_t *
     return commit(s, err);
 }
 
-static int pg_effects_list(store_t *h, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
-                           void *ud, err_t *err)
+#define EFFECT_COLS "id, at, job_id, correlation_id, shop, subject, system, action, target, external_id, detail"
+
+/* Call fn for every effect row of r (EFFECT_COLS) until it returns non-zero, then clear r. 0. */
+static int each_effect(PGresult *r, store_effect_fn fn, void *ud)
 {
-    pg_t *s = PG(h);
-    if (ensure(s, err) < 0)
-        return -1;
-    pg_args_t a = {0};
-    a_str(&a, shop);
-    a_str(&a, subject);
-    a_int(&a, since_ms);
-    PGresult *r = run_sql(s,
-                          "SELECT id, at, job_id, correlation_id, shop, subject, system, action, target, external_id,"
-                          " detail FROM effects WHERE shop = $1 AND subject = $2 AND at >= $3::bigint ORDER BY at, id",
-                          &a, err, "list effects");
-    if (!r)
-        return -1;
     for (int i = 0; i < PQntuples(r); i++) {
         store_effect_t e = {
             .id = cell_int(r, i, 0),
@@ -1850,6 +1920,23 @@ static int pg_effects_list(store_t *h, const char *shop, const char *subject, in
     }
     PQclear(r);
     return 0;
+}
+
+static int pg_effects_list(store_t *h, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
+                           void *ud, err_t *err)
+{
+    pg_t *s = PG(h);
+    if (ensure(s, err) < 0)
+        return -1;
+    pg_args_t a = {0};
+    a_str(&a, shop);
+    a_str(&a, subject);
+    a_int(&a, since_ms);
+    PGresult *r = run_sql(s,
+                          "SELECT " EFFECT_COLS " FROM effects WHERE shop = $1 AND subject = $2 AND at >= $3::bigint"
+                          " ORDER BY at, id",
+                          &a, err, "list effects");
+    return r ? each_effect(r, fn, ud) : -1;
 }
 
 static int pg_effects_prune(store_t *h, int64_t older_than, int limit, int *n, err_t *err)
@@ -1927,6 +2014,214 @@ static int pg_link_by_extra(store_t *h, const char *system, const char *shop, co
     return r ? take_first_text(r, external_id, n) : -1;
 }
 
+/* ---- the operator surface: audit, dashboard queries, queue figures (store.h's last blocks) ------------------ */
+
+static int pg_audit_add(store_t *h, const char *actor, const char *action, const char *target, const char *detail,
+                        err_t *err)
+{
+    pg_t *s = PG(h);
+    /* one statement: its own transaction */
+    return ensure(s, err) < 0 ? -1 : audit_insert(s, actor, action, target, detail, 0, err);
+}
+
+static int pg_audit_list(store_t *h, int limit, store_audit_fn fn, void *ud, err_t *err)
+{
+    pg_t *s = PG(h);
+    if (ensure(s, err) < 0)
+        return -1;
+    pg_args_t a = {0};
+    a_int(&a, limit > 0 ? limit : 100);
+    PGresult *r = run_sql(s, "SELECT id, at, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT $1::int",
+                          &a, err, "list audit rows");
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        store_audit_t row = {
+            .id = cell_int(r, i, 0),
+            .at = cell_int(r, i, 1),
+            .actor = cell(r, i, 2),
+            .action = cell(r, i, 3),
+            .target = cell(r, i, 4),
+            .detail = cell(r, i, 5),
+        };
+        if (fn(&row, ud) != 0)
+            break;
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_failures(store_t *h, int limit, store_cause_t **out, size_t *n, err_t *err)
+{
+    pg_t *s = PG(h);
+    *out = NULL;
+    *n = 0;
+    if (ensure(s, err) < 0)
+        return -1;
+    /* PostgreSQL has no bare columns beside max(): the sample (the group's newest job) comes from DISTINCT ON. */
+    pg_args_t a = {0};
+    a_int(&a, limit > 0 ? limit : 100);
+    PGresult *r = run_sql(s,
+                          "WITH d AS (SELECT rid, id, kind, updated_at, err_class, coalesce(err_code, '') AS code,"
+                          "   err_message, err_record, err_hint, err_retry_safe FROM jobs WHERE state = 4),"
+                          " g AS (SELECT err_class, code, count(*) AS n,"
+                          "   count(*) FILTER (WHERE coalesce(err_retry_safe, 0) = 0) AS unsafe,"
+                          "   max(updated_at) AS last_at, string_agg(DISTINCT kind, ',') AS kinds"
+                          "   FROM d GROUP BY err_class, code),"
+                          " x AS (SELECT DISTINCT ON (err_class, code) * FROM d"
+                          "   ORDER BY err_class, code, updated_at DESC, rid DESC)"
+                          " SELECT g.err_class, g.code, g.n, g.unsafe, g.last_at, g.kinds, x.id, x.err_message,"
+                          " x.err_record, x.err_hint, x.err_retry_safe FROM g JOIN x USING (err_class, code)"
+                          " ORDER BY g.n DESC, g.last_at DESC, g.err_class, g.code LIMIT $1::int",
+                          &a, err, "failures by cause");
+    if (!r)
+        return -1;
+    int rows = PQntuples(r);
+    if (rows > 0 && !(*out = calloc((size_t)rows, sizeof(**out)))) {
+        PQclear(r);
+        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+    }
+    for (int i = 0; i < rows; i++) {
+        store_cause_t *c = &(*out)[i];
+        c->cls = (err_class_t)cell_int(r, i, 0);
+        cell_copy(r, i, 1, c->code, sizeof(c->code));
+        c->count = cell_int(r, i, 2);
+        c->unsafe = cell_int(r, i, 3);
+        c->last_at = cell_int(r, i, 4);
+        cell_copy(r, i, 5, c->kinds, sizeof(c->kinds));
+        cell_copy(r, i, 6, c->sample_id, sizeof(c->sample_id));
+        c->sample.cls = c->cls;
+        memcpy(c->sample.code, c->code, sizeof(c->code));
+        cell_copy(r, i, 7, c->sample.message, sizeof(c->sample.message));
+        cell_copy(r, i, 8, c->sample.record, sizeof(c->sample.record));
+        cell_copy(r, i, 9, c->sample.hint, sizeof(c->sample.hint));
+        c->sample.retry_safe = cell_int(r, i, 10) != 0;
+    }
+    *n = (size_t)rows;
+    PQclear(r);
+    return 0;
+}
+
+static int pg_activity(store_t *h, int64_t since_ms, int64_t bucket_ms, int nbuckets, store_bucket_t *out,
+                       err_t *err)
+{
+    pg_t *s = PG(h);
+    if (bucket_ms <= 0 || nbuckets <= 0)
+        return err_set(err, ERR_INTERNAL, "store.args", "store_activity needs buckets");
+    memset(out, 0, (size_t)nbuckets * sizeof(*out));
+    for (int i = 0; i < nbuckets; i++)
+        out[i].start = since_ms + (int64_t)i * bucket_ms;
+    if (ensure(s, err) < 0)
+        return -1;
+    pg_args_t a = {0};
+    a_int(&a, since_ms);
+    a_int(&a, bucket_ms);
+    a_int(&a, since_ms + (int64_t)nbuckets * bucket_ms);
+    PGresult *r = run_sql(s,
+                          "SELECT (finished_at - $1::bigint) / $2::bigint, (outcome = 'done')::int, err_class,"
+                          " count(*) FROM attempts WHERE finished_at >= $1::bigint AND finished_at < $3::bigint"
+                          " AND outcome IN ('done', 'retry', 'dead', 'lost') GROUP BY 1, 2, 3",
+                          &a, err, "activity");
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t b = cell_int(r, i, 0);
+        int cls = (int)cell_int(r, i, 2);
+        if (b < 0 || b >= nbuckets)
+            continue;
+        if (cell_int(r, i, 1))
+            out[b].done += cell_int(r, i, 3);
+        else
+            out[b].failed[cls >= ERR_NONE && cls <= ERR_INTERNAL ? cls : ERR_INTERNAL] += cell_int(r, i, 3);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_jobs_query(store_t *h, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err)
+{
+    pg_t *s = PG(h);
+    *out = NULL;
+    *n = 0;
+    if (ensure(s, err) < 0)
+        return -1;
+    char hi[JOB_ID_LEN + 2];
+    bool has_q = q && *q;
+    if (has_q)
+        snprintf(hi, sizeof(hi), "%.*sg", JOB_ID_LEN, q); /* 'g' sorts after every hex digit (collation C) */
+    pg_args_t a = {0};
+    a_int(&a, f ? f->state : -1);
+    a_str(&a, f ? f->kind : NULL);
+    a_str(&a, has_q ? q : NULL);
+    a_str(&a, has_q ? hi : NULL);
+    a_int(&a, f && f->limit > 0 ? f->limit : 100);
+    PGresult *r = run_sql(s,
+                          "SELECT " PG_JOB_COLS " FROM jobs WHERE ($1::int < 0 OR state = $1::int)"
+                          " AND ($2::text IS NULL OR kind = $2::text)"
+                          " AND ($3::text IS NULL OR id >= $3::text AND id < $4::text OR correlation_id = $3::text"
+                          "   OR strpos(okey, $3::text) > 0)"
+                          " ORDER BY updated_at DESC, rid DESC LIMIT $5::int",
+                          &a, err, "jobs query");
+    if (!r)
+        return -1;
+    int rc = read_jobs(r, out, n, err);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_queue_depth(store_t *h, int64_t now, bool by_kind, store_depth_fn fn, void *ud,
+                          int64_t *oldest_due_ms, err_t *err)
+{
+    pg_t *s = PG(h);
+    *oldest_due_ms = 0;
+    if (ensure(s, err) < 0)
+        return -1;
+    /* One statement, one snapshot: the figures of a scrape agree with each other. Row -1 carries the lag: among
+     * the heads a claim would consider (jobs_claim), the earliest due run_at. */
+    pg_args_t a = {0};
+    a_int(&a, now);
+    PGresult *r = run_sql(s,
+                          by_kind ? "SELECT state::int, kind, count(*), min(created_at) FROM jobs"
+                                    " WHERE state IN (0, 1, 2, 4) GROUP BY state, kind"
+                                    " UNION ALL SELECT -1, '', 0, coalesce(min(run_at), 0) FROM jobs"
+                                    " WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint ORDER BY 1, 2"
+                                  : "SELECT state::int, '', count(*), 0 FROM jobs WHERE state IN (0, 1, 2, 4)"
+                                    " GROUP BY state"
+                                    " UNION ALL SELECT -1, '', 0, coalesce(min(run_at), 0) FROM jobs"
+                                    " WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint ORDER BY 1, 2",
+                          &a, err, "queue figures");
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int state = (int)cell_int(r, i, 0);
+        if (state < 0)
+            *oldest_due_ms = cell_int(r, i, 3);
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        int state = (int)cell_int(r, i, 0);
+        const char *kind = cell(r, i, 1);
+        if (state >= 0 && fn((job_state_t)state, kind ? kind : "", cell_int(r, i, 2), cell_int(r, i, 3), ud) != 0)
+            break;
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_effects_by_target(store_t *h, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err)
+{
+    pg_t *s = PG(h);
+    if (ensure(s, err) < 0)
+        return -1;
+    pg_args_t a = {0};
+    a_str(&a, value);
+    a_int(&a, limit > 0 ? limit : 50);
+    PGresult *r = run_sql(s,
+                          "SELECT " EFFECT_COLS " FROM effects WHERE target = $1 OR external_id = $1"
+                          " ORDER BY at DESC, id DESC LIMIT $2::int",
+                          &a, err, "effects by target");
+    return r ? each_effect(r, fn, ud) : -1;
+}
+
 /* ---- the engine table -------------------------------------------------------------------------------------- */
 
 const store_engine_t store__pg_engine = {
@@ -1968,4 +2263,13 @@ const store_engine_t store__pg_engine = {
     .job_by_payload = pg_job_by_payload,
     .link_by_extra = pg_link_by_extra,
     .leader_try = pg_leader_try,
+    .audit_add = pg_audit_add,
+    .audit_list = pg_audit_list,
+    .operate_as = pg_operate_as,
+    .bulk_as = pg_bulk_as,
+    .failures = pg_failures,
+    .activity = pg_activity,
+    .jobs_query = pg_jobs_query,
+    .queue_depth = pg_queue_depth,
+    .effects_by_target = pg_effects_by_target,
 };

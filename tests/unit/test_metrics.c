@@ -20,6 +20,8 @@
 #include "queue/queue.h"
 #include "store/store.h"
 
+#include "store_fixture.h"
+
 /* ---- a strict reader of the text format ------------------------------------------------------------------- */
 
 #define MAX_SAMPLES 512
@@ -121,13 +123,13 @@ static double value_of(const exposition_t *e, const char *name, const char *labe
 }
 
 /* Each metrics test gets a registry of the catalogue below, a text buffer and the last exposition read back. */
-typedef struct fx {
+typedef struct mfx {
     metrics_t *m;
     buf_t text;
     exposition_t e;
-} fx_t;
+} mfx_t;
 
-static void render(fx_t *f)
+static void render(mfx_t *f)
 {
     buf_reset(&f->text);
     assert_int_equal(metrics_render(f->m, NULL, NULL, &f->text), 0);
@@ -146,9 +148,9 @@ static const metrics_def_t defs[T_COUNT] = {
     [T_ONE] = {"t_up", "no labels", METRICS_GAUGE, {NULL}, NULL, 0, 0},
 };
 
-static int setup(void **state)
+static int metrics_setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof(*f));
+    mfx_t *f = calloc(1, sizeof(*f));
     if (!f || !(f->m = metrics_new_with(defs, T_COUNT)))
         return -1;
     buf_init(&f->text);
@@ -156,9 +158,9 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
+static int metrics_teardown(void **state)
 {
-    fx_t *f = *state;
+    mfx_t *f = *state;
     buf_release(&f->text);
     metrics_free(f->m);
     free(f);
@@ -167,7 +169,7 @@ static int teardown(void **state)
 
 static void test_metrics_counters_by_label(void **state)
 {
-    fx_t *f = *state;
+    mfx_t *f = *state;
     metrics_t *m = f->m;
     exposition_t *e = &f->e;
     metrics_add(m, T_REQS, (const char *[]){"stored", "a"}, 1);
@@ -198,7 +200,7 @@ static void test_metrics_counters_by_label(void **state)
 
 static void test_metrics_histogram_buckets_sum_and_count(void **state)
 {
-    fx_t *f = *state;
+    mfx_t *f = *state;
     metrics_t *m = f->m;
     exposition_t *e = &f->e;
     const double obs[] = {0.05, 0.1, 0.3, 0.7, 2.0, 9.0};
@@ -218,7 +220,7 @@ static void test_metrics_histogram_buckets_sum_and_count(void **state)
 
 static void test_metrics_label_and_help_escaping(void **state)
 {
-    fx_t *f = *state;
+    mfx_t *f = *state;
     metrics_t *m = f->m;
     exposition_t *e = &f->e;
     metrics_set(m, T_TEMP, (const char *[]){"a \"b\" \\c\nd"}, 1);
@@ -234,7 +236,7 @@ static void test_metrics_label_and_help_escaping(void **state)
 
 static void test_metrics_full_family_goes_to_the_overflow_series(void **state)
 {
-    fx_t *f = *state;
+    mfx_t *f = *state;
     metrics_t *m = f->m;
     exposition_t *e = &f->e;
     char kind[16];
@@ -286,7 +288,7 @@ static void *hammer_main(void *arg)
 
 static void test_metrics_concurrent_updates_are_exact(void **state)
 {
-    fx_t *f = *state;
+    mfx_t *f = *state;
     metrics_t *m = f->m;
     exposition_t *e = &f->e;
     enum { THREADS = 4, N = 30000 };
@@ -317,7 +319,7 @@ static void test_metrics_concurrent_updates_are_exact(void **state)
 
 static void test_metrics_catalogue_renders_and_parses(void **state)
 {
-    fx_t *f = *state;
+    mfx_t *f = *state;
     metrics_free(f->m);
     metrics_t *m = f->m = metrics_new();
     assert_non_null(m);
@@ -392,14 +394,9 @@ static job_new_t mk(const char *idem, const char *kind, const char *okey, int ma
 
 static void test_store_queue_depth_by_state_and_kind(void **state)
 {
-    (void)state;
-    char path[64];
-    snprintf(path, sizeof(path), "/tmp/synchub-unit-metrics-%d-%ld.db", getpid(), random());
+    fx_t *f = *state;
+    store_t *s = f->s;
     err_t err;
-    store_db_t *db = store_db_open(path, 1000, &err);
-    assert_non_null(db);
-    store_t *s = store_connect(db, false, 0, &err);
-    assert_non_null(s);
     depth_t d = {0};
     int64_t due = -1;
     assert_int_equal(store_queue_depth(s, 10000, true, on_depth, &d, &due, &err), 0);
@@ -453,26 +450,23 @@ static void test_store_queue_depth_by_state_and_kind(void **state)
     assert_true(row_of(&d, JOB_RETRY, "")->count == 1 && row_of(&d, JOB_DEAD, "")->count == 1);
     assert_true(due > 0);
 
-    store_disconnect(s);
-    store_db_close(db);
-    unlink(path);
-    char side[80];
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_metrics_counters_by_label, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_histogram_buckets_sum_and_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_label_and_help_escaping, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_full_family_goes_to_the_overflow_series, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_concurrent_updates_are_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_catalogue_renders_and_parses, setup, teardown),
-        cmocka_unit_test(test_store_queue_depth_by_state_and_kind),
+        cmocka_unit_test_setup_teardown(test_metrics_counters_by_label, metrics_setup, metrics_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_histogram_buckets_sum_and_count, metrics_setup, metrics_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_label_and_help_escaping, metrics_setup, metrics_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_full_family_goes_to_the_overflow_series, metrics_setup,
+                                        metrics_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_concurrent_updates_are_exact, metrics_setup, metrics_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_catalogue_renders_and_parses, metrics_setup, metrics_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* the store's figures on both engines (store_fixture.h) */
+    const struct CMUnitTest store_tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_queue_depth_by_state_and_kind, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + fx_run_both("metrics store", store_tests, sizeof(store_tests) / sizeof(store_tests[0]));
 }
