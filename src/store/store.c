@@ -322,6 +322,26 @@ char *store__bulk_detail(job_t *const *jobs, size_t n, err_class_t cls, const ch
     return text;
 }
 
+int store__buckets_init(store_bucket_t *out, int64_t since_ms, int64_t bucket_ms, int nbuckets, err_t *err)
+{
+    if (bucket_ms <= 0 || nbuckets <= 0)
+        return err_set(err, ERR_INTERNAL, "store.args", "store_activity needs buckets");
+    memset(out, 0, (size_t)nbuckets * sizeof(*out));
+    for (int i = 0; i < nbuckets; i++)
+        out[i].start = since_ms + (int64_t)i * bucket_ms;
+    return 0;
+}
+
+void store__bucket_add(store_bucket_t *out, int nbuckets, int64_t b, bool done, int cls, int64_t n)
+{
+    if (b < 0 || b >= nbuckets)
+        return;
+    if (done)
+        out[b].done += n;
+    else
+        out[b].failed[cls >= ERR_NONE && cls <= ERR_INTERNAL ? cls : ERR_INTERNAL] += n;
+}
+
 bool store__lost_error(const job_t *j, err_t *why)
 {
     bool dead = j->attempts >= j->max_attempts;

@@ -85,6 +85,12 @@ const char *store__op_verb(store_op_t op);
 void store__bulk_target(char *out, size_t n, err_class_t cls, const char *code);
 char *store__bulk_detail(job_t *const *jobs, size_t n, err_class_t cls, const char *code);
 
+/* store_activity's buckets, filled the same way by both engines: init sets each start and zeroes the counts (-1
+ * without buckets); add counts n attempts that ended in bucket b (ignored outside the range), done or failed by
+ * class cls (an unknown class counts as ERR_INTERNAL). */
+int store__buckets_init(store_bucket_t *out, int64_t since_ms, int64_t bucket_ms, int nbuckets, err_t *err);
+void store__bucket_add(store_bucket_t *out, int nbuckets, int64_t b, bool done, int cls, int64_t n);
+
 /* The error of an attempt whose lease expired (store_reap_expired); true when the job has no attempt left (DEAD). */
 bool store__lost_error(const job_t *j, err_t *why);
 

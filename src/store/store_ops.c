@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store_engine.h"
 #include "store/store_internal.h"
 
 static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
@@ -69,11 +70,8 @@ int store__lite_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nb
         "SELECT (finished_at - ?1) / ?2, outcome = 'done', err_class, count(*) FROM attempts"
         " WHERE finished_at >= ?1 AND finished_at < ?3 AND outcome IN ('done', 'retry', 'dead', 'lost')"
         " GROUP BY 1, 2, 3";
-    if (bucket_ms <= 0 || nbuckets <= 0)
-        return err_set(err, ERR_INTERNAL, "store.args", "store_activity needs buckets");
-    memset(out, 0, (size_t)nbuckets * sizeof(*out));
-    for (int i = 0; i < nbuckets; i++)
-        out[i].start = since_ms + (int64_t)i * bucket_ms;
+    if (store__buckets_init(out, since_ms, bucket_ms, nbuckets, err) < 0)
+        return -1;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store__conn(s), sql, -1, &st, NULL) != SQLITE_OK)
         return store__sql_error(s, err, "prepare activity");
@@ -81,16 +79,9 @@ int store__lite_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nb
     sqlite3_bind_int64(st, 2, bucket_ms);
     sqlite3_bind_int64(st, 3, since_ms + (int64_t)nbuckets * bucket_ms);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t b = sqlite3_column_int64(st, 0);
-        int cls = sqlite3_column_int(st, 2);
-        if (b < 0 || b >= nbuckets)
-            continue;
-        if (sqlite3_column_int(st, 1))
-            out[b].done += sqlite3_column_int64(st, 3);
-        else
-            out[b].failed[cls >= ERR_NONE && cls <= ERR_INTERNAL ? cls : ERR_INTERNAL] += sqlite3_column_int64(st, 3);
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        store__bucket_add(out, nbuckets, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1) != 0,
+                          sqlite3_column_int(st, 2), sqlite3_column_int64(st, 3));
     int r = rc == SQLITE_DONE ? 0 : store__sql_error(s, err, "activity");
     sqlite3_finalize(st);
     return r;

@@ -674,6 +674,32 @@ static int read_jobs(const PGresult *r, job_t ***out, size_t *n, err_t *err)
     return 0;
 }
 
+/* Run sql and read every row (PG_JOB_COLS) as jobs into *out (job_list_free). 0, or -1 with nothing in *out. */
+static int select_jobs(pg_t *s, const char *sql, const pg_args_t *a, job_t ***out, size_t *n, err_t *err,
+                       const char *what)
+{
+    *out = NULL;
+    *n = 0;
+    PGresult *r = run_sql(s, sql, a, err, what);
+    if (!r)
+        return -1;
+    int rc = read_jobs(r, out, n, err);
+    PQclear(r);
+    return rc;
+}
+
+/* calloc'd room for r's rows of size bytes each (NULL when r has none); on OOM, r is cleared and *failed set. */
+static void *alloc_rows(PGresult *r, size_t size, bool *failed, err_t *err)
+{
+    void *v = PQntuples(r) > 0 ? calloc((size_t)PQntuples(r), size) : NULL;
+    *failed = PQntuples(r) > 0 && !v;
+    if (*failed) {
+        PQclear(r);
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+    }
+    return v;
+}
+
 /* The first cell of r's first row into out (n bytes; "" when r has no row); r is cleared. 1 found, 0 none. */
 static int take_first_text(PGresult *r, char *out, size_t n)
 {
@@ -1035,11 +1061,9 @@ static int notify_nodes(pg_t *s, err_t *err)
 static int select_and_lock(pg_t *s, const char *sql, const pg_args_t *a, job_t ***found, size_t *nfound, err_t *err,
                            const char *what)
 {
-    PGresult *r = run_sql(s, sql, a, err, what);
-    if (!r)
+    int rc = select_jobs(s, sql, a, found, nfound, err, what);
+    if (rc < 0)
         return -1;
-    int rc = read_jobs(r, found, nfound, err);
-    PQclear(r);
     const char **keys = rc == 0 && *nfound ? malloc(*nfound * sizeof(*keys)) : NULL;
     if (rc == 0 && *nfound && !keys)
         rc = err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
@@ -1561,10 +1585,10 @@ static int pg_attempts(store_t *h, const job_t *job, job_attempt_t **out, size_t
     if (!r)
         return -1;
     int rows = PQntuples(r);
-    if (rows > 0 && !(*out = calloc((size_t)rows, sizeof(**out)))) {
-        PQclear(r);
-        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-    }
+    bool oom;
+    *out = alloc_rows(r, sizeof(**out), &oom, err);
+    if (oom)
+        return -1;
     for (int i = 0; i < rows; i++) {
         job_attempt_t *at = &(*out)[i];
         at->n = (int)cell_int(r, i, 0);
@@ -1582,27 +1606,12 @@ static int pg_attempts(store_t *h, const job_t *job, job_attempt_t **out, size_t
     return 0;
 }
 
+static int pg_jobs_query(store_t *h, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err);
+
+/* The dashboard's query without its free-text filter: the same rows, the same order. */
 static int pg_list(store_t *h, const store_filter_t *f, job_t ***out, size_t *n, err_t *err)
 {
-    pg_t *s = PG(h);
-    *out = NULL;
-    *n = 0;
-    if (ensure(s, err) < 0)
-        return -1;
-    pg_args_t a = {0};
-    a_int(&a, f ? f->state : -1);
-    a_str(&a, f ? f->kind : NULL);
-    a_int(&a, f && f->limit > 0 ? f->limit : 100);
-    PGresult *r = run_sql(s,
-                          "SELECT " PG_JOB_COLS " FROM jobs WHERE ($1::int < 0 OR state = $1::int)"
-                          " AND ($2::text IS NULL OR kind = $2::text) ORDER BY updated_at DESC, rid DESC"
-                          " LIMIT $3::int",
-                          &a, err, "list jobs");
-    if (!r)
-        return -1;
-    int rc = read_jobs(r, out, n, err);
-    PQclear(r);
-    return rc;
+    return pg_jobs_query(h, f, NULL, out, n, err);
 }
 
 static int pg_stats(store_t *h, int64_t now, store_stats_t *out, err_t *err)
@@ -1957,18 +1966,12 @@ static int pg_jobs_by(store_t *h, store_jobs_by_t by, const char *value, int lim
     pg_args_t a = {0};
     a_str(&a, value);
     a_int(&a, limit > 0 ? limit : 500);
-    PGresult *r = run_sql(s,
-                          by == STORE_JOBS_BY_OKEY
-                              ? "SELECT " PG_JOB_COLS " FROM jobs WHERE okey = $1 ORDER BY created_at, rid"
-                                " LIMIT $2::int"
-                              : "SELECT " PG_JOB_COLS " FROM jobs WHERE correlation_id = $1 ORDER BY created_at, rid"
-                                " LIMIT $2::int",
-                          &a, err, "search jobs");
-    if (!r)
-        return -1;
-    int rc = read_jobs(r, out, n, err);
-    PQclear(r);
-    return rc;
+    return select_jobs(s,
+                       by == STORE_JOBS_BY_OKEY
+                           ? "SELECT " PG_JOB_COLS " FROM jobs WHERE okey = $1 ORDER BY created_at, rid LIMIT $2::int"
+                           : "SELECT " PG_JOB_COLS " FROM jobs WHERE correlation_id = $1 ORDER BY created_at, rid"
+                             " LIMIT $2::int",
+                       &a, out, n, err, "search jobs");
 }
 
 static int pg_job_by_payload(store_t *h, const char *kind, const char *okey_prefix, const char *field,
@@ -2077,10 +2080,10 @@ static int pg_failures(store_t *h, int limit, store_cause_t **out, size_t *n, er
     if (!r)
         return -1;
     int rows = PQntuples(r);
-    if (rows > 0 && !(*out = calloc((size_t)rows, sizeof(**out)))) {
-        PQclear(r);
-        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-    }
+    bool oom;
+    *out = alloc_rows(r, sizeof(**out), &oom, err);
+    if (oom)
+        return -1;
     for (int i = 0; i < rows; i++) {
         store_cause_t *c = &(*out)[i];
         c->cls = (err_class_t)cell_int(r, i, 0);
@@ -2106,12 +2109,7 @@ static int pg_activity(store_t *h, int64_t since_ms, int64_t bucket_ms, int nbuc
                        err_t *err)
 {
     pg_t *s = PG(h);
-    if (bucket_ms <= 0 || nbuckets <= 0)
-        return err_set(err, ERR_INTERNAL, "store.args", "store_activity needs buckets");
-    memset(out, 0, (size_t)nbuckets * sizeof(*out));
-    for (int i = 0; i < nbuckets; i++)
-        out[i].start = since_ms + (int64_t)i * bucket_ms;
-    if (ensure(s, err) < 0)
+    if (store__buckets_init(out, since_ms, bucket_ms, nbuckets, err) < 0 || ensure(s, err) < 0)
         return -1;
     pg_args_t a = {0};
     a_int(&a, since_ms);
@@ -2124,16 +2122,9 @@ static int pg_activity(store_t *h, int64_t since_ms, int64_t bucket_ms, int nbuc
                           &a, err, "activity");
     if (!r)
         return -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        int64_t b = cell_int(r, i, 0);
-        int cls = (int)cell_int(r, i, 2);
-        if (b < 0 || b >= nbuckets)
-            continue;
-        if (cell_int(r, i, 1))
-            out[b].done += cell_int(r, i, 3);
-        else
-            out[b].failed[cls >= ERR_NONE && cls <= ERR_INTERNAL ? cls : ERR_INTERNAL] += cell_int(r, i, 3);
-    }
+    for (int i = 0; i < PQntuples(r); i++)
+        store__bucket_add(out, nbuckets, cell_int(r, i, 0), cell_int(r, i, 1) != 0, (int)cell_int(r, i, 2),
+                          cell_int(r, i, 3));
     PQclear(r);
     return 0;
 }
@@ -2155,18 +2146,13 @@ static int pg_jobs_query(store_t *h, const store_filter_t *f, const char *q, job
     a_str(&a, has_q ? q : NULL);
     a_str(&a, has_q ? hi : NULL);
     a_int(&a, f && f->limit > 0 ? f->limit : 100);
-    PGresult *r = run_sql(s,
-                          "SELECT " PG_JOB_COLS " FROM jobs WHERE ($1::int < 0 OR state = $1::int)"
-                          " AND ($2::text IS NULL OR kind = $2::text)"
-                          " AND ($3::text IS NULL OR id >= $3::text AND id < $4::text OR correlation_id = $3::text"
-                          "   OR strpos(okey, $3::text) > 0)"
-                          " ORDER BY updated_at DESC, rid DESC LIMIT $5::int",
-                          &a, err, "jobs query");
-    if (!r)
-        return -1;
-    int rc = read_jobs(r, out, n, err);
-    PQclear(r);
-    return rc;
+    return select_jobs(s,
+                       "SELECT " PG_JOB_COLS " FROM jobs WHERE ($1::int < 0 OR state = $1::int)"
+                       " AND ($2::text IS NULL OR kind = $2::text)"
+                       " AND ($3::text IS NULL OR id >= $3::text AND id < $4::text OR correlation_id = $3::text"
+                       "   OR strpos(okey, $3::text) > 0)"
+                       " ORDER BY updated_at DESC, rid DESC LIMIT $5::int",
+                       &a, out, n, err, q ? "jobs query" : "list jobs");
 }
 
 static int pg_queue_depth(store_t *h, int64_t now, bool by_kind, store_depth_fn fn, void *ud,
