@@ -3,9 +3,9 @@
 # then the worker-pool suites (with 500 concurrent deliveries) again under ThreadSanitizer (build-tsan/).
 # PostgreSQL: `make test` starts a private throwaway cluster (scripts/pg-test-cluster, under the test build folder)
 # and hands its URL to the tests as SYNCHUB_TEST_PG_URL: the store's unit tests run on both engines, the multi-node
-# tests (test_pg_nodes.py) run, and the whole integration suite runs a second time with every installation's store
-# on PostgreSQL (SYNCHUB_TEST_STORE=postgres). `make test-pg-suite` is that second pass alone, with the issue's
-# 20,000 jobs in the multi-node tests.
+# tests (test_pg_nodes.py, the issue's 20,000 jobs; 5,000 under ThreadSanitizer) run, and the whole integration suite
+# runs a second time with every installation's store on PostgreSQL (SYNCHUB_TEST_STORE=postgres).
+# `make test-pg-suite` is that second pass alone.
 # This file only sequences; the build itself is CMake + Ninja.
 BUILD      ?= build
 TEST_BUILD ?= build-asan
@@ -46,19 +46,20 @@ test: deps
 	  -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 	@cmake --build $(TSAN_BUILD) --target synchub
 	@echo "ThreadSanitizer pass (worker pool, ingest, Odoo handlers, scheduler, Shopify throttle, dashboard API, PostgreSQL nodes):"
-	@$(PG_ENV) && SYNCHUB_BIN=$(CURDIR)/$(TSAN_BUILD)/synchub TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
+	@$(PG_ENV) && SYNCHUB_PG_NODES_JOBS=5000 SYNCHUB_BIN=$(CURDIR)/$(TSAN_BUILD)/synchub \
+	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
 	  $(PYTEST) -q tests/integration/test_durability.py tests/integration/test_jobs.py \
 	  tests/integration/test_odoo_orders.py tests/integration/test_fulfillments.py \
 	  tests/integration/test_inventory.py tests/integration/test_dashboard.py tests/integration/test_pg_nodes.py -k "not ten_thousand"
 	@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
 
 # The integration suite with every installation's store on PostgreSQL (tests that inspect the SQLite file itself
-# are skipped there) and the multi-node tests with 20,000 jobs.
+# are skipped there), multi-node tests included.
 test-pg-suite: deps
 	@cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYNCHUB_SANITIZE=ON >/dev/null
 	@cmake --build $(TEST_BUILD)
 	@mkdir -p $(TEST_BUILD)
-	@$(PG_ENV) && SYNCHUB_TEST_STORE=postgres SYNCHUB_PG_NODES_JOBS=20000 \
+	@$(PG_ENV) && SYNCHUB_TEST_STORE=postgres \
 	  SYNCHUB_BIN=$(CURDIR)/$(TEST_BUILD)/synchub $(PYTEST) -q tests/integration
 
 unit: build
