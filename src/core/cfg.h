@@ -92,6 +92,7 @@ typedef struct cfg {
     /* [server] */
     char *listen_host;
     int64_t listen_port, workers, http_threads;
+    int64_t web_threads, web_queue;   /* the dashboard API's own threads and its bounded queue (httpd_pool) */
     int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
     int64_t ready_max_lag_ms, ready_max_depth;   /* /readyz bounds; 0 = none */
     /* [store] */

@@ -1,8 +1,9 @@
 /* web_api: the dashboard's JSON API (GET/POST /api/…) and the routes that serve the page. Every /api request needs
- * an operator's bearer token; POSTs need Content-Type: application/json. Each request opens its own store
- * connection on the polling thread serving it (operator traffic is light; the webhook path has its own threads'
- * worth of capacity through the writer). Actions go through store_operate_as / store_bulk_as, so the job change
- * and its audit row commit together, exactly as the CLI's. Not here: the queries (store_ops.c) or the page. */
+ * an operator's bearer token; POSTs need Content-Type: application/json. The API is answered on the web threads
+ * ([server] web_threads, an httpd_pool), each with its own store connection, never on a polling thread: a
+ * dashboard query takes tens of milliseconds on a large store, and the polling threads acknowledge webhooks.
+ * Actions go through store_operate_as / store_bulk_as, so the job change and its audit row commit together, exactly
+ * as the CLI's. Not here: the queries (store_ops.c) or the page. */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <jansson.h>
@@ -10,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "net/httpd_pool.h"
 #include "obs/trace.h"
 #include "web/web.h"
 
@@ -21,6 +25,12 @@ struct web {
     const cfg_t *cfg;
     store_db_t *db;
 };
+
+/* A web thread's own: its store connection, opened on its first request and kept (redialled after a failure). */
+typedef struct web_thread {
+    web_t *w;
+    store_t *s;
+} web_thread_t;
 
 /* What one API call answers: a status and a JSON body (owned). */
 typedef struct answer {
@@ -523,6 +533,30 @@ static answer_t api_audit(call_t *c)
     return ok(json_pack("{s:o}", "audit", rows));
 }
 
+/* ---- GET /api/debug/sleep (only with [debug] test_handlers) ------------------------------------------------------ */
+
+/* Holds its web thread until the file `until` exists (at most 60 s), so a test can show that a blocked API request
+ * holds up no webhook and that a full queue is refused at once. It creates `until`.started first, so the test knows
+ * the request has a thread and is not still queued. */
+static answer_t api_debug_sleep(call_t *c)
+{
+    const char *until = httpd_req_arg(c->req, "until");
+    if (!until || !*until)
+        return fail(400, "web.query", "give until: a file whose creation ends the sleep", NULL);
+    char started[4096];
+    if ((size_t)snprintf(started, sizeof(started), "%s.started", until) >= sizeof(started))
+        return fail(400, "web.query", "until is too long", NULL);
+    FILE *f = fopen(started, "w");
+    if (f)
+        fclose(f);
+    int waited = 0;
+    for (; access(until, F_OK) != 0 && waited < 60000; waited += 10) {
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    return ok(json_pack("{s:b}", "woken", waited < 60000));
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------------------------- */
 
 /* "jobs/<id>" or "jobs/<id>/<verb>": the id into id (NUL-terminated), the verb or "". 0, or -1 if not that shape. */
@@ -554,6 +588,8 @@ static answer_t dispatch(call_t *c, bool post)
             return api_trace(c);
         if (!strcmp(r, "audit"))
             return api_audit(c);
+        if (!strcmp(r, "debug/sleep") && c->w->cfg->test_handlers)
+            return api_debug_sleep(c);
     } else {
         if (!strcmp(r, "failures/retry"))
             return api_failures_act(c, STORE_OP_RETRY);
@@ -621,9 +657,11 @@ const cfg_operator_t *web_auth(const cfg_t *cfg, const char *authorization)
     return match;
 }
 
-static void route_api(void *udata, httpd_req_t *r)
+/* On a web thread (httpd_pool): the request's headers, arguments and body were kept for it. */
+static void route_api(void *udata, void *state, httpd_req_t *r)
 {
     web_t *w = udata;
+    web_thread_t *t = state;
     security_headers(r);
     bool post = strcmp(httpd_req_method(r), "POST") == 0;
     if (w->cfg->noperators == 0) {
@@ -649,14 +687,34 @@ static void route_api(void *udata, httpd_req_t *r)
         return;
     }
     err_t err;
-    c.s = store_connect(w->db, false, 0, &err);
-    if (!c.s) {
+    if (!t) {
+        respond(r, fail(500, "web.oom", "out of memory", NULL));
+        return;
+    }
+    if (!t->s && !(t->s = store_connect(w->db, false, 0, &err))) {
         respond(r, fail_err(&err));
         return;
     }
+    c.s = t->s;
     answer_t a = dispatch(&c, post);
-    store_disconnect(c.s);
     respond(r, a);
+}
+
+static void *web_thread_start(void *udata)
+{
+    web_thread_t *t = calloc(1, sizeof(*t));
+    if (t)
+        t->w = udata;
+    return t;
+}
+
+static void web_thread_stop(void *udata, void *state)
+{
+    (void)udata;
+    web_thread_t *t = state;
+    if (t)
+        store_disconnect(t->s);
+    free(t);
 }
 
 static void route_page(void *udata, httpd_req_t *r)
@@ -695,8 +753,18 @@ void web_free(web_t *w)
 
 int web_routes(web_t *w, httpd_t *h)
 {
-    if (httpd_route(h, "GET", "/", route_page, w) < 0 || httpd_route(h, "GET", "/assets/*", route_page, w) < 0 ||
-        httpd_route(h, "GET", "/api/*", route_api, w) < 0 || httpd_route(h, "POST", "/api/*", route_api, w) < 0)
+    /* The page is a lookup in memory: the polling threads serve it. */
+    if (httpd_route(h, "GET", "/", route_page, w) < 0 || httpd_route(h, "GET", "/assets/*", route_page, w) < 0)
+        return -1;
+    httpd_pool_opts_t po = {"web", (int)w->cfg->web_threads, (int)w->cfg->web_queue, web_thread_start,
+                            web_thread_stop, w};
+    err_t err;
+    httpd_pool_t *p = httpd_pool_new(h, &po, &err);
+    if (!p) {
+        log_kv(LOG_LVL_ERROR, "web", "cannot start the web threads", "code", err.code, "error", err.message, NULL);
+        return -1;
+    }
+    if (httpd_pool_route(p, "GET", "/api/*", route_api, w) < 0 || httpd_pool_route(p, "POST", "/api/*", route_api, w) < 0)
         return -1;
     return 0;
 }
