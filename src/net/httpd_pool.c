@@ -8,7 +8,6 @@
 #include "net/httpd_pool.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,7 @@
 
 typedef struct pool_route {
     httpd_pool_t *pool;
-    httpd_pool_fn fn;
+    httpd_route_fn fn;
     void *udata;
 } pool_route_t;
 
@@ -39,12 +38,10 @@ struct httpd_pool {
     slot_t *ring;               /* queue_max slots; head is the oldest */
     size_t head, n;
     bool stopping;
-    atomic_uint_fast64_t refused;
 };
 
 static void refuse(httpd_pool_t *p, httpd_req_t *r, bool stopping)
 {
-    atomic_fetch_add_explicit(&p->refused, 1, memory_order_relaxed);
     log_kv(LOG_LVL_WARN, "http", stopping ? "request refused: shutting down" : "request refused: queue full", "pool",
            p->name, "path", httpd_req_path(r), NULL);
     httpd_add_header(r, "Retry-After", "1");
@@ -82,7 +79,6 @@ static void enter(void *udata, httpd_req_t *r)
 static void *pool_main(void *arg)
 {
     httpd_pool_t *p = arg;
-    void *state = p->o.thread_start ? p->o.thread_start(p->o.udata) : NULL;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->n && !p->stopping)
@@ -93,12 +89,10 @@ static void *pool_main(void *arg)
         p->head = (p->head + 1) % (size_t)p->o.queue_max;
         p->n--;
         pthread_mutex_unlock(&p->mu);
-        s.route->fn(s.route->udata, state, s.req);
+        s.route->fn(s.route->udata, s.req);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
-    if (p->o.thread_stop)
-        p->o.thread_stop(p->o.udata, state);
     return NULL;
 }
 
@@ -160,7 +154,6 @@ httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *e
     p->threads = calloc((size_t)p->o.threads, sizeof(*p->threads));
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    atomic_init(&p->refused, 0);
     if (!p->name || !p->ring || !p->threads) {
         httpd__pool_free(p);
         err_set(err, ERR_INTERNAL, "http.oom", "out of memory");
@@ -184,7 +177,7 @@ httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *e
     return p;
 }
 
-int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, httpd_pool_fn fn, void *udata)
+int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, httpd_route_fn fn, void *udata)
 {
     pool_route_t *rt = calloc(1, sizeof(*rt));
     pool_route_t **rs = rt ? realloc(p->routes, (p->nroutes + 1) * sizeof(*rs)) : NULL;
@@ -196,9 +189,4 @@ int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, http
     *rt = (pool_route_t){p, fn, udata};
     p->routes[p->nroutes++] = rt;
     return httpd_route(p->h, method, path, enter, rt);
-}
-
-uint64_t httpd_pool_refused(const httpd_pool_t *p)
-{
-    return p ? atomic_load_explicit(&p->refused, memory_order_relaxed) : 0;
 }

@@ -10,27 +10,20 @@
 
 typedef struct httpd_pool httpd_pool_t;
 
-/* Runs on a pool thread with a request whose headers, query arguments and body were kept (httpd_req_keep), so the
- * httpd_req_* readers work here. state: what thread_start returned on this thread. Must call httpd_respond once. */
-typedef void (*httpd_pool_fn)(void *udata, void *state, httpd_req_t *req);
-
 typedef struct httpd_pool_opts {
-    const char *name;                                /* for logs and the threads' names ("web") */
-    int threads;                                     /* at least 1 */
-    int queue_max;                                   /* requests waiting for a thread; at least 1 */
-    void *(*thread_start)(void *udata);              /* on each pool thread before its first request; may be NULL */
-    void (*thread_stop)(void *udata, void *state);   /* on the same thread as it ends; may be NULL */
-    void *udata;
+    const char *name;   /* for logs and the threads' names ("web") */
+    int threads;        /* at least 1 */
+    int queue_max;      /* requests waiting for a thread; at least 1 */
 } httpd_pool_opts_t;
 
 /* A pool whose threads start now, owned by h: httpd_free waits for the requests it has accepted, then stops it
- * (anything still queued is answered 503, running requests finish, thread_stop runs on each thread) before the
- * daemon stops, and frees it after. Before httpd_start. NULL on failure (err set). */
+ * (anything still queued is answered 503, running requests finish) before the daemon stops, and frees it after.
+ * Before httpd_start. NULL on failure (err set). */
 httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *err);
-/* Register a route (as httpd_route) whose requests fn answers on the pool's threads. Before httpd_start. 0 or -1. */
-int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, httpd_pool_fn fn, void *udata);
-/* Requests refused because the queue was full or the pool stopping. Any thread. */
-uint64_t httpd_pool_refused(const httpd_pool_t *p);
+/* Register a route (as httpd_route) whose requests fn answers on one of the pool's threads, with the request's
+ * headers, query arguments and body kept (httpd_req_keep) so the httpd_req_* readers work there; it must call
+ * httpd_respond once. Before httpd_start. 0 or -1. */
+int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, httpd_route_fn fn, void *udata);
 
 /* Between httpd.c and httpd_pool.c only: h keeps p (-1 on out of memory); stop, then (after the daemon stopped and
  * no polling thread can enter the pool's routes any more) free. */

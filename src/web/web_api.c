@@ -1,6 +1,6 @@
 /* web_api: the dashboard's JSON API (GET/POST /api/…) and the routes that serve the page. Every /api request needs
  * an operator's bearer token; POSTs need Content-Type: application/json. The API is answered on the web threads
- * ([server] web_threads, an httpd_pool), each with its own store connection, never on a polling thread: a
+ * ([server] web_threads, an httpd_pool), each request on a store connection of its own, never on a polling thread: a
  * dashboard query takes tens of milliseconds on a large store, and the polling threads acknowledge webhooks.
  * Actions go through store_operate_as / store_bulk_as, so the job change and its audit row commit together, exactly
  * as the CLI's. Not here: the queries (store_ops.c) or the page. */
@@ -26,11 +26,7 @@ struct web {
     store_db_t *db;
 };
 
-/* A web thread's own: its store connection, opened on its first request and kept (redialled after a failure). */
-typedef struct web_thread {
-    web_t *w;
-    store_t *s;
-} web_thread_t;
+
 
 /* What one API call answers: a status and a JSON body (owned). */
 typedef struct answer {
@@ -658,10 +654,9 @@ const cfg_operator_t *web_auth(const cfg_t *cfg, const char *authorization)
 }
 
 /* On a web thread (httpd_pool): the request's headers, arguments and body were kept for it. */
-static void route_api(void *udata, void *state, httpd_req_t *r)
+static void route_api(void *udata, httpd_req_t *r)
 {
     web_t *w = udata;
-    web_thread_t *t = state;
     security_headers(r);
     bool post = strcmp(httpd_req_method(r), "POST") == 0;
     if (w->cfg->noperators == 0) {
@@ -686,35 +681,19 @@ static void route_api(void *udata, void *state, httpd_req_t *r)
         respond(r, fail(415, "web.content_type", "POST /api/… needs Content-Type: application/json", NULL));
         return;
     }
+    /* The web thread's own connection, for this request only: a SQLite connection kept between requests would keep
+     * the read snapshot of its last single-row query (statements are reset at their next use), so the next
+     * answer could be stale and the housekeeper's log rewind (a RESTART checkpoint, under the writers' lock) would
+     * wait for it, webhooks' commits with it. PostgreSQL connections come from store_disconnect's idle pool. */
     err_t err;
-    if (!t) {
-        respond(r, fail(500, "web.oom", "out of memory", NULL));
-        return;
-    }
-    if (!t->s && !(t->s = store_connect(w->db, false, 0, &err))) {
+    c.s = store_connect(w->db, false, 0, &err);
+    if (!c.s) {
         respond(r, fail_err(&err));
         return;
     }
-    c.s = t->s;
     answer_t a = dispatch(&c, post);
+    store_disconnect(c.s);
     respond(r, a);
-}
-
-static void *web_thread_start(void *udata)
-{
-    web_thread_t *t = calloc(1, sizeof(*t));
-    if (t)
-        t->w = udata;
-    return t;
-}
-
-static void web_thread_stop(void *udata, void *state)
-{
-    (void)udata;
-    web_thread_t *t = state;
-    if (t)
-        store_disconnect(t->s);
-    free(t);
 }
 
 static void route_page(void *udata, httpd_req_t *r)
@@ -756,8 +735,7 @@ int web_routes(web_t *w, httpd_t *h)
     /* The page is a lookup in memory: the polling threads serve it. */
     if (httpd_route(h, "GET", "/", route_page, w) < 0 || httpd_route(h, "GET", "/assets/*", route_page, w) < 0)
         return -1;
-    httpd_pool_opts_t po = {"web", (int)w->cfg->web_threads, (int)w->cfg->web_queue, web_thread_start,
-                            web_thread_stop, w};
+    httpd_pool_opts_t po = {"web", (int)w->cfg->web_threads, (int)w->cfg->web_queue};
     err_t err;
     httpd_pool_t *p = httpd_pool_new(h, &po, &err);
     if (!p) {
