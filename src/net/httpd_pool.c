@@ -179,6 +179,8 @@ httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *e
 
 int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, httpd_route_fn fn, void *udata)
 {
+    if (!p)
+        return -1;
     pool_route_t *rt = calloc(1, sizeof(*rt));
     pool_route_t **rs = rt ? realloc(p->routes, (p->nroutes + 1) * sizeof(*rs)) : NULL;
     if (!rs) {

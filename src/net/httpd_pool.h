@@ -22,7 +22,7 @@ typedef struct httpd_pool_opts {
 httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *err);
 /* Register a route (as httpd_route) whose requests fn answers on one of the pool's threads, with the request's
  * headers, query arguments and body kept (httpd_req_keep) so the httpd_req_* readers work there; it must call
- * httpd_respond once. Before httpd_start. 0 or -1. */
+ * httpd_respond once. Before httpd_start. 0 or -1 (also for p NULL, so a failed httpd_pool_new can be passed on). */
 int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, httpd_route_fn fn, void *udata);
 
 /* Between httpd.c and httpd_pool.c only: h keeps p (-1 on out of memory); stop, then (after the daemon stopped and
