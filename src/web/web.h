@@ -16,7 +16,8 @@
 typedef struct web web_t;
 
 /* The dashboard over cfg (borrowed; its operators, web_threads, web_queue) and db (borrowed; a web thread opens a
- * connection for each request it answers). NULL on out of memory. web_free(NULL) is a no-op; call it after httpd_free. */
+ * connection for each request it answers). NULL on out of memory. web_free(NULL) is a no-op; call it after
+ * httpd_free. */
 web_t *web_new(const cfg_t *cfg, store_db_t *db);
 void web_free(web_t *w);
 /* Register GET / and /assets/ (the page, answered on the polling threads) and GET/POST /api/ (answered on

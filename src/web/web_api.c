@@ -1,7 +1,8 @@
 /* web_api: the dashboard's JSON API (GET/POST /api/…) and the routes that serve the page. Every /api request needs
  * an operator's bearer token; POSTs need Content-Type: application/json. The API is answered on the web threads
- * ([server] web_threads, an httpd_pool), each request on a store connection of its own, never on a polling thread: a
- * dashboard query takes tens of milliseconds on a large store, and the polling threads acknowledge webhooks.
+ * ([server] web_threads, an httpd_pool), each request on a store connection of its own, never on a polling
+ * thread: a dashboard query takes tens of milliseconds on a large store, and the polling threads acknowledge
+ * webhooks.
  * Actions go through store_operate_as / store_bulk_as, so the job change and its audit row commit together, exactly
  * as the CLI's. Not here: the queries (store_ops.c) or the page. */
 #define _GNU_SOURCE
@@ -25,8 +26,6 @@ struct web {
     const cfg_t *cfg;
     store_db_t *db;
 };
-
-
 
 /* What one API call answers: a status and a JSON body (owned). */
 typedef struct answer {
@@ -539,12 +538,13 @@ static answer_t api_debug_sleep(call_t *c)
     const char *until = httpd_req_arg(c->req, "until");
     if (!until || !*until)
         return fail(400, "web.query", "give until: a file whose creation ends the sleep", NULL);
-    char started[4096];
-    if ((size_t)snprintf(started, sizeof(started), "%s.started", until) >= sizeof(started))
-        return fail(400, "web.query", "until is too long", NULL);
+    char *started = NULL;
+    if (asprintf(&started, "%s.started", until) < 0)
+        return fail(500, "web.oom", "out of memory", NULL);
     FILE *f = fopen(started, "w");
     if (f)
         fclose(f);
+    free(started);
     int waited = 0;
     for (; access(until, F_OK) != 0 && waited < 60000; waited += 10) {
         struct timespec ts = {0, 10000000L};
@@ -742,7 +742,8 @@ int web_routes(web_t *w, httpd_t *h)
         log_kv(LOG_LVL_ERROR, "web", "cannot start the web threads", "code", err.code, "error", err.message, NULL);
         return -1;
     }
-    if (httpd_pool_route(p, "GET", "/api/*", route_api, w) < 0 || httpd_pool_route(p, "POST", "/api/*", route_api, w) < 0)
+    if (httpd_pool_route(p, "GET", "/api/*", route_api, w) < 0 ||
+        httpd_pool_route(p, "POST", "/api/*", route_api, w) < 0)
         return -1;
     return 0;
 }
