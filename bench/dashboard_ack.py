@@ -6,7 +6,9 @@ For each synchub binary given (e.g. a build before and after a change), on one s
 signed orders/create webhooks at --rate per second on one keep-alive connection for --seconds, first alone, then
 while --hammer processes request GET /api/overview in a loop; print p50/p90/p99/max of the acks and the overview's
 own time. Reports only. Usage:
-  bench/dashboard_ack.py [--jobs 100000] [--rate 100] [--seconds 20] [--hammer 2] BIN [BIN...]
+  bench/dashboard_ack.py [--jobs 100000] [--rate 100] [--seconds 20] [--hammer 2] [--http-threads 2] BIN...
+Which polling thread takes which connection is up to libmicrohttpd: with --hammer below http_threads the webhooks
+may have a thread to themselves; use --hammer 4 or --http-threads 1 for a fair comparison.
 """
 
 import argparse
@@ -38,11 +40,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def write_config(folder, port):
+def write_config(folder, port, http_threads=2):
     cfg = folder / "synchub.ini"
     cfg.write_text(f"""[server]
 listen = 127.0.0.1:{port}
 workers = 0
+http_threads = {http_threads}
 [store]
 path = {folder / 'store.db'}
 [shop {SHOP}]
@@ -117,7 +120,7 @@ def summary(name, xs):
 
 def run(binary, folder, args):
     port = free_port()
-    cfg = write_config(folder, port)
+    cfg = write_config(folder, port, args.http_threads)
     log = open(folder / "serve.log", "ab")
     proc = subprocess.Popen([binary, "serve", "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -148,7 +151,7 @@ def run(binary, folder, args):
             over += v
         for p in procs:
             p.join()
-        print("  " + summary(f"ack, {args.hammer} overview loops", lat) + (f" non-200={bad}" if bad else ""))
+        print("  " + summary(f"ack, {args.hammer} overview loops  ", lat) + (f" non-200={bad}" if bad else ""))
         print("  " + summary("GET /api/overview         ", over) + (f" non-200={statuses[:5]}" if statuses else ""))
     finally:
         proc.terminate()
@@ -161,6 +164,7 @@ def main():
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--hammer", type=int, default=2)
+    ap.add_argument("--http-threads", type=int, default=2, help="[server] http_threads (default 2, as synchub's)")
     ap.add_argument("--dir", help="reuse this folder's store (created with --jobs jobs when missing)")
     ap.add_argument("bins", nargs="+")
     args = ap.parse_args()
