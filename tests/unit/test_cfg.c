@@ -56,6 +56,19 @@ static void test_cfg_defaults_and_values(void **state)
     buf_release(&e);
 }
 
+/* The file is refused with "FILE:LINE: msg…" among its errors. */
+static void refused_at(const char *text, int line, const char *msg)
+{
+    buf_t e = BUF_INIT;
+    char *path, want[512];
+    assert_null(load(text, &e, &path));
+    snprintf(want, sizeof(want), "%s:%d: %s", path, line, msg);
+    assert_non_null(strstr(buf_str(&e), want));
+    unlink(path);
+    free(path);
+    buf_release(&e);
+}
+
 /* ops_listen: empty by default and when set empty; host:port otherwise; port 0 and an address that a serve
  * sharing the file would also bind are refused at their line. */
 static void test_cfg_ops_listen(void **state)
@@ -75,27 +88,13 @@ static void test_cfg_ops_listen(void **state)
     assert_string_equal(c->ops_listen.host, "127.0.0.1");
     assert_true(c->ops_listen.port == 9780 && c->listen.port == 8780);
     cfg_free(c);
-
-    char *path, want[512];
-    c = load("[server]\nworkers = 2\nops_listen = 127.0.0.1:0\n", &e, &path);
-    assert_null(c);
-    snprintf(want, sizeof(want), "%s:3: bad value '127.0.0.1:0' for ops_listen in [server]", path);
-    assert_non_null(strstr(buf_str(&e), want));
-    unlink(path);
-    free(path);
-    buf_reset(&e);
-    c = load("[server]\nlisten = 0.0.0.0:8780\n\nops_listen = 127.0.0.1:8780\n", &e, &path);
-    assert_null(c);
-    snprintf(want, sizeof(want), "%s:4: [server] ops_listen 127.0.0.1:8780 overlaps listen", path);
-    assert_non_null(strstr(buf_str(&e), want));
-    unlink(path);
-    free(path);
-    buf_reset(&e);
-    /* listen itself stays required. */
-    c = load("[server]\nlisten =\n", &e, NULL);
-    assert_null(c);
-    assert_non_null(strstr(buf_str(&e), "bad value '' for listen"));
     buf_release(&e);
+
+    refused_at("[server]\nworkers = 2\nops_listen = 127.0.0.1:0\n", 3,
+               "bad value '127.0.0.1:0' for ops_listen in [server]");
+    refused_at("[server]\nlisten = 0.0.0.0:8780\n\nops_listen = 127.0.0.1:8780\n", 4,
+               "[server] ops_listen 127.0.0.1:8780 overlaps listen");
+    refused_at("[server]\nlisten =\n", 2, "bad value '' for listen"); /* listen itself stays required */
 }
 
 static void test_cfg_errors_name_file_and_line(void **state)
