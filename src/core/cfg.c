@@ -907,7 +907,8 @@ static void print_table(buf_t *out, const char *section, const cfg_key_t *t)
 {
     buf_printf(out, "[%s]\n", section);
     for (; t->name; t++)
-        buf_printf(out, "  %-24s %-16s %s%s\n", t->name, t->def ? t->def : (t->type == T_SECRET ? "(secret)" : "-"),
+        buf_printf(out, "  %-24s %-16s %s%s\n", t->name,
+                   t->def ? (*t->def ? t->def : "(none)") : (t->type == T_SECRET ? "(secret)" : "-"),
                    t->help, t->type == T_SECRET ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
 }
 
