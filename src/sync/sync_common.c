@@ -292,6 +292,13 @@ sync_pause_change_t sync_pause_step(bool *paused, int64_t backlog, int64_t bound
     return SYNC_PAUSE_SAME;
 }
 
+static void paused_gauge(metrics_t *m, bool paused)
+{
+    for (size_t k = 0; k < NSCHEDULE; k++)
+        if (schedule[k].bulk)
+            metrics_set(m, METRIC_SCHEDULER_PAUSED, (const char *[]){schedule[k].flow}, paused);
+}
+
 static int count_backlog(job_state_t state, const char *kind, int64_t count, int64_t oldest_ms, void *ud)
 {
     (void)kind;
@@ -321,9 +328,8 @@ static int backpressure_check(sync_t *sy, store_t *s, int64_t now, bool *paused,
         else if (ch == SYNC_PAUSE_RESUMED)
             log_kv(LOG_LVL_INFO, "sync", "backlog drained: scheduled reconcile.orders resumes from its cursor",
                    "backlog", nb, "bound", bound, NULL);
-        for (size_t k = 0; ch != SYNC_PAUSE_SAME && k < NSCHEDULE; k++)
-            if (schedule[k].bulk)
-                metrics_set(sy->metrics, METRIC_SCHEDULER_PAUSED, (const char *[]){schedule[k].flow}, *paused);
+        if (ch != SYNC_PAUSE_SAME)
+            paused_gauge(sy->metrics, *paused);
         *read = 1;
     }
     *held = *paused;
@@ -404,9 +410,7 @@ static void *scheduler_main(void *arg)
         return NULL;
     }
     bool was_leader = false, paused = false;
-    for (size_t k = 0; k < NSCHEDULE; k++)   /* shown from the start: an absent series cannot be alerted on */
-        if (schedule[k].bulk)
-            metrics_set(sc->sy->metrics, METRIC_SCHEDULER_PAUSED, (const char *[]){schedule[k].flow}, 0);
+    paused_gauge(sc->sy->metrics, false);   /* shown from the start: an absent series cannot be alerted on */
     pthread_mutex_lock(&sc->mu);
     while (!sc->stop) {
         pthread_mutex_unlock(&sc->mu);
@@ -421,12 +425,9 @@ static void *scheduler_main(void *arg)
             log_kv(LOG_LVL_INFO, "sync", leader ? "this node schedules the polls now (leader)"
                                                 : "another node schedules the polls (standby)", NULL);
         was_leader = leader;
-        if (!leader && paused && sync_pause_step(&paused, 0, 0) == SYNC_PAUSE_RESUMED) {
-            /* the new leader decides now; this node's gauge must not claim a pause it no longer makes */
-            for (size_t k = 0; k < NSCHEDULE; k++)
-                if (schedule[k].bulk)
-                    metrics_set(sc->sy->metrics, METRIC_SCHEDULER_PAUSED, (const char *[]){schedule[k].flow}, 0);
-        }
+        /* The new leader decides now; this node's gauge must not claim a pause it no longer makes. */
+        if (!leader && paused && sync_pause_step(&paused, 0, 0) == SYNC_PAUSE_RESUMED)
+            paused_gauge(sc->sy->metrics, false);
         if (leader && schedule_pass(sc->sy, s, clock_now_ms(), last, &paused, &n, &err) < 0)
             log_kv(LOG_LVL_WARN, "sync", "scheduling polls failed; trying again", "code", err.code, "error",
                    err.message, NULL);
