@@ -46,6 +46,9 @@ static const cfg_key_t server_keys[] = {
      "/readyz answers 503 while the oldest due job has waited longer than this (0 = no bound)"},
     {"ready_max_depth", T_INT, S(ready_max_depth), 0, 1000000000, "0", 0,
      "/readyz answers 503 while more jobs than this are queued or waiting to retry (0 = no bound)"},
+    {"pause_bulk_above", T_INT, S(pause_bulk_above), 0, 1000000000, "1000", 0,
+     "the scheduler holds back bulk work (reconcile.orders) while more jobs than this are queued or waiting to "
+     "retry, until the backlog is down to half (0 = never pause)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 static const cfg_key_t store_keys[] = {
     {"backend", T_BACKEND, S(store_backend), 0, 0, "sqlite", 0,

@@ -94,6 +94,12 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
                                 "stock = Shopify quantities changed outside synchub (a stale compare; set back to "
                                 "Odoo's), orders = Shopify orders the reconciliation found missing or outdated in "
                                 "Odoo", METRICS_COUNTER, {"shop", "flow"}, NULL, 0, 128},
+    [METRIC_SCHEDULER_PAUSED] = {"synchub_scheduler_paused", "1 while the scheduler holds a bulk flow back "
+                                 "because more jobs than [server] pause_bulk_above are queued or waiting to retry "
+                                 "(back-pressure), else 0", METRICS_GAUGE, {"flow"}, NULL, 0, 8},
+    [METRIC_SCHEDULER_SKIPPED] = {"synchub_scheduler_skipped_total", "scheduler ticks (about one a second, per "
+                                  "shop) at which a due run of a bulk flow was held back by back-pressure",
+                                  METRICS_COUNTER, {"flow"}, NULL, 0, 8},
 };
 
 /* ---- registry ---------------------------------------------------------------------------------------------- */
