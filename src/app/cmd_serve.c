@@ -1,8 +1,9 @@
 /* cmd_serve: `synchub serve` — the daemon. Wires the store, the group-commit writer, the worker pool, ingestion
  * and the HTTP server, then waits for SIGTERM/SIGINT and stops them in the order that loses nothing:
  * stop accepting → answer requests in flight (their commits finish) → stop the writer → let workers finish.
- * `synchub worker` is the same node without HTTP (workers and schedulers only), so that on a shared PostgreSQL
- * store ingestion and work scale separately. */
+ * `synchub worker` is the same node without ingestion (workers and schedulers only), so that on a shared
+ * PostgreSQL store ingestion and work scale separately; with [server] ops_listen it answers the operations routes
+ * (/metrics, /healthz, /readyz) there, and nothing else, so that it can be scraped and probed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@ typedef struct serve_ctx {
     store_db_t *db;
     metrics_t *metrics;
     httpd_t *httpd;
+    bool ingests;   /* serve: the webhook route is on httpd, so /metrics reports its 413s */
 } serve_ctx_t;
 
 static void route_healthz(void *udata, httpd_req_t *r)
@@ -138,8 +140,9 @@ static void collect(metrics_t *m, void *ud)
                err.message, NULL);
     metrics_set(m, METRIC_STORE_UP, NULL, rc == 0 ? 1 : 0);
     metrics_set(m, METRIC_QUEUE_LAG, NULL, rc == 0 ? q.lag_s : 0);
-    metrics_set(m, METRIC_DELIVERIES, (const char *[]){"shopify", "too_large"},
-                (double)httpd_too_large(c->httpd, "POST", "/webhooks/shopify"));
+    if (c->ingests)
+        metrics_set(m, METRIC_DELIVERIES, (const char *[]){"shopify", "too_large"},
+                    (double)httpd_too_large(c->httpd, "POST", "/webhooks/shopify"));
 }
 
 static void route_metrics(void *udata, httpd_req_t *r)
@@ -153,6 +156,19 @@ static void route_metrics(void *udata, httpd_req_t *r)
     }
     httpd_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&b), b.len);
     buf_release(&b);
+}
+
+/* The operations routes: on serve's listen beside ingestion and the dashboard, alone on worker's ops_listen. */
+static int ops_routes(httpd_t *h, serve_ctx_t *ctx)
+{
+    err_t err;
+    /* A scrape reads the store for ~100 ms on a large one: on a thread of its own, not a polling thread. */
+    if (httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
+        httpd_route(h, "GET", "/readyz", route_readyz, ctx) < 0 ||
+        httpd_pool_route(httpd_pool_new(h, &(httpd_pool_opts_t){"metrics", 1, 4}, &err), "GET", "/metrics",
+                         route_metrics, ctx) < 0)
+        return -1;
+    return 0;
 }
 
 /* One `serve` per SQLite store: a second one would double the housekeeping and confuse lease ownership. A
@@ -235,44 +251,53 @@ static int run_node(app_t *a, bool http)
     /* Polls are only useful with workers to run them; an ingest-only node (workers = 0) schedules nothing. */
     if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
-    serve_ctx_t ctx = {cfg, db, m, NULL};
+    serve_ctx_t ctx = {cfg, db, m, NULL, http};
     if (http) {
         in = ingest_new(cfg, writer, m);
         web = web_new(cfg, db);
-        httpd_opts_t ho = {cfg->listen_host, (int)cfg->listen_port, (int)cfg->http_threads, (size_t)cfg->max_body};
+        httpd_opts_t ho = {cfg->listen.host, (int)cfg->listen.port, (int)cfg->http_threads, (size_t)cfg->max_body};
         h = httpd_new(&ho, &err);
         ctx.httpd = h;
         if (!in || !h || !web || httpd_route(h, "POST", "/webhooks/shopify", ingest_shopify_webhook, in) < 0 ||
             httpd_route(h, "POST", "/events/*", ingest_events_post, in) < 0 ||
-            web_routes(web, h) < 0 ||
-            httpd_route(h, "GET", "/healthz", route_healthz, NULL) < 0 ||
-            httpd_route(h, "GET", "/readyz", route_readyz, &ctx) < 0 ||
-            /* A scrape reads the store for ~100 ms on a large one: on a thread of its own, not a polling thread. */
-            httpd_pool_route(httpd_pool_new(h, &(httpd_pool_opts_t){"metrics", 1, 4}, &err), "GET", "/metrics",
-                             route_metrics, &ctx) < 0)
+            web_routes(web, h) < 0 || ops_routes(h, &ctx) < 0)
+            goto out;
+        if (httpd_start(h, &err) < 0)
+            goto fail_err;
+    } else if (cfg->ops_listen.host) {
+        /* Only GETs belong here: any body over 1 KiB is answered 413 without being read. */
+        httpd_opts_t ho = {cfg->ops_listen.host, (int)cfg->ops_listen.port, (int)cfg->http_threads, 1024};
+        if (!(h = httpd_new(&ho, &err)))
+            goto fail_err;
+        ctx.httpd = h;
+        if (ops_routes(h, &ctx) < 0)
             goto out;
         if (httpd_start(h, &err) < 0)
             goto fail_err;
     }
 
-    char port[16], workers[16], shops[16];
-    snprintf(port, sizeof(port), "%lld", (long long)cfg->listen_port);
+    char port[16], workers[16], shops[16], ops[300] = "";
+    snprintf(port, sizeof(port), "%lld", (long long)cfg->listen.port);
+    if (!http && cfg->ops_listen.host)
+        snprintf(ops, sizeof(ops), "%s:%lld", cfg->ops_listen.host, (long long)cfg->ops_listen.port);
     snprintf(workers, sizeof(workers), "%lld", (long long)cfg->workers);
     snprintf(shops, sizeof(shops), "%zu", cfg->nshops);
     if (http)
-        log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen_host, "port",
+        log_kv(LOG_LVL_INFO, "serve", "synchub serving", "version", SYNCHUB_VERSION, "host", cfg->listen.host, "port",
                port, "workers", workers, "shops", shops, "store", store_db_path(db), "test_handlers",
                cfg->test_handlers ? "on" : NULL, "dashboard", cfg->noperators ? "on" : "off (no [operator])", NULL);
     else
-        log_kv(LOG_LVL_INFO, "serve", "synchub working (no HTTP)", "version", SYNCHUB_VERSION, "workers", workers,
-               "shops", shops, "store", store_db_path(db), "test_handlers", cfg->test_handlers ? "on" : NULL, NULL);
+        log_kv(LOG_LVL_INFO, "serve", ops[0] ? "synchub working (operations routes only)" : "synchub working (no HTTP)",
+               "version", SYNCHUB_VERSION, "workers", workers, "shops", shops, "store", store_db_path(db), "ops",
+               ops[0] ? ops : "none", "test_handlers", cfg->test_handlers ? "on" : NULL, NULL);
     /* Ready for systemd (Type=notify): the port listens, the store is open and the workers run. */
-    char ready[256];
+    char ready[512];
     if (http)
-        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen_host, port,
+        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on %s:%s with %s workers", cfg->listen.host, port,
                  workers);
     else
-        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=working with %s workers", workers);
+        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=working with %s workers; /metrics, /healthz, /readyz on %s",
+                 workers, ops[0] ? ops : "no address (no [server] ops_listen)");
     if (sdnotify_send(ready) < 0)
         log_kv(LOG_LVL_WARN, "serve", "cannot notify the service manager (NOTIFY_SOCKET)", NULL);
 

@@ -57,8 +57,13 @@ int cmd_check_config(app_t *a)
 {
     const cfg_t *c = a->cfg;
     printf("%s: ok\n", c->path);
-    printf("  listen   %s:%lld, %lld workers, max body %lld bytes\n", c->listen_host, (long long)c->listen_port,
+    printf("  listen   %s:%lld, %lld workers, max body %lld bytes\n", c->listen.host, (long long)c->listen.port,
            (long long)c->workers, (long long)c->max_body);
+    if (c->ops_listen.host)
+        printf("  ops      %s:%lld: `synchub worker` answers /metrics, /healthz, /readyz there\n", c->ops_listen.host,
+               (long long)c->ops_listen.port);
+    else
+        printf("  ops      none: `synchub worker` serves no HTTP (set [server] ops_listen to scrape and probe it)\n");
     printf("  store    %s (%s), retention %llds\n",
            strcmp(c->store_backend, "postgres") ? c->store_path : "[store] url", c->store_backend,
            (long long)(c->retention_ms / 1000));

@@ -21,7 +21,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve                   run the HTTP server (webhooks, health) and the workers until SIGTERM\n"
-    "  worker                  run the workers and schedulers only (no HTTP; several nodes on PostgreSQL)\n"
+    "  worker                  run the workers and schedulers only (several nodes on PostgreSQL; ops_listen)\n"
     "  check-config            validate the configuration file and exit\n"
     "  check                   preflight against Odoo: version, login, rights, reference data\n"
     "  jobs list|show|retry|discard|replay   inspect and operate on jobs (`synchub jobs --help`)\n"
@@ -108,9 +108,11 @@ int main(int argc, char **argv)
          "running jobs finish within [server] shutdown_grace, exit 0.\n"},
         {"worker", cmd_worker,
          "usage: synchub --config FILE worker\n"
-         "Runs [server] workers worker threads and the schedulers, without HTTP: with [store] backend = postgres,\n"
-         "`serve` nodes (ingestion) and `worker` nodes (work) share one queue and scale separately. Signals as\n"
-         "for serve.\n"},
+         "Runs [server] workers worker threads and the schedulers, without ingestion: with [store] backend =\n"
+         "postgres, `serve` nodes (ingestion) and `worker` nodes (work) share one queue and scale separately.\n"
+         "With [server] ops_listen = HOST:PORT it answers GET /metrics, /healthz and /readyz there (nothing else;\n"
+         "`serve` ignores ops_listen and answers them on listen), so that a serve and a worker can share one\n"
+         "config file on one host. Signals as for serve.\n"},
         {"check-config", cmd_check_config,
          "usage: synchub --config FILE check-config\n"
          "Validates the file (unknown keys, bad values, missing secrets) without starting anything.\n"

@@ -32,7 +32,9 @@ typedef struct cfg_key {
 
 #define S(f) offsetof(cfg_t, f)
 static const cfg_key_t server_keys[] = {
-    {"listen", T_LISTEN, 0, 0, 0, "127.0.0.1:8780", 0, "host:port the HTTP server binds"},
+    {"listen", T_LISTEN, S(listen), 0, 0, "127.0.0.1:8780", 0, "host:port the HTTP server of `serve` binds"},
+    {"ops_listen", T_LISTEN, S(ops_listen), 0, 0, "", 0,
+     "host:port where `worker` answers /metrics, /healthz, /readyz (empty = none; `serve` ignores it)"},
     {"workers", T_INT, S(workers), 0, 256, "4", 0, "worker threads (0 = ingest only)"},
     {"http_threads", T_INT, S(http_threads), 1, 64, "2", 0, "HTTP polling threads"},
     {"web_threads", T_INT, S(web_threads), 1, 16, "2", 0,
@@ -48,6 +50,9 @@ static const cfg_key_t server_keys[] = {
      "/readyz answers 503 while the oldest due job has waited longer than this (0 = no bound)"},
     {"ready_max_depth", T_INT, S(ready_max_depth), 0, 1000000000, "0", 0,
      "/readyz answers 503 while more jobs than this are queued or waiting to retry (0 = no bound)"},
+    {"pause_bulk_above", T_INT, S(pause_bulk_above), 0, 1000000000, "1000", 0,
+     "the scheduler holds back bulk work (reconcile.orders) while more jobs than this are queued or waiting to "
+     "retry, until the backlog is down to half (0 = never pause)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 static const cfg_key_t store_keys[] = {
     {"backend", T_BACKEND, S(store_backend), 0, 0, "sqlite", 0,
@@ -292,7 +297,8 @@ static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
     case T_SIZE: snprintf(tmp, n, "a size like 65536, 64KiB, 5MiB (from %lld to %lld bytes)",
                           (long long)k->min, (long long)k->max); break;
     case T_BOOL: snprintf(tmp, n, "true or false"); break;
-    case T_LISTEN: snprintf(tmp, n, "host:port with a port from 1 to 65535"); break;
+    case T_LISTEN: snprintf(tmp, n, "host:port with a port from 1 to 65535%s",
+                            k->def && !*k->def ? " (or nothing, for none)" : ""); break;
     case T_LEVEL: snprintf(tmp, n, "debug, info, warn or error"); break;
     case T_FORMAT: snprintf(tmp, n, "logfmt or json"); break;
     case T_BACKEND: snprintf(tmp, n, "sqlite or postgres"); break;
@@ -303,7 +309,7 @@ static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
 }
 
 /* Store value into the field at base+k->off. 0, or -1 when the value is malformed (caller reports). */
-static int set_value(cfg_t *cfg, char *base, const cfg_key_t *k, const char *v)
+static int set_value(char *base, const cfg_key_t *k, const char *v)
 {
     int64_t n;
     switch (k->type) {
@@ -353,6 +359,13 @@ static int set_value(cfg_t *cfg, char *base, const cfg_key_t *k, const char *v)
     case T_FORMAT:
         return log_format_parse(v, (log_format_t *)(base + k->off));
     case T_LISTEN: {
+        cfg_listen_t *l = (cfg_listen_t *)(base + k->off);
+        if (!*v && k->def && !*k->def) { /* an optional address: empty = none */
+            free(l->host);
+            l->host = NULL;
+            l->port = 0;
+            return 0;
+        }
         const char *colon = strrchr(v, ':');
         if (!colon || colon == v)
             return -1;
@@ -361,9 +374,9 @@ static int set_value(cfg_t *cfg, char *base, const cfg_key_t *k, const char *v)
         long port = strtol(colon + 1, &end, 10);
         if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
             return -1;
-        free(cfg->listen_host);
-        cfg->listen_host = strndup(v, (size_t)(colon - v));
-        cfg->listen_port = port;
+        free(l->host);
+        l->host = strndup(v, (size_t)(colon - v));
+        l->port = port;
         return 0;
     }
     case T_SECRET:
@@ -417,11 +430,11 @@ static void *section_new(void *arr, size_t *n, size_t size)
 }
 
 /* Apply a section table's defaults to a new section. */
-static void section_defaults(cfg_t *c, void *base, const cfg_key_t *table)
+static void section_defaults(void *base, const cfg_key_t *table)
 {
     for (const cfg_key_t *k = table; k->name; k++)
         if (k->def)
-            set_value(c, base, k, k->def);
+            set_value(base, k, k->def);
 }
 
 static cfg_shop_t *shop_get(cfg_parse_t *p, const char *domain)
@@ -434,7 +447,7 @@ static cfg_shop_t *shop_get(cfg_parse_t *p, const char *domain)
     if (!s)
         return NULL;
     s->domain = strdup(domain);
-    section_defaults(c, s, shop_keys);
+    section_defaults(s, shop_keys);
     for (char *q = s->domain; q && *q; q++)
         *q = (char)tolower((unsigned char)*q);
     s->line = p->line;
@@ -581,7 +594,7 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
         set_secret(p, (cfg_secret_t *)(base + k->off), k->name, how, value);
         return 1;
     }
-    if (set_value(c, base, k, value) < 0) {
+    if (set_value(base, k, value) < 0) {
         /* Echo the value back only for non-secret keys; it helps spot typos. */
         cfg_error(p, p->line, "bad value '%s' for %s in [%s]: expected %s", value, name, section,
                   type_expect(k, what, sizeof(what)));
@@ -589,14 +602,33 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
     }
     if (k->kind_bit)
         ((cfg_kind_t *)base)->set |= k->kind_bit;
+    if (k->type == T_LISTEN)
+        ((cfg_listen_t *)(base + k->off))->line = p->line;
     return 1;
+}
+
+static bool listen_wildcard(const char *host)
+{
+    return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "[::]") || !strcmp(host, "*");
+}
+
+/* A `serve` and a `worker` sharing this file on one host bind listen and ops_listen respectively: the same address
+ * for both would make the second one to start fail, so it is refused here, where the operator reads the file. */
+static void listen_check(cfg_parse_t *p)
+{
+    const cfg_listen_t *l = &p->cfg->listen, *o = &p->cfg->ops_listen;
+    if (o->host && o->port == l->port &&
+        (!strcmp(o->host, l->host) || listen_wildcard(o->host) || listen_wildcard(l->host)))
+        cfg_error(p, o->line, "[server] ops_listen %s:%lld overlaps listen %s:%lld: a serve and a worker sharing "
+                  "this file on one host would both bind it; pick another port", o->host, (long long)o->port,
+                  l->host, (long long)l->port);
 }
 
 static void apply_defaults(cfg_t *c, const cfg_key_t *table)
 {
     for (const cfg_key_t *k = table; k->name; k++)
         if (k->def)
-            set_value(c, (char *)c, k, k->def);
+            set_value((char *)c, k, k->def);
 }
 
 static char *resolve_relative(const char *cfgpath, const char *p)
@@ -626,7 +658,7 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
     apply_defaults(c, debug_keys);
     for (const cfg_key_t *k = odoo_keys; k->name; k++)
         if (k->def)
-            set_value(c, (char *)&c->odoo, k, k->def);
+            set_value((char *)&c->odoo, k, k->def);
 
     cfg_parse_t p = {.cfg = c, .errors = errors, .path = path, .at_line_start = true};
     p.fp = fopen(path, "r");
@@ -661,6 +693,7 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
         cfg_error(&p, 0, "[store] url and password apply to backend = postgres only (backend is %s)",
                   c->store_backend);
     }
+    listen_check(&p);
     for (size_t i = 0; i < c->nshops; i++) {
         cfg_shop_t *s = &c->shops[i];
         if (!s->webhook_secret.value)
@@ -852,7 +885,8 @@ void cfg_free(cfg_t *c)
     secret_free(&c->odoo.api_key);
     secret_free(&c->odoo.password);
     free(c->path);
-    free(c->listen_host);
+    free(c->listen.host);
+    free(c->ops_listen.host);
     free(c->store_backend);
     free(c->store_path);
     secret_free(&c->store_url);
@@ -880,7 +914,8 @@ static void print_table(buf_t *out, const char *section, const cfg_key_t *t)
 {
     buf_printf(out, "[%s]\n", section);
     for (; t->name; t++)
-        buf_printf(out, "  %-24s %-16s %s%s\n", t->name, t->def ? t->def : (t->type == T_SECRET ? "(secret)" : "-"),
+        buf_printf(out, "  %-24s %-16s %s%s\n", t->name,
+                   t->def ? (*t->def ? t->def : "(none)") : (t->type == T_SECRET ? "(secret)" : "-"),
                    t->help, t->type == T_SECRET ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
 }
 
@@ -909,7 +944,7 @@ static cfg_source_t *source_get(cfg_parse_t *p, const char *name)
     if (!s)
         return NULL;
     s->name = strdup(name);
-    section_defaults(c, s, source_keys);
+    section_defaults(s, source_keys);
     s->line = p->line;
     return s;
 }

@@ -87,14 +87,23 @@ typedef struct cfg_operator {
     int line;
 } cfg_operator_t;
 
+/* A host:port to bind ([server] listen, ops_listen). host NULL = not set (only keys whose default is empty). */
+typedef struct cfg_listen {
+    char *host;
+    int64_t port;
+    int line;   /* where the file set it; 0 = the default */
+} cfg_listen_t;
+
 typedef struct cfg {
     char *path;                 /* as given */
     /* [server] */
-    char *listen_host;
-    int64_t listen_port, workers, http_threads;
+    cfg_listen_t listen;        /* `serve`: webhooks, events, dashboard and the operations routes */
+    cfg_listen_t ops_listen;    /* `worker`: /metrics, /healthz, /readyz only; host NULL = none */
+    int64_t workers, http_threads;
     int64_t web_threads, web_queue;   /* the dashboard API's own threads and its bounded queue (httpd_pool) */
     int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
     int64_t ready_max_lag_ms, ready_max_depth;   /* /readyz bounds; 0 = none */
+    int64_t pause_bulk_above;   /* back-pressure: no scheduled bulk work above this backlog; 0 = never pause */
     /* [store] */
     char *store_backend, *store_path;   /* "sqlite" | "postgres"; store_path resolved against the config's folder */
     cfg_secret_t store_url;             /* postgres: postgresql://USER@HOST:PORT/DB (may hold the password) */

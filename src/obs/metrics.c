@@ -58,18 +58,21 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
                            "bad_signature, too_large, unknown_shop, bad_request, unavailable (503)", METRICS_COUNTER,
                            {"source", "outcome"}, NULL, 0, 16},
     [METRIC_QUEUE_JOBS] = {"synchub_queue_jobs", "jobs in the store by state (queued, running, retry, dead) and "
-                           "kind, read at scrape time", METRICS_GAUGE, {"state", "kind"}, NULL, 0, 128},
+                           "kind, read at scrape time; cluster-wide on a shared store: every node reports the same "
+                           "figure, do not sum across nodes", METRICS_GAUGE, {"state", "kind"}, NULL, 0, 128},
     [METRIC_QUEUE_OLDEST_AGE] = {"synchub_queue_oldest_job_age_seconds", "age (since it was stored) of the oldest "
-                                 "job of each kind in state queued, retry or dead, read at scrape time",
+                                 "job of each kind in state queued, retry or dead, read at scrape time; "
+                                 "cluster-wide on a shared store (do not sum across nodes)",
                                  METRICS_GAUGE, {"state", "kind"}, NULL, 0, 128},
     [METRIC_QUEUE_LAG] = {"synchub_queue_lag_seconds", "how long the oldest job that is due and first in its "
-                          "ordering key has been waiting for a worker (0 when none waits)", METRICS_GAUGE, {NULL},
+                          "ordering key has been waiting for a worker (0 when none waits); cluster-wide on a shared "
+                          "store (do not sum across nodes)", METRICS_GAUGE, {NULL},
                           NULL, 0, 1},
     [METRIC_STORE_UP] = {"synchub_store_up", "1 when this scrape could read the queue figures from the store",
                          METRICS_GAUGE, {NULL}, NULL, 0, 1},
-    [METRIC_JOB_ATTEMPTS] = {"synchub_job_attempts_total", "finished job attempts by kind, outcome (done, retry, "
-                             "dead) and error class (none for done)", METRICS_COUNTER, {"kind", "outcome", "class"},
-                             NULL, 0, 256},
+    [METRIC_JOB_ATTEMPTS] = {"synchub_job_attempts_total", "job attempts this node finished, by kind, outcome "
+                             "(done, retry, dead) and error class (none for done)", METRICS_COUNTER,
+                             {"kind", "outcome", "class"}, NULL, 0, 256},
     [METRIC_JOB_LEASES_EXPIRED] = {"synchub_job_leases_expired_total", "attempts lost because their worker "
                                    "vanished (lease expired; the job was requeued or, out of attempts, dead)",
                                    METRICS_COUNTER, {NULL}, NULL, 0, 1},
@@ -91,6 +94,12 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
                                 "stock = Shopify quantities changed outside synchub (a stale compare; set back to "
                                 "Odoo's), orders = Shopify orders the reconciliation found missing or outdated in "
                                 "Odoo", METRICS_COUNTER, {"shop", "flow"}, NULL, 0, 128},
+    [METRIC_SCHEDULER_PAUSED] = {"synchub_scheduler_paused", "1 while the scheduler holds a bulk flow back "
+                                 "because more jobs than [server] pause_bulk_above are queued or waiting to retry "
+                                 "(back-pressure), else 0", METRICS_GAUGE, {"flow"}, NULL, 0, 8},
+    [METRIC_SCHEDULER_SKIPPED] = {"synchub_scheduler_skipped_total", "scheduler ticks (about one a second, per "
+                                  "shop) at which a due run of a bulk flow was held back by back-pressure",
+                                  METRICS_COUNTER, {"flow"}, NULL, 0, 8},
 };
 
 /* ---- registry ---------------------------------------------------------------------------------------------- */

@@ -51,6 +51,8 @@ typedef enum {
     METRIC_THROTTLE_WAIT_SECONDS,/* counter {shop} */
     METRIC_THROTTLED,            /* counter {shop}: THROTTLED / 429 answers */
     METRIC_RECONCILE_DRIFT,      /* counter {shop, flow} */
+    METRIC_SCHEDULER_PAUSED,     /* gauge {flow}: 1 while back-pressure holds that scheduled bulk flow back */
+    METRIC_SCHEDULER_SKIPPED,    /* counter {flow}: scheduler ticks at which a due run of it was held back */
     METRIC_COUNT
 } metrics_id_t;
 

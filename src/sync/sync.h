@@ -57,6 +57,14 @@ void sync_scheduler_stop(sync_scheduler_t *sc);
  * *n to how many were new. 0 or -1. */
 int sync_schedule_once(sync_t *sy, store_t *s, int64_t now, int *n, err_t *err);
 
+/* Back-pressure (DESIGN "Expected by later work"): while more jobs than [server] pause_bulk_above are queued or
+ * waiting to retry, the scheduler enqueues no bulk work (scheduled reconcile.orders); ingestion and the other polls
+ * go on. It resumes once the backlog is down to half the bound (hysteresis: a backlog hovering at the bound does
+ * not flap). One step of that decision: updates *paused from the backlog, says whether it changed. bound <= 0 =
+ * never pause. Pure; any thread (on its own state). */
+typedef enum { SYNC_PAUSE_SAME, SYNC_PAUSE_STARTED, SYNC_PAUSE_RESUMED } sync_pause_change_t;
+sync_pause_change_t sync_pause_step(bool *paused, int64_t backlog, int64_t bound);
+
 /* Cursors "<position>|<seq>" (see the file comment). */
 typedef struct sync_cursor {
     char position[128]; /* the flow's own text: an Odoo write_date ("2026-11-23 10:00:00", UTC, no zone) for stock

@@ -261,25 +261,88 @@ int sync_cursor_advance(store_t *s, const char *flow, const char *shop, const sy
 
 /* ---- the scheduler --------------------------------------------------------------------------------------- */
 
-/* The periodic flows: kind, the cursor it advances, and its interval in the shop's config. */
+/* The periodic flows: kind, the cursor it advances, its interval in the shop's config, and whether it is bulk work
+ * that back-pressure holds back. Only the order reconciliation is: it lists every order of the window and may add
+ * thousands of order jobs, and what it would find now it finds as well later (its window starts where the last run
+ * started, not at the time it runs). The stock and fulfillment polls are not bulk: they are the Odoo → Shopify
+ * business flow itself (Odoo's free quantities are what stops Shopify overselling during the very sale that fills
+ * the queue), each is one incremental job per shop (at most one live), and they rank below order jobs anyway. */
 static const struct {
     const char *kind, *flow;
     size_t interval_off;
+    bool bulk;
 } schedule[] = {
-    {SYNC_KIND_STOCK_POLL, "stock", offsetof(cfg_shop_t, inventory_interval_ms)},
-    {SYNC_KIND_FULFILL_POLL, "fulfillment", offsetof(cfg_shop_t, fulfillment_interval_ms)},
-    {SYNC_KIND_RECONCILE_ORDERS, "reconcile.orders", offsetof(cfg_shop_t, reconcile_interval_ms)},
+    {SYNC_KIND_STOCK_POLL, "stock", offsetof(cfg_shop_t, inventory_interval_ms), false},
+    {SYNC_KIND_FULFILL_POLL, "fulfillment", offsetof(cfg_shop_t, fulfillment_interval_ms), false},
+    {SYNC_KIND_RECONCILE_ORDERS, "reconcile.orders", offsetof(cfg_shop_t, reconcile_interval_ms), true},
 };
 #define NSCHEDULE (sizeof(schedule) / sizeof(schedule[0]))
 
-/* When each (shop, flow) last had a poll enqueued: the scheduler's own memory, kept by its thread only. */
-typedef struct sched_state {
-    int64_t *last;   /* nshops × NSCHEDULE, ms */
-} sched_state_t;
+sync_pause_change_t sync_pause_step(bool *paused, int64_t backlog, int64_t bound)
+{
+    if (bound <= 0 || (*paused && backlog <= bound / 2)) {
+        bool was = *paused;
+        *paused = false;
+        return was ? SYNC_PAUSE_RESUMED : SYNC_PAUSE_SAME;
+    }
+    if (!*paused && backlog > bound) {
+        *paused = true;
+        return SYNC_PAUSE_STARTED;
+    }
+    return SYNC_PAUSE_SAME;
+}
 
-static int schedule_pass(sync_t *sy, store_t *s, int64_t now, int64_t *last, int *n, err_t *err)
+static void paused_gauge(metrics_t *m, bool paused)
+{
+    for (size_t k = 0; k < NSCHEDULE; k++)
+        if (schedule[k].bulk)
+            metrics_set(m, METRIC_SCHEDULER_PAUSED, (const char *[]){schedule[k].flow}, paused);
+}
+
+static int count_backlog(job_state_t state, const char *kind, int64_t count, int64_t oldest_ms, void *ud)
+{
+    (void)kind;
+    (void)oldest_ms;
+    if (state == JOB_QUEUED || state == JOB_RETRY)
+        *(int64_t *)ud += count;
+    return 0;
+}
+
+/* Whether bulk work waits: the backlog as /readyz counts it (queued + retry; the index alone, without kinds), read
+ * at most once per pass and only when a bulk run is due. Logs the pause and the resumption once each; the gauge
+ * and the counter of held-back ticks show it in /metrics. *held is set when the due run must wait. */
+static int backpressure_check(sync_t *sy, store_t *s, int64_t now, bool *paused, int *read, bool *held, err_t *err)
+{
+    if (*read < 0) {
+        int64_t backlog = 0, due = 0;
+        if (store_queue_depth(s, now, false, count_backlog, &backlog, &due, err) < 0)
+            return -1;
+        sync_pause_change_t ch = sync_pause_step(paused, backlog, sy->cfg->pause_bulk_above);
+        char nb[24], bound[24];
+        snprintf(nb, sizeof(nb), "%" PRId64, backlog);
+        snprintf(bound, sizeof(bound), "%" PRId64, sy->cfg->pause_bulk_above);
+        if (ch == SYNC_PAUSE_STARTED)
+            log_kv(LOG_LVL_WARN, "sync", "backlog above [server] pause_bulk_above: scheduled reconcile.orders paused "
+                   "until it drains to half (order, stock and fulfillment jobs go on)", "backlog", nb, "bound", bound,
+                   NULL);
+        else if (ch == SYNC_PAUSE_RESUMED)
+            log_kv(LOG_LVL_INFO, "sync", "backlog drained: scheduled reconcile.orders resumes from its cursor",
+                   "backlog", nb, "bound", bound, NULL);
+        if (ch != SYNC_PAUSE_SAME)
+            paused_gauge(sy->metrics, *paused);
+        *read = 1;
+    }
+    *held = *paused;
+    return 0;
+}
+
+/* One pass over every (shop, flow). last: when each last had a poll enqueued (nshops × NSCHEDULE, ms; NULL = all
+ * due); paused: the back-pressure state carried from pass to pass. A held-back bulk run keeps its last time, so it
+ * is due again at the next tick and runs at the first one after the backlog drained. */
+static int schedule_pass(sync_t *sy, store_t *s, int64_t now, int64_t *last, bool *paused, int *n, err_t *err)
 {
     const cfg_t *cfg = sy->cfg;
+    int read = -1;
     *n = 0;
     for (size_t i = 0; i < cfg->nshops; i++) {
         const cfg_shop_t *shop = &cfg->shops[i];
@@ -288,6 +351,13 @@ static int schedule_pass(sync_t *sy, store_t *s, int64_t now, int64_t *last, int
             int64_t *when = last ? &last[i * NSCHEDULE + k] : NULL;
             if (interval <= 0 || !sync_enabled(cfg, shop, schedule[k].kind) || (when && *when && now - *when < interval))
                 continue;
+            bool held = false;
+            if (schedule[k].bulk && backpressure_check(sy, s, now, paused, &read, &held, err) < 0)
+                return -1;
+            if (held) {
+                metrics_add(sy->metrics, METRIC_SCHEDULER_SKIPPED, (const char *[]){schedule[k].flow}, 1);
+                continue;
+            }
             char okey[300];
             sync_okey(schedule[k].kind, shop->domain, okey, sizeof(okey));
             int64_t live = 0;
@@ -313,7 +383,8 @@ static int schedule_pass(sync_t *sy, store_t *s, int64_t now, int64_t *last, int
 
 int sync_schedule_once(sync_t *sy, store_t *s, int64_t now, int *n, err_t *err)
 {
-    return schedule_pass(sy, s, now, NULL, n, err);
+    bool paused = false;
+    return schedule_pass(sy, s, now, NULL, &paused, n, err);
 }
 
 struct sync_scheduler {
@@ -338,7 +409,8 @@ static void *scheduler_main(void *arg)
         free(last);
         return NULL;
     }
-    bool was_leader = false;
+    bool was_leader = false, paused = false;
+    paused_gauge(sc->sy->metrics, false);   /* shown from the start: an absent series cannot be alerted on */
     pthread_mutex_lock(&sc->mu);
     while (!sc->stop) {
         pthread_mutex_unlock(&sc->mu);
@@ -353,7 +425,10 @@ static void *scheduler_main(void *arg)
             log_kv(LOG_LVL_INFO, "sync", leader ? "this node schedules the polls now (leader)"
                                                 : "another node schedules the polls (standby)", NULL);
         was_leader = leader;
-        if (leader && schedule_pass(sc->sy, s, clock_now_ms(), last, &n, &err) < 0)
+        /* The new leader decides now; this node's gauge must not claim a pause it no longer makes. */
+        if (!leader && paused && sync_pause_step(&paused, 0, 0) == SYNC_PAUSE_RESUMED)
+            paused_gauge(sc->sy->metrics, false);
+        if (leader && schedule_pass(sc->sy, s, clock_now_ms(), last, &paused, &n, &err) < 0)
             log_kv(LOG_LVL_WARN, "sync", "scheduling polls failed; trying again", "code", err.code, "error",
                    err.message, NULL);
         else if (n > 0)

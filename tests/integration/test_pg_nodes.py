@@ -7,6 +7,8 @@
   nothing run twice except attempts the restart interrupted.
 - The same webhook delivered to two nodes at the same instant is one job.
 - `synchub worker` (no HTTP) works the shared queue next to an ingest-only `serve`.
+- `synchub worker` with [server] ops_listen answers /metrics (its own attempts, the cluster-wide queue gauges),
+  /healthz and /readyz there, and nothing else.
 - The schedulers run on one node at a time and move to another node when that one is killed.
 
 Needs SYNCHUB_TEST_PG_URL (see conftest.py). Job count: SYNCHUB_PG_NODES_JOBS (default 20000, the issue's figure:
@@ -22,7 +24,8 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import BIN, REPO, need_pg, order_body, pg_schema_url, wait_until
+from conftest import BIN, REPO, free_port, http_request, need_pg, order_body, pg_schema_url, wait_until
+from test_metrics import parse_exposition, value
 
 N_JOBS = int(os.environ.get("SYNCHUB_PG_NODES_JOBS", "20000"))
 N_KEYS = 200
@@ -236,6 +239,57 @@ def test_worker_nodes_work_what_an_ingest_only_serve_stores(make_synchub, tmp_pa
     # The worker also picked up the webhook's job (it fails there: no Odoo configured, but it ran).
     job = ingest.show(doc["job"])
     assert job["attempts"], job
+    work.stop()
+    ingest.stop()
+
+
+def test_worker_ops_listen_serves_its_metrics_and_probes_only(make_synchub, tmp_path):
+    url = pg_schema_url("workerops")
+    ingest, work = make_nodes(make_synchub, url, 2)
+    ingest.set("server", workers=0)
+    ops_port = free_port()
+    work.set("server", ops_listen=f"127.0.0.1:{ops_port}")
+    ingest.start()
+    start_worker(work)
+    assert f"ops=127.0.0.1:{ops_port}" in work.log_text(), work.log_tail()
+    log = tmp_path / "runs.jsonl"
+    batch = tmp_path / "batch.jsonl"
+    write_batch(batch, log, 120, 12)
+    ingest.cli("enqueue", "--batch", batch)
+    for i in range(2):  # two attempts that end dead: they stay in the queue figures of every node
+        ingest.enqueue("test.needs_file", f"missing-{i}", {"path": str(tmp_path / "nope")}, max_attempts=1)
+    wait_until(lambda: done_count(ingest) == 120 and ingest.status()["states"]["dead"] == 2, timeout=120,
+               interval=0.3, msg="120 jobs done and 2 dead, by the worker")
+
+    def scrape(port):
+        status, _doc, raw = http_request(port, "GET", "/metrics")
+        assert status == 200, raw[:500]
+        return parse_exposition(raw.decode("utf-8"))
+
+    mine, serves = scrape(ops_port), scrape(ingest.port)
+    # Per-node counters: the worker's own attempts, exactly; the ingest-only serve ran none.
+    assert value(mine, "synchub_job_attempts_total", kind="test.record", outcome="done", **{"class": "none"}) == 120
+    assert value(mine, "synchub_job_attempts_total", kind="test.needs_file", outcome="dead",
+                 **{"class": "configuration"}) == 2
+    assert value(serves, "synchub_job_attempts_total", kind="test.record", outcome="done", **{"class": "none"}) == 0
+    # Cluster-wide gauges: read from the shared store, the same on both nodes (and said so in their HELP).
+    assert value(mine, "synchub_queue_jobs", state="dead", kind="test.needs_file") == 2
+    assert value(serves, "synchub_queue_jobs", state="dead", kind="test.needs_file") == 2
+    assert value(mine, "synchub_store_up") == 1
+    assert "cluster-wide" in mine["synchub_queue_jobs"]["help"]
+    # No ingestion here: its 413 count is not reported.
+    assert not mine.get("synchub_webhook_deliveries_total", {"samples": []})["samples"]
+    status, doc, _ = http_request(ops_port, "GET", "/healthz")
+    assert status == 200, doc
+    status, doc, _ = http_request(ops_port, "GET", "/readyz")
+    assert status == 200 and doc["ready"] is True, doc
+    # Only the operations routes: no webhooks, no events, no dashboard API.
+    body = order_body(9_300_001)
+    for method, path, data in (("POST", "/webhooks/shopify", body), ("POST", "/events/carrier", b"{}"),
+                               ("GET", "/api/jobs", None), ("GET", "/", None)):
+        status, _doc, _ = http_request(ops_port, method, path, body=data)
+        assert status == 404, f"{method} {path} answered {status} on the worker's ops_listen"
+    assert ingest.status()["states"]["queued"] == 0  # nothing was stored through the worker
     work.stop()
     ingest.stop()
 

@@ -44,8 +44,8 @@ static void test_cfg_defaults_and_values(void **state)
                     "[shop ACME.myshopify.com]\nwebhook_secret = abc\n[kind shopify.order]\nmax_attempts = 3\n",
                     &e, NULL);
     assert_non_null(c);
-    assert_string_equal(c->listen_host, "0.0.0.0");
-    assert_true(c->listen_port == 9000 && c->workers == 8);
+    assert_string_equal(c->listen.host, "0.0.0.0");
+    assert_true(c->listen.port == 9000 && c->workers == 8);
     assert_true(c->retention_ms == 2 * 86400000LL);
     assert_true(c->max_body == 5 * 1048576);
     assert_non_null(cfg_shop_find(c, "acme.MYSHOPIFY.com"));
@@ -54,6 +54,47 @@ static void test_cfg_defaults_and_values(void **state)
     assert_true((k->set & CFG_KIND_MAX_ATTEMPTS) && k->max_attempts == 3);
     cfg_free(c);
     buf_release(&e);
+}
+
+/* The file is refused with "FILE:LINE: msg…" among its errors. */
+static void refused_at(const char *text, int line, const char *msg)
+{
+    buf_t e = BUF_INIT;
+    char *path, want[512];
+    assert_null(load(text, &e, &path));
+    snprintf(want, sizeof(want), "%s:%d: %s", path, line, msg);
+    assert_non_null(strstr(buf_str(&e), want));
+    unlink(path);
+    free(path);
+    buf_release(&e);
+}
+
+/* ops_listen: empty by default and when set empty; host:port otherwise; port 0 and an address that a serve
+ * sharing the file would also bind are refused at their line. */
+static void test_cfg_ops_listen(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    cfg_t *c = load("[server]\nlisten = 127.0.0.1:8780\n", &e, NULL);
+    assert_non_null(c);
+    assert_null(c->ops_listen.host);
+    cfg_free(c);
+    c = load("[server]\nops_listen =\n", &e, NULL);
+    assert_non_null(c);
+    assert_null(c->ops_listen.host);
+    cfg_free(c);
+    c = load("[server]\nops_listen = 127.0.0.1:9780\n", &e, NULL);
+    assert_non_null(c);
+    assert_string_equal(c->ops_listen.host, "127.0.0.1");
+    assert_true(c->ops_listen.port == 9780 && c->listen.port == 8780);
+    cfg_free(c);
+    buf_release(&e);
+
+    refused_at("[server]\nworkers = 2\nops_listen = 127.0.0.1:0\n", 3,
+               "bad value '127.0.0.1:0' for ops_listen in [server]");
+    refused_at("[server]\nlisten = 0.0.0.0:8780\n\nops_listen = 127.0.0.1:8780\n", 4,
+               "[server] ops_listen 127.0.0.1:8780 overlaps listen");
+    refused_at("[server]\nlisten =\n", 2, "bad value '' for listen"); /* listen itself stays required */
 }
 
 static void test_cfg_errors_name_file_and_line(void **state)
@@ -271,6 +312,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cfg_sources),
         cmocka_unit_test(test_cfg_defaults_and_values),
+        cmocka_unit_test(test_cfg_ops_listen),
         cmocka_unit_test(test_cfg_errors_name_file_and_line),
         cmocka_unit_test(test_cfg_secret_sources_and_no_echo),
         cmocka_unit_test(test_cfg_refuses_secret_twice_and_missing_secret),
