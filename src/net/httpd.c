@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "core/buf.h"
+#include "net/httpd_pool.h"
 
 typedef struct route {
     char *method, *path;
@@ -34,9 +36,17 @@ struct httpd {
     route_t *routes;
     size_t nroutes;
     atomic_int deferred;     /* suspended requests not yet answered */
+    httpd_pool_t **pools;    /* owned: stopped and freed by httpd_free */
+    size_t npools;
 };
 
 enum { R_RECEIVING, R_HANDLING, R_QUEUED };
+
+/* A request header or query argument copied out of the connection (httpd_req_keep). value may be NULL ("?flag"). */
+typedef struct kept {
+    enum MHD_ValueKind kind;
+    char *name, *value;
+} kept_t;
 
 struct httpd_req {
     httpd_t *h;
@@ -49,6 +59,9 @@ struct httpd_req {
     bool too_large;
     bool deferred;
     buf_t body;
+    kept_t *kept;            /* httpd_req_keep: headers and arguments readable from any thread */
+    size_t nkept;
+    bool keep_failed;
     /* The answer; published with `answered` (release) so another thread may write it. */
     int status;
     char *ctype;
@@ -192,6 +205,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     for (size_t i = 0; i < r->nheaders; i++)
         free(r->headers[i]);
     free(r->headers);
+    for (size_t i = 0; i < r->nkept; i++) {
+        free(r->kept[i].name);
+        free(r->kept[i].value);
+    }
+    free(r->kept);
     free(r);
     *con_cls = NULL;
 }
@@ -279,8 +297,15 @@ void httpd_free(httpd_t *h, int wait_ms)
         struct timespec ts = {0, 10000000L};
         nanosleep(&ts, NULL);
     }
+    /* The pools' threads hold suspended requests, which the daemon frees when it stops: they end first. A polling
+     * thread entering a pool route after this gets 503, so the pools themselves are freed only after the daemon. */
+    for (size_t i = 0; i < h->npools; i++)
+        httpd__pool_stop(h->pools[i]);
     if (h->d)
         MHD_stop_daemon(h->d);
+    for (size_t i = 0; i < h->npools; i++)
+        httpd__pool_free(h->pools[i]);
+    free(h->pools);
     for (size_t i = 0; i < h->nroutes; i++) {
         free(h->routes[i].method);
         free(h->routes[i].path);
@@ -299,8 +324,60 @@ uint64_t httpd_too_large(const httpd_t *h, const char *method, const char *path)
     return n;
 }
 
+int httpd__add_pool(httpd_t *h, httpd_pool_t *p)
+{
+    httpd_pool_t **ps = realloc(h->pools, (h->npools + 1) * sizeof(*ps));
+    if (!ps)
+        return -1;
+    h->pools = ps;
+    h->pools[h->npools++] = p;
+    return 0;
+}
+
+static enum MHD_Result keep_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    httpd_req_t *r = cls;
+    kept_t *k = realloc(r->kept, (r->nkept + 1) * sizeof(*k));
+    if (!k) {
+        r->keep_failed = true;
+        return MHD_NO;
+    }
+    r->kept = k;
+    k[r->nkept] = (kept_t){kind, strdup(key), value ? strdup(value) : NULL};
+    if (!k[r->nkept].name || (value && !k[r->nkept].value)) {
+        free(k[r->nkept].name);
+        free(k[r->nkept].value);
+        r->keep_failed = true;
+        return MHD_NO;
+    }
+    r->nkept++;
+    return MHD_YES;
+}
+
+int httpd_req_keep(httpd_req_t *r)
+{
+    if (r->kept)
+        return 0;
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, keep_value, r);
+    /* Even a request without headers or arguments is kept (an empty list), so the readers stop asking MHD. */
+    if (!r->keep_failed && !r->kept)
+        r->kept = calloc(1, sizeof(*r->kept));
+    return r->keep_failed || !r->kept ? -1 : 0;
+}
+
+/* The first kept value of that kind and name; names compare without case, as MHD_lookup_connection_value does. */
+static const char *kept_value(httpd_req_t *r, enum MHD_ValueKind kind, const char *name)
+{
+    for (size_t i = 0; i < r->nkept; i++)
+        if (r->kept[i].kind == kind && strcasecmp(r->kept[i].name, name) == 0)
+            return r->kept[i].value;
+    return NULL;
+}
+
 const char *httpd_req_header(httpd_req_t *r, const char *name)
 {
+    if (r->kept)
+        return kept_value(r, MHD_HEADER_KIND, name);
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -323,6 +400,8 @@ const char *httpd_req_method(httpd_req_t *r)
 
 const char *httpd_req_arg(httpd_req_t *r, const char *name)
 {
+    if (r->kept)
+        return kept_value(r, MHD_GET_ARGUMENT_KIND, name);
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 

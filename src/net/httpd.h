@@ -40,14 +40,19 @@ void httpd_free(httpd_t *h, int wait_ms);
  * (for /metrics). Any thread, after httpd_start. */
 uint64_t httpd_too_large(const httpd_t *h, const char *method, const char *path);
 
-/* Inside a route callback only (the connection's data is valid there). */
+/* Inside a route callback only (the connection's data is valid there), or, after httpd_req_keep, on the thread that
+ * answers the request. */
 const char *httpd_req_header(httpd_req_t *r, const char *name);  /* case-insensitive; NULL if absent */
 const char *httpd_req_body(httpd_req_t *r, size_t *len);         /* never NULL; NUL-terminated copy */
 const char *httpd_req_path(httpd_req_t *r);                      /* the URL path, without the query string */
 const char *httpd_req_method(httpd_req_t *r);                    /* "GET", "POST", … */
 const char *httpd_req_arg(httpd_req_t *r, const char *name);     /* a query-string argument, decoded; NULL if absent */
+/* Copy the request's headers and query arguments into the request, so that httpd_req_header / httpd_req_arg (and
+ * httpd_req_body, httpd_req_path, httpd_req_method, always copies) keep working after the route returns, on the
+ * thread that will answer it (httpd_pool). Inside the route callback, before httpd_defer. 0 or -1 (out of memory). */
+int httpd_req_keep(httpd_req_t *r);
 /* Add a response header (WWW-Authenticate, Content-Security-Policy, …) to the answer this route will give.
- * Before httpd_respond, on the route's thread. Values are copied. 0 or -1. */
+ * Before httpd_respond, on the thread that answers. Values are copied. 0 or -1. */
 int httpd_add_header(httpd_req_t *r, const char *name, const char *value);
 void httpd_defer(httpd_req_t *r);                                 /* the answer will come from httpd_respond later */
 

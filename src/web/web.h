@@ -15,11 +15,14 @@
 
 typedef struct web web_t;
 
-/* The dashboard over cfg (borrowed; its operators) and db (borrowed; one connection per request, opened on the
- * polling thread that serves it). NULL on out of memory. web_free(NULL) is a no-op; call it after httpd_free. */
+/* The dashboard over cfg (borrowed; its operators, web_threads, web_queue) and db (borrowed; a web thread opens a
+ * connection for each request it answers). NULL on out of memory. web_free(NULL) is a no-op; call it after
+ * httpd_free. */
 web_t *web_new(const cfg_t *cfg, store_db_t *db);
 void web_free(web_t *w);
-/* Register GET / and /assets/ (the page) and GET/POST /api/ on h, before httpd_start. 0 or -1. */
+/* Register GET / and /assets/ (the page, answered on the polling threads) and GET/POST /api/ (answered on
+ * [server] web_threads threads of an httpd_pool that h owns and httpd_free stops) on h, before httpd_start.
+ * 0 or -1. */
 int web_routes(web_t *w, httpd_t *h);
 
 /* The operator whose token an Authorization header value ("Bearer <token>") carries, or NULL. Every configured

@@ -1,8 +1,10 @@
 /* web_api: the dashboard's JSON API (GET/POST /api/…) and the routes that serve the page. Every /api request needs
- * an operator's bearer token; POSTs need Content-Type: application/json. Each request opens its own store
- * connection on the polling thread serving it (operator traffic is light; the webhook path has its own threads'
- * worth of capacity through the writer). Actions go through store_operate_as / store_bulk_as, so the job change
- * and its audit row commit together, exactly as the CLI's. Not here: the queries (store_ops.c) or the page. */
+ * an operator's bearer token; POSTs need Content-Type: application/json. The API is answered on the web threads
+ * ([server] web_threads, an httpd_pool), each request on a store connection of its own, never on a polling
+ * thread: a dashboard query takes tens of milliseconds on a large store, and the polling threads acknowledge
+ * webhooks.
+ * Actions go through store_operate_as / store_bulk_as, so the job change and its audit row commit together, exactly
+ * as the CLI's. Not here: the queries (store_ops.c) or the page. */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <jansson.h>
@@ -10,10 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "net/httpd_pool.h"
 #include "obs/trace.h"
 #include "web/web.h"
 
@@ -523,6 +528,31 @@ static answer_t api_audit(call_t *c)
     return ok(json_pack("{s:o}", "audit", rows));
 }
 
+/* ---- GET /api/debug/sleep (only with [debug] test_handlers) ------------------------------------------------------ */
+
+/* Holds its web thread until the file `until` exists (at most 60 s), so a test can show that a blocked API request
+ * holds up no webhook and that a full queue is refused at once. It creates `until`.started first, so the test knows
+ * the request has a thread and is not still queued. */
+static answer_t api_debug_sleep(call_t *c)
+{
+    const char *until = httpd_req_arg(c->req, "until");
+    if (!until || !*until)
+        return fail(400, "web.query", "give until: a file whose creation ends the sleep", NULL);
+    char *started = NULL;
+    if (asprintf(&started, "%s.started", until) < 0)
+        return fail(500, "web.oom", "out of memory", NULL);
+    FILE *f = fopen(started, "w");
+    if (f)
+        fclose(f);
+    free(started);
+    int waited = 0;
+    for (; access(until, F_OK) != 0 && waited < 60000; waited += 10) {
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    return ok(json_pack("{s:b}", "woken", waited < 60000));
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------------------------- */
 
 /* "jobs/<id>" or "jobs/<id>/<verb>": the id into id (NUL-terminated), the verb or "". 0, or -1 if not that shape. */
@@ -554,6 +584,8 @@ static answer_t dispatch(call_t *c, bool post)
             return api_trace(c);
         if (!strcmp(r, "audit"))
             return api_audit(c);
+        if (!strcmp(r, "debug/sleep") && c->w->cfg->test_handlers)
+            return api_debug_sleep(c);
     } else {
         if (!strcmp(r, "failures/retry"))
             return api_failures_act(c, STORE_OP_RETRY);
@@ -621,6 +653,7 @@ const cfg_operator_t *web_auth(const cfg_t *cfg, const char *authorization)
     return match;
 }
 
+/* On a web thread (httpd_pool): the request's headers, arguments and body were kept for it. */
 static void route_api(void *udata, httpd_req_t *r)
 {
     web_t *w = udata;
@@ -648,6 +681,10 @@ static void route_api(void *udata, httpd_req_t *r)
         respond(r, fail(415, "web.content_type", "POST /api/… needs Content-Type: application/json", NULL));
         return;
     }
+    /* The web thread's own connection, for this request only: a SQLite connection kept between requests would keep
+     * the read snapshot of its last single-row query (statements are reset at their next use), so the next
+     * answer could be stale and the housekeeper's log rewind (a RESTART checkpoint, under the writers' lock) would
+     * wait for it, webhooks' commits with it. PostgreSQL connections come from store_disconnect's idle pool. */
     err_t err;
     c.s = store_connect(w->db, false, 0, &err);
     if (!c.s) {
@@ -695,8 +732,18 @@ void web_free(web_t *w)
 
 int web_routes(web_t *w, httpd_t *h)
 {
-    if (httpd_route(h, "GET", "/", route_page, w) < 0 || httpd_route(h, "GET", "/assets/*", route_page, w) < 0 ||
-        httpd_route(h, "GET", "/api/*", route_api, w) < 0 || httpd_route(h, "POST", "/api/*", route_api, w) < 0)
+    /* The page is a lookup in memory: the polling threads serve it. */
+    if (httpd_route(h, "GET", "/", route_page, w) < 0 || httpd_route(h, "GET", "/assets/*", route_page, w) < 0)
+        return -1;
+    httpd_pool_opts_t po = {"web", (int)w->cfg->web_threads, (int)w->cfg->web_queue};
+    err_t err;
+    httpd_pool_t *p = httpd_pool_new(h, &po, &err);
+    if (!p) {
+        log_kv(LOG_LVL_ERROR, "web", "cannot start the web threads", "code", err.code, "error", err.message, NULL);
+        return -1;
+    }
+    if (httpd_pool_route(p, "GET", "/api/*", route_api, w) < 0 ||
+        httpd_pool_route(p, "POST", "/api/*", route_api, w) < 0)
         return -1;
     return 0;
 }

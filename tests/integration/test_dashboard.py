@@ -5,11 +5,13 @@ CLI actions audited as cli:USER, and the page served with its security headers. 
 
 import http.client
 import json
+import signal
+import threading
 import urllib.parse
 
 import pytest
 
-from conftest import SHOP, fixture_json, record_output
+from conftest import SHOP, fixture_json, order_body, post_webhook, record_output, wait_until
 
 ALICE = "alice-dashboard-token-5d1f0c9e7b"
 BOB = "bob-dashboard-token-8a2e4f6c1d93"
@@ -244,3 +246,47 @@ def test_search_finds_jobs_by_id_and_ordering_key(hub, tmp_path):
     assert status == 200 and doc["order"]["id"] == order["id"] and doc["deliveries"], doc
     status, _, doc = call(hub, "GET", "/api/trace?order=999999")
     assert status == 404 and doc["code"] == "trace.not_found", doc
+
+
+def test_api_is_answered_off_the_polling_threads_and_a_full_queue_is_refused_at_once(hub, tmp_path):
+    """One polling thread, one web thread, two queue slots. While an API request holds the web thread (the debug
+    sleep of [debug] test_handlers), a webhook is still acknowledged; of three more API requests two wait and the
+    third is answered 503 with Retry-After while the others still wait. SIGTERM then answers what waits before the
+    daemon stops. Were the API answered on the polling thread, the webhook would wait behind the blocked request."""
+    with_operators(hub, tmp_path)
+    hub.set("server", http_threads="1", web_threads="1", web_queue="2")
+    hub.start()
+    flag = tmp_path / "wake"
+    answers = {}
+
+    def api(name, path):
+        answers[name] = call(hub, "GET", path)
+
+    sleeper = threading.Thread(target=api, args=("sleep", "/api/debug/sleep?until=" + urllib.parse.quote(str(flag))))
+    waiting = [threading.Thread(target=api, args=(f"overview{i}", "/api/overview")) for i in range(3)]
+    sleeper.start()
+    try:
+        wait_until(lambda: (tmp_path / "wake.started").exists(), msg="the debug sleep holds the web thread")
+        # Bounded only so that the old inline dispatch fails instead of hanging: the answer needs no web thread.
+        status, doc = post_webhook(hub.port, order_body(880001), timeout=15)
+        assert status == 200 and doc["status"] == "stored", doc
+
+        for t in waiting:
+            t.start()
+        wait_until(lambda: any(a[0] == 503 for a in list(answers.values())), msg="a 503 for the request past the queue")
+        refused = [a for a in list(answers.values()) if a[0] == 503]
+        assert len(refused) == 1 and "sleep" not in answers, answers
+        status, hdrs, doc = refused[0]
+        assert hdrs.get("retry-after") == "1" and doc["code"] == "http.busy", (hdrs, doc)
+        # The queued two are answered on shutdown too: httpd_free waits for them while the web thread drains them.
+        hub.proc.send_signal(signal.SIGTERM)
+    finally:
+        flag.write_text("")
+        sleeper.join(timeout=60)
+        for t in waiting:
+            if t.is_alive() or t.ident:
+                t.join(timeout=60)
+    hub.stop()
+    assert answers["sleep"][0] == 200 and answers["sleep"][2]["woken"] is True, answers["sleep"]
+    statuses = sorted(a[0] for name, a in answers.items() if name.startswith("overview"))
+    assert statuses == [200, 200, 503], answers
