@@ -98,6 +98,9 @@ static bool phone_like(const char *in, size_t s, size_t e)
         return false; /* a bare number: an id */
     if (groups == 3 && glen[0] == 4 && glen[1] == 2 && glen[2] == 2 && others > 0 && dots == 0)
         return false; /* 2026-01-31 */
+    if (e - s > 10 && glen[0] == 4 && glen[1] == 2 && glen[2] == 2 && in[s + 4] == '-' && in[s + 7] == '-' &&
+        in[s + 10] == ' ')
+        return false; /* 2026-01-31 10:00:00, Odoo's datetimes: the run stops at the first ':' */
     if (others == 0) {
         if (dots == 1)
             return false; /* 12345.678: an amount */

@@ -204,6 +204,8 @@ static void test_mask_shapes(void **state)
     /* kept: ids, dates, times, IPs, amounts, versions, short numbers */
     expect_mask("shopify order #1042 (6150327861270) at 2026-01-31T10:00:00Z",
                 "shopify order #1042 (6150327861270) at 2026-01-31T10:00:00Z", 0);
+    expect_mask("changed since 2026-12-04 07:44:14 (Odoo's datetime)",
+                "changed since 2026-12-04 07:44:14 (Odoo's datetime)", 0);
     expect_mask("ids 6150327861270, 6150327861271 on 10.20.30.40 cost 12345.678 v18.0.1.3",
                 "ids 6150327861270, 6150327861271 on 10.20.30.40 cost 12345.678 v18.0.1.3", 0);
     expect_mask("not@an-email, user@localhost, a@1.0", "not@an-email, user@localhost, a@1.0", 0);
