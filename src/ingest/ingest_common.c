@@ -82,6 +82,18 @@ void ingest__pending_free(ingest_pending_t *p)
     free(p);
 }
 
+void ingest__pending_label(ingest_pending_t *p, httpd_req_t *r, const char *route, const char *what, const char *k1,
+                           const char *v1, const char *k2, const char *v2)
+{
+    p->req = r;
+    p->route = route;
+    p->what = what;
+    p->k1 = k1;
+    p->k2 = k2;
+    snprintf(p->v1, sizeof(p->v1), "%s", v1);
+    snprintf(p->v2, sizeof(p->v2), "%s", v2);
+}
+
 static void on_committed(void *arg, int rc, bool duplicate, const err_t *err)
 {
     ingest_pending_t *p = arg;

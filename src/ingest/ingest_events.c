@@ -88,13 +88,7 @@ void ingest_events_post(void *udata, httpd_req_t *r)
         ingest_shipment_release(&ev);
         return reject(in, r, 503, "out of memory", src->name, NULL);
     }
-    p->req = r;
-    p->route = "logistics";
-    p->what = "event";
-    p->k1 = "source";
-    p->k2 = "event_id";
-    snprintf(p->v1, sizeof(p->v1), "%s", src->name);
-    snprintf(p->v2, sizeof(p->v2), "%s", ev.event_id);
+    ingest__pending_label(p, r, "logistics", "event", "source", src->name, "event_id", ev.event_id);
     int jrc = ingest_shipment_job(in->cfg, &ev, "http", now, &p->job, p->owned);
     ingest_shipment_release(&ev);
     if (jrc < 0) {

@@ -39,6 +39,10 @@ typedef struct ingest_pending {
 /* Take ownership of s into p->owned (NULL when out of room or s is NULL; s is then freed). */
 char *ingest__own(ingest_pending_t *p, char *s);
 void ingest__pending_free(ingest_pending_t *p);
+/* Name what p is for the answer, the log line and the metrics: its request, route and kind of delivery (static
+ * strings), and its two log fields (values copied, truncated to fit). */
+void ingest__pending_label(ingest_pending_t *p, httpd_req_t *r, const char *route, const char *what, const char *k1,
+                           const char *v1, const char *k2, const char *v2);
 
 /* Fill job's id (queue_job_id of idem_key; NULL: job.id is set already), priority, attempts and lease from the kind's policy, defer the request
  * and submit it to the writer; the answer (200 stored/duplicate, or 503) comes from the writer's callback. Takes p

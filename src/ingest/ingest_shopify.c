@@ -241,13 +241,7 @@ void ingest_shopify_webhook(void *udata, httpd_req_t *r)
         ingest__pending_free(p);
         return reject(in, r, err.cls == ERR_DATA ? 400 : 503, err.message, sc->domain, topic);
     }
-    p->req = r;
-    p->route = "shopify";
-    p->what = "webhook";
-    p->k1 = "shop";
-    p->k2 = "topic";
-    snprintf(p->v1, sizeof(p->v1), "%s", sc->domain);
-    snprintf(p->v2, sizeof(p->v2), "%s", topic);
+    ingest__pending_label(p, r, "shopify", "webhook", "shop", sc->domain, "topic", topic);
     /* ev's strings move into p (freed with it); resource is not needed past describe. */
     p->job.ordering_key = ingest__own(p, ev.ordering_key);
     const char *idem = ingest__own(p, ev.idem_key);
