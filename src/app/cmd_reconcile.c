@@ -12,7 +12,7 @@
 
 #include "app/app.h"
 #include "core/clock.h"
-#include "sync/sync.h"
+#include "flows/flows.h"
 
 typedef struct opts {
     const char *shop, *since;

@@ -2,7 +2,7 @@
  * the per-worker clients, cursors, job helpers, and the scheduler thread that enqueues due poll jobs.
  * Not here: what a flow does (sync_stock.c, sync_fulfillment.c, sync_reconcile.c). */
 #define _GNU_SOURCE
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #include <inttypes.h>
 #include <pthread.h>

@@ -38,7 +38,7 @@
  * without @idempotent), so libcurl never sends it twice by itself.
  */
 #define _GNU_SOURCE
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

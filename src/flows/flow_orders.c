@@ -13,7 +13,7 @@
  * staleness rule still applies.
  * A known customer's new paid order costs 3 calls (xmlid check, load, confirm); an update of a draft order 1. */
 #define _GNU_SOURCE
-#include "odoo/odoo_orders.h"
+#include "flows/flow_orders.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -12,7 +12,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "shopify/shopify_orders.h"
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #define LIST_PAGE 250            /* orders per page: 252 points, ids and dates only */
 #define RECONCILE_OVERLAP_MS 600000   /* each scheduled run starts 10 minutes before the last one ended */

@@ -21,7 +21,7 @@
  *   7. the links are written last (state, version, rank, delivered_at; the reference's delivery)
  * Every write Odoo confirmed is recorded as an effect (subject "shipment:<reference>") for `synchub trace`. */
 #define _GNU_SOURCE
-#include "odoo/odoo_shipments.h"
+#include "flows/flow_shipments.h"
 
 #include <ctype.h>
 #include <inttypes.h>

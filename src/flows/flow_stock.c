@@ -26,7 +26,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #define MAX_MAPS 32
 #define DISCOVER_BATCH 50    /* SKUs per inventoryItems lookup: 2 + 2 × 50 points, a query string Shopify accepts */

@@ -9,8 +9,8 @@
  * poll fails (say a configuration error), every later tick derives the same id and adds nothing, so a broken
  * mapping costs one dead job, not one per minute; once an operator fixes it and retries that job, seq moves on.
  */
-#ifndef SYNCHUB_SYNC_H
-#define SYNCHUB_SYNC_H
+#ifndef SYNCHUB_FLOWS_H
+#define SYNCHUB_FLOWS_H
 
 #include <jansson.h>
 #include <stdbool.h>

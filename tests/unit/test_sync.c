@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sync/sync.h"
+#include "flows/flows.h"
 
 static void test_sync_pause_above_the_bound_only(void **state)
 {
