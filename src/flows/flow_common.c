@@ -84,19 +84,6 @@ bool sync_enabled(const cfg_t *cfg, const cfg_shop_t *shop, const char *kind)
     return true;
 }
 
-int sync_register(queue_registry_t *reg, sync_t *sy)
-{
-    bool any = false;
-    for (size_t i = 0; i < sy->cfg->nshops; i++)
-        any = any || sync_enabled(sy->cfg, &sy->cfg->shops[i], SYNC_KIND_FULFILL);
-    if (!any)
-        return 0;
-    if (sync_stock_register(reg, sy) < 0 || sync_fulfillment_register(reg, sy) < 0 ||
-        sync_reconcile_register(reg, sy) < 0)
-        return -1;
-    return 0;
-}
-
 /* ---- per-worker clients ---------------------------------------------------------------------------------- */
 
 struct sync_worker {

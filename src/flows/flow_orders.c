@@ -64,18 +64,6 @@ static void slot_free(void *p)
     free(ws);
 }
 
-void odoo_xmlid_name(const char *shop, const char *what, const char *id, char *out, size_t n)
-{
-    char slug[96];
-    size_t k = 0;
-    const char *end = strstr(shop, ".myshopify.com");
-    size_t len = end ? (size_t)(end - shop) : strlen(shop);
-    for (size_t i = 0; i < len && k + 1 < sizeof(slug); i++)
-        slug[k++] = isalnum((unsigned char)shop[i]) ? (char)tolower((unsigned char)shop[i]) : '_';
-    slug[k] = '\0';
-    snprintf(out, n, "shopify_%s_%s_%s", slug, what, id);
-}
-
 static void full_xmlid(const char *name, char *out, size_t n)
 {
     snprintf(out, n, "%s.%s", ODOO_XMLID_MODULE, name);
@@ -167,23 +155,6 @@ static bool is_protected(const order_ctx_t *c, const char *model, const char *fi
     char want[128];
     snprintf(want, sizeof(want), "%s.%s", model, field);
     return cfg_list_has(c->cfg->odoo.protected_fields, want);
-}
-
-void odoo_datetime(int64_t ms, char *out, size_t n)
-{
-    char iso[40];
-    clock_format_iso8601(ms, iso, sizeof(iso));
-    snprintf(out, n, "%.10s %.8s", iso, iso + 11); /* "2026-11-21 19:03:11" (UTC, as Odoo stores) */
-}
-
-int odoo_datetime_parse(const char *text, int64_t *ms)
-{
-    /* clock_parse_iso8601 reads a time without a zone as no time at all; Odoo's are UTC, so say so. */
-    char iso[48];
-    if (!text || strlen(text) + 2 > sizeof(iso) || strchr(text, 'Z') || strchr(text, '+'))
-        return -1;
-    snprintf(iso, sizeof(iso), "%sZ", text);
-    return clock_parse_iso8601(iso, ms);
 }
 
 static void short_hash(const char *text, char out[17])

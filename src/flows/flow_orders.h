@@ -13,10 +13,4 @@
  * from Shopify before it is mapped, so a late or replayed webhook never applies an old payload. 0 or -1. */
 int odoo_orders_register(queue_registry_t *reg, sync_t *sy);
 
-/* External ID name (without module) for a Shopify object: "shopify_acme_outfitters_order_6150327861270".
- * what: "order", "customer", "address", … Writes into out (NUL-terminated, truncated to n). */
-void odoo_xmlid_name(const char *shop, const char *what, const char *id, char *out, size_t n);
-
-#define ODOO_XMLID_MODULE "__synchub__"
-
 #endif
