@@ -18,7 +18,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "store/store_engine.h"
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 struct store_db {
     const store_engine_t *eng;  /* first member: store.c dispatches on it */

@@ -1,8 +1,8 @@
 /* store_internal: declarations shared by the SQLite engine's files and the few callers that manage the store's
  * upkeep (the housekeeping thread). Not part of the interface a connector uses. store_checkpoint works on either
  * engine (PostgreSQL: it does nothing, the server checkpoints); the store__ functions below are SQLite's only. */
-#ifndef SYNCHUB_STORE_INTERNAL_H
-#define SYNCHUB_STORE_INTERNAL_H
+#ifndef SYNCHUB_STORE_SQLITE_H
+#define SYNCHUB_STORE_SQLITE_H
 
 #include <sqlite3.h>
 

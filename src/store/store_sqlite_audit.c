@@ -7,7 +7,7 @@
 
 #include "core/clock.h"
 #include "store/store_engine.h"
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 /* Inside the caller's write transaction. */
 static int audit_insert(store_t *s, const char *actor, const char *action, const char *target, const char *detail,

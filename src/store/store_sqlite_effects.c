@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 static void bind_opt(sqlite3_stmt *st, int i, const char *v)
 {

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE
 #include <string.h>
 
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 /* Live and dead jobs only: jobs_state (state, updated_at) finds them without visiting the done ones, which are
  * most of a long-running table. Grouping by kind reads each of those rows once; the totals alone come from the

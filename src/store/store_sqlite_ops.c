@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "store/store_engine.h"
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
 {
