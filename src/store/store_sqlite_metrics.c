@@ -57,3 +57,34 @@ out:
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return rc;
 }
+
+static int lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st;
+    const char *sql =
+        "SELECT state, count(*), NULL FROM jobs GROUP BY state"
+        " UNION ALL SELECT -1, min(created_at), NULL FROM jobs WHERE state = 0"
+        " UNION ALL SELECT -2, min(run_at), NULL FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
+        " UNION ALL SELECT -3, count(*), NULL FROM attempts WHERE outcome = 'retry' AND finished_at >= ?1 - 3600000";
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_error(s, err, "stats");
+    sqlite3_bind_int64(st, 1, now);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        int64_t v = sqlite3_column_int64(st, 1);
+        if (k >= 0 && k < JOB_STATE_COUNT)
+            out->by_state[k] = v;
+        else if (k == -1)
+            out->oldest_queued_ms = v;
+        else if (k == -2)
+            out->oldest_due_ms = v;
+        else if (k == -3)
+            out->retries_last_hour = v;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return sql_error(s, err, "stats");
+    return 0;
+}
