@@ -352,17 +352,6 @@ static void pg_db_set_max_size(store_db_t *h, int64_t bytes)
     (void)bytes;
 }
 
-static void wake_local(pg_db_t *db, bool all)
-{
-    pthread_mutex_lock(&db->wake_mu);
-    db->wake_gen++;
-    if (all)
-        pthread_cond_broadcast(&db->wake_cv);
-    else
-        pthread_cond_signal(&db->wake_cv);
-    pthread_mutex_unlock(&db->wake_mu);
-}
-
 static void pg_db_notify(store_db_t *h, int njobs)
 {
     wake_local(PGDB(h), njobs != 1);

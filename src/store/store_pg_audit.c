@@ -156,3 +156,9 @@ static int pg_audit_list(store_t *h, int limit, store_audit_fn fn, void *ud, err
     PQclear(r);
     return 0;
 }
+
+static int pg_operate(store_t *h, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
+                      err_t *err)
+{
+    return pg_operate_as(h, NULL, id, op, now, out_id, err);
+}

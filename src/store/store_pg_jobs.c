@@ -467,12 +467,6 @@ static int operate_locked(pg_t *s, const char *id, store_op_t op, int64_t now, c
     return 0;
 }
 
-static int pg_operate(store_t *h, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
-                      err_t *err)
-{
-    return pg_operate_as(h, NULL, id, op, now, out_id, err);
-}
-
 static int pg_attempts(store_t *h, const job_t *job, job_attempt_t **out, size_t *n, err_t *err)
 {
     pg_t *s = PG(h);

@@ -510,3 +510,14 @@ static int take_first_job(PGresult *r, job_t **out, err_t *err)
     *out = j;
     return 1;
 }
+
+static void wake_local(pg_db_t *db, bool all)
+{
+    pthread_mutex_lock(&db->wake_mu);
+    db->wake_gen++;
+    if (all)
+        pthread_cond_broadcast(&db->wake_cv);
+    else
+        pthread_cond_signal(&db->wake_cv);
+    pthread_mutex_unlock(&db->wake_mu);
+}

@@ -218,18 +218,6 @@ static void lite_db_set_max_size(store_db_t *db, int64_t bytes)
     db->max_size = bytes;
 }
 
-static void lite_db_notify(store_db_t *db, int njobs)
-{
-    pthread_mutex_lock(&db->wake_mu);
-    db->wake_gen++;
-    /* One new job needs one worker: waking them all only makes them race for the write lock. */
-    if (njobs == 1)
-        pthread_cond_signal(&db->wake_cv);
-    else
-        pthread_cond_broadcast(&db->wake_cv);
-    pthread_mutex_unlock(&db->wake_mu);
-}
-
 static void lite_db_wait(store_db_t *db, uint64_t *seen, int64_t timeout_ms)
 {
     struct timespec ts;

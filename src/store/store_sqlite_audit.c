@@ -144,3 +144,17 @@ static int lite_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err
 {
     return store__lite_bulk_as(s, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
 }
+
+static int lite_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
+{
+    if (begin_write(s, err) < 0)
+        return -1;
+    if (store__operate_locked(s, id, op, now, out_id, err) < 0) {
+        rollback(s);
+        return -1;
+    }
+    if (commit(s, err) < 0)
+        return -1;
+    lite_db_notify(s->db, 1);
+    return 0;
+}

@@ -435,20 +435,6 @@ int store__operate_locked(store_t *s, const char *id, store_op_t op, int64_t now
     return rc;
 }
 
-static int lite_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
-{
-    if (begin_write(s, err) < 0)
-        return -1;
-    if (store__operate_locked(s, id, op, now, out_id, err) < 0) {
-        rollback(s);
-        return -1;
-    }
-    if (commit(s, err) < 0)
-        return -1;
-    lite_db_notify(s->db, 1);
-    return 0;
-}
-
 /* ---- reading ----------------------------------------------------------------------------------------------- */
 
 static int lite_attempts(store_t *s, const job_t *job, job_attempt_t **out, size_t *n, err_t *err)
@@ -496,4 +482,9 @@ static int lite_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t
         *n = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return rc < 0 ? -1 : 0;
+}
+
+int store__set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, err_t *err)
+{
+    return set_state(s, j, to, now, err);
 }

@@ -284,11 +284,6 @@ store_db_t *store__db(store_t *s)
     return s->db;
 }
 
-int store__set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, err_t *err)
-{
-    return set_state(s, j, to, now, err);
-}
-
 int store__sql_error(store_t *s, err_t *err, const char *what)
 {
     return sql_error(s, err, what);
@@ -331,4 +326,16 @@ int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_
     }
     sqlite3_finalize(st);
     return 0;
+}
+
+static void lite_db_notify(store_db_t *db, int njobs)
+{
+    pthread_mutex_lock(&db->wake_mu);
+    db->wake_gen++;
+    /* One new job needs one worker: waking them all only makes them race for the write lock. */
+    if (njobs == 1)
+        pthread_cond_signal(&db->wake_cv);
+    else
+        pthread_cond_broadcast(&db->wake_cv);
+    pthread_mutex_unlock(&db->wake_mu);
 }
