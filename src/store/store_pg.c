@@ -31,56 +31,7 @@
 #include "core/crypto.h"
 #include "store/store.h"
 #include "store/store_engine.h"
-
-#define PG_CHANNEL "synchub_jobs"
-#define PG_MIGRATE_LOCK 7423017001LL   /* session advisory lock serialising migrations of nodes starting together */
-#define PG_DIAL_BACKOFF_MAX_MS 5000
-#define PG_POOL_IDLE 8                 /* idle connections a node keeps for short-lived store_t's (/readyz, CLI) */
-
-typedef struct pg_db {
-    const store_engine_t *eng;   /* first member: store.c dispatches on it */
-    char *url;                   /* as configured, possibly with a password: only ever handed to libpq */
-    char *password;              /* NULL = the URL's own, PGPASSWORD or ~/.pgpass */
-    char *label;                 /* the URL without its password: errors and logs */
-    int64_t busy_timeout_ms;
-    pthread_mutex_t wake_mu;
-    pthread_cond_t wake_cv;
-    uint64_t wake_gen;
-    bool listening, stopping;    /* under wake_mu */
-    pthread_t listener;
-    pthread_mutex_t pool_mu;
-    struct pg_store *idle[PG_POOL_IDLE];   /* closed store_t's whose connections wait for the next store_connect */
-    int nidle;
-} pg_db_t;
-
-enum {
-    Q_ENQUEUE, Q_FINISH_ONE, Q_LOCK_KEY, Q_REFRESH, Q_CLAIM, Q_NEXT_DUE, Q_FINISH, Q_ATTEMPT_CLOSE, Q_RENEW, Q_NOTIFY,
-    Q_BY_ID, Q_BY_PREFIX, Q_LINK_GET, Q_LINK_PUT, Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT,
-    Q_KEY_LIVE, Q_ATTEMPTS, Q_COUNT
-};
-
-typedef struct pg_store {
-    const store_engine_t *eng;   /* first member: store.c dispatches on it */
-    pg_db_t *db;
-    PGconn *conn;
-    bool durable;
-    int64_t busy_ms;
-    bool prepared[Q_COUNT];
-    bool in_tx;
-    bool leader;                 /* holds the session advisory lock of leader_name */
-    char leader_name[64];
-    int64_t next_dial_ms, dial_backoff_ms;
-    uint64_t rng;
-} pg_t;
-
-#define PG(h) ((pg_t *)(h))
-#define PGDB(h) ((pg_db_t *)(h))
-
-/* The column list read by read_job(); the order is the contract (as STORE_JOB_COLS in SQLite's engine). */
-#define PG_JOB_COLS                                                                                                 \
-    "rid, id, kind, okey, priority, state, attempts, max_attempts, lease_ms, event_time, run_at,"                  \
-    " coalesce(lease_until, 0), lease_token, created_at, updated_at, coalesce(finished_at, 0), source,"            \
-    " correlation_id, meta, payload, err_class, err_code, err_message, err_record, err_hint, err_retry_safe"
+#include "store/store_pg.h"
 
 /* Versioned migrations: the schema_version table holds the number of entries applied. Append, never edit. The
  * first entry is SQLite's first five in one (a new engine starts at the schema SQLite reached). */
@@ -235,19 +186,19 @@ static int migrate(pg_t *s, err_t *err)
     /* Nodes starting together migrate one at a time: the session lock is held across the version check and the
      * steps, and released before returning. */
     pg_args_t lk = {0};
-    a_int(&lk, PG_MIGRATE_LOCK);
-    PGresult *l = run_sql(s, "SELECT pg_advisory_lock($1::bigint)", &lk, err, "lock the schema");
+    store__pg_a_int(&lk, PG_MIGRATE_LOCK);
+    PGresult *l = store__pg_run_sql(s, "SELECT pg_advisory_lock($1::bigint)", &lk, err, "lock the schema");
     if (!l)
         return -1;
     PQclear(l);
     int rc = -1;
     int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
     PGresult *r = NULL;
-    if (exec_plain(s, "CREATE TABLE IF NOT EXISTS schema_version(version integer NOT NULL)", err) < 0)
+    if (store__pg_exec_plain(s, "CREATE TABLE IF NOT EXISTS schema_version(version integer NOT NULL)", err) < 0)
         goto out;
-    if (!(r = run_sql(s, "SELECT coalesce(max(version), 0) FROM schema_version", NULL, err, "read schema version")))
+    if (!(r = store__pg_run_sql(s, "SELECT coalesce(max(version), 0) FROM schema_version", NULL, err, "read schema version")))
         goto out;
-    int version = (int)cell_int(r, 0, 0);
+    int version = (int)store__pg_cell_int(r, 0, 0);
     PQclear(r);
     if (version > latest) {
         err_set(err, ERR_CONFIGURATION, "store.version",
@@ -257,21 +208,21 @@ static int migrate(pg_t *s, err_t *err)
     }
     for (int v = version; v < latest; v++) {
         pg_args_t a = {0};
-        a_int(&a, v + 1);
-        if (begin(s, err) < 0)
+        store__pg_a_int(&a, v + 1);
+        if (store__pg_begin(s, err) < 0)
             goto out;
         /* A multi-statement string needs the simple protocol (no parameters); the migrations carry no data. */
         PGresult *m = PQexec(s->conn, migrations[v]);
         bool ok = PQresultStatus(m) == PGRES_COMMAND_OK;
         if (!ok)
-            pg_fail(s, m, err, "migrate the schema");
+            store__pg_fail(s, m, err, "migrate the schema");
         PQclear(m);
-        if (!ok || !(r = run_sql(s, "INSERT INTO schema_version(version) VALUES($1::int)", &a, err, "migrate"))) {
-            rollback(s);
+        if (!ok || !(r = store__pg_run_sql(s, "INSERT INTO schema_version(version) VALUES($1::int)", &a, err, "migrate"))) {
+            store__pg_rollback(s);
             goto out;
         }
         PQclear(r);
-        if (commit(s, err) < 0)
+        if (store__pg_commit(s, err) < 0)
             goto out;
     }
     rc = 0;
@@ -324,7 +275,7 @@ store_db_t *store__pg_open(const char *url, const char *password, int64_t busy_t
     pthread_cond_init(&db->wake_cv, NULL);
     db->url = strdup(url);
     db->password = password && *password ? strdup(password) : NULL;
-    db->label = redact(url);
+    db->label = store__pg_redact(url);
     db->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
     if (!db->url || !db->label || (password && *password && !db->password)) {
         err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
@@ -354,7 +305,7 @@ static void pg_db_set_max_size(store_db_t *h, int64_t bytes)
 
 static void pg_db_notify(store_db_t *h, int njobs)
 {
-    wake_local(PGDB(h), njobs != 1);
+    store__pg_wake_local(PGDB(h), njobs != 1);
 }
 
 /* The listener: LISTEN on its own connection and turn every notification into a local wake-up of all waiters
@@ -374,7 +325,7 @@ static void *listener_main(void *arg)
         if (!c || PQstatus(c) != CONNECTION_OK) {
             PQfinish(c);
             err_t err;
-            c = dial(db, PG_DIAL_BACKOFF_MAX_MS, &err);
+            c = store__pg_dial(db, PG_DIAL_BACKOFF_MAX_MS, &err);
             PGresult *r = c ? PQexec(c, "LISTEN " PG_CHANNEL) : NULL;
             bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
@@ -389,7 +340,7 @@ static void *listener_main(void *arg)
                 continue;
             }
             backoff = 100;
-            wake_local(db, true);
+            store__pg_wake_local(db, true);
         }
         struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
         if (poll(&pfd, 1, 200) <= 0)
@@ -403,7 +354,7 @@ static void *listener_main(void *arg)
             PQfreemem(n);
         }
         if (got)
-            wake_local(db, true);
+            store__pg_wake_local(db, true);
     }
     PQfinish(c);
     return NULL;
@@ -479,7 +430,7 @@ static store_t *pg_connect(store_db_t *h, bool durable, int64_t busy_timeout_ms,
     s->durable = durable;
     s->busy_ms = busy_timeout_ms > 0 ? busy_timeout_ms : db->busy_timeout_ms;
     s->rng = crypto_random_u64();
-    if (ensure(s, err) < 0) {
+    if (store__pg_ensure(s, err) < 0) {
         if (err && strcmp(err->code, "store.open") == 0)
             err->cls = ERR_CONFIGURATION; /* at start-up a refused login is the operator's to fix */
         free(s);
@@ -491,7 +442,7 @@ static store_t *pg_connect(store_db_t *h, bool durable, int64_t busy_timeout_ms,
 static void pg_disconnect(store_t *h)
 {
     pg_t *s = PG(h);
-    rollback(s);
+    store__pg_rollback(s);
     if (pool_give(s))
         return;
     PQfinish(s->conn);
@@ -511,9 +462,9 @@ static int pg_checkpoint(store_t *h, err_t *err)
 static int pg_probe_write(store_t *h, err_t *err)
 {
     pg_t *s = PG(h);
-    if (ensure(s, err) < 0)
+    if (store__pg_ensure(s, err) < 0)
         return -1;
-    PGresult *r = run_sql(s,
+    PGresult *r = store__pg_run_sql(s,
                           "INSERT INTO meta(key, value) VALUES('ready_probe', extract(epoch FROM now())::bigint::text)"
                           " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                           NULL, err, "probe write");
@@ -525,13 +476,13 @@ static int pg_leader_try(store_t *h, const char *name, bool *leader, err_t *err)
 {
     pg_t *s = PG(h);
     *leader = false;
-    if (ensure(s, err) < 0)
+    if (store__pg_ensure(s, err) < 0)
         return -1;
     pg_args_t a = {0};
-    a_str(&a, name);
+    store__pg_a_str(&a, name);
     if (s->leader && strcmp(s->leader_name, name) == 0) {
         /* Still held while the session lives: prove the session does. */
-        PGresult *r = run_sql(s, "SELECT 1", NULL, err, "check leadership");
+        PGresult *r = store__pg_run_sql(s, "SELECT 1", NULL, err, "check leadership");
         PQclear(r);
         if (!r) {
             s->leader = false;
@@ -541,7 +492,7 @@ static int pg_leader_try(store_t *h, const char *name, bool *leader, err_t *err)
         return 0;
     }
     /* Advisory locks are per database: the schema in the key keeps installations in other schemas apart. */
-    PGresult *r = run_sql(s,
+    PGresult *r = store__pg_run_sql(s,
                           "SELECT pg_try_advisory_lock("
                           " hashtextextended('leader:' || current_schema() || ':' || $1::text, 0))",
                           &a, err, "take leadership");
@@ -559,14 +510,14 @@ static int pg_key_live(store_t *h, const char *ordering_key, int64_t *n, err_t *
 {
     pg_t *s = PG(h);
     *n = 0;
-    if (ensure(s, err) < 0)
+    if (store__pg_ensure(s, err) < 0)
         return -1;
     pg_args_t a = {0};
-    a_str(&a, ordering_key);
-    PGresult *r = run(s, Q_KEY_LIVE, &a, err, "count live jobs");
+    store__pg_a_str(&a, ordering_key);
+    PGresult *r = store__pg_run(s, Q_KEY_LIVE, &a, err, "count live jobs");
     if (!r)
         return -1;
-    *n = cell_int(r, 0, 0);
+    *n = store__pg_cell_int(r, 0, 0);
     PQclear(r);
     return 0;
 }
@@ -585,42 +536,42 @@ const store_engine_t store__pg_engine = {
     .connect = pg_connect,
     .disconnect = pg_disconnect,
     .checkpoint = pg_checkpoint,
-    .enqueue = pg_enqueue,
-    .claim = pg_claim,
-    .finish_claim = pg_finish_claim,
-    .renew_lease = pg_renew_lease,
-    .reap_expired = pg_reap_expired,
-    .prune = pg_prune,
-    .operate = pg_operate,
-    .retry_dead = pg_retry_dead,
-    .job_get = pg_job_get,
-    .attempts = pg_attempts,
-    .list = pg_list,
-    .stats = pg_stats,
+    .enqueue = store__pg_enqueue,
+    .claim = store__pg_claim,
+    .finish_claim = store__pg_finish_claim,
+    .renew_lease = store__pg_renew_lease,
+    .reap_expired = store__pg_reap_expired,
+    .prune = store__pg_prune,
+    .operate = store__pg_operate,
+    .retry_dead = store__pg_retry_dead,
+    .job_get = store__pg_job_get,
+    .attempts = store__pg_attempts,
+    .list = store__pg_list,
+    .stats = store__pg_stats,
     .probe_write = pg_probe_write,
-    .link_get = pg_link_get,
-    .link_put = pg_link_put,
-    .link_forget = pg_link_forget,
-    .links_put = pg_links_put,
-    .links_each = pg_links_each,
-    .link_find = pg_link_find,
-    .cursor_get = pg_cursor_get,
-    .cursor_put = pg_cursor_put,
+    .link_get = store__pg_link_get,
+    .link_put = store__pg_link_put,
+    .link_forget = store__pg_link_forget,
+    .links_put = store__pg_links_put,
+    .links_each = store__pg_links_each,
+    .link_find = store__pg_link_find,
+    .cursor_get = store__pg_cursor_get,
+    .cursor_put = store__pg_cursor_put,
     .key_live = pg_key_live,
-    .effects_add = pg_effects_add,
-    .effects_list = pg_effects_list,
-    .effects_prune = pg_effects_prune,
-    .jobs_by = pg_jobs_by,
-    .job_by_payload = pg_job_by_payload,
-    .link_by_extra = pg_link_by_extra,
+    .effects_add = store__pg_effects_add,
+    .effects_list = store__pg_effects_list,
+    .effects_prune = store__pg_effects_prune,
+    .jobs_by = store__pg_jobs_by,
+    .job_by_payload = store__pg_job_by_payload,
+    .link_by_extra = store__pg_link_by_extra,
     .leader_try = pg_leader_try,
-    .audit_add = pg_audit_add,
-    .audit_list = pg_audit_list,
-    .operate_as = pg_operate_as,
-    .bulk_as = pg_bulk_as,
-    .failures = pg_failures,
-    .activity = pg_activity,
-    .jobs_query = pg_jobs_query,
-    .queue_depth = pg_queue_depth,
-    .effects_by_target = pg_effects_by_target,
+    .audit_add = store__pg_audit_add,
+    .audit_list = store__pg_audit_list,
+    .operate_as = store__pg_operate_as,
+    .bulk_as = store__pg_bulk_as,
+    .failures = store__pg_failures,
+    .activity = store__pg_activity,
+    .jobs_query = store__pg_jobs_query,
+    .queue_depth = store__pg_queue_depth,
+    .effects_by_target = store__pg_effects_by_target,
 };

@@ -22,38 +22,38 @@ static int audit_insert(pg_t *s, const char *actor, const char *action, const ch
                         int64_t at, err_t *err)
 {
     pg_args_t a = {0};
-    a_int(&a, at ? at : clock_now_ms());
-    a_str(&a, actor);
-    a_str(&a, action);
-    a_str(&a, target ? target : "");
-    a_str(&a, detail);
-    PGresult *r = run_sql(s, "INSERT INTO audit(at, actor, action, target, detail) VALUES($1::bigint, $2, $3, $4, $5)",
+    store__pg_a_int(&a, at ? at : clock_now_ms());
+    store__pg_a_str(&a, actor);
+    store__pg_a_str(&a, action);
+    store__pg_a_str(&a, target ? target : "");
+    store__pg_a_str(&a, detail);
+    PGresult *r = store__pg_run_sql(s, "INSERT INTO audit(at, actor, action, target, detail) VALUES($1::bigint, $2, $3, $4, $5)",
                           &a, err, "insert audit row");
     PQclear(r);
     return r ? 0 : -1;
 }
 
-static int pg_operate_as(store_t *h, const char *actor, const char *id, store_op_t op, int64_t now,
+int store__pg_operate_as(store_t *h, const char *actor, const char *id, store_op_t op, int64_t now,
                          char out_id[JOB_ID_LEN + 1], err_t *err)
 {
     pg_t *s = PG(h);
     char full[JOB_ID_LEN + 1];
-    if (begin(s, err) < 0)
+    if (store__pg_begin(s, err) < 0)
         return -1;
-    if (operate_locked(s, id, op, now, full, err) < 0 ||
+    if (store__pg_operate_locked(s, id, op, now, full, err) < 0 ||
         (actor && audit_insert(s, actor, store__op_verb(op), full, NULL, now, err) < 0)) {
-        rollback(s);
+        store__pg_rollback(s);
         return -1;
     }
-    if (commit(s, err) < 0)
+    if (store__pg_commit(s, err) < 0)
         return -1;
-    wake_local(s->db, false);
+    store__pg_wake_local(s->db, false);
     if (out_id)
         memcpy(out_id, full, sizeof(full));
     return 0;
 }
 
-static int pg_bulk_as(store_t *h, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now,
+int store__pg_bulk_as(store_t *h, const char *actor, store_op_t op, err_class_t cls, const char *code, int64_t now,
                       int *n, err_t *err)
 {
     pg_t *s = PG(h);
@@ -64,21 +64,21 @@ static int pg_bulk_as(store_t *h, const char *actor, store_op_t op, err_class_t 
     size_t nfound = 0, moved = 0;
     char *detail = NULL;
     int heads = 0;
-    if (begin(s, err) < 0)
+    if (store__pg_begin(s, err) < 0)
         return -1;
     pg_args_t a = {0};
-    a_int(&a, (int)cls);
-    a_str(&a, code);
+    store__pg_a_int(&a, (int)cls);
+    store__pg_a_str(&a, code);
     /* The keys are locked in byte order after the read (select_and_lock); a job another operator moved meanwhile
      * is no longer DEAD and set_state's guard leaves it alone (DEAD jobs leave DEAD only under their key lock). */
-    if (select_and_lock(s,
+    if (store__pg_select_and_lock(s,
                         "SELECT " PG_JOB_COLS " FROM jobs WHERE state = 4 AND ($1::int = 0 OR err_class = $1::int)"
                         " AND ($2::text IS NULL OR coalesce(err_code, '') = $2::text) ORDER BY rid",
                         &a, &found, &nfound, err, "list dead jobs") < 0)
         goto fail;
     for (size_t i = 0; i < nfound; i++) {
         bool changed = false;
-        int made = set_state(s, found[i], JOB_DEAD, op == STORE_OP_RETRY ? JOB_QUEUED : JOB_DISCARDED, now,
+        int made = store__pg_set_state(s, found[i], JOB_DEAD, op == STORE_OP_RETRY ? JOB_QUEUED : JOB_DISCARDED, now,
                              &changed, err);
         if (made < 0)
             goto fail;
@@ -89,7 +89,7 @@ static int pg_bulk_as(store_t *h, const char *actor, store_op_t op, err_class_t 
             found[i] = t;
         }
     }
-    if (heads && notify_nodes(s, err) < 0)
+    if (heads && store__pg_notify_nodes(s, err) < 0)
         goto fail;
     if (actor) {
         char target[128];
@@ -103,52 +103,52 @@ static int pg_bulk_as(store_t *h, const char *actor, store_op_t op, err_class_t 
     }
     free(detail);
     job_list_free(found, nfound);
-    if (commit(s, err) < 0)
+    if (store__pg_commit(s, err) < 0)
         return -1;
     *n = (int)moved;
     if (heads)
-        wake_local(s->db, true);
+        store__pg_wake_local(s->db, true);
     return 0;
 fail:
     free(detail);
     job_list_free(found, nfound);
-    rollback(s);
+    store__pg_rollback(s);
     return -1;
 }
 
 /* Every DEAD job of a class: the bulk path without a code filter and without an audit row. */
-static int pg_retry_dead(store_t *h, err_class_t cls, int64_t now, int *n, err_t *err)
+int store__pg_retry_dead(store_t *h, err_class_t cls, int64_t now, int *n, err_t *err)
 {
-    return pg_bulk_as(h, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
+    return store__pg_bulk_as(h, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
 }
 
-static int pg_audit_add(store_t *h, const char *actor, const char *action, const char *target, const char *detail,
+int store__pg_audit_add(store_t *h, const char *actor, const char *action, const char *target, const char *detail,
                         err_t *err)
 {
     pg_t *s = PG(h);
     /* one statement: its own transaction */
-    return ensure(s, err) < 0 ? -1 : audit_insert(s, actor, action, target, detail, 0, err);
+    return store__pg_ensure(s, err) < 0 ? -1 : audit_insert(s, actor, action, target, detail, 0, err);
 }
 
-static int pg_audit_list(store_t *h, int limit, store_audit_fn fn, void *ud, err_t *err)
+int store__pg_audit_list(store_t *h, int limit, store_audit_fn fn, void *ud, err_t *err)
 {
     pg_t *s = PG(h);
-    if (ensure(s, err) < 0)
+    if (store__pg_ensure(s, err) < 0)
         return -1;
     pg_args_t a = {0};
-    a_int(&a, limit > 0 ? limit : 100);
-    PGresult *r = run_sql(s, "SELECT id, at, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT $1::int",
+    store__pg_a_int(&a, limit > 0 ? limit : 100);
+    PGresult *r = store__pg_run_sql(s, "SELECT id, at, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT $1::int",
                           &a, err, "list audit rows");
     if (!r)
         return -1;
     for (int i = 0; i < PQntuples(r); i++) {
         store_audit_t row = {
-            .id = cell_int(r, i, 0),
-            .at = cell_int(r, i, 1),
-            .actor = cell(r, i, 2),
-            .action = cell(r, i, 3),
-            .target = cell(r, i, 4),
-            .detail = cell(r, i, 5),
+            .id = store__pg_cell_int(r, i, 0),
+            .at = store__pg_cell_int(r, i, 1),
+            .actor = store__pg_cell(r, i, 2),
+            .action = store__pg_cell(r, i, 3),
+            .target = store__pg_cell(r, i, 4),
+            .detail = store__pg_cell(r, i, 5),
         };
         if (fn(&row, ud) != 0)
             break;
@@ -157,8 +157,8 @@ static int pg_audit_list(store_t *h, int limit, store_audit_fn fn, void *ud, err
     return 0;
 }
 
-static int pg_operate(store_t *h, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
+int store__pg_operate(store_t *h, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
                       err_t *err)
 {
-    return pg_operate_as(h, NULL, id, op, now, out_id, err);
+    return store__pg_operate_as(h, NULL, id, op, now, out_id, err);
 }

@@ -76,17 +76,7 @@ static const char *const sql_text[Q_COUNT] = {
 
 /* ---- parameters -------------------------------------------------------------------------------------------- */
 
-#define PG_MAX_ARGS 24
-
-typedef struct pg_args {
-    int n;
-    const char *v[PG_MAX_ARGS];
-    int len[PG_MAX_ARGS];
-    int fmt[PG_MAX_ARGS];
-    char num[PG_MAX_ARGS][24];
-} pg_args_t;
-
-static void a_str(pg_args_t *a, const char *v)
+void store__pg_a_str(pg_args_t *a, const char *v)
 {
     if (a->n >= PG_MAX_ARGS)
         abort(); /* a statement with more parameters than PG_MAX_ARGS: a bug here, never data */
@@ -97,7 +87,7 @@ static void a_str(pg_args_t *a, const char *v)
 }
 
 /* Text of known length, sent in binary format (the bytes as they are): no NUL terminator needed. */
-static void a_bytes(pg_args_t *a, const char *v, size_t len)
+void store__pg_a_bytes(pg_args_t *a, const char *v, size_t len)
 {
     if (a->n >= PG_MAX_ARGS)
         abort(); /* see a_str */
@@ -107,27 +97,27 @@ static void a_bytes(pg_args_t *a, const char *v, size_t len)
     a->n++;
 }
 
-static void a_int(pg_args_t *a, int64_t x)
+void store__pg_a_int(pg_args_t *a, int64_t x)
 {
     snprintf(a->num[a->n], sizeof(a->num[a->n]), "%lld", (long long)x);
-    a_str(a, a->num[a->n]);
+    store__pg_a_str(a, a->num[a->n]);
 }
 
 /* An err_t as err_class, code, message, record, hint, retry_safe. */
-static void a_err(pg_args_t *a, const err_t *e)
+void store__pg_a_err(pg_args_t *a, const err_t *e)
 {
     if (!e || e->cls == ERR_NONE) {
-        a_int(a, 0);
+        store__pg_a_int(a, 0);
         for (int i = 0; i < 5; i++)
-            a_str(a, NULL);
+            store__pg_a_str(a, NULL);
         return;
     }
-    a_int(a, (int)e->cls);
-    a_str(a, e->code);
-    a_str(a, e->message);
-    a_str(a, e->record[0] ? e->record : NULL);
-    a_str(a, e->hint[0] ? e->hint : NULL);
-    a_int(a, e->retry_safe);
+    store__pg_a_int(a, (int)e->cls);
+    store__pg_a_str(a, e->code);
+    store__pg_a_str(a, e->message);
+    store__pg_a_str(a, e->record[0] ? e->record : NULL);
+    store__pg_a_str(a, e->hint[0] ? e->hint : NULL);
+    store__pg_a_int(a, e->retry_safe);
 }
 
 /* ---- errors and connections -------------------------------------------------------------------------------- */
@@ -142,7 +132,7 @@ static void first_line(char *dst, size_t n, const char *msg)
 /* Fill err from a failed result (or the connection when r is NULL). Busy conditions (serialization failure,
  * deadlock, lock timeout, a racing insert) pass by themselves: store.busy. A lost or refusing server:
  * store.unavailable. Both are transient: the ack path answers 503, workers retry. Returns -1. */
-static int pg_fail(pg_t *s, const PGresult *r, err_t *err, const char *what)
+int store__pg_fail(pg_t *s, const PGresult *r, err_t *err, const char *what)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     char msg[400];
@@ -167,7 +157,7 @@ static int pg_fail(pg_t *s, const PGresult *r, err_t *err, const char *what)
 }
 
 /* The URL without its password, for messages. */
-static char *redact(const char *url)
+char *store__pg_redact(const char *url)
 {
     char *msg = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &msg);
@@ -204,7 +194,7 @@ static void drop_notice(void *arg, const char *message)
 
 /* Connect within about timeout_ms (libpq counts whole seconds, at least 2): on the ack path the busy timeout is
  * the ack deadline, and an unreachable server must cost a 503 in time, not Shopify's own timeout. */
-static PGconn *dial(pg_db_t *db, int64_t timeout_ms, err_t *err)
+PGconn *store__pg_dial(pg_db_t *db, int64_t timeout_ms, err_t *err)
 {
     static const char *const keys[] = {"dbname", "password", "connect_timeout", "application_name", NULL};
     char secs[24];
@@ -229,23 +219,23 @@ static PGconn *dial(pg_db_t *db, int64_t timeout_ms, err_t *err)
 }
 
 /* Per-session settings: lock waits bounded like SQLite's busy timeout; non-durable sessions skip the WAL flush at
- * commit (a crash of the server may lose their last commits, never corrupt them). */
+ * store__pg_commit (a crash of the server may lose their last commits, never corrupt them). */
 static int session_setup(pg_t *s, err_t *err)
 {
     pg_args_t a = {0};
-    a_int(&a, s->busy_ms);
-    a_str(&a, s->durable ? "on" : "off");
+    store__pg_a_int(&a, s->busy_ms);
+    store__pg_a_str(&a, s->durable ? "on" : "off");
     PGresult *r = PQexecParams(s->conn,
                                "SELECT set_config('lock_timeout', $1 || 'ms', false),"
                                " set_config('synchronous_commit', $2, false)",
                                a.n, NULL, a.v, a.len, a.fmt, 0);
-    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : pg_fail(s, r, err, "session setup");
+    int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : store__pg_fail(s, r, err, "session setup");
     PQclear(r);
     return rc;
 }
 
 /* Make sure the connection is up before a call: redial a broken one, at most once per backoff step. */
-static int ensure(pg_t *s, err_t *err)
+int store__pg_ensure(pg_t *s, err_t *err)
 {
     if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
         return 0;
@@ -260,7 +250,7 @@ static int ensure(pg_t *s, err_t *err)
     memset(s->prepared, 0, sizeof(s->prepared));
     s->in_tx = false;
     s->leader = false;
-    PGconn *c = dial(s->db, s->busy_ms, err);
+    PGconn *c = store__pg_dial(s->db, s->busy_ms, err);
     if (c) {
         s->conn = c;
         if (session_setup(s, err) == 0) {
@@ -286,22 +276,22 @@ static PGresult *checked(pg_t *s, PGresult *r, err_t *err, const char *what)
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return r;
-    pg_fail(s, r, err, what);
+    store__pg_fail(s, r, err, what);
     PQclear(r);
     return NULL;
 }
 
 /* Run a prepared statement. The result (caller PQclear) or NULL with err. */
-static PGresult *run(pg_t *s, int which, const pg_args_t *a, err_t *err, const char *what)
+PGresult *store__pg_run(pg_t *s, int which, const pg_args_t *a, err_t *err, const char *what)
 {
-    if (!s->conn && ensure(s, err) < 0)
+    if (!s->conn && store__pg_ensure(s, err) < 0)
         return NULL;
     char name[8];
     snprintf(name, sizeof(name), "q%d", which);
     if (!s->prepared[which]) {
         PGresult *p = PQprepare(s->conn, name, sql_text[which], 0, NULL);
         if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-            pg_fail(s, p, err, "prepare");
+            store__pg_fail(s, p, err, "prepare");
             PQclear(p);
             return NULL;
         }
@@ -314,9 +304,9 @@ static PGresult *run(pg_t *s, int which, const pg_args_t *a, err_t *err, const c
 }
 
 /* Run an ad-hoc statement (operator and trace queries, run rarely). */
-static PGresult *run_sql(pg_t *s, const char *sql, const pg_args_t *a, err_t *err, const char *what)
+PGresult *store__pg_run_sql(pg_t *s, const char *sql, const pg_args_t *a, err_t *err, const char *what)
 {
-    if (!s->conn && ensure(s, err) < 0)
+    if (!s->conn && store__pg_ensure(s, err) < 0)
         return NULL;
     PGresult *r = PQexecParams(s->conn, sql, a ? a->n : 0, NULL, a ? a->v : NULL, a ? a->len : NULL,
                                a ? a->fmt : NULL, 0);
@@ -324,9 +314,9 @@ static PGresult *run_sql(pg_t *s, const char *sql, const pg_args_t *a, err_t *er
 }
 
 /* Run and discard the result; *changed (if given) gets the affected row count. 0 or -1. */
-static int run_cmd(pg_t *s, int which, const pg_args_t *a, int64_t *changed, err_t *err, const char *what)
+int store__pg_run_cmd(pg_t *s, int which, const pg_args_t *a, int64_t *changed, err_t *err, const char *what)
 {
-    PGresult *r = run(s, which, a, err, what);
+    PGresult *r = store__pg_run(s, which, a, err, what);
     if (!r)
         return -1;
     if (changed)
@@ -335,16 +325,16 @@ static int run_cmd(pg_t *s, int which, const pg_args_t *a, int64_t *changed, err
     return 0;
 }
 
-static int exec_plain(pg_t *s, const char *sql, err_t *err)
+int store__pg_exec_plain(pg_t *s, const char *sql, err_t *err)
 {
-    PGresult *r = run_sql(s, sql, NULL, err, sql);
+    PGresult *r = store__pg_run_sql(s, sql, NULL, err, sql);
     PQclear(r);
     return r ? 0 : -1;
 }
 
-static int begin(pg_t *s, err_t *err)
+int store__pg_begin(pg_t *s, err_t *err)
 {
-    if (ensure(s, err) < 0 || exec_plain(s, "BEGIN", err) < 0)
+    if (store__pg_ensure(s, err) < 0 || store__pg_exec_plain(s, "BEGIN", err) < 0)
         return -1;
     s->in_tx = true;
     return 0;
@@ -353,13 +343,13 @@ static int begin(pg_t *s, err_t *err)
 /* A COMMIT that fails (or whose answer is lost with the connection) may or may not have happened: callers treat it
  * as not done, which every caller tolerates (the ack path answers 503 and the sender retries into the dedupe; a
  * worker's lost result re-runs an idempotent job). */
-static int commit(pg_t *s, err_t *err)
+int store__pg_commit(pg_t *s, err_t *err)
 {
     s->in_tx = false;
-    return exec_plain(s, "COMMIT", err);
+    return store__pg_exec_plain(s, "COMMIT", err);
 }
 
-static void rollback(pg_t *s)
+void store__pg_rollback(pg_t *s)
 {
     if (!s->in_tx)
         return;
@@ -372,40 +362,40 @@ static void rollback(pg_t *s)
 
 /* ---- reading rows ------------------------------------------------------------------------------------------ */
 
-static const char *cell(const PGresult *r, int row, int col)
+const char *store__pg_cell(const PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-static char *cell_dup(const PGresult *r, int row, int col)
+char *store__pg_cell_dup(const PGresult *r, int row, int col)
 {
-    const char *v = cell(r, row, col);
+    const char *v = store__pg_cell(r, row, col);
     return v ? strdup(v) : NULL;
 }
 
-static void cell_copy(const PGresult *r, int row, int col, char *dst, size_t n)
+void store__pg_cell_copy(const PGresult *r, int row, int col, char *dst, size_t n)
 {
-    const char *v = cell(r, row, col);
+    const char *v = store__pg_cell(r, row, col);
     snprintf(dst, n, "%s", v ? v : "");
 }
 
-static int64_t cell_int(const PGresult *r, int row, int col)
+int64_t store__pg_cell_int(const PGresult *r, int row, int col)
 {
-    const char *v = cell(r, row, col);
+    const char *v = store__pg_cell(r, row, col);
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
-static void read_err(const PGresult *r, int row, int first, err_t *e)
+void store__pg_read_err(const PGresult *r, int row, int first, err_t *e)
 {
     err_clear(e);
-    e->cls = (err_class_t)cell_int(r, row, first);
+    e->cls = (err_class_t)store__pg_cell_int(r, row, first);
     if (e->cls == ERR_NONE)
         return;
-    cell_copy(r, row, first + 1, e->code, sizeof(e->code));
-    cell_copy(r, row, first + 2, e->message, sizeof(e->message));
-    cell_copy(r, row, first + 3, e->record, sizeof(e->record));
-    cell_copy(r, row, first + 4, e->hint, sizeof(e->hint));
-    e->retry_safe = cell_int(r, row, first + 5) != 0;
+    store__pg_cell_copy(r, row, first + 1, e->code, sizeof(e->code));
+    store__pg_cell_copy(r, row, first + 2, e->message, sizeof(e->message));
+    store__pg_cell_copy(r, row, first + 3, e->record, sizeof(e->record));
+    store__pg_cell_copy(r, row, first + 4, e->hint, sizeof(e->hint));
+    e->retry_safe = store__pg_cell_int(r, row, first + 5) != 0;
 }
 
 /* A row of PG_JOB_COLS; NULL on OOM. */
@@ -414,27 +404,27 @@ static job_t *read_job(const PGresult *r, int row)
     job_t *j = calloc(1, sizeof(*j));
     if (!j)
         return NULL;
-    j->rid = cell_int(r, row, 0);
-    cell_copy(r, row, 1, j->id, sizeof(j->id));
-    j->kind = cell_dup(r, row, 2);
-    j->ordering_key = cell_dup(r, row, 3);
-    j->priority = (int)cell_int(r, row, 4);
-    j->state = (job_state_t)cell_int(r, row, 5);
-    j->attempts = (int)cell_int(r, row, 6);
-    j->max_attempts = (int)cell_int(r, row, 7);
-    j->lease_ms = cell_int(r, row, 8);
-    j->event_time = cell_int(r, row, 9);
-    j->run_at = cell_int(r, row, 10);
-    j->lease_until = cell_int(r, row, 11);
-    j->lease_token = cell_int(r, row, 12);
-    j->created_at = cell_int(r, row, 13);
-    j->updated_at = cell_int(r, row, 14);
-    j->finished_at = cell_int(r, row, 15);
-    j->source = cell_dup(r, row, 16);
-    j->correlation_id = cell_dup(r, row, 17);
-    j->meta = cell_dup(r, row, 18);
-    j->payload = cell_dup(r, row, 19);
-    read_err(r, row, 20, &j->last_error);
+    j->rid = store__pg_cell_int(r, row, 0);
+    store__pg_cell_copy(r, row, 1, j->id, sizeof(j->id));
+    j->kind = store__pg_cell_dup(r, row, 2);
+    j->ordering_key = store__pg_cell_dup(r, row, 3);
+    j->priority = (int)store__pg_cell_int(r, row, 4);
+    j->state = (job_state_t)store__pg_cell_int(r, row, 5);
+    j->attempts = (int)store__pg_cell_int(r, row, 6);
+    j->max_attempts = (int)store__pg_cell_int(r, row, 7);
+    j->lease_ms = store__pg_cell_int(r, row, 8);
+    j->event_time = store__pg_cell_int(r, row, 9);
+    j->run_at = store__pg_cell_int(r, row, 10);
+    j->lease_until = store__pg_cell_int(r, row, 11);
+    j->lease_token = store__pg_cell_int(r, row, 12);
+    j->created_at = store__pg_cell_int(r, row, 13);
+    j->updated_at = store__pg_cell_int(r, row, 14);
+    j->finished_at = store__pg_cell_int(r, row, 15);
+    j->source = store__pg_cell_dup(r, row, 16);
+    j->correlation_id = store__pg_cell_dup(r, row, 17);
+    j->meta = store__pg_cell_dup(r, row, 18);
+    j->payload = store__pg_cell_dup(r, row, 19);
+    store__pg_read_err(r, row, 20, &j->last_error);
     if (!j->kind || !j->ordering_key || !j->source || !j->payload) {
         job_free(j);
         return NULL;
@@ -465,12 +455,12 @@ static int read_jobs(const PGresult *r, job_t ***out, size_t *n, err_t *err)
 }
 
 /* Run sql and read every row (PG_JOB_COLS) as jobs into *out (job_list_free). 0, or -1 with nothing in *out. */
-static int select_jobs(pg_t *s, const char *sql, const pg_args_t *a, job_t ***out, size_t *n, err_t *err,
+int store__pg_select_jobs(pg_t *s, const char *sql, const pg_args_t *a, job_t ***out, size_t *n, err_t *err,
                        const char *what)
 {
     *out = NULL;
     *n = 0;
-    PGresult *r = run_sql(s, sql, a, err, what);
+    PGresult *r = store__pg_run_sql(s, sql, a, err, what);
     if (!r)
         return -1;
     int rc = read_jobs(r, out, n, err);
@@ -479,7 +469,7 @@ static int select_jobs(pg_t *s, const char *sql, const pg_args_t *a, job_t ***ou
 }
 
 /* calloc'd room for r's rows of size bytes each (NULL when r has none); on OOM, r is cleared and *failed set. */
-static void *alloc_rows(PGresult *r, size_t size, bool *failed, err_t *err)
+void *store__pg_alloc_rows(PGresult *r, size_t size, bool *failed, err_t *err)
 {
     void *v = PQntuples(r) > 0 ? calloc((size_t)PQntuples(r), size) : NULL;
     *failed = PQntuples(r) > 0 && !v;
@@ -491,17 +481,17 @@ static void *alloc_rows(PGresult *r, size_t size, bool *failed, err_t *err)
 }
 
 /* The first cell of r's first row into out (n bytes; "" when r has no row); r is cleared. 1 found, 0 none. */
-static int take_first_text(PGresult *r, char *out, size_t n)
+int store__pg_take_first_text(PGresult *r, char *out, size_t n)
 {
     int found = PQntuples(r) > 0;
     if (found)
-        cell_copy(r, 0, 0, out, n);
+        store__pg_cell_copy(r, 0, 0, out, n);
     PQclear(r);
     return found;
 }
 
 /* The first row of r as a job into *out; r is cleared. 1, or -1 (OOM). */
-static int take_first_job(PGresult *r, job_t **out, err_t *err)
+int store__pg_take_first_job(PGresult *r, job_t **out, err_t *err)
 {
     job_t *j = read_job(r, 0);
     PQclear(r);
@@ -511,7 +501,7 @@ static int take_first_job(PGresult *r, job_t **out, err_t *err)
     return 1;
 }
 
-static void wake_local(pg_db_t *db, bool all)
+void store__pg_wake_local(pg_db_t *db, bool all)
 {
     pthread_mutex_lock(&db->wake_mu);
     db->wake_gen++;

@@ -20,32 +20,6 @@
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
 
-struct store_db {
-    const store_engine_t *eng;  /* first member: store.c dispatches on it */
-    char *path;
-    int64_t busy_timeout_ms;
-    int64_t max_size;
-    pthread_mutex_t wlock;      /* one writer of this process at a time (see the file comment) */
-    pthread_mutex_t wake_mu;
-    pthread_cond_t wake_cv;
-    uint64_t wake_gen;
-};
-
-enum {
-    Q_INSERT, Q_HEAD_CUR, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
-    Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_LINK_GET, Q_LINK_PUT,
-    Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT, Q_KEY_LIVE, Q_COUNT
-};
-
-struct store {
-    const store_engine_t *eng;  /* first member: store.c dispatches on it */
-    store_db_t *db;
-    sqlite3 *conn;
-    sqlite3_stmt *stmt[Q_COUNT];
-    bool in_write;
-    uint64_t rng;
-};
-
 /* Versioned migrations: PRAGMA user_version is the number of entries applied. Append, never edit. */
 static const char *const migrations[] = {
     /* 1: jobs, attempts, meta */
@@ -142,7 +116,7 @@ static int migrate(store_t *s, err_t *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->conn, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return sql_error(s, err, "read schema version");
+        return store__sql_error(s, err, "read schema version");
     int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
     int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
@@ -153,13 +127,13 @@ static int migrate(store_t *s, err_t *err)
     for (int v = version; v < latest; v++) {
         char pragma[64];
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
-        if (begin_write(s, err) < 0)
+        if (store__begin_write(s, err) < 0)
             return -1;
-        if (exec(s, migrations[v], err) < 0 || exec(s, pragma, err) < 0) {
-            rollback(s);
+        if (store__lite_exec(s, migrations[v], err) < 0 || store__lite_exec(s, pragma, err) < 0) {
+            store__rollback(s);
             return -1;
         }
-        if (commit(s, err) < 0)
+        if (store__commit(s, err) < 0)
             return -1;
     }
     return 0;
@@ -256,7 +230,7 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
         return NULL;
     }
     sqlite3_busy_timeout(s->conn, (int)(busy_timeout_ms > 0 ? busy_timeout_ms : db->busy_timeout_ms));
-    /* WAL: readers never block the writer. synchronous=FULL fsyncs the WAL at every commit (the ack path);
+    /* WAL: readers never block the writer. synchronous=FULL fsyncs the WAL at every store__commit (the ack path);
      * NORMAL keeps commits atomic and crash-safe but leaves the fsync to the next FULL commit or checkpoint.
      * Automatic checkpoints are off: lite_checkpoint() runs them off the ack path. */
     char pragmas[256];
@@ -264,15 +238,15 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA wal_autocheckpoint = 0;"
              "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
              durable ? "FULL" : "NORMAL");
-    if (exec(s, pragmas, err) < 0) {
+    if (store__lite_exec(s, pragmas, err) < 0) {
         lite_disconnect(s);
         return NULL;
     }
     if (db->max_size > 0) {
         /* max_page_count counts pages of the database file; the WAL is bounded by the rewinds (store_checkpoint) */
         snprintf(pragmas, sizeof(pragmas), "PRAGMA max_page_count = %lld;",
-                 (long long)(db->max_size / query_int(s, "PRAGMA page_size", 4096)));
-        if (exec(s, pragmas, err) < 0) {
+                 (long long)(db->max_size / store__lite_query_int(s, "PRAGMA page_size", 4096)));
+        if (store__lite_exec(s, pragmas, err) < 0) {
             lite_disconnect(s);
             return NULL;
         }
@@ -284,7 +258,7 @@ static void lite_disconnect(store_t *s)
 {
     if (!s)
         return;
-    rollback(s);
+    store__rollback(s);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close_v2(s->conn);
@@ -316,21 +290,21 @@ static int lite_checkpoint(store_t *s, err_t *err)
         pthread_mutex_unlock(&s->db->wlock);
     }
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-        return sql_error(s, err, "checkpoint");
+        return store__sql_error(s, err, "checkpoint");
     return 0;
 }
 
 static int lite_probe_write(store_t *s, err_t *err)
 {
-    if (begin_write(s, err) < 0)
+    if (store__begin_write(s, err) < 0)
         return -1;
-    if (exec(s, "INSERT INTO meta(key, value) VALUES('ready_probe', strftime('%s','now'))"
+    if (store__lite_exec(s, "INSERT INTO meta(key, value) VALUES('ready_probe', strftime('%s','now'))"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
              err) < 0) {
-        rollback(s);
+        store__rollback(s);
         return -1;
     }
-    return commit(s, err);
+    return store__commit(s, err);
 }
 
 /* One serving process per SQLite store (cmd_serve's lock file): it is the leader of everything. */
@@ -349,34 +323,34 @@ const store_engine_t store__sqlite_engine = {
     .name = "sqlite",
     .db_close = lite_db_close,
     .db_set_max_size = lite_db_set_max_size,
-    .db_notify = lite_db_notify,
+    .db_notify = store__lite_db_notify,
     .db_wait = lite_db_wait,
     .db_path = lite_db_path,
     .connect = lite_connect,
     .disconnect = lite_disconnect,
     .checkpoint = lite_checkpoint,
-    .enqueue = lite_enqueue,
-    .claim = lite_claim,
-    .finish_claim = lite_finish_claim,
-    .renew_lease = lite_renew_lease,
-    .reap_expired = lite_reap_expired,
-    .prune = lite_prune,
-    .operate = lite_operate,
-    .retry_dead = lite_retry_dead,
-    .job_get = lite_job_get,
-    .attempts = lite_attempts,
-    .list = lite_list,
-    .stats = lite_stats,
+    .enqueue = store__lite_enqueue,
+    .claim = store__lite_claim,
+    .finish_claim = store__lite_finish_claim,
+    .renew_lease = store__lite_renew_lease,
+    .reap_expired = store__lite_reap_expired,
+    .prune = store__lite_prune,
+    .operate = store__lite_operate,
+    .retry_dead = store__lite_retry_dead,
+    .job_get = store__lite_job_get,
+    .attempts = store__lite_attempts,
+    .list = store__lite_list,
+    .stats = store__lite_stats,
     .probe_write = lite_probe_write,
-    .link_get = lite_link_get,
-    .link_put = lite_link_put,
-    .link_forget = lite_link_forget,
-    .links_put = lite_links_put,
-    .links_each = lite_links_each,
-    .link_find = lite_link_find,
-    .cursor_get = lite_cursor_get,
-    .cursor_put = lite_cursor_put,
-    .key_live = lite_key_live,
+    .link_get = store__lite_link_get,
+    .link_put = store__lite_link_put,
+    .link_forget = store__lite_link_forget,
+    .links_put = store__lite_links_put,
+    .links_each = store__lite_links_each,
+    .link_find = store__lite_link_find,
+    .cursor_get = store__lite_cursor_get,
+    .cursor_put = store__lite_cursor_put,
+    .key_live = store__lite_key_live,
     .effects_add = store__lite_effects_add,
     .effects_list = store__lite_effects_list,
     .effects_prune = store__lite_effects_prune,

@@ -80,7 +80,7 @@ int store__lite_operate_as(store_t *s, const char *actor, const char *id, store_
     }
     if (store__commit(s, err) < 0)
         return -1;
-    store_db_notify(store__db(s), 1);
+    store__lite_db_notify(store__db(s), 1);
     if (out_id)
         memcpy(out_id, full, sizeof(full));
     return 0;
@@ -135,26 +135,26 @@ int store__lite_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_
         return -1;
     *n = (int)nj;
     if (op == STORE_OP_RETRY && nj)
-        store_db_notify(store__db(s), -1);
+        store__lite_db_notify(store__db(s), -1);
     return 0;
 }
 
 /* Every DEAD job of a class: the bulk path of store_audit.c, without a code filter and without an audit entry. */
-static int lite_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
+int store__lite_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
 {
     return store__lite_bulk_as(s, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
 }
 
-static int lite_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
+int store__lite_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
 {
-    if (begin_write(s, err) < 0)
+    if (store__begin_write(s, err) < 0)
         return -1;
     if (store__operate_locked(s, id, op, now, out_id, err) < 0) {
-        rollback(s);
+        store__rollback(s);
         return -1;
     }
-    if (commit(s, err) < 0)
+    if (store__commit(s, err) < 0)
         return -1;
-    lite_db_notify(s->db, 1);
+    store__lite_db_notify(s->db, 1);
     return 0;
 }

@@ -58,7 +58,7 @@ out:
     return rc;
 }
 
-static int lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
+int store__lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
 {
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st;
@@ -68,7 +68,7 @@ static int lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
         " UNION ALL SELECT -2, min(run_at), NULL FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
         " UNION ALL SELECT -3, count(*), NULL FROM attempts WHERE outcome = 'retry' AND finished_at >= ?1 - 3600000";
     if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
-        return sql_error(s, err, "stats");
+        return store__sql_error(s, err, "stats");
     sqlite3_bind_int64(st, 1, now);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -85,6 +85,6 @@ static int lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return sql_error(s, err, "stats");
+        return store__sql_error(s, err, "stats");
     return 0;
 }

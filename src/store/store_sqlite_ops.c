@@ -108,7 +108,7 @@ int store__lite_jobs_query(store_t *s, const store_filter_t *f, const char *q, j
     return store__read_jobs(s, st, out, n, err, "jobs query");
 }
 
-static int lite_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err_t *err)
+int store__lite_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err_t *err)
 {
     *out = NULL;
     *n = 0;
@@ -116,14 +116,14 @@ static int lite_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *
     const char *sql = "SELECT " STORE_JOB_COLS " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 IS NULL OR kind = ?2)"
                       " ORDER BY updated_at DESC, rid DESC LIMIT ?3";
     if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
-        return sql_error(s, err, "list jobs");
+        return store__sql_error(s, err, "list jobs");
     sqlite3_bind_int(st, 1, f ? f->state : -1);
-    bind_text(st, 2, f ? f->kind : NULL);
+    store__lite_bind_text(st, 2, f ? f->kind : NULL);
     sqlite3_bind_int(st, 3, f && f->limit > 0 ? f->limit : 100);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         job_t **g = realloc(*out, (*n + 1) * sizeof(*g));
-        job_t *j = read_job(st);
+        job_t *j = store__read_job(st);
         if (!g || !j) {
             if (g)
                 *out = g;
@@ -134,7 +134,7 @@ static int lite_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *
         (*out)[(*n)++] = j;
     }
     if (rc != SQLITE_DONE) {
-        sql_error(s, err, "list jobs");
+        store__sql_error(s, err, "list jobs");
         sqlite3_finalize(st);
         job_list_free(*out, *n);
         *out = NULL;

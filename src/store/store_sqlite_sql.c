@@ -70,7 +70,7 @@ static const char *const sql_text[Q_COUNT] = {
                    " err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = ?1 ORDER BY n",
 };
 
-static int sql_error(store_t *s, err_t *err, const char *what)
+int store__sql_error(store_t *s, err_t *err, const char *what)
 {
     int code = sqlite3_extended_errcode(s->conn);
     int prim = code & 0xff;
@@ -90,12 +90,12 @@ static int sql_error(store_t *s, err_t *err, const char *what)
     return -1;
 }
 
-static sqlite3_stmt *q(store_t *s, int which, err_t *err)
+sqlite3_stmt *store__lite_q(store_t *s, int which, err_t *err)
 {
     if (!s->stmt[which]) {
         if (sqlite3_prepare_v3(s->conn, sql_text[which], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[which], NULL) !=
             SQLITE_OK) {
-            sql_error(s, err, "prepare");
+            store__sql_error(s, err, "prepare");
             return NULL;
         }
     }
@@ -105,7 +105,7 @@ static sqlite3_stmt *q(store_t *s, int which, err_t *err)
 }
 
 /* The first column of the first row of sql, or dflt. */
-static int64_t query_int(store_t *s, const char *sql, int64_t dflt)
+int64_t store__lite_query_int(store_t *s, const char *sql, int64_t dflt)
 {
     sqlite3_stmt *st;
     int64_t v = dflt;
@@ -117,19 +117,19 @@ static int64_t query_int(store_t *s, const char *sql, int64_t dflt)
     return v > 0 ? v : dflt;
 }
 
-static int exec(store_t *s, const char *sql, err_t *err)
+int store__lite_exec(store_t *s, const char *sql, err_t *err)
 {
     if (sqlite3_exec(s->conn, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return sql_error(s, err, sql);
+        return store__sql_error(s, err, sql);
     return 0;
 }
 
 /* Write transactions: in-process mutex, then BEGIN IMMEDIATE (takes SQLite's write lock at once, so the
  * transaction never fails half-way on a lock upgrade). */
-static int begin_write(store_t *s, err_t *err)
+int store__begin_write(store_t *s, err_t *err)
 {
     pthread_mutex_lock(&s->db->wlock);
-    if (exec(s, "BEGIN IMMEDIATE", err) < 0) {
+    if (store__lite_exec(s, "BEGIN IMMEDIATE", err) < 0) {
         pthread_mutex_unlock(&s->db->wlock);
         return -1;
     }
@@ -146,10 +146,10 @@ static void reset_all(store_t *s)
             sqlite3_reset(s->stmt[i]);
 }
 
-static int commit(store_t *s, err_t *err)
+int store__commit(store_t *s, err_t *err)
 {
     reset_all(s);
-    int rc = exec(s, "COMMIT", err);
+    int rc = store__lite_exec(s, "COMMIT", err);
     if (rc < 0)
         sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
     s->in_write = false;
@@ -157,7 +157,7 @@ static int commit(store_t *s, err_t *err)
     return rc;
 }
 
-static void rollback(store_t *s)
+void store__rollback(store_t *s)
 {
     if (!s->in_write)
         return;
@@ -167,15 +167,15 @@ static void rollback(store_t *s)
     pthread_mutex_unlock(&s->db->wlock);
 }
 
-static int step_done(store_t *s, sqlite3_stmt *st, err_t *err, const char *what)
+int store__lite_step_done(store_t *s, sqlite3_stmt *st, err_t *err, const char *what)
 {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return sql_error(s, err, what);
+        return store__sql_error(s, err, what);
     return rc == SQLITE_ROW ? 1 : 0;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+void store__lite_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v)
         sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
@@ -183,7 +183,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
-static void bind_err(sqlite3_stmt *st, int first, const err_t *e)
+void store__lite_bind_err(sqlite3_stmt *st, int first, const err_t *e)
 {
     if (!e || e->cls == ERR_NONE) {
         sqlite3_bind_int(st, first, 0);
@@ -192,47 +192,47 @@ static void bind_err(sqlite3_stmt *st, int first, const err_t *e)
         return;
     }
     sqlite3_bind_int(st, first, (int)e->cls);
-    bind_text(st, first + 1, e->code);
-    bind_text(st, first + 2, e->message);
-    bind_text(st, first + 3, e->record[0] ? e->record : NULL);
-    bind_text(st, first + 4, e->hint[0] ? e->hint : NULL);
+    store__lite_bind_text(st, first + 1, e->code);
+    store__lite_bind_text(st, first + 2, e->message);
+    store__lite_bind_text(st, first + 3, e->record[0] ? e->record : NULL);
+    store__lite_bind_text(st, first + 4, e->hint[0] ? e->hint : NULL);
     sqlite3_bind_int(st, first + 5, e->retry_safe);
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+char *store__lite_col_dup(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return t ? strdup((const char *)t) : NULL;
 }
 
-static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t n)
+void store__lite_col_copy(sqlite3_stmt *st, int i, char *dst, size_t n)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     snprintf(dst, n, "%s", t ? (const char *)t : "");
 }
 
-static void read_err(sqlite3_stmt *st, int first, err_t *e)
+void store__lite_read_err(sqlite3_stmt *st, int first, err_t *e)
 {
     err_clear(e);
     e->cls = (err_class_t)sqlite3_column_int(st, first);
     if (e->cls == ERR_NONE)
         return;
-    col_copy(st, first + 1, e->code, sizeof(e->code));
-    col_copy(st, first + 2, e->message, sizeof(e->message));
-    col_copy(st, first + 3, e->record, sizeof(e->record));
-    col_copy(st, first + 4, e->hint, sizeof(e->hint));
+    store__lite_col_copy(st, first + 1, e->code, sizeof(e->code));
+    store__lite_col_copy(st, first + 2, e->message, sizeof(e->message));
+    store__lite_col_copy(st, first + 3, e->record, sizeof(e->record));
+    store__lite_col_copy(st, first + 4, e->hint, sizeof(e->hint));
     e->retry_safe = sqlite3_column_int(st, first + 5) != 0;
 }
 
-static job_t *read_job(sqlite3_stmt *st)
+job_t *store__read_job(sqlite3_stmt *st)
 {
     job_t *j = calloc(1, sizeof(*j));
     if (!j)
         return NULL;
     j->rid = sqlite3_column_int64(st, 0);
-    col_copy(st, 1, j->id, sizeof(j->id));
-    j->kind = col_dup(st, 2);
-    j->ordering_key = col_dup(st, 3);
+    store__lite_col_copy(st, 1, j->id, sizeof(j->id));
+    j->kind = store__lite_col_dup(st, 2);
+    j->ordering_key = store__lite_col_dup(st, 3);
     j->priority = sqlite3_column_int(st, 4);
     j->state = (job_state_t)sqlite3_column_int(st, 5);
     j->attempts = sqlite3_column_int(st, 6);
@@ -245,11 +245,11 @@ static job_t *read_job(sqlite3_stmt *st)
     j->created_at = sqlite3_column_int64(st, 13);
     j->updated_at = sqlite3_column_int64(st, 14);
     j->finished_at = sqlite3_column_int64(st, 15);
-    j->source = col_dup(st, 16);
-    j->correlation_id = col_dup(st, 17);
-    j->meta = col_dup(st, 18);
-    j->payload = col_dup(st, 19);
-    read_err(st, 20, &j->last_error);
+    j->source = store__lite_col_dup(st, 16);
+    j->correlation_id = store__lite_col_dup(st, 17);
+    j->meta = store__lite_col_dup(st, 18);
+    j->payload = store__lite_col_dup(st, 19);
+    store__lite_read_err(st, 20, &j->last_error);
     if (!j->kind || !j->ordering_key || !j->source || !j->payload) {
         job_free(j);
         return NULL;
@@ -264,34 +264,9 @@ sqlite3 *store__conn(store_t *s)
     return s->conn;
 }
 
-int store__begin_write(store_t *s, err_t *err)
-{
-    return begin_write(s, err);
-}
-
-int store__commit(store_t *s, err_t *err)
-{
-    return commit(s, err);
-}
-
-void store__rollback(store_t *s)
-{
-    rollback(s);
-}
-
 store_db_t *store__db(store_t *s)
 {
     return s->db;
-}
-
-int store__sql_error(store_t *s, err_t *err, const char *what)
-{
-    return sql_error(s, err, what);
-}
-
-job_t *store__read_job(sqlite3_stmt *st)
-{
-    return read_job(st);
 }
 
 int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_t *err, const char *what)
@@ -308,7 +283,7 @@ int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_
                 break;
             *out = grown;
         }
-        job_t *j = read_job(st);
+        job_t *j = store__read_job(st);
         if (!j)
             break;
         (*out)[(*n)++] = j;
@@ -317,7 +292,7 @@ int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_
         if (rc == SQLITE_ROW)
             err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
         else
-            sql_error(s, err, what);
+            store__sql_error(s, err, what);
         sqlite3_finalize(st);
         job_list_free(*out, *n);
         *out = NULL;
@@ -328,7 +303,7 @@ int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_
     return 0;
 }
 
-static void lite_db_notify(store_db_t *db, int njobs)
+void store__lite_db_notify(store_db_t *db, int njobs)
 {
     pthread_mutex_lock(&db->wake_mu);
     db->wake_gen++;
