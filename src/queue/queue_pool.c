@@ -13,7 +13,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "queue/queue.h"
-#include "store/store_sqlite.h"
+#include "store/store.h"
 
 #define CHECKPOINT_TICK_MS 200   /* frequent passive checkpoints keep the WAL (and every read through it) small */
 #define HOUSEKEEPING_TICK_MS 1000

@@ -168,6 +168,11 @@ int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err);
  * One short transaction per call on either engine: call it again while *n == limit. */
 int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
 
+/* SQLite: move WAL content into the database file without blocking writers (PASSIVE); when the log has grown large,
+ * also rewind it (briefly holding this process's writers). PostgreSQL: nothing (the server checkpoints).
+ * Housekeeping only. 0 or -1. */
+int store_checkpoint(store_t *s, err_t *err);
+
 /* Operator transitions on one job (id or unique prefix of >= 8 hex digits):
  *   RETRY:   DEAD/RETRY/QUEUED → QUEUED due now, attempt budget renewed
  *   DISCARD: QUEUED/RETRY/DEAD → DISCARDED

@@ -1,12 +1,12 @@
-/* store_internal: declarations shared by the SQLite engine's files and the few callers that manage the store's
- * upkeep (the housekeeping thread). Not part of the interface a connector uses. store_checkpoint works on either
- * engine (PostgreSQL: it does nothing, the server checkpoints); the store__ functions below are SQLite's only. */
+/* store_sqlite (header): what the SQLite engine's files share and nothing outside them uses — the database and
+ * connection structs, the prepared statements' numbers, and each file's functions the others call (store__ and
+ * store__lite_ names). Not part of the interface a connector uses (store.h), nor of the engine table's contract
+ * (store_engine.h). The PostgreSQL engine's counterpart is store_pg.h. */
 #ifndef SYNCHUB_STORE_SQLITE_H
 #define SYNCHUB_STORE_SQLITE_H
 
-#include <sqlite3.h>
-
 #include <pthread.h>
+#include <sqlite3.h>
 
 #include "store/store.h"
 #include "store/store_engine.h"
@@ -17,11 +17,7 @@
     " coalesce(lease_until, 0), lease_token, created_at, updated_at, coalesce(finished_at, 0), source,"            \
     " correlation_id, meta, payload, err_class, err_code, err_message, err_record, err_hint, err_retry_safe"
 
-/* Move WAL content into the database file without blocking writers (PASSIVE); when the log has grown large, also
- * rewind it (briefly holding this process's writers). Housekeeping only. */
-int store_checkpoint(store_t *s, err_t *err);
-
-/* For the store's other files (store_effects.c, …): the connection, the write transaction of store_sqlite.c (the
+/* For the engine's other files (store_sqlite_effects.c, …): the connection, the write transaction (the
  * in-process writer mutex, then BEGIN IMMEDIATE) and its error mapping, so every file writes the same way. */
 sqlite3 *store__conn(store_t *s);
 int store__begin_write(store_t *s, err_t *err);
