@@ -1,6 +1,7 @@
-/* sync_common: what the Odoo → Shopify flows share — the start-up object with each shop's rate-limit estimate,
- * the per-worker clients, cursors, job helpers, and the scheduler thread that enqueues due poll jobs.
- * Not here: what a flow does (sync_stock.c, sync_fulfillment.c, sync_reconcile.c). */
+/* flow_common: the plumbing the flows share — the start-up object (sync_t) with each shop's rate-limit estimate,
+ * the per-worker clients, cursors, config look-ups, job helpers, and the scheduler thread that enqueues due poll
+ * jobs. Below every flow file: it calls none of them. Not here: what a flow does (flow_*.c) or which flows are
+ * registered (flows.c). */
 #define _GNU_SOURCE
 #include "flows/flows_internal.h"
 

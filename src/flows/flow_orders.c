@@ -1,4 +1,4 @@
-/* odoo_orders: Shopify order → Odoo sale.order. The order of work for one job:
+/* flow_orders: Shopify order → Odoo sale.order. The order of work for one job:
  *   1. version check against the link (an older event than the last applied is skipped and says so)
  *   2. find the order in Odoo: link, else its external ID (a wiped local store still finds it)
  *   3. cancelled → action_cancel; confirmed → never rewritten (a changed order is flagged on its chatter)

@@ -1,8 +1,8 @@
-/* sync_reconcile: the fallback for webhooks that never arrived (a removed subscription, an outage longer than
+/* flow_reconcile: the fallback for webhooks that never arrived (a removed subscription, an outage longer than
  * Shopify's retries): list the orders Shopify updated since a point in time and enqueue an order job for every one
  * Odoo lacks or has in an older version. Run by `synchub reconcile orders` and, as reconcile.orders jobs, on a
- * schedule inside serve. The jobs carry only the order's id: the worker fetches the current order (odoo_orders.c).
- * Not here: writing orders to Odoo (odoo_orders.c), inventory reconciliation (sync_stock.c). */
+ * schedule inside serve. The jobs carry only the order's id: the worker fetches the current order (flow_orders.c).
+ * Not here: writing orders to Odoo (flow_orders.c), inventory reconciliation (flow_stock.c). */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* odoo_shipments: a canonical shipment event → its Odoo delivery. The order of work for one job:
+/* flow_shipments: a canonical shipment event → its Odoo delivery. The order of work for one job:
  *   1. find the delivery: the id the reference's link ("logistics", "", "shipment_ref", reference) remembers,
  *      else stock.picking by name, by origin (the sale order's name, or the
  *      Shopify order name it carries), by carrier_tracking_ref (the reference, then the event's tracking number).

@@ -1,8 +1,8 @@
-/* sync_stock: Odoo stock → Shopify available quantities. Odoo owns stock; Shopify gets, per mapped location,
+/* flow_stock: Odoo stock → Shopify available quantities. Odoo owns stock; Shopify gets, per mapped location,
  * Odoo's free quantity (on hand − reserved, summed over the location and its children, at least 0), which is
  * what stays consistent through both systems' order flows: a Shopify order lowers Shopify's available at once
  * and Odoo's free quantity when Odoo reserves it; a done delivery and the Shopify fulfillment change neither.
- * Not here: fulfillments (sync_fulfillment.c), order reconciliation (sync_reconcile.c).
+ * Not here: fulfillments (flow_fulfillment.c), order reconciliation (flow_reconcile.c).
  *
  * One pass (a stock.poll job, a stock.sku job, or `synchub reconcile inventory`):
  *   1. the location map of the shop, each side checked to exist (a typo is a configuration failure, not silence)

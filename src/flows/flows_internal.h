@@ -1,5 +1,5 @@
-/* sync_internal: what the files of src/sync/ share and nothing outside uses — the per-worker clients, the job
- * helpers and each file's registration. Not a public interface (see sync.h). */
+/* flows_internal: what the files of src/flows/ share and nothing outside uses — the per-worker clients, the job
+ * helpers and each file's registration. Not a public interface (see flows.h). */
 #ifndef SYNCHUB_FLOWS_INTERNAL_H
 #define SYNCHUB_FLOWS_INTERNAL_H
 

@@ -2,7 +2,7 @@
  * PostgreSQL URL or an SQLite file); every other store_* call forwards to the engine named by the handle's first
  * member (store_engine.h), so callers, the group-commit writer and the tests use one interface whatever the engine.
  * Why a table rather than two builds: one binary serves either engine, chosen by the config at start-up.
- * Not here: SQL of any kind (store_sqlite.c, store_effects.c for SQLite; store_pg*.c for PostgreSQL). */
+ * Not here: SQL of any kind (store_sqlite*.c, store_pg*.c), what both engines share (store_common.c). */
 #include "store/store.h"
 
 #include <jansson.h>

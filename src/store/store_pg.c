@@ -1,6 +1,8 @@
 /* store_pg: the PostgreSQL store engine (libpq), for several synchub nodes sharing one queue. Implements store.h
- * through store__pg_engine with the SQLite engine's contracts; all SQL only PostgreSQL understands lives here.
- * Not here: choosing the engine (store.c), the config keys (core/cfg.c), scheduling policy (sync/, queue/).
+ * through store__pg_engine with the SQLite engine's contracts. This file holds the schema, the shared database handle
+ * (listener thread, idle pool, connect) and the engine table, whose functions live in store_pg_<concern>.c (jobs,
+ * effects, audit, ops, metrics; statements, connections and transactions in _sql.c), next to store_sqlite_<concern>.c.
+ * Not here: choosing the engine (store.c), the config keys (core/cfg.c), scheduling policy (flows/, queue/).
  *
  * How the single-node guarantees survive several nodes:
  * - Ordering-key heads ("ready", see store.h) change only under a transaction-scoped advisory lock on the key

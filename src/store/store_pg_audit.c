@@ -1,5 +1,5 @@
-/* store_pg_audit: the operator's actions on jobs (one job, or every dead job of a cause) written together with
- * their audit row in one transaction, and the audit log itself, on PostgreSQL. The SQLite versions are in
+/* store_pg_audit: the operator's actions on jobs (store_operate, one job or every dead job of a cause) written
+ * together with their audit row in one transaction, and the audit log itself, on PostgreSQL. The SQLite versions are in
  * store_sqlite_audit.c. Not here: who the actor is (the caller names it) or one job's transition (store_pg_jobs.c). */
 #define _GNU_SOURCE
 #include <errno.h>

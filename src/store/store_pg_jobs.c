@@ -1,7 +1,7 @@
 /* store_pg_jobs: the queue on PostgreSQL — ordering-key locks and heads, enqueue, claim / finish / lease, reaping
- * and pruning, one job's operator transitions (store_operate), reading a job and its attempts. Several nodes run
- * these at once: see store_pg.c for how the single-node guarantees hold. The SQLite version of each function is in
- * store_sqlite_jobs.c. Not here: bulk actions and audit (store_pg_audit.c), the dashboard's queries (store_pg_ops.c). */
+ * and pruning, one job's state transitions (operate_locked, set_state), reading a job and its attempts. Several
+ * nodes run these at once: see store_pg.c for how the single-node guarantees hold. SQLite: store_sqlite_jobs.c.
+ * Not here: the operator's actions and audit (store_pg_audit.c), the dashboard's queries (store_pg_ops.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <libpq-fe.h>

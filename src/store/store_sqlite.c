@@ -1,5 +1,7 @@
 /* store_sqlite: the embedded store (SQLite, WAL). Implements store.h through store__sqlite_engine (store.c
- * forwards the public calls here). All SQL that only SQLite understands lives here. Writers of one process queue
+ * forwards the public calls here); this file holds the schema, the database and its connections, and the engine
+ * table, whose functions live in store_sqlite_<concern>.c (jobs, effects, audit, ops, metrics; statements and
+ * transactions in _sql.c), each next to its PostgreSQL twin store_pg_<concern>.c. Writers of one process queue
  * on an in-process mutex before BEGIN IMMEDIATE: SQLite's own busy handler sleeps in steps of milliseconds, which
  * would put those steps straight into the webhook ack latency; the busy timeout then only matters against other
  * processes (the CLI). Checkpoints run from the housekeeping thread (store_checkpoint), never inside a commit on

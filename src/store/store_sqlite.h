@@ -35,7 +35,7 @@ int store__operate_locked(store_t *s, const char *id, store_op_t op, int64_t now
                           err_t *err);
 int store__set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, err_t *err);
 
-/* store_effects.c's SQLite implementations of store.h's effects and trace finders (store__sqlite_engine). */
+/* store_sqlite_effects.c's implementations of store.h's effects and trace finders (store__sqlite_engine). */
 int store__lite_effects_add(store_t *s, const store_effect_t *e, size_t n, err_t *err);
 int store__lite_effects_list(store_t *s, const char *shop, const char *subject, int64_t since_ms, store_effect_fn fn,
                              void *ud, err_t *err);
@@ -48,7 +48,7 @@ int store__lite_link_by_extra(store_t *s, const char *system, const char *shop, 
                               const char *value, char *external_id, size_t n, err_t *err);
 
 
-/* store_audit.c, store_ops.c, store_metrics.c, store_effects.c: SQLite's operator-surface operations. */
+/* store_sqlite_audit.c, _ops.c, _metrics.c, _effects.c: SQLite's operator-surface operations. */
 int store__lite_audit_add(store_t *s, const char *actor, const char *action, const char *target, const char *detail,
                           err_t *err);
 int store__lite_audit_list(store_t *s, int limit, store_audit_fn fn, void *ud, err_t *err);

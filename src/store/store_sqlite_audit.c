@@ -1,7 +1,8 @@
-/* store_audit: the operator's actions on jobs (one job, or every dead job of a cause) written together with their
- * audit row in one write transaction, and the audit log itself (append, list). Shared by the CLI (`synchub jobs
+/* store_sqlite_audit: the operator's actions on jobs (one job, or every dead job of a cause) written together with
+ * their audit row in one write transaction, and the audit log itself (append, list). Shared by the CLI (`synchub jobs
  * retry/discard/replay`, `synchub audit`) and the dashboard's API, so both record the same way.
- * Not here: who the actor is (the caller names it) or what a transition means (store_sqlite.c). */
+ * Not here: who the actor is (the caller names it) or what a transition means (store_sqlite_jobs.c).
+ * PostgreSQL: store_pg_audit.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,7 +140,7 @@ int store__lite_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_
     return 0;
 }
 
-/* Every DEAD job of a class: the bulk path of store_audit.c, without a code filter and without an audit entry. */
+/* Every DEAD job of a class: the bulk path above, without a code filter and without an audit entry. */
 int store__lite_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
 {
     return store__lite_bulk_as(s, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);

@@ -1,6 +1,7 @@
-/* store_effects: the effects table (what a job wrote into Odoo or sent to Shopify, by business subject) and the
- * read-only finders `synchub trace` needs to gather an order's jobs. Writes go through store_sqlite.c's write
- * transaction (store_internal.h). Not here: deciding what is an effect (the handlers record them after the remote
+/* store_sqlite_effects: links (which Odoo record a Shopify object became) and cursors, the effects table (what a
+ * job wrote into Odoo or sent to Shopify, by business subject) and the read-only finders `synchub trace` needs to
+ * gather an order's jobs, on SQLite (store_pg_effects.c: PostgreSQL). Writes go through the engine's write
+ * transaction (store_sqlite_sql.c). Not here: deciding what is an effect (the handlers record them after the remote
  * write succeeded) or shaping the trace (obs/trace.c). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* store_sqlite_jobs: the queue on SQLite — ordering-key heads, enqueue, claim / finish / lease, reaping and
- * pruning, one job's operator transitions (store_operate), and reading jobs and their attempts. The PostgreSQL
- * version of each function is in store_pg_jobs.c. Not here: the operator's bulk actions and audit
- * (store_sqlite_audit.c), the dashboard's queries (store_sqlite_ops.c). */
+ * pruning, one job's state transitions (store__operate_locked, store__set_state), reading jobs and their attempts.
+ * PostgreSQL: store_pg_jobs.c. Not here: the operator's actions and audit (store_sqlite_audit.c), the dashboard's
+ * queries (store_sqlite_ops.c). */
 #define _GNU_SOURCE
 #include "store/store.h"
 
@@ -413,7 +413,7 @@ int store__set_state(store_t *s, const job_t *j, job_state_t to, int64_t now, er
     return refresh_head(s, j->ordering_key, err);
 }
 
-/* The transition of store_operate inside the caller's write transaction (store_audit.c records the action in the
+/* The transition of store_operate inside the caller's write transaction (store_sqlite_audit.c records the action in the
  * same one). Nothing is committed or rolled back here. */
 int store__operate_locked(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1],
                           err_t *err)

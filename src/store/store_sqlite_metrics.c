@@ -1,6 +1,7 @@
-/* store_metrics: the queue figures read at scrape time by GET /metrics and by /readyz — jobs by state and kind with
- * the oldest of each group, and the lag of the oldest due job. Reads only, one read transaction, so the figures of
- * one scrape agree with each other. Not here: rendering (obs/metrics.c) or any bound (cmd_serve.c). */
+/* store_sqlite_metrics: the queue figures on SQLite — counts by state (store_stats) and, read at scrape time by
+ * GET /metrics and by /readyz, jobs by state and kind with the oldest of each group and the lag of the oldest due
+ * job. Reads only, one read transaction, so the figures of one scrape agree with each other (store_pg_metrics.c:
+ * PostgreSQL). Not here: rendering (obs/metrics.c) or any bound (cmd_serve.c). */
 #define _GNU_SOURCE
 #include <string.h>
 

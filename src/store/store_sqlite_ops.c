@@ -1,7 +1,7 @@
-/* store_ops: read-only queries behind the operator dashboard — dead jobs grouped by cause, activity per time bucket
- * from the attempts table, the jobs table with a free-text filter. SQLite SQL (the
- * PostgreSQL store brings its own). Not here: changing jobs (store_sqlite.c, store_audit.c) or shaping JSON
- * (web/). */
+/* store_sqlite_ops: read-only queries behind the operator dashboard and `synchub jobs` — dead jobs grouped by
+ * cause, activity per time bucket from the attempts table, the jobs table with a free-text filter. SQLite SQL
+ * (store_pg_ops.c: PostgreSQL). Not here: changing jobs (store_sqlite_jobs.c, store_sqlite_audit.c) or shaping
+ * JSON (web/). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

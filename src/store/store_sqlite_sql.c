@@ -257,7 +257,7 @@ job_t *store__read_job(sqlite3_stmt *st)
     return j;
 }
 
-/* ---- internal interface for the store's other files (store_internal.h) ------------------------------------ */
+/* ---- internal interface for the store's other files (store_sqlite.h) ------------------------------------ */
 
 sqlite3 *store__conn(store_t *s)
 {

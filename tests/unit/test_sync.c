@@ -1,4 +1,4 @@
-/* Unit tests for the scheduler's back-pressure decision in src/sync/sync_common.c (sync_pause_step): pause above
+/* Unit tests for the scheduler's back-pressure decision in src/flows/flow_common.c (sync_pause_step): pause above
  * [server] pause_bulk_above, resume only once the backlog is down to half of it, never pause with the bound 0, and
  * report each change once so that the log says "paused" and "resumes" once per episode. */
 #include <setjmp.h>
