@@ -11,7 +11,9 @@
  * current order replaces the webhook's payload, so a replayed or late delivery applies today's order, and jobs from
  * `synchub reconcile orders` need only carry the order's id. Without a token, the payload is used and step 1's
  * staleness rule still applies.
- * A known customer's new paid order costs 3 calls (xmlid check, load, confirm); an update of a draft order 1. */
+ * A known customer's new paid order costs 3 calls (xmlid check, load, confirm); an update of a draft order 1.
+ * Over 1,000 lines on purpose: the seven steps share one order context (order_ctx_t) and the worker's caches; what
+ * is about Odoo rather than this flow (datetimes, external-id names) is in the client, odoo/odoo_values.c. */
 #define _GNU_SOURCE
 #include "flows/flow_orders.h"
 

@@ -15,6 +15,9 @@
  *      userError: a stale compare re-reads those levels and sends again; a bad item is taken out (it becomes a
  *      stock.sku job that fails on its own, naming the SKU) and the rest is sent again.
  * A burst of changes to one level is one quantity; 10,000 levels are 40 mutations.
+ * Over 1,000 lines on purpose: the five steps are one pipeline over one stock_t (rows, links, the batch in flight)
+ * that the poll, the single-SKU job and `synchub reconcile inventory` all run; split by step, that struct and the
+ * step functions would become an interface of their own with no second user.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
