@@ -5,7 +5,8 @@
 # and hands its URL to the tests as SYNCHUB_TEST_PG_URL: the store's unit tests run on both engines, the multi-node
 # tests (test_pg_nodes.py, the issue's 20,000 jobs; 5,000 under ThreadSanitizer) run, and the whole integration suite
 # runs a second time with every installation's store on PostgreSQL (SYNCHUB_TEST_STORE=postgres).
-# `make test-pg-suite` is that second pass alone.
+# `make test-pg-suite` is that second pass alone. First of all, scripts/check-layers prints the layer picture of
+# src/ and fails on an include that goes up a layer or closes a cycle (CTest runs it again, with its self-test).
 # This file only sequences; the build itself is CMake + Ninja.
 BUILD      ?= build
 TEST_BUILD ?= build-asan
@@ -32,6 +33,7 @@ demo: deps build
 	@scripts/demo.sh
 
 test: deps
+	@scripts/check-layers
 	@cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYNCHUB_SANITIZE=ON >/dev/null
 	@cmake --build $(TEST_BUILD)
 	@mkdir -p $(TEST_BUILD)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Inventory push Odoo -> Shopify through the Shopify emulator's throttle (src/sync/sync_stock.c).
+"""Inventory push Odoo -> Shopify through the Shopify emulator's throttle (src/flows/flow_stock.c).
 
 The scenario of tests/integration/test_inventory.py::test_ten_thousand_changes_under_a_small_bucket, measured:
 N SKUs at 2 locations (Shopify Main warehouse / Downtown store, Odoo WH/Stock / WH/Downtown); after an untimed

@@ -1,4 +1,4 @@
-/* cmd_audit: `synchub audit` — the operator audit log (store_audit.c): who retried, discarded, replayed or
+/* cmd_audit: `synchub audit` — the operator audit log (store_*_audit.c): who retried, discarded, replayed or
  * revealed what, and when, from the dashboard (token:NAME) and this CLI (cli:USER). Read-only. */
 #include <jansson.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* cmd_reconcile: `synchub reconcile orders|inventory` — find and repair what webhooks and polls missed: Shopify
  * orders missing or outdated in Odoo (enqueued as order jobs for the workers), and stock that drifted between
  * Odoo and Shopify (printed as a table and corrected through the poller's batched path). Prints; the work itself
- * is in src/sync/. Runs next to a live `serve` (same store, its own rate-limit estimate: Shopify's THROTTLED
+ * is in src/flows/. Runs next to a live `serve` (same store, its own rate-limit estimate: Shopify's THROTTLED
  * answers keep the two processes within the shop's bucket). */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -12,7 +12,7 @@
 
 #include "app/app.h"
 #include "core/clock.h"
-#include "sync/sync.h"
+#include "flows/flows.h"
 
 typedef struct opts {
     const char *shop, *since;

@@ -23,10 +23,10 @@
 #include "net/httpd_pool.h"
 #include "net/sdnotify.h"
 #include "obs/metrics.h"
-#include "odoo/odoo_orders.h"
-#include "odoo/odoo_shipments.h"
+#include "flows/flow_orders.h"
+#include "flows/flow_shipments.h"
 #include "store/store_writer.h"
-#include "sync/sync.h"
+#include "flows/flows.h"
 #include "web/web.h"
 
 typedef struct serve_ctx {

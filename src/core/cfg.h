@@ -30,7 +30,7 @@ typedef struct cfg_shop {
     char *admin_url;                /* base URL of the Admin API; NULL = https://DOMAIN (tests: the emulator) */
     int64_t api_timeout_ms;         /* per-request timeout */
     int64_t throttle_wait_ms;       /* longest one call waits for the shop's rate limit before giving up */
-    /* Odoo → Shopify (src/sync/) */
+    /* Odoo → Shopify (src/flows/) */
     char *locations;                /* "WH/Stock=71263993878, …": Odoo location ↔ Shopify location id */
     char *inventory_skip;           /* Odoo codes not sold on Shopify: "INTERNAL-*, SAMPLE-1" */
     int64_t inventory_interval_ms, inventory_lookback_ms, inventory_batch;

@@ -19,7 +19,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", "off
 
 /* Thread-local, not shared: each worker thread runs one job at a time and only that thread reads or writes its own
  * context, so there is no lock and no cross-thread state. The alternative — threading a context pointer through
- * every odoo/shopify/sync/httpc function that may log — would put log plumbing into every signature. */
+ * every odoo/shopify/flows/httpc function that may log — would put log plumbing into every signature. */
 typedef struct log_ctx {
     bool set;
     char job[40];

@@ -24,7 +24,7 @@ void log_kv(log_level_t level, const char *module, const char *msg, ...) __attri
 /* The calling thread's job context: from log_ctx_set until log_ctx_clear, every log_kv line of this thread carries
  * job, kind, attempt and correlation (a key the call passes itself wins). Values are copied (long ones truncated);
  * NULL leaves a field out. Only the thread itself sees its context: the worker pool sets it around a handler run,
- * so lines from odoo/, shopify/, sync/ and httpc need not pass these fields along. */
+ * so lines from odoo/, shopify/, flows/ and httpc need not pass these fields along. */
 void log_ctx_set(const char *job, const char *kind, int attempt, const char *correlation);
 void log_ctx_clear(void);
 

@@ -1,6 +1,6 @@
 /* ingest_event: the canonical shipment event — authentication, JSON Pointer, mapping, validation (every problem
  * listed), ordering rule, CSV records and job keys. Pure functions over jansson values and the config; the HTTP
- * route (ingest_events.c), the CSV import (cmd_import.c) and the Odoo applier (odoo_shipments.c) all go through
+ * route (ingest_events.c), the CSV import (cmd_import.c) and the Odoo applier (flow_shipments.c) all go through
  * here, so the same event reaching synchub by any path becomes the same job. */
 #define _GNU_SOURCE
 #include "ingest/ingest_event.h"

@@ -2,7 +2,7 @@
  * authentication (HMAC over timestamp + body, or a bearer token), JSON Pointer (RFC 6901), the per-source field
  * mapping and status map, validation that lists every problem, the lifecycle ordering rule, CSV records, and the
  * job's idempotency and ordering keys. Shared by POST /events/<source> (ingest_events.c), `synchub import events`
- * and the Odoo applier (odoo_shipments.c). Not here: HTTP, the store, Odoo.
+ * and the Odoo applier (flow_shipments.c). Not here: HTTP, the store, Odoo.
  * Thread-safe; jansson values passed in stay with the caller's thread. */
 #ifndef SYNCHUB_INGEST_EVENT_H
 #define SYNCHUB_INGEST_EVENT_H

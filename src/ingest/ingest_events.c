@@ -2,7 +2,7 @@
  * signature or token and timestamp (401) → JSON and the event's schema through the source's mapping (400 listing
  * every problem) → one durable group commit → 200 stored/duplicate, or 503. Nothing is parsed before the sender is
  * authenticated, and nothing is stored unless the whole event is valid. Not here: validation rules
- * (ingest_event.c) or applying the event (odoo_shipments.c). */
+ * (ingest_event.c) or applying the event (flow_shipments.c). */
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <stdio.h>

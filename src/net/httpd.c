@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "core/buf.h"
-#include "net/httpd_pool.h"
 
 typedef struct route {
     char *method, *path;
@@ -29,6 +28,12 @@ typedef struct route {
     atomic_uint_fast64_t too_large;   /* bodies refused here with 413 (httpd_too_large) */
 } route_t;
 
+/* One object httpd_free stops before the daemon and releases after it (httpd__own). */
+typedef struct owned {
+    void *obj;
+    httpd_owned_fn stop, release;
+} owned_t;
+
 struct httpd {
     httpd_opts_t opts;
     char *host;
@@ -36,7 +41,7 @@ struct httpd {
     route_t *routes;
     size_t nroutes;
     atomic_int deferred;     /* suspended requests not yet answered */
-    httpd_pool_t **pools;    /* owned: stopped and freed by httpd_free */
+    owned_t *pools;          /* what is built on h (httpd_pool.c's pools): stopped and freed by httpd_free */
     size_t npools;
 };
 
@@ -300,11 +305,11 @@ void httpd_free(httpd_t *h, int wait_ms)
     /* The pools' threads hold suspended requests, which the daemon frees when it stops: they end first. A polling
      * thread entering a pool route after this gets 503, so the pools themselves are freed only after the daemon. */
     for (size_t i = 0; i < h->npools; i++)
-        httpd__pool_stop(h->pools[i]);
+        h->pools[i].stop(h->pools[i].obj);
     if (h->d)
         MHD_stop_daemon(h->d);
     for (size_t i = 0; i < h->npools; i++)
-        httpd__pool_free(h->pools[i]);
+        h->pools[i].release(h->pools[i].obj);
     free(h->pools);
     for (size_t i = 0; i < h->nroutes; i++) {
         free(h->routes[i].method);
@@ -324,13 +329,13 @@ uint64_t httpd_too_large(const httpd_t *h, const char *method, const char *path)
     return n;
 }
 
-int httpd__add_pool(httpd_t *h, httpd_pool_t *p)
+int httpd__own(httpd_t *h, void *obj, httpd_owned_fn stop, httpd_owned_fn release)
 {
-    httpd_pool_t **ps = realloc(h->pools, (h->npools + 1) * sizeof(*ps));
+    owned_t *ps = realloc(h->pools, (h->npools + 1) * sizeof(*ps));
     if (!ps)
         return -1;
     h->pools = ps;
-    h->pools[h->npools++] = p;
+    h->pools[h->npools++] = (owned_t){.obj = obj, .stop = stop, .release = release};
     return 0;
 }
 

@@ -61,4 +61,10 @@ void httpd_respond(httpd_req_t *r, int status, const char *content_type, const c
 /* Answer with a small JSON object built from a printf format. */
 void httpd_respond_json(httpd_req_t *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* For what is built on httpd (httpd_pool.c) and nothing else: h keeps obj; httpd_free calls stop(obj) before the
+ * daemon stops (no suspended request may outlive it) and release(obj) after it stopped. Before httpd_start. 0, or
+ * -1 on out of memory (nothing kept). */
+typedef void (*httpd_owned_fn)(void *obj);
+int httpd__own(httpd_t *h, void *obj, httpd_owned_fn stop, httpd_owned_fn release);
+
 #endif

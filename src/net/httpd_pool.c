@@ -134,6 +134,16 @@ void httpd__pool_free(httpd_pool_t *p)
     free(p);
 }
 
+static void owned_stop(void *p)
+{
+    httpd__pool_stop(p);
+}
+
+static void owned_free(void *p)
+{
+    httpd__pool_free(p);
+}
+
 httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *err)
 {
     httpd_pool_t *p = calloc(1, sizeof(*p));
@@ -169,7 +179,7 @@ httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *e
         snprintf(tname, sizeof(tname), "%.10s-%d", p->name, p->nthreads);
         pthread_setname_np(p->threads[p->nthreads], tname);
     }
-    if (httpd__add_pool(h, p) < 0) {
+    if (httpd__own(h, p, owned_stop, owned_free) < 0) {
         httpd__pool_free(p);
         err_set(err, ERR_INTERNAL, "http.oom", "out of memory");
         return NULL;

@@ -25,9 +25,8 @@ httpd_pool_t *httpd_pool_new(httpd_t *h, const httpd_pool_opts_t *opts, err_t *e
  * httpd_respond once. Before httpd_start. 0 or -1 (also for p NULL, so a failed httpd_pool_new can be passed on). */
 int httpd_pool_route(httpd_pool_t *p, const char *method, const char *path, httpd_route_fn fn, void *udata);
 
-/* Between httpd.c and httpd_pool.c only: h keeps p (-1 on out of memory); stop, then (after the daemon stopped and
- * no polling thread can enter the pool's routes any more) free. */
-int httpd__add_pool(httpd_t *h, httpd_pool_t *p);
+/* For httpd_free (through httpd__own): stop, then (after the daemon stopped and no polling thread can enter the
+ * pool's routes any more) free. */
 void httpd__pool_stop(httpd_pool_t *p);
 void httpd__pool_free(httpd_pool_t *p);
 

@@ -78,7 +78,7 @@ static int order_known(store_t *s, const char *shop, const char *id, err_t *err)
     return n > 0;
 }
 
-/* The order id of name ("#1042"): the link odoo_orders.c wrote (it keeps the name), else the newest order job
+/* The order id of name ("#1042"): the link flow_orders.c wrote (it keeps the name), else the newest order job
  * whose payload carries that name. 1 (id filled), 0, -1. */
 static int order_by_name(store_t *s, const char *shop, const char *name, char *id, size_t n, err_t *err)
 {

@@ -1,7 +1,7 @@
 /* odoo: a client for Odoo's external API — JSON-RPC (/jsonrpc, Odoo <= 18) and JSON-2 (/json/2, Odoo 19+) behind
  * one call with named parameters — that turns every error envelope into the project's err_t (class, code, Odoo's
  * message verbatim, what to do). One odoo_t per thread (it owns a keep-alive HTTP handle and its json values).
- * Not here: what is written (odoo_orders.c) or any caching of business data. */
+ * Not here: what is written (the flows, src/flows/) or any caching of business data. */
 #ifndef SYNCHUB_ODOO_H
 #define SYNCHUB_ODOO_H
 
@@ -48,10 +48,18 @@ void odoo_set_metrics(odoo_t *o, metrics_t *m);
 void odoo_classify(const char *name, const char *message, long status, const char *model, const char *method,
                    err_t *err);
 
+/* ---- typed helpers (odoo_values.c) ---- */
+
 /* ms since the epoch as an Odoo datetime value: "2026-11-21 19:03:11" (UTC, as Odoo stores and expects it; Odoo
  * refuses ISO 8601 with a T or a zone). */
 void odoo_datetime(int64_t ms, char *out, size_t n);
 /* And back: an Odoo datetime value (UTC, no zone) → ms since the epoch. 0, or -1 when text is not one. */
 int odoo_datetime_parse(const char *text, int64_t *ms);
+
+/* External ID name (without module) for a Shopify object: "shopify_acme_outfitters_order_6150327861270".
+ * what: "order", "customer", "address", … Writes into out (NUL-terminated, truncated to n). */
+void odoo_xmlid_name(const char *shop, const char *what, const char *id, char *out, size_t n);
+
+#define ODOO_XMLID_MODULE "__synchub__"
 
 #endif

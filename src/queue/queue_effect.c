@@ -1,6 +1,6 @@
 /* queue_effect: how a handler reports on its run — the effects it wrote elsewhere (store effects) under the job it
  * runs (the job's id and correlation id are filled in here, so every effect of one chain of jobs shares the
- * originating event's correlation), and its failure. Not here: the table (store/store_effects.c) or deciding what
+ * originating event's correlation), and its failure. Not here: the table (store/store_*_effects.c) or deciding what
  * is an effect (the handlers). */
 #include <stdarg.h>
 #include <stdio.h>

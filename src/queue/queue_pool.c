@@ -13,7 +13,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "queue/queue.h"
-#include "store/store_internal.h"
+#include "store/store.h"
 
 #define CHECKPOINT_TICK_MS 200   /* frequent passive checkpoints keep the WAL (and every read through it) small */
 #define HOUSEKEEPING_TICK_MS 1000
@@ -266,7 +266,7 @@ static void *worker_main(void *arg)
         memset(&run, 0, sizeof(run));
         run.job = j;
         run.worker = w->name;
-        /* every line the handler (odoo/, shopify/, sync/, httpc) logs on this thread names the job */
+        /* every line the handler (odoo/, shopify/, flows/, httpc) logs on this thread names the job */
         log_ctx_set(j->id, j->kind, j->attempts, j->correlation_id);
         double t0 = metrics_mono_s();
         int rc = run_handler(w, conn, j, &run);

@@ -2,7 +2,7 @@
  * since a time) and the conversion of a GraphQL Order into the REST/webhook order shape. Contracts and query
  * costs are in shopify_orders.h.
  * Not here: HTTP, pacing and the classification of Shopify's answers (shopify_graphql in shopify_client.c), and
- * what an order means for Odoo (odoo_orders.c). */
+ * what an order means for Odoo (flow_orders.c). */
 #define _GNU_SOURCE
 #include "shopify/shopify_orders.h"
 

@@ -1,5 +1,5 @@
 /* shopify_orders: read orders from Shopify's GraphQL Admin API — one order as it is now, in the REST/webhook shape
- * the order mapper (src/odoo/odoo_orders.c) consumes, and pages of "orders updated since T" for reconciliation
+ * the order mapper (src/flows/flow_orders.c) consumes, and pages of "orders updated since T" for reconciliation
  * (finding orders whose webhooks never arrived).
  * Not here: writing orders, deciding what to do with an order (the mapper), scheduling reconciliation, or any
  * field the mapper does not use (taxes, refunds, fulfillments, presentment amounts are left out of the shape).

@@ -168,6 +168,11 @@ int store_reap_expired(store_t *s, int64_t now, int *n, err_t *err);
  * One short transaction per call on either engine: call it again while *n == limit. */
 int store_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
 
+/* SQLite: move WAL content into the database file without blocking writers (PASSIVE); when the log has grown large,
+ * also rewind it (briefly holding this process's writers). PostgreSQL: nothing (the server checkpoints).
+ * Housekeeping only. 0 or -1. */
+int store_checkpoint(store_t *s, err_t *err);
+
 /* Operator transitions on one job (id or unique prefix of >= 8 hex digits):
  *   RETRY:   DEAD/RETRY/QUEUED → QUEUED due now, attempt budget renewed
  *   DISCARD: QUEUED/RETRY/DEAD → DISCARDED
@@ -237,7 +242,7 @@ int store_cursor_put(store_t *s, const char *name, const char *value, err_t *err
 /* How many QUEUED/RUNNING/RETRY jobs carry ordering_key (schedulers enqueue a poll only when none is live). */
 int store_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err);
 
-/* Effects (store_effects.c): what synchub wrote into Odoo or sent to Shopify, one row per write, recorded after
+/* Effects (store_*_effects.c): what synchub wrote into Odoo or sent to Shopify, one row per write, recorded after
  * the remote system confirmed it, found again by the business record it concerns ("subject") for `synchub trace`.
  * The pointers are borrowed (add: for the call; list: for the callback). */
 typedef struct store_effect {
@@ -265,7 +270,7 @@ int store_effects_list(store_t *s, const char *shop, const char *subject, int64_
 /* Delete up to limit effects recorded before older_than (the jobs' retention). *n gets the count. 0 or -1. */
 int store_effects_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
 
-/* Finders for the trace (store_effects.c; reads, full scans bounded by limit: operator commands, not hot paths).
+/* Finders for the trace (store_*_effects.c; reads, full scans bounded by limit: operator commands, not hot paths).
  * store_jobs_by: jobs whose ordering key (or correlation id) is value, oldest first, at most limit (0 = 500);
  * job_list_free. store_job_by_payload: the newest job of kind whose ordering key starts with okey_prefix and whose
  * payload's top-level field is value (a string or a number), 1 found (*out, job_free), 0 none, -1 error.
@@ -284,7 +289,7 @@ void job_list_free(job_t **jobs, size_t n);
 const char *job_state_name(job_state_t st);
 int job_state_parse(const char *name, job_state_t *out);
 
-/* ---- queue figures for GET /metrics and /readyz (store_metrics.c) ------------------------------------------ */
+/* ---- queue figures for GET /metrics and /readyz (*_metrics.c) ---------------------------------------------- */
 
 /* One (state, kind) group of jobs: how many, and the created_at of the oldest (ms since the epoch). */
 typedef int (*store_depth_fn)(job_state_t state, const char *kind, int64_t count, int64_t oldest_created_ms,
@@ -297,7 +302,7 @@ typedef int (*store_depth_fn)(job_state_t state, const char *kind, int64_t count
 int store_queue_depth(store_t *s, int64_t now, bool by_kind, store_depth_fn fn, void *ud, int64_t *oldest_due_ms,
                       err_t *err);
 
-/* ---- Operator audit and dashboard queries (store_audit.c, store_ops.c) ------------------------------------------
+/* ---- Operator audit and dashboard queries (*_audit.c, *_ops.c) --------------------------------------------------
  * Audit: every operator action (retry, discard, replay, reveal; from the dashboard's API and the CLI) with who
  * ("token:<operator>", "cli:<user>") and when. store_operate_as / store_bulk_as change the jobs and write the audit
  * row in ONE transaction: an action without its audit row (or the reverse) cannot be committed. */
@@ -354,7 +359,7 @@ int store_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nbuckets
  * correlation id, or a substring of the ordering key. Newest first. job_list_free. 0 or -1. */
 int store_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err);
 /* Effects whose target ("sale.order/12", a GID) or external ID is value, newest first, at most limit (0 = 50);
- * e borrowed for the call, fn must not use s. For the dashboard's search by Odoo reference (store_effects.c).
+ * e borrowed for the call, fn must not use s. For the dashboard's search by Odoo reference (store_*_effects.c).
  * 0 or -1. */
 int store_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err);
 

@@ -70,8 +70,8 @@ typedef struct store_engine {
     int (*effects_by_target)(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err);
 } store_engine_t;
 
-extern const store_engine_t store__sqlite_engine;   /* store_sqlite.c, store_effects.c */
-extern const store_engine_t store__pg_engine;       /* store_pg.c */
+extern const store_engine_t store__sqlite_engine;   /* store_sqlite.c (its functions: store_sqlite_*.c) */
+extern const store_engine_t store__pg_engine;       /* store_pg.c (its functions: store_pg_*.c) */
 
 /* Engine-independent checks both engines apply (store.c). */
 int store__check_job_id(const char *id, err_t *err);   /* 8..32 lower-case hex digits: 0, else -1 (ERR_DATA) */

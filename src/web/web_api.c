@@ -4,7 +4,7 @@
  * thread: a dashboard query takes tens of milliseconds on a large store, and the polling threads acknowledge
  * webhooks.
  * Actions go through store_operate_as / store_bulk_as, so the job change and its audit row commit together, exactly
- * as the CLI's. Not here: the queries (store_ops.c) or the page. */
+ * as the CLI's. Not here: the queries (store_sqlite_ops.c, store_pg_ops.c) or the page. */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <jansson.h>

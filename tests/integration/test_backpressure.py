@@ -1,4 +1,4 @@
-"""Back-pressure (DESIGN "Expected by later work", src/sync/sync_common.c): above [server] pause_bulk_above jobs queued
+"""Back-pressure (DESIGN "Expected by later work", src/flows/flow_common.c): above [server] pause_bulk_above jobs queued
 or waiting to retry, the scheduler enqueues no scheduled reconcile.orders; it says so once in the log and in /metrics
 (synchub_scheduler_paused, synchub_scheduler_skipped_total), and once the backlog has drained it runs again from its
 cursor, so an order that webhooks missed during the pause still reaches Odoo.

@@ -1,5 +1,5 @@
 """Integration tests of the fulfillment flow: a done Odoo delivery of a Shopify order -> one Shopify fulfillment with
-carrier, tracking number and URL (src/sync/sync_fulfillment.c), created exactly once however often the work runs.
+carrier, tracking number and URL (src/flows/flow_fulfillment.c), created exactly once however often the work runs.
 
 The real `synchub serve` runs against two in-process emulators: Odoo 18 (tests/sim/odoo_sim.py) and Shopify
 (tests/sim/shopify_sim.py, seeded with order #1042). Every test first imports #1042 the way production does (the

@@ -1,5 +1,5 @@
-"""Odoo stock -> Shopify available quantities (src/sync/sync_stock.c), `synchub reconcile inventory|orders`
-(src/sync/sync_reconcile.c) and the fresh fetch of orders in workers, end to end: the real `synchub serve` between
+"""Odoo stock -> Shopify available quantities (src/flows/flow_stock.c), `synchub reconcile inventory|orders`
+(src/flows/flow_reconcile.c) and the fresh fetch of orders in workers, end to end: the real `synchub serve` between
 the Odoo emulator (tests/sim/odoo_sim.py) and the Shopify emulator (tests/sim/shopify_sim.py).
 
 What is pushed: per mapped location, Odoo's free quantity (on hand - reserved, over the location tree) as Shopify's

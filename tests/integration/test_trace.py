@@ -1,6 +1,6 @@
 """`synchub trace SHOP order ID|NAME` (src/obs/trace.c, src/app/cmd_trace.c) and what feeds it: correlation ids
 carried from a job to the jobs it enqueues, and the effects the handlers record after each write into Odoo or to
-Shopify (src/store/store_effects.c).
+Shopify (src/store/store_sqlite_effects.c).
 
 One story, end to end, with the real `synchub serve` between the Odoo emulator and the Shopify emulator: order
 #1042's orders/create webhook delivered twice (one job, one duplicate refused), Odoo refusing the first load of

@@ -1,4 +1,4 @@
-/* Unit tests for src/obs/metrics.c and src/store/store_metrics.c: counters and gauges by label, histogram buckets
+/* Unit tests for src/obs/metrics.c and src/store/store_*_metrics.c: counters and gauges by label, histogram buckets
  * (cumulative, +Inf = _count) and sums, label and HELP escaping, the whole exposition parsed back by a strict
  * reader, the overflow series of a full family, exact counts under concurrent updates, the catalogue, and the
  * store's queue figures (depth by state and kind, oldest job, lag). */

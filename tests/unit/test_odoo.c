@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "odoo/odoo.h"
-#include "odoo/odoo_orders.h"
+#include "flows/flow_orders.h"
 
 static void test_access_error_is_configuration_and_names_group(void **state)
 {

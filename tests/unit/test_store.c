@@ -366,7 +366,7 @@ static void test_cursors_and_live_jobs_per_key(void **state)
     assert_int_equal(live, 0);
 }
 
-/* ---- operator audit and dashboard queries (store_audit.c, store_ops.c) ---------------------------------------- */
+/* ---- operator audit and dashboard queries (*_audit.c, *_ops.c) ------------------------------------------------ */
 
 /* Times below are offsets from T0, a little after the jobs' enqueue time (claims need run_at <= now); each test
  * sets it first. */

@@ -1,4 +1,4 @@
-/* Unit tests for src/store/store_effects.c and what the trace relies on in the store: effects by subject and time,
+/* Unit tests for src/store/store_*_effects.c and what the trace relies on in the store: effects by subject and time,
  * their pruning, the finders (jobs by ordering key / correlation, a job by a payload field, a link by an extra
  * field), the default correlation id of a job and the duplicate-delivery count in a webhook job's meta. */
 #define _GNU_SOURCE

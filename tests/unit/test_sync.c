@@ -1,4 +1,4 @@
-/* Unit tests for the scheduler's back-pressure decision in src/sync/sync_common.c (sync_pause_step): pause above
+/* Unit tests for the scheduler's back-pressure decision in src/flows/flow_common.c (sync_pause_step): pause above
  * [server] pause_bulk_above, resume only once the backlog is down to half of it, never pause with the bound 0, and
  * report each change once so that the log says "paused" and "resumes" once per episode. */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sync/sync.h"
+#include "flows/flows.h"
 
 static void test_sync_pause_above_the_bound_only(void **state)
 {

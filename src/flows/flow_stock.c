@@ -1,8 +1,8 @@
-/* sync_stock: Odoo stock → Shopify available quantities. Odoo owns stock; Shopify gets, per mapped location,
+/* flow_stock: Odoo stock → Shopify available quantities. Odoo owns stock; Shopify gets, per mapped location,
  * Odoo's free quantity (on hand − reserved, summed over the location and its children, at least 0), which is
  * what stays consistent through both systems' order flows: a Shopify order lowers Shopify's available at once
  * and Odoo's free quantity when Odoo reserves it; a done delivery and the Shopify fulfillment change neither.
- * Not here: fulfillments (sync_fulfillment.c), order reconciliation (sync_reconcile.c).
+ * Not here: fulfillments (flow_fulfillment.c), order reconciliation (flow_reconcile.c).
  *
  * One pass (a stock.poll job, a stock.sku job, or `synchub reconcile inventory`):
  *   1. the location map of the shop, each side checked to exist (a typo is a configuration failure, not silence)
@@ -15,6 +15,9 @@
  *      userError: a stale compare re-reads those levels and sends again; a bad item is taken out (it becomes a
  *      stock.sku job that fails on its own, naming the SKU) and the rest is sent again.
  * A burst of changes to one level is one quantity; 10,000 levels are 40 mutations.
+ * Over 1,000 lines on purpose: the five steps are one pipeline over one stock_t (rows, links, the batch in flight)
+ * that the poll, the single-SKU job and `synchub reconcile inventory` all run; split by step, that struct and the
+ * step functions would become an interface of their own with no second user.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -26,7 +29,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #define MAX_MAPS 32
 #define DISCOVER_BATCH 50    /* SKUs per inventoryItems lookup: 2 + 2 × 50 points, a query string Shopify accepts */

@@ -1,13 +1,13 @@
-/* store_ops: read-only queries behind the operator dashboard — dead jobs grouped by cause, activity per time bucket
- * from the attempts table, the jobs table with a free-text filter. SQLite SQL (the
- * PostgreSQL store brings its own). Not here: changing jobs (store_sqlite.c, store_audit.c) or shaping JSON
- * (web/). */
+/* store_sqlite_ops: read-only queries behind the operator dashboard and `synchub jobs` — dead jobs grouped by
+ * cause, activity per time bucket from the attempts table, the jobs table with a free-text filter. SQLite SQL
+ * (store_pg_ops.c: PostgreSQL). Not here: changing jobs (store_sqlite_jobs.c, store_sqlite_audit.c) or shaping
+ * JSON (web/). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store_engine.h"
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
 {
@@ -106,4 +106,41 @@ int store__lite_jobs_query(store_t *s, const store_filter_t *f, const char *q, j
         sqlite3_bind_text(st, 3, q, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 4, f && f->limit > 0 ? f->limit : 100);
     return store__read_jobs(s, st, out, n, err, "jobs query");
+}
+
+int store__lite_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *n, err_t *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    const char *sql = "SELECT " STORE_JOB_COLS " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 IS NULL OR kind = ?2)"
+                      " ORDER BY updated_at DESC, rid DESC LIMIT ?3";
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "list jobs");
+    sqlite3_bind_int(st, 1, f ? f->state : -1);
+    store__lite_bind_text(st, 2, f ? f->kind : NULL);
+    sqlite3_bind_int(st, 3, f && f->limit > 0 ? f->limit : 100);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        job_t **g = realloc(*out, (*n + 1) * sizeof(*g));
+        job_t *j = store__read_job(st);
+        if (!g || !j) {
+            if (g)
+                *out = g;
+            job_free(j);
+            break;
+        }
+        *out = g;
+        (*out)[(*n)++] = j;
+    }
+    if (rc != SQLITE_DONE) {
+        store__sql_error(s, err, "list jobs");
+        sqlite3_finalize(st);
+        job_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
 }

@@ -1,8 +1,8 @@
-/* sync_reconcile: the fallback for webhooks that never arrived (a removed subscription, an outage longer than
+/* flow_reconcile: the fallback for webhooks that never arrived (a removed subscription, an outage longer than
  * Shopify's retries): list the orders Shopify updated since a point in time and enqueue an order job for every one
  * Odoo lacks or has in an older version. Run by `synchub reconcile orders` and, as reconcile.orders jobs, on a
- * schedule inside serve. The jobs carry only the order's id: the worker fetches the current order (odoo_orders.c).
- * Not here: writing orders to Odoo (odoo_orders.c), inventory reconciliation (sync_stock.c). */
+ * schedule inside serve. The jobs carry only the order's id: the worker fetches the current order (flow_orders.c).
+ * Not here: writing orders to Odoo (flow_orders.c), inventory reconciliation (flow_stock.c). */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "shopify/shopify_orders.h"
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #define LIST_PAGE 250            /* orders per page: 252 points, ids and dates only */
 #define RECONCILE_OVERLAP_MS 600000   /* each scheduled run starts 10 minutes before the last one ended */

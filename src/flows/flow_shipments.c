@@ -1,4 +1,4 @@
-/* odoo_shipments: a canonical shipment event → its Odoo delivery. The order of work for one job:
+/* flow_shipments: a canonical shipment event → its Odoo delivery. The order of work for one job:
  *   1. find the delivery: the id the reference's link ("logistics", "", "shipment_ref", reference) remembers,
  *      else stock.picking by name, by origin (the sale order's name, or the
  *      Shopify order name it carries), by carrier_tracking_ref (the reference, then the event's tracking number).
@@ -21,7 +21,7 @@
  *   7. the links are written last (state, version, rank, delivered_at; the reference's delivery)
  * Every write Odoo confirmed is recorded as an effect (subject "shipment:<reference>") for `synchub trace`. */
 #define _GNU_SOURCE
-#include "odoo/odoo_shipments.h"
+#include "flows/flow_shipments.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -1,10 +1,11 @@
-/* store_metrics: the queue figures read at scrape time by GET /metrics and by /readyz — jobs by state and kind with
- * the oldest of each group, and the lag of the oldest due job. Reads only, one read transaction, so the figures of
- * one scrape agree with each other. Not here: rendering (obs/metrics.c) or any bound (cmd_serve.c). */
+/* store_sqlite_metrics: the queue figures on SQLite — counts by state (store_stats) and, read at scrape time by
+ * GET /metrics and by /readyz, jobs by state and kind with the oldest of each group and the lag of the oldest due
+ * job. Reads only, one read transaction, so the figures of one scrape agree with each other (store_pg_metrics.c:
+ * PostgreSQL). Not here: rendering (obs/metrics.c) or any bound (cmd_serve.c). */
 #define _GNU_SOURCE
 #include <string.h>
 
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 /* Live and dead jobs only: jobs_state (state, updated_at) finds them without visiting the done ones, which are
  * most of a long-running table. Grouping by kind reads each of those rows once; the totals alone come from the
@@ -56,4 +57,35 @@ out:
     sqlite3_finalize(due);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return rc;
+}
+
+int store__lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st;
+    const char *sql =
+        "SELECT state, count(*), NULL FROM jobs GROUP BY state"
+        " UNION ALL SELECT -1, min(created_at), NULL FROM jobs WHERE state = 0"
+        " UNION ALL SELECT -2, min(run_at), NULL FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
+        " UNION ALL SELECT -3, count(*), NULL FROM attempts WHERE outcome = 'retry' AND finished_at >= ?1 - 3600000";
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return store__sql_error(s, err, "stats");
+    sqlite3_bind_int64(st, 1, now);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        int64_t v = sqlite3_column_int64(st, 1);
+        if (k >= 0 && k < JOB_STATE_COUNT)
+            out->by_state[k] = v;
+        else if (k == -1)
+            out->oldest_queued_ms = v;
+        else if (k == -2)
+            out->oldest_due_ms = v;
+        else if (k == -3)
+            out->retries_last_hour = v;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store__sql_error(s, err, "stats");
+    return 0;
 }

@@ -1,13 +1,14 @@
-/* store_audit: the operator's actions on jobs (one job, or every dead job of a cause) written together with their
- * audit row in one write transaction, and the audit log itself (append, list). Shared by the CLI (`synchub jobs
+/* store_sqlite_audit: the operator's actions on jobs (one job, or every dead job of a cause) written together with
+ * their audit row in one write transaction, and the audit log itself (append, list). Shared by the CLI (`synchub jobs
  * retry/discard/replay`, `synchub audit`) and the dashboard's API, so both record the same way.
- * Not here: who the actor is (the caller names it) or what a transition means (store_sqlite.c). */
+ * Not here: who the actor is (the caller names it) or what a transition means (store_sqlite_jobs.c).
+ * PostgreSQL: store_pg_audit.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "store/store_engine.h"
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 /* Inside the caller's write transaction. */
 static int audit_insert(store_t *s, const char *actor, const char *action, const char *target, const char *detail,
@@ -80,7 +81,7 @@ int store__lite_operate_as(store_t *s, const char *actor, const char *id, store_
     }
     if (store__commit(s, err) < 0)
         return -1;
-    store_db_notify(store__db(s), 1);
+    store__lite_db_notify(store__db(s), 1);
     if (out_id)
         memcpy(out_id, full, sizeof(full));
     return 0;
@@ -135,6 +136,26 @@ int store__lite_bulk_as(store_t *s, const char *actor, store_op_t op, err_class_
         return -1;
     *n = (int)nj;
     if (op == STORE_OP_RETRY && nj)
-        store_db_notify(store__db(s), -1);
+        store__lite_db_notify(store__db(s), -1);
+    return 0;
+}
+
+/* Every DEAD job of a class: the bulk path above, without a code filter and without an audit entry. */
+int store__lite_retry_dead(store_t *s, err_class_t cls, int64_t now, int *n, err_t *err)
+{
+    return store__lite_bulk_as(s, NULL, STORE_OP_RETRY, cls, NULL, now, n, err);
+}
+
+int store__lite_operate(store_t *s, const char *id, store_op_t op, int64_t now, char out_id[JOB_ID_LEN + 1], err_t *err)
+{
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    if (store__operate_locked(s, id, op, now, out_id, err) < 0) {
+        store__rollback(s);
+        return -1;
+    }
+    if (store__commit(s, err) < 0)
+        return -1;
+    store__lite_db_notify(s->db, 1);
     return 0;
 }

@@ -1,7 +1,9 @@
-/* sync: the flows from Odoo to Shopify — stock levels (sync_stock.c) and done deliveries as fulfillments
- * (sync_fulfillment.c) — the reconciliation that finds what webhooks missed (sync_reconcile.c), and the scheduler
- * that turns their intervals into poll jobs (sync_common.c). Odoo owns stock and shipping; these flows only ever
- * write to Shopify (the Shopify → Odoo order flow is odoo/odoo_orders.c).
+/* flows: the business flows' shared interface (its names keep the sync_ prefix). src/flows/ holds every flow, one
+ * file each, each registering its job kinds: Shopify orders → Odoo (flow_orders.c, flow_orders.h), shipment events
+ * → Odoo deliveries (flow_shipments.c, flow_shipments.h), and from Odoo to Shopify stock levels (flow_stock.c),
+ * done deliveries as fulfillments (flow_fulfillment.c) and the reconciliation that finds what webhooks missed
+ * (flow_reconcile.c); flows.c registers the last three. flow_common.c holds their plumbing and the scheduler that
+ * turns intervals into poll jobs. A flow may use both clients; a client never uses a flow.
  * Not here: the protocols (odoo/, shopify/), SQL (store/), printing (app/cmd_reconcile.c prints what these return).
  *
  * Poll jobs. Each flow keeps a cursor in the store ("stock:acme.myshopify.com") = "<position>|<seq>", where seq
@@ -9,8 +11,8 @@
  * poll fails (say a configuration error), every later tick derives the same id and adds nothing, so a broken
  * mapping costs one dead job, not one per minute; once an operator fixes it and retries that job, seq moves on.
  */
-#ifndef SYNCHUB_SYNC_H
-#define SYNCHUB_SYNC_H
+#ifndef SYNCHUB_FLOWS_H
+#define SYNCHUB_FLOWS_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -76,7 +78,7 @@ int sync_cursor_load(store_t *s, const char *flow, const char *shop, sync_cursor
 int sync_cursor_advance(store_t *s, const char *flow, const char *shop, const sync_cursor_t *c, const char *position,
                         err_t *err);
 
-/* ---- stock (sync_stock.c) ------------------------------------------------------------------------------------ */
+/* ---- stock (flow_stock.c) ------------------------------------------------------------------------------------ */
 
 /* One row of an inventory comparison or push. */
 typedef struct sync_level {
@@ -111,7 +113,7 @@ int sync_stock_reconcile(const cfg_t *cfg, const cfg_shop_t *shop, shopify_throt
                          bool push, bool all_rows, const sync_progress_t *progress, sync_level_t **levels, size_t *n,
                          err_t *err);
 
-/* ---- orders (sync_reconcile.c) ------------------------------------------------------------------------------- */
+/* ---- orders (flow_reconcile.c) ------------------------------------------------------------------------------- */
 
 typedef struct sync_order_row {
     char id[24];

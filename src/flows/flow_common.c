@@ -1,8 +1,9 @@
-/* sync_common: what the Odoo → Shopify flows share — the start-up object with each shop's rate-limit estimate,
- * the per-worker clients, cursors, job helpers, and the scheduler thread that enqueues due poll jobs.
- * Not here: what a flow does (sync_stock.c, sync_fulfillment.c, sync_reconcile.c). */
+/* flow_common: the plumbing the flows share — the start-up object (sync_t) with each shop's rate-limit estimate,
+ * the per-worker clients, cursors, config look-ups, job helpers, and the scheduler thread that enqueues due poll
+ * jobs. Below every flow file: it calls none of them. Not here: what a flow does (flow_*.c) or which flows are
+ * registered (flows.c). */
 #define _GNU_SOURCE
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -82,19 +83,6 @@ bool sync_enabled(const cfg_t *cfg, const cfg_shop_t *shop, const char *kind)
     if (!strcmp(kind, SYNC_KIND_STOCK_POLL) || !strcmp(kind, SYNC_KIND_STOCK_SKU))
         return shop->locations && shop->locations[0];
     return true;
-}
-
-int sync_register(queue_registry_t *reg, sync_t *sy)
-{
-    bool any = false;
-    for (size_t i = 0; i < sy->cfg->nshops; i++)
-        any = any || sync_enabled(sy->cfg, &sy->cfg->shops[i], SYNC_KIND_FULFILL);
-    if (!any)
-        return 0;
-    if (sync_stock_register(reg, sy) < 0 || sync_fulfillment_register(reg, sy) < 0 ||
-        sync_reconcile_register(reg, sy) < 0)
-        return -1;
-    return 0;
 }
 
 /* ---- per-worker clients ---------------------------------------------------------------------------------- */

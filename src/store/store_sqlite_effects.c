@@ -1,13 +1,14 @@
-/* store_effects: the effects table (what a job wrote into Odoo or sent to Shopify, by business subject) and the
- * read-only finders `synchub trace` needs to gather an order's jobs. Writes go through store_sqlite.c's write
- * transaction (store_internal.h). Not here: deciding what is an effect (the handlers record them after the remote
+/* store_sqlite_effects: links (which Odoo record a Shopify object became) and cursors, the effects table (what a
+ * job wrote into Odoo or sent to Shopify, by business subject) and the read-only finders `synchub trace` needs to
+ * gather an order's jobs, on SQLite (store_pg_effects.c: PostgreSQL). Writes go through the engine's write
+ * transaction (store_sqlite_sql.c). Not here: deciding what is an effect (the handlers record them after the remote
  * write succeeded) or shaping the trace (obs/trace.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
-#include "store/store_internal.h"
+#include "store/store_sqlite.h"
 
 static void bind_opt(sqlite3_stmt *st, int i, const char *v)
 {
@@ -223,4 +224,179 @@ int store__lite_link_by_extra(store_t *s, const char *system, const char *shop, 
     }
     sqlite3_finalize(st);
     return found;
+}
+
+/* ---- links ----------------------------------------------------------------------------------------------- */
+
+/* The statement `which` with a link's key bound to ?1..?4. */
+static sqlite3_stmt *link_stmt(store_t *s, int which, const char *system, const char *shop, const char *type,
+                               const char *external_id, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, which, err);
+    if (st) {
+        store__lite_bind_text(st, 1, system);
+        store__lite_bind_text(st, 2, shop);
+        store__lite_bind_text(st, 3, type);
+        store__lite_bind_text(st, 4, external_id);
+    }
+    return st;
+}
+
+int store__lite_link_get(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                         store_link_t *out, err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = link_stmt(s, Q_LINK_GET, system, shop, type, external_id, err);
+    if (!st)
+        return -1;
+    int rc = store__lite_step_done(s, st, err, "read link");
+    if (rc == 1) {
+        store__lite_col_copy(st, 0, out->odoo_model, sizeof(out->odoo_model));
+        out->odoo_id = sqlite3_column_int64(st, 1);
+        out->version = sqlite3_column_int64(st, 2);
+        store__lite_col_copy(st, 3, out->state, sizeof(out->state));
+        out->extra = store__lite_col_dup(st, 4);
+        out->updated_at = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Write n link rows (l = NULL removes them) in one transaction: all or none. */
+static int link_write(store_t *s, const char *system, const char *shop, const char *type,
+                      const char *const *external_ids, const store_link_t *l, size_t n, err_t *err)
+{
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    int64_t now = clock_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = link_stmt(s, l ? Q_LINK_PUT : Q_LINK_DEL, system, shop, type, external_ids[i], err);
+        if (!st)
+            goto fail;
+        if (l) {
+            store__lite_bind_text(st, 5, l[i].odoo_model);
+            sqlite3_bind_int64(st, 6, l[i].odoo_id);
+            sqlite3_bind_int64(st, 7, l[i].version);
+            store__lite_bind_text(st, 8, l[i].state[0] ? l[i].state : NULL);
+            store__lite_bind_text(st, 9, l[i].extra);
+            sqlite3_bind_int64(st, 10, now);
+        }
+        if (store__lite_step_done(s, st, err, l ? "write link" : "forget link") < 0)
+            goto fail;
+    }
+    return store__commit(s, err);
+fail:
+    store__rollback(s);
+    return -1;
+}
+
+int store__lite_link_put(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                         const store_link_t *l, err_t *err)
+{
+    return link_write(s, system, shop, type, &external_id, l, 1, err);
+}
+
+int store__lite_links_put(store_t *s, const char *system, const char *shop, const char *type,
+                          const char *const *external_ids, const store_link_t *links, size_t n, err_t *err)
+{
+    return n ? link_write(s, system, shop, type, external_ids, links, n, err) : 0;
+}
+
+int store__lite_links_each(store_t *s, const char *system, const char *shop, const char *type, store_link_fn fn,
+                           void *ud, err_t *err)
+{
+    /* Pages of 200 keyed on external_id, each read then released before fn runs: fn may write (a link, a job)
+     * on this same connection without meeting a read snapshot left open. */
+    char after[256] = "";
+    for (;;) {
+        store_link_t page[200];
+        char ids[200][sizeof(after)];
+        size_t n = 0;
+        sqlite3_stmt *st = link_stmt(s, Q_LINK_EACH, system, shop, type, after, err);
+        if (!st)
+            return -1;
+        int rc;
+        while (n < 200 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            store_link_t *l = &page[n];
+            memset(l, 0, sizeof(*l));
+            store__lite_col_copy(st, 0, l->odoo_model, sizeof(l->odoo_model));
+            l->odoo_id = sqlite3_column_int64(st, 1);
+            l->version = sqlite3_column_int64(st, 2);
+            store__lite_col_copy(st, 3, l->state, sizeof(l->state));
+            l->extra = store__lite_col_dup(st, 4);
+            l->updated_at = sqlite3_column_int64(st, 5);
+            store__lite_col_copy(st, 6, ids[n], sizeof(ids[n]));
+            n++;
+        }
+        if (n < 200 && rc != SQLITE_DONE) {
+            sqlite3_reset(st);
+            for (size_t i = 0; i < n; i++)
+                store_link_release(&page[i]);
+            return store__sql_error(s, err, "list links");
+        }
+        sqlite3_reset(st);
+        int stop = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!stop && fn(ids[i], &page[i], ud) != 0)
+                stop = 1;
+            store_link_release(&page[i]);
+        }
+        if (stop || n < 200)
+            return 0;
+        snprintf(after, sizeof(after), "%s", ids[n - 1]);
+    }
+}
+
+int store__lite_link_find(store_t *s, const char *system, const char *shop, const char *type, const char *odoo_model,
+                          int64_t odoo_id, char *external_id, size_t n, err_t *err)
+{
+    external_id[0] = '\0';
+    sqlite3_stmt *st = link_stmt(s, Q_LINK_FIND, system, shop, type, "", err);
+    if (!st)
+        return -1;
+    store__lite_bind_text(st, 5, odoo_model);
+    sqlite3_bind_int64(st, 6, odoo_id);
+    int rc = store__lite_step_done(s, st, err, "find link");
+    if (rc == 1)
+        store__lite_col_copy(st, 0, external_id, n);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store__lite_cursor_get(store_t *s, const char *name, char *out, size_t n, err_t *err)
+{
+    out[0] = '\0';
+    sqlite3_stmt *st = store__lite_q(s, Q_CURSOR_GET, err);
+    if (!st)
+        return -1;
+    store__lite_bind_text(st, 1, name);
+    int rc = store__lite_step_done(s, st, err, "read cursor");
+    if (rc == 1)
+        store__lite_col_copy(st, 0, out, n);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store__lite_cursor_put(store_t *s, const char *name, const char *value, err_t *err)
+{
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    sqlite3_stmt *st = store__lite_q(s, Q_CURSOR_PUT, err);
+    if (!st) {
+        store__rollback(s);
+        return -1;
+    }
+    store__lite_bind_text(st, 1, name);
+    store__lite_bind_text(st, 2, value);
+    if (store__lite_step_done(s, st, err, "write cursor") < 0) {
+        store__rollback(s);
+        return -1;
+    }
+    return store__commit(s, err);
+}
+
+int store__lite_link_forget(store_t *s, const char *system, const char *shop, const char *type, const char *external_id,
+                            err_t *err)
+{
+    return link_write(s, system, shop, type, &external_id, NULL, 1, err);
 }

@@ -1,11 +1,11 @@
-/* sync_fulfillment: done Odoo deliveries of Shopify orders → Shopify fulfillments (carrier, tracking number and
+/* flow_fulfillment: done Odoo deliveries of Shopify orders → Shopify fulfillments (carrier, tracking number and
  * URL, through the fulfillment orders API), each created exactly once, and tracking changes made in Odoo afterwards
  * → fulfillmentTrackingInfoUpdate. Odoo owns shipping: nothing here writes to Odoo.
  * Not here: fulfillments made in Shopify (the other direction), returns and cancellations after shipping, the
- * scheduler (sync_common.c), the protocols (odoo/, shopify/).
+ * scheduler (flow_common.c), the protocols (odoo/, shopify/).
  *
  * Two kinds. fulfillment.poll [h_poll] lists the shop's done outgoing pickings whose sale order came from Shopify
- * (sale.order.origin "Shopify <domain> <order name>", written by odoo/odoo_orders.c), written since the cursor
+ * (sale.order.origin "Shopify <domain> <order name>", written by flows/flow_orders.c), written since the cursor
  * (minus inventory_lookback: a transaction that commits late can carry an older write_date), and enqueues one
  * fulfillment.push per (picking, tracking number): a new tracking number is a new job (an update), the same one
  * never makes a second job. The pushes of one sale order share an ordering key, so two deliveries of one order
@@ -38,7 +38,7 @@
  * without @idempotent), so libcurl never sends it twice by itself.
  */
 #define _GNU_SOURCE
-#include "sync/sync_internal.h"
+#include "flows/flows_internal.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -78,7 +78,7 @@ static bool same(const char *a, const char *b)
 }
 
 /* The Odoo internal reference of a Shopify SKU: the shop's sku_map ("SHOPIFY-SKU=ODOO-CODE, …") first, else the
- * SKU itself (odoo_orders.c maps order lines the same way). */
+ * SKU itself (flow_orders.c maps order lines the same way). */
 static void sku_to_code(const char *map, const char *sku, char *out, size_t n)
 {
     if (!cfg_map_get(map, sku, false, out, n))
@@ -421,7 +421,7 @@ out:
     return rc;
 }
 
-/* The Shopify order of the sale order: the link odoo_orders.c wrote, else a search by the order name Odoo keeps
+/* The Shopify order of the sale order: the link flow_orders.c wrote, else a search by the order name Odoo keeps
  * in client_order_ref (an order imported before synchub, or a wiped store). 1 found (c->order_gid), 0 not a
  * Shopify order of this shop (run->note says so), -1 error. */
 static int find_order(push_ctx_t *c)
@@ -450,7 +450,7 @@ static int find_order(push_ctx_t *c)
                    ? fail(c, ERR_INTERNAL, "fulfillment.order_id", NULL, "the order link holds an unusable id")
                    : 1;
     if (!ours) {
-        /* Only the poll's own filter (the origin odoo_orders.c writes) makes a sale order this shop's: a Customer
+        /* Only the poll's own filter (the origin flow_orders.c writes) makes a sale order this shop's: a Customer
          * Reference alone could name another channel's order. */
         snprintf(c->run->note, sizeof(c->run->note), "sale order %s did not come from Shopify %s: nothing to fulfil",
                  so_name, c->shop->domain);

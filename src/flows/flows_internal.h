@@ -1,10 +1,10 @@
-/* sync_internal: what the files of src/sync/ share and nothing outside uses — the per-worker clients, the job
- * helpers and each file's registration. Not a public interface (see sync.h). */
-#ifndef SYNCHUB_SYNC_INTERNAL_H
-#define SYNCHUB_SYNC_INTERNAL_H
+/* flows_internal: what the files of src/flows/ share and nothing outside uses — the per-worker clients, the job
+ * helpers and each file's registration. Not a public interface (see flows.h). */
+#ifndef SYNCHUB_FLOWS_INTERNAL_H
+#define SYNCHUB_FLOWS_INTERNAL_H
 
 #include "odoo/odoo.h"
-#include "sync/sync.h"
+#include "flows/flows.h"
 
 /* A worker's clients, kept in its registration slot: one Odoo client, one Shopify client per shop (created on
  * first use, sharing the shop's throttle). */

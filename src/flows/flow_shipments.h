@@ -1,8 +1,8 @@
-/* odoo_shipments: the logistics.shipment_event job kind — one canonical shipment event (ingest_event.h) applied to
+/* flow_shipments: the logistics.shipment_event job kind — one canonical shipment event (ingest_event.h) applied to
  * its Odoo delivery (stock.picking): tracking reference, a chatter message per milestone, the delivery date, an
  * activity for exceptions; in lifecycle order per shipment. Not here: ingestion or the wire protocol. */
-#ifndef SYNCHUB_ODOO_SHIPMENTS_H
-#define SYNCHUB_ODOO_SHIPMENTS_H
+#ifndef SYNCHUB_FLOW_SHIPMENTS_H
+#define SYNCHUB_FLOW_SHIPMENTS_H
 
 #include "core/cfg.h"
 #include "queue/queue.h"
