@@ -54,4 +54,11 @@ void odoo_datetime(int64_t ms, char *out, size_t n);
 /* And back: an Odoo datetime value (UTC, no zone) → ms since the epoch. 0, or -1 when text is not one. */
 int odoo_datetime_parse(const char *text, int64_t *ms);
 
+/* Outages (circuit breaker, queue/queue_breaker.h). odoo_target names the Odoo database cfg describes,
+ * "odoo:<database>@<host[:port]>" (never credentials): the err_t target of every call that failed because that
+ * Odoo did not answer (refused, timed out, reset, HTTP 502/503/504). odoo_probe asks it one cheap question (GET
+ * /web/version, falling back to common.version) on a fresh connection: 0 when it answers, else -1 with err. */
+void odoo_target(const cfg_odoo_t *cfg, char *out, size_t n);
+int odoo_probe(const cfg_odoo_t *cfg, err_t *err);
+
 #endif

@@ -60,4 +60,8 @@ int store__lite_jobs_query(store_t *s, const store_filter_t *f, const char *q, j
 int store__lite_queue_depth(store_t *s, int64_t now, bool by_kind, store_depth_fn fn, void *ud, int64_t *oldest_due_ms, err_t *err);
 int store__lite_effects_by_target(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err);
 
+/* store_pause.c: SQLite's store_pause / store_resume. */
+int store__lite_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err);
+int store__lite_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err);
+
 #endif
