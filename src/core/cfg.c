@@ -59,7 +59,7 @@ static const cfg_key_t server_keys[] = {
      "answers (0 = off: such failures retry with backoff like any transient error)"},
     {"breaker_window", T_DURATION, S(breaker_window_ms), 1000, 3600000, "30s", 0,
      "circuit breaker: the window in which breaker_failures outage failures open it"},
-    {"breaker_probe_max", T_DURATION, S(breaker_probe_max_ms), 1000, 3600000, "30s", 0,
+    {"breaker_probe_max", T_DURATION, S(breaker_probe_max_ms), 1000, 3600000, "10s", 0,
      "circuit breaker: longest interval between two probes of a target that is down (the first comes after ~1 s, "
      "then the interval doubles up to this, ±20 %); when a probe is answered its paused jobs are due at once"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
