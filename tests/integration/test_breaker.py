@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import http_request, wait_until
+from conftest import http_request, pg_schema_url, wait_until
 from test_metrics import scrape, value
 from test_odoo_orders import SHIPPING_CODE, SHOP, _start_sim, make_order, needs_sim, new_id
 
@@ -31,9 +31,11 @@ def odoo(request):
     return _start_sim(18, request)
 
 
-def breaker_hub(make_synchub, odoo):
+def breaker_hub(make_synchub, odoo, name="synchub", pg_url=None):
     """synchub on the emulator with shopify.order's built-in policy (no [kind] override) and 4 workers."""
-    hub = make_synchub()
+    hub = make_synchub(name)
+    if pg_url:
+        hub.use_postgres(pg_url)
     hub.set("server", workers=4)
     hub.set(f"shop {SHOP}", shipping_product=SHIPPING_CODE)
     hub.set("odoo", url=odoo.url, database=odoo.db, username=odoo.user, api_key=odoo.key, protocol="auto")
@@ -51,8 +53,22 @@ def odoo_up(odoo):
 
 @needs_sim
 def test_odoo_down_during_a_burst_pauses_its_jobs_without_spending_attempts(make_synchub, odoo):
-    n_before, n_during = 30, 70
     hub = breaker_hub(make_synchub, odoo).start()
+    burst_during_outage([hub], odoo)
+
+
+@needs_sim
+def test_two_nodes_on_postgres_each_pause_and_resume(make_synchub, odoo):
+    """The same on a shared PostgreSQL store with two nodes: each has its own breakers and probes, pauses what its
+    workers claimed and resumes it (waking the other node's workers too); the published state reaches the CLI."""
+    url = pg_schema_url("breaker")
+    nodes = [breaker_hub(make_synchub, odoo, name=f"node{i}", pg_url=url).start() for i in range(2)]
+    burst_during_outage(nodes, odoo)
+
+
+def burst_during_outage(nodes, odoo, n_before=30, n_during=70):
+    """Webhooks to nodes[0]; Odoo refuses connections for DOWN_S mid-burst; every node works the queue."""
+    hub = nodes[0]
     customer_id, email = new_id(), f"breaker+{secrets.token_hex(4)}@example.com"
     docs = [make_order(customer_id=customer_id, email=email) for _ in range(n_before + n_during)]
     target = f"odoo:{odoo.db}@{odoo.url.split('://', 1)[1].rstrip('/')}"
@@ -71,9 +87,10 @@ def test_odoo_down_during_a_burst_pauses_its_jobs_without_spending_attempts(make
     assert not odoo_up(odoo), "the emulator still answers after refuse"
     job_ids += [deliver(d) for d in docs[n_before:]]
 
-    # Down: the breaker opens and says so everywhere an operator looks.
-    wait_until(lambda: value(scrape(hub), "synchub_target_paused", **labels) == 1, timeout=20, interval=0.5,
-               msg=f"synchub_target_paused{labels} = 1 while Odoo is down")
+    # Down: the breakers open and say so everywhere an operator looks.
+    for node in nodes:
+        wait_until(lambda: value(scrape(node), "synchub_target_paused", **labels) == 1, timeout=20, interval=0.5,
+                   msg=f"synchub_target_paused{labels} = 1 on {node.dir.name} while Odoo is down")
     fams = scrape(hub)
     since = value(fams, "synchub_target_paused_since_seconds", **labels)
     assert 0 < since <= time.time() + 1, since
@@ -117,14 +134,17 @@ def test_odoo_down_during_a_burst_pauses_its_jobs_without_spending_attempts(make
     found = Counter(r["client_order_ref"] for r in odoo.orders_by_ref(names))
     assert all(found[n] == 1 for n in names), {n: found[n] for n in names if found[n] != 1}
 
-    fams = scrape(hub)
-    assert value(fams, "synchub_target_paused", **labels) == 0
-    assert value(fams, "synchub_target_probes_total", result="ok", **labels) >= 1
-    assert value(fams, "synchub_target_probes_total", result="failed", **labels) >= 1
-    status, doc, _ = http_request(hub.port, "GET", "/readyz")
-    assert status == 200 and "reason" not in doc, doc
+    for node in nodes:
+        fams = scrape(node)
+        assert value(fams, "synchub_target_paused", **labels) == 0
+        assert value(fams, "synchub_target_probes_total", result="ok", **labels) >= 1
+        assert value(fams, "synchub_target_probes_total", result="failed", **labels) >= 1
+        status, doc, _ = http_request(node.port, "GET", "/readyz")
+        assert status == 200 and "reason" not in doc, doc
+    assert not hub.status().get("paused"), hub.status()
     print(f"\nbreaker: Odoo down {DOWN_S:.0f} s; done {took:.1f} s after it came back; attempts per job "
           f"{sorted(Counter(worst.values()).items())}; probes ok="
           f"{value(fams, 'synchub_target_probes_total', result='ok', **labels)} failed="
-          f"{value(fams, 'synchub_target_probes_total', result='failed', **labels)}")
-    hub.stop()
+          f"{value(fams, 'synchub_target_probes_total', result='failed', **labels)} ({len(nodes)} node(s))")
+    for node in nodes:
+        node.stop()
