@@ -178,26 +178,11 @@ static void test_breaker_off_and_published_form(void **state)
 
 /* ---- the store side, on both engines ------------------------------------------------------------------------- */
 
-static job_new_t mk(const char *idem, const char *okey, int64_t event_time)
-{
-    job_new_t j = {0};
-    queue_job_id(idem, strlen(idem), j.id);
-    j.kind = "test.noop";
-    j.ordering_key = okey;
-    j.payload = "{}";
-    j.payload_len = 2;
-    j.source = "unit";
-    j.event_time_ms = event_time;
-    j.max_attempts = 3;
-    j.lease_ms = 60000;
-    return j;
-}
-
 static void test_store_pause_keeps_the_attempt_budget_and_resume_makes_it_due(void **state)
 {
     fx_t *f = *state;
     err_t err;
-    job_new_t jobs[2] = {mk("p1", "order:1", 1000), mk("p2", "order:1", 2000)};
+    job_new_t jobs[2] = {fx_job("p1", "order:1", 1000, 3), fx_job("p2", "order:1", 2000, 3)};
     bool dup[2];
     assert_int_equal(store_enqueue(f->s, jobs, 2, dup, &err), 0);
     err_t why = outage(ODOO);
