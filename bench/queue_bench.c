@@ -261,7 +261,7 @@ int main(int argc, char **argv)
     struct timespec td;
     clock_gettime(CLOCK_MONOTONIC, &td);
     for (int k = 0; k < nnodes; k++)
-        pools[k] = queue_pool_start(dbs[k], &cfg, reg, nworkers, NULL, &err);
+        pools[k] = queue_pool_start(dbs[k], &cfg, reg, nworkers, NULL, NULL, &err);
     store_t *s = store_connect(db, false, 0, &err);
     store_stats_t st;
     for (;;) {

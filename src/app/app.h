@@ -8,6 +8,7 @@
 
 #include "core/cfg.h"
 #include "queue/queue.h"
+#include "queue/queue_breaker.h"
 #include "store/store.h"
 
 enum { APP_OK = 0, APP_FAIL = 1, APP_USAGE = 2, APP_STORE = 3 };
@@ -51,5 +52,9 @@ bool app_opt_value(int argc, char **argv, int *i, const char *name, const char *
 
 /* Test job kinds (test.*), registered when [debug] test_handlers = true. */
 int app_register_test_handlers(queue_registry_t *reg);
+
+/* app_breaker.c: a node's circuit breakers, one per remote system cfg names (borrowed for the breaker's life);
+ * NULL on allocation failure. */
+queue_breaker_t *app_breaker_new(const cfg_t *cfg);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct serve_ctx {
     metrics_t *metrics;
     httpd_t *httpd;
     bool ingests;   /* serve: the webhook route is on httpd, so /metrics reports its 413s */
+    queue_breaker_t *breaker;
 } serve_ctx_t;
 
 static void route_healthz(void *udata, httpd_req_t *r)
@@ -111,11 +112,33 @@ static void route_readyz(void *udata, httpd_req_t *r)
         snprintf(reason, sizeof(reason), "%lld jobs queued or waiting to retry exceed ready_max_depth (%lld)",
                  (long long)backlog, (long long)c->cfg->ready_max_depth);
     }
+    /* A target that is down pauses its work but not ingestion: webhooks are still stored and acknowledged, so the
+     * node stays ready (a 503 here would only take the ingest path out of the load balancer); the body says why
+     * work is not moving. */
+    queue_breaker_view_t views[16];
+    size_t nv = queue_breaker_views(c->breaker, views, 16);
+    char paused[512] = "";
+    size_t plen = 0;
+    for (size_t i = 0; i < nv && i < 16; i++) {
+        if (views[i].state == BREAKER_CLOSED)
+            continue;
+        char since[32];
+        clock_format_iso8601(views[i].since, since, sizeof(since));
+        plen += (size_t)snprintf(paused + plen, plen < sizeof(paused) ? sizeof(paused) - plen : 0,
+                                 "%s%s paused since %s (%zu jobs waiting)", plen ? "; " : "", views[i].target, since,
+                                 views[i].paused);
+        if (plen >= sizeof(paused))
+            break;
+    }
     buf_t b = BUF_INIT;
     buf_printf(&b, "{\"ready\":%s,", bound ? "false" : "true");
     if (bound)
         buf_printf(&b, "\"reason\":\"%s\",\"bound\":\"%s\",\"limit\":%.3f,\"value\":%.3f,", reason, bound, limit,
                    value);
+    else if (paused[0])
+        buf_printf(&b, "\"reason\":\"target down, its jobs paused (ingestion goes on): %s\",", paused);
+    if (paused[0])
+        buf_printf(&b, "\"paused\":\"%s\",", paused);
     buf_printf(&b, "\"queued\":%lld,\"retry\":%lld,\"running\":%lld,\"dead\":%lld,\"lag_seconds\":%.3f}",
                (long long)q.by_state[JOB_QUEUED], (long long)q.by_state[JOB_RETRY],
                (long long)q.by_state[JOB_RUNNING], (long long)q.by_state[JOB_DEAD], q.lag_s);
@@ -201,6 +224,7 @@ static int run_node(app_t *a, bool http)
     store_writer_t *writer = NULL;
     queue_registry_t *reg = NULL;
     queue_pool_t *pool = NULL;
+    queue_breaker_t *breaker = NULL;
     sync_t *sy = NULL;
     sync_scheduler_t *sched = NULL;
     ingest_t *in = NULL;
@@ -245,13 +269,15 @@ static int run_node(app_t *a, bool http)
         goto out;
     if (http && !(writer = store_writer_new(db, cfg->ack_timeout_ms, &err)))
         goto fail_err;
-    pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, m, &err);
-    if (!pool)
+    if (!(breaker = app_breaker_new(cfg)))
+        goto out;
+    pool = queue_pool_start(db, cfg, reg, (int)cfg->workers, m, breaker, &err);
+    if (!pool || queue_breaker_start(breaker, db, m, &err) < 0)
         goto fail_err;
     /* Polls are only useful with workers to run them; an ingest-only node (workers = 0) schedules nothing. */
     if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
-    serve_ctx_t ctx = {cfg, db, m, NULL, http};
+    serve_ctx_t ctx = {cfg, db, m, NULL, http, breaker};
     if (http) {
         in = ingest_new(cfg, writer, m);
         web = web_new(cfg, db);
@@ -325,6 +351,7 @@ out:
     store_writer_free(writer);
     sync_scheduler_stop(sched);
     int abandoned = queue_pool_stop(pool, cfg->shutdown_grace_ms);
+    queue_breaker_stop(breaker);
     if (abandoned > 0) {
         /* Workers still inside a handler use the registry, the config and the store: end the process here rather
          * than free them under their feet. Their jobs keep their leases and run again; SQLite rolls back anything
@@ -334,6 +361,7 @@ out:
         _exit(rc);
     }
     ingest_free(in);
+    queue_breaker_free(breaker);
     queue_registry_free(reg);
     sync_free(sy);
     metrics_free(m); /* after everything that reports to it stopped */

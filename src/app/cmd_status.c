@@ -5,6 +5,7 @@
 
 #include "app/app.h"
 #include "core/clock.h"
+#include "queue/queue_breaker.h"
 
 int cmd_status(app_t *a)
 {
@@ -21,6 +22,11 @@ int cmd_status(app_t *a)
         rc = APP_STORE;
         goto out;
     }
+    /* the breakers as the nodes published them: which target is down, since when */
+    queue_breaker_view_t bv[32];
+    size_t nb = 0;
+    if (queue_breaker_load(s, bv, 32, &nb, &err) < 0)
+        nb = 0; /* a store too old to have them, or unreadable: the rest of the status still helps */
     double oldest = st.oldest_queued_ms ? (double)(now - st.oldest_queued_ms) / 1000.0 : -1;
     double lag = st.oldest_due_ms ? (double)(now - st.oldest_due_ms) / 1000.0 : 0;
     if (a->json) {
@@ -32,8 +38,18 @@ int cmd_status(app_t *a)
             printf("null");
         else
             printf("%.3f", oldest);
-        printf(",\"lag_seconds\":%.3f,\"retries_last_hour\":%lld,\"dead\":%lld}\n", lag,
+        printf(",\"lag_seconds\":%.3f,\"retries_last_hour\":%lld,\"dead\":%lld,\"paused\":[", lag,
                (long long)st.retries_last_hour, (long long)st.by_state[JOB_DEAD]);
+        int k = 0;
+        for (size_t i = 0; i < nb; i++) {
+            if (bv[i].state == BREAKER_CLOSED)
+                continue;
+            char since[40];
+            printf("%s{\"target\":\"%s\",\"system\":\"%s\",\"state\":\"%s\",\"since\":\"%s\",\"jobs\":%zu}",
+                   k++ ? "," : "", bv[i].target, bv[i].system, queue_breaker_state_name(bv[i].state),
+                   clock_format_iso8601(bv[i].since, since, sizeof(since)), bv[i].paused);
+        }
+        printf("]}\n");
     } else {
         printf("store               %s\n", store_db_path(db));
         for (int i = 0; i < JOB_STATE_COUNT; i++)
@@ -46,6 +62,14 @@ int cmd_status(app_t *a)
         printf("retries last hour   %lld\n", (long long)st.retries_last_hour);
         printf("dead                %lld%s\n", (long long)st.by_state[JOB_DEAD],
                st.by_state[JOB_DEAD] ? "   (synchub jobs list --state dead)" : "");
+        for (size_t i = 0; i < nb; i++) {
+            if (bv[i].state == BREAKER_CLOSED)
+                continue;
+            char since[40];
+            printf("paused              %s down since %s (%.0fs): %zu jobs wait, attempts not counted; probing\n",
+                   bv[i].target, clock_format_iso8601(bv[i].since, since, sizeof(since)),
+                   (double)(now - bv[i].since) / 1000.0, bv[i].paused);
+        }
     }
 out:
     store_disconnect(s);

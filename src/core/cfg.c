@@ -53,6 +53,15 @@ static const cfg_key_t server_keys[] = {
     {"pause_bulk_above", T_INT, S(pause_bulk_above), 0, 1000000000, "1000", 0,
      "the scheduler holds back bulk work (reconcile.orders) while more jobs than this are queued or waiting to "
      "retry, until the backlog is down to half (0 = never pause)"},
+    {"breaker_failures", T_INT, S(breaker_failures), 0, 100, "3", 0,
+     "circuit breaker: this many outage failures (refused, timed out, reset, HTTP 502/503/504) of one Odoo "
+     "database or Shopify shop within breaker_window pause its jobs without spending attempts and probe it until it "
+     "answers (0 = off: such failures retry with backoff like any transient error)"},
+    {"breaker_window", T_DURATION, S(breaker_window_ms), 1000, 3600000, "30s", 0,
+     "circuit breaker: the window in which breaker_failures outage failures open it"},
+    {"breaker_probe_max", T_DURATION, S(breaker_probe_max_ms), 1000, 3600000, "10s", 0,
+     "circuit breaker: longest interval between two probes of a target that is down (the first comes after ~1 s, "
+     "then the interval doubles up to this, ±20 %); when a probe is answered its paused jobs are due at once"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 static const cfg_key_t store_keys[] = {
     {"backend", T_BACKEND, S(store_backend), 0, 0, "sqlite", 0,

@@ -104,6 +104,7 @@ typedef struct cfg {
     int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
     int64_t ready_max_lag_ms, ready_max_depth;   /* /readyz bounds; 0 = none */
     int64_t pause_bulk_above;   /* back-pressure: no scheduled bulk work above this backlog; 0 = never pause */
+    int64_t breaker_failures, breaker_window_ms, breaker_probe_max_ms;   /* circuit breakers (queue_breaker.h) */
     /* [store] */
     char *store_backend, *store_path;   /* "sqlite" | "postgres"; store_path resolved against the config's folder */
     cfg_secret_t store_url;             /* postgres: postgresql://USER@HOST:PORT/DB (may hold the password) */

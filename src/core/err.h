@@ -22,6 +22,9 @@ typedef struct err {
     char message[768];    /* what went wrong, in a sentence; never secrets, never customer data */
     char record[256];     /* which record: "shopify order #1042 (6150327861270)", "job 3f2a…" */
     char hint[512];       /* what to do about it */
+    char target[128];     /* set only when the failure is a remote system's outage (refused, timed out, reset,
+                           * 502/503/504), naming it: "odoo:<database>@<host>", "shopify:<shop>"; else "". The
+                           * queue's circuit breaker (queue/queue_breaker.h) pauses that system's jobs on it. */
 } err_t;
 
 /* Reset to "no error". */

@@ -100,6 +100,18 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
     [METRIC_SCHEDULER_SKIPPED] = {"synchub_scheduler_skipped_total", "scheduler ticks (about one a second, per "
                                   "shop) at which a due run of a bulk flow was held back by back-pressure",
                                   METRICS_COUNTER, {"flow"}, NULL, 0, 8},
+    [METRIC_TARGET_PAUSED] = {"synchub_target_paused", "1 while the circuit breaker of a remote system (an Odoo "
+                              "database, a Shopify shop) is open on this node: it did not answer, its jobs are "
+                              "paused without spending attempts and it is probed, else 0", METRICS_GAUGE,
+                              {"system", "target"}, NULL, 0, 64},
+    [METRIC_TARGET_PAUSED_SINCE] = {"synchub_target_paused_since_seconds", "when the breaker of that target opened "
+                                    "(seconds since the epoch), 0 while it is closed", METRICS_GAUGE,
+                                    {"system", "target"}, NULL, 0, 64},
+    [METRIC_TARGET_PAUSED_JOBS] = {"synchub_target_paused_jobs", "jobs this node holds paused on that target until "
+                                   "a probe gets an answer", METRICS_GAUGE, {"system", "target"}, NULL, 0, 64},
+    [METRIC_TARGET_PROBES] = {"synchub_target_probes_total", "probes of targets whose breaker is open, by result "
+                              "(ok closes the breaker)", METRICS_COUNTER, {"system", "target", "result"}, NULL, 0,
+                              128},
 };
 
 /* ---- registry ---------------------------------------------------------------------------------------------- */

@@ -53,6 +53,10 @@ typedef enum {
     METRIC_RECONCILE_DRIFT,      /* counter {shop, flow} */
     METRIC_SCHEDULER_PAUSED,     /* gauge {flow}: 1 while back-pressure holds that scheduled bulk flow back */
     METRIC_SCHEDULER_SKIPPED,    /* counter {flow}: scheduler ticks at which a due run of it was held back */
+    METRIC_TARGET_PAUSED,        /* gauge {system, target}: 1 while that system's breaker is open (jobs paused) */
+    METRIC_TARGET_PAUSED_SINCE,  /* gauge {system, target}: when it opened, seconds since the epoch; 0 closed */
+    METRIC_TARGET_PAUSED_JOBS,   /* gauge {system, target}: jobs this node holds paused on it */
+    METRIC_TARGET_PROBES,        /* counter {system, target, result}: probes of an open breaker's target */
     METRIC_COUNT
 } metrics_id_t;
 

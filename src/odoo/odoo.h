@@ -62,4 +62,11 @@ void odoo_xmlid_name(const char *shop, const char *what, const char *id, char *o
 
 #define ODOO_XMLID_MODULE "__synchub__"
 
+/* Outages (circuit breaker, queue/queue_breaker.h). odoo_target names the Odoo database cfg describes,
+ * "odoo:<database>@<host[:port]>" (never credentials): the err_t target of every call that failed because that
+ * Odoo did not answer (refused, timed out, reset, HTTP 502/503/504). odoo_probe asks it one cheap question (GET
+ * /web/version, falling back to common.version) on a fresh connection: 0 when it answers, else -1 with err. */
+void odoo_target(const cfg_odoo_t *cfg, char *out, size_t n);
+int odoo_probe(const cfg_odoo_t *cfg, err_t *err);
+
 #endif

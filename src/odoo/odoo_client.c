@@ -190,6 +190,33 @@ static int http_failure(long status, const char *model, const char *method, cons
     return -1;
 }
 
+/* ---- outages (the queue's circuit breaker) ------------------------------------------------------------------ */
+
+void odoo_target(const cfg_odoo_t *cfg, char *out, size_t n)
+{
+    /* host[:port] of the url, without a scheme, credentials or path */
+    const char *h = cfg->url ? cfg->url : "";
+    const char *p = strstr(h, "://");
+    h = p ? p + 3 : h;
+    size_t len = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', len);
+    if (at) {
+        len -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    snprintf(out, n, "odoo:%s@%.*s", cfg->database ? cfg->database : "", (int)len, h);
+}
+
+/* A failure that says Odoo itself is not answering (status 0: no answer at all) names Odoo in err->target, so the
+ * queue pauses Odoo's work instead of spending attempts. An Odoo that answers with its own error (a Python
+ * exception, an HTTP 500 error envelope) is up: that is the record's failure, not an outage. Returns -1. */
+static int mark_outage(const odoo_t *o, long status, err_t *err)
+{
+    if (err->cls == ERR_TRANSIENT && (status == 0 || status == 502 || status == 503 || status == 504))
+        odoo_target(o->cfg, err->target, sizeof(err->target));
+    return -1;
+}
+
 /* Methods whose second execution would add a second record: sent on a fresh connection so the transport never
  * repeats them on its own (a job-level retry must find what the first try wrote). */
 static int transport_flags(const char *method)
@@ -233,6 +260,7 @@ static int post_json(odoo_t *o, const char *path, json_t *payload, const char *c
         err_record(err, "odoo %s.%s", model, method);
         err_hint(err, "Odoo is down, restarting or unreachable; retried with backoff. A call that timed out may "
                       "have been committed: the retry finds it through its external id");
+        mark_outage(o, 0, err);
     }
     free(url);
     free(body);
@@ -251,8 +279,10 @@ static int jsonrpc(odoo_t *o, const char *service, const char *method, json_t *a
     json_decref(req);
     if (rc < 0)
         return -1;
-    if (status != 200)
-        return http_failure(status, model, rpc_method, &o->resp, err);
+    if (status != 200) {
+        http_failure(status, model, rpc_method, &o->resp, err);
+        return mark_outage(o, status, err);
+    }
     json_error_t jerr;
     json_t *doc = json_loadb(o->resp.data, o->resp.len, 0, &jerr);
     if (!json_is_object(doc)) {
@@ -293,7 +323,7 @@ static int detect(odoo_t *o, err_t *err)
     if (rc < 0) {
         err_record(err, "odoo /web/version");
         err_hint(err, "Odoo is down or [odoo] url is wrong; retried with backoff");
-        return -1;
+        return mark_outage(o, 0, err);
     }
     json_t *doc = status == 200 ? json_loadb(o->resp.data, o->resp.len, 0, NULL) : NULL;
     if (doc) {
@@ -316,6 +346,16 @@ static int detect(odoo_t *o, err_t *err)
     if (o->major == 0)
         return err_set(err, ERR_CONFIGURATION, "odoo.version", "cannot tell the Odoo version at %s", o->cfg->url);
     return 0;
+}
+
+int odoo_probe(const cfg_odoo_t *cfg, err_t *err)
+{
+    odoo_t *o = odoo_new(cfg);
+    if (!o)
+        return err_set(err, ERR_INTERNAL, "odoo.oom", "out of memory");
+    int rc = detect(o, err);
+    odoo_free(o);
+    return rc;
 }
 
 int odoo_connect(odoo_t *o, err_t *err)
@@ -391,7 +431,8 @@ static int call_json2(odoo_t *o, const char *model, const char *method, json_t *
     const char *msg = json_string_value(json_object_get(doc, "message"));
     if (!name || status == 502 || status == 503 || status == 504) {
         json_decref(doc);
-        return http_failure(status, model, method, &o->resp, err);
+        http_failure(status, model, method, &o->resp, err);
+        return mark_outage(o, status, err);
     }
     odoo_classify(name, msg, status, model, method, err);
     json_decref(doc);

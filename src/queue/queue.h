@@ -71,10 +71,13 @@ queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind
 size_t queue_registry_count(const queue_registry_t *r);
 
 typedef struct queue_pool queue_pool_t;
-/* Start nworkers worker threads (0 is fine) and the housekeeping thread. The registry, cfg and metrics (NULL = not
- * measured: attempts, durations, expired leases) are borrowed for the pool's lifetime. NULL with err on failure. */
+typedef struct queue_breaker queue_breaker_t;
+/* Start nworkers worker threads (0 is fine) and the housekeeping thread. The registry, cfg, metrics (NULL = not
+ * measured: attempts, durations, expired leases) and breaker (NULL = none: a job failing on a target that is down
+ * retries as any transient failure; else queue_breaker.h pauses it) are borrowed for the pool's lifetime. NULL
+ * with err on failure. */
 queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_registry_t *reg, int nworkers,
-                               metrics_t *metrics, err_t *err);
+                               metrics_t *metrics, queue_breaker_t *breaker, err_t *err);
 /* Stop claiming, let running jobs finish for up to grace_ms, stop housekeeping, free. Jobs still running after the
  * grace keep their lease and run again once it expires. Returns the number of jobs abandoned that way. */
 int queue_pool_stop(queue_pool_t *p, int64_t grace_ms);

@@ -13,6 +13,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "queue/queue.h"
+#include "queue/queue_breaker.h"
 #include "store/store.h"
 
 #define CHECKPOINT_TICK_MS 200   /* frequent passive checkpoints keep the WAL (and every read through it) small */
@@ -117,6 +118,7 @@ struct queue_pool {
     const cfg_t *cfg;
     metrics_t *metrics;
     const queue_registry_t *reg;
+    queue_breaker_t *breaker;   /* NULL = no circuit breakers */
     int nworkers;
     worker_t *workers;
     pthread_t housekeeper;
@@ -138,6 +140,39 @@ static void log_outcome(const job_t *j, const char *worker, const char *msg, log
            e && e->hint[0] ? e->hint : NULL, "retry_in", retry_in, "note", note && *note ? note : NULL, NULL);
 }
 
+/* The job failed only because its target is down and that target's breaker is open: back to RETRY at run_at without
+ * counting the attempt, held by the breaker until a probe gets an answer. The next job is claimed by the loop. */
+static void pause_job(worker_t *w, store_t *conn, const job_t *j, const err_t *e, int64_t run_at, int64_t now)
+{
+    err_t serr;
+    for (int tries = 0;; tries++) {
+        int rc = store_pause(conn, j, run_at, e, now, &serr);
+        if (rc == 1)
+            return; /* the lease was lost: whoever owns the job now decides */
+        if (rc == 0)
+            break;
+        if (tries >= 5) {
+            log_kv(LOG_LVL_ERROR, "queue", "cannot record the job's pause; it runs again when its lease expires",
+                   "job", j->id, "code", serr.code, "error", serr.message, NULL);
+            return;
+        }
+        struct timespec ts = {0, 100000000L * (tries + 1)};
+        nanosleep(&ts, NULL);
+    }
+    metrics_add(w->pool->metrics, METRIC_JOB_ATTEMPTS, (const char *[]){j->kind, "paused", err_class_name(e->cls)},
+                1);
+    log_kv(LOG_LVL_INFO, "queue", "job paused: its target is down (attempt not counted)", "job", j->id, "kind",
+           j->kind, "worker", w->name, "correlation", j->correlation_id, "target", e->target, "code", e->code, NULL);
+    if (!queue_breaker_hold(w->pool->breaker, e->target, j->id)) {
+        /* a probe closed the breaker while this job was being paused: it is due now */
+        const char *ids[] = {j->id};
+        int n = 0;
+        if (store_resume(conn, ids, 1, clock_now_ms(), &n, &serr) < 0)
+            log_kv(LOG_LVL_WARN, "queue", "cannot resume a paused job; it runs when its pause ends", "job", j->id,
+                   "error", serr.message, NULL);
+    }
+}
+
 /* Decide the job's next state from the run's outcome and write it; unless stopping, claim the next job in the
  * same transaction and return it (NULL when nothing is due; *next_due gets the earliest future run). */
 static job_t *finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, queue_run_t *run, uint64_t *rng,
@@ -154,6 +189,11 @@ static job_t *finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, que
         if (e->cls == ERR_NONE) /* a handler that failed without saying why is a bug in the handler */
             err_set(e, ERR_INTERNAL, "handler.no_error", "the %s handler failed without describing the error",
                     j->kind);
+        int64_t pause_until = 0;
+        if (e->cls == ERR_TRANSIENT && e->target[0] && queue_breaker_failed(w->pool->breaker, e, now, &pause_until)) {
+            pause_job(w, conn, j, e, pause_until, now);
+            return NULL;
+        }
         bool retryable = e->cls == ERR_TRANSIENT || e->cls == ERR_INTERNAL || run->retry_later;
         if (retryable && j->attempts < j->max_attempts) {
             queue_policy_t pol = queue_policy_for(w->pool->cfg, j->kind);
@@ -388,7 +428,7 @@ static void *housekeeper_main(void *arg)
 }
 
 queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_registry_t *reg, int nworkers,
-                               metrics_t *metrics, err_t *err)
+                               metrics_t *metrics, queue_breaker_t *breaker, err_t *err)
 {
     queue_pool_t *p = calloc(1, sizeof(*p));
     if (!p || !(p->workers = calloc((size_t)(nworkers > 0 ? nworkers : 1), sizeof(worker_t)))) {
@@ -401,6 +441,7 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     p->metrics = metrics;
     metrics_add(metrics, METRIC_JOB_LEASES_EXPIRED, NULL, 0); /* the series exists from the start, at 0 */
     p->reg = reg;
+    p->breaker = breaker;
     pthread_mutex_init(&p->slots_mu, NULL);
     pthread_mutex_init(&p->hk_mu, NULL);
     pthread_cond_init(&p->hk_cv, NULL);

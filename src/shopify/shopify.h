@@ -161,6 +161,13 @@ int64_t shopify_waited_ms(const shopify_t *s);     /* total time slept for the r
  * class, throttled answers and throttle pauses by shop. NULL stops. m is borrowed for the client's lifetime. */
 void shopify_set_metrics(shopify_t *s, metrics_t *m);
 
+/* Outages (circuit breaker, queue/queue_breaker.h). shopify_target names the shop, "shopify:<domain>": the err_t
+ * target of every call that failed because Shopify did not answer (refused, timed out, reset, HTTP 502/503/504).
+ * shopify_probe asks it one cheap question (query { shop { id } }) on a fresh client: 0 when it answers, else -1
+ * with err. */
+void shopify_target(const cfg_shop_t *shop, char *out, size_t n);
+int shopify_probe(const cfg_shop_t *shop, err_t *err);
+
 /* ---- pure helpers (any thread) -------------------------------------------------------------------------------- */
 
 /* Classify one answer. doc is the parsed body (borrowed; NULL when the body is not JSON). Returns 0 when doc has

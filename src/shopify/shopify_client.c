@@ -73,6 +73,23 @@ shopify_t *shopify_new(const cfg_shop_t *shop, shopify_throttle_t *throttle)
     return s;
 }
 
+void shopify_target(const cfg_shop_t *shop, char *out, size_t n)
+{
+    snprintf(out, n, "shopify:%s", shop->domain ? shop->domain : "");
+}
+
+int shopify_probe(const cfg_shop_t *shop, err_t *err)
+{
+    shopify_t *s = shopify_new(shop, NULL);
+    if (!s)
+        return err_set(err, ERR_INTERNAL, "shopify.oom", "out of memory");
+    json_t *data = NULL;
+    int rc = shopify_graphql(s, "query Probe { shop { id } }", NULL, 1, &data, err);
+    json_decref(data);
+    shopify_free(s);
+    return rc;
+}
+
 void shopify_free(shopify_t *s)
 {
     if (!s)
@@ -591,9 +608,11 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
             size_t len = strlen(err->message);
             snprintf(err->message + len, sizeof(err->message) - len, " (calling %s)", op);
             err_record(err, "%s", record);
-            if (err->cls == ERR_TRANSIENT)
+            if (err->cls == ERR_TRANSIENT) {
                 err_hint(err, "Shopify is unreachable or slow; retried with backoff. A mutation that timed out may "
                               "have run: its retry carries the same idempotency key, so Shopify runs it once");
+                shopify_target(s->shop, err->target, sizeof(err->target));
+            }
             goto out;
         }
         json_decref(doc);
@@ -615,6 +634,9 @@ int shopify_graphql(shopify_t *s, const char *query, json_t *variables, int expe
         if (verdict < 0) {
             if (err->cls == ERR_TRANSIENT || err->cls == ERR_INTERNAL)
                 note_request_id(s, err);
+            /* a gateway's answer: the shop is not reachable right now (an error Shopify itself reports is not) */
+            if (err->cls == ERR_TRANSIENT && (status == 502 || status == 503 || status == 504))
+                shopify_target(s->shop, err->target, sizeof(err->target));
             goto out;
         }
         /* Throttled: nothing ran. A Retry-After says how long to pause: all of it, but never less than a floor

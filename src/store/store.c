@@ -316,3 +316,14 @@ int store_effects_by_target(store_t *s, const char *value, int limit, store_effe
 {
     return ENG(s)->effects_by_target(s, value, limit, fn, ud, err);
 }
+
+int store_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err)
+{
+    return ENG(s)->pause(s, job, run_at, why, now, err);
+}
+
+int store_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err)
+{
+    *n = 0;
+    return n_ids == 0 ? 0 : ENG(s)->resume(s, ids, n_ids, now, n, err);
+}

@@ -289,7 +289,22 @@ void job_list_free(job_t **jobs, size_t n);
 const char *job_state_name(job_state_t st);
 int job_state_parse(const char *name, job_state_t *out);
 
-/* ---- queue figures for GET /metrics and /readyz (*_metrics.c) ---------------------------------------------- */
+/* ---- pausing work on a target that is down (store_sqlite_pause.c, store_pg_pause.c) -------------
+ * The queue's circuit breaker (queue/queue_breaker.h): a job that failed only because its remote system is down
+ * does not spend an attempt. */
+
+/* End the attempt of a job this worker claimed (matched by id and lease_token) WITHOUT counting it: RETRY at run_at
+ * with attempts back to what they were before the claim; why becomes the job's last error and the attempt row is
+ * closed as "paused" (the next claim reuses its number). The key's head is unchanged (the job stays first in its
+ * ordering key, as any job in retry). Returns 0, 1 if the lease was lost (nothing written), -1 on error. */
+int store_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err);
+
+/* Make the RETRY jobs among ids (full ids) due at now, when they were due later (jobs paused on a target that
+ * answers again); any other state is left alone. One transaction; wakes the workers (PostgreSQL: of every node).
+ * *n gets how many moved. 0 or -1. */
+int store_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err);
+
+/* ---- queue figures for GET /metrics and /readyz (*_metrics.c) ------------------------------------------ */
 
 /* One (state, kind) group of jobs: how many, and the created_at of the oldest (ms since the epoch). */
 typedef int (*store_depth_fn)(job_state_t state, const char *kind, int64_t count, int64_t oldest_created_ms,

@@ -68,6 +68,9 @@ typedef struct store_engine {
     int (*jobs_query)(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err);
     int (*queue_depth)(store_t *s, int64_t now, bool by_kind, store_depth_fn fn, void *ud, int64_t *oldest_due_ms, err_t *err);
     int (*effects_by_target)(store_t *s, const char *value, int limit, store_effect_fn fn, void *ud, err_t *err);
+    /* pausing work on a target that is down (the queue's circuit breaker) */
+    int (*pause)(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err);
+    int (*resume)(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err);
 } store_engine_t;
 
 extern const store_engine_t store__sqlite_engine;   /* store_sqlite.c (its functions: store_sqlite_*.c) */

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "store/store.h"
@@ -576,4 +577,6 @@ const store_engine_t store__pg_engine = {
     .jobs_query = store__pg_jobs_query,
     .queue_depth = store__pg_queue_depth,
     .effects_by_target = store__pg_effects_by_target,
+    .pause = store__pg_pause,
+    .resume = store__pg_resume,
 };

@@ -369,4 +369,6 @@ const store_engine_t store__sqlite_engine = {
     .jobs_query = store__lite_jobs_query,
     .queue_depth = store__lite_queue_depth,
     .effects_by_target = store__lite_effects_by_target,
+    .pause = store__lite_pause,
+    .resume = store__lite_resume,
 };

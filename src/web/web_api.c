@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/crypto.h"
+#include "queue/queue_breaker.h"
 #include "core/log.h"
 #include "net/httpd_pool.h"
 #include "obs/trace.h"
@@ -169,7 +170,19 @@ static answer_t api_overview(call_t *c)
     for (int k = ERR_NONE; k <= ERR_INTERNAL; k++)
         failed_hour += hour.failed[k];
     double lag = st.oldest_due_ms ? (double)(now - st.oldest_due_ms) / 1000.0 : 0.0;
-    return ok(json_pack("{s:o, s:o, s:I, s:f, s:o, s:I, s:I, s:I, s:f, s:I, s:o}", "now", iso(now), "counts",
+    /* targets whose breaker is open: their work is paused (queue_breaker.h), as the nodes published it */
+    queue_breaker_view_t bv[32];
+    size_t nb = 0;
+    json_t *paused = json_array();
+    if (queue_breaker_load(c->s, bv, 32, &nb, &err) < 0)
+        nb = 0;
+    for (size_t i = 0; i < nb && i < 32; i++)
+        if (bv[i].state != BREAKER_CLOSED)
+            json_array_append_new(paused, json_pack("{s:s, s:s, s:s, s:o, s:I}", "target", bv[i].target, "system",
+                                                    bv[i].system, "state", queue_breaker_state_name(bv[i].state),
+                                                    "since", iso(bv[i].since), "jobs", (json_int_t)bv[i].paused));
+    return ok(json_pack("{s:o, s:o, s:o, s:I, s:f, s:o, s:I, s:I, s:I, s:f, s:I, s:o}", "now", iso(now), "paused",
+                        paused, "counts",
                         counts, "dead", (json_int_t)st.by_state[JOB_DEAD], "lag_seconds", lag, "oldest_queued_at",
                         iso(st.oldest_queued_ms), "retries_last_hour", (json_int_t)st.retries_last_hour,
                         "done_last_hour", (json_int_t)hour.done, "failed_last_hour", (json_int_t)failed_hour,

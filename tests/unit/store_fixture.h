@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "queue/queue.h"
 #include "store/store.h"
 
 typedef struct fx {
@@ -22,6 +23,22 @@ typedef struct fx {
 } fx_t;
 
 static const char *fx_pg_url;   /* NULL: the SQLite pass */
+
+/* A test.noop job for the store tests: id from idem, due from its enqueue on, lease one minute. */
+static inline job_new_t fx_job(const char *idem, const char *okey, int64_t event_time, int max_attempts)
+{
+    job_new_t j = {0};
+    queue_job_id(idem, strlen(idem), j.id);
+    j.kind = "test.noop";
+    j.ordering_key = okey;
+    j.payload = "{}";
+    j.payload_len = 2;
+    j.source = "unit";
+    j.event_time_ms = event_time;
+    j.max_attempts = max_attempts;
+    j.lease_ms = 60000;
+    return j;
+}
 
 /* Run sql (no parameters: the schema name is ours, made of digits and letters) on a short connection. */
 static int fx_pg_exec(const char *sql)

@@ -73,12 +73,43 @@ static void test_xmlid_names(void **state)
     assert_string_equal(out, "shopify_shop_example_com_customer_7");
 }
 
+/* The circuit breaker's name for an Odoo database (no scheme, credentials or path), and an Odoo nobody answers for
+ * carries it: call and probe alike. An envelope Odoo answers itself is no outage (odoo_classify never names it). */
+static void test_outage_target(void **state)
+{
+    (void)state;
+    cfg_odoo_t c = {.configured = true, .url = "https://sync:pw@odoo.example.com:8069/odoo/", .database = "prod",
+                    .protocol = "auto", .timeout_ms = 2000};
+    char t[128];
+    odoo_target(&c, t, sizeof(t));
+    assert_string_equal(t, "odoo:prod@odoo.example.com:8069");
+    c.url = "http://127.0.0.1:1";
+    odoo_target(&c, t, sizeof(t));
+    assert_string_equal(t, "odoo:prod@127.0.0.1:1");
+    err_t e;
+    assert_int_equal(odoo_probe(&c, &e), -1);
+    assert_int_equal(e.cls, ERR_TRANSIENT);
+    assert_string_equal(e.target, "odoo:prod@127.0.0.1:1");
+    odoo_t *o = odoo_new(&c);
+    json_t *r = NULL;
+    assert_int_equal(odoo_call(o, "sale.order", "search", NULL, NULL, &r, &e), -1);
+    assert_string_equal(e.code, "http.connect");
+    assert_string_equal(e.target, "odoo:prod@127.0.0.1:1");
+    odoo_free(o);
+    odoo_classify("odoo.exceptions.ValidationError", "bad", 0, "sale.order", "load", &e);
+    assert_string_equal(e.target, "");
+    odoo_classify("", "Odoo Server Error", 500, "sale.order", "load", &e);
+    assert_string_equal(e.code, "odoo.server_error");
+    assert_string_equal(e.target, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_access_error_is_configuration_and_names_group),
         cmocka_unit_test(test_classes_of_recorded_errors),
         cmocka_unit_test(test_xmlid_names),
+        cmocka_unit_test(test_outage_target),
     };
     return cmocka_run_group_tests_name("odoo", tests, NULL, NULL);
 }

@@ -797,13 +797,17 @@ static void test_shopify_client_errors_are_not_resent(void **state)
     assert_string_equal(e.code, "shopify.auth");
     assert_null(strstr(e.message, c.token));
     assert_null(strstr(e.hint, c.token));
+    assert_string_equal(e.target, ""); /* Shopify answered: not an outage */
     assert_int_equal(shopify_graphql(s, "mutation B { x }", NULL, 0, &data, &e), -1);
     assert_int_equal(e.cls, ERR_TRANSIENT);
     assert_string_equal(e.code, "shopify.unavailable");
     assert_string_equal(e.record, "shopify acme-outfitters.myshopify.com mutation B");
+    /* a gateway's 503 names the shop for the circuit breaker */
+    assert_string_equal(e.target, "shopify:acme-outfitters.myshopify.com");
     assert_int_equal(shopify_graphql(s, "query C { shop { name } }", NULL, 0, &data, &e), -1);
     assert_int_equal(e.cls, ERR_CONFIGURATION);
     assert_string_equal(e.code, "shopify.not_found");
+    assert_string_equal(e.target, "");
     assert_int_equal(f->nseen, 3);
     assert_int_equal(shopify_requests(s), 3);
     shopify_free(s);
@@ -824,6 +828,11 @@ static void test_shopify_client_errors_are_not_resent(void **state)
     assert_int_equal(shopify_graphql(s, "query E { shop { name } }", NULL, 0, &data, &e), -1);
     assert_int_equal(e.cls, ERR_TRANSIENT);
     assert_non_null(strstr(e.message, "(calling query E)"));
+    assert_string_equal(e.target, "shopify:acme-outfitters.myshopify.com");
+    /* the probe: the same refusal */
+    err_t pe;
+    assert_int_equal(shopify_probe(&c.shop, &pe), -1);
+    assert_string_equal(pe.target, "shopify:acme-outfitters.myshopify.com");
     shopify_free(s);
 }
 

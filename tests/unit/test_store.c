@@ -23,17 +23,7 @@
 
 static job_new_t mk(const char *idem, const char *okey, int64_t event_time, int max_attempts)
 {
-    job_new_t j = {0};
-    queue_job_id(idem, strlen(idem), j.id);
-    j.kind = "test.noop";
-    j.ordering_key = okey;
-    j.payload = "{}";
-    j.payload_len = 2;
-    j.source = "unit";
-    j.event_time_ms = event_time;
-    j.max_attempts = max_attempts;
-    j.lease_ms = 60000;
-    return j;
+    return fx_job(idem, okey, event_time, max_attempts);
 }
 
 static job_t *claim(fx_t *f, int64_t now)

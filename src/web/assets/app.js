@@ -137,7 +137,14 @@ async function viewOverview(v) {
   const card = (label, value, alert) =>
     el('div', { class: 'card' + (alert ? ' alert' : '') }, el('div', { class: 'value' }, value),
       el('div', { class: 'label' }, label));
-  v.append(el('h2', {}, 'Overview'),
+  v.append(el('h2', {}, 'Overview'));
+  // A target whose circuit breaker is open: its jobs wait (attempts not counted) until a probe gets an answer.
+  for (const p of o.paused || []) {
+    v.append(el('div', { class: 'panel paused', 'data-target': p.target },
+      el('strong', {}, `${p.system} down: `), el('code', {}, p.target), ` paused since ${when(p.since)} · ` +
+      `${p.jobs} job${p.jobs === 1 ? '' : 's'} waiting, attempts not counted; probing until it answers`));
+  }
+  v.append(
     el('div', { class: 'cards' },
       card('throughput / min (last hour)', o.throughput_per_minute.toFixed(1)),
       card('lag', o.lag_seconds.toFixed(1) + ' s', o.lag_seconds > 60),

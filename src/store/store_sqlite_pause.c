@@ -1,0 +1,120 @@
+/* store_sqlite_pause: SQLite's store_pause and store_resume, the store side of the queue's circuit breaker: a job whose
+ * remote system is down goes back to RETRY without spending its attempt, and comes due again at once when that
+ * system answers. Writes go through store_sqlite.c's write transaction. Not here: deciding when a target is down
+ * (queue/queue_breaker.c). PostgreSQL's versions are in store_pg_pause.c. */
+#include <string.h>
+
+#include "store/store_sqlite.h"
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && *v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* why as err_class, code, message, record, hint, retry_safe at parameters first.. */
+static void bind_why(sqlite3_stmt *st, int first, const err_t *e)
+{
+    sqlite3_bind_int(st, first, (int)e->cls);
+    bind_opt(st, first + 1, e->code);
+    bind_opt(st, first + 2, e->message);
+    bind_opt(st, first + 3, e->record);
+    bind_opt(st, first + 4, e->hint);
+    sqlite3_bind_int(st, first + 5, e->retry_safe);
+}
+
+int store__lite_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err)
+{
+    /* The attempt the claim opened keeps its number: attempts goes back, and the next claim's INSERT OR REPLACE
+     * of attempt n replaces this "paused" row. RUNNING → RETRY keeps ready as it is (the key's head). */
+    static const char job_sql[] =
+        "UPDATE jobs SET state = 2, attempts = attempts - 1, run_at = ?3, lease_until = NULL, updated_at = ?4,"
+        " err_class = ?5, err_code = ?6, err_message = ?7, err_record = ?8, err_hint = ?9, err_retry_safe = ?10"
+        " WHERE id = ?1 AND state = 1 AND lease_token = ?2";
+    static const char attempt_sql[] =
+        "UPDATE attempts SET finished_at = ?3, outcome = 'paused', err_class = ?4, err_code = ?5, err_message = ?6,"
+        " err_record = ?7, err_hint = ?8, err_retry_safe = ?9, note = 'not counted: the target is down'"
+        " WHERE job_rid = ?1 AND n = ?2";
+    sqlite3 *db = store__conn(s);
+    sqlite3_stmt *st = NULL;
+    int result = 0;
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(db, job_sql, -1, &st, NULL) != SQLITE_OK) {
+        store__sql_error(s, err, "prepare pause");
+        goto fail;
+    }
+    sqlite3_bind_text(st, 1, job->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, job->lease_token);
+    sqlite3_bind_int64(st, 3, run_at);
+    sqlite3_bind_int64(st, 4, now);
+    bind_why(st, 5, why);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        store__sql_error(s, err, "pause job");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_changes(db) == 0) {
+        result = 1; /* the lease was lost: the reaper or an operator moved the job */
+    } else {
+        if (sqlite3_prepare_v2(db, attempt_sql, -1, &st, NULL) != SQLITE_OK) {
+            store__sql_error(s, err, "prepare pause attempt");
+            goto fail;
+        }
+        sqlite3_bind_int64(st, 1, job->rid);
+        sqlite3_bind_int(st, 2, job->attempts);
+        sqlite3_bind_int64(st, 3, now);
+        bind_why(st, 4, why);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            store__sql_error(s, err, "close paused attempt");
+            goto fail;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    return store__commit(s, err) < 0 ? -1 : result;
+fail:
+    sqlite3_finalize(st);
+    store__rollback(s);
+    return -1;
+}
+
+int store__lite_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err)
+{
+    static const char sql[] = "UPDATE jobs SET run_at = ?2, updated_at = ?2 WHERE id = ?1 AND state = 2"
+                              " AND run_at > ?2";
+    sqlite3 *db = store__conn(s);
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        store__sql_error(s, err, "prepare resume");
+        goto fail;
+    }
+    int moved = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, now);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            store__sql_error(s, err, "resume job");
+            goto fail;
+        }
+        moved += sqlite3_changes(db);
+    }
+    sqlite3_finalize(st);
+    if (store__commit(s, err) < 0)
+        return -1;
+    *n = moved;
+    if (moved > 0)
+        store__lite_db_notify(store__db(s), moved);
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    store__rollback(s);
+    return -1;
+}
