@@ -910,26 +910,40 @@ const cfg_kind_t *cfg_kind_find(const cfg_t *c, const char *kind)
     return NULL;
 }
 
-static void print_table(buf_t *out, const char *section, const cfg_key_t *t)
+/* Every section's table, in the order `help config` and synchub.ini(5) list them. */
+static const struct {
+    const char *section;
+    const cfg_key_t *keys;
+} cfg_sections[] = {
+    {"server", server_keys}, {"store", store_keys}, {"log", log_keys}, {"debug", debug_keys}, {"odoo", odoo_keys},
+    {"shop DOMAIN", shop_keys}, {"kind NAME", kind_keys}, {"operator NAME", operator_keys},
+    {"source NAME", source_keys}};
+
+void cfg_reference_each(void (*fn)(const cfg_ref_t *r, void *ud), void *ud)
 {
-    buf_printf(out, "[%s]\n", section);
-    for (; t->name; t++)
-        buf_printf(out, "  %-24s %-16s %s%s\n", t->name,
-                   t->def ? (*t->def ? t->def : "(none)") : (t->type == T_SECRET ? "(secret)" : "-"),
-                   t->help, t->type == T_SECRET ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
+    for (size_t i = 0; i < sizeof(cfg_sections) / sizeof(cfg_sections[0]); i++)
+        for (const cfg_key_t *t = cfg_sections[i].keys; t->name; t++) {
+            cfg_ref_t r = {cfg_sections[i].section, t->name,
+                           t->def ? (*t->def ? t->def : "(none)") : (t->type == T_SECRET ? "(secret)" : "-"),
+                           t->help, t->type == T_SECRET};
+            fn(&r, ud);
+        }
+}
+
+static void print_ref(const cfg_ref_t *r, void *ud)
+{
+    struct { buf_t *out; const char *section; } *p = ud;
+    if (p->section != r->section)
+        buf_printf(p->out, "[%s]\n", r->section);
+    p->section = r->section;
+    buf_printf(p->out, "  %-24s %-16s %s%s\n", r->key, r->def, r->help,
+               r->secret ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
 }
 
 void cfg_print_reference(buf_t *out)
 {
-    print_table(out, "server", server_keys);
-    print_table(out, "store", store_keys);
-    print_table(out, "log", log_keys);
-    print_table(out, "debug", debug_keys);
-    print_table(out, "odoo", odoo_keys);
-    print_table(out, "shop DOMAIN", shop_keys);
-    print_table(out, "kind NAME", kind_keys);
-    print_table(out, "operator NAME", operator_keys);
-    print_table(out, "source NAME", source_keys);
+    struct { buf_t *out; const char *section; } p = {out, NULL};
+    cfg_reference_each(print_ref, &p);
 }
 
 /* ---- [source NAME] ------------------------------------------------------------------------------------------- */

@@ -146,5 +146,12 @@ int cfg_map_each(const char *map, int (*fn)(const char *k, size_t kl, const char
 
 /* Print every section and key with its default and help text (for `synchub help config`). */
 void cfg_print_reference(buf_t *out);
+/* The same reference, one key at a time (synchub.ini(5) is generated from it). section: "shop DOMAIN", …;
+ * def: the default as `help config` prints it ("(none)", "(secret)" or "-" when there is none). */
+typedef struct cfg_ref {
+    const char *section, *key, *def, *help;
+    bool secret;   /* also KEY_file and KEY_env */
+} cfg_ref_t;
+void cfg_reference_each(void (*fn)(const cfg_ref_t *r, void *ud), void *ud);
 
 #endif
