@@ -100,6 +100,10 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
     [METRIC_SCHEDULER_SKIPPED] = {"synchub_scheduler_skipped_total", "scheduler ticks (about one a second, per "
                                   "shop) at which a due run of a bulk flow was held back by back-pressure",
                                   METRICS_COUNTER, {"flow"}, NULL, 0, 8},
+    [METRIC_SUBSCRIPTIONS_RECREATED] = {"synchub_webhook_subscriptions_recreated_total", "webhook subscriptions "
+                                        "the scheduler found missing in a shop (Shopify removes one after 8 failed "
+                                        "deliveries) and created again, by shop and topic", METRICS_COUNTER,
+                                        {"shop", "topic"}, NULL, 0, 64},
 };
 
 /* ---- registry ---------------------------------------------------------------------------------------------- */

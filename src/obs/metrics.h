@@ -53,6 +53,7 @@ typedef enum {
     METRIC_RECONCILE_DRIFT,      /* counter {shop, flow} */
     METRIC_SCHEDULER_PAUSED,     /* gauge {flow}: 1 while back-pressure holds that scheduled bulk flow back */
     METRIC_SCHEDULER_SKIPPED,    /* counter {flow}: scheduler ticks at which a due run of it was held back */
+    METRIC_SUBSCRIPTIONS_RECREATED, /* counter {shop, topic}: webhook subscriptions found missing and re-created */
     METRIC_COUNT
 } metrics_id_t;
 
