@@ -186,49 +186,11 @@ secret="demo-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 events_secret="ups-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 operator_token="op-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 cfg="$tmp/synchub.ini"
-cat >"$cfg" <<INI
-; written by scripts/demo.sh
-[server]
-listen = 127.0.0.1:$port
-workers = 2
-
-[store]
-path = synchub.db
-poll_interval = 250ms
-
-[shop $shop]
-webhook_secret = $secret
-shipping_product = SHIP-STD
-admin_token = $shopify_token
-admin_url = $shopify_url
-api_version = 2026-10
-locations = WH/Stock=$main_loc
-inventory_interval = 2s
-fulfillment_interval = 2s
-reconcile_interval = 0
-
-[odoo]
-url = $odoo_url
-database = acme
-username = sync
-api_key = $odoo_key
-
-[kind test.flaky]
-backoff_base = 200ms
-backoff_cap = 1s
-
-[source ups]
-secret = $events_secret
-
-[operator demo]
-token = $operator_token
-
-[log]
-level = info
-
-[debug]
-test_handlers = true
-INI
+# scripts/demo.ini with this run's values (string.Template: ${name} from the environment).
+port=$port shop=$shop secret=$secret shopify_token=$shopify_token shopify_url=$shopify_url main_loc=$main_loc \
+    odoo_url=$odoo_url odoo_key=$odoo_key events_secret=$events_secret operator_token=$operator_token \
+    python3 -c 'import os, string, sys; print("; written by scripts/demo.sh from scripts/demo.ini\n" +
+    string.Template(open(sys.argv[1]).read()).substitute(os.environ), end="")' "$root/scripts/demo.ini" >"$cfg"
 chmod 600 "$cfg"
 say "config (secret redacted):"
 sed -e 's/^\(webhook_secret *= *\).*/\1<random, not shown>/' -e 's/^\(api_key *= *\).*/\1<not shown>/' \
@@ -240,6 +202,9 @@ run "$bin" check-config --config "$cfg"
 say
 say "Preflight against Odoo: version, login, the integration user's rights, reference data."
 run "$bin" check --config "$cfg"
+say
+say "The integration catalog of this config (flows, triggers, owners, findings; the full page: synchub catalog):"
+"$bin" catalog --config "$cfg" | grep -E '^(flow |findings)|^  (trigger|owner) |^  [a-z-]+:[^ ]+: ' | sed 's/^/   /'
 
 "$bin" serve --config "$cfg" >"$tmp/serve.log" 2>&1 &
 serve_pid=$!

@@ -31,6 +31,7 @@ static const char usage[] =
     "  reconcile orders|inventory   find and repair what webhooks and polls missed (`synchub reconcile --help`)\n"
     "  trace SHOP order ID|NAME   what synchub did for one order: deliveries, jobs, Odoo writes, Shopify pushes\n"
     "  import events --source NAME FILE.csv   shipment events from a partner's flat file (docs/events.md)\n"
+    "  catalog                 every integration the configuration runs: flows, endpoints, data, rules, owners\n"
     "  version                 versions of synchub and its libraries\n"
     "  help config             every configuration key with its default\n"
     "  help man1|man5          the manual pages synchub(1) and synchub.ini(5) as roff (the build makes them)\n"
@@ -120,6 +121,15 @@ static const app_cmd_t cmds[] = {
      "posted). Prints one line per row (accepted, duplicate, or rejected with every problem; row = the line\n"
      "where the record starts) and the totals; --json: the same as JSON. Accepted rows are committed durably.\n"
      "Exit 0; 1 when a row was rejected; 2 usage; 3 store unavailable.\n"},
+    {"catalog", cmd_catalog,
+     "usage: synchub --config FILE catalog [--json]\n"
+     "The integration catalog, from the configuration alone (no store, no network): every flow synchub runs\n"
+     "(one per shop and kind of flow, one per [source]) with source -> target, trigger (webhook topics, poll or\n"
+     "schedule interval, CSV import), endpoints, the Odoo models and fields and the Shopify objects it reads and\n"
+     "writes, the data classes it carries (customer personal data, financial, operational), the transformation\n"
+     "rules in force (sku_map, locations, status_map, map.*, ...), the retry policy of each job kind, and its\n"
+     "business owner ([kind] owner, else [shop] or [source] owner). Findings: unowned and disabled flows.\n"
+     "The dashboard shows the same (GET /api/catalog). Exit 0; 2 on a configuration error.\n"},
 };
 
 static int cmd_version(void)

@@ -115,6 +115,14 @@ static const cfg_key_t shop_keys[] = {
      "how often serve lists recently updated Shopify orders to catch missed webhooks (0 = never)"},
     {"reconcile_window", T_DURATION, SH(reconcile_window_ms), 60000, 60 * 86400000LL, "3d", 0,
      "how far back the first scheduled order reconciliation looks (later runs start where the last one ended)"},
+    {"public_url", T_STR, SH(public_url), 0, 0, NULL, 0,
+     "https:// base URL where Shopify reaches this synchub (TLS in front of listen); `synchub setup shopify` "
+     "subscribes PUBLIC_URL/webhooks/shopify"},
+    {"subscriptions_interval", T_DURATION, SH(subscriptions_interval_ms), 0, 30 * 86400000LL, "1h", 0,
+     "how often serve checks the shop's webhook subscriptions and re-creates one Shopify removed (0 = never; "
+     "needs public_url and admin_token)"},
+    {"owner", T_STR, SH(owner), 0, 0, NULL, 0,
+     "business owner of the shop's flows, named by `synchub catalog` (none = listed as unowned)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SH
 #define OD(f) offsetof(cfg_odoo_t, f)
@@ -163,6 +171,8 @@ static const cfg_key_t source_keys[] = {
      "partner status codes → canonical statuses: IT=in_transit, DL=delivered, … (unlisted codes are refused)"},
     {"responsible", T_STR, SR(responsible), 0, 0, NULL, 0,
      "Odoo user (login or numeric id) who gets a To Do activity on the delivery for an exception"},
+    {"owner", T_STR, SR(owner), 0, 0, NULL, 0,
+     "business owner of this partner's flow, named by `synchub catalog` (none = listed as unowned)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SR
 
@@ -176,6 +186,8 @@ static const cfg_key_t kind_keys[] = {
      "largest retry delay"},
     {"lease", T_DURATION, K(lease_ms), 1000, 86400000, NULL, CFG_KIND_LEASE,
      "a running job whose worker vanished runs again after this"},
+    {"owner", T_STR, K(owner), 0, 0, NULL, 0,
+     "business owner of the flow this kind belongs to (over its shop's or source's owner; `synchub catalog`)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef K
 #define OP(f) offsetof(cfg_operator_t, f)
@@ -699,6 +711,9 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
         if (!s->webhook_secret.value)
             cfg_error(&p, s->line, "[shop %s] has no webhook_secret (or webhook_secret_file / webhook_secret_env)",
                       s->domain);
+        if (s->public_url && strncmp(s->public_url, "http://", 7) != 0 && strncmp(s->public_url, "https://", 8) != 0)
+            cfg_error(&p, s->line, "[shop %s] public_url must start with https:// (or http:// for an emulator)",
+                      s->domain);
         if (s->admin_url && strncmp(s->admin_url, "http://", 7) != 0 && strncmp(s->admin_url, "https://", 8) != 0)
             cfg_error(&p, s->line, "[shop %s] admin_url must start with https:// (or http:// for an emulator)",
                       s->domain);
@@ -866,10 +881,14 @@ void cfg_free(cfg_t *c)
         free(c->shops[i].admin_url);
         free(c->shops[i].locations);
         free(c->shops[i].inventory_skip);
+        free(c->shops[i].public_url);
+        free(c->shops[i].owner);
     }
     free(c->shops);
-    for (size_t i = 0; i < c->nkinds; i++)
+    for (size_t i = 0; i < c->nkinds; i++) {
         free(c->kinds[i].name);
+        free(c->kinds[i].owner);
+    }
     free(c->kinds);
     sources_free(c);
     for (size_t i = 0; i < c->noperators; i++) {
@@ -1003,6 +1022,7 @@ static void sources_free(cfg_t *c)
             free(s->map[f]);
         free(s->status_map);
         free(s->responsible);
+        free(s->owner);
     }
     free(c->sources);
 }
