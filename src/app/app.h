@@ -34,6 +34,7 @@ int cmd_trace(app_t *a);
 int cmd_import(app_t *a);
 int cmd_audit(app_t *a);
 int cmd_catalog(app_t *a);
+int cmd_setup(app_t *a);
 
 /* A command of the CLI: its name, entry point and `synchub COMMAND --help` text (main.c's table). */
 typedef struct app_cmd {

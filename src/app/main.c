@@ -23,7 +23,8 @@ static const char usage[] =
     "  serve                   run the HTTP server (webhooks, health) and the workers until SIGTERM\n"
     "  worker                  run the workers and schedulers only (several nodes on PostgreSQL; ops_listen)\n"
     "  check-config            validate the configuration file and exit\n"
-    "  check                   preflight against Odoo: version, login, rights, reference data\n"
+    "  check                   preflight: Odoo (version, login, rights, reference data), webhook subscriptions\n"
+    "  setup shopify           subscribe the webhook topics the flows need, through the Admin API\n"
     "  jobs list|show|retry|discard|replay   inspect and operate on jobs (`synchub jobs --help`)\n"
     "  enqueue                 add a job by hand (`synchub enqueue --help`)\n"
     "  audit                   who retried, discarded, replayed or revealed what, and when\n"
@@ -68,7 +69,19 @@ static const app_cmd_t cmds[] = {
      "the integration user's rights (read/create/write on partners, products, sale orders), external-ID\n"
      "lookups, company access, each shop's shipping product and a warehouse; with [source] sections also what\n"
      "logistics events need (stock.picking read/write, mail.activity create, ir.model read).\n"
+     "For each shop with admin_token and public_url: its Shopify webhook subscriptions, one line per needed\n"
+     "topic (FAIL when missing: run `synchub setup shopify`) and one per foreign subscription (another\n"
+     "address, or a topic no flow needs: a warning).\n"
      "Exit 0 when all pass, 1 otherwise.\n"},
+    {"setup", cmd_setup,
+     "usage: synchub --config FILE setup shopify [--shop DOMAIN] [--dry-run] [--json]\n"
+     "Registers, through the shop's Admin API (admin_token), a webhook subscription for every topic the\n"
+     "configured flows need (the catalog's webhook triggers: orders/create, orders/updated, orders/paid,\n"
+     "orders/cancelled), delivered to [shop] public_url + /webhooks/shopify. What exists is left as it is;\n"
+     "nothing is removed (a subscription to another address is listed as foreign). --dry-run: list what\n"
+     "would be added. Without --shop: every shop with admin_token and public_url. serve re-checks them\n"
+     "every [shop] subscriptions_interval and re-creates one Shopify removed (docs/OPERATIONS.md §12).\n"
+     "Exit 0; 1 when a subscription could not be made or a shop cannot be set up; 2 usage.\n"},
     {"jobs", cmd_jobs,
      "usage: synchub jobs list [--state S] [--kind K] [--limit N] [--json]\n"
      "       synchub jobs show ID [--json]\n"
