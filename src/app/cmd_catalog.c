@@ -57,6 +57,8 @@ static void print_flow(json_t *f)
             printf(" POST %s", json_string_value(json_object_get(v, "path")));
         if (json_object_get(v, "auth"))
             printf(" (%s)", json_string_value(json_object_get(v, "auth")));
+        if (json_object_get(v, "what"))
+            printf(" %s", json_string_value(json_object_get(v, "what")));
         if (json_object_get(v, "every"))
             printf(" every %s", json_string_value(json_object_get(v, "every")));
         if (json_object_get(v, "command"))

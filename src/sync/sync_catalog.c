@@ -13,6 +13,7 @@
 #include "ingest/ingest_event.h"
 #include "queue/queue.h"
 #include "sync/sync.h"
+#include "sync/sync_subscriptions.h"
 
 #define KIND_ORDER "shopify.order"
 
@@ -37,7 +38,8 @@ typedef struct flow_def {
 } flow_def_t;
 
 static const flow_def_t flows[] = {
-    {"orders", "Shopify orders -> Odoo sale orders and customers", PER_SHOP, "shopify", "odoo", {KIND_ORDER},
+    {"orders", "Shopify orders -> Odoo sale orders and customers", PER_SHOP, "shopify", "odoo",
+     {KIND_ORDER, SYNC_KIND_SUBSCRIPTIONS},
      "sale.order: id, state, partner_id, partner_shipping_id, order_line; product.product: id, default_code; "
      "res.partner: id, email, parent_id, type, name, company_id; ir.model.data: module, name, res_id; "
      "res.company: id, currency_id",
@@ -265,6 +267,10 @@ static void shop_flow(const cfg_t *cfg, const cfg_shop_t *s, const flow_def_t *f
         }
         json_array_append_new(trig, json_pack("{s:s, s:o, s:s}", "type", "webhook", "topics", topics, "path",
                                               "/webhooks/shopify"));
+        if (s->public_url && s->admin_token.value && s->subscriptions_interval_ms)
+            json_array_append_new(trig, json_pack("{s:s, s:s, s:o}", "type", "schedule", "what",
+                                                  "subscription check (re-creates removed ones, reconciles the gap)",
+                                                  "every", duration(s->subscriptions_interval_ms)));
         listen_url(cfg, "/webhooks/shopify", u, sizeof(u));
         endpoint(eps, "inbound", "shopify", u);
         if (s->public_url) {

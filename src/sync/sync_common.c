@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "sync/sync_subscriptions.h"
 
 struct sync {
     const cfg_t *cfg;
@@ -81,6 +82,8 @@ bool sync_enabled(const cfg_t *cfg, const cfg_shop_t *shop, const char *kind)
         return false;
     if (!strcmp(kind, SYNC_KIND_STOCK_POLL) || !strcmp(kind, SYNC_KIND_STOCK_SKU))
         return shop->locations && shop->locations[0];
+    if (!strcmp(kind, SYNC_KIND_SUBSCRIPTIONS))
+        return shop->public_url && shop->public_url[0];
     return true;
 }
 
@@ -92,7 +95,7 @@ int sync_register(queue_registry_t *reg, sync_t *sy)
     if (!any)
         return 0;
     if (sync_stock_register(reg, sy) < 0 || sync_fulfillment_register(reg, sy) < 0 ||
-        sync_reconcile_register(reg, sy) < 0)
+        sync_reconcile_register(reg, sy) < 0 || sync_subscriptions_register(reg, sy) < 0)
         return -1;
     return 0;
 }
@@ -275,6 +278,8 @@ static const struct {
     {SYNC_KIND_STOCK_POLL, "stock", offsetof(cfg_shop_t, inventory_interval_ms), false},
     {SYNC_KIND_FULFILL_POLL, "fulfillment", offsetof(cfg_shop_t, fulfillment_interval_ms), false},
     {SYNC_KIND_RECONCILE_ORDERS, "reconcile.orders", offsetof(cfg_shop_t, reconcile_interval_ms), true},
+    /* Webhook subscriptions Shopify removed (8 failed deliveries) are re-created and their gap reconciled. */
+    {SYNC_KIND_SUBSCRIPTIONS, "subscriptions", offsetof(cfg_shop_t, subscriptions_interval_ms), false},
 };
 #define NSCHEDULE (sizeof(schedule) / sizeof(schedule[0]))
 

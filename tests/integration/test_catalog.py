@@ -18,7 +18,7 @@ OPERATOR_TOKEN = "op-catalog-test-token-5b1c2d3e4f"
 def demo_sections(hub):
     """scripts/demo.ini rendered with this installation's values, as {section: {key: value}}."""
     text = string.Template((REPO / "scripts/demo.ini").read_text()).substitute(
-        port=hub.port, shop=SHOP, secret="demo-secret-for-the-catalog-test", shopify_token="shpat_catalog_test",
+        port=hub.port, public_url=f"http://127.0.0.1:{hub.port}", shop=SHOP, secret="demo-secret-for-the-catalog-test", shopify_token="shpat_catalog_test",
         shopify_url="http://127.0.0.1:9", main_loc="71263993878", odoo_url="http://127.0.0.1:9",
         odoo_key="odoo-key-catalog-test", events_secret="ups-secret-catalog-test", operator_token=OPERATOR_TOKEN)
     cp = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
@@ -51,8 +51,11 @@ def test_catalog_describes_the_demo_config_completely(make_synchub):
 
     orders = flows[f"orders:{SHOP}"]
     assert orders["source"] == f"shopify:{SHOP}" and orders["target"] == f"odoo:{demo['odoo']['url']}"
-    assert orders["trigger"] == [{"type": "webhook", "path": "/webhooks/shopify",
-                                  "topics": ["orders/create", "orders/updated", "orders/paid", "orders/cancelled"]}]
+    assert orders["trigger"][0] == {"type": "webhook", "path": "/webhooks/shopify",
+                                    "topics": ["orders/create", "orders/updated", "orders/paid", "orders/cancelled"]}
+    # public_url is set: serve checks the subscriptions every subscriptions_interval (default 1h).
+    assert orders["trigger"][1] == {"type": "schedule", "every": "1h", "what": orders["trigger"][1]["what"]}
+    assert f"POST {shop['public_url']}/webhooks/shopify" in " ".join(e["url"] for e in orders["endpoints"])
     assert {"customer personal data", "financial", "operational"} == set(orders["data_classes"])
     assert {"sale.order", "sale.order.line", "res.partner"} <= set(orders["odoo"]["writes"])
     assert "default_code" in orders["odoo"]["reads"]["product.product"]
@@ -84,7 +87,7 @@ def test_catalog_describes_the_demo_config_completely(make_synchub):
 
     # Retry policy of each job kind: the [kind] sections' overrides, else the defaults.
     retry = {p["kind"]: p for f in flows.values() for p in f["retry"]}
-    assert set(retry) == {"shopify.order", "reconcile.orders", "stock.poll", "stock.sku", "fulfillment.poll",
+    assert set(retry) == {"shopify.order", "shopify.subscriptions", "reconcile.orders", "stock.poll", "stock.sku", "fulfillment.poll",
                           "fulfillment.push", "logistics.shipment_event"}
     for section, keys in demo.items():
         if section.startswith("kind ") and section[5:] in retry:

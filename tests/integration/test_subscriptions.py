@@ -111,3 +111,63 @@ def test_check_lists_missing_and_foreign_subscriptions(make_synchub, odoo_emulat
     assert doc["ok"]
     text = hub.cli("check").stdout
     assert re.search(r"^warn\s+foreign webhook ORDERS_CREATE", text, re.M)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The scheduler's check (shopify.subscriptions jobs every [shop] subscriptions_interval)
+
+
+def recreated(hub, topic):
+    status, _, raw = http_request(hub.port, "GET", "/metrics")
+    m = re.search(r'^synchub_webhook_subscriptions_recreated_total\{shop="%s",topic="%s"\} (\S+)$'
+                  % (re.escape(SHOP), topic), raw.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_scheduler_recreates_a_removed_subscription_logs_and_counts_it(make_synchub, odoo_emulator, shopify):
+    hub = setup_hub(make_synchub, odoo_emulator, shopify, subscriptions_interval="500ms")
+    uri = f"http://127.0.0.1:{hub.port}/webhooks/shopify"
+    hub.start(new_port=False)
+    # The first check completes what setup would have done (nothing was removed: not counted, no gap).
+    wait_until(lambda: subs(shopify) == sorted((t, uri) for t in TOPICS), msg="the first check subscribes all")
+    assert recreated(hub, "ORDERS_CREATE") == 0 and "re-created" not in hub.log_text()
+    # Shopify removes one (as after 8 failed deliveries): the next check puts it back, says so and counts it.
+    sid = next(s["id"] for s in shopify.api_subscriptions() if s["topic_enum"] == "ORDERS_UPDATED")
+    shopify.remove_subscription_as_shopify(sid)
+    wait_until(lambda: ("ORDERS_UPDATED", uri) in subs(shopify), msg="ORDERS_UPDATED re-created")
+    wait_until(lambda: recreated(hub, "ORDERS_UPDATED") == 1, msg="counted in /metrics")
+    assert len(subs(shopify)) == 4
+    line = next(l for l in hub.log_text().splitlines() if "re-created" in l)
+    assert "level=warn" in line and "topic=ORDERS_UPDATED" in line and f"shop={SHOP}" in line
+    assert recreated(hub, "ORDERS_CREATE") == 0
+    # A foreign subscription is left alone by the scheduler too.
+    shopify.graphql(SUB_CREATE, {"topic": "ORDERS_CREATE", "uri": "https://elsewhere.example/hooks"})
+    n = len(hub.jobs(kind="shopify.subscriptions"))
+    wait_until(lambda: len(hub.jobs(kind="shopify.subscriptions")) >= n + 2, msg="two more checks")
+    assert ("ORDERS_CREATE", "https://elsewhere.example/hooks") in subs(shopify) and len(subs(shopify)) == 5
+
+
+def test_orders_missed_while_deliveries_failed_are_reconciled_after_the_recreation(make_synchub, odoo_emulator,
+                                                                                  shopify):
+    """synchub is down; Shopify's deliveries fail 8 times in a row and it removes the subscriptions; when synchub is
+    back its check re-creates them and reconciles the orders made in the gap (none is lost)."""
+    hub = setup_hub(make_synchub, odoo_emulator, shopify, subscriptions_interval="500ms")
+    uri = f"http://127.0.0.1:{hub.port}/webhooks/shopify"
+    hub.start(new_port=False)
+    wait_until(lambda: len(subs(shopify)) == 4, msg="subscribed")
+    done = lambda: [j for j in hub.jobs(kind="shopify.subscriptions") if j["state"] == "done"]  # noqa: E731
+    wait_until(lambda: len(done()) >= 2, msg="a check that found everything in place")
+    hub.stop()
+    made = [shopify.create_order(financial_status="pending") for _ in range(8)]
+    assert shopify.wait_webhooks(20)
+    assert ("ORDERS_CREATE", uri) not in subs(shopify), "8 failed deliveries remove the subscription"
+    hub.start(new_port=False)
+    wait_until(lambda: ("ORDERS_CREATE", uri) in subs(shopify), msg="re-created after the restart")
+    wait_until(lambda: recreated(hub, "ORDERS_CREATE") == 1, msg="counted")
+    ids = {o["id"] for o in made}
+
+    def reconciled():
+        return ids <= {hub.show(j["id"])["payload"].get("id") for j in hub.jobs(kind="shopify.order")}
+    wait_until(reconciled, timeout=30, msg="an order job for every order made in the gap")
+    notes = [h["note"] or "" for j in done() for h in hub.show(j["id"])["history"]]
+    assert any("re-created" in n and "reconciled" in n for n in notes), notes

@@ -303,7 +303,7 @@ async function viewCatalog(v) {
     r.findings.length ? el('ul', { class: 'findings' }, r.findings.map((f) => el('li', {}, `${f.flow}: ${f.finding} (${f.fix})`)))
       : el('p', { class: 'muted' }, 'No findings: every flow runs and has an owner.'));
   for (const f of r.flows) {
-    const trig = f.trigger.map((t) => [t.type, t.path && 'POST ' + t.path, t.every && 'every ' + t.every,
+    const trig = f.trigger.map((t) => [t.type, t.path && 'POST ' + t.path, t.what, t.every && 'every ' + t.every,
       t.topics && t.topics.join(', '), t.command].filter(Boolean).join(' ')).join('; ');
     const rows = [
       ['What', f.title], ['Source → target', `${f.source} → ${f.target}`], ['Trigger', trig],
