@@ -7,6 +7,9 @@
 # runs a second time with every installation's store on PostgreSQL (SYNCHUB_TEST_STORE=postgres).
 # `make test-pg-suite` is that second pass alone. First of all, scripts/check-layers prints the layer picture of
 # src/ and fails on an include that goes up a layer or closes a cycle (CTest runs it again, with its self-test).
+# `make deb` builds build-deb/synchub_<version>_<arch>.deb with dpkg-buildpackage and lints it (scripts/build-deb);
+# `make deb-test` also installs it into a throw-away root and checks it (tests/package). It is not part of
+# `make test` (its own optimised build costs 1-2 minutes on a shared machine); .ci/run runs it after `make test`.
 # This file only sequences; the build itself is CMake + Ninja.
 BUILD      ?= build
 TEST_BUILD ?= build-asan
@@ -18,7 +21,7 @@ PG_DIR      = $(CURDIR)/$(TEST_BUILD)/pg-test
 PG_ENV      = export PG_TEST_DIR=$(PG_DIR) && SYNCHUB_TEST_PG_URL=$$(scripts/pg-test-cluster start) && \
               export SYNCHUB_TEST_PG_URL
 
-.PHONY: all build deps demo test test-pg-suite unit integration bench clean
+.PHONY: all build deps demo test test-pg-suite unit integration bench clean deb deb-test
 
 all: build
 
@@ -55,6 +58,13 @@ test: deps
 	  tests/integration/test_inventory.py tests/integration/test_dashboard.py tests/integration/test_pg_nodes.py -k "not ten_thousand"
 	@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
 
+deb: deps
+	@scripts/build-deb
+
+deb-test: deps
+	@echo "The Debian package: build, lintian, install into a throw-away root:"
+	@SYNCHUB_DEB=$$(scripts/build-deb | tail -1) && export SYNCHUB_DEB && $(PYTEST) -q tests/package
+
 # The integration suite with every installation's store on PostgreSQL (tests that inspect the SQLite file itself
 # are skipped there), multi-node tests included.
 test-pg-suite: deps
@@ -74,4 +84,4 @@ bench: build
 clean:
 	-@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
 	-@scripts/pg-test-cluster stop
-	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD) build-deb

@@ -162,6 +162,7 @@ for i in $(seq 1 100); do
 done
 shopify_url=$(head -1 "$tmp/shopify.ready" | jget 'd["url"]')
 shopify_token=$(head -1 "$tmp/shopify.ready" | jget 'd["token"]')
+shopify_app_secret=$(head -1 "$tmp/shopify.ready" | jget 'd["webhook_secret"]')   # signs its deliveries
 main_loc=71263993878       # the seeded "Main warehouse", Shopify's primary location
 sku=ACME-TEE-BLK-M         # the SKU the stock steps follow
 # shopify_avail SKU: Shopify's available quantity at Main warehouse.
@@ -180,66 +181,38 @@ read -r b_on b_res b_free <<<"$before_odoo"
 say "Before synchub runs, $sku: Odoo WH/Stock on hand $b_on, reserved $b_res, free $b_free;"
 say "Shopify Main warehouse available $before_shopify."
 
-step "Configure and start synchub serve"
+step "Configure, set the shop up with one command (synchub setup shopify), start synchub serve"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-secret="demo-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+# The shop's webhooks are signed with the app's client secret: the emulator's (its subscriptions deliver to synchub).
+secret=$shopify_app_secret
 events_secret="ups-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 operator_token="op-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 cfg="$tmp/synchub.ini"
-cat >"$cfg" <<INI
-; written by scripts/demo.sh
-[server]
-listen = 127.0.0.1:$port
-workers = 2
-
-[store]
-path = synchub.db
-poll_interval = 250ms
-
-[shop $shop]
-webhook_secret = $secret
-shipping_product = SHIP-STD
-admin_token = $shopify_token
-admin_url = $shopify_url
-api_version = 2026-10
-locations = WH/Stock=$main_loc
-inventory_interval = 2s
-fulfillment_interval = 2s
-reconcile_interval = 0
-
-[odoo]
-url = $odoo_url
-database = acme
-username = sync
-api_key = $odoo_key
-
-[kind test.flaky]
-backoff_base = 200ms
-backoff_cap = 1s
-
-[source ups]
-secret = $events_secret
-
-[operator demo]
-token = $operator_token
-
-[log]
-level = info
-
-[debug]
-test_handlers = true
-INI
+# scripts/demo.ini with this run's values (string.Template: ${name} from the environment).
+port=$port public_url=http://127.0.0.1:$port shop=$shop secret=$secret shopify_token=$shopify_token shopify_url=$shopify_url main_loc=$main_loc \
+    odoo_url=$odoo_url odoo_key=$odoo_key events_secret=$events_secret operator_token=$operator_token \
+    python3 -c 'import os, string, sys; print("; written by scripts/demo.sh from scripts/demo.ini\n" +
+    string.Template(open(sys.argv[1]).read()).substitute(os.environ), end="")' "$root/scripts/demo.ini" >"$cfg"
 chmod 600 "$cfg"
 say "config (secret redacted):"
-sed -e 's/^\(webhook_secret *= *\).*/\1<random, not shown>/' -e 's/^\(api_key *= *\).*/\1<not shown>/' \
+sed -e 's/^\(webhook_secret *= *\).*/\1<the app'"'"'s client secret, not shown>/' -e 's/^\(api_key *= *\).*/\1<not shown>/' \
     -e 's/^\(admin_token *= *\).*/\1<not shown>/' -e 's/^\(secret *= *\).*/\1<random, not shown>/' \
     -e 's/^\(token *= *\).*/\1<random, not shown>/' -e '/^;/d' -e '/^$/d' "$cfg" | sed 's/^/   /'
 say "admin_token/admin_url: the Shopify emulator's Admin API; locations: Odoo's WH/Stock is Shopify's Main warehouse;"
 say "stock and fulfillment polls every 2 s; no scheduled order reconciliation (it is run by hand below)."
+say "public_url: where Shopify delivers webhooks. One command subscribes every topic the flows need through the"
+say "Admin API (no clicking in Shopify's admin); serve re-checks them every subscriptions_interval:"
+run "$bin" setup shopify --config "$cfg" || die "step $step_no ($step_title): setup shopify failed (exit $?)"
+n_subs=$(http_get "$shopify_url/__sim__/webhooks/subscriptions" |
+    jget 'len([s for s in d["subscriptions"] if s.get("api")])')
+expect "webhook subscriptions in the shop" 4 "$n_subs"
 run "$bin" check-config --config "$cfg"
 say
-say "Preflight against Odoo: version, login, the integration user's rights, reference data."
+say "Preflight against Odoo and the shop: version, login, rights, reference data, webhook subscriptions."
 run "$bin" check --config "$cfg"
+say
+say "The integration catalog of this config (flows, triggers, owners, findings; the full page: synchub catalog):"
+"$bin" catalog --config "$cfg" | grep -E '^(flow |findings)|^  (trigger|owner) |^  [a-z-]+:[^ ]+: ' | sed 's/^/   /'
 
 "$bin" serve --config "$cfg" >"$tmp/serve.log" 2>&1 &
 serve_pid=$!

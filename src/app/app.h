@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "core/buf.h"
 #include "core/cfg.h"
 #include "queue/queue.h"
 #include "queue/queue_breaker.h"
@@ -33,6 +34,20 @@ int cmd_reconcile(app_t *a);
 int cmd_trace(app_t *a);
 int cmd_import(app_t *a);
 int cmd_audit(app_t *a);
+int cmd_catalog(app_t *a);
+int cmd_setup(app_t *a);
+
+/* A command of the CLI: its name, entry point and `synchub COMMAND --help` text (main.c's table). */
+typedef struct app_cmd {
+    const char *name;
+    int (*fn)(app_t *);
+    const char *help;
+} app_cmd_t;
+
+/* The manual pages as roff, generated from the tables --help and `help config` print (cmd_man.c):
+ * synchub(1) from the usage text and every command's help, synchub.ini(5) from cfg_reference_each. */
+void app_man1(buf_t *out, const char *usage, const app_cmd_t *cmds, size_t ncmds);
+void app_man5(buf_t *out);
 
 /* Load a->config_path into a->cfg, printing FILE:LINE errors. APP_OK or APP_USAGE. Also sets up logging. */
 int app_load_config(app_t *a);

@@ -9,6 +9,7 @@
 
 #include "app/app.h"
 #include "odoo/odoo.h"
+#include "flows/flow_subscriptions.h"
 
 typedef struct check_out {
     int failed;
@@ -24,6 +25,63 @@ static void row(check_out_t *o, bool ok, const char *what, const char *detail)
         json_array_append_new(o->rows, json_pack("{s:s, s:b, s:s}", "check", what, "ok", ok, "detail", detail));
     else
         printf("%-4s  %-34s  %s\n", ok ? "ok" : "FAIL", what, detail);
+}
+
+/* A finding that needs a look but breaks nothing (a foreign webhook subscription). */
+static void row_warn(check_out_t *o, const char *what, const char *detail)
+{
+    if (o->json)
+        json_array_append_new(o->rows, json_pack("{s:s, s:b, s:b, s:s}", "check", what, "ok", 1, "warning", 1,
+                                                 "detail", detail));
+    else
+        printf("%-4s  %-34s  %s\n", "warn", what, detail);
+}
+
+/* Each shop's webhook subscriptions against the topics its flows need (shops that manage them: admin_token and
+ * public_url). */
+static void check_subscriptions(check_out_t *o, const cfg_t *cfg)
+{
+    char what[160], detail[1400];
+    for (size_t i = 0; i < cfg->nshops; i++) {
+        const cfg_shop_t *shop = &cfg->shops[i];
+        if (sync_subscriptions_unmanaged(cfg, shop))
+            continue;
+        shopify_t *sh = shopify_new(shop, NULL);
+        json_t *r = NULL;
+        err_t e;
+        snprintf(what, sizeof(what), "webhooks of %.100s", shop->domain);
+        if (!sh || sync_subscriptions_check(cfg, shop, sh, false, &r, &e) < 0) {
+            snprintf(detail, sizeof(detail), "cannot list subscriptions: %s%s%s", sh ? e.message : "out of memory",
+                     sh && e.hint[0] ? " — " : "", sh ? e.hint : "");
+            row(o, false, what, detail);
+            shopify_free(sh);
+            continue;
+        }
+        const char *uri = json_string_value(json_object_get(r, "uri"));
+        size_t k;
+        json_t *v;
+        json_array_foreach(json_object_get(r, "ok"), k, v) {
+            snprintf(what, sizeof(what), "webhook %s", json_string_value(v));
+            snprintf(detail, sizeof(detail), "%s -> %s", shop->domain, uri);
+            row(o, true, what, detail);
+        }
+        json_array_foreach(json_object_get(r, "missing"), k, v) {
+            snprintf(what, sizeof(what), "webhook %s", json_string_value(v));
+            snprintf(detail, sizeof(detail), "missing in %s: run `synchub setup shopify --shop %s`", shop->domain,
+                     shop->domain);
+            row(o, false, what, detail);
+        }
+        json_array_foreach(json_object_get(r, "foreign"), k, v) {
+            snprintf(what, sizeof(what), "foreign webhook %s", json_string_value(json_object_get(v, "topic")));
+            snprintf(detail, sizeof(detail), "%s delivers to %s (%s; synchub leaves it alone)", shop->domain,
+                     json_string_value(json_object_get(v, "uri")),
+                     json_is_true(json_object_get(v, "topic_needed")) ? "not this synchub's address"
+                                                                      : "a topic no flow needs");
+            row_warn(o, what, detail);
+        }
+        json_decref(r);
+        shopify_free(sh);
+    }
 }
 
 /* The group that usually grants a right, for the hint when Odoo only says "no". */
@@ -184,6 +242,7 @@ int cmd_check(app_t *a)
     json_decref(r);
     odoo_free(od);
 done:
+    check_subscriptions(&o, cfg);
     if (a->json) {
         json_t *doc = json_pack("{s:b, s:o}", "ok", o.failed == 0, "checks", o.rows);
         char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

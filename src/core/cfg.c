@@ -124,6 +124,14 @@ static const cfg_key_t shop_keys[] = {
      "how often serve lists recently updated Shopify orders to catch missed webhooks (0 = never)"},
     {"reconcile_window", T_DURATION, SH(reconcile_window_ms), 60000, 60 * 86400000LL, "3d", 0,
      "how far back the first scheduled order reconciliation looks (later runs start where the last one ended)"},
+    {"public_url", T_STR, SH(public_url), 0, 0, NULL, 0,
+     "https:// base URL where Shopify reaches this synchub (TLS in front of listen); `synchub setup shopify` "
+     "subscribes PUBLIC_URL/webhooks/shopify"},
+    {"subscriptions_interval", T_DURATION, SH(subscriptions_interval_ms), 0, 30 * 86400000LL, "1h", 0,
+     "how often serve checks the shop's webhook subscriptions and re-creates one Shopify removed (0 = never; "
+     "needs public_url and admin_token)"},
+    {"owner", T_STR, SH(owner), 0, 0, NULL, 0,
+     "business owner of the shop's flows, named by `synchub catalog` (none = listed as unowned)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SH
 #define OD(f) offsetof(cfg_odoo_t, f)
@@ -172,6 +180,8 @@ static const cfg_key_t source_keys[] = {
      "partner status codes → canonical statuses: IT=in_transit, DL=delivered, … (unlisted codes are refused)"},
     {"responsible", T_STR, SR(responsible), 0, 0, NULL, 0,
      "Odoo user (login or numeric id) who gets a To Do activity on the delivery for an exception"},
+    {"owner", T_STR, SR(owner), 0, 0, NULL, 0,
+     "business owner of this partner's flow, named by `synchub catalog` (none = listed as unowned)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SR
 
@@ -185,6 +195,8 @@ static const cfg_key_t kind_keys[] = {
      "largest retry delay"},
     {"lease", T_DURATION, K(lease_ms), 1000, 86400000, NULL, CFG_KIND_LEASE,
      "a running job whose worker vanished runs again after this"},
+    {"owner", T_STR, K(owner), 0, 0, NULL, 0,
+     "business owner of the flow this kind belongs to (over its shop's or source's owner; `synchub catalog`)"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef K
 #define OP(f) offsetof(cfg_operator_t, f)
@@ -708,6 +720,9 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
         if (!s->webhook_secret.value)
             cfg_error(&p, s->line, "[shop %s] has no webhook_secret (or webhook_secret_file / webhook_secret_env)",
                       s->domain);
+        if (s->public_url && strncmp(s->public_url, "http://", 7) != 0 && strncmp(s->public_url, "https://", 8) != 0)
+            cfg_error(&p, s->line, "[shop %s] public_url must start with https:// (or http:// for an emulator)",
+                      s->domain);
         if (s->admin_url && strncmp(s->admin_url, "http://", 7) != 0 && strncmp(s->admin_url, "https://", 8) != 0)
             cfg_error(&p, s->line, "[shop %s] admin_url must start with https:// (or http:// for an emulator)",
                       s->domain);
@@ -875,10 +890,14 @@ void cfg_free(cfg_t *c)
         free(c->shops[i].admin_url);
         free(c->shops[i].locations);
         free(c->shops[i].inventory_skip);
+        free(c->shops[i].public_url);
+        free(c->shops[i].owner);
     }
     free(c->shops);
-    for (size_t i = 0; i < c->nkinds; i++)
+    for (size_t i = 0; i < c->nkinds; i++) {
         free(c->kinds[i].name);
+        free(c->kinds[i].owner);
+    }
     free(c->kinds);
     sources_free(c);
     for (size_t i = 0; i < c->noperators; i++) {
@@ -919,26 +938,40 @@ const cfg_kind_t *cfg_kind_find(const cfg_t *c, const char *kind)
     return NULL;
 }
 
-static void print_table(buf_t *out, const char *section, const cfg_key_t *t)
+/* Every section's table, in the order `help config` and synchub.ini(5) list them. */
+static const struct {
+    const char *section;
+    const cfg_key_t *keys;
+} cfg_sections[] = {
+    {"server", server_keys}, {"store", store_keys}, {"log", log_keys}, {"debug", debug_keys}, {"odoo", odoo_keys},
+    {"shop DOMAIN", shop_keys}, {"kind NAME", kind_keys}, {"operator NAME", operator_keys},
+    {"source NAME", source_keys}};
+
+void cfg_reference_each(void (*fn)(const cfg_ref_t *r, void *ud), void *ud)
 {
-    buf_printf(out, "[%s]\n", section);
-    for (; t->name; t++)
-        buf_printf(out, "  %-24s %-16s %s%s\n", t->name,
-                   t->def ? (*t->def ? t->def : "(none)") : (t->type == T_SECRET ? "(secret)" : "-"),
-                   t->help, t->type == T_SECRET ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
+    for (size_t i = 0; i < sizeof(cfg_sections) / sizeof(cfg_sections[0]); i++)
+        for (const cfg_key_t *t = cfg_sections[i].keys; t->name; t++) {
+            cfg_ref_t r = {cfg_sections[i].section, t->name,
+                           t->def ? (*t->def ? t->def : "(none)") : (t->type == T_SECRET ? "(secret)" : "-"),
+                           t->help, t->type == T_SECRET};
+            fn(&r, ud);
+        }
+}
+
+static void print_ref(const cfg_ref_t *r, void *ud)
+{
+    struct { buf_t *out; const char *section; } *p = ud;
+    if (p->section != r->section)
+        buf_printf(p->out, "[%s]\n", r->section);
+    p->section = r->section;
+    buf_printf(p->out, "  %-24s %-16s %s%s\n", r->key, r->def, r->help,
+               r->secret ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
 }
 
 void cfg_print_reference(buf_t *out)
 {
-    print_table(out, "server", server_keys);
-    print_table(out, "store", store_keys);
-    print_table(out, "log", log_keys);
-    print_table(out, "debug", debug_keys);
-    print_table(out, "odoo", odoo_keys);
-    print_table(out, "shop DOMAIN", shop_keys);
-    print_table(out, "kind NAME", kind_keys);
-    print_table(out, "operator NAME", operator_keys);
-    print_table(out, "source NAME", source_keys);
+    struct { buf_t *out; const char *section; } p = {out, NULL};
+    cfg_reference_each(print_ref, &p);
 }
 
 /* ---- [source NAME] ------------------------------------------------------------------------------------------- */
@@ -998,6 +1031,7 @@ static void sources_free(cfg_t *c)
             free(s->map[f]);
         free(s->status_map);
         free(s->responsible);
+        free(s->owner);
     }
     free(c->sources);
 }

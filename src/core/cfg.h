@@ -36,6 +36,10 @@ typedef struct cfg_shop {
     int64_t inventory_interval_ms, inventory_lookback_ms, inventory_batch;
     int64_t fulfillment_interval_ms;
     int64_t reconcile_interval_ms, reconcile_window_ms;
+    /* Webhook subscriptions (`synchub setup shopify`, the scheduler's check) and the integration catalog */
+    char *public_url;               /* https://sync.acme.example: where Shopify reaches this synchub; NULL = none */
+    int64_t subscriptions_interval_ms;   /* how often serve checks the shop's webhook subscriptions (0 = never) */
+    char *owner;                    /* business owner of the shop's flows (`synchub catalog`); NULL = unowned */
     int line;
 } cfg_shop_t;
 
@@ -67,6 +71,7 @@ typedef struct cfg_source {
     char *map[CFG_EVF_COUNT];       /* mapped: where each canonical field is; NULL = the canonical name */
     char *status_map;               /* mapped: "IT=in_transit, DL=delivered, …" */
     char *responsible;              /* Odoo user (login or id) who gets an activity for an exception */
+    char *owner;                    /* business owner of the partner's flow (`synchub catalog`); NULL = unowned */
     int line;
 } cfg_source_t;
 
@@ -77,6 +82,7 @@ typedef struct cfg_kind {
     char *name;
     unsigned set;
     int64_t priority, max_attempts, backoff_base_ms, backoff_cap_ms, lease_ms;
+    char *owner;        /* business owner of the flow of this kind, over the shop's or source's; NULL = none */
 } cfg_kind_t;
 
 /* [operator NAME]: a person (or tool) allowed to use the dashboard's JSON API. The token is a bearer secret; NAME is
@@ -147,5 +153,12 @@ int cfg_map_each(const char *map, int (*fn)(const char *k, size_t kl, const char
 
 /* Print every section and key with its default and help text (for `synchub help config`). */
 void cfg_print_reference(buf_t *out);
+/* The same reference, one key at a time (synchub.ini(5) is generated from it). section: "shop DOMAIN", …;
+ * def: the default as `help config` prints it ("(none)", "(secret)" or "-" when there is none). */
+typedef struct cfg_ref {
+    const char *section, *key, *def, *help;
+    bool secret;   /* also KEY_file and KEY_env */
+} cfg_ref_t;
+void cfg_reference_each(void (*fn)(const cfg_ref_t *r, void *ud), void *ud);
 
 #endif

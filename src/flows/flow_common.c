@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "flows/flow_subscriptions.h"
 
 struct sync {
     const cfg_t *cfg;
@@ -82,6 +83,8 @@ bool sync_enabled(const cfg_t *cfg, const cfg_shop_t *shop, const char *kind)
         return false;
     if (!strcmp(kind, SYNC_KIND_STOCK_POLL) || !strcmp(kind, SYNC_KIND_STOCK_SKU))
         return shop->locations && shop->locations[0];
+    if (!strcmp(kind, SYNC_KIND_SUBSCRIPTIONS))
+        return shop->public_url && shop->public_url[0];
     return true;
 }
 
@@ -263,6 +266,8 @@ static const struct {
     {SYNC_KIND_STOCK_POLL, "stock", offsetof(cfg_shop_t, inventory_interval_ms), false},
     {SYNC_KIND_FULFILL_POLL, "fulfillment", offsetof(cfg_shop_t, fulfillment_interval_ms), false},
     {SYNC_KIND_RECONCILE_ORDERS, "reconcile.orders", offsetof(cfg_shop_t, reconcile_interval_ms), true},
+    /* Webhook subscriptions Shopify removed (8 failed deliveries) are re-created and their gap reconciled. */
+    {SYNC_KIND_SUBSCRIPTIONS, "subscriptions", offsetof(cfg_shop_t, subscriptions_interval_ms), false},
 };
 #define NSCHEDULE (sizeof(schedule) / sizeof(schedule[0]))
 

@@ -152,6 +152,21 @@ int sync_orders_reconcile(const cfg_t *cfg, const cfg_shop_t *shop, shopify_thro
     return rc;
 }
 
+int sync_reconcile_since(shopify_t *sh, const cfg_t *cfg, const cfg_shop_t *shop, store_t *s, int64_t since_ms,
+                         const char *correlation, size_t *found, size_t *enqueued, err_t *err)
+{
+    sync_order_row_t *rows = NULL;
+    size_t n = 0;
+    *found = *enqueued = 0;
+    if (reconcile_with(sh, cfg, shop, s, since_ms, false, correlation, NULL, &rows, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        *enqueued += rows[i].enqueued;
+    *found = n;
+    free(rows);
+    return 0;
+}
+
 /* The scheduled run: from the cursor (minus an overlap) or, the first time, reconcile_window back. */
 static int h_reconcile_orders(queue_run_t *run)
 {

@@ -11,7 +11,7 @@ int sync_register(queue_registry_t *reg, sync_t *sy)
     if (!any)
         return 0;
     if (sync_stock_register(reg, sy) < 0 || sync_fulfillment_register(reg, sy) < 0 ||
-        sync_reconcile_register(reg, sy) < 0)
+        sync_reconcile_register(reg, sy) < 0 || sync_subscriptions_register(reg, sy) < 0)
         return -1;
     return 0;
 }

@@ -34,5 +34,11 @@ void sync_okey(const char *kind, const char *shop, char *out, size_t n);
 int sync_stock_register(queue_registry_t *reg, sync_t *sy);
 int sync_fulfillment_register(queue_registry_t *reg, sync_t *sy);
 int sync_reconcile_register(queue_registry_t *reg, sync_t *sy);
+int sync_subscriptions_register(queue_registry_t *reg, sync_t *sy);   /* flow_subscriptions.c */
+
+/* The order reconciliation of one shop with a worker's client: every order Shopify updated since since_ms that Odoo
+ * lacks or has older becomes an order job (correlation: the calling job's). *found and *enqueued count them. 0/-1. */
+int sync_reconcile_since(shopify_t *sh, const cfg_t *cfg, const cfg_shop_t *shop, store_t *s, int64_t since_ms,
+                         const char *correlation, size_t *found, size_t *enqueued, err_t *err);
 
 #endif

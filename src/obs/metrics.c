@@ -112,6 +112,10 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
     [METRIC_TARGET_PROBES] = {"synchub_target_probes_total", "probes of targets whose breaker is open, by result "
                               "(ok closes the breaker)", METRICS_COUNTER, {"system", "target", "result"}, NULL, 0,
                               128},
+    [METRIC_SUBSCRIPTIONS_RECREATED] = {"synchub_webhook_subscriptions_recreated_total", "webhook subscriptions "
+                                        "the scheduler found missing in a shop (Shopify removes one after 8 failed "
+                                        "deliveries) and created again, by shop and topic", METRICS_COUNTER,
+                                        {"shop", "topic"}, NULL, 0, 64},
 };
 
 /* ---- registry ---------------------------------------------------------------------------------------------- */

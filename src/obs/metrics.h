@@ -57,6 +57,7 @@ typedef enum {
     METRIC_TARGET_PAUSED_SINCE,  /* gauge {system, target}: when it opened, seconds since the epoch; 0 closed */
     METRIC_TARGET_PAUSED_JOBS,   /* gauge {system, target}: jobs this node holds paused on it */
     METRIC_TARGET_PROBES,        /* counter {system, target, result}: probes of an open breaker's target */
+    METRIC_SUBSCRIPTIONS_RECREATED, /* counter {shop, topic}: webhook subscriptions found missing and re-created */
     METRIC_COUNT
 } metrics_id_t;
 

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "net/httpd_pool.h"
 #include "obs/trace.h"
+#include "flows/flow_catalog.h"
 #include "web/web.h"
 
 struct web {
@@ -541,6 +542,15 @@ static answer_t api_audit(call_t *c)
     return ok(json_pack("{s:o}", "audit", rows));
 }
 
+/* ---- GET /api/catalog ---------------------------------------------------------------------------------------- */
+
+/* The integration catalog of the running configuration: what `synchub catalog --json` prints. */
+static answer_t api_catalog(call_t *c)
+{
+    json_t *cat = sync_catalog(c->w->cfg);
+    return cat ? ok(cat) : fail(503, "web.oom", "out of memory", NULL);
+}
+
 /* ---- GET /api/debug/sleep (only with [debug] test_handlers) ------------------------------------------------------ */
 
 /* Holds its web thread until the file `until` exists (at most 60 s), so a test can show that a blocked API request
@@ -597,6 +607,8 @@ static answer_t dispatch(call_t *c, bool post)
             return api_trace(c);
         if (!strcmp(r, "audit"))
             return api_audit(c);
+        if (!strcmp(r, "catalog"))
+            return api_catalog(c);
         if (!strcmp(r, "debug/sleep") && c->w->cfg->test_handlers)
             return api_debug_sleep(c);
     } else {

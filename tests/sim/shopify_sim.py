@@ -2425,6 +2425,152 @@ obj_type("Mutation", {
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Webhook subscriptions through the Admin API (issue 19: `synchub setup shopify`, `synchub check`, the scheduler's
+# subscription check). The webhookSubscriptions query and the webhookSubscriptionCreate / webhookSubscriptionDelete
+# mutations, as of API 2025-10 (WebhookSubscriptionInput.uri and WebhookSubscription.uri; the deprecated
+# callbackUrl is accepted and answered too), and Shopify's removal rule: a subscription made through the Admin API
+# is deleted after 8 consecutive failed deliveries (shared/reference/platform-facts.md section 1). Here each event
+# is one delivery of one attempt (Shopify retries a delivery 8 times over 4 hours first; a test cannot wait that
+# long), a 2xx resets the count, and the 8th failure in a row deletes the subscription (logged in the webhook log
+# as {"removed": true}). Deliveries are signed with the app's client secret (ShopifySim(app_secret=…), printed as
+# "webhook_secret" on the ready line). Subscriptions made with the test API (/__sim__/webhooks/subscribe) stand for
+# app-specific ones (shopify.app.toml) and are never removed, as Shopify's are not.
+
+SUBSCRIPTION_FAILURE_LIMIT = 8
+DEFAULT_APP_SECRET = "shpss_" + hashlib.sha1(b"shopify-sim app client secret").hexdigest()[:32]
+V_WEBHOOK_URI = "2025-10"
+WEBHOOK_TOPICS = ("APP_UNINSTALLED", "CUSTOMERS_CREATE", "CUSTOMERS_UPDATE", "FULFILLMENTS_CREATE",
+                  "FULFILLMENTS_UPDATE", "INVENTORY_LEVELS_UPDATE", "ORDERS_CANCELLED", "ORDERS_CREATE",
+                  "ORDERS_FULFILLED", "ORDERS_PAID", "ORDERS_UPDATED", "PRODUCTS_CREATE", "PRODUCTS_UPDATE")
+ENUMS["WebhookSubscriptionTopic"] = WEBHOOK_TOPICS
+ENUMS["WebhookSubscriptionFormat"] = ("JSON", "XML")
+INPUTS["WebhookSubscriptionInput"] = {
+    "uri": ("String", V_WEBHOOK_URI, None), "callbackUrl": ("URL", None, None),
+    "format": ("WebhookSubscriptionFormat", None, None), "includeFields": ("[String!]", None, None),
+    "filter": ("String", None, None), "metafieldNamespaces": ("[String!]", None, None)}
+
+
+def topic_header(enum):
+    """ORDERS_CREATE -> orders/create (the X-Shopify-Topic spelling: the last '_' is the '/')."""
+    head, _, tail = enum.lower().rpartition("_")
+    return "%s/%s" % (head, tail)
+
+
+obj_type("WebhookSubscription", {
+    "id": F("ID!", lambda c, o, a: gid("WebhookSubscription", o["id"])),
+    "legacyResourceId": F("UnsignedInt64!", lambda c, o, a: str(o["id"])),
+    "topic": F("WebhookSubscriptionTopic!", lambda c, o, a: o["topic_enum"]),
+    "uri": F("String!", lambda c, o, a: o["url"], minv=V_WEBHOOK_URI),
+    "callbackUrl": F("URL!", lambda c, o, a: o["url"]),
+    "format": F("WebhookSubscriptionFormat!", lambda c, o, a: o.get("format") or "JSON"),
+    "includeFields": F("[String!]!", lambda c, o, a: o.get("include_fields") or []),
+    "filter": F("String", lambda c, o, a: o.get("filter")),
+    "createdAt": F("DateTime!", lambda c, o, a: o["created_at"]),
+    "updatedAt": F("DateTime!", lambda c, o, a: o["created_at"]),
+})
+conn_type("WebhookSubscription")
+obj_type("WebhookSubscriptionCreatePayload", {
+    "webhookSubscription": F("WebhookSubscription", lambda c, o, a: o.get("webhookSubscription")),
+    "userErrors": F("[UserError!]!", lambda c, o, a: o["userErrors"])})
+obj_type("WebhookSubscriptionDeletePayload", {
+    "deletedWebhookSubscriptionId": F("ID", lambda c, o, a: o.get("deletedWebhookSubscriptionId")),
+    "userErrors": F("[UserError!]!", lambda c, o, a: o["userErrors"])})
+
+
+def _webhook_subscriptions(c, o, a):
+    subs = [s for s in c.sim.api_subscriptions()
+            if (not a.get("topics") or s["topic_enum"] in a["topics"])
+            and (a.get("uri") is None or s["url"] == a["uri"])
+            and (a.get("callbackUrl") is None or s["url"] == a["callbackUrl"])
+            and (a.get("format") is None or (s.get("format") or "JSON") == a["format"])]
+    return paginate(subs, a, lambda s: (s["id"], s["id"]))
+
+
+OBJECTS["QueryRoot"]["fields"]["webhookSubscriptions"] = F(
+    "WebhookSubscriptionConnection!", _webhook_subscriptions,
+    dict(CONN_ARGS, topics="[WebhookSubscriptionTopic!]", uri="String", callbackUrl="URL",
+         format="WebhookSubscriptionFormat", query="String"))
+OBJECTS["Mutation"]["fields"]["webhookSubscriptionCreate"] = F(
+    "WebhookSubscriptionCreatePayload", None,
+    {"topic": "WebhookSubscriptionTopic!", "webhookSubscription": "WebhookSubscriptionInput!"})
+OBJECTS["Mutation"]["fields"]["webhookSubscriptionDelete"] = F("WebhookSubscriptionDeletePayload", None,
+                                                               {"id": "ID!"})
+
+
+class AdminSubscriptions:
+    """ShopifySim's part for Admin-API webhook subscriptions (mixed in; uses its lock, store clock, subscriptions
+    and webhook log)."""
+
+    MUTATIONS = {"webhookSubscriptionCreate": "_m_webhook_subscription_create",
+                 "webhookSubscriptionDelete": "_m_webhook_subscription_delete"}
+
+    def api_subscriptions(self):
+        with self.lock:
+            return [dict(s) for s in sorted(self.subscriptions.values(), key=lambda s: s["id"]) if s.get("api")]
+
+    def _m_webhook_subscription_create(self, ctx, args):
+        inp = args["webhookSubscription"]
+        url = inp.get("uri") or inp.get("callbackUrl")
+        if not url:
+            return {"webhookSubscription": None, "userErrors": [{"field": ["webhookSubscription", "uri"],
+                                                                "message": "Address can't be blank"}]}
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            return {"webhookSubscription": None, "userErrors": [{"field": ["webhookSubscription", "uri"],
+                                                                "message": "Address is invalid"}]}
+        topic = args["topic"]
+        with self.lock:
+            for s in self.subscriptions.values():
+                if s.get("api") and s["topic_enum"] == topic and s["url"] == url:
+                    return {"webhookSubscription": None, "userErrors": [{
+                        "field": ["webhookSubscription", "callbackUrl"],
+                        "message": "Address for this topic has already been taken"}]}
+            self.sub_seq += 1
+            sub = {"id": self.sub_seq, "topic": topic_header(topic), "topic_enum": topic, "url": url,
+                   "secret": self.app_secret, "duplicate": 1, "delay_ms": 0, "api_version": ctx.version,
+                   "name": None, "retry": False, "retries": 0, "backoff_ms": 0, "header_style": "shopify",
+                   "api": True, "format": inp.get("format") or "JSON", "include_fields": inp.get("includeFields"),
+                   "filter": inp.get("filter"), "created_at": gql_time(self.clock()), "failures": 0}
+            self.subscriptions[sub["id"]] = sub
+            return {"webhookSubscription": dict(sub), "userErrors": []}
+
+    def _m_webhook_subscription_delete(self, ctx, args):
+        rid = gid_id(args["id"], "WebhookSubscription")
+        with self.lock:
+            sub = self.subscriptions.get(rid) if rid is not None else None
+            if sub is None or not sub.get("api"):
+                return {"deletedWebhookSubscriptionId": None, "userErrors": [{
+                    "field": ["id"], "message": "Webhook subscription does not exist"}]}
+            del self.subscriptions[rid]
+        return {"deletedWebhookSubscriptionId": gid("WebhookSubscription", rid), "userErrors": []}
+
+    def _subscription_delivery(self, sub, rec):
+        """Log one attempt of a subscription's delivery; count an Admin-API subscription's failures in a row and
+        delete it at the 8th."""
+        removed = False
+        if sub.get("api") and rec.get("final", True):
+            with self.lock:
+                live = self.subscriptions.get(sub["id"])
+                if live is not None:
+                    live["failures"] = 0 if rec.get("ok") else live["failures"] + 1
+                    if live["failures"] >= SUBSCRIPTION_FAILURE_LIMIT:
+                        del self.subscriptions[sub["id"]]
+                        removed = True
+        self._log_webhook(dict(rec, subscription=sub["id"], source="subscription", removed=removed))
+
+    def remove_subscription_as_shopify(self, sub_id):
+        """What 8 failed deliveries do, at once (test API: /__sim__/webhooks/remove)."""
+        with self.lock:
+            sub = self.subscriptions.get(int(sub_id))
+            if sub is None or not sub.get("api"):
+                raise SimError("no Admin API subscription %s" % sub_id)
+            del self.subscriptions[int(sub_id)]
+        self._log_webhook({"topic": sub["topic"], "url": sub["url"], "subscription": sub["id"],
+                           "source": "subscription", "removed": True, "ok": False, "status": None})
+        return {"removed": sub["id"]}
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Store: seed data, inventory, orders, fulfillments, and the REST-shaped webhook bodies
 
 def level_quantities(lv):
@@ -3354,7 +3500,7 @@ class _Handler(SimHandler):
         return "cloudflare"
 
 
-class ShopifySim(HttpSim):
+class ShopifySim(AdminSubscriptions, HttpSim):
     """A Shopify GraphQL Admin API emulator plus webhook sender. See the module docstring and tests/sim/README.md."""
 
     sim_name = "shopify_sim"
@@ -3362,9 +3508,11 @@ class ShopifySim(HttpSim):
 
     def __init__(self, port=0, host="127.0.0.1", shop=DEFAULT_SHOP, token=DEFAULT_TOKEN, bucket=DEFAULT_BUCKET,
                  restore=DEFAULT_RESTORE, max_cost=MAX_QUERY_COST, versions=DEFAULT_VERSIONS, seed=True,
-                 orders=False, fixtures=None, idempotency_ttl=IDEMPOTENCY_TTL_S, verbose=False):
+                 orders=False, fixtures=None, idempotency_ttl=IDEMPOTENCY_TTL_S, verbose=False,
+                 app_secret=DEFAULT_APP_SECRET):
         super().__init__(host, port, verbose)
         self.shop = shop
+        self.app_secret = app_secret
         self.tokens = [token] if isinstance(token, str) else list(token)
         self.versions = tuple(versions)
         self.max_cost = int(max_cost)
@@ -3771,8 +3919,7 @@ class ShopifySim(HttpSim):
                               api_version=sub["api_version"], duplicate=sub["duplicate"], delay_ms=sub["delay_ms"],
                               event_id=event_id, triggered_at=trig, retry=sub["retry"], retries=sub["retries"],
                               backoff_ms=sub["backoff_ms"], header_style=sub["header_style"], name=sub["name"],
-                              log=lambda rec: self._log_webhook(dict(rec, subscription=sub["id"],
-                                                                     source="subscription")))
+                              log=lambda rec: self._subscription_delivery(sub, rec))
             except Exception as exc:  # never let the worker die
                 self._log_webhook({"topic": topic, "url": sub["url"], "error": repr(exc), "ok": False,
                                    "status": None, "source": "subscription", "subscription": sub["id"]})
@@ -3834,7 +3981,8 @@ class ShopifySim(HttpSim):
                    "inventoryAdjustQuantities": self._m_adjust_quantities,
                    "fulfillmentCreate": self._m_fulfillment_create, "fulfillmentCreateV2": self._m_fulfillment_create,
                    "fulfillmentTrackingInfoUpdate": self._m_tracking_update,
-                   "fulfillmentTrackingInfoUpdateV2": self._m_tracking_update}[name]
+                   "fulfillmentTrackingInfoUpdateV2": self._m_tracking_update}.get(name) or \
+            getattr(self, self.MUTATIONS[name])
         empty = {"group": None} if name.startswith("inventory") else {"fulfillment": None}
         if key is None:
             payload = handler(ctx, args)
@@ -4376,6 +4524,8 @@ class ShopifySim(HttpSim):
                     return _json(200, {"ok": True})
                 if sub == "subscriptions" and verb == "GET":
                     return _json(200, {"subscriptions": self.list_subscriptions()})
+                if sub == "remove" and verb == "POST":
+                    return _json(200, self.remove_subscription_as_shopify(payload["id"]))
                 if sub == "wait" and verb in ("GET", "POST"):
                     return _json(200, {"drained": self.wait_webhooks(float(q("timeout", payload.get("timeout", 10))))})
             if head == "reset" and verb == "POST":
@@ -4408,13 +4558,16 @@ def main(argv=None):
     ap.add_argument("--orders", action="store_true", help="also seed orders #1042 (the fixture), #1043, #1044")
     ap.add_argument("--fixtures", default=None, help="folder of sample webhook bodies (default: $SYNCHUB_FIXTURES "
                                                      "or <repo>/../shared/fixtures/shopify)")
+    ap.add_argument("--webhook-secret", default=DEFAULT_APP_SECRET,
+                    help="the app's client secret that signs deliveries of Admin API subscriptions")
     ap.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
     args = ap.parse_args(argv)
     try:
         sim = ShopifySim(port=args.port, host=args.host, shop=args.shop, token=args.token or DEFAULT_TOKEN,
                          bucket=args.bucket, restore=args.restore, max_cost=args.max_cost,
                          versions=[v.strip() for v in args.versions.split(",") if v.strip()],
-                         seed=not args.no_seed, orders=args.orders, fixtures=args.fixtures, verbose=args.verbose)
+                         seed=not args.no_seed, orders=args.orders, fixtures=args.fixtures, verbose=args.verbose,
+                         app_secret=args.webhook_secret)
         sim.start()
     except (ValueError, OSError) as exc:
         sys.stderr.write("shopify_sim: %s\n" % exc)
@@ -4422,7 +4575,7 @@ def main(argv=None):
     return serve_until_signalled(sim, {
         "shopify_sim": "ready", "url": sim.url, "port": sim.port, "shop": sim.shop, "token": sim.tokens[0],
         "versions": list(sim.versions), "graphql_url": sim.graphql_url(), "bucket": sim.bucket.maximum,
-        "restore": sim.bucket.restore})
+        "restore": sim.bucket.restore, "webhook_secret": sim.app_secret})
 
 
 if __name__ == "__main__":

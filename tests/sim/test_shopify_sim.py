@@ -811,3 +811,89 @@ def test_5000_products_lookups_and_a_250_quantity_mutation_stay_fast(sim, monkey
     assert pages == 21 and len(seen) == len(set(seen)) == n + 3
     # generous bounds (measured ~0.1 s, ~0.05 s, ~0.01 s, ~0.2 s); the O(n^2) versions took seconds
     assert t_create < 3 and t_lookup < 2 and t_set < 1 and t_pages < 4, (t_create, t_lookup, t_set, t_pages)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Webhook subscriptions through the Admin API, and the removal after 8 consecutive failed deliveries
+
+SUBS = """
+query Subs($after: String) {
+  webhookSubscriptions(first: 50, after: $after) {
+    nodes { id topic uri format createdAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+SUB_CREATE = """
+mutation Sub($topic: WebhookSubscriptionTopic!, $uri: String!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: {uri: $uri, format: JSON}) {
+    webhookSubscription { id topic uri }
+    userErrors { field message }
+  }
+}"""
+SUB_DELETE = """
+mutation Unsub($id: ID!) {
+  webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message } }
+}"""
+
+
+def api_subs(sim):
+    return data(gql(sim, SUBS))["webhookSubscriptions"]["nodes"]
+
+
+def test_admin_api_subscriptions_create_list_delete(sim, receiver):
+    r = receiver()
+    made = data(gql(sim, SUB_CREATE, {"topic": "ORDERS_CREATE", "uri": r.url}))["webhookSubscriptionCreate"]
+    assert made["userErrors"] == [] and made["webhookSubscription"]["topic"] == "ORDERS_CREATE"
+    assert made["webhookSubscription"]["uri"] == r.url
+    again = data(gql(sim, SUB_CREATE, {"topic": "ORDERS_CREATE", "uri": r.url}))["webhookSubscriptionCreate"]
+    assert again["webhookSubscription"] is None and "already been taken" in again["userErrors"][0]["message"]
+    bad = data(gql(sim, SUB_CREATE, {"topic": "ORDERS_PAID", "uri": "not a url"}))["webhookSubscriptionCreate"]
+    assert bad["userErrors"][0]["field"] == ["webhookSubscription", "uri"]
+    assert [(s["topic"], s["uri"]) for s in api_subs(sim)] == [("ORDERS_CREATE", r.url)]
+    # It delivers, signed with the app's client secret.
+    sim_api(sim, "POST", "orders", {})
+    assert sim.wait_webhooks(5)
+    (h, raw), = r.received
+    assert h["x-shopify-topic"] == "orders/create"
+    assert h["x-shopify-hmac-sha256"] == sign(raw, shopify_sim.DEFAULT_APP_SECRET)
+    gone = data(gql(sim, SUB_DELETE, {"id": made["webhookSubscription"]["id"]}))["webhookSubscriptionDelete"]
+    assert gone == {"deletedWebhookSubscriptionId": made["webhookSubscription"]["id"], "userErrors": []}
+    assert api_subs(sim) == []
+    missing = data(gql(sim, SUB_DELETE, {"id": made["webhookSubscription"]["id"]}))["webhookSubscriptionDelete"]
+    assert missing["deletedWebhookSubscriptionId"] is None and missing["userErrors"]
+    # uri is a 2025-10 field; older versions know callbackUrl only.
+    old = gql(sim, SUBS, version="2025-07")
+    assert "errors" in old and "uri" in json.dumps(old["errors"])
+
+
+def test_eight_failed_deliveries_in_a_row_remove_an_admin_api_subscription(sim, receiver):
+    # Seven failures, then a success: the count starts again.
+    r = receiver(statuses=[500] * 7 + [200] + [503] * 8)
+    data(gql(sim, SUB_CREATE, {"topic": "ORDERS_CREATE", "uri": r.url}))
+    app_specific = receiver(statuses=[500] * 20)
+    sim_api(sim, "POST", "webhooks/subscribe", {"topic": "orders/create", "url": app_specific.url, "secret": SECRET})
+    for _ in range(8):
+        sim_api(sim, "POST", "orders", {})
+    assert sim.wait_webhooks(10)
+    assert len(api_subs(sim)) == 1
+    for i in range(8):
+        assert len(api_subs(sim)) == 1, f"removed after {i} failures in a row"
+        sim_api(sim, "POST", "orders", {})
+        assert sim.wait_webhooks(10)
+    assert api_subs(sim) == []
+    assert len(r.received) == 16
+    removed = [d for d in sim_api(sim, "GET", "webhooks")["deliveries"] if d.get("removed")]
+    assert len(removed) == 1 and removed[0]["url"] == r.url
+    # The test API's subscription (an app-specific one) is never removed, and no event reaches a removed one.
+    assert [s["url"] for s in sim_api(sim, "GET", "webhooks/subscriptions")["subscriptions"]] == [app_specific.url]
+    sim_api(sim, "POST", "orders", {})
+    assert sim.wait_webhooks(10) and len(r.received) == 16
+
+
+def test_test_api_removes_a_subscription_as_shopify_would(sim, receiver):
+    r = receiver()
+    sub = data(gql(sim, SUB_CREATE, {"topic": "ORDERS_PAID", "uri": r.url}))["webhookSubscriptionCreate"]
+    rid = sub["webhookSubscription"]["id"].rsplit("/", 1)[1]
+    assert sim_api(sim, "POST", "webhooks/remove", {"id": rid}) == {"removed": int(rid)}
+    assert api_subs(sim) == []
+    sim_api(sim, "POST", "webhooks/remove", {"id": rid}, expect=400)

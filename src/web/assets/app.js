@@ -1,6 +1,7 @@
 // synchub dashboard: plain JavaScript over the JSON API (/api/…). The operator's token lives in this tab's
 // sessionStorage and goes out as "Authorization: Bearer"; every text from the server is set with textContent,
-// never parsed as HTML. Views: #/ overview + failures, #/jobs, #/job/ID, #/search/Q, #/trace, #/audit.
+// never parsed as HTML. Views: #/ overview + failures, #/jobs, #/job/ID, #/search/Q, #/trace, #/audit,
+// #/catalog.
 'use strict';
 
 const TOKEN_KEY = 'synchub.token';
@@ -300,6 +301,32 @@ async function viewAudit(v) {
     : el('p', { class: 'muted' }, 'No operator actions yet.'));
 }
 
+// The integration catalog (what `synchub catalog` prints): one card per flow, findings first.
+async function viewCatalog(v) {
+  const r = await api('catalog');
+  const list = (a) => (a && a.length ? a.join(', ') : '-');
+  const models = (m) => Object.keys(m).length ? Object.entries(m).map(([k, f]) => `${k}: ${f.join(', ')}`).join('; ') : '-';
+  v.append(el('h2', {}, 'Integration catalog'),
+    r.findings.length ? el('ul', { class: 'findings' }, r.findings.map((f) => el('li', {}, `${f.flow}: ${f.finding} (${f.fix})`)))
+      : el('p', { class: 'muted' }, 'No findings: every flow runs and has an owner.'));
+  for (const f of r.flows) {
+    const trig = f.trigger.map((t) => [t.type, t.path && 'POST ' + t.path, t.what, t.every && 'every ' + t.every,
+      t.topics && t.topics.join(', '), t.command].filter(Boolean).join(' ')).join('; ');
+    const rows = [
+      ['What', f.title], ['Source → target', `${f.source} → ${f.target}`], ['Trigger', trig],
+      ['Endpoints', f.endpoints.map((e) => `${e.direction} ${e.system} ${e.url}`).join('; ')],
+      ['Odoo reads', models(f.odoo.reads)], ['Odoo writes', models(f.odoo.writes)],
+      ['Shopify reads', list(f.shopify.reads)], ['Shopify writes', list(f.shopify.writes)],
+      ['Data classes', list(f.data_classes)],
+      ['Rules', f.rules.length ? f.rules.map((x) => `[${x.section}] ${x.name} = ${x.value}`).join('; ') : '-'],
+      ['Retry', f.retry.map((p) => `${p.kind}: priority ${p.priority}, ${p.max_attempts} attempts, backoff ` +
+        `${p.backoff_base}..${p.backoff_cap}, lease ${p.lease}`).join('; ')],
+      ['Owner', f.owner ? `${f.owner} ([${f.owner_from}])` : 'unowned']];
+    v.append(el('h3', {}, f.id + (f.enabled ? '' : ` (disabled: ${f.disabled_because})`)),
+      el('table', { class: 'catalog' }, rows.map(([k, val]) => el('tr', {}, el('th', {}, k), el('td', {}, val)))));
+  }
+}
+
 // ---- routing -------------------------------------------------------------------------------------------------
 
 async function route() {
@@ -317,6 +344,7 @@ async function route() {
     else if (path.startsWith('/search/')) await viewSearch(v, decodeURIComponent(path.slice(8)));
     else if (path === '/trace') await viewTrace(v, params);
     else if (path === '/audit') await viewAudit(v);
+    else if (path === '/catalog') await viewCatalog(v);
     else await viewOverview(v);
   } catch (e) {
     if (e instanceof ApiError && e.message === 'unauthorized') return;
