@@ -2546,10 +2546,13 @@ def so_auto_fiscal_position(env, vals):
         return False
     country = env.store.get("res.partner", partner).get("country_id")
     company = vals.get("company_id") or 1
+    home = env.store.get("res.partner", env.store.get("res.company", company).get("partner_id")).get("country_id")
     for fid in env.sudo().search_ids("account.fiscal.position", [["auto_apply", "=", True]]):
         f = env.store.get("account.fiscal.position", fid)
-        if f.get("company_id") in (None, company) and f.get("country_id") and f.get("country_id") == country:
-            return fid
+        if f.get("company_id") not in (None, company) or not country:
+            continue
+        if f.get("country_id") == country or (not f.get("country_id") and country != home):
+            return fid  # a position without a country takes every foreign customer (19.0's "Foreign Trade")
     return False
 
 
@@ -2567,15 +2570,16 @@ def sol_default_taxes(env, vals):
     return fpos_map_taxes(env, o.get("fiscal_position_id"), taxes)
 
 
-def money_line_details(env, rid):
+def money_line_details(env, rid, per_line=None):
     """(company, raw untaxed base, [(tax id, raw amount)]) of one order line; amounts rounded to the cent already
-    when the company rounds per line."""
+    when the company rounds per line (or per_line says so)."""
     v = env.store.get("sale.order.line", rid) or {}
     order = env.store.get("sale.order", v.get("order_id")) or {}
     company = env.store.get("res.company", order.get("company_id") or 1) or {}
     if v.get("display_type"):
         return company, 0.0, []
-    per_line = company.get("tax_calculation_rounding_method", "round_per_line") == "round_per_line"
+    if per_line is None:
+        per_line = company.get("tax_calculation_rounding_method", "round_per_line") == "round_per_line"
     price = (v.get("price_unit") or 0.0) * (1.0 - (v.get("discount") or 0.0) / 100.0)
     raw = (v.get("product_uom_qty") or 0.0) * price
     if per_line:
@@ -2598,8 +2602,10 @@ def money_line_details(env, rid):
 
 
 def money_line(env, rid):
-    """price_subtotal, price_tax, price_total of a line: the raw amounts rounded to the cent (monetary fields)."""
-    _, base, amounts = money_line_details(env, rid)
+    """price_subtotal, price_tax, price_total of a line: the raw amounts rounded to the cent (monetary fields). 19.0
+    rounds a line's own amounts per line whatever the company's rule (seen on a real 19.0: 11.25 with 6.25 % + 1 %
+    shows 12.06 where 18.0, rounding globally, shows 12.07); the order's totals follow the company's rule."""
+    _, base, amounts = money_line_details(env, rid, per_line=True if env.version >= 19 else None)
     sub = odoo_round(base)
     total = odoo_round(base + sum(a for _, a in amounts))
     return sub, round(total - sub, 2), total
@@ -3357,6 +3363,15 @@ def seed_base(sim):
     sale_tax = env.create("account.tax", {"name": "%g%%" % pct, "amount": pct, "type_tax_use": "sale"}, force_id=1)
     env.create("account.tax", {"name": "%g%%" % pct, "amount": pct, "type_tax_use": "purchase"}, force_id=2)
     put_fields(env, "res.company", 1, account_sale_tax_id=sale_tax)
+    if sim.version >= 19:
+        # 19.0's generic chart (real 19.0, 2026-12-07): "0% Exports" and two automatic fiscal positions, Domestic
+        # (United States) and Foreign Trade (any other country), the latter mapping the 15 % to 0% Exports
+        exports = env.create("account.tax", {"name": "0% Exports", "amount": 0.0, "type_tax_use": "sale"}, force_id=3)
+        env.create("account.fiscal.position", {"name": "Domestic", "auto_apply": True, "country_id": 233,
+                                               "sequence": 1}, force_id=1)
+        env.create("account.fiscal.position", {"name": "Foreign Trade", "auto_apply": True, "sequence": 2,
+                                               "tax_ids": [[0, 0, {"tax_src_id": sale_tax, "tax_dest_id": exports}]]},
+                   force_id=2)
     env.create("res.partner", {"name": "OdooBot", "active": False, "email": "odoobot@example.com"}, force_id=2)
     env.create("res.partner", {"name": "Administrator", "company_id": 1}, force_id=3)
     env.create("res.partner", {"name": "Public user", "active": False, "company_id": 1}, force_id=4)
