@@ -801,7 +801,7 @@ def test_rpc_economy(make_synchub, odoo):
 RIGHTS_ROWS = [f"right {op} {model}" for model, op in [
     ("res.partner", "read"), ("res.partner", "create"), ("res.partner", "write"), ("product.product", "read"),
     ("sale.order", "read"), ("sale.order", "create"), ("sale.order", "write"), ("sale.order.line", "create"),
-    ("sale.order.line", "write")]]
+    ("sale.order.line", "write"), ("account.tax", "read")]]
 
 
 def _check_rows(out):
