@@ -13,9 +13,9 @@ import secrets
 
 import pytest
 
-from conftest import REPO, fixture_json
-from test_odoo_orders import (REAL_ODOO, T0, assert_one_order, job_error, make_order, needs_sim, new_id,
-                              odoo_hub, send, shopify_time)
+from conftest import REPO
+from test_odoo_orders import (T0, assert_one_order, job_error, make_order, needs_sim, new_id,  # noqa: F401
+                              odoo, odoo_hub, send, shopify_time)
 
 MONEY = REPO / "tests" / "fixtures" / "money"
 US, EU, EXTRAS = ("us_state_county_discount_code.json", "eu_vat_included_fixed_discount.json",
