@@ -979,6 +979,9 @@ static int prove_money(order_ctx_t *c, int64_t order_id, const line_t *lines, si
         return 0;
     /* Which line? Odoo's lines in the order they were written, against what Shopify charged on each. */
     buf_t which = BUF_INIT;
+    int64_t lines_sum = 0;
+    for (size_t i = 0; i < c->plan.n; i++)
+        lines_sum += c->plan.lines[i].net + (c->plan.taxes_included ? 0 : c->plan.lines[i].tax);
     r = NULL;
     if (readable && call(c, "sale.order.line", "search_read", NULL,
                          json_pack("{s:[[s, s, I]], s:[s, s, s], s:s}", "domain", "order_id", "=", (json_int_t)order_id,
@@ -1003,10 +1006,17 @@ static int prove_money(order_ctx_t *c, int64_t order_id, const line_t *lines, si
         }
     }
     json_decref(r);
-    if (!which.len)
+    if (!which.len && readable && lines_sum != want_total) {
+        char ls[24], wt[24];
+        money_format(lines_sum, ls, sizeof(ls));
+        money_format(want_total, wt, sizeof(wt));
+        buf_printf(&which, "every line is as Shopify charged it, but Shopify's lines add up to %s, not its total %s "
+                           "(a charge synchub does not map, or the order changed since this payload)", ls, wt);
+    } else if (!which.len) {
         buf_puts(&which, readable ? "no single line differs: the difference comes from how Odoo rounds the order's "
                                     "tax (Round Globally) where Shopify rounds per line"
                                   : "Odoo returned no amounts for the order");
+    }
     char ou[24], ot[24], oT[24], su[24], st[24], sT[24], tl[24];
     money_format(untaxed, ou, sizeof(ou));
     money_format(tax, ot, sizeof(ot));
