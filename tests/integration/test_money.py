@@ -94,6 +94,15 @@ def money_hub(make_synchub, odoo, **shop_keys):
     return hub
 
 
+def dead_job(hub, doc):
+    """Send the order; its job must go dead, once. Returns (job id, last_error)."""
+    job_id = send(hub, doc)
+    job = hub.wait_state(job_id, ("done", "dead"), timeout=30)
+    assert job["state"] == "dead", job
+    assert len([j for j in hub.jobs(kind="shopify.order") if j["state"] == "dead"]) == 1
+    return job_id, job_error(job)
+
+
 @pytest.fixture
 def per_line(odoo):
     """Shopify rounds tax per line: so must the Odoo company (the real one is put back afterwards)."""
@@ -169,17 +178,13 @@ def test_zero_tax_order_stays_zero_tax_although_products_carry_a_default_tax(mak
 def test_tax_without_an_odoo_match_is_one_dead_configuration_job(make_synchub, odoo):
     hub = money_hub(make_synchub, odoo).start()
     doc = money_order(US)
-    job_id = send(hub, doc)
-    job = hub.wait_state(job_id, ("done", "dead"), timeout=30)
-    assert job["state"] == "dead"
-    err = job_error(job)
+    job_id, err = dead_job(hub, doc)
     assert (err["class"], err["code"]) == ("configuration", "config.tax_unmatched"), err
     assert doc["name"] in err["record"], err                                   # which record
     assert "IL State Tax" in err["message"] and "6.25 %" in err["message"], err  # what is missing
     assert "tax_map = IL State Tax@6.25=" in err["hint"], err                 # how to fix it
     assert err["retry_safe"] is True, err                                      # retry safe
     assert odoo.count_orders(doc["name"]) == 0
-    assert len([j for j in hub.jobs(kind="shopify.order") if j["state"] == "dead"]) == 1
 
     make_taxes(odoo)
     hub.cli("jobs", "retry", job_id)
@@ -195,10 +200,7 @@ def test_total_that_differs_from_shopify_stops_the_order_unconfirmed(make_synchu
     admin_exec(odoo, "res.company", "write", [company_id(odoo)], {"tax_calculation_rounding_method": "round_globally"})
     hub = money_hub(make_synchub, odoo).start()
     doc = money_order(US)
-    job_id = send(hub, doc)
-    job = hub.wait_state(job_id, ("done", "dead"), timeout=30)
-    assert job["state"] == "dead"
-    err = job_error(job)
+    job_id, err = dead_job(hub, doc)
     assert (err["class"], err["code"]) == ("data", "order.amount_mismatch"), err
     assert "84.35" in err["message"] and "84.33" in err["message"], err
     assert "5.71" in err["message"] and "5.69" in err["message"], err
@@ -207,7 +209,6 @@ def test_total_that_differs_from_shopify_stops_the_order_unconfirmed(make_synchu
     oid = assert_one_order(odoo, doc)
     _, rec = amounts(odoo, oid)
     assert rec["state"] == "draft", "an order with wrong money was confirmed"
-    assert len([j for j in hub.jobs(kind="shopify.order") if j["state"] == "dead"]) == 1
 
     hub.stop()
     from conftest import SHOP
