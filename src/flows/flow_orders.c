@@ -4,15 +4,18 @@
  *   3. cancelled → action_cancel; confirmed → never rewritten (a changed order is flagged on its chatter)
  *   4. customer: link → external ID → email match in the company → create (never a second partner)
  *   5. products by SKU (cached per worker), shipping as a line on the configured service product
- *   6. one load() with the order's and every line's external ID (create or update in one transaction), once the
- *      order's currency is known to be the company's (no silent conversion)
- *   7. action_confirm once the financial status is one of confirm_on
+ *   6. one load() with the order's and every line's external ID (create or update in one transaction): prices,
+ *      discounts and taxes as sync/order_money.c plans them so that Odoo's amounts are Shopify's, in the company's
+ *      currency or through the pricelist mapped to the order's (no silent conversion)
+ *   7. read the order's untaxed, tax and total back; a difference from Shopify's stops the order unconfirmed
+ *   8. action_confirm once the financial status is one of confirm_on
  * Before all that, when the shop has an admin_token, the order is fetched from Shopify (shopify_orders.c): the
  * current order replaces the webhook's payload, so a replayed or late delivery applies today's order, and jobs from
  * `synchub reconcile orders` need only carry the order's id. Without a token, the payload is used and step 1's
  * staleness rule still applies.
- * A known customer's new paid order costs 3 calls (xmlid check, load, confirm); an update of a draft order 1.
- * Over 1,000 lines on purpose: the seven steps share one order context (order_ctx_t) and the worker's caches; what
+ * A known customer's new paid order costs 4 calls (xmlid check, load, read-back, confirm); an update of a draft
+ * order 2 (load, read-back).
+ * Over 1,000 lines on purpose: the eight steps share one order context (order_ctx_t) and the worker's caches; what
  * is about Odoo rather than this flow (datetimes, external-id names) is in the client, odoo/odoo_values.c. */
 #define _GNU_SOURCE
 #include "flows/flow_orders.h"
