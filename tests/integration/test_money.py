@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO
 from test_odoo_orders import (T0, assert_one_order, job_error, make_order, needs_sim, new_id,  # noqa: F401
-                              odoo, odoo_hub, send, shopify_time)
+                              odoo, odoo19, odoo_hub, send, shopify_time)
 
 MONEY = REPO / "tests" / "fixtures" / "money"
 US, EU, EXTRAS = ("us_state_county_discount_code.json", "eu_vat_included_fixed_discount.json",
@@ -135,6 +135,27 @@ def test_eu_vat_included_fixed_discount_through_a_eur_pricelist(make_synchub, od
     got, rec = amounts(odoo, assert_one_order(odoo, doc))
     assert got == (62.24, 12.45, 74.69), got
     assert rec["currency_id"][1] == "EUR" and rec["state"] == "sale", rec
+
+
+def test_fiscal_position_of_a_french_customer_keeps_shopifys_vat_on_odoo19(make_synchub, odoo19):
+    """Odoo 19 detects "Foreign Trade" for the French delivery address; that position maps the products' 15 % to
+    "0% Exports" but leaves the taxes synchub writes alone: the order keeps Shopify's 20 % VAT (JSON-2)."""
+    odoo = odoo19
+    make_taxes(odoo)
+    pl = eur_pricelist(odoo)
+    admin_exec(odoo, "res.company", "write", [company_id(odoo)], {"tax_calculation_rounding_method": "round_per_line"})
+    hub = money_hub(make_synchub, odoo, pricelists=f"EUR={pl}").start()
+    doc = money_order(EU)
+    job = hub.wait_state(send(hub, doc), ("done", "dead"), timeout=30)
+    assert job["state"] == "done", job.get("last_error")
+    oid = assert_one_order(odoo, doc)
+    got, _ = amounts(odoo, oid)
+    assert got == (62.24, 12.45, 74.69), got
+    fpos = odoo.execute("sale.order", "read", [oid], fields=["fiscal_position_id"])[0]["fiscal_position_id"]
+    assert fpos and fpos[1] == "Foreign Trade", fpos
+    taxes = odoo.execute("sale.order.line", "search_read", [["order_id", "=", oid]], fields=["tax_ids"])
+    vat = admin_exec(odoo, "account.tax", "search", [["name", "=", "20% VAT incl."]])
+    assert [l["tax_ids"] for l in taxes] == [vat] * 3, taxes
 
 
 def test_eur_order_without_a_pricelist_stops(make_synchub, odoo):
