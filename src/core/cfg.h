@@ -24,7 +24,7 @@ typedef struct cfg_shop {
     char *shipping_product;         /* Odoo default_code of the service product that carries shipping charges */
     char *confirm_on;               /* comma-separated financial statuses that confirm the sale order */
     char *sku_map;                  /* "SHOPIFY-SKU=ODOO-CODE, …": overrides for SKUs that differ */
-    /* money (src/sync/order_money.c, docs/SPEC-odoo.md "Money") */
+    /* money (src/flows/flow_money.c, docs/SPEC-odoo.md "Money") */
     char *tax_map;                  /* "Shopify title[@rate]=Odoo tax id or name, …": overrides the match by rate */
     char *pricelists;               /* "EUR=Euro, GBP=7": currency → Odoo pricelist (id or name) */
     char *gift_card_product, *tip_product, *duty_product;  /* Odoo default_codes of service products */

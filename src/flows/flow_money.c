@@ -1,7 +1,7 @@
-/* order_money: a Shopify order's money planned onto Odoo sale order lines (contract in order_money.h).
+/* flow_money: a Shopify order's money planned onto Odoo sale order lines (contract in flow_money.h).
  * Not here: any I/O; the Odoo taxes come in as an array, the plan goes out as numbers. */
 #define _GNU_SOURCE
-#include "flows/order_money.h"
+#include "flows/flow_money.h"
 
 #include <ctype.h>
 #include <inttypes.h>

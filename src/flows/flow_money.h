@@ -1,7 +1,7 @@
-/* order_money: what a Shopify order's money becomes on the lines of an Odoo sale order — per line the unit price,
+/* flow_money: what a Shopify order's money becomes on the lines of an Odoo sale order — per line the unit price,
  * the discount percentage and the Odoo taxes with which Odoo's line totals and tax equal Shopify's to the cent —
- * and the check of the amounts Odoo computed against Shopify's. Pure (no I/O): the order writer reads Odoo's taxes,
- * writes what the plan says and reads the totals back.
+ * and Shopify's figures Odoo's amounts must equal. Pure (no I/O): the order writer (flow_orders.c) reads Odoo's
+ * taxes, writes what the plan says, reads the totals back and compares them with the plan's.
  * Not here: products, customers, RPCs, configuration parsing (cfg.c).
  *
  * Amounts are integers in the currency's minor unit (cents), parsed exactly from Shopify's decimals; the booked
@@ -19,8 +19,8 @@
  * Taxes: each tax line with a rate or an amount is matched to one Odoo tax (tax_map first, "Title@rate" then
  * "Title"; by default the one active percentage sale tax of the company at that rate whose "Included in Price" is
  * the order's taxes_included); a line without such tax lines gets no tax at all. */
-#ifndef SYNCHUB_ORDER_MONEY_H
-#define SYNCHUB_ORDER_MONEY_H
+#ifndef SYNCHUB_FLOW_MONEY_H
+#define SYNCHUB_FLOW_MONEY_H
 
 #include <jansson.h>
 #include <stdbool.h>

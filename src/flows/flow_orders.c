@@ -5,7 +5,7 @@
  *   4. customer: link → external ID → email match in the company → create (never a second partner)
  *   5. products by SKU (cached per worker), shipping as a line on the configured service product
  *   6. one load() with the order's and every line's external ID (create or update in one transaction): prices,
- *      discounts and taxes as sync/order_money.c plans them so that Odoo's amounts are Shopify's, in the company's
+ *      discounts and taxes as flows/flow_money.c plans them so that Odoo's amounts are Shopify's, in the company's
  *      currency or through the pricelist mapped to the order's (no silent conversion)
  *   7. read the order's untaxed, tax and total back; a difference from Shopify's stops the order unconfirmed
  *   8. action_confirm once the financial status is one of confirm_on
@@ -32,7 +32,7 @@
 #include "core/crypto.h"
 #include "odoo/odoo.h"
 #include "shopify/shopify_orders.h"
-#include "sync/order_money.h"
+#include "flows/flow_money.h"
 
 typedef struct worker_state {
     odoo_t *odoo;
@@ -62,7 +62,7 @@ typedef struct order_ctx {
     char addr_key[17];
     char label[200];         /* "shopify order #1042 (6150327861270)": the record every error names */
     bool fresh;              /* order was fetched from Shopify just now (not the webhook's payload) */
-    money_plan_t plan;       /* the order's money as Odoo must book it (sync/order_money.c) */
+    money_plan_t plan;       /* the order's money as Odoo must book it (flows/flow_money.c) */
     int64_t pricelist_id;    /* the Odoo pricelist of the order's currency when it is not the company's; 0 = none */
 } order_ctx_t;
 
@@ -540,7 +540,7 @@ static int check_currency(order_ctx_t *c)
         ws->currency_exp = now + (c->cfg->odoo.cache_ttl_ms > 0 ? c->cfg->odoo.cache_ttl_ms : 0);
         json_decref(r);
     }
-    /* the currency the amounts are in (order_money.h: presentment, else the shop's) */
+    /* the currency the amounts are in (flow_money.h: presentment, else the shop's) */
     const char *order_cur = str(c->order, "presentment_currency") ? str(c->order, "presentment_currency")
                                                                   : str(c->order, "currency");
     c->pricelist_id = 0;
@@ -646,7 +646,7 @@ typedef struct line {
     char name[256];
     double qty;
     char price[32];          /* "24.00": the unit price before discounts, exact */
-    char discount[24];       /* "6.69": Odoo's discount %, chosen by order_money to give Shopify's line total */
+    char discount[24];       /* "6.69": Odoo's discount %, chosen by flow_money to give Shopify's line total */
     char taxes[128];         /* "3,4": Odoo tax ids; "" = explicitly none (never the product's default) */
     const money_line_t *money;
 } line_t;

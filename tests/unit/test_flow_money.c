@@ -1,4 +1,4 @@
-/* Unit tests for src/sync/order_money.c: the money fixtures (tests/fixtures/money) planned onto Odoo lines —
+/* Unit tests for src/flows/flow_money.c: the money fixtures (tests/fixtures/money) planned onto Odoo lines —
  * discounts as percentages Odoo rounds back to Shopify's cents, several taxes per line, price-included VAT, gift
  * cards, tips, free shipping — and the configuration failures: a Shopify tax without (or with several) Odoo taxes,
  * tax_map, a discount Odoo's precision cannot express. Not here: writing to Odoo (tests/integration). */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "flows/order_money.h"
+#include "flows/flow_money.h"
 
 static json_t *fixture(const char *name)
 {
@@ -243,5 +243,5 @@ int main(void)
         cmocka_unit_test(test_discount_beyond_odoo_precision_is_a_configuration_error),
         cmocka_unit_test(test_amounts_parse_exactly),
     };
-    return cmocka_run_group_tests_name("order_money", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("flow_money", tests, NULL, NULL);
 }
