@@ -335,7 +335,6 @@ int money_plan_build(const json_t *order, const money_cfg_t *cfg, const money_ta
     const char *cur = sval(order, "presentment_currency") ? sval(order, "presentment_currency") : sval(order, "currency");
     snprintf(plan->currency, sizeof(plan->currency), "%s", cur ? cur : "");
     bool tip_seen = false;
-    int64_t duties = 0;
     size_t i;
     const json_t *li;
     json_array_foreach(json_object_get(order, "line_items"), i, li)
@@ -371,15 +370,6 @@ int money_plan_build(const json_t *order, const money_cfg_t *cfg, const money_ta
         } else if (amount_of(li, "total_discount", false, &l->discount) < 0) {
             goto bad_amount;
         }
-        size_t k;
-        const json_t *du;
-        json_array_foreach(json_object_get(li, "duties"), k, du)
-        {
-            int64_t x;
-            if (amount_of(du, "price", true, &x) < 0)
-                goto bad_amount;
-            duties += x;
-        }
         if (line_taxes(cfg, li, plan->taxes_included, taxes, ntaxes, l, err) < 0 || plan_discount(cfg, l, err) < 0)
             goto fail;
     }
@@ -409,14 +399,29 @@ int money_plan_build(const json_t *order, const money_cfg_t *cfg, const money_ta
         if (line_taxes(cfg, li, plan->taxes_included, taxes, ntaxes, l, err) < 0 || plan_discount(cfg, l, err) < 0)
             goto fail;
     }
-    if (duties > 0) {
-        money_line_t *l = add(plan, &cap);
-        if (!l)
-            goto oom;
-        l->kind = MONEY_DUTY;
-        l->qty = 1;
-        l->unit = l->net = duties;
-        snprintf(l->label, sizeof(l->label), "duties");
+    /* Duties: one line each (a duty may carry taxes of its own, such as import VAT on the duty). */
+    json_array_foreach(json_object_get(order, "line_items"), i, li)
+    {
+        size_t k;
+        const json_t *du;
+        json_array_foreach(json_object_get(li, "duties"), k, du)
+        {
+            money_line_t *l = add(plan, &cap);
+            if (!l)
+                goto oom;
+            l->kind = MONEY_DUTY;
+            l->src = du;
+            l->qty = 1;
+            snprintf(l->label, sizeof(l->label), "duty %zu of line %" PRId64, k + 1, int_of(li, "id", 0));
+            if (amount_of(du, "price", true, &l->unit) < 0)
+                goto bad_amount;
+            if (l->unit <= 0) {
+                plan->n--;
+                continue;
+            }
+            if (line_taxes(cfg, du, plan->taxes_included, taxes, ntaxes, l, err) < 0 || plan_discount(cfg, l, err) < 0)
+                goto fail;
+        }
     }
     int64_t tip = 0;
     if (amount_of(order, "total_tip_received", false, &tip) < 0)

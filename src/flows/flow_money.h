@@ -8,7 +8,7 @@
  * currency is the order's presentment currency (the amounts of each *_set.presentment_money), else `currency`.
  * The lines of the plan, in order: every line item (a gift card, `gift_card: true`, and a tip, a line titled "Tip"
  * without product or SKU, get their own kinds), then every shipping line with a price above zero after its
- * discounts, then one duty line when the order carries duties, then a tip line from total_tip_received when no
+ * discounts, then one line per duty (with the duty's own taxes), then a tip line from total_tip_received when no
  * line item was the tip.
  * Discounts: a line's discount is the sum of its discount_allocations (every discount Shopify spread onto it:
  * line, order, code, automatic, manual), else its total_discount; shipping's is price − discounted_price. Odoo gets
@@ -44,8 +44,8 @@ typedef enum { MONEY_ITEM, MONEY_SHIPPING, MONEY_GIFT_CARD, MONEY_TIP, MONEY_DUT
 
 typedef struct money_line {
     money_kind_t kind;
-    const json_t *src;          /* the Shopify line item or shipping line (borrowed); NULL for duty and a tip
-                                 * made from total_tip_received */
+    const json_t *src;          /* the Shopify line item, shipping line or duty (borrowed); NULL for a tip made
+                                 * from total_tip_received */
     int64_t qty;
     int64_t unit;               /* unit price before discounts */
     int64_t discount;           /* Shopify's discounts on the line */

@@ -683,10 +683,14 @@ static int build_lines(order_ctx_t *c, line_t **out, size_t *nout, json_t **prod
             id_of(it, "id", lid, sizeof(lid));
         if (m->kind == MONEY_SHIPPING)
             snprintf(name, sizeof(name), "%s_shipping_%s", c->id, lid);
+        else if (m->kind == MONEY_DUTY && lid[0] && strcmp(lid, "0"))
+            snprintf(name, sizeof(name), "%s_duty_%s", c->id, lid);
+        else if (m->kind == MONEY_DUTY)
+            snprintf(name, sizeof(name), "%s_duty_n%zu", c->id, i); /* a duty without id: its place in the plan */
         else if (it)
             snprintf(name, sizeof(name), "%s_line_%s", c->id, lid);
         else
-            snprintf(name, sizeof(name), "%s_%s", c->id, m->kind == MONEY_DUTY ? "duties" : "tip");
+            snprintf(name, sizeof(name), "%s_tip", c->id);
         odoo_xmlid_name(c->shop->domain, "order", name, l->xml, sizeof(l->xml));
         const char *key = NULL, *service = service_product(c, m->kind, &key);
         if (m->kind == MONEY_ITEM) {
@@ -737,6 +741,7 @@ static int build_lines(order_ctx_t *c, line_t **out, size_t *nout, json_t **prod
                      missing_key, c->shop->domain, c->run->job->id);
         }
     }
+    buf_release(&missing);
     json_t *ids = json_object(), *ambiguous = json_array();
     if (rc == 0 && products(c, codes, ids, ambiguous) < 0)
         rc = -1;

@@ -33,7 +33,7 @@
     "phone }"
 #define LINE_PAGE                                                                                                  \
     "{ nodes { id sku name title quantity currentQuantity isGiftCard originalUnitPriceSet " MONEY                  \
-    " discountedUnitPriceSet " MONEY " " TAX_LINES " " ALLOCATIONS " duties { price " MONEY " } }"                \
+    " discountedUnitPriceSet " MONEY " " TAX_LINES " " ALLOCATIONS " duties { id price " MONEY " " TAX_LINES " } }"                \
     " pageInfo { hasNextPage endCursor } }"
 #define SHIPPING_PAGE                                                                                              \
     "{ nodes { id title code originalPriceSet " MONEY " discountedPriceSet " MONEY " " TAX_LINES " " ALLOCATIONS  \
@@ -471,12 +471,17 @@ static int line_items(conv_t *c, const json_t *conn, json_t *out)
         json_array_foreach(json_object_get(n, "duties"), k, du)
         {
             json_t *row = json_object();
-            if (money_pair(c, json_object_get(du, "price"), true, what, row, "price") < 0) {
+            json_int_t did = 0;
+            if ((json_object_get(du, "id") && gid_number(c, json_object_get(du, "id"), "Duty", what, &did) < 0) ||
+                money_pair(c, json_object_get(du, "price"), true, what, row, "price") < 0 ||
+                tax_lines(c, json_object_get(du, "taxLines"), what, row) < 0) {
                 json_decref(row);
                 json_decref(duties);
                 json_decref(li);
                 return -1;
             }
+            if (did)
+                put(c, row, "id", json_integer(did));
             if (!row || json_array_append_new(duties, row) < 0)
                 c->oom = true;
         }

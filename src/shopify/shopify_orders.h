@@ -12,7 +12,7 @@
  *   updated_at}, shipping_address / billing_address {first_name, last_name, name, company, address1, address2,
  *   city, province, province_code, zip, country, country_code, phone}, line_items [{id, admin_graphql_api_id,
  *   sku, title, name, quantity, current_quantity, price, price_set, total_discount, gift_card, tax_lines [{title,
- *   rate, price, price_set}], discount_allocations [{amount, amount_set}], duties [{price, price_set}]}],
+ *   rate, price, price_set}], discount_allocations [{amount, amount_set}], duties [{id, price, price_set, tax_lines}]}],
  *   shipping_lines [{id, title, code, price, price_set, discounted_price, discounted_price_set, tax_lines,
  *   discount_allocations}], and the money Shopify computed for the order as it is now: presentment_currency,
  *   taxes_included, current_total_price, current_total_tax, current_subtotal_price, total_tip_received,
@@ -48,16 +48,17 @@
  *   the order query      1 order + 3 customer (with defaultEmailAddress, defaultPhoneNumber) + 2 addresses
  *                        + 6 × 3 money bags (totalDiscounts, currentTotalPrice, currentTotalTax,
  *                          currentSubtotalPrice, totalTipReceived, currentTotalDuties)
- *                        + lineItems     2 + 30 × 19 (line 1, originalUnitPriceSet 3, discountedUnitPriceSet 3,
- *                                                     taxLines 1 + 3, discountAllocations 1 + 3, duties 1 + 3)
+ *                        + lineItems     2 + 30 × 23 (line 1, originalUnitPriceSet 3, discountedUnitPriceSet 3,
+ *                                                     taxLines 1 + 3, discountAllocations 1 + 3,
+ *                                                     duties 1 + 3 + taxLines 1 + 3)
  *                        + shippingLines 2 + 10 × 15 (line 1, originalPriceSet 3, discountedPriceSet 3,
- *                                                     taxLines 1 + 3, discountAllocations 1 + 3)        = 748
- *   a further line page      1 order + 572 = 573;   a further shipping page  1 order + 152 = 153
+ *                                                     taxLines 1 + 3, discountAllocations 1 + 3)        = 868
+ *   a further line page      1 order + 692 = 693;   a further shipping page  1 order + 152 = 153
  * Shopify's single-query ceiling is 1000. */
 #define SHOPIFY_ORDER_LINES_PER_PAGE 30
 #define SHOPIFY_ORDER_SHIPPING_PER_PAGE 10
-#define SHOPIFY_ORDER_QUERY_COST 748
-#define SHOPIFY_ORDER_LINES_PAGE_COST 573
+#define SHOPIFY_ORDER_QUERY_COST 868
+#define SHOPIFY_ORDER_LINES_PAGE_COST 693
 #define SHOPIFY_ORDER_SHIPPING_PAGE_COST 153
 
 /* At most this many further pages per connection (20,000 lines): a guard against an answer that never ends. */

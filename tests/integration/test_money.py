@@ -181,6 +181,39 @@ def test_gift_card_tip_and_free_shipping(make_synchub, odoo, per_line):
     assert got == (80.0, 1.56, 81.56), got
 
 
+def test_duties_go_on_the_duty_product(make_synchub, odoo, per_line):
+    """Import duties of 3.00 on the mug line: a line on duty_product; without one the order stops, naming the key."""
+    make_taxes(odoo)
+    for code, name in (("GIFT-CARD", "Gift card (liability)"), ("TIP", "Tips"), ("DUTIES", "Import duties")):
+        make_service(odoo, code, name)
+    doc = money_order(EXTRAS)
+    doc["line_items"][0]["duties"] = [{"id": str(new_id()), "harmonized_system_code": "691200",
+                                       "country_code_of_origin": "CN", "price_set": {
+                                           "shop_money": {"amount": "3.00", "currency_code": "USD"},
+                                           "presentment_money": {"amount": "3.00", "currency_code": "USD"}},
+                                       "tax_lines": []}]
+    for key in ("total_price", "current_total_price"):
+        doc[key] = "84.56"
+        doc[key + "_set"] = {"shop_money": {"amount": "84.56", "currency_code": "USD"},
+                             "presentment_money": {"amount": "84.56", "currency_code": "USD"}}
+    hub = money_hub(make_synchub, odoo, gift_card_product="GIFT-CARD", tip_product="TIP")
+    hub.start()
+    _, err = dead_job(hub, doc)
+    assert (err["class"], err["code"]) == ("configuration", "config.duty_product"), err
+    hub.stop()
+    from conftest import SHOP
+    hub.set(f"shop {SHOP}", duty_product="DUTIES")
+    hub.write_config()
+    hub.start()
+    doc = json.loads(json.dumps(doc))
+    doc["id"] = new_id()
+    doc["name"] += "b"
+    job = hub.wait_state(send(hub, doc), ("done", "dead"), timeout=30)
+    assert job["state"] == "done", job.get("last_error")
+    got, _ = amounts(odoo, assert_one_order(odoo, doc))
+    assert got == (83.0, 1.56, 84.56), got
+
+
 def test_zero_tax_order_stays_zero_tax_although_products_carry_a_default_tax(make_synchub, odoo):
     """The order of issue 16: 86.49 with zero-rate tax lines became 99.47 on a real Odoo 18."""
     hub = odoo_hub(make_synchub, odoo).start()

@@ -129,6 +129,32 @@ static void test_gift_card_tip_and_free_shipping(void **state)
     json_decref(o);
 }
 
+/* A duty is a line of its own with its own taxes (import VAT on the duty), after the shipping. */
+static void test_duties_are_lines_with_their_own_taxes(void **state)
+{
+    (void)state;
+    json_t *o = fixture("us_state_county_discount_code.json");
+    json_t *li = json_array_get(json_object_get(o, "line_items"), 0);
+    json_object_set_new(li, "duties", json_pack("[{s:s, s:{s:{s:s}}, s:[{s:s, s:f, s:s}]}, {s:s, s:{s:{s:s}}, s:[]}]",
+                                                "id", "77", "price_set", "presentment_money", "amount", "3.00",
+                                                "tax_lines", "title", "IL State Tax", "rate", 0.0625, "price", "0.19",
+                                                "id", "78", "price_set", "presentment_money", "amount", "1.50",
+                                                "tax_lines"));
+    money_plan_t p = plan_ok(o, &CFG);
+    assert_int_equal(p.n, 6);
+    assert_int_equal(p.lines[4].kind, MONEY_DUTY);
+    assert_int_equal(p.lines[4].unit, 300);
+    assert_int_equal(p.lines[4].tax, 19);
+    assert_int_equal(p.lines[4].ntax, 1);
+    assert_int_equal(p.lines[4].tax_ids[0], 11);
+    assert_ptr_equal(p.lines[4].src, json_array_get(json_object_get(li, "duties"), 0));
+    assert_int_equal(p.lines[5].kind, MONEY_DUTY);
+    assert_int_equal(p.lines[5].ntax, 0);
+    assert_int_equal(p.lines[5].net, 150);
+    money_plan_free(&p);
+    json_decref(o);
+}
+
 static void test_zero_rate_tax_lines_mean_no_tax(void **state)
 {
     (void)state;
@@ -238,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_us_two_taxes_a_code_and_taxed_shipping),
         cmocka_unit_test(test_eu_vat_included_and_a_fixed_discount),
         cmocka_unit_test(test_gift_card_tip_and_free_shipping),
+        cmocka_unit_test(test_duties_are_lines_with_their_own_taxes),
         cmocka_unit_test(test_zero_rate_tax_lines_mean_no_tax),
         cmocka_unit_test(test_unmatched_and_ambiguous_taxes_name_title_rate_and_map),
         cmocka_unit_test(test_discount_beyond_odoo_precision_is_a_configuration_error),

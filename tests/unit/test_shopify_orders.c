@@ -307,6 +307,10 @@ static void test_shopify_order_money(void **state)
         " {\"shopMoney\": {\"amount\": \"0.43\", \"currencyCode\": \"USD\"}}}]"));
     json_object_set_new(line, "discountAllocations", parse(
         "[{\"allocatedAmountSet\": {\"shopMoney\": {\"amount\": \"4.8\", \"currencyCode\": \"USD\"}}}]"));
+    json_object_set_new(line, "duties", parse(
+        "[{\"id\": \"gid://shopify/Duty/42\", \"price\": {\"shopMoney\": {\"amount\": \"3.0\", \"currencyCode\":"
+        " \"USD\"}}, \"taxLines\": [{\"title\": \"Import VAT\", \"rate\": 0.2, \"priceSet\": {\"shopMoney\":"
+        " {\"amount\": \"0.6\", \"currencyCode\": \"USD\"}}}]}]"));
     json_t *o = convert_ok(g);
     assert_string_equal(s_of(o, "current_total_price"), "84.33");
     const json_t *pm = json_object_get(json_object_get(o, "current_total_price_set"), "presentment_money");
@@ -323,6 +327,10 @@ static void test_shopify_order_money(void **state)
     assert_string_equal(s_of(json_array_get(taxes, 0), "price"), "2.70");
     assert_true(json_real_value(json_object_get(json_array_get(taxes, 1), "rate")) == 0.01);
     assert_string_equal(s_of(json_array_get(json_object_get(li, "discount_allocations"), 0), "amount"), "4.80");
+    const json_t *duty = json_array_get(json_object_get(li, "duties"), 0);
+    assert_int_equal(json_integer_value(json_object_get(duty, "id")), 42);
+    assert_string_equal(s_of(duty, "price"), "3.00");
+    assert_string_equal(s_of(json_array_get(json_object_get(duty, "tax_lines"), 0), "price"), "0.60");
     /* the second line has none: empty lists, not absent ones */
     const json_t *li2 = json_array_get(json_object_get(o, "line_items"), 1);
     assert_int_equal(json_array_size(json_object_get(li2, "tax_lines")), 0);
