@@ -6,6 +6,10 @@ For N orders (new customers, then returning customers) it measures orders/s and 
   - a naive client: search partner, create partner, search product per line, create order, create each line,
     confirm — the shape of most hand-written connectors (and not idempotent: a retry duplicates).
 The emulator (tests/sim/odoo_sim.py) runs as its own process; RPCs are counted from its call log. It reports only.
+
+--fixture money sends the taxed, discounted US order of tests/fixtures/money (the Odoo taxes it needs are created
+first); --before-bin PATH runs the synchub rows again with another build (say main's) and prints RPCs per order
+before and after side by side: the money proof (one read-back per order) must add at most one call.
 """
 import argparse
 import base64
@@ -71,8 +75,26 @@ def set_rtt(url, ms):
     urllib.request.urlopen(req, timeout=10).read()
 
 
+MONEY_FIXTURE = ROOT / "tests" / "fixtures" / "money" / "us_state_county_discount_code.json"
+TEMPLATE = [FIXTURES / "orders_create.json"]
+
+
+def sim_exec(url, model, method, args):
+    req = urllib.request.Request(url + "/__sim__/exec", json.dumps({"model": model, "method": method, "args": args,
+                                                                     "kwargs": {}}).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["result"]
+
+
+def money_taxes(url):
+    """The Odoo taxes the money fixture's lines carry (IL state 6.25 %, county 1 %)."""
+    for name, amount in (("IL State 6.25%", 6.25), ("County 1%", 1.0)):
+        sim_exec(url, "account.tax", "create", [{"name": name, "amount": amount, "type_tax_use": "sale"}])
+
+
 def make_orders(n, returning, base):
-    tpl = json.loads((FIXTURES / "orders_create.json").read_text())
+    tpl = json.loads(TEMPLATE[0].read_text())
     orders = []
     for i in range(n):
         o = copy.deepcopy(tpl)
@@ -125,6 +147,15 @@ level = warn
 def serve(cfg, log):
     p = subprocess.Popen([BIN, "serve", "--config", str(cfg)], stderr=open(log, "a"))
     return p
+
+
+def synchub_rows(tmp, ready, n, label=""):
+    """New customers, a warm-up, returning customers: the two synchub rows."""
+    warm = make_orders(50, True, 5_000_000)
+    rows = [synchub_run(tmp, make_orders(n, False, 1_000_000), ready, "synchub%s, new customers" % label)]
+    synchub_run(tmp, warm, ready, "warm-up")
+    rows.append(synchub_run(tmp, make_orders(n, True, 2_000_000), ready, "synchub%s, returning customers" % label))
+    return rows
 
 
 def wait_http(port):
@@ -223,24 +254,46 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--rtt-ms", type=int, default=0, help="simulated round trip to Odoo per RPC (0 = loopback)")
+    ap.add_argument("--fixture", choices=("plain", "money"), default="plain",
+                    help="plain: shared/fixtures orders_create.json (no tax); money: the taxed US order of "
+                         "tests/fixtures/money")
+    ap.add_argument("--before-bin", help="another synchub build (e.g. main's): its RPCs per order are shown beside")
+    ap.add_argument("--synchub-only", action="store_true", help="skip the naive client's rows")
     args = ap.parse_args()
+    global BIN
     if not Path(BIN).exists():
         raise SystemExit("no synchub binary at %s (make, or set SYNCHUB_BIN)" % BIN)
-    results = []
+    if args.fixture == "money":
+        TEMPLATE[0] = MONEY_FIXTURE
+    results, before = [], []
     with tempfile.TemporaryDirectory(prefix="synchub-bench-odoo.") as td:
-        tmp = Path(td)
-        sim, ready = start_sim()
-        set_rtt(ready["url"], args.rtt_ms)
-        try:
-            # warm-up: one returning customer's first order, so "returning" really means known to synchub
-            warm = make_orders(50, True, 5_000_000)
-            results.append(synchub_run(tmp, make_orders(args.orders, False, 1_000_000), ready, "synchub, new customers"))
-            synchub_run(tmp, warm, ready, "warm-up")
-            results.append(synchub_run(tmp, make_orders(args.orders, True, 2_000_000), ready,
-                                       "synchub, returning customers"))
-        finally:
-            sim.terminate()
-            sim.wait()
+        for label, binary, out in (((" (before)", args.before_bin, before),) if args.before_bin else ()) + \
+                ((("", BIN, results),)):
+            tmp = Path(td) / ("before" if out is before else "after")
+            tmp.mkdir()
+            BIN = binary
+            sim, ready = start_sim()
+            set_rtt(ready["url"], args.rtt_ms)
+            if args.fixture == "money":
+                money_taxes(ready["url"])
+            try:
+                # warm-up: one returning customer's first order, so "returning" really means known to synchub
+                out.extend(synchub_rows(tmp, ready, args.orders, label))
+            finally:
+                sim.terminate()
+                sim.wait()
+    if before:
+        print("\nRPCs per order, before (%s) and after (%s), %s orders" % (args.before_bin, BIN, args.fixture))
+        print("%-32s %10s %10s %8s" % ("", "before", "after", "added"))
+        for b, a in zip(before, results):
+            print("%-32s %10.2f %10.2f %8.2f" % (a["label"], b["rpcs"] / b["orders"], a["rpcs"] / a["orders"],
+                                                 a["rpcs"] / a["orders"] - b["rpcs"] / b["orders"]))
+    if args.synchub_only:
+        for r in before + results:
+            print("%-40s %9.1f orders/s %12.2f RPCs/order %6d dead" % (r["label"], r["orders"] / r["seconds"],
+                                                                        r["rpcs"] / r["orders"], r["dead"]))
+        return
+    with tempfile.TemporaryDirectory(prefix="synchub-bench-odoo.") as td:
         sim, ready = start_sim()
         set_rtt(ready["url"], args.rtt_ms)
         try:

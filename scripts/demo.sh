@@ -541,6 +541,42 @@ n_dead_orders=$("$bin" jobs list --config "$cfg" --kind shopify.order --state de
 expect "dead order jobs" 0 "$n_dead_orders"
 
 # ---------------------------------------------------------------------------------------------------------------
+step "Money: a taxed, discounted order arrives with the same total in Shopify and in Odoo"
+# tests/fixtures/money/us_state_county_discount_code.json: IL state 6.25 % + county 1 % on every line and on
+# shipping, code FALL10 (10 %) spread over the lines.
+money=$(http_post "$shopify_url/__sim__/orders" '{"money_fixture": "us_state_county_discount_code.json", "emit": false}')
+money_id=$(jget 'd["id"]' <<<"$money")
+money_name=$(jget 'd["name"]' <<<"$money")
+say "New in Shopify: $money_name, $(jget '", ".join("%d x %s at %s less %s" % (l["quantity"], l["sku"], l["price"],
+    sum(float(a["amount"]) for a in l["discount_allocations"])) for l in d["line_items"])' <<<"$money"),"
+say "   shipping $(jget 'd["shipping_lines"][0]["price"]' <<<"$money"), taxes $(jget '", ".join(sorted({"%s %g %%" % (t["title"],
+    t["rate"] * 100) for l in d["line_items"] for t in l["tax_lines"]}))' <<<"$money"): total $(jget 'd["current_total_price"]' <<<"$money"), tax $(jget 'd["current_total_tax"]' <<<"$money")."
+say "Odoo gets the two matching sale taxes (as its admin would create them); synchub matches Shopify's by rate:"
+for t in '"IL State 6.25%", "amount": 6.25' '"County 1%", "amount": 1.0'; do
+    odoo_exec "{\"model\": \"account.tax\", \"method\": \"create\", \"args\": [{\"name\": $t, \"type_tax_use\": \"sale\"}]}" >/dev/null
+done
+http_get "$shopify_url/__sim__/orders/$money_id" >"$tmp/order-$money_id.json"
+send orders/create "$tmp/order-$money_id.json" "$(new_id)"
+[ "$code" = 200 ] || die "step $step_no ($step_title): orders/create of $money_name answered HTTP $code"
+money_job=$(jget 'd["job"]' <<<"$answer")
+wait_for "the order job of $money_name done" 20 job_is "$money_job" done
+so=$(odoo_records sale.order "[[\"client_order_ref\", \"=\", \"$money_name\"]]" \
+    '["name", "state", "amount_untaxed", "amount_tax", "amount_total"]')
+printf '   %-10s %-10s %-8s %-8s %s\n' "" "untaxed" "tax" "total" ""
+printf '   %-10s %-10s %-8s %-8s %s\n' "Shopify" \
+    "$(jget '"%.2f" % (float(d["current_total_price"]) - float(d["current_total_tax"]))' <<<"$money")" \
+    "$(jget 'd["current_total_tax"]' <<<"$money")" "$(jget 'd["current_total_price"]' <<<"$money")" "$money_name"
+printf '   %-10s %-10s %-8s %-8s %s\n' "Odoo" "$(jget '"%.2f" % d[0]["amount_untaxed"]' <<<"$so")" \
+    "$(jget '"%.2f" % d[0]["amount_tax"]' <<<"$so")" "$(jget '"%.2f" % d[0]["amount_total"]' <<<"$so")" \
+    "$(jget 'd[0]["name"] + " (" + d[0]["state"] + ")"' <<<"$so")"
+expect "Odoo's total for $money_name" "$(jget 'd["current_total_price"]' <<<"$money")" "$(jget '"%.2f" % d[0]["amount_total"]' <<<"$so")"
+expect "Odoo's tax for $money_name" "$(jget 'd["current_total_tax"]' <<<"$money")" "$(jget '"%.2f" % d[0]["amount_tax"]' <<<"$so")"
+say "synchub wrote each line's taxes and its discount as the percentage that gives Shopify's line total, read the"
+say "amounts back (one call) and confirmed the order only once they matched. The earlier order $order_name had no tax:"
+say "its sale order has none either, although the products carry the company's default 15 % sale tax."
+odoo_orders
+
+# ---------------------------------------------------------------------------------------------------------------
 step "A carrier reports milestones: shipment events into the Odoo delivery (POST /events/ups)"
 # send_event JSON: POST /events/ups signed as docs/events.md says (HMAC-SHA256 of TIMESTAMP.BODY); sets code, answer.
 send_event() {

@@ -1,6 +1,6 @@
 /* cmd_check: `synchub check` — preflight against the configured Odoo before any job depends on it: reachability
  * and version, authentication, every right the enabled flows need, company access and reference data (shipping
- * products, a warehouse). Prints one table; exits 1 when anything is missing, naming what to fix. */
+ * products, a warehouse), and whether the company's tax rounding can reproduce Shopify's amounts. Prints one table; exits 1 when anything is missing, naming what to fix. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -97,6 +97,7 @@ static const char *group_for(const char *model, const char *op)
         {"product.product", NULL, "Sales / User: All Documents (read) or Inventory / User"},
         {"stock.picking", NULL, "Inventory / User"},
         {"stock.quant", NULL, "Inventory / User"},
+        {"account.tax", NULL, "Sales / User: Own Documents Only (or any Sales group)"},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (!strcmp(table[i].model, model) && (!table[i].op || !strcmp(table[i].op, op)))
@@ -130,6 +131,41 @@ static void check_right(check_out_t *o, odoo_t *od, const char *model, const cha
     } else {
         row(o, true, what, "granted");
     }
+    json_decref(r);
+}
+
+/* Shopify computes tax per line and per tax, rounding each to the cent; an Odoo company that rounds globally ("Round
+ * per Tax", Odoo 19's default) sums unrounded amounts and may land a cent away (84.35 for Shopify's 84.33 on the
+ * US money fixture), which stops such orders unconfirmed. Reported unless every shop accepts a difference
+ * (amount_tolerance above 0). */
+static void check_rounding(check_out_t *o, odoo_t *od, const cfg_t *cfg)
+{
+    json_t *r = NULL, *domain = cfg->odoo.company > 0 ? json_pack("[[s, s, I]]", "id", "=", (json_int_t)cfg->odoo.company)
+                                                       : json_array();
+    json_t *params = json_pack("{s:o, s:[s, s], s:i}", "domain", domain, "fields", "name",
+                               "tax_calculation_rounding_method", "limit", 2);
+    err_t e;
+    char detail[1400];
+    int rc = odoo_call(od, "res.company", "search_read", NULL, params, &r, &e);
+    json_decref(params);
+    const char *rule = rc == 0 && json_array_size(r) >= 1
+                           ? json_string_value(json_object_get(json_array_get(r, 0), "tax_calculation_rounding_method"))
+                           : NULL;
+    bool tolerant = cfg->nshops > 0;
+    for (size_t i = 0; i < cfg->nshops; i++)
+        tolerant &= strspn(cfg->shops[i].amount_tolerance, "0.") != strlen(cfg->shops[i].amount_tolerance);
+    if (rc < 0)
+        snprintf(detail, sizeof(detail), "cannot read the company's rounding rule: %s", e.message);
+    else if (!rule)
+        snprintf(detail, sizeof(detail), "no company visible to the integration user");
+    else if (!strcmp(rule, "round_per_line"))
+        snprintf(detail, sizeof(detail), "round per line, as Shopify: Odoo's totals can match Shopify's to the cent");
+    else
+        snprintf(detail, sizeof(detail),
+                 "the company rounds tax globally (%s), Shopify per line: an order can differ by a cent and then stops "
+                 "unconfirmed%s; set Invoicing/Accounting → Settings → Taxes → Rounding Method to Round per Line%s",
+                 rule, tolerant ? " unless within amount_tolerance" : "", tolerant ? "" : " (or set amount_tolerance)");
+    row(o, rc == 0 && rule && (!strcmp(rule, "round_per_line") || tolerant), "tax rounding matches Shopify", detail);
     json_decref(r);
 }
 
@@ -179,6 +215,7 @@ int cmd_check(app_t *a)
         {"res.partner", "read"},     {"res.partner", "create"},     {"res.partner", "write"},
         {"product.product", "read"}, {"sale.order", "read"},        {"sale.order", "create"},
         {"sale.order", "write"},     {"sale.order.line", "create"}, {"sale.order.line", "write"},
+        {"account.tax", "read"},
     };
     for (size_t i = 0; i < sizeof(rights) / sizeof(rights[0]); i++)
         check_right(&o, od, rights[i][0], rights[i][1]);
@@ -209,6 +246,7 @@ int cmd_check(app_t *a)
         row(&o, ok, "company access", detail);
         json_decref(r);
     }
+    check_rounding(&o, od, cfg);
     for (size_t i = 0; i < cfg->nshops; i++) {
         const cfg_shop_t *sh = &cfg->shops[i];
         char what[128];

@@ -97,6 +97,19 @@ static const cfg_key_t shop_keys[] = {
     {"confirm_on", T_STR, SH(confirm_on), 0, 0, "paid", 0,
      "financial statuses (comma-separated) at which the Odoo sale order is confirmed"},
     {"sku_map", T_STR, SH(sku_map), 0, 0, NULL, 0, "SKU overrides: SHOPIFY-SKU=ODOO-CODE, …"},
+    {"tax_map", T_STR, SH(tax_map), 0, 0, NULL, 0,
+     "Shopify taxes → Odoo taxes, overriding the match by rate: SHOPIFY TITLE[@RATE %]=ODOO TAX ID or NAME, … "
+     "(e.g. IL State Tax@6.25=12)"},
+    {"pricelists", T_STR, SH(pricelists), 0, 0, NULL, 0,
+     "orders in another currency than the Odoo company's: CURRENCY=ODOO PRICELIST ID or NAME, … (e.g. EUR=Euro)"},
+    {"gift_card_product", T_STR, SH(gift_card_product), 0, 0, NULL, 0,
+     "Odoo internal reference of the service product for gift cards sold (lines with gift_card: true)"},
+    {"tip_product", T_STR, SH(tip_product), 0, 0, NULL, 0, "Odoo internal reference of the service product for tips"},
+    {"duty_product", T_STR, SH(duty_product), 0, 0, NULL, 0,
+     "Odoo internal reference of the service product for import duties charged at checkout"},
+    {"amount_tolerance", T_STR, SH(amount_tolerance), 0, 0, "0.00", 0,
+     "largest difference between Odoo's and Shopify's untaxed, tax and total amounts that still lets an order be "
+     "confirmed (a shop whose rounding differs from Odoo's); 0.00 = to the cent"},
     {"admin_token", T_SECRET, SH(admin_token), 0, 0, NULL, 0,
      "Admin API access token of the app (shpat_…), sent as X-Shopify-Access-Token"},
     {"api_version", T_STR, SH(api_version), 0, 0, "2026-10", 0,
@@ -146,6 +159,9 @@ static const cfg_key_t odoo_keys[] = {
     {"cache_ttl", T_DURATION, OD(cache_ttl_ms), 0, 86400000, "5m", 0,
      "how long product and reference lookups are reused"},
     {"company", T_INT, OD(company), 0, 1000000, "0", 0, "company id for multi-company databases (0 = user's default)"},
+    {"discount_digits", T_INT, OD(discount_digits), 0, 6, "2", 0,
+     "decimals Odoo keeps of a line's discount % (its decimal accuracy \"Discount\"); discounts are written so that "
+     "Odoo's line totals are Shopify's to the cent"},
     {"protected_fields", T_STR, OD(protected_fields), 0, 0, NULL, 0,
      "model.field list never overwritten on update, e.g. res.partner.phone, sale.order.note"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
@@ -731,6 +747,13 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
              strspn(s->api_version + 5, "0123456789") != 2))
             cfg_error(&p, s->line, "[shop %s] api_version '%s' is not an Admin API version (YYYY-MM or unstable)",
                       s->domain, s->api_version);
+        const char *t = s->amount_tolerance;
+        size_t digits = strspn(t, "0123456789");
+        const char *dot = t + digits;
+        if (!digits || (*dot && (*dot != '.' || strspn(dot + 1, "0123456789") != strlen(dot + 1) ||
+                                 strlen(dot + 1) > 2 || !dot[1])))
+            cfg_error(&p, s->line, "[shop %s] amount_tolerance '%s' is not an amount such as 0.00 or 0.01", s->domain,
+                      t);
     }
     if (c->odoo.configured) {
         cfg_odoo_t *o = &c->odoo;
@@ -883,6 +906,12 @@ void cfg_free(cfg_t *c)
         free(c->shops[i].shipping_product);
         free(c->shops[i].confirm_on);
         free(c->shops[i].sku_map);
+        free(c->shops[i].tax_map);
+        free(c->shops[i].pricelists);
+        free(c->shops[i].gift_card_product);
+        free(c->shops[i].tip_product);
+        free(c->shops[i].duty_product);
+        free(c->shops[i].amount_tolerance);
         secret_free(&c->shops[i].webhook_secret);
         secret_free(&c->shops[i].webhook_secret_previous);
         secret_free(&c->shops[i].admin_token);

@@ -24,6 +24,11 @@ typedef struct cfg_shop {
     char *shipping_product;         /* Odoo default_code of the service product that carries shipping charges */
     char *confirm_on;               /* comma-separated financial statuses that confirm the sale order */
     char *sku_map;                  /* "SHOPIFY-SKU=ODOO-CODE, …": overrides for SKUs that differ */
+    /* money (src/flows/flow_money.c, docs/SPEC-odoo.md "Money") */
+    char *tax_map;                  /* "Shopify title[@rate]=Odoo tax id or name, …": overrides the match by rate */
+    char *pricelists;               /* "EUR=Euro, GBP=7": currency → Odoo pricelist (id or name) */
+    char *gift_card_product, *tip_product, *duty_product;  /* Odoo default_codes of service products */
+    char *amount_tolerance;         /* "0.00": largest Odoo-vs-Shopify difference still confirmed */
     /* Admin API (src/shopify/) */
     cfg_secret_t admin_token;       /* the app's Admin API access token (X-Shopify-Access-Token); NULL = none */
     char *api_version;              /* pinned Admin API version: "2026-10" (or "unstable") */
@@ -50,6 +55,7 @@ typedef struct cfg_odoo {
     cfg_secret_t api_key, password;  /* one of them: the API key is preferred (it is also JSON-2's bearer token) */
     char *protocol;                  /* auto | jsonrpc | json2 */
     int64_t timeout_ms, cache_ttl_ms, company;
+    int64_t discount_digits;         /* decimals Odoo keeps of a line discount % ("Discount" accuracy) */
     char *protected_fields;          /* "res.partner.phone, sale.order.note": never overwritten on update */
     int line;
 } cfg_odoo_t;

@@ -4,15 +4,18 @@
  *   3. cancelled → action_cancel; confirmed → never rewritten (a changed order is flagged on its chatter)
  *   4. customer: link → external ID → email match in the company → create (never a second partner)
  *   5. products by SKU (cached per worker), shipping as a line on the configured service product
- *   6. one load() with the order's and every line's external ID (create or update in one transaction), once the
- *      order's currency is known to be the company's (no silent conversion)
- *   7. action_confirm once the financial status is one of confirm_on
+ *   6. one load() with the order's and every line's external ID (create or update in one transaction): prices,
+ *      discounts and taxes as flows/flow_money.c plans them so that Odoo's amounts are Shopify's, in the company's
+ *      currency or through the pricelist mapped to the order's (no silent conversion)
+ *   7. read the order's untaxed, tax and total back; a difference from Shopify's stops the order unconfirmed
+ *   8. action_confirm once the financial status is one of confirm_on
  * Before all that, when the shop has an admin_token, the order is fetched from Shopify (shopify_orders.c): the
  * current order replaces the webhook's payload, so a replayed or late delivery applies today's order, and jobs from
  * `synchub reconcile orders` need only carry the order's id. Without a token, the payload is used and step 1's
  * staleness rule still applies.
- * A known customer's new paid order costs 3 calls (xmlid check, load, confirm); an update of a draft order 1.
- * Over 1,000 lines on purpose: the seven steps share one order context (order_ctx_t) and the worker's caches; what
+ * A known customer's new paid order costs 4 calls (xmlid check, load, read-back, confirm); an update of a draft
+ * order 2 (load, read-back).
+ * Over 1,000 lines on purpose: the eight steps share one order context (order_ctx_t) and the worker's caches; what
  * is about Odoo rather than this flow (datetimes, external-id names) is in the client, odoo/odoo_values.c. */
 #define _GNU_SOURCE
 #include "flows/flow_orders.h"
@@ -29,6 +32,7 @@
 #include "core/crypto.h"
 #include "odoo/odoo.h"
 #include "shopify/shopify_orders.h"
+#include "flows/flow_money.h"
 
 typedef struct worker_state {
     odoo_t *odoo;
@@ -36,7 +40,12 @@ typedef struct worker_state {
     size_t nshops;
     json_t *products;    /* default_code → {"id": n, "exp": ms}; this worker's cache */
     char currency[16];   /* the company's currency ("" = could not tell), cached until currency_exp */
+    int64_t company_id;  /* the order's company (configured, else the one the user sees), with the currency */
     int64_t currency_exp;
+    money_tax_t *taxes;  /* the company's active sale taxes, read when an order is taxed, cached until taxes_exp */
+    size_t ntaxes;
+    int64_t taxes_exp;
+    json_t *pricelists;  /* pricelist name → id, as found in Odoo (this worker's cache) */
 } worker_state_t;
 
 typedef struct order_ctx {
@@ -53,6 +62,8 @@ typedef struct order_ctx {
     char addr_key[17];
     char label[200];         /* "shopify order #1042 (6150327861270)": the record every error names */
     bool fresh;              /* order was fetched from Shopify just now (not the webhook's payload) */
+    money_plan_t plan;       /* the order's money as Odoo must book it (flows/flow_money.c) */
+    int64_t pricelist_id;    /* the Odoo pricelist of the order's currency when it is not the company's; 0 = none */
 } order_ctx_t;
 
 static void slot_free(void *p)
@@ -63,6 +74,8 @@ static void slot_free(void *p)
         shopify_free(ws->shopify[i]);
     free(ws->shopify);
     json_decref(ws->products);
+    json_decref(ws->pricelists);
+    free(ws->taxes);
     free(ws);
 }
 
@@ -141,14 +154,6 @@ static int64_t id_of(const json_t *o, const char *k, char *buf, size_t n)
     if (buf)
         snprintf(buf, n, "%" JSON_INTEGER_FORMAT, x);
     return x;
-}
-
-static double num(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    if (json_is_string(v))
-        return strtod(json_string_value(v), NULL);
-    return json_is_number(v) ? json_number_value(v) : 0.0;
 }
 
 /* Is word one of the comma-separated items of list? (case-insensitive, spaces ignored) */
@@ -510,12 +515,13 @@ static int products(order_ctx_t *c, json_t *codes, json_t *ids, json_t *ambiguou
     return 0;
 }
 
-/* ---- currency ---------------------------------------------------------------------------------------------- */
+/* ---- currency and taxes ------------------------------------------------------------------------------------ */
 
-/* Amounts are written as they come: an order in another currency than the company's would be booked at the wrong
- * value. Until pricelists per currency are mapped, such an order stops with a configuration error. The company's
- * currency is read once per cache period; with several companies visible and none configured it cannot be told,
- * and the check is skipped. */
+/* The company (its id and currency) is read once per cache period. Amounts are written as Shopify's presentment
+ * amounts; an order in another currency than the company's is written through the Odoo pricelist the shop maps
+ * that currency to ([shop] pricelists), so that Odoo books it in that currency; without one it stops with a
+ * configuration error. With several companies visible and none configured the currency cannot be told, and the
+ * check is skipped. */
 static int check_currency(order_ctx_t *c)
 {
     worker_state_t *ws = c->ws;
@@ -527,20 +533,107 @@ static int check_currency(order_ctx_t *c)
         if (call(c, "res.company", "search_read", NULL,
                  json_pack("{s:o, s:[s], s:i}", "domain", domain, "fields", "currency_id", "limit", 2), &r) < 0)
             return -1;
-        const char *cur = json_array_size(r) == 1
-                              ? json_string_value(json_array_get(json_object_get(json_array_get(r, 0), "currency_id"), 1))
-                              : NULL;
+        const json_t *one = json_array_size(r) == 1 ? json_array_get(r, 0) : NULL;
+        const char *cur = json_string_value(json_array_get(json_object_get(one, "currency_id"), 1));
         snprintf(ws->currency, sizeof(ws->currency), "%s", cur ? cur : "");
+        ws->company_id = one ? json_integer_value(json_object_get(one, "id")) : c->cfg->odoo.company;
         ws->currency_exp = now + (c->cfg->odoo.cache_ttl_ms > 0 ? c->cfg->odoo.cache_ttl_ms : 0);
         json_decref(r);
     }
-    const char *order_cur = str(c->order, "currency");
-    if (ws->currency[0] && order_cur && strcasecmp(order_cur, ws->currency) != 0)
+    /* the currency the amounts are in (flow_money.h: presentment, else the shop's) */
+    const char *order_cur = str(c->order, "presentment_currency") ? str(c->order, "presentment_currency")
+                                                                  : str(c->order, "currency");
+    c->pricelist_id = 0;
+    if (!ws->currency[0] || !order_cur || !strcasecmp(order_cur, ws->currency))
+        return 0;
+    char mapped[128];
+    if (!cfg_map_get(c->shop->pricelists, order_cur, false, mapped, sizeof(mapped)))
         return fail(c, ERR_CONFIGURATION, "config.currency",
-                    "book this shop into an Odoo company in that currency ([odoo] company), or wait for pricelist "
-                    "mapping; `synchub jobs retry` once fixed (retry is safe)",
-                    "the order is in %s but the Odoo company's currency is %s; synchub does not convert amounts",
-                    order_cur, ws->currency);
+                    "create an Odoo pricelist in that currency and map it in the shop's section (pricelists = "
+                    "CURRENCY=<pricelist id or name>), or book this shop into an Odoo company in that currency ([odoo] "
+                    "company); `synchub jobs retry` once fixed (retry is safe)",
+                    "the order is in %s but the Odoo company's currency is %s and [shop] pricelists maps no pricelist "
+                    "for %s; synchub does not convert amounts",
+                    order_cur, ws->currency, order_cur);
+    char *end = NULL;
+    long long id = strtoll(mapped, &end, 10);
+    if (end && !*end && id > 0) {
+        c->pricelist_id = id;
+        return 0;
+    }
+    json_t *hit = json_object_get(ws->pricelists, mapped);
+    if (hit) {
+        c->pricelist_id = json_integer_value(hit);
+        return 0;
+    }
+    json_t *r = NULL;
+    if (call(c, "product.pricelist", "search_read", NULL,
+             json_pack("{s:[[s, s, s]], s:[s], s:i}", "domain", "name", "=", mapped, "fields", "id", "limit", 2), &r) < 0)
+        return -1;
+    size_t n = json_array_size(r);
+    if (n == 1)
+        c->pricelist_id = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
+    json_decref(r);
+    if (n != 1)
+        return fail(c, ERR_CONFIGURATION, "config.pricelist",
+                    "give the pricelist's id, or a name exactly one active pricelist has, in [shop] pricelists; then "
+                    "`synchub jobs retry` (retry is safe)",
+                    "[shop] pricelists maps %s to \"%s\", which %s", order_cur, mapped,
+                    n ? "several Odoo pricelists are called" : "no Odoo pricelist is called");
+    json_object_set_new(ws->pricelists, mapped, json_integer(c->pricelist_id));
+    return 0;
+}
+
+/* The company's active sale taxes, read (once per cache period) only when the order carries a tax. */
+static int load_taxes(order_ctx_t *c)
+{
+    worker_state_t *ws = c->ws;
+    int64_t now = clock_now_ms();
+    if (!money_order_taxed(c->order) || (ws->taxes && now < ws->taxes_exp))
+        return 0;
+    json_t *domain = json_pack("[[s, s, s]]", "type_tax_use", "=", "sale");
+    if (ws->company_id > 0)
+        json_array_append_new(domain, json_pack("[s, s, I]", "company_id", "=", (json_int_t)ws->company_id));
+    json_t *r = NULL;
+    if (call(c, "account.tax", "search_read", NULL,
+             json_pack("{s:o, s:[s, s, s, s, s]}", "domain", domain, "fields", "id", "name", "amount", "amount_type",
+                       "price_include"),
+             &r) < 0)
+        return -1;
+    size_t n = json_array_size(r), i;
+    money_tax_t *t = calloc(n ? n : 1, sizeof(*t));
+    if (!t) {
+        json_decref(r);
+        return fail(c, ERR_INTERNAL, "odoo.oom", NULL, "out of memory");
+    }
+    json_t *rec;
+    json_array_foreach(r, i, rec)
+    {
+        t[i].id = json_integer_value(json_object_get(rec, "id"));
+        snprintf(t[i].name, sizeof(t[i].name), "%s", str(rec, "name") ? str(rec, "name") : "");
+        t[i].amount = json_number_value(json_object_get(rec, "amount"));
+        t[i].percent = str(rec, "amount_type") && !strcmp(str(rec, "amount_type"), "percent");
+        t[i].price_include = json_is_true(json_object_get(rec, "price_include"));
+    }
+    json_decref(r);
+    free(ws->taxes);
+    ws->taxes = t;
+    ws->ntaxes = n;
+    ws->taxes_exp = now + (c->cfg->odoo.cache_ttl_ms > 0 ? c->cfg->odoo.cache_ttl_ms : 0);
+    return 0;
+}
+
+/* Plan the order's money (prices, discounts, taxes per line) against the company's taxes. */
+static int plan_money(order_ctx_t *c)
+{
+    err_t e;
+    money_cfg_t mc = {.tax_map = c->shop->tax_map, .discount_digits = (int)c->cfg->odoo.discount_digits};
+    if (money_plan_build(c->order, &mc, c->ws->taxes, c->ws->ntaxes, &c->plan, &e) < 0) {
+        if (!strncmp(e.code, "config.tax", 10) && c->ws->taxes)
+            c->ws->taxes_exp = 0; /* taxes may be created in Odoo before the retry: read them again then */
+        e.record[0] = '\0';
+        return fail_record(c, &e);
+    }
     return 0;
 }
 
@@ -551,68 +644,88 @@ typedef struct line {
     char sku[128];           /* the Shopify SKU ("" for shipping) */
     char code[128];
     char name[256];
-    double qty, price, discount;
+    double qty;
+    char price[32];          /* "24.00": the unit price before discounts, exact */
+    char discount[24];       /* "6.69": Odoo's discount %, chosen by flow_money to give Shopify's line total */
+    char taxes[128];         /* "3,4": Odoo tax ids; "" = explicitly none (never the product's default) */
+    const money_line_t *money;
 } line_t;
 
-/* Build the lines (products and shipping) with their Odoo product ids; hash the part that matters for review. */
+/* The service product a kind of money line is booked on, and the [shop] key that names it. */
+static const char *service_product(const order_ctx_t *c, money_kind_t kind, const char **key)
+{
+    switch (kind) {
+    case MONEY_SHIPPING: *key = "shipping_product"; return c->shop->shipping_product;
+    case MONEY_GIFT_CARD: *key = "gift_card_product"; return c->shop->gift_card_product;
+    case MONEY_TIP: *key = "tip_product"; return c->shop->tip_product;
+    case MONEY_DUTY: *key = "duty_product"; return c->shop->duty_product;
+    default: *key = NULL; return NULL;
+    }
+}
+
+/* Build the lines (products, gift cards, tips, duties and shipping, as the money plan lists them) with their Odoo
+ * product ids; hash the part that matters for review. */
 static int build_lines(order_ctx_t *c, line_t **out, size_t *nout, json_t **product_ids, char hash[17])
 {
-    json_t *items = json_object_get(c->order, "line_items");
-    json_t *ships = json_object_get(c->order, "shipping_lines");
-    size_t n = json_array_size(items) + json_array_size(ships);
+    size_t n = c->plan.n;
     line_t *lines = calloc(n ? n : 1, sizeof(*lines));
     json_t *codes = json_array();
     buf_t missing = BUF_INIT, digest = BUF_INIT;
-    size_t k = 0, i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
+    const char *missing_key = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const money_line_t *m = &c->plan.lines[i];
+        const json_t *it = m->src;
         line_t *l = &lines[k];
-        char lid[24];
-        id_of(it, "id", lid, sizeof(lid));
-        char name[64];
-        snprintf(name, sizeof(name), "%s_line_%s", c->id, lid);
+        l->money = m;
+        char lid[24] = "", name[64];
+        if (it)
+            id_of(it, "id", lid, sizeof(lid));
+        if (m->kind == MONEY_SHIPPING)
+            snprintf(name, sizeof(name), "%s_shipping_%s", c->id, lid);
+        else if (m->kind == MONEY_DUTY && lid[0] && strcmp(lid, "0"))
+            snprintf(name, sizeof(name), "%s_duty_%s", c->id, lid);
+        else if (m->kind == MONEY_DUTY)
+            snprintf(name, sizeof(name), "%s_duty_n%zu", c->id, i); /* a duty without id: its place in the plan */
+        else if (it)
+            snprintf(name, sizeof(name), "%s_line_%s", c->id, lid);
+        else
+            snprintf(name, sizeof(name), "%s_tip", c->id);
         odoo_xmlid_name(c->shop->domain, "order", name, l->xml, sizeof(l->xml));
-        const char *sku = str(it, "sku");
-        if (!sku) {
-            buf_printf(&missing, "%sline %s (\"%s\") has no SKU", missing.len ? "; " : "", lid,
-                       str(it, "title") ? str(it, "title") : "");
-            continue;
+        const char *key = NULL, *service = service_product(c, m->kind, &key);
+        if (m->kind == MONEY_ITEM) {
+            const char *sku = str(it, "sku");
+            if (!sku) {
+                buf_printf(&missing, "%sline %s (\"%s\") has no SKU", missing.len ? "; " : "", lid,
+                           str(it, "title") ? str(it, "title") : "");
+                continue;
+            }
+            if (!cfg_map_get(c->shop->sku_map, sku, false, l->code, sizeof(l->code)))
+                snprintf(l->code, sizeof(l->code), "%s", sku);
+            snprintf(l->sku, sizeof(l->sku), "%s", sku);
+            snprintf(l->name, sizeof(l->name), "%s", str(it, "name") ? str(it, "name") : sku);
+        } else {
+            if (!service) {
+                buf_printf(&missing, "%s%s is charged but [shop %s] has no %s", missing.len ? "; " : "", m->label,
+                           c->shop->domain, key);
+                missing_key = missing_key ? missing_key : key;
+                continue;
+            }
+            snprintf(l->code, sizeof(l->code), "%s", service);
+            const char *title = it ? (str(it, "name") ? str(it, "name") : str(it, "title")) : NULL;
+            snprintf(l->name, sizeof(l->name), "%s",
+                     title ? title : m->kind == MONEY_DUTY ? "Duties" : m->kind == MONEY_TIP ? "Tip" : "Shipping");
         }
-        if (!cfg_map_get(c->shop->sku_map, sku, false, l->code, sizeof(l->code)))
-            snprintf(l->code, sizeof(l->code), "%s", sku);
-        snprintf(l->sku, sizeof(l->sku), "%s", sku);
-        snprintf(l->name, sizeof(l->name), "%s", str(it, "name") ? str(it, "name") : sku);
-        const json_t *cq = json_object_get(it, "current_quantity");
-        l->qty = cq ? num(it, "current_quantity") : num(it, "quantity");
-        l->price = num(it, "price");
-        double gross = l->price * l->qty;
-        l->discount = gross > 0 ? num(it, "total_discount") / gross * 100.0 : 0.0;
+        l->qty = (double)m->qty;
+        money_format(m->unit, l->price, sizeof(l->price));
+        money_discount_format(m->discount_e, (int)c->cfg->odoo.discount_digits, l->discount, sizeof(l->discount));
+        for (size_t t = 0; t < m->ntax; t++) {
+            size_t used = strlen(l->taxes);
+            snprintf(l->taxes + used, sizeof(l->taxes) - used, "%s%" PRId64, t ? "," : "", m->tax_ids[t]);
+        }
         json_array_append_new(codes, json_string(l->code));
-        buf_printf(&digest, "%s:%s:%g:%.4f:%.4f;", lid, l->code, l->qty, l->price, l->discount);
+        buf_printf(&digest, "%s:%s:%g:%s:%s:%s;", name, l->code, l->qty, l->price, l->discount, l->taxes);
         k++;
-    }
-    json_array_foreach(ships, i, it)
-    {
-        double price = json_object_get(it, "discounted_price") ? num(it, "discounted_price") : num(it, "price");
-        if (price <= 0.0)
-            continue;
-        if (!c->shop->shipping_product) {
-            buf_printf(&missing, "%sshipping is charged but [shop %s] has no shipping_product", missing.len ? "; " : "",
-                       c->shop->domain);
-            continue;
-        }
-        line_t *l = &lines[k++];
-        char sid[24], name[64];
-        id_of(it, "id", sid, sizeof(sid));
-        snprintf(name, sizeof(name), "%s_shipping_%s", c->id, sid);
-        odoo_xmlid_name(c->shop->domain, "order", name, l->xml, sizeof(l->xml));
-        snprintf(l->code, sizeof(l->code), "%s", c->shop->shipping_product);
-        snprintf(l->name, sizeof(l->name), "%s", str(it, "title") ? str(it, "title") : "Shipping");
-        l->qty = 1;
-        l->price = price;
-        json_array_append_new(codes, json_string(l->code));
-        buf_printf(&digest, "ship%s:%.4f;", sid, price);
     }
     short_hash(buf_str(&digest), hash);
     buf_release(&digest);
@@ -620,14 +733,15 @@ static int build_lines(order_ctx_t *c, line_t **out, size_t *nout, json_t **prod
     if (missing.len) {
         rc = fail(c, ERR_DATA, "order.lines", "fix the order or the shop's configuration, then `synchub jobs retry`",
                   "%s", buf_str(&missing));
-        if (strstr(buf_str(&missing), "shipping_product")) {
+        if (missing_key) {
             c->run->err.cls = ERR_CONFIGURATION;
-            snprintf(c->run->err.code, sizeof(c->run->err.code), "config.shipping_product");
-            err_hint(&c->run->err, "set shipping_product = <Odoo internal reference of a service product> in [shop "
-                                   "%s], then `synchub jobs retry %.12s`; retry is safe",
-                     c->shop->domain, c->run->job->id);
+            snprintf(c->run->err.code, sizeof(c->run->err.code), "config.%s", missing_key);
+            err_hint(&c->run->err, "set %s = <Odoo internal reference of a service product> in [shop %s], then "
+                                   "`synchub jobs retry %.12s`; retry is safe",
+                     missing_key, c->shop->domain, c->run->job->id);
         }
     }
+    buf_release(&missing);
     json_t *ids = json_object(), *ambiguous = json_array();
     if (rc == 0 && products(c, codes, ids, ambiguous) < 0)
         rc = -1;
@@ -693,9 +807,17 @@ static int write_order(order_ctx_t *c, bool exists, int64_t partner_id, int64_t 
         json_array_append_new(fields, json_string(hv[i].field));
         json_array_append_new(head, json_string(hv[i].value));
     }
-    static const char *const line_fields[] = {"order_line/id", "order_line/product_id/.id", "order_line/name",
-                                              "order_line/product_uom_qty", "order_line/price_unit",
-                                              "order_line/discount"};
+    if (c->pricelist_id > 0) {
+        json_array_append_new(fields, json_string("pricelist_id/.id"));
+        json_array_append_new(head, json_sprintf("%" PRId64, c->pricelist_id));
+    }
+    /* Taxes always written, empty for an untaxed line: Odoo would otherwise put the product's default tax on it
+     * (through the fiscal position), and the order would no longer be what Shopify charged. 19.0 renamed the
+     * field. */
+    const char *tax_col = odoo_server_major(c->ws->odoo) >= 19 ? "order_line/tax_ids/.id" : "order_line/tax_id/.id";
+    const char *const line_fields[] = {"order_line/id", "order_line/product_id/.id", "order_line/name",
+                                       "order_line/product_uom_qty", "order_line/price_unit",
+                                       "order_line/discount", tax_col};
     size_t nhead = json_array_size(fields);
     for (size_t i = 0; i < sizeof(line_fields) / sizeof(line_fields[0]); i++)
         json_array_append_new(fields, json_string(line_fields[i]));
@@ -713,8 +835,9 @@ static int write_order(order_ctx_t *c, bool exists, int64_t partner_id, int64_t 
                                                     json_integer_value(json_object_get(pids, lines[i].code))));
             json_array_append_new(row, json_string(lines[i].name));
             json_array_append_new(row, json_sprintf("%g", lines[i].qty));
-            json_array_append_new(row, json_sprintf("%.4f", lines[i].price));
-            json_array_append_new(row, json_sprintf("%.4f", lines[i].discount));
+            json_array_append_new(row, json_string(lines[i].price));
+            json_array_append_new(row, json_string(lines[i].discount));
+            json_array_append_new(row, json_string(lines[i].taxes));
         } else {
             for (size_t h = 0; h < sizeof(line_fields) / sizeof(line_fields[0]); h++)
                 json_array_append_new(row, json_string(""));
@@ -841,6 +964,88 @@ static int save_link(order_ctx_t *c, int64_t order_id, const char *state, const 
     return rc < 0 ? fail_record(c, &e) : 0;
 }
 
+/* The read-back proof: Odoo's untaxed amount, tax and total of the order just written against Shopify's current
+ * figures (one read). A difference beyond amount_tolerance is a data failure naming both figures and the first line
+ * whose amounts differ (one more read, on the failure path only); the order is then not confirmed. */
+static int prove_money(order_ctx_t *c, int64_t order_id, const line_t *lines, size_t n)
+{
+    json_t *r = NULL;
+    if (call(c, "sale.order", "read", json_pack("[I]", (json_int_t)order_id),
+             json_pack("{s:[s, s, s]}", "fields", "amount_untaxed", "amount_tax", "amount_total"), &r) < 0)
+        return -1;
+    const json_t *so = json_array_get(r, 0);
+    int64_t untaxed = money_from_double(json_number_value(json_object_get(so, "amount_untaxed")));
+    int64_t tax = money_from_double(json_number_value(json_object_get(so, "amount_tax")));
+    int64_t total = money_from_double(json_number_value(json_object_get(so, "amount_total")));
+    bool readable = json_is_object(so);
+    json_decref(r);
+    int64_t tol = 0;
+    money_parse(c->shop->amount_tolerance, &tol);
+    int64_t want_total = c->plan.total, want_tax = c->plan.tax, want_untaxed = want_total - want_tax;
+    if (readable && llabs(total - want_total) <= tol && llabs(tax - want_tax) <= tol &&
+        llabs(untaxed - want_untaxed) <= tol)
+        return 0;
+    /* Which line? Odoo's lines in the order they were written, against what Shopify charged on each. */
+    buf_t which = BUF_INIT;
+    int64_t lines_sum = 0;
+    for (size_t i = 0; i < c->plan.n; i++)
+        lines_sum += c->plan.lines[i].net + (c->plan.taxes_included ? 0 : c->plan.lines[i].tax);
+    r = NULL;
+    if (readable && call(c, "sale.order.line", "search_read", NULL,
+                         json_pack("{s:[[s, s, I]], s:[s, s, s], s:s}", "domain", "order_id", "=", (json_int_t)order_id,
+                                   "fields", "name", "price_total", "price_tax", "order", "sequence, id"),
+                         &r) == 0) {
+        for (size_t i = 0; i < n && i < json_array_size(r); i++) {
+            const json_t *ol = json_array_get(r, i);
+            const money_line_t *m = lines[i].money;
+            int64_t lt = money_from_double(json_number_value(json_object_get(ol, "price_total")));
+            int64_t lx = money_from_double(json_number_value(json_object_get(ol, "price_tax")));
+            int64_t st = c->plan.taxes_included ? m->net : m->net + m->tax;
+            if (lt == st && lx == m->tax)
+                continue;
+            char a[24], b[24], x[24], y[24];
+            money_format(lt, a, sizeof(a));
+            money_format(lx, x, sizeof(x));
+            money_format(st, b, sizeof(b));
+            money_format(m->tax, y, sizeof(y));
+            buf_printf(&which, "first line that differs: %s, Odoo %s (tax %s), Shopify %s (tax %s)", m->label, a, x,
+                       b, y);
+            break;
+        }
+    }
+    json_decref(r);
+    if (!which.len && readable && lines_sum != want_total) {
+        char ls[24], wt[24];
+        money_format(lines_sum, ls, sizeof(ls));
+        money_format(want_total, wt, sizeof(wt));
+        buf_printf(&which, "every line is as Shopify charged it, but Shopify's lines add up to %s, not its total %s "
+                           "(a charge synchub does not map, or the order changed since this payload)", ls, wt);
+    } else if (!which.len) {
+        buf_puts(&which, readable ? "no single line differs: the difference comes from how Odoo rounds the order's "
+                                    "tax (Round Globally) where Shopify rounds per line"
+                                  : "Odoo returned no amounts for the order");
+    }
+    char ou[24], ot[24], oT[24], su[24], st[24], sT[24], tl[24];
+    money_format(untaxed, ou, sizeof(ou));
+    money_format(tax, ot, sizeof(ot));
+    money_format(total, oT, sizeof(oT));
+    money_format(want_untaxed, su, sizeof(su));
+    money_format(want_tax, st, sizeof(st));
+    money_format(want_total, sT, sizeof(sT));
+    money_format(tol, tl, sizeof(tl));
+    int rc = fail(c, ERR_DATA, "order.amount_mismatch",
+                  "the sale order was left a quotation (not confirmed); make Odoo compute what Shopify charged (the "
+                  "company's tax rounding per line, the taxes matched to Shopify's, see `synchub check`) or accept "
+                  "the difference with amount_tolerance in the shop's section; then `synchub jobs retry` (retry is "
+                  "safe: the order is rewritten, then checked again)",
+                  "Odoo computed untaxed %s, tax %s, total %s %s where Shopify charged untaxed %s, tax %s, total %s "
+                  "(tolerance %s); %s",
+                  ou, ot, oT, c->plan.currency, su, st, sT, tl, buf_str(&which));
+    c->run->err.retry_safe = true; /* nothing was confirmed; a retry rewrites the order and checks it again */
+    buf_release(&which);
+    return rc;
+}
+
 static int handle_order(order_ctx_t *c, const char *topic)
 {
     err_t e;
@@ -904,7 +1109,8 @@ static int handle_order(order_ctx_t *c, const char *topic)
     size_t nlines = 0;
     json_t *pids = NULL;
     char hash[17];
-    if (build_lines(c, &lines, &nlines, &pids, hash) < 0)
+    if (check_currency(c) < 0 || load_taxes(c) < 0 || plan_money(c) < 0 ||
+        build_lines(c, &lines, &nlines, &pids, hash) < 0)
         return -1;
     int rc = 0;
     bool confirmed = !strcmp(state, "sale") || !strcmp(state, "done");
@@ -921,12 +1127,19 @@ static int handle_order(order_ctx_t *c, const char *topic)
         goto out;
     }
     int64_t partner = 0, delivery = 0;
-    if (check_currency(c) < 0 || resolve_customer(c, &partner) < 0 || resolve_delivery(c, partner, &delivery) < 0 ||
+    if (resolve_customer(c, &partner) < 0 || resolve_delivery(c, partner, &delivery) < 0 ||
         write_order(c, order_id != 0, partner, delivery, lines, nlines, pids, &order_id) < 0) {
         rc = -1;
         goto out;
     }
     snprintf(state, sizeof(state), "draft");
+    if (prove_money(c, order_id, lines, nlines) < 0) {
+        /* Written but not what Shopify charged: left a quotation, never confirmed. The link remembers it as a
+         * draft, so the retry (after the fix) rewrites it without looking it up again. */
+        save_link(c, order_id, "draft", hash);
+        rc = -1;
+        goto out;
+    }
     if (cfg_list_has(c->shop->confirm_on, str(c->order, "financial_status"))) {
         if (confirm_order(c, order_id) < 0) {
             /* The order exists, but whether the confirmation went through is unknown (a lost answer): the retry
@@ -1001,6 +1214,7 @@ static int h_shopify_order(queue_run_t *run)
             if (ws->odoo)
                 odoo_set_metrics(ws->odoo, sync_metrics(sy));
             ws->products = json_object();
+            ws->pricelists = json_object();
             ws->nshops = cfg->nshops;
             ws->shopify = calloc(cfg->nshops ? cfg->nshops : 1, sizeof(*ws->shopify));
         }
@@ -1032,6 +1246,7 @@ static int h_shopify_order(queue_run_t *run)
     odoo_xmlid_name(c.shop->domain, "order", c.id, c.xml_order, sizeof(c.xml_order));
     rc = handle_order(&c, topic ? topic : "orders/updated");
 out:
+    money_plan_free(&c.plan);
     json_decref(c.order);
     json_decref(meta);
     return rc;

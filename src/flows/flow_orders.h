@@ -1,7 +1,8 @@
 /* flow_orders: the shopify.order job kind — a Shopify order (create/updated/paid/cancelled) becomes exactly one
  * Odoo sale order with its customer, delivery address and lines, written through load() with __synchub__ external
- * IDs so any retry finds what an earlier try wrote. Not here: the wire protocol or the external-id names and
- * datetimes (the Odoo client, odoo/odoo.h). */
+ * IDs so any retry finds what an earlier try wrote, and confirmed only once its amounts are Shopify's. Not here:
+ * the wire protocol or the external-id names and datetimes (the Odoo client, odoo/odoo.h), the money plan
+ * (flows/flow_money.c). */
 #ifndef SYNCHUB_FLOW_ORDERS_H
 #define SYNCHUB_FLOW_ORDERS_H
 

@@ -23,24 +23,29 @@
 
 /* ---- the documents ------------------------------------------------------------------------------------------ */
 
-/* Shop-currency amounts only: the REST fields the mapper reads (price, total_discount, discounted_price) are in
- * the shop's currency, which is also the order's `currency`. */
-#define MONEY "{ shopMoney { amount currencyCode } }"
+/* Both moneys of every amount: REST's plain fields (price, total_discount, …) are the shop's currency (the order's
+ * `currency`), their *_set twins carry the presentment money the customer paid in too. */
+#define MONEY "{ shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }"
+#define TAX_LINES "taxLines { title rate priceSet " MONEY " }"
+#define ALLOCATIONS "discountAllocations { allocatedAmountSet " MONEY " }"
 #define ADDRESS                                                                                                    \
     "{ firstName lastName name company address1 address2 city province provinceCode zip country countryCodeV2 "  \
     "phone }"
 #define LINE_PAGE                                                                                                  \
-    "{ nodes { id sku name title quantity currentQuantity originalUnitPriceSet " MONEY                             \
-    " discountedUnitPriceSet " MONEY " } pageInfo { hasNextPage endCursor } }"
+    "{ nodes { id sku name title quantity currentQuantity isGiftCard originalUnitPriceSet " MONEY                  \
+    " discountedUnitPriceSet " MONEY " " TAX_LINES " " ALLOCATIONS " duties { id price " MONEY " " TAX_LINES " } }"                \
+    " pageInfo { hasNextPage endCursor } }"
 #define SHIPPING_PAGE                                                                                              \
-    "{ nodes { id title code originalPriceSet " MONEY " discountedPriceSet " MONEY                                \
+    "{ nodes { id title code originalPriceSet " MONEY " discountedPriceSet " MONEY " " TAX_LINES " " ALLOCATIONS  \
     " } pageInfo { hasNextPage endCursor } }"
 
 static const char ORDER_QUERY[] =
     "query Order($id: ID!) {\n"
     "  order(id: $id) {\n"
     "    id name email phone createdAt updatedAt cancelledAt cancelReason currencyCode displayFinancialStatus\n"
-    "    note tags totalDiscountsSet " MONEY "\n"
+    "    presentmentCurrencyCode taxesIncluded note tags totalDiscountsSet " MONEY "\n"
+    "    currentTotalPriceSet " MONEY " currentTotalTaxSet " MONEY " currentSubtotalPriceSet " MONEY "\n"
+    "    totalTipReceivedSet " MONEY " currentTotalDutiesSet " MONEY "\n"
     "    customer { id firstName lastName updatedAt defaultEmailAddress { emailAddress }\n"
     "               defaultPhoneNumber { phoneNumber } }\n"
     "    shippingAddress " ADDRESS "\n"
@@ -211,6 +216,8 @@ static int gid_number(conv_t *c, const json_t *v, const char *type, const char *
 }
 
 /* bag.shopMoney.amount. An absent or null bag is zero unless required. */
+static const char *sval(const json_t *o, const char *k);
+
 static int money(conv_t *c, const json_t *bag, bool required, const char *what, dec_t *out)
 {
     const json_t *amount = json_object_get(json_object_get(bag, "shopMoney"), "amount");
@@ -222,6 +229,92 @@ static int money(conv_t *c, const json_t *bag, bool required, const char *what, 
     }
     if (dec_parse(json_string_value(amount), out) < 0)
         return shape(c, "%s is not a decimal amount", what);
+    return 0;
+}
+
+static json_t *money_json(conv_t *c, dec_t d, const char *what);
+
+/* REST's pair for a GraphQL MoneyBag: obj[key] = the shop amount ("24.00"), obj[key_set] = {shop_money:
+ * {amount, currency_code}, presentment_money: {…}}. An absent or null bag sets nothing unless required. */
+static int money_pair(conv_t *c, const json_t *bag, bool required, const char *what, json_t *obj, const char *key)
+{
+    if (!required && (!bag || json_is_null(bag)))
+        return 0;
+    dec_t shop;
+    if (money(c, bag, true, what, &shop) < 0)
+        return -1;
+    json_t *set = json_object();
+    static const char *const sides[][2] = {{"shopMoney", "shop_money"}, {"presentmentMoney", "presentment_money"}};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *m = json_object_get(bag, sides[i][0]);
+        dec_t d;
+        if (!json_is_object(m))
+            continue;
+        if (dec_parse(json_string_value(json_object_get(m, "amount")), &d) < 0) {
+            json_decref(set);
+            return shape(c, "%s's %s is not a decimal amount", what, sides[i][0]);
+        }
+        json_t *amount = money_json(c, d, what);
+        if (!amount) {
+            json_decref(set);
+            return c->oom ? 0 : -1;
+        }
+        put(c, set, sides[i][1], json_pack("{s:o, s:s?}", "amount", amount, "currency_code",
+                                           json_string_value(json_object_get(m, "currencyCode"))));
+    }
+    char set_key[64];
+    snprintf(set_key, sizeof(set_key), "%s_set", key);
+    json_t *plain = money_json(c, shop, what);
+    if (!plain) {
+        json_decref(set);
+        return c->oom ? 0 : -1;
+    }
+    put(c, obj, key, plain);
+    put(c, obj, set_key, set);
+    return 0;
+}
+
+/* TaxLine list → REST tax_lines [{title, rate, price, price_set}]. */
+static int tax_lines(conv_t *c, const json_t *list, const char *what, json_t *obj)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(list, i, t)
+    {
+        const json_t *rate = json_object_get(t, "rate");
+        json_t *row = json_pack("{s:s?, s:o}", "title", sval(t, "title"), "rate",
+                                json_is_number(rate) ? json_real(json_number_value(rate)) : json_null());
+        if (money_pair(c, json_object_get(t, "priceSet"), true, what, row, "price") < 0) {
+            json_decref(row);
+            json_decref(out);
+            return -1;
+        }
+        if (!row || json_array_append_new(out, row) < 0)
+            c->oom = true;
+    }
+    put(c, obj, "tax_lines", out);
+    return 0;
+}
+
+/* DiscountAllocation list → REST discount_allocations [{amount, amount_set}]. */
+static int allocations(conv_t *c, const json_t *list, const char *what, json_t *obj)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        json_t *row = json_object();
+        if (money_pair(c, json_object_get(a, "allocatedAmountSet"), true, what, row, "amount") < 0) {
+            json_decref(row);
+            json_decref(out);
+            return -1;
+        }
+        if (!row || json_array_append_new(out, row) < 0)
+            c->oom = true;
+    }
+    put(c, obj, "discount_allocations", out);
     return 0;
 }
 
@@ -371,6 +464,34 @@ static int line_items(conv_t *c, const json_t *conn, json_t *out)
         }
         put(c, li, "price", p);
         put(c, li, "total_discount", d);
+        put(c, li, "gift_card", json_boolean(json_is_true(json_object_get(n, "isGiftCard"))));
+        json_t *duties = json_array();
+        size_t k;
+        const json_t *du;
+        json_array_foreach(json_object_get(n, "duties"), k, du)
+        {
+            json_t *row = json_object();
+            json_int_t did = 0;
+            if ((json_object_get(du, "id") && gid_number(c, json_object_get(du, "id"), "Duty", what, &did) < 0) ||
+                money_pair(c, json_object_get(du, "price"), true, what, row, "price") < 0 ||
+                tax_lines(c, json_object_get(du, "taxLines"), what, row) < 0) {
+                json_decref(row);
+                json_decref(duties);
+                json_decref(li);
+                return -1;
+            }
+            if (did)
+                put(c, row, "id", json_integer(did));
+            if (!row || json_array_append_new(duties, row) < 0)
+                c->oom = true;
+        }
+        put(c, li, "duties", duties);
+        if (money_pair(c, json_object_get(n, "originalUnitPriceSet"), true, what, li, "price") < 0 ||
+            tax_lines(c, json_object_get(n, "taxLines"), what, li) < 0 ||
+            allocations(c, json_object_get(n, "discountAllocations"), what, li) < 0) {
+            json_decref(li);
+            return -1;
+        }
         if (!li || json_array_append_new(out, li) < 0)
             c->oom = true;
     }
@@ -425,6 +546,13 @@ static int shipping_lines(conv_t *c, const json_t *conn, json_t *out)
         }
         put(c, sl, "price", p);
         put(c, sl, "discounted_price", d);
+        if (money_pair(c, json_object_get(n, "originalPriceSet"), true, what, sl, "price") < 0 ||
+            money_pair(c, json_object_get(n, "discountedPriceSet"), false, what, sl, "discounted_price") < 0 ||
+            tax_lines(c, json_object_get(n, "taxLines"), what, sl) < 0 ||
+            allocations(c, json_object_get(n, "discountAllocations"), what, sl) < 0) {
+            json_decref(sl);
+            return -1;
+        }
         if (!sl || json_array_append_new(out, sl) < 0)
             c->oom = true;
     }
@@ -476,6 +604,20 @@ json_t *shopify_order_from_graphql(const json_t *g, err_t *err)
     if (!td && !c.oom)
         goto fail;
     put(&c, o, "total_discounts", td);
+    /* The order's money as Shopify computed it now (after edits and refunds): what Odoo must show. */
+    put(&c, o, "presentment_currency", str_or_null(json_object_get(g, "presentmentCurrencyCode")));
+    put(&c, o, "taxes_included", json_boolean(json_is_true(json_object_get(g, "taxesIncluded"))));
+    if (money_pair(&c, json_object_get(g, "currentTotalPriceSet"), false, "currentTotalPriceSet", o,
+                   "current_total_price") < 0 ||
+        money_pair(&c, json_object_get(g, "currentTotalTaxSet"), false, "currentTotalTaxSet", o,
+                   "current_total_tax") < 0 ||
+        money_pair(&c, json_object_get(g, "currentSubtotalPriceSet"), false, "currentSubtotalPriceSet", o,
+                   "current_subtotal_price") < 0 ||
+        money_pair(&c, json_object_get(g, "totalTipReceivedSet"), false, "totalTipReceivedSet", o,
+                   "total_tip_received") < 0 ||
+        money_pair(&c, json_object_get(g, "currentTotalDutiesSet"), false, "currentTotalDutiesSet", o,
+                   "current_total_duties") < 0)
+        goto fail;
     put(&c, o, "note", str_or_null(json_object_get(g, "note")));
     put(&c, o, "tags", tags_text(&c, json_object_get(g, "tags")));
     put(&c, o, "customer", cust);

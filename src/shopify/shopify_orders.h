@@ -2,7 +2,7 @@
  * the order mapper (src/flows/flow_orders.c) consumes, and pages of "orders updated since T" for reconciliation
  * (finding orders whose webhooks never arrived).
  * Not here: writing orders, deciding what to do with an order (the mapper), scheduling reconciliation, or any
- * field the mapper does not use (taxes, refunds, fulfillments, presentment amounts are left out of the shape).
+ * field the mapper does not use (refunds and fulfillments are left out of the shape).
  *
  * The shape. shopify_order_from_graphql turns the GraphQL Order read by the order query (shopify_orders.c) into
  * the subset of the REST order (shared/fixtures/shopify/orders_create.json) listed below, so that a fetched order
@@ -11,18 +11,22 @@
  *   financial_status, total_discounts, note, tags, customer {id, email, first_name, last_name, phone,
  *   updated_at}, shipping_address / billing_address {first_name, last_name, name, company, address1, address2,
  *   city, province, province_code, zip, country, country_code, phone}, line_items [{id, admin_graphql_api_id,
- *   sku, title, name, quantity, current_quantity, price, total_discount}], shipping_lines [{id, title, code,
- *   price, discounted_price}].
+ *   sku, title, name, quantity, current_quantity, price, price_set, total_discount, gift_card, tax_lines [{title,
+ *   rate, price, price_set}], discount_allocations [{amount, amount_set}], duties [{id, price, price_set, tax_lines}]}],
+ *   shipping_lines [{id, title, code, price, price_set, discounted_price, discounted_price_set, tax_lines,
+ *   discount_allocations}], and the money Shopify computed for the order as it is now: presentment_currency,
+ *   taxes_included, current_total_price, current_total_tax, current_subtotal_price, total_tip_received,
+ *   current_total_duties (each with its *_set; a null bag is left out).
  * Ids are JSON integers (json_int_t is 64-bit: Shopify ids exceed 2^53 and stay exact); a missing customer or
  * address is null, as in REST. Timestamps are GraphQL's ("2026-11-21T19:03:11Z", UTC) where REST gives the shop's
  * offset: the same instants, parsed alike by clock_parse_iso8601. Amounts are shop-currency *Set.shopMoney
- * decimals with at least two decimal places ("24.0" → "24.00"), computed exactly (no floating point).
+ * decimals with at least two decimal places ("24.0" → "24.00"), computed exactly (no floating point); each *_set
+ * holds {shop_money, presentment_money} {amount, currency_code}, as REST's do.
  * financial_status is displayFinancialStatus lower-cased (PARTIALLY_REFUNDED → "partially_refunded"), which is
  * the REST vocabulary; tags are joined with ", " as in REST.
  * Discounts: a line's total_discount is its line-level discount, (originalUnitPrice − discountedUnitPrice) ×
- * currentQuantity, because the mapper divides it by price × current quantity to get Odoo's discount percentage.
- * Order-level and code-based discounts are not spread over the lines (GraphQL's discountedUnitPriceSet excludes
- * them); they are in total_discounts only.
+ * currentQuantity (GraphQL's discountedUnitPriceSet excludes order-level and code discounts); every discount that
+ * reached the line, order-level ones included, is in its discount_allocations, which the mapper prefers.
  *
  * Threads: the fetch and list functions use one shopify_t and so run on its thread; shopify_order_from_graphql
  * is pure and may be called from any thread.
@@ -39,18 +43,23 @@
 
 /* Lines and shipping lines read per request. An order with more of either is read in further pages of the same
  * size (each page a request of its own, after the first). Requested cost, by the rule of the rate-limit docs
- * (object 1, connection 2 + first × per-node cost; a money bag with its shopMoney 2):
+ * (object 1, connection 2 + first × per-node cost, a list without `first` as one of its objects; a money bag with
+ * shopMoney and presentmentMoney 3):
  *   the order query      1 order + 3 customer (with defaultEmailAddress, defaultPhoneNumber) + 2 addresses
- *                        + 2 totalDiscountsSet
- *                        + lineItems     2 + 100 × 5 (line 1, originalUnitPriceSet 2, discountedUnitPriceSet 2)
- *                        + shippingLines 2 +  10 × 5 (line 1, originalPriceSet 2, discountedPriceSet 2)   = 562
- *   a further line page      1 order + 502 = 503;   a further shipping page  1 order + 52 = 53
+ *                        + 6 × 3 money bags (totalDiscounts, currentTotalPrice, currentTotalTax,
+ *                          currentSubtotalPrice, totalTipReceived, currentTotalDuties)
+ *                        + lineItems     2 + 30 × 23 (line 1, originalUnitPriceSet 3, discountedUnitPriceSet 3,
+ *                                                     taxLines 1 + 3, discountAllocations 1 + 3,
+ *                                                     duties 1 + 3 + taxLines 1 + 3)
+ *                        + shippingLines 2 + 10 × 15 (line 1, originalPriceSet 3, discountedPriceSet 3,
+ *                                                     taxLines 1 + 3, discountAllocations 1 + 3)        = 868
+ *   a further line page      1 order + 692 = 693;   a further shipping page  1 order + 152 = 153
  * Shopify's single-query ceiling is 1000. */
-#define SHOPIFY_ORDER_LINES_PER_PAGE 100
+#define SHOPIFY_ORDER_LINES_PER_PAGE 30
 #define SHOPIFY_ORDER_SHIPPING_PER_PAGE 10
-#define SHOPIFY_ORDER_QUERY_COST 562
-#define SHOPIFY_ORDER_LINES_PAGE_COST 503
-#define SHOPIFY_ORDER_SHIPPING_PAGE_COST 53
+#define SHOPIFY_ORDER_QUERY_COST 868
+#define SHOPIFY_ORDER_LINES_PAGE_COST 693
+#define SHOPIFY_ORDER_SHIPPING_PAGE_COST 153
 
 /* At most this many further pages per connection (20,000 lines): a guard against an answer that never ends. */
 #define SHOPIFY_ORDER_MAX_PAGES 200

@@ -38,4 +38,4 @@ def test_shopify_client_against_the_emulator(sim):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "SKIPPED" not in output, output
-    assert "[  PASSED  ] 8 test(s)." in output, output
+    assert "[  PASSED  ] 9 test(s)." in output, output

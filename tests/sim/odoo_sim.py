@@ -30,6 +30,7 @@ import hashlib
 import html
 import inspect
 import json
+import math
 import re
 import secrets
 import sqlite3
@@ -99,6 +100,11 @@ SYNC_RIGHTS = {
     "mail.message.subtype": ("r", "r", "settings"),
     "mail.activity":        ("rwcu", "rwcu", "settings"),
     "mail.activity.type":   ("r", "r", "settings"),
+    # money (sale users read taxes, fiscal positions and pricelists in real Odoo)
+    "account.tax":          ("r", "r", "settings"),
+    "account.fiscal.position": ("r", "r", "settings"),
+    "account.fiscal.position.tax": ("r", "r", "settings"),
+    "product.pricelist":    ("r", "r", "settings"),
 }
 PERM_LETTER = {"read": "r", "write": "w", "create": "c", "unlink": "u"}
 PERM_VERB = {"read": "access", "write": "modify", "create": "create", "unlink": "delete"}
@@ -147,6 +153,18 @@ def today_str():
 
 def is_null(v):
     return v is None or v is False
+
+
+def odoo_round(x, rounding=0.01):
+    """float_round(x, precision_rounding=rounding), HALF-UP: Odoo nudges the value by one unit in the last place of
+    its binary magnitude before rounding, so that 5.625 stored as 5.62499999... still rounds up."""
+    if not x:
+        return 0.0
+    n = x / rounding
+    sign = 1.0 if n > 0 else -1.0
+    n = abs(n) + 2 ** (math.log(abs(n), 2) - 52)
+    digits = max(0, -int(math.floor(math.log10(rounding) + 1e-9)))
+    return round(sign * math.floor(n + 0.5) * rounding, digits)
 
 
 def round2(x):
@@ -247,8 +265,9 @@ def fake_debug(exc, version):
 
 class Field:
     def __init__(self, type, string, required=False, relation=None, inverse=None, selection=None, default=None,
-                 compute=None, readonly=False, ondelete=None, help=None):
+                 compute=None, readonly=False, ondelete=None, help=None, digits=None):
         self.type = type
+        self.digits = digits  # float fields: decimals kept on write (Odoo rounds to the field's decimal accuracy)
         self.string = string
         self.required = required
         self.relation = relation
@@ -315,8 +334,9 @@ LOCATION_USAGES = [("supplier", "Vendor"), ("view", "Virtual"), ("internal", "In
                    ("inventory", "Inventory Loss"), ("production", "Production"), ("transit", "Transit")]
 
 
-def build_schema():
+def build_schema(version=18):
     S = {}
+    tax_field = "tax_id" if version == 18 else "tax_ids"  # sale.order.line's taxes: renamed in 19.0
 
     def model(name, description, fields, **kw):
         S[name] = ModelDef(name, description, fields, **kw)
@@ -372,6 +392,53 @@ def build_schema():
         "name": Field("char", "Company Name", required=True),
         "partner_id": Field("many2one", "Partner", relation="res.partner", required=True),
         "currency_id": Field("many2one", "Currency", relation="res.currency", required=True),
+        # account: 18.0 defaults to per-line rounding, 19.0 to global ("Round per Tax") -- company.py of each
+        "tax_calculation_rounding_method": Field("selection", "Tax Calculation Rounding Method", selection=[
+            ("round_per_line", "Round per Line"), ("round_globally", "Round Globally")],
+            default=lambda env, vals: "round_per_line" if env.version == 18 else "round_globally"),
+        "account_price_include": Field("selection", "Default Sales Price Include", selection=[
+            ("tax_included", "Tax Included"), ("tax_excluded", "Tax Excluded")], default="tax_excluded"),
+        "account_sale_tax_id": Field("many2one", "Default Sale Tax", relation="account.tax"),
+    }, order="name, id")
+    model("account.tax", "Tax", {
+        "name": Field("char", "Tax Name", required=True),
+        "type_tax_use": Field("selection", "Tax Type", required=True, default="sale", selection=[
+            ("sale", "Sales"), ("purchase", "Purchases"), ("none", "None")]),
+        "amount_type": Field("selection", "Tax Computation", required=True, default="percent", selection=[
+            ("group", "Group of Taxes"), ("fixed", "Fixed"), ("percent", "Percentage"),
+            ("division", "Percentage Tax Included")]),
+        "amount": Field("float", "Amount", required=True, default=0.0, digits=4),
+        # 18.0 and 19.0: price_include is computed from the override, else the company's default
+        "price_include_override": Field("selection", "Included in Price", selection=[
+            ("tax_included", "Tax Included"), ("tax_excluded", "Tax Excluded")]),
+        "price_include": Field("boolean", "Price Include", compute=c(lambda env, m, rid: tax_price_include(env, rid))),
+        "include_base_amount": Field("boolean", "Affect Base of Subsequent Taxes", default=False),
+        "sequence": Field("integer", "Sequence", default=1),
+        "description": Field("char", "Description"),
+        "company_id": Field("many2one", "Company", relation="res.company", required=True, default=1),
+        "country_id": Field("many2one", "Country", relation="res.country"),
+        "active": Field("boolean", "Active", default=True),
+    }, order="sequence, id")
+    model("account.fiscal.position", "Fiscal Position", {
+        "name": Field("char", "Fiscal Position", required=True),
+        "company_id": Field("many2one", "Company", relation="res.company", required=True, default=1),
+        "auto_apply": Field("boolean", "Detect Automatically", default=False),
+        "country_id": Field("many2one", "Country", relation="res.country"),
+        "sequence": Field("integer", "Sequence", default=10),
+        "tax_ids": Field("one2many", "Tax Mapping", relation="account.fiscal.position.tax", inverse="position_id"),
+        "active": Field("boolean", "Active", default=True),
+    }, order="sequence, id")
+    model("account.fiscal.position.tax", "Tax Mapping of Fiscal Position", {
+        "position_id": Field("many2one", "Fiscal Position", relation="account.fiscal.position", required=True,
+                             ondelete="cascade"),
+        "tax_src_id": Field("many2one", "Tax on Product", relation="account.tax", required=True),
+        "tax_dest_id": Field("many2one", "Tax to Apply", relation="account.tax"),
+    }, order="id")
+    model("product.pricelist", "Pricelist", {
+        "name": Field("char", "Pricelist Name", required=True),
+        "currency_id": Field("many2one", "Currency", relation="res.currency", required=True, default=1),
+        "company_id": Field("many2one", "Company", relation="res.company"),
+        "active": Field("boolean", "Active", default=True),
     }, order="name, id")
     model("res.users", "User", {
         "name": Field("char", "Name"),
@@ -396,6 +463,9 @@ def build_schema():
         "purchase_ok": Field("boolean", "Can be Purchased", default=True),
         "uom_id": Field("many2one", "Unit", relation="uom.uom", default=1),
         "description_sale": Field("text", "Sales Description"),
+        # the company's default sale tax lands on every new product (what makes an untaxed order taxed)
+        "taxes_id": Field("many2many", "Sales Taxes", relation="account.tax", default=lambda env, vals: [
+            t for t in [env.store.get("res.company", 1).get("account_sale_tax_id")] if t]),
         "company_id": Field("many2one", "Company", relation="res.company"),
         "active": Field("boolean", "Active", default=True),
         "product_variant_ids": Field("one2many", "Products", relation="product.product", inverse="product_tmpl_id"),
@@ -452,6 +522,8 @@ def build_schema():
         "user_id": Field("many2one", "Salesperson", relation="res.users"),
         "warehouse_id": Field("many2one", "Warehouse", relation="stock.warehouse", required=True, default=1),
         "carrier_id": Field("many2one", "Delivery Method", relation="delivery.carrier"),
+        "fiscal_position_id": Field("many2one", "Fiscal Position", relation="account.fiscal.position"),
+        "pricelist_id": Field("many2one", "Pricelist", relation="product.pricelist"),
         "order_line": Field("one2many", "Order Lines", relation="sale.order.line", inverse="order_id"),
         "amount_untaxed": Field("monetary", "Untaxed Amount", compute=c(lambda env, m, rid: env.so_amounts(rid)[0])),
         "amount_tax": Field("monetary", "Taxes", compute=c(lambda env, m, rid: env.so_amounts(rid)[1])),
@@ -477,8 +549,9 @@ def build_schema():
         "product_id": Field("many2one", "Product", relation="product.product", ondelete="restrict"),
         "name": Field("text", "Description", required=True),
         "product_uom_qty": Field("float", "Quantity", default=1.0),
-        "price_unit": Field("float", "Unit Price", default=0.0),
-        "discount": Field("float", "Discount (%)", default=0.0),
+        "price_unit": Field("float", "Unit Price", default=0.0, digits=2),   # decimal accuracy "Product Price"
+        "discount": Field("float", "Discount (%)", default=0.0, digits=2),   # decimal accuracy "Discount"
+        tax_field: Field("many2many", "Taxes", relation="account.tax"),
         "price_subtotal": Field("monetary", "Subtotal", compute=c(lambda env, m, rid: env.sol_amounts(rid)[0])),
         "price_tax": Field("float", "Total Tax", compute=c(lambda env, m, rid: env.sol_amounts(rid)[1])),
         "price_total": Field("monetary", "Total", compute=c(lambda env, m, rid: env.sol_amounts(rid)[2])),
@@ -1570,9 +1643,10 @@ class Env:
                 raise PythonError("ValueError", str(exc))
         if t in ("float", "monetary"):
             try:
-                return float(value or 0.0)
+                value = float(value or 0.0)
             except (TypeError, ValueError) as exc:
                 raise PythonError("ValueError", str(exc))
+            return odoo_round(value, 10 ** -F.digits) if F.digits is not None else value
         if t == "boolean":
             return bool(value)
         if t == "date":
@@ -1893,21 +1967,10 @@ class Env:
 
     # ---------- business helpers (computed fields)
     def so_amounts(self, rid):
-        untaxed = 0.0
-        for line in self.o2m_ids(self.schema["sale.order"].fields["order_line"], rid):
-            untaxed += self.sol_amounts(line)[0]
-        untaxed = round2(untaxed)
-        tax = round2(untaxed * self.sim.tax_rate)  # one tax, rounded globally (as the recordings show)
-        return untaxed, tax, round2(untaxed + tax)
+        return money_order(self, rid)
 
     def sol_amounts(self, rid):
-        vals = self.store.get("sale.order.line", rid) or {}
-        if vals.get("display_type"):
-            return 0.0, 0.0, 0.0
-        sub = round2((vals.get("product_uom_qty") or 0.0) * (vals.get("price_unit") or 0.0) *
-                     (1.0 - (vals.get("discount") or 0.0) / 100.0))
-        tax = round2(sub * self.sim.tax_rate)
-        return sub, tax, round2(sub + tax)
+        return money_line(self, rid)
 
     def sol_delivered(self, rid):
         total = 0.0
@@ -2029,6 +2092,11 @@ def _so_pre_create(env, vals):
         vals.setdefault("partner_invoice_id", _address(env, partner, "invoice"))
         vals.setdefault("partner_shipping_id", _address(env, partner, "delivery"))
     vals.setdefault("user_id", env.uid)
+    if "fiscal_position_id" not in vals:
+        vals["fiscal_position_id"] = so_auto_fiscal_position(env, vals)
+    pricelist = vals.get("pricelist_id")
+    if isinstance(pricelist, int) and not isinstance(pricelist, bool) and env.store.exists("product.pricelist", pricelist):
+        vals.setdefault("currency_id", env.store.get("product.pricelist", pricelist).get("currency_id"))
     return vals
 
 
@@ -2062,6 +2130,8 @@ def _sol_pre_create(env, vals):
             vals["name"] = name + ("\n" + desc if desc else "")
         if "price_unit" not in vals:
             vals["price_unit"] = env.get("product.product", product, "list_price") or 0.0
+    if sol_tax_field(env) not in vals:
+        vals[sol_tax_field(env)] = sol_default_taxes(env, vals)
     return vals
 
 
@@ -2429,6 +2499,130 @@ def quant_write(env, ids, vals):
 
 # ----------------------------------------------------------------------------------------------------------------
 # Public methods (what execute_kw / JSON-2 may call). kind "model" = @api.model, "multi" = on records (ids first).
+
+# ----------------------------------------------------------------------------------------------------------------
+# Money: what Odoo 18.0 / 19.0 compute for a sale order (account/models/account_tax.py _get_tax_details,
+# _add_tax_details_in_base_line, _round_base_lines_tax_details; sale.order _compute_amounts). Percentage taxes only,
+# no "affect base of subsequent taxes", no tax groups: what synchub writes.
+#   line: price = price_unit * (1 - discount / 100) (discount kept to 2 decimals, price_unit to 2); raw base =
+#         qty * price, rounded to the cent when the company rounds per line. Price-included taxes of the line share
+#         the raw base: tax_i = raw / (1 + sum(incl %)) * incl_i % ; the untaxed base is raw - those; price-excluded
+#         taxes are base * excl_i %. Per line: each tax amount is rounded on the line.
+#   order: untaxed = round(sum of the lines' bases); tax = sum over taxes of round(sum of that tax's line amounts)
+#          (per line these are already rounded, so it is the plain sum); total = untaxed + tax.
+
+def tax_price_include(env, tid):
+    tax = env.store.get("account.tax", tid) or {}
+    if tax.get("price_include_override"):
+        return tax["price_include_override"] == "tax_included"
+    company = env.store.get("res.company", tax.get("company_id") or 1) or {}
+    return company.get("account_price_include") == "tax_included"
+
+
+def sol_tax_field(env):
+    return "tax_id" if env.version == 18 else "tax_ids"
+
+
+def fpos_map_taxes(env, fpos, taxes):
+    """account.fiscal.position.map_tax: each tax with a mapping is replaced by its destination (none = removed)."""
+    if not fpos or not env.store.exists("account.fiscal.position", fpos):
+        return list(taxes)
+    F = env.schema["account.fiscal.position"].fields["tax_ids"]
+    rules = [env.store.get("account.fiscal.position.tax", m) for m in env.o2m_ids(F, fpos)]
+    out = []
+    for t in taxes:
+        hits = [r for r in rules if r.get("tax_src_id") == t]
+        for dest in ([r.get("tax_dest_id") for r in hits] if hits else [t]):
+            if dest and dest not in out:
+                out.append(dest)
+    return out
+
+
+def so_auto_fiscal_position(env, vals):
+    """The fiscal position Odoo detects for a new order: the first active auto-applied one of the order's company
+    whose country is the delivery address's (else the customer's)."""
+    partner = vals.get("partner_shipping_id") or vals.get("partner_id")
+    if not isinstance(partner, int) or isinstance(partner, bool) or not env.store.exists("res.partner", partner):
+        return False
+    country = env.store.get("res.partner", partner).get("country_id")
+    company = vals.get("company_id") or 1
+    home = env.store.get("res.partner", env.store.get("res.company", company).get("partner_id")).get("country_id")
+    for fid in env.sudo().search_ids("account.fiscal.position", [["auto_apply", "=", True]]):
+        f = env.store.get("account.fiscal.position", fid)
+        if f.get("company_id") not in (None, company) or not country:
+            continue
+        if f.get("country_id") == country or (not f.get("country_id") and country != home):
+            return fid  # a position without a country takes every foreign customer (19.0's "Foreign Trade")
+    return False
+
+
+def sol_default_taxes(env, vals):
+    """A line created without taxes gets its product's sale taxes of the order's company, through the order's
+    fiscal position (sale.order.line _compute_tax_id / _compute_tax_ids)."""
+    product, order = vals.get("product_id"), vals.get("order_id")
+    if not isinstance(product, int) or not env.store.exists("product.product", product) or \
+            not env.store.exists("sale.order", order):
+        return []
+    o = env.store.get("sale.order", order)
+    tmpl = env.store.get("product.product", product).get("product_tmpl_id")
+    taxes = [t for t in (env.store.get("product.template", tmpl) or {}).get("taxes_id") or []
+             if (env.store.get("account.tax", t) or {}).get("company_id") == (o.get("company_id") or 1)]
+    return fpos_map_taxes(env, o.get("fiscal_position_id"), taxes)
+
+
+def money_line_details(env, rid, per_line=None):
+    """(company, raw untaxed base, [(tax id, raw amount)]) of one order line; amounts rounded to the cent already
+    when the company rounds per line (or per_line says so)."""
+    v = env.store.get("sale.order.line", rid) or {}
+    order = env.store.get("sale.order", v.get("order_id")) or {}
+    company = env.store.get("res.company", order.get("company_id") or 1) or {}
+    if v.get("display_type"):
+        return company, 0.0, []
+    if per_line is None:
+        per_line = company.get("tax_calculation_rounding_method", "round_per_line") == "round_per_line"
+    price = (v.get("price_unit") or 0.0) * (1.0 - (v.get("discount") or 0.0) / 100.0)
+    raw = (v.get("product_uom_qty") or 0.0) * price
+    if per_line:
+        raw = odoo_round(raw)
+    taxes = [t for t in (v.get(sol_tax_field(env)) or []) if env.store.exists("account.tax", t)]
+    taxes.sort(key=lambda t: (env.store.get("account.tax", t).get("sequence") or 0, t))
+    pct = {t: (env.store.get("account.tax", t).get("amount") or 0.0) / 100.0 for t in taxes}
+    incl = [t for t in taxes if tax_price_include(env, t)]
+    excl = [t for t in taxes if t not in incl]
+    amounts = []
+    share = 1.0 + sum(pct[t] for t in incl)
+    for t in incl:
+        a = raw / share * pct[t]
+        amounts.append((t, odoo_round(a) if per_line else a))
+    base = raw - sum(a for _, a in amounts)
+    for t in excl:
+        a = base * pct[t]
+        amounts.append((t, odoo_round(a) if per_line else a))
+    return company, base, amounts
+
+
+def money_line(env, rid):
+    """price_subtotal, price_tax, price_total of a line: the raw amounts rounded to the cent (monetary fields). 19.0
+    rounds a line's own amounts per line whatever the company's rule (seen on a real 19.0: 11.25 with 6.25 % + 1 %
+    shows 12.06 where 18.0, rounding globally, shows 12.07); the order's totals follow the company's rule."""
+    _, base, amounts = money_line_details(env, rid, per_line=True if env.version >= 19 else None)
+    sub = odoo_round(base)
+    total = odoo_round(base + sum(a for _, a in amounts))
+    return sub, round(total - sub, 2), total
+
+
+def money_order(env, rid):
+    """amount_untaxed, amount_tax, amount_total of an order."""
+    raw_base, per_tax = 0.0, {}
+    for line in env.o2m_ids(env.schema["sale.order"].fields["order_line"], rid):
+        _, base, amounts = money_line_details(env, line)
+        raw_base += base
+        for t, a in amounts:
+            per_tax[t] = per_tax.get(t, 0.0) + a
+    untaxed = odoo_round(raw_base)
+    tax = round(sum(odoo_round(a) for a in per_tax.values()), 2)
+    return untaxed, tax, round(untaxed + tax, 2)
+
 
 class MethodSpec:
     def __init__(self, fn, kind, models, versions, name):
@@ -3163,6 +3357,21 @@ def seed_base(sim):
     env.create("res.partner", {"name": "My Company", "is_company": True, "country_id": 233}, force_id=1)
     env.create("res.company", {"name": "My Company", "partner_id": 1, "currency_id": 1}, force_id=1)
     put_fields(env, "res.partner", 1, company_id=1)
+    # account's generic chart: a 15 % sale and purchase tax, the sale one the company's default for new products
+    # (the default that taxed a zero-tax Shopify order on a real Odoo 18; --tax-rate changes its rate)
+    pct = round(sim.tax_rate * 100.0, 4)
+    sale_tax = env.create("account.tax", {"name": "%g%%" % pct, "amount": pct, "type_tax_use": "sale"}, force_id=1)
+    env.create("account.tax", {"name": "%g%%" % pct, "amount": pct, "type_tax_use": "purchase"}, force_id=2)
+    put_fields(env, "res.company", 1, account_sale_tax_id=sale_tax)
+    if sim.version >= 19:
+        # 19.0's generic chart (real 19.0, 2026-12-07): "0% Exports" and two automatic fiscal positions, Domestic
+        # (United States) and Foreign Trade (any other country), the latter mapping the 15 % to 0% Exports
+        exports = env.create("account.tax", {"name": "0% Exports", "amount": 0.0, "type_tax_use": "sale"}, force_id=3)
+        env.create("account.fiscal.position", {"name": "Domestic", "auto_apply": True, "country_id": 233,
+                                               "sequence": 1}, force_id=1)
+        env.create("account.fiscal.position", {"name": "Foreign Trade", "auto_apply": True, "sequence": 2,
+                                               "tax_ids": [[0, 0, {"tax_src_id": sale_tax, "tax_dest_id": exports}]]},
+                   force_id=2)
     env.create("res.partner", {"name": "OdooBot", "active": False, "email": "odoobot@example.com"}, force_id=2)
     env.create("res.partner", {"name": "Administrator", "company_id": 1}, force_id=3)
     env.create("res.partner", {"name": "Public user", "active": False, "company_id": 1}, force_id=4)
@@ -3406,7 +3615,7 @@ class OdooSim(HttpSim):
         self.admin_uid = ADMIN_UID
         self.admin_api_key = ADMIN_API_KEY
         self.sync_api_key = SYNC_API_KEY
-        self.schema = build_schema()
+        self.schema = build_schema(version)
         self.lock = threading.RLock()
         self.store = Store(db)
         self.rights = {}
@@ -4167,7 +4376,7 @@ def main(argv=None):
     ap.add_argument("--seed", action="store_true",
                     help="add the ACME catalogue and stock (only when the database is created)")
     ap.add_argument("--dbname", default=None, help="database name (default acme for 18, acme19 for 19)")
-    ap.add_argument("--tax-rate", type=float, default=0.15, help="sales tax rate on every line (default 0.15)")
+    ap.add_argument("--tax-rate", type=float, default=0.15, help="rate of the company's default sale tax, which new products carry (default 0.15)")
     ap.add_argument("--web-version-on-18", action="store_true", help="also serve GET /web/version in 18 mode")
     ap.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
     args = ap.parse_args(argv)

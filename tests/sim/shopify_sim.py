@@ -2060,7 +2060,10 @@ obj_type("LineItem", {
     "fulfillableQuantity": F("Int!", lambda c, o, a: _line_unfulfilled(c, o)),
     "requiresShipping": F("Boolean!", lambda c, o, a: o["requires_shipping"]),
     "taxable": F("Boolean!"),
-    "isGiftCard": F("Boolean!", lambda c, o, a: False),
+    "isGiftCard": F("Boolean!", lambda c, o, a: bool(o.get("gift_card"))),
+    "taxLines": F("[TaxLine!]!", lambda c, o, a: o.get("tax_lines") or []),
+    "discountAllocations": F("[DiscountAllocation!]!", lambda c, o, a: o.get("discount_allocations") or []),
+    "duties": F("[Duty!]!", lambda c, o, a: o.get("duties") or []),
     "originalUnitPriceSet": F("MoneyBag!", lambda c, o, a: money_bag(o["price"], c.sim.store.currency)),
     "discountedUnitPriceSet": F("MoneyBag!", lambda c, o, a: money_bag(o["price"], c.sim.store.currency)),
     "originalTotalSet": F("MoneyBag!", lambda c, o, a: money_bag(dec(o["price"]) * o["quantity"],
@@ -2079,7 +2082,27 @@ obj_type("ShippingLine", {
     "carrierIdentifier": F("String", lambda c, o, a: None),
     "originalPriceSet": F("MoneyBag!", lambda c, o, a: money_bag(o["price"], c.sim.store.currency)),
     "discountedPriceSet": F("MoneyBag!", lambda c, o, a: money_bag(o["discounted_price"], c.sim.store.currency)),
+    "taxLines": F("[TaxLine!]!", lambda c, o, a: o.get("tax_lines") or []),
+    "discountAllocations": F("[DiscountAllocation!]!", lambda c, o, a: o.get("discount_allocations") or []),
 })
+
+# Money on lines (REST tax_lines / discount_allocations kept on the stored line, shown in GraphQL's names)
+obj_type("TaxLine", {
+    "title": F("String"),
+    "rate": F("Float", lambda c, o, a: o.get("rate")),
+    "ratePercentage": F("Float", lambda c, o, a: None if o.get("rate") is None else round(o["rate"] * 100, 6)),
+    "priceSet": F("MoneyBag!", lambda c, o, a: money_bag(o["price"], c.sim.store.currency)),
+    "channelLiable": F("Boolean", lambda c, o, a: bool(o.get("channel_liable"))),
+})
+obj_type("DiscountAllocation", {
+    "allocatedAmountSet": F("MoneyBag!", lambda c, o, a: money_bag(o["amount"], c.sim.store.currency)),
+})
+obj_type("Duty", {
+    "id": F("ID!", lambda c, o, a: gid("Duty", o["id"])),
+    "harmonizedSystemCode": F("String", lambda c, o, a: o.get("harmonized_system_code")),
+    "price": F("MoneyBag!", lambda c, o, a: money_bag(o["price"], c.sim.store.currency)),
+    "taxLines": F("[TaxLine!]!", lambda c, o, a: o.get("tax_lines") or []),
+}, interfaces=("Node",))
 
 obj_type("FulfillmentTrackingInfo", {"company": F("String"), "number": F("String"), "url": F("URL")})
 obj_type("FulfillmentLineItem", {
@@ -2185,6 +2208,13 @@ obj_type("Order", {
     "currentTotalPriceSet": F("MoneyBag!", lambda c, o, a: money_bag(order_totals(o)["current_total"], o["currency"])),
     "totalShippingPriceSet": F("MoneyBag!", lambda c, o, a: money_bag(order_totals(o)["shipping"], o["currency"])),
     "totalTaxSet": F("MoneyBag", lambda c, o, a: money_bag(order_totals(o)["tax"], o["currency"])),
+    "currentTotalTaxSet": F("MoneyBag!", lambda c, o, a: money_bag(order_totals(o)["tax"], o["currency"])),
+    "currentSubtotalPriceSet": F("MoneyBag!", lambda c, o, a: money_bag(order_totals(o)["current_subtotal"],
+                                                                        o["currency"])),
+    "totalTipReceivedSet": F("MoneyBag!", lambda c, o, a: money_bag(order_totals(o)["tip"], o["currency"])),
+    "currentTotalDutiesSet": F("MoneyBag", lambda c, o, a: money_bag(order_totals(o)["duties"], o["currency"])
+                               if order_totals(o)["duties"] else None),
+    "taxesIncluded": F("Boolean!", lambda c, o, a: bool(o.get("taxes_included"))),
     "totalDiscountsSet": F("MoneyBag", lambda c, o, a: money_bag(order_totals(o)["discounts"], o["currency"])),
     "customer": F("Customer", lambda c, o, a: o.get("customer")),
     "shippingAddress": F("MailingAddress", lambda c, o, a: o.get("shipping_address")),
@@ -2580,13 +2610,20 @@ def level_quantities(lv):
 
 
 def order_totals(o):
+    """Shopify's order totals. Line discounts are in total_discounts (the sum of the lines' discount_allocations for
+    an order made from a money fixture); shipping is counted at its discounted price; price-included taxes
+    (taxes_included) are inside the prices already; a tip is a line item of its own; duties add to the total."""
     subtotal = sum(dec(li["price"]) * li["quantity"] for li in o["line_items"])
     current = sum(dec(li["price"]) * li["current_quantity"] for li in o["line_items"])
-    shipping = sum(dec(s["price"]) for s in o["shipping_lines"])
+    shipping = sum(dec(s.get("discounted_price", s["price"])) for s in o["shipping_lines"])
     tax = dec(o.get("total_tax") or "0")
     discounts = dec(o.get("total_discounts") or "0")
-    return {"subtotal": subtotal, "shipping": shipping, "tax": tax, "discounts": discounts,
-            "total": subtotal + shipping + tax - discounts, "current_total": current + shipping + tax - discounts}
+    tip = dec(o.get("total_tip_received") or "0")
+    duties = sum((dec(d["price"]) for li in o["line_items"] for d in li.get("duties") or []), dec("0"))
+    added = (dec("0") if o.get("taxes_included") else tax) + duties
+    return {"subtotal": subtotal, "shipping": shipping, "tax": tax, "discounts": discounts, "tip": tip,
+            "duties": duties, "current_subtotal": current - discounts,
+            "total": subtotal + shipping + added - discounts, "current_total": current + shipping + added - discounts}
 
 
 MAIN_LOCATION = 71263993878
@@ -2950,6 +2987,14 @@ class Store:
                                              ln.get("title")))
         if not lines:
             raise SimError("an order needs at least one line")
+        money = spec.get("money")  # a REST order (tests/fixtures/money): its taxes, discounts, gift cards, tip
+        if money:
+            for li, src in zip(lines, money.get("line_items") or []):
+                for key in ("tax_lines", "discount_allocations", "duties"):
+                    li[key] = copy.deepcopy(src.get(key) or [])
+                for key in ("gift_card", "taxable", "requires_shipping"):
+                    if key in src:
+                        li[key] = bool(src[key])
         # customer / address: a dict, false for none, absent for Maria Lopez (the fixtures' customer)
         customer = None if spec.get("customer") is False else copy.deepcopy(spec.get("customer") or MARIA)
         address = None if spec.get("address") is False else copy.deepcopy(spec.get("address") or MARIA_ADDRESS)
@@ -2959,6 +3004,9 @@ class Store:
             "title": ship.get("title", "Standard Shipping"), "code": ship.get("code", "Standard"),
             "price": money2(ship.get("price", "7.99")), "source": "shopify",
             "discounted_price": money2(ship.get("price", "7.99")), "tax_lines": []}]
+        if money:
+            shipping_lines = [dict(copy.deepcopy(sl), id=int(sl.get("id") or self.next("shipping_line")))
+                              for sl in money.get("shipping_lines") or []]
         order = {
             "id": oid, "name": "#%d" % number, "order_number": number, "number": number - 1000,
             "email": spec.get("email", customer.get("email") if customer else None), "phone": None,
@@ -2971,6 +3019,17 @@ class Store:
             "buyer_accepts_marketing": False, "customer": customer, "billing_address": address,
             "shipping_address": copy.deepcopy(address), "line_items": lines, "shipping_lines": shipping_lines,
             "fulfillment_order_ids": [], "fulfillment_ids": [], "refunds": []}
+        if money:
+            order["taxes_included"] = bool(money.get("taxes_included"))
+            order["total_tax"] = money2(sum((dec(t["price"]) for x in lines + shipping_lines
+                                             for t in x.get("tax_lines") or []), dec("0")))
+            order["total_discounts"] = money2(sum((dec(d["amount"]) for li in lines
+                                                   for d in li.get("discount_allocations") or []), dec("0")))
+            order["total_tip_received"] = money.get("total_tip_received") or "0.00"
+            order["discount_codes"] = copy.deepcopy(money.get("discount_codes") or [])
+            order["discount_applications"] = copy.deepcopy(money.get("discount_applications") or [])
+            if money.get("currency"):
+                order["currency"] = money["currency"]
         self.orders[oid] = order
         fo_id = int(spec["fulfillment_order_id"]) if spec.get("fulfillment_order_id") else self.next("fo")
         location = int(spec.get("location_id") or self.primary_location)
@@ -3098,8 +3157,10 @@ def rest_line_item(store, order, li):
         "fulfillment_service": li["fulfillment_service"], "requires_shipping": li["requires_shipping"],
         "taxable": li["taxable"], "gift_card": li["gift_card"], "grams": li["grams"], "vendor": li["vendor"],
         "product_exists": li["product_exists"],
-        "tax_lines": [{"title": "OR State Tax", "rate": 0.0, "price": "0.00"}],
-        "discount_allocations": [], "properties": list(li.get("properties") or [])}
+        "tax_lines": copy.deepcopy(li["tax_lines"]) if "tax_lines" in li else [
+            {"title": "OR State Tax", "rate": 0.0, "price": "0.00"}],
+        "discount_allocations": copy.deepcopy(li.get("discount_allocations") or []),
+        "duties": copy.deepcopy(li.get("duties") or []), "properties": list(li.get("properties") or [])}
 
 
 def rest_order(store, o):
@@ -3127,7 +3188,14 @@ def rest_order(store, o):
         "subtotal_price": money2(t["subtotal"]), "total_line_items_price": money2(t["subtotal"]),
         "total_discounts": money2(t["discounts"]), "total_tax": money2(t["tax"]), "total_price": money2(t["total"]),
         "total_shipping_price_set": rest_money_set(t["shipping"], o["currency"]),
-        "taxes_included": o["taxes_included"], "tax_lines": [], "discount_codes": [], "note": o["note"],
+        "current_subtotal_price": money2(t["current_subtotal"]), "current_total_tax": money2(t["tax"]),
+        "current_total_price": money2(t["current_total"]),
+        "current_total_price_set": rest_money_set(t["current_total"], o["currency"]),
+        "current_total_tax_set": rest_money_set(t["tax"], o["currency"]),
+        "total_tip_received": money2(t["tip"]),
+        "taxes_included": o["taxes_included"], "tax_lines": [],
+        "discount_codes": copy.deepcopy(o.get("discount_codes") or []),
+        "discount_applications": copy.deepcopy(o.get("discount_applications") or []), "note": o["note"],
         "note_attributes": list(o["note_attributes"]), "tags": o["tags"], "source_name": o["source_name"],
         "gateway": o["gateway"], "payment_gateway_names": [o["gateway"]],
         "buyer_accepts_marketing": o["buyer_accepts_marketing"], "customer": customer,
@@ -3657,6 +3725,17 @@ class ShopifySim(AdminSubscriptions, HttpSim):
                                           for li in tpl.get("line_items") or []])
                 spec.setdefault("email", tpl.get("email"))
                 spec.setdefault("financial_status", tpl.get("financial_status"))
+            if spec.get("money_fixture"):  # a file of tests/fixtures/money (or a path): the order with its money
+                path = Path(spec.pop("money_fixture"))
+                if not path.is_absolute():
+                    path = Path(__file__).resolve().parent.parent / "fixtures" / "money" / path
+                doc = json.loads(path.read_text())
+                spec["money"] = doc
+                spec.setdefault("lines", [{"sku": li.get("sku"), "quantity": li["quantity"], "price": li["price"],
+                                           "title": li.get("title")} for li in doc["line_items"]])
+                spec.setdefault("shipping", False)
+                spec.setdefault("email", doc.get("email"))
+                spec.setdefault("financial_status", doc.get("financial_status"))
             if not spec.get("lines"):
                 spec["lines"] = [{"sku": "ACME-TEE-BLK-M", "quantity": 2}, {"sku": "ACME-MUG-350", "quantity": 1},
                                  {"sku": "ACME-CAP-NVY", "quantity": 1}]

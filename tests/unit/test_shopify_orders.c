@@ -287,6 +287,65 @@ static void test_shopify_order_guest_without_addresses(void **state)
     json_decref(g);
 }
 
+/* Taxes, discount allocations, a gift card and the order's current money become the REST fields the mapper books
+ * (with both moneys in *_set); a tax amount that is not a decimal is refused, not read as zero. */
+static void test_shopify_order_money(void **state)
+{
+    (void)state;
+    json_t *g = parse(ORDER);
+    json_t *bag = parse("{\"shopMoney\": {\"amount\": \"84.33\", \"currencyCode\": \"USD\"},"
+                        " \"presentmentMoney\": {\"amount\": \"78.1\", \"currencyCode\": \"EUR\"}}");
+    json_object_set_new(g, "currentTotalPriceSet", bag);
+    json_object_set_new(g, "taxesIncluded", json_true());
+    json_object_set_new(g, "presentmentCurrencyCode", json_string("EUR"));
+    json_object_set_new(g, "currentTotalDutiesSet", json_null());
+    json_t *line = json_array_get(json_object_get(json_object_get(g, "lineItems"), "nodes"), 0);
+    json_object_set_new(line, "isGiftCard", json_true());
+    json_object_set_new(line, "taxLines", parse(
+        "[{\"title\": \"IL State Tax\", \"rate\": 0.0625, \"priceSet\": {\"shopMoney\": {\"amount\": \"2.7\","
+        " \"currencyCode\": \"USD\"}}}, {\"title\": \"Cook County Tax\", \"rate\": 0.01, \"priceSet\":"
+        " {\"shopMoney\": {\"amount\": \"0.43\", \"currencyCode\": \"USD\"}}}]"));
+    json_object_set_new(line, "discountAllocations", parse(
+        "[{\"allocatedAmountSet\": {\"shopMoney\": {\"amount\": \"4.8\", \"currencyCode\": \"USD\"}}}]"));
+    json_object_set_new(line, "duties", parse(
+        "[{\"id\": \"gid://shopify/Duty/42\", \"price\": {\"shopMoney\": {\"amount\": \"3.0\", \"currencyCode\":"
+        " \"USD\"}}, \"taxLines\": [{\"title\": \"Import VAT\", \"rate\": 0.2, \"priceSet\": {\"shopMoney\":"
+        " {\"amount\": \"0.6\", \"currencyCode\": \"USD\"}}}]}]"));
+    json_t *o = convert_ok(g);
+    assert_string_equal(s_of(o, "current_total_price"), "84.33");
+    const json_t *pm = json_object_get(json_object_get(o, "current_total_price_set"), "presentment_money");
+    assert_string_equal(s_of(pm, "amount"), "78.10");
+    assert_string_equal(s_of(pm, "currency_code"), "EUR");
+    assert_true(json_is_true(json_object_get(o, "taxes_included")));
+    assert_string_equal(s_of(o, "presentment_currency"), "EUR");
+    assert_null(json_object_get(o, "current_total_duties")); /* a null bag is left out */
+    const json_t *li = json_array_get(json_object_get(o, "line_items"), 0);
+    assert_true(json_is_true(json_object_get(li, "gift_card")));
+    const json_t *taxes = json_object_get(li, "tax_lines");
+    assert_int_equal(json_array_size(taxes), 2);
+    assert_string_equal(s_of(json_array_get(taxes, 0), "title"), "IL State Tax");
+    assert_string_equal(s_of(json_array_get(taxes, 0), "price"), "2.70");
+    assert_true(json_real_value(json_object_get(json_array_get(taxes, 1), "rate")) == 0.01);
+    assert_string_equal(s_of(json_array_get(json_object_get(li, "discount_allocations"), 0), "amount"), "4.80");
+    const json_t *duty = json_array_get(json_object_get(li, "duties"), 0);
+    assert_int_equal(json_integer_value(json_object_get(duty, "id")), 42);
+    assert_string_equal(s_of(duty, "price"), "3.00");
+    assert_string_equal(s_of(json_array_get(json_object_get(duty, "tax_lines"), 0), "price"), "0.60");
+    /* the second line has none: empty lists, not absent ones */
+    const json_t *li2 = json_array_get(json_object_get(o, "line_items"), 1);
+    assert_int_equal(json_array_size(json_object_get(li2, "tax_lines")), 0);
+    assert_false(json_is_true(json_object_get(li2, "gift_card")));
+    json_decref(o);
+
+    json_object_set_new(json_object_get(json_object_get(json_array_get(json_object_get(line, "taxLines"), 0),
+                                                        "priceSet"), "shopMoney"), "amount", json_string("2,70"));
+    err_t e;
+    err_clear(&e);
+    assert_null(shopify_order_from_graphql(g, &e));
+    assert_string_equal(e.code, "shopify.order_shape");
+    json_decref(g);
+}
+
 static void expect_refused(json_t *g, err_class_t cls, const char *code, const char *in_message)
 {
     err_t e;
@@ -359,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_shopify_order_line_discounts_are_exact),
         cmocka_unit_test(test_shopify_order_financial_status_and_cancellation),
         cmocka_unit_test(test_shopify_order_guest_without_addresses),
+        cmocka_unit_test(test_shopify_order_money),
         cmocka_unit_test(test_shopify_order_refuses_partial_and_malformed_answers),
     };
     return cmocka_run_group_tests_name("shopify_orders", tests, NULL, NULL);
