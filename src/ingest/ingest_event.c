@@ -482,13 +482,14 @@ ingest_auth_t ingest_source_verify(const cfg_source_t *src, const char *sig_hdr,
         return INGEST_AUTH_MISSING;
     if (strncasecmp(sig_hdr, "sha256=", 7) == 0)
         sig_hdr += 7;
-    unsigned char sig[64];
-    size_t n = strlen(sig_hdr);
+    /* Exactly 64 hex or 44 base64 characters, decoded into exactly 32 bytes; anything else is refused unread. */
+    unsigned char sig[CRYPTO_SHA256_LEN];
+    size_t n = strnlen(sig_hdr, 2 * CRYPTO_SHA256_LEN + 1);
     if (n == 2 * CRYPTO_SHA256_LEN) {
         if (!hex_decode(sig_hdr, n, sig))
             return INGEST_AUTH_BAD;
-    } else if (n == 44) {
-        if (crypto_base64_decode(sig_hdr, n, sig) != CRYPTO_SHA256_LEN)
+    } else if (n == CRYPTO_SHA256_B64_LEN) {
+        if (crypto_base64_decode(sig_hdr, n, sig, sizeof(sig)) != CRYPTO_SHA256_LEN)
             return INGEST_AUTH_BAD;
     } else {
         return INGEST_AUTH_BAD;
