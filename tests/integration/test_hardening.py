@@ -43,3 +43,26 @@ def test_overlong_shopify_signature_is_401_and_the_server_lives(server, extra):
     assert server.jobs() == []
     status, doc = server.post_webhook(body, event_id="evt-long-sig-ok")
     assert (status, doc.get("status")) == (200, "stored"), doc
+
+
+# ---- item 2: what the ack path accepts, the worker can read --------------------------------------------------------
+
+def _order_with(raw_tail):
+    """orders/create of the fixture with `raw_tail` (raw JSON text) as the value of a new last member."""
+    doc = fixture_bytes("orders_create.json").rstrip()
+    assert doc.endswith(b"}")
+    return doc[:-1] + b', "x_probe": ' + raw_tail + b"}"
+
+
+@pytest.mark.parametrize("tail", [b'"ends in NUL \\u0000"', b'"\\ud800"', b'"\\udc00 alone"', b'"\\ud800\\u0041"',
+                                  b"1e999999", b"-1e999999", b"9" * 30000, b"9223372036854775808"],
+                         ids=["nul", "lone-high", "lone-low", "high-then-nonlow", "huge-real", "huge-negative",
+                              "30000-digits", "int64-plus-one"])
+def test_a_body_the_worker_cannot_read_is_400_and_not_stored(server, tail):
+    """Issue 13, item 2: these were acknowledged 200 and their job went dead at once (jscan accepted what jansson
+    refuses); Shopify does not resend an acknowledged delivery, so the order was silently lost."""
+    status, doc = server.post_webhook(_order_with(tail), event_id="evt-unreadable")
+    assert status == 400, (status, doc)
+    assert isinstance(doc, dict) and doc.get("error"), doc
+    assert server.jobs() == []
+
