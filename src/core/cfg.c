@@ -261,31 +261,49 @@ static void secret_free(cfg_secret_t *s)
     s->len = 0;
 }
 
-static int read_secret_file(const char *path, cfg_secret_t *out)
+/* A secret file holds the secret on its first line (docs/synchub.example.ini); anything after that line is ignored.
+ * At most CFG_SECRET_FILE_MAX bytes are read, so a path like /dev/zero cannot hang the parser or fill memory, and a
+ * secret with a NUL or control character is refused (it is a wrong file, not a secret). 0, or -1 with *why set. */
+#define CFG_SECRET_FILE_MAX 4096
+static int read_secret_file(const char *path, cfg_secret_t *out, const char **why)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    buf_t b = BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(&b, chunk, n);
-    int bad = ferror(f);
-    fclose(f);
-    OPENSSL_cleanse(chunk, sizeof(chunk));
-    /* A trailing newline is an editor's, not the secret's. */
-    while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
-        b.data[--b.len] = '\0';
-    if (bad || b.len == 0) {
-        if (b.data)
-            OPENSSL_cleanse(b.data, b.len);
-        buf_release(&b);
-        errno = bad ? EIO : ENODATA;
+    if (!f) {
+        *why = strerror(errno);
         return -1;
     }
-    out->value = buf_detach(&b, &out->len);
-    return 0;
+    char data[CFG_SECRET_FILE_MAX + 1];
+    size_t n = fread(data, 1, sizeof(data), f);
+    int bad = ferror(f);
+    fclose(f);
+    size_t len = 0;
+    while (len < n && data[len] != '\n')
+        len++;
+    if (len < n && len && data[len - 1] == '\r') /* a CRLF editor's line end, not the secret's */
+        len--;
+    size_t i = 0;
+    while (i < len && i < CFG_SECRET_FILE_MAX && (unsigned char)data[i] >= 0x20 && data[i] != 0x7f)
+        i++;
+    int rc = -1;
+    if (bad) {
+        *why = strerror(EIO);
+    } else if (i < len && i < CFG_SECRET_FILE_MAX) {
+        *why = data[i] == '\0' ? "its first line holds a NUL character (not a text file?)"
+                               : "its first line holds a control character";
+    } else if (len >= CFG_SECRET_FILE_MAX) {
+        *why = "its first line is longer than 4 KiB (a secret file holds the secret on its first line)";
+    } else if (len == 0) {
+        *why = n ? "its first line is empty" : "file is empty";
+    } else if ((out->value = malloc(len + 1)) == NULL) {
+        *why = strerror(ENOMEM);
+    } else {
+        memcpy(out->value, data, len);
+        out->value[len] = '\0';
+        out->len = len;
+        rc = 0;
+    }
+    OPENSSL_cleanse(data, sizeof(data));
+    return rc;
 }
 
 static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
@@ -489,9 +507,9 @@ static void set_secret(cfg_parse_t *p, cfg_secret_t *dst, const char *key, const
 {
     secret_free(dst);
     if (strcmp(how, "file") == 0) {
-        if (read_secret_file(v, dst) < 0)
-            cfg_error(p, p->line, "%s_file: cannot read a secret from '%s': %s", key, v,
-                      errno == ENODATA ? "file is empty" : strerror(errno));
+        const char *why = NULL;
+        if (read_secret_file(v, dst, &why) < 0)
+            cfg_error(p, p->line, "%s_file: cannot read a secret from '%s': %s", key, v, why);
     } else if (strcmp(how, "env") == 0) {
         const char *e = getenv(v);
         if (!e || !*e)

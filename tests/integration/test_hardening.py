@@ -66,3 +66,28 @@ def test_a_body_the_worker_cannot_read_is_400_and_not_stored(server, tail):
     assert isinstance(doc, dict) and doc.get("error"), doc
     assert server.jobs() == []
 
+
+
+# ---- item 6: secret files: first line, bounded ---------------------------------------------------------------------
+
+def test_check_config_refuses_dev_zero_as_secret_file_promptly(make_synchub):
+    """webhook_secret_file = /dev/zero made check-config hang while memory grew (2.5 GB in 10 s)."""
+    hub = make_synchub()
+    hub.set(f"shop {SHOP}", webhook_secret=None, webhook_secret_file="/dev/zero")
+    hub.write_config()
+    cp = hub.run("check-config", timeout=20)
+    assert cp.returncode != 0
+    assert "webhook_secret_file" in cp.stderr and "NUL" in cp.stderr, cp.stderr
+    assert f"{hub.config}:" in cp.stderr, cp.stderr  # FILE:LINE
+
+
+def test_secret_file_second_line_is_ignored(make_synchub, tmp_path):
+    """The sample config says "first line of the file": a trailing second line made every webhook 401."""
+    secret_file = tmp_path / "shop-secret"
+    secret_file.write_text(SECRET + "\nrotated on 2026-12-01 by ops\n")
+    hub = make_synchub()
+    hub.set("server", workers=0)
+    hub.set(f"shop {SHOP}", webhook_secret=None, webhook_secret_file=str(secret_file))
+    hub.start()
+    status, doc = hub.post_webhook(fixture_bytes("orders_create.json"), event_id="evt-secret-file")
+    assert (status, doc.get("status")) == (200, "stored"), doc

@@ -147,6 +147,61 @@ static void test_cfg_secret_sources_and_no_echo(void **state)
     buf_release(&e);
 }
 
+/* Issue 13, item 6: a secret file is read for its first line only, never more than a few KiB (webhook_secret_file =
+ * /dev/zero hung check-config while memory grew), and a NUL or control character is refused with FILE:LINE. */
+static void secret_file_case(const char *secret_path, const char *want_value, const char *want_error)
+{
+    char text[512];
+    snprintf(text, sizeof(text), "[shop a.myshopify.com]\n\nwebhook_secret_file = %s\n", secret_path);
+    buf_t e = BUF_INIT;
+    char *path;
+    cfg_t *c = load(text, &e, &path);
+    if (want_value) {
+        assert_non_null(c);
+        assert_string_equal(cfg_shop_find(c, "a.myshopify.com")->webhook_secret.value, want_value);
+        cfg_free(c);
+    } else {
+        assert_null(c);
+        char want[600];
+        snprintf(want, sizeof(want), "%s:3: webhook_secret_file: cannot read a secret from '%s': %s", path,
+                 secret_path, want_error);
+        if (!strstr(buf_str(&e), want))
+            fail_msg("want '%s' in:\n%s", want, buf_str(&e));
+    }
+    unlink(path);
+    free(path);
+    buf_release(&e);
+}
+
+static void test_cfg_secret_file_first_line_bounded(void **state)
+{
+    (void)state;
+    const char *files[][3] = {
+        {"s3cret\nsecond line from an editor\n", "s3cret", NULL},
+        {"s3cret\r\n", "s3cret", NULL},
+        {"s3c\tret\n", NULL, "its first line holds a control character"},
+        {"\nsecret on line two\n", NULL, "its first line is empty"},
+        {"", NULL, "file is empty"},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *f = write_tmp(files[i][0]);
+        secret_file_case(f, files[i][1], files[i][2]);
+        unlink(f);
+        free(f);
+    }
+    char *big = malloc(6000);
+    memset(big, 'k', 5999);
+    big[5999] = '\0';
+    char *f = write_tmp(big);
+    secret_file_case(f, NULL, "its first line is longer than 4 KiB");
+    unlink(f);
+    free(f);
+    free(big);
+    alarm(5); /* the old reader never returned on /dev/zero (and grew without bound) */
+    secret_file_case("/dev/zero", NULL, "its first line holds a NUL character");
+    alarm(0);
+}
+
 static void test_cfg_refuses_secret_twice_and_missing_secret(void **state)
 {
     (void)state;
@@ -315,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_cfg_ops_listen),
         cmocka_unit_test(test_cfg_errors_name_file_and_line),
         cmocka_unit_test(test_cfg_secret_sources_and_no_echo),
+        cmocka_unit_test(test_cfg_secret_file_first_line_bounded),
         cmocka_unit_test(test_cfg_refuses_secret_twice_and_missing_secret),
         cmocka_unit_test(test_cfg_long_lines),
         cmocka_unit_test(test_cfg_odoo_section),
