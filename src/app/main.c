@@ -31,6 +31,7 @@ static const char usage[] =
     "  reconcile orders|inventory   find and repair what webhooks and polls missed (`synchub reconcile --help`)\n"
     "  trace SHOP order ID|NAME   what synchub did for one order: deliveries, jobs, Odoo writes, Shopify pushes\n"
     "  import events --source NAME FILE.csv   shipment events from a partner's flat file (docs/events.md)\n"
+    "  store check [--full]    check the store for damage (serve and worker do at start)\n"
     "  version                 versions of synchub and its libraries\n"
     "  help config             every configuration key with its default\n"
     "\n"
@@ -39,7 +40,7 @@ static const char usage[] =
     "  --json                  machine-readable output for listings\n"
     "  -h, --help              this text; `synchub COMMAND --help` for a command\n"
     "\n"
-    "exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 store unavailable\n";
+    "exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 store unavailable, 4 store damaged or empty\n";
 
 static int cmd_version(void)
 {
@@ -158,6 +159,13 @@ int main(int argc, char **argv)
          "usage: synchub audit [--limit N] [--json]\n"
          "The operator actions, newest first: retry, discard, replay (single and by cause) and reveals of customer\n"
          "data, each with who (token:NAME from the dashboard, cli:USER from this CLI), when and on what.\n"},
+        {"store", cmd_store,
+         "usage: synchub --config FILE store check [--full]\n"
+         "Checks the configured store for damage without changing it. SQLite: PRAGMA quick_check (every page;\n"
+         "--full: integrity_check, every index entry too), and an existing but empty (0-byte) file is refused.\n"
+         "PostgreSQL: every table of the store read through, and amcheck on its indexes when installed.\n"
+         "serve and worker run the quick check at start and refuse a damaged or empty store.\n"
+         "Exit 0 when intact, 4 when damaged or empty, 3 when the store could not be looked at.\n"},
         {"status", cmd_status,
          "usage: synchub status [--json]\n"
          "Jobs per state, age of the oldest queued job, retries in the last hour, dead jobs.\n"},

@@ -405,6 +405,19 @@ static int migrate(store_t *s, err_t *err)
     return 0;
 }
 
+/* A store synchub creates holds customer data: owner-only (0600) whatever the umask, for its -wal and -shm too
+ * (SQLite gives those the database file's mode when it creates them; these exist already, so set them here). */
+static void restrict_mode(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char *p = NULL;
+        if (asprintf(&p, "%s%s", path, suffix[i]) >= 0)
+            (void)chmod(p, 0600);
+        free(p);
+    }
+}
+
 static void lite_db_close(store_db_t *db);
 static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err);
 static void lite_disconnect(store_t *s);
@@ -428,12 +441,16 @@ store_db_t *store__sqlite_open(const char *path, int64_t busy_timeout_ms, err_t 
         lite_db_close(db);
         return NULL;
     }
+    struct stat before;
+    bool created = stat(path, &before) < 0 && errno == ENOENT;
     store_t *s = lite_connect(db, true, 0, err);
     if (!s) {
         lite_db_close(db);
         return NULL;
     }
     int rc = migrate(s, err);
+    if (created)
+        restrict_mode(path);
     lite_disconnect(s);
     if (rc < 0) {
         lite_db_close(db);

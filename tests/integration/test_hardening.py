@@ -91,3 +91,90 @@ def test_secret_file_second_line_is_ignored(make_synchub, tmp_path):
     hub.start()
     status, doc = hub.post_webhook(fixture_bytes("orders_create.json"), event_id="evt-secret-file")
     assert (status, doc.get("status")) == (200, "stored"), doc
+
+
+# ---- item 5: a damaged or empty store refuses to start; `synchub store check` --------------------------------------
+
+STORE_DAMAGED_RC = 4
+
+
+def _fill_and_stop(hub, n=300):
+    hub.set("server", workers=0)
+    hub.start()
+    for i in range(n):
+        status, doc = hub.post_webhook(order_body(7200000000000 + i, note="x" * 400), event_id=f"evt-fill-{i}")
+        assert status == 200, doc
+    hub.stop()
+
+
+def _damage_interior_pages(path):
+    """Overwrite pages 3..6 (b-tree pages of the tables, not the schema on page 1) with garbage."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big") or 65536
+    assert len(data) > 8 * page, "the store is too small to damage its interior"
+    for p in range(2, 6):
+        data[p * page:(p + 1) * page] = bytes((i * 37 + p) % 251 for i in range(page))
+    path.write_bytes(bytes(data))
+
+
+@sqlite_only
+def test_damaged_store_refuses_to_start_and_store_check_says_so(make_synchub):
+    """A store whose interior pages are damaged started, /readyz 200, and only `jobs list` said "malformed"."""
+    hub = make_synchub()
+    _fill_and_stop(hub)
+    cp = hub.run("store", "check")
+    assert cp.returncode == 0 and "store ok" in cp.stdout, (cp.stdout, cp.stderr)
+    _damage_interior_pages(hub.store)
+
+    cp = hub.run("store", "check")
+    assert cp.returncode == STORE_DAMAGED_RC, (cp.returncode, cp.stdout, cp.stderr)
+    assert "damaged" in cp.stderr and str(hub.store) in cp.stderr, cp.stderr
+    cp = hub.run("serve", timeout=60)
+    assert cp.returncode == STORE_DAMAGED_RC, (cp.returncode, cp.stdout, cp.stderr)
+    assert "damaged" in cp.stderr, cp.stderr
+    assert "restore" in cp.stderr, cp.stderr
+
+
+@sqlite_only
+def test_empty_store_file_refuses_to_start(make_synchub):
+    """A 0-byte store file started as an empty queue, every job gone, nothing logged."""
+    hub = make_synchub()
+    _fill_and_stop(hub, n=3)
+    hub.store.write_bytes(b"")
+    for wal in (hub.store.with_name(hub.store.name + "-wal"), hub.store.with_name(hub.store.name + "-shm")):
+        if wal.exists():
+            wal.unlink()
+    cp = hub.run("serve", timeout=60)
+    assert cp.returncode == STORE_DAMAGED_RC, (cp.returncode, cp.stdout, cp.stderr)
+    assert "empty" in cp.stderr and str(hub.store) in cp.stderr, cp.stderr
+    cp = hub.run("store", "check")
+    assert cp.returncode == STORE_DAMAGED_RC and "empty" in cp.stderr, (cp.stdout, cp.stderr)
+    assert hub.store.stat().st_size == 0, "the check must not write"
+
+
+@sqlite_only
+def test_new_store_is_created_owner_only(make_synchub):
+    """Low item: a store file synchub creates was world-readable (0644) under the usual umask."""
+    hub = make_synchub()
+    old = os.umask(0o022)
+    try:
+        hub.set("server", workers=0)
+        hub.start()
+    finally:
+        os.umask(old)
+    status, doc = hub.post_webhook(order_body(7300000000000), event_id="evt-mode")
+    assert status == 200, doc
+    for f in (hub.store, hub.store.with_name(hub.store.name + "-wal")):
+        if f.exists():
+            assert f.stat().st_mode & 0o077 == 0, f"{f} is {oct(f.stat().st_mode)}"
+
+
+def test_store_check_on_the_configured_engine(make_synchub):
+    """`synchub store check` answers for either engine (PostgreSQL when SYNCHUB_TEST_STORE=postgres)."""
+    hub = make_synchub()
+    hub.set("server", workers=0)
+    hub.start()
+    assert hub.post_webhook(order_body(7400000000000), event_id="evt-check")[0] == 200
+    cp = hub.run("store", "check")
+    assert cp.returncode == 0, (cp.stdout, cp.stderr)
+    assert "store ok" in cp.stdout
