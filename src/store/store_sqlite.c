@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -1130,13 +1131,42 @@ static int lite_stats(store_t *s, int64_t now, store_stats_t *out, err_t *err)
     return 0;
 }
 
+/* ---- readiness: is there room for a new delivery? (issue 13, item 4) ------------------------------------------ */
+
+/* Room a new delivery needs: a large order with its index entries and WAL frames. */
+#define PROBE_ROOM_BYTES (64 * 1024)
+
+/* Rewriting an existing row (the probe below) fits in pages the store already has, so it succeeds on a full disk
+ * or at [store] max_size while every new delivery gets 503. Check the room itself: the file system's free space,
+ * and new pages under max_page_count (a row of that size inserted and rolled back: nothing is written). */
+static int lite_room(store_t *s, err_t *err)
+{
+    struct statvfs vfs;
+    if (statvfs(s->db->path, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < PROBE_ROOM_BYTES) {
+        err_set(err, ERR_TRANSIENT, "store.full", "the file system of the store %s has less than %d KiB free",
+                s->db->path, PROBE_ROOM_BYTES / 1024);
+        return -1;
+    }
+    if (s->db->max_size <= 0)
+        return 0;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SAVEPOINT room; INSERT INTO meta(key, value) VALUES('ready_probe_room', "
+                               "zeroblob(%d));", PROBE_ROOM_BYTES);
+    int rc = exec(s, sql, err);
+    err_t ignored;
+    if (exec(s, "ROLLBACK TO room; RELEASE room;", &ignored) < 0)
+        rc = -1; /* the caller rolls the whole transaction back */
+    return rc;
+}
+
 static int lite_probe_write(store_t *s, err_t *err)
 {
     if (begin_write(s, err) < 0)
         return -1;
     if (exec(s, "INSERT INTO meta(key, value) VALUES('ready_probe', strftime('%s','now'))"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-             err) < 0) {
+             err) < 0 ||
+        lite_room(s, err) < 0) {
         rollback(s);
         return -1;
     }

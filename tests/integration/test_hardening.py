@@ -178,3 +178,57 @@ def test_store_check_on_the_configured_engine(make_synchub):
     cp = hub.run("store", "check")
     assert cp.returncode == 0, (cp.stdout, cp.stderr)
     assert "store ok" in cp.stdout
+
+
+# ---- item 4: /readyz reflects whether a new delivery can be stored now ---------------------------------------------
+
+def _fill_until_503(hub, base):
+    for i in range(400):
+        status, doc = hub.post_webhook(order_body(base + i), event_id=f"evt-room-{base}-{i}")
+        if status == 503:
+            return i
+        assert status == 200, doc
+    pytest.fail("the store never filled up")
+
+
+@sqlite_only
+def test_readyz_is_503_when_the_store_is_at_max_size(make_synchub):
+    """Ingest answered 503 (store full) while /readyz said 200 ready:true: its probe rewrote an existing row."""
+    hub = make_synchub()
+    hub.set("server", workers=0)
+    hub.set("store", max_size="200KiB")
+    hub.start()
+    _fill_until_503(hub, 7500000000000)
+    status, doc, _ = hub.get("/readyz")
+    assert status == 503, doc
+    assert doc.get("ready") is False and "store" in doc.get("reason", ""), doc
+    assert hub.get("/healthz")[0] == 200
+
+
+@sqlite_only
+def test_readyz_is_503_when_the_disk_is_full(make_synchub, tmp_path):
+    """The issue's case: the store on a small tmpfs, filled until ingest answers 503."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs permission to mount a tmpfs")
+    try:
+        hub = make_synchub()
+        hub.set("server", workers=0)
+        hub.set("store", path=str(mnt / "synchub.db"))
+        hub.start()
+        assert hub.get("/readyz")[0] == 200
+        ballast = mnt / "ballast"
+        with open(ballast, "wb") as f:  # leave about 300 KiB
+            free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize
+            f.write(b"\0" * max(0, free - 300 * 1024))
+        _fill_until_503(hub, 7600000000000)
+        status, doc, _ = hub.get("/readyz")
+        assert status == 503, doc
+        assert doc.get("ready") is False, doc
+        ballast.unlink()
+        wait_until(lambda: hub.get("/readyz")[0] == 200, timeout=20, msg="/readyz back once there is room")
+        hub.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
