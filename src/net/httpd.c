@@ -36,6 +36,8 @@ struct httpd {
     route_t *routes;
     size_t nroutes;
     atomic_int deferred;     /* suspended requests not yet answered */
+    atomic_int handling;     /* polling threads inside a route right now (they may still defer) */
+    atomic_bool stopping;    /* httpd_quiesce: new requests on kept-alive connections get 503 and no route */
     httpd_pool_t **pools;    /* owned: stopped and freed by httpd_free */
     size_t npools;
 };
@@ -180,7 +182,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->too_large)
             return answer_too_large(r);
         r->state = R_HANDLING;
+        /* Once stopping, no request may be suspended any more: libmicrohttpd aborts the process when it is stopped
+         * with a suspended connection, and keep-alive clients go on sending after the listen socket is closed.
+         * handling is raised before stopping is read, so httpd_free either sees this thread or it sees stopping. */
+        atomic_fetch_add(&h->handling, 1);
+        if (atomic_load(&h->stopping)) {
+            atomic_fetch_sub(&h->handling, 1);
+            httpd_add_header(r, "Connection", "close");
+            return answer_now(r, 503, "{\"error\":\"shutting down; retry later\",\"code\":\"http.stopping\"}");
+        }
         r->route->fn(r->route->udata, r);
+        atomic_fetch_sub(&h->handling, 1);
         if (r->deferred)
             return MHD_YES; /* suspended; we are called again after httpd_respond resumes us */
     }
@@ -283,6 +295,8 @@ int httpd_start(httpd_t *h, err_t *err)
 
 void httpd_quiesce(httpd_t *h)
 {
+    if (h)
+        atomic_store(&h->stopping, true);
     if (h && h->d) {
         MHD_socket fd = MHD_quiesce_daemon(h->d);
         (void)fd; /* MHD keeps owning the listen socket until stop */
@@ -293,7 +307,9 @@ void httpd_free(httpd_t *h, int wait_ms)
 {
     if (!h)
         return;
-    for (int waited = 0; atomic_load(&h->deferred) > 0 && waited < wait_ms; waited += 10) {
+    atomic_store(&h->stopping, true);
+    for (int waited = 0; (atomic_load(&h->handling) > 0 || atomic_load(&h->deferred) > 0) && waited < wait_ms;
+         waited += 10) {
         struct timespec ts = {0, 10000000L};
         nanosleep(&ts, NULL);
     }
@@ -301,6 +317,8 @@ void httpd_free(httpd_t *h, int wait_ms)
      * thread entering a pool route after this gets 503, so the pools themselves are freed only after the daemon. */
     for (size_t i = 0; i < h->npools; i++)
         httpd__pool_stop(h->pools[i]);
+    if (atomic_load(&h->deferred) > 0 || atomic_load(&h->handling) > 0)
+        return; /* a commit outlived wait_ms: stopping the daemon now would abort; the process is ending anyway */
     if (h->d)
         MHD_stop_daemon(h->d);
     for (size_t i = 0; i < h->npools; i++)
