@@ -117,11 +117,14 @@ static enum MHD_Result answer_too_large(httpd_req_t *r)
     return answer_now(r, 413, "{\"error\":\"body larger than the configured max_body\"}");
 }
 
-/* Exact routes first; then the longest matching prefix. path_known: some route has this path (405, not 404). */
+/* Exact routes first; then the longest matching prefix. path_known: some route has this path (405, not 404). HEAD is
+ * answered by the GET route (libmicrohttpd sends the headers only). */
 static route_t *find_route(httpd_t *h, const char *method, const char *url, bool *path_known)
 {
     route_t *best = NULL;
     *path_known = false;
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     for (size_t i = 0; i < h->nroutes; i++) {
         route_t *rt = &h->routes[i];
         if (rt->prefix ? strncmp(rt->path, url, rt->prefix) != 0 : strcmp(rt->path, url) != 0)
@@ -135,6 +138,61 @@ static route_t *find_route(httpd_t *h, const char *method, const char *url, bool
             best = rt;
     }
     return best;
+}
+
+/* Request framing a proxy in front of synchub may read differently (request smuggling): two Content-Length headers
+ * that differ. libmicrohttpd would take the first. */
+typedef struct framing {
+    const char *first_length;
+    bool conflict;
+} framing_t;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    framing_t *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (!f->first_length)
+            f->first_length = value ? value : "";
+        else if (strcmp(f->first_length, value ? value : "") != 0)
+            f->conflict = true;
+    }
+    return MHD_YES;
+}
+
+/* Answer and close: after a framing error the rest of the connection's bytes cannot be trusted. */
+static enum MHD_Result answer_close(httpd_req_t *r, int status, const char *json)
+{
+    httpd_add_header(r, "Connection", "close");
+    return answer_now(r, status, json);
+}
+
+/* false when synchub can read the request's framing unambiguously; true with the answer queued (*rc) otherwise. */
+static bool bad_framing(httpd_req_t *r, struct MHD_Connection *conn, enum MHD_Result *rc)
+{
+    framing_t f = {NULL, false};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.conflict) {
+        *rc = answer_close(r, 400, "{\"error\":\"conflicting Content-Length headers\"}");
+        return true;
+    }
+    /* Only chunked is understood; anything else (gzip, "chunked, identity") left libmicrohttpd waiting for a body
+     * it cannot delimit until the idle timeout. */
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") != 0) {
+        *rc = answer_close(r, 501, "{\"error\":\"unsupported Transfer-Encoding (only chunked is accepted)\"}");
+        return true;
+    }
+    return false;
+}
+
+bool httpd_media_type_is(const char *content_type, const char *type)
+{
+    size_t n = strlen(type);
+    if (!content_type || strncasecmp(content_type, type, n) != 0)
+        return false;
+    char next = content_type[n];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -157,6 +215,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r->path || !r->method)
             return MHD_NO;
         bool path_known;
+        enum MHD_Result framing_rc;
+        if (bad_framing(r, conn, &framing_rc))
+            return framing_rc;
         r->route = find_route(h, method, url, &path_known);
         if (!r->route)
             return answer_now(r, path_known ? 405 : 404,

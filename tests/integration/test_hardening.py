@@ -295,3 +295,63 @@ def test_sigterm_during_a_keepalive_burst_exits_0_every_time(make_synchub):
     stored = {j["correlation_id"] for j in hub.jobs()}
     missing = [ev for ev in acked if ev not in stored]
     assert not missing, f"{len(missing)} acknowledged deliveries are not stored: {missing[:5]}"
+
+
+# ---- low: HTTP framing and methods ----------------------------------------------------------------------------------
+
+def _raw_exchange(port, request, timeout=10):
+    """Send raw bytes, read until the server closes or timeout; returns the response bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if b"\r\n\r\n" in out and (b"Connection: close" in out or b"connection: close" in out.lower()):
+                head, _, rest = out.partition(b"\r\n\r\n")
+                m = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:")]
+                if m and len(rest) >= int(m[0].split(b":")[1]):
+                    break
+        return out
+
+
+def _status(resp):
+    assert resp.startswith(b"HTTP/1.1 "), resp[:200]
+    return int(resp[9:12])
+
+
+def test_two_different_content_lengths_are_400(server):
+    body = fixture_bytes("orders_create.json")
+    from conftest import webhook_headers
+    hdrs = webhook_headers(body, event_id="evt-smuggle")
+    head = "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
+    req = (f"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {len(body)}\r\n"
+           f"Content-Length: 5\r\n\r\n").encode() + body
+    resp = _raw_exchange(server.port, req)
+    assert _status(resp) == 400, resp[:300]
+    assert server.jobs() == []
+
+
+@pytest.mark.parametrize("te", ["gzip", "chunked, identity", "identity"])
+def test_unknown_transfer_encoding_is_answered_at_once(server, te):
+    """No answer came until the 30 s idle timeout."""
+    req = (f"POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           f"Transfer-Encoding: {te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n").encode()
+    t0 = time.monotonic()
+    resp = _raw_exchange(server.port, req, timeout=10)
+    assert resp, "no answer within 10 s"
+    assert _status(resp) in (400, 501), resp[:300]
+    assert time.monotonic() - t0 < 10
+
+
+def test_head_healthz_is_200(server):
+    resp = _raw_exchange(server.port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert _status(resp) == 200, resp[:300]
+    resp = _raw_exchange(server.port, b"HEAD /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert _status(resp) == 200, resp[:300]
