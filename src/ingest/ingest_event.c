@@ -69,16 +69,7 @@ bool ingest_shipment_applies(int last_rank, int64_t last_ms, ingest_ship_status_
 
 bool ingest_jptr_valid(const char *ptr)
 {
-    if (!ptr)
-        return false;
-    if (*ptr == '\0')
-        return true;
-    if (*ptr != '/')
-        return false;
-    for (const char *q = ptr; *q; q++)
-        if (*q == '~' && q[1] != '0' && q[1] != '1')
-            return false;
-    return true;
+    return cfg_json_pointer_valid(ptr); /* check-config refuses the same pointers */
 }
 
 /* An array index token: "0" or digits without a leading zero. */
