@@ -571,13 +571,17 @@ int ingest_csv_record(const char **pp, const char *end, json_t *fields, int *lin
             p++;
             continue;
         }
-        if (p < end && *p == '\r')
+        bool cr = p < end && *p == '\r';
+        if (cr)
             p++;
         if (p < end && *p == '\n') {
             p++;
             (*line)++;
         } else if (p < end) {
-            *why = "text after a closing quote";
+            /* A lone CR ends lines in files from old Mac software: say so rather than blame a quote. */
+            *why = cr ? "a line ends in CR alone (carriage return without line feed): save the file with LF or CRLF "
+                        "line ends"
+                      : "text after a closing quote";
             rc = -1;
             /* skip the rest of the line so the caller can continue with the next record */
             while (p < end && *p != '\n')

@@ -39,6 +39,16 @@ static void test_clock_rejects_ambiguous_or_malformed(void **state)
     assert_int_equal(clock_parse_iso8601("yesterday", &t), -1);
     assert_int_equal(clock_parse_iso8601("2026-11-21T14:03:13Zjunk", &t), -1);
     assert_int_equal(clock_parse_iso8601(NULL, &t), -1);
+    /* Issue 13 (low): impossible dates were normalised (2026-02-30 stored as 2026-03-02, second 60 as the next
+     * minute). */
+    assert_int_equal(clock_parse_iso8601("2026-02-30T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-02-29T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-04-31T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-11-21T14:03:60Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2028-02-29T10:00:00Z", &t), 0); /* a leap year */
+    assert_int_equal(clock_parse_iso8601("2000-02-29T10:00:00Z", &t), 0);
+    assert_int_equal(clock_parse_iso8601("1900-02-29T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-12-31T23:59:59Z", &t), 0);
 }
 
 static void test_clock_durations_and_sizes(void **state)
