@@ -22,7 +22,7 @@ int buf_reserve(buf_t *b, size_t extra);         /* 0, or -1 on allocation failu
 int buf_append(buf_t *b, const void *data, size_t len);
 int buf_puts(buf_t *b, const char *s);
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+int buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Append s as a JSON string literal (quotes included). Non-ASCII bytes become '?': this is for short protocol
  * values (header fields, ids), not for text that may legitimately be non-ASCII. */
 int buf_json_str(buf_t *b, const char *s);
