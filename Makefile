@@ -59,7 +59,8 @@ test: deps clang-build fuzz-build
 	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
 	  $(PYTEST) -q tests/integration/test_durability.py tests/integration/test_jobs.py \
 	  tests/integration/test_odoo_orders.py tests/integration/test_fulfillments.py \
-	  tests/integration/test_inventory.py tests/integration/test_dashboard.py tests/integration/test_pg_nodes.py -k "not ten_thousand"
+	  tests/integration/test_inventory.py tests/integration/test_dashboard.py tests/integration/test_pg_nodes.py \
+	  tests/integration/test_hardening.py -k "not ten_thousand"
 	@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
 
 # The integration suite with every installation's store on PostgreSQL (tests that inspect the SQLite file itself
