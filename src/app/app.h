@@ -12,7 +12,9 @@
 #include "queue/queue_breaker.h"
 #include "store/store.h"
 
-enum { APP_OK = 0, APP_FAIL = 1, APP_USAGE = 2, APP_STORE = 3 };
+/* APP_DAMAGED: the store is damaged or unexpectedly empty; restarting cannot help (systemd:
+ * RestartPreventExitStatus=4). */
+enum { APP_OK = 0, APP_FAIL = 1, APP_USAGE = 2, APP_STORE = 3, APP_DAMAGED = 4 };
 
 typedef struct app {
     const char *config_path;
@@ -36,6 +38,11 @@ int cmd_import(app_t *a);
 int cmd_audit(app_t *a);
 int cmd_catalog(app_t *a);
 int cmd_setup(app_t *a);
+int cmd_store(app_t *a);    /* cmd_store.c: `store check` */
+
+/* The start-up integrity check of the configured store (store_check.h): APP_OK, or the exit code with the reason
+ * printed and logged (APP_DAMAGED for a damaged or empty store, APP_STORE when it could not be looked at). */
+int app_check_store(const cfg_t *cfg);
 
 /* A command of the CLI: its name, entry point and `synchub COMMAND --help` text (main.c's table). */
 typedef struct app_cmd {

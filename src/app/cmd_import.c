@@ -133,6 +133,18 @@ static int import_events(app_t *a, const char *source, const char *file)
         rc = APP_USAGE;
         goto out;
     }
+    /* A repeated column name would let the last one win silently (json_object_set per row). */
+    for (size_t i = 0; i < json_array_size(header); i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(json_string_value(json_array_get(header, i)), json_string_value(json_array_get(header, j))) ==
+                0) {
+                fprintf(stderr, "synchub: %s:%d: the header names column '%s' twice (columns %zu and %zu)\n", file,
+                        at, json_string_value(json_array_get(header, i)), j + 1, i + 1);
+                rc = APP_USAGE;
+                goto out;
+            }
+        }
+    }
     if (app_open_store(a, true, &db, &s) != APP_OK) {
         rc = APP_STORE;
         goto out;

@@ -247,6 +247,11 @@ static int run_node(app_t *a, bool http)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    int check = app_check_store(cfg);
+    if (check != APP_OK) {
+        metrics_free(m);
+        return check;
+    }
     db = app_store_db_open(cfg, cfg->ack_timeout_ms, &err);
     if (!db) {
         app_print_err(&err);

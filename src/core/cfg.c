@@ -224,6 +224,75 @@ static const cfg_key_t operator_keys[] = {
 #undef OP
 #define CFG_MIN_TOKEN 16   /* a guessable dashboard token would hand out customer data and retries */
 
+/* A string -> number map (open addressing, FNV-1a), so that loading N sections costs O(N): 20,000 [shop] sections
+ * took over 20 s with linear look-ups. Keys are owned by the map. */
+typedef struct strmap {
+    char **keys;
+    size_t *vals;
+    size_t cap, n;
+} strmap_t;
+
+static size_t strmap_slot(const strmap_t *m, const char *key)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *q = (const unsigned char *)key; *q; q++)
+        h = (h ^ *q) * 1099511628211ull;
+    size_t i = (size_t)h & (m->cap - 1);
+    while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+/* The value of key, or 0 when absent. */
+static size_t strmap_get(const strmap_t *m, const char *key)
+{
+    if (!m->cap)
+        return 0;
+    size_t i = strmap_slot(m, key);
+    return m->keys[i] ? m->vals[i] : 0;
+}
+
+/* Insert key (copied) with val (> 0). 0, or -1 when out of memory. */
+static int strmap_put(strmap_t *m, const char *key, size_t val)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        strmap_t g = {calloc(m->cap ? 2 * m->cap : 64, sizeof(char *)),
+                      calloc(m->cap ? 2 * m->cap : 64, sizeof(size_t)), m->cap ? 2 * m->cap : 64, m->n};
+        if (!g.keys || !g.vals) {
+            free(g.keys);
+            free(g.vals);
+            return -1;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->keys[i]) {
+                size_t j = strmap_slot(&g, m->keys[i]);
+                g.keys[j] = m->keys[i];
+                g.vals[j] = m->vals[i];
+            }
+        }
+        free(m->keys);
+        free(m->vals);
+        *m = g;
+    }
+    size_t i = strmap_slot(m, key);
+    if (!m->keys[i]) {
+        if (!(m->keys[i] = strdup(key)))
+            return -1;
+        m->n++;
+    }
+    m->vals[i] = val;
+    return 0;
+}
+
+static void strmap_free(strmap_t *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
 typedef struct cfg_parse {
     cfg_t *cfg;
     buf_t *errors;
@@ -232,8 +301,11 @@ typedef struct cfg_parse {
     int line;
     bool at_line_start;
     int nerrors;
-    char **seen;     /* "section\nkey" already set, to refuse duplicates */
-    size_t nseen;
+    strmap_t seen;   /* "section\nkey" already set, to refuse duplicates */
+    strmap_t shops;  /* lower-case domain -> index in cfg->shops + 1 */
+    char **shop_spelling; /* per shop: the first section name spelling it, to refuse another case */
+    int *shop_header;     /* per shop: the line of that section header */
+    int section_line;     /* the line of the last section header read */
 } cfg_parse_t;
 
 static void cfg_error(cfg_parse_t *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -281,6 +353,8 @@ static char *cfg_reader(char *str, int num, void *stream)
         while (starts_line && (*q == ' ' || *q == '\t'))
             q++;
         const char *end = starts_line && *q == '[' ? strchr(q, ']') : NULL;
+        if (end)
+            p->section_line = p->line;
         if (end && !section_known(q + 1, (size_t)(end - q - 1)))
             cfg_error(p, p->line, "unknown section [%.*s] (known: server, store, log, debug, odoo, shop DOMAIN, kind NAME, source NAME)",
                       (int)(end - q - 1), q + 1);
@@ -298,31 +372,49 @@ static void secret_free(cfg_secret_t *s)
     s->len = 0;
 }
 
-static int read_secret_file(const char *path, cfg_secret_t *out)
+/* A secret file holds the secret on its first line (docs/synchub.example.ini); anything after that line is ignored.
+ * At most CFG_SECRET_FILE_MAX bytes are read, so a path like /dev/zero cannot hang the parser or fill memory, and a
+ * secret with a NUL or control character is refused (it is a wrong file, not a secret). 0, or -1 with *why set. */
+#define CFG_SECRET_FILE_MAX 4096
+static int read_secret_file(const char *path, cfg_secret_t *out, const char **why)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    buf_t b = BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(&b, chunk, n);
-    int bad = ferror(f);
-    fclose(f);
-    OPENSSL_cleanse(chunk, sizeof(chunk));
-    /* A trailing newline is an editor's, not the secret's. */
-    while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
-        b.data[--b.len] = '\0';
-    if (bad || b.len == 0) {
-        if (b.data)
-            OPENSSL_cleanse(b.data, b.len);
-        buf_release(&b);
-        errno = bad ? EIO : ENODATA;
+    if (!f) {
+        *why = strerror(errno);
         return -1;
     }
-    out->value = buf_detach(&b, &out->len);
-    return 0;
+    char data[CFG_SECRET_FILE_MAX + 1];
+    size_t n = fread(data, 1, sizeof(data), f);
+    int bad = ferror(f);
+    fclose(f);
+    size_t len = 0;
+    while (len < n && data[len] != '\n')
+        len++;
+    if (len < n && len && data[len - 1] == '\r') /* a CRLF editor's line end, not the secret's */
+        len--;
+    size_t i = 0;
+    while (i < len && i < CFG_SECRET_FILE_MAX && (unsigned char)data[i] >= 0x20 && data[i] != 0x7f)
+        i++;
+    int rc = -1;
+    if (bad) {
+        *why = strerror(EIO);
+    } else if (i < len && i < CFG_SECRET_FILE_MAX) {
+        *why = data[i] == '\0' ? "its first line holds a NUL character (not a text file?)"
+                               : "its first line holds a control character";
+    } else if (len >= CFG_SECRET_FILE_MAX) {
+        *why = "its first line is longer than 4 KiB (a secret file holds the secret on its first line)";
+    } else if (len == 0) {
+        *why = n ? "its first line is empty" : "file is empty";
+    } else if ((out->value = malloc(len + 1)) == NULL) {
+        *why = strerror(ENOMEM);
+    } else {
+        memcpy(out->value, data, len);
+        out->value[len] = '\0';
+        out->len = len;
+        rc = 0;
+    }
+    OPENSSL_cleanse(data, sizeof(data));
+    return rc;
 }
 
 static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
@@ -435,20 +527,11 @@ static bool seen_before(cfg_parse_t *p, const char *section, const char *key)
     char *tag = NULL;
     if (asprintf(&tag, "%s\n%s", section, key) < 0)
         return false;
-    for (size_t i = 0; i < p->nseen; i++) {
-        if (strcmp(p->seen[i], tag) == 0) {
-            free(tag);
-            return true;
-        }
-    }
-    char **s = realloc(p->seen, (p->nseen + 1) * sizeof(*s));
-    if (!s) {
-        free(tag);
-        return false;
-    }
-    p->seen = s;
-    p->seen[p->nseen++] = tag;
-    return false;
+    bool seen = strmap_get(&p->seen, tag) != 0;
+    if (!seen)
+        (void)strmap_put(&p->seen, tag, 1);
+    free(tag);
+    return seen;
 }
 
 /* Append one zeroed element of size to the array *arr of *n (named sections: shops, kinds, sources). NULL when out
@@ -458,10 +541,14 @@ static void *section_new(void *arr, size_t *n, size_t size)
     /* arr points to a cfg_shop_t * (or …): read and write it as bytes, not through a char ** (aliasing). */
     void *old;
     memcpy(&old, arr, sizeof(old));
-    char *grown = realloc(old, (*n + 1) * size);
-    if (!grown)
-        return NULL;
-    memcpy(arr, &grown, sizeof(grown));
+    char *grown = old;
+    /* Grown only by this function: the capacity doubles whenever n reaches a power of two (O(N) copying). */
+    if ((*n & (*n - 1)) == 0) {
+        grown = realloc(old, (*n ? 2 * *n : 1) * size);
+        if (!grown)
+            return NULL;
+        memcpy(arr, &grown, sizeof(grown));
+    }
     memset(grown + *n * size, 0, size);
     return grown + (*n)++ * size;
 }
@@ -477,16 +564,52 @@ static void section_defaults(void *base, const cfg_key_t *table)
 static cfg_shop_t *shop_get(cfg_parse_t *p, const char *domain)
 {
     cfg_t *c = p->cfg;
-    for (size_t i = 0; i < c->nshops; i++)
-        if (strcasecmp(c->shops[i].domain, domain) == 0)
-            return &c->shops[i];
-    cfg_shop_t *s = section_new(&c->shops, &c->nshops, sizeof(*s));
-    if (!s)
+    char *lower = strdup(domain);
+    if (!lower)
         return NULL;
-    s->domain = strdup(domain);
-    section_defaults(s, shop_keys);
-    for (char *q = s->domain; q && *q; q++)
+    for (char *q = lower; *q; q++)
         *q = (char)tolower((unsigned char)*q);
+    size_t at = strmap_get(&p->shops, lower);
+    if (at) {
+        free(lower);
+        cfg_shop_t *s = &c->shops[at - 1];
+        /* Shop domains are case-insensitive: a second spelling is a second section for the same shop, and one of
+         * the two secrets would silently lose. */
+        if (strcmp(p->shop_spelling[at - 1], domain) != 0) {
+            char tag[600];
+            snprintf(tag, sizeof(tag), "[shop %s]", domain);
+            if (!seen_before(p, tag, "")) /* once per spelling, not per key */
+                cfg_error(p, p->section_line, "[shop %s] names the same shop as [shop %s] (line %d): shop domains "
+                          "are case-insensitive; merge the two sections", domain, p->shop_spelling[at - 1],
+                          p->shop_header[at - 1]);
+        }
+        return s;
+    }
+    /* Parallel to c->shops, grown the same way (section_new doubles at powers of two). */
+    if ((c->nshops & (c->nshops - 1)) == 0) {
+        size_t cap = c->nshops ? 2 * c->nshops : 1;
+        char **sp = realloc(p->shop_spelling, cap * sizeof(*sp));
+        if (sp)
+            p->shop_spelling = sp;
+        int *hl = realloc(p->shop_header, cap * sizeof(*hl));
+        if (hl)
+            p->shop_header = hl;
+        if (!sp || !hl) {
+            free(lower);
+            return NULL;
+        }
+    }
+    char **sp = p->shop_spelling;
+    p->shop_header[c->nshops] = p->section_line;
+    cfg_shop_t *s = section_new(&c->shops, &c->nshops, sizeof(*s));
+    if (!s || !(sp[c->nshops - 1] = strdup(domain)) || strmap_put(&p->shops, lower, c->nshops) < 0) {
+        if (s)
+            c->nshops--; /* not handed out: its fields are all zero */
+        free(lower);
+        return NULL;
+    }
+    s->domain = lower;
+    section_defaults(s, shop_keys);
     s->line = p->line;
     return s;
 }
@@ -526,9 +649,9 @@ static void set_secret(cfg_parse_t *p, cfg_secret_t *dst, const char *key, const
 {
     secret_free(dst);
     if (strcmp(how, "file") == 0) {
-        if (read_secret_file(v, dst) < 0)
-            cfg_error(p, p->line, "%s_file: cannot read a secret from '%s': %s", key, v,
-                      errno == ENODATA ? "file is empty" : strerror(errno));
+        const char *why = NULL;
+        if (read_secret_file(v, dst, &why) < 0)
+            cfg_error(p, p->line, "%s_file: cannot read a secret from '%s': %s", key, v, why);
     } else if (strcmp(how, "env") == 0) {
         const char *e = getenv(v);
         if (!e || !*e)
@@ -595,6 +718,11 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
     }
     if (seen_before(p, section, name)) {
         cfg_error(p, p->line, "'%s' is set twice in [%s]", name, section);
+        return 1;
+    }
+    /* A mapping that starts with '/' is a JSON pointer (RFC 6901): a malformed one would refuse every event. */
+    if (table == source_keys && !strncmp(name, "map.", 4) && value[0] == '/' && !cfg_json_pointer_valid(value)) {
+        cfg_error(p, p->line, "%s: '%s' is not a valid JSON pointer ('~' must be followed by 0 or 1)", name, value);
         return 1;
     }
 
@@ -791,9 +919,12 @@ cfg_t *cfg_load(const char *path, buf_t *errors)
                 cfg_error(&p, o->line, "[operator %s] has the same token as [operator %s]: the audit log could not "
                           "tell them apart", o->name, c->operators[j].name);
     }
-    for (size_t i = 0; i < p.nseen; i++)
-        free(p.seen[i]);
-    free(p.seen);
+    strmap_free(&p.seen);
+    strmap_free(&p.shops);
+    for (size_t i = 0; p.shop_spelling && i < c->nshops; i++)
+        free(p.shop_spelling[i]);
+    free(p.shop_spelling);
+    free(p.shop_header);
     if (p.nerrors) {
         cfg_free(c);
         return NULL;
@@ -949,6 +1080,20 @@ void cfg_free(cfg_t *c)
     secret_free(&c->store_url);
     secret_free(&c->store_password);
     free(c);
+}
+
+bool cfg_json_pointer_valid(const char *ptr)
+{
+    if (!ptr)
+        return false;
+    if (*ptr == '\0')
+        return true;
+    if (*ptr != '/')
+        return false;
+    for (const char *q = ptr; *q; q++)
+        if (*q == '~' && q[1] != '0' && q[1] != '1')
+            return false;
+    return true;
 }
 
 const cfg_shop_t *cfg_shop_find(const cfg_t *c, const char *domain)

@@ -143,6 +143,9 @@ typedef struct cfg {
 cfg_t *cfg_load(const char *path, buf_t *errors);
 void cfg_free(cfg_t *cfg);
 
+/* Is ptr a JSON pointer (RFC 6901: "" or "/…", '~' only as ~0 or ~1)? The [source] map.* keys use them. */
+bool cfg_json_pointer_valid(const char *ptr);
+
 const cfg_shop_t *cfg_shop_find(const cfg_t *cfg, const char *domain);   /* case-insensitive; NULL if absent */
 const cfg_kind_t *cfg_kind_find(const cfg_t *cfg, const char *kind);
 const cfg_source_t *cfg_source_find(const cfg_t *cfg, const char *name);  /* exact name; NULL if absent */

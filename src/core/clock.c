@@ -4,6 +4,7 @@
 #include "core/clock.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,11 @@ int clock_parse_iso8601(const char *s, int64_t *ms_out)
                 return -1;
         }
     }
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
+    /* Impossible dates are refused, not normalised: 2026-02-30 is not 2026-03-02, and second 60 (a leap second,
+     * which no system synchub talks to emits) is not the next minute. */
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] + (M == 2 && leap) || h > 23 || mi > 59 || sec > 59)
         return -1;
     int offset_min = 0;
     if (*p == 'Z' || *p == 'z') {

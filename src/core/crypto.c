@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -56,7 +57,7 @@ size_t crypto_base64_encode(const void *in, size_t len, char *out)
     return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 }
 
-int crypto_base64_decode(const char *in, size_t len, unsigned char *out)
+int crypto_base64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 {
     if (len == 0 || len % 4 != 0 || len > 1u << 20)
         return -1;
@@ -74,10 +75,25 @@ int crypto_base64_decode(const char *in, size_t len, unsigned char *out)
         if (!alpha || pad)
             return -1;
     }
-    int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-    if (n < 0)
+    /* EVP_DecodeBlock writes 3 bytes per 4 characters, padding included: decode into a scratch buffer of that
+     * size and copy only what fits, so a long text can never write past out (issue 13, item 1). */
+    size_t full = len / 4 * 3;
+    if (full - pad > cap)
         return -1;
-    return n - (int)pad;
+    unsigned char small[96];
+    unsigned char *tmp = full <= sizeof(small) ? small : malloc(full);
+    if (!tmp)
+        return -1;
+    int n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
+    int rc = -1;
+    if (n >= 0 && (size_t)n == full) {
+        rc = n - (int)pad;
+        memcpy(out, tmp, (size_t)rc);
+    }
+    OPENSSL_cleanse(tmp, full);
+    if (tmp != small)
+        free(tmp);
+    return rc;
 }
 
 bool crypto_equal(const void *a, size_t alen, const void *b, size_t blen)

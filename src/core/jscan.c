@@ -2,7 +2,10 @@
  * after the value, or NULL on error (with the error recorded once, at the first fault). */
 #include "core/jscan.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct scan {
@@ -49,6 +52,21 @@ static int hexval(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+/* The code unit of the \uXXXX escape at q (q[0] == '\\'), or -1 if it is not one. */
+static int uescape(const scan_t *s, const char *q)
+{
+    if (s->end - q < 6 || q[1] != 'u')
+        return -1;
+    int v = 0;
+    for (int i = 2; i < 6; i++) {
+        int d = hexval(q[i]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
 }
 
 /* One UTF-8 sequence starting at p (p[0] >= 0x80); returns its length or 0 if malformed (overlong, surrogate,
@@ -105,8 +123,21 @@ static const char *string(scan_t *s, const char *p, jscan_span_t *span)
                 break;
             char e = q[1];
             if (e == 'u') {
-                if (s->end - q < 6 || hexval(q[2]) < 0 || hexval(q[3]) < 0 || hexval(q[4]) < 0 || hexval(q[5]) < 0)
+                /* What jansson (the worker's parser) refuses is refused here too, so nothing is acknowledged that
+                 * no worker can read: \u0000 and unpaired surrogates. */
+                int cp = uescape(s, q);
+                if (cp < 0)
                     return fail(s, q, "invalid \\u escape");
+                if (cp == 0)
+                    return fail(s, q, "\\u0000 (a NUL character) in string is not accepted");
+                if (cp >= 0xdc00 && cp <= 0xdfff)
+                    return fail(s, q, "unpaired UTF-16 surrogate in \\u escape");
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    int lo = s->end - q >= 12 && q[6] == '\\' && q[7] == 'u' ? uescape(s, q + 6) : -1;
+                    if (lo < 0xdc00 || lo > 0xdfff)
+                        return fail(s, q, "unpaired UTF-16 surrogate in \\u escape");
+                    q += 6;
+                }
                 q += 6;
             } else if (strchr("\"\\/bfnrt", e) && e) {
                 q += 2;
@@ -127,9 +158,36 @@ static const char *string(scan_t *s, const char *p, jscan_span_t *span)
     return fail(s, q, "unterminated string");
 }
 
+/* A number's text is valid JSON grammar; refuse what jansson (the worker's parser) refuses: an integer beyond
+ * int64 and a real that overflows a double. Numbers longer than JSCAN_MAX_NUMBER are refused outright (jansson
+ * reads them, but no payload synchub handles has one, and the check stays allocation-free). */
+static const char *number_range(scan_t *s, const char *p, const char *q, bool integer)
+{
+    size_t len = (size_t)(q - p);
+    if (len > JSCAN_MAX_NUMBER)
+        return fail(s, p, "number too long");
+    if (integer) {
+        bool neg = *p == '-';
+        size_t digits = len - (neg ? 1 : 0);
+        const char *limit = neg ? "9223372036854775808" : "9223372036854775807";
+        if (digits > 19 || (digits == 19 && memcmp(p + (neg ? 1 : 0), limit, 19) > 0))
+            return fail(s, p, "integer out of range (beyond 64 bits)");
+        return q;
+    }
+    char text[JSCAN_MAX_NUMBER + 1];
+    memcpy(text, p, len);
+    text[len] = '\0';
+    errno = 0;
+    double v = strtod(text, NULL);
+    if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
+        return fail(s, p, "number out of range (overflows a double)");
+    return q;
+}
+
 static const char *number(scan_t *s, const char *p)
 {
     const char *q = p;
+    bool integer = true;
     if (q < s->end && *q == '-')
         q++;
     if (q >= s->end)
@@ -143,6 +201,7 @@ static const char *number(scan_t *s, const char *p)
         return fail(s, q, "invalid number");
     }
     if (q < s->end && *q == '.') {
+        integer = false;
         q++;
         if (q >= s->end || *q < '0' || *q > '9')
             return fail(s, q, "invalid number: digit expected after '.'");
@@ -150,6 +209,7 @@ static const char *number(scan_t *s, const char *p)
             q++;
     }
     if (q < s->end && (*q == 'e' || *q == 'E')) {
+        integer = false;
         q++;
         if (q < s->end && (*q == '+' || *q == '-'))
             q++;
@@ -158,7 +218,7 @@ static const char *number(scan_t *s, const char *p)
         while (q < s->end && *q >= '0' && *q <= '9')
             q++;
     }
-    return q;
+    return number_range(s, p, q, integer);
 }
 
 static const char *value(scan_t *s, const char *p, int depth, jscan_span_t *span, const char *const *keys,

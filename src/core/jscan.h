@@ -1,6 +1,7 @@
 /* jscan: a validating, allocation-free JSON scanner for the ack path. It checks that a whole text is one JSON value
- * (RFC 8259 grammar, UTF-8, bounded nesting) and returns where chosen top-level object members are, without building
- * a tree. Everything else (reading payloads in workers, building JSON) uses jansson.
+ * (RFC 8259 grammar, UTF-8, bounded nesting) that the workers' parser (jansson, default flags) reads too (no
+ * \u0000, no unpaired surrogate, integers within int64, reals within a double), and returns where chosen top-level
+ * object members are, without building a tree. Everything else (reading payloads in workers) uses jansson.
  * Not here: decoding string escapes or numbers beyond what a span gives. */
 #ifndef SYNCHUB_JSCAN_H
 #define SYNCHUB_JSCAN_H
@@ -27,6 +28,7 @@ typedef struct jscan_error {
 } jscan_error_t;
 
 #define JSCAN_MAX_DEPTH 128
+#define JSCAN_MAX_NUMBER 1024 /* characters in one number */
 
 /* Validate text[0..len) as a JSON object and fill out[i] for each keys[i] present at its top level (the last one
  * wins if a key repeats). 0 when valid; -1 with err filled when not JSON or not an object. Thread-safe. */

@@ -110,6 +110,52 @@ static bool phone_like(const char *in, size_t s, size_t e)
     return true;
 }
 
+/* Could digits d[0..n) be a card of one of the major schemes (issuer prefix and length)? Without this, one id in ten
+ * of 13 to 19 digits (Shopify's ids are 13 and 14) would pass the Luhn check and be masked. */
+static bool card_scheme(const char *d, int n)
+{
+    int p2 = (d[0] - '0') * 10 + (d[1] - '0');
+    int p3 = p2 * 10 + (d[2] - '0');
+    int p4 = p3 * 10 + (d[3] - '0');
+    if (d[0] == '4')
+        return n == 13 || n == 16 || n == 19;                        /* Visa */
+    if (p2 == 34 || p2 == 37)
+        return n == 15;                                              /* American Express */
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+        return n == 16;                                              /* Mastercard */
+    if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649) || p2 == 62 || (p4 >= 3528 && p4 <= 3589))
+        return n >= 16;                                              /* Discover, UnionPay, JCB */
+    if (p2 == 36 || p2 == 38 || p2 == 39 || (p3 >= 300 && p3 <= 305))
+        return n >= 14;                                              /* Diners Club */
+    return false;
+}
+
+/* Is the run [s, e) a payment card number: 13 to 19 digits, bare or grouped by spaces or dashes, of a card scheme's
+ * prefix and length, passing the Luhn check? (A remote error may quote one from a note or an address line.) */
+static bool card_like(const char *in, size_t s, size_t e)
+{
+    char d[20];
+    int n = 0;
+    for (size_t i = s; i < e; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == ' ' || c == '-')
+            continue;
+        if (!isdigit(c) || n == 19)
+            return false;
+        d[n++] = (char)c;
+    }
+    if (n < 13 || !card_scheme(d, n))
+        return false;
+    int sum = 0;
+    for (int i = 0; i < n; i++) {
+        int v = d[n - 1 - i] - '0';
+        if (i % 2 == 1 && (v *= 2) > 9)
+            v -= 9;
+        sum += v;
+    }
+    return sum % 10 == 0;
+}
+
 size_t mask_pii(const char *in, char *out, size_t n)
 {
     out_t o = {out, n, 0};
@@ -143,6 +189,14 @@ size_t mask_pii(const char *in, char *out, size_t n)
             e = last_digit + 1;
             /* the run must not run on into a word ("12 34 56 78abc" is not a phone number) */
             bool word_after = e < len && (isalpha((unsigned char)in[e]) || in[e] == '_');
+            if (last_digit >= i && !word_after && card_like(in, i, e)) {
+                put(&o, in + copied, i - copied);
+                put(&o, "***", 3);
+                put(&o, in + e - 4, 4); /* the last four, as on a receipt */
+                count++;
+                i = copied = e;
+                continue;
+            }
             if (last_digit >= i && !word_after && phone_like(in, i, e)) {
                 put(&o, in + copied, i - copied);
                 put(&o, "***", 3);

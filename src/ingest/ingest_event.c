@@ -69,16 +69,7 @@ bool ingest_shipment_applies(int last_rank, int64_t last_ms, ingest_ship_status_
 
 bool ingest_jptr_valid(const char *ptr)
 {
-    if (!ptr)
-        return false;
-    if (*ptr == '\0')
-        return true;
-    if (*ptr != '/')
-        return false;
-    for (const char *q = ptr; *q; q++)
-        if (*q == '~' && q[1] != '0' && q[1] != '1')
-            return false;
-    return true;
+    return cfg_json_pointer_valid(ptr); /* check-config refuses the same pointers */
 }
 
 /* An array index token: "0" or digits without a leading zero. */
@@ -482,13 +473,14 @@ ingest_auth_t ingest_source_verify(const cfg_source_t *src, const char *sig_hdr,
         return INGEST_AUTH_MISSING;
     if (strncasecmp(sig_hdr, "sha256=", 7) == 0)
         sig_hdr += 7;
-    unsigned char sig[64];
-    size_t n = strlen(sig_hdr);
+    /* Exactly 64 hex or 44 base64 characters, decoded into exactly 32 bytes; anything else is refused unread. */
+    unsigned char sig[CRYPTO_SHA256_LEN];
+    size_t n = strnlen(sig_hdr, 2 * CRYPTO_SHA256_LEN + 1);
     if (n == 2 * CRYPTO_SHA256_LEN) {
         if (!hex_decode(sig_hdr, n, sig))
             return INGEST_AUTH_BAD;
-    } else if (n == 44) {
-        if (crypto_base64_decode(sig_hdr, n, sig) != CRYPTO_SHA256_LEN)
+    } else if (n == CRYPTO_SHA256_B64_LEN) {
+        if (crypto_base64_decode(sig_hdr, n, sig, sizeof(sig)) != CRYPTO_SHA256_LEN)
             return INGEST_AUTH_BAD;
     } else {
         return INGEST_AUTH_BAD;
@@ -579,13 +571,17 @@ int ingest_csv_record(const char **pp, const char *end, json_t *fields, int *lin
             p++;
             continue;
         }
-        if (p < end && *p == '\r')
+        bool cr = p < end && *p == '\r';
+        if (cr)
             p++;
         if (p < end && *p == '\n') {
             p++;
             (*line)++;
         } else if (p < end) {
-            *why = "text after a closing quote";
+            /* A lone CR ends lines in files from old Mac software: say so rather than blame a quote. */
+            *why = cr ? "a line ends in CR alone (carriage return without line feed): save the file with LF or CRLF "
+                        "line ends"
+                      : "text after a closing quote";
             rc = -1;
             /* skip the rest of the line so the caller can continue with the next record */
             while (p < end && *p != '\n')

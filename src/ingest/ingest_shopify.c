@@ -28,11 +28,13 @@ static bool sig_matches(const cfg_secret_t *secret, const void *body, size_t len
 
 int ingest_shopify_verify(const cfg_shop_t *shop, const void *body, size_t len, const char *sig_b64)
 {
-    unsigned char sig[64];
-    size_t n = sig_b64 ? strlen(sig_b64) : 0;
-    if (n == 0 || n > 88)
+    /* A SHA-256 signature is exactly 32 bytes, 44 base64 characters: anything else is refused before any decode,
+     * and the decode is bounded by the buffer anyway. */
+    unsigned char sig[CRYPTO_SHA256_LEN];
+    size_t n = sig_b64 ? strnlen(sig_b64, CRYPTO_SHA256_B64_LEN + 1) : 0;
+    if (n != CRYPTO_SHA256_B64_LEN)
         return -1;
-    int siglen = crypto_base64_decode(sig_b64, n, sig);
+    int siglen = crypto_base64_decode(sig_b64, n, sig, sizeof(sig));
     if (siglen != CRYPTO_SHA256_LEN)
         return -1;
     /* Check both secrets always, so timing does not reveal which one matched. */

@@ -41,6 +41,8 @@ struct httpd {
     route_t *routes;
     size_t nroutes;
     atomic_int deferred;     /* suspended requests not yet answered */
+    atomic_int handling;     /* polling threads inside a route right now (they may still defer) */
+    atomic_bool stopping;    /* httpd_quiesce: new requests on kept-alive connections get 503 and no route */
     owned_t *pools;          /* what is built on h (httpd_pool.c's pools): stopped and freed by httpd_free */
     size_t npools;
 };
@@ -120,11 +122,14 @@ static enum MHD_Result answer_too_large(httpd_req_t *r)
     return answer_now(r, 413, "{\"error\":\"body larger than the configured max_body\"}");
 }
 
-/* Exact routes first; then the longest matching prefix. path_known: some route has this path (405, not 404). */
+/* Exact routes first; then the longest matching prefix. path_known: some route has this path (405, not 404). HEAD is
+ * answered by the GET route (libmicrohttpd sends the headers only). */
 static route_t *find_route(httpd_t *h, const char *method, const char *url, bool *path_known)
 {
     route_t *best = NULL;
     *path_known = false;
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     for (size_t i = 0; i < h->nroutes; i++) {
         route_t *rt = &h->routes[i];
         if (rt->prefix ? strncmp(rt->path, url, rt->prefix) != 0 : strcmp(rt->path, url) != 0)
@@ -138,6 +143,61 @@ static route_t *find_route(httpd_t *h, const char *method, const char *url, bool
             best = rt;
     }
     return best;
+}
+
+/* Request framing a proxy in front of synchub may read differently (request smuggling): two Content-Length headers
+ * that differ. libmicrohttpd would take the first. */
+typedef struct framing {
+    const char *first_length;
+    bool conflict;
+} framing_t;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    framing_t *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (!f->first_length)
+            f->first_length = value ? value : "";
+        else if (strcmp(f->first_length, value ? value : "") != 0)
+            f->conflict = true;
+    }
+    return MHD_YES;
+}
+
+/* Answer and close: after a framing error the rest of the connection's bytes cannot be trusted. */
+static enum MHD_Result answer_close(httpd_req_t *r, int status, const char *json)
+{
+    httpd_add_header(r, "Connection", "close");
+    return answer_now(r, status, json);
+}
+
+/* false when synchub can read the request's framing unambiguously; true with the answer queued (*rc) otherwise. */
+static bool bad_framing(httpd_req_t *r, struct MHD_Connection *conn, enum MHD_Result *rc)
+{
+    framing_t f = {NULL, false};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.conflict) {
+        *rc = answer_close(r, 400, "{\"error\":\"conflicting Content-Length headers\"}");
+        return true;
+    }
+    /* Only chunked is understood; anything else (gzip, "chunked, identity") left libmicrohttpd waiting for a body
+     * it cannot delimit until the idle timeout. */
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") != 0) {
+        *rc = answer_close(r, 501, "{\"error\":\"unsupported Transfer-Encoding (only chunked is accepted)\"}");
+        return true;
+    }
+    return false;
+}
+
+bool httpd_media_type_is(const char *content_type, const char *type)
+{
+    size_t n = strlen(type);
+    if (!content_type || strncasecmp(content_type, type, n) != 0)
+        return false;
+    char next = content_type[n];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -160,6 +220,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r->path || !r->method)
             return MHD_NO;
         bool path_known;
+        enum MHD_Result framing_rc;
+        if (bad_framing(r, conn, &framing_rc))
+            return framing_rc;
         r->route = find_route(h, method, url, &path_known);
         if (!r->route)
             return answer_now(r, path_known ? 405 : 404,
@@ -185,7 +248,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->too_large)
             return answer_too_large(r);
         r->state = R_HANDLING;
+        /* Once stopping, no request may be suspended any more: libmicrohttpd aborts the process when it is stopped
+         * with a suspended connection, and keep-alive clients go on sending after the listen socket is closed.
+         * handling is raised before stopping is read, so httpd_free either sees this thread or it sees stopping. */
+        atomic_fetch_add(&h->handling, 1);
+        if (atomic_load(&h->stopping)) {
+            atomic_fetch_sub(&h->handling, 1);
+            httpd_add_header(r, "Connection", "close");
+            return answer_now(r, 503, "{\"error\":\"shutting down; retry later\",\"code\":\"http.stopping\"}");
+        }
         r->route->fn(r->route->udata, r);
+        atomic_fetch_sub(&h->handling, 1);
         if (r->deferred)
             return MHD_YES; /* suspended; we are called again after httpd_respond resumes us */
     }
@@ -288,6 +361,8 @@ int httpd_start(httpd_t *h, err_t *err)
 
 void httpd_quiesce(httpd_t *h)
 {
+    if (h)
+        atomic_store(&h->stopping, true);
     if (h && h->d) {
         MHD_socket fd = MHD_quiesce_daemon(h->d);
         (void)fd; /* MHD keeps owning the listen socket until stop */
@@ -298,7 +373,9 @@ void httpd_free(httpd_t *h, int wait_ms)
 {
     if (!h)
         return;
-    for (int waited = 0; atomic_load(&h->deferred) > 0 && waited < wait_ms; waited += 10) {
+    atomic_store(&h->stopping, true);
+    for (int waited = 0; (atomic_load(&h->handling) > 0 || atomic_load(&h->deferred) > 0) && waited < wait_ms;
+         waited += 10) {
         struct timespec ts = {0, 10000000L};
         nanosleep(&ts, NULL);
     }
@@ -306,6 +383,8 @@ void httpd_free(httpd_t *h, int wait_ms)
      * thread entering a pool route after this gets 503, so the pools themselves are freed only after the daemon. */
     for (size_t i = 0; i < h->npools; i++)
         h->pools[i].stop(h->pools[i].obj);
+    if (atomic_load(&h->deferred) > 0 || atomic_load(&h->handling) > 0)
+        return; /* a commit outlived wait_ms: stopping the daemon now would abort; the process is ending anyway */
     if (h->d)
         MHD_stop_daemon(h->d);
     for (size_t i = 0; i < h->npools; i++)

@@ -54,6 +54,9 @@ int httpd_req_keep(httpd_req_t *r);
 /* Add a response header (WWW-Authenticate, Content-Security-Policy, …) to the answer this route will give.
  * Before httpd_respond, on the thread that answers. Values are copied. 0 or -1. */
 int httpd_add_header(httpd_req_t *r, const char *name, const char *value);
+/* Is content_type (a request's Content-Type, may be NULL) exactly the media type type, parameters allowed
+ * ("application/json; charset=utf-8" yes, "application/jsonx" no)? Case-insensitive. */
+bool httpd_media_type_is(const char *content_type, const char *type);
 void httpd_defer(httpd_req_t *r);                                 /* the answer will come from httpd_respond later */
 
 /* Answer the request (copies body). Exactly once per request; any thread once deferred. */

@@ -48,6 +48,14 @@ void odoo_set_metrics(odoo_t *o, metrics_t *m);
 void odoo_classify(const char *name, const char *message, long status, const char *model, const char *method,
                    err_t *err);
 
+/* The readers of Odoo's answers (exposed for tests and fuzzing: a broken or hostile upstream is outside input).
+ * JSON-RPC: the body of a 200 answer; JSON-2: the status and body. 0 with *result (a new reference), or -1 with err
+ * classified as odoo_call reports it. */
+int odoo_read_jsonrpc(const char *data, size_t len, const char *model, const char *rpc_method, json_t **result,
+                      err_t *err);
+int odoo_read_json2(long status, const buf_t *body, const char *model, const char *method, json_t **result,
+                    err_t *err);
+
 /* ---- typed helpers (odoo_values.c) ---- */
 
 /* ms since the epoch as an Odoo datetime value: "2026-11-21 19:03:11" (UTC, as Odoo stores and expects it; Odoo

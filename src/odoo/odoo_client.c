@@ -283,8 +283,14 @@ static int jsonrpc(odoo_t *o, const char *service, const char *method, json_t *a
         http_failure(status, model, rpc_method, &o->resp, err);
         return mark_outage(o, status, err);
     }
+    return odoo_read_jsonrpc(o->resp.data, o->resp.len, model, rpc_method, result, err);
+}
+
+int odoo_read_jsonrpc(const char *data, size_t len, const char *model, const char *rpc_method, json_t **result,
+                      err_t *err)
+{
     json_error_t jerr;
-    json_t *doc = json_loadb(o->resp.data, o->resp.len, 0, &jerr);
+    json_t *doc = json_loadb(data, len, 0, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
         err_set(err, ERR_TRANSIENT, "odoo.bad_response", "Odoo's answer to %s.%s is not JSON-RPC (%s)", model,
@@ -294,9 +300,9 @@ static int jsonrpc(odoo_t *o, const char *service, const char *method, json_t *a
     }
     json_t *e = json_object_get(doc, "error");
     if (e) {
-        json_t *data = json_object_get(e, "data");
-        const char *name = json_string_value(json_object_get(data, "name"));
-        const char *msg = json_string_value(json_object_get(data, "message"));
+        json_t *data_ = json_object_get(e, "data");
+        const char *name = json_string_value(json_object_get(data_, "name"));
+        const char *msg = json_string_value(json_object_get(data_, "message"));
         if (!msg)
             msg = json_string_value(json_object_get(e, "message"));
         odoo_classify(name, msg, 0, model, rpc_method, err);
@@ -419,7 +425,14 @@ static int call_json2(odoo_t *o, const char *model, const char *method, json_t *
     memset(auth, 0, sizeof(auth));
     if (rc < 0)
         return -1;
-    json_t *doc = json_loadb(o->resp.data, o->resp.len, JSON_DECODE_ANY, NULL);
+    /* a gateway's 502/503/504 names this Odoo as down (the circuit breaker); Odoo's own answers never do */
+    return odoo_read_json2(status, &o->resp, model, method, result, err) < 0 ? mark_outage(o, status, err) : 0;
+}
+
+int odoo_read_json2(long status, const buf_t *body, const char *model, const char *method, json_t **result,
+                    err_t *err)
+{
+    json_t *doc = json_loadb(body->data, body->len, JSON_DECODE_ANY, NULL);
     if (status == 200) {
         if (!doc)
             return err_set(err, ERR_TRANSIENT, "odoo.bad_response", "Odoo's answer to %s.%s is not JSON", model,
@@ -431,8 +444,7 @@ static int call_json2(odoo_t *o, const char *model, const char *method, json_t *
     const char *msg = json_string_value(json_object_get(doc, "message"));
     if (!name || status == 502 || status == 503 || status == 504) {
         json_decref(doc);
-        http_failure(status, model, method, &o->resp, err);
-        return mark_outage(o, status, err);
+        return http_failure(status, model, method, body, err);
     }
     odoo_classify(name, msg, status, model, method, err);
     json_decref(doc);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -141,6 +142,19 @@ static int migrate(store_t *s, err_t *err)
     return 0;
 }
 
+/* A store synchub creates holds customer data: owner-only (0600) whatever the umask, for its -wal and -shm too
+ * (SQLite gives those the database file's mode when it creates them; these exist already, so set them here). */
+static void restrict_mode(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char *p = NULL;
+        if (asprintf(&p, "%s%s", path, suffix[i]) >= 0)
+            (void)chmod(p, 0600);
+        free(p);
+    }
+}
+
 static void lite_db_close(store_db_t *db);
 static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err);
 static void lite_disconnect(store_t *s);
@@ -164,12 +178,16 @@ store_db_t *store__sqlite_open(const char *path, int64_t busy_timeout_ms, err_t 
         lite_db_close(db);
         return NULL;
     }
+    struct stat before;
+    bool created = stat(path, &before) < 0 && errno == ENOENT;
     store_t *s = lite_connect(db, true, 0, err);
     if (!s) {
         lite_db_close(db);
         return NULL;
     }
     int rc = migrate(s, err);
+    if (created)
+        restrict_mode(path);
     lite_disconnect(s);
     if (rc < 0) {
         lite_db_close(db);
@@ -296,13 +314,42 @@ static int lite_checkpoint(store_t *s, err_t *err)
     return 0;
 }
 
+/* ---- readiness: is there room for a new delivery? (issue 13, item 4) ------------------------------------------ */
+
+/* Room a new delivery needs: a large order with its index entries and WAL frames. */
+#define PROBE_ROOM_BYTES (64 * 1024)
+
+/* Rewriting an existing row (the probe below) fits in pages the store already has, so it succeeds on a full disk
+ * or at [store] max_size while every new delivery gets 503. Check the room itself: the file system's free space,
+ * and new pages under max_page_count (a row of that size inserted and rolled back: nothing is written). */
+static int lite_room(store_t *s, err_t *err)
+{
+    struct statvfs vfs;
+    if (statvfs(s->db->path, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < PROBE_ROOM_BYTES) {
+        err_set(err, ERR_TRANSIENT, "store.full", "the file system of the store %s has less than %d KiB free",
+                s->db->path, PROBE_ROOM_BYTES / 1024);
+        return -1;
+    }
+    if (s->db->max_size <= 0)
+        return 0;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SAVEPOINT room; INSERT INTO meta(key, value) VALUES('ready_probe_room', "
+                               "zeroblob(%d));", PROBE_ROOM_BYTES);
+    int rc = store__lite_exec(s, sql, err);
+    err_t ignored;
+    if (store__lite_exec(s, "ROLLBACK TO room; RELEASE room;", &ignored) < 0)
+        rc = -1; /* the caller rolls the whole transaction back */
+    return rc;
+}
+
 static int lite_probe_write(store_t *s, err_t *err)
 {
     if (store__begin_write(s, err) < 0)
         return -1;
     if (store__lite_exec(s, "INSERT INTO meta(key, value) VALUES('ready_probe', strftime('%s','now'))"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-             err) < 0) {
+             err) < 0 ||
+        lite_room(s, err) < 0) {
         store__rollback(s);
         return -1;
     }

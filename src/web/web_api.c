@@ -702,7 +702,7 @@ static void route_api(void *udata, httpd_req_t *r)
     snprintf(c.actor, sizeof(c.actor), "token:%s", c.op->name);
     const char *ctype = httpd_req_header(r, "Content-Type");
     /* A cross-site form can post text/plain or form data but not application/json without a preflight. */
-    if (post && (!ctype || strncasecmp(ctype, "application/json", 16) != 0)) {
+    if (post && !httpd_media_type_is(ctype, "application/json")) {
         respond(r, fail(415, "web.content_type", "POST /api/… needs Content-Type: application/json", NULL));
         return;
     }

@@ -311,9 +311,13 @@ class HygieneLedger:
         self.output_files.append((label, Path(path), owner))
 
     def _read_secret_files(self):
+        # As synchub reads them: the first line, at most 4 KiB, regular files only (a test may point at /dev/zero).
         for f, where in self.secret_files.items():
             try:
-                self.add_secret(f.read_text().strip(), where)
+                if f.is_file():
+                    with open(f, "rb") as fh:
+                        first = fh.read(4096).split(b"\n", 1)[0].rstrip(b"\r")
+                    self.add_secret(first.decode("utf-8", "replace"), where)
             except OSError:
                 pass
 

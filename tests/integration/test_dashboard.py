@@ -85,6 +85,13 @@ def test_api_is_closed_without_operators_and_needs_a_valid_token(hub, tmp_path):
     # A state-changing call needs JSON (a cross-site form cannot send it without a preflight).
     status, _, doc = call(hub, "POST", "/api/failures/retry", body={"class": "data", "code": "x"}, ctype="text/plain")
     assert status == 415, doc
+    # Exactly that media type (issue 13): application/jsonx passed a prefix comparison.
+    for ctype in ("application/jsonx", "application/json-patch+json", "application/json5"):
+        status, _, doc = call(hub, "POST", "/api/failures/retry", body={"class": "data", "code": "x"}, ctype=ctype)
+        assert status == 415, (ctype, doc)
+    status, _, doc = call(hub, "POST", "/api/failures/retry", body={"class": "data", "code": "x"},
+                          ctype="Application/JSON; charset=utf-8")
+    assert status != 415, doc
 
     # The page itself needs no token, and is locked down.
     for path, ctype in (("/", "text/html"), ("/assets/app.js", "text/javascript"), ("/assets/app.css", "text/css")):

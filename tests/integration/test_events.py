@@ -270,6 +270,41 @@ def test_csv_import_report(make_synchub, odoo):
         == "JD0001"
 
 
+@pytest.mark.parametrize("at", ["2026-02-30T10:00:00Z", "2026-11-21T14:03:60Z", "2026-04-31T23:00:00+02:00"])
+def test_impossible_event_time_is_400_with_the_other_problems(make_synchub, odoo, at):
+    """Issue 13 (low): 2026-02-30T…Z was stored as 2026-03-02 and second 60 as the next minute."""
+    hub = events_hub(make_synchub, odoo)
+    hub.set("server", workers=0)
+    hub.start()
+    st, doc = post_event(hub, "ups", event("U-IMPOSSIBLE", "lost", at))
+    assert st == 400, doc
+    problems = doc["problems"]
+    assert any(p.startswith(f'occurred_at: "{at}"') for p in problems), problems
+    assert any(p.startswith('status: "lost"') for p in problems), problems
+    assert hub.jobs(kind=KIND) == []
+
+
+def test_csv_header_naming_a_column_twice_is_refused(make_synchub, odoo):
+    """Issue 13 (low): a duplicate header column was accepted (the last one won)."""
+    hub = events_hub(make_synchub, odoo)
+    f = hub.dir / "dup.csv"
+    f.write_text("EventId,Timestamp,Reference,Code,Reference\n"
+                 "D-9,2026-11-20T08:00:00Z,S00100,IT,S00999\n")
+    cp = hub.run("import", "events", "--source", "dhl", str(f))
+    assert cp.returncode == 2, (cp.stdout, cp.stderr)
+    assert "'Reference' twice" in cp.stderr and f"{f}:1" in cp.stderr, cp.stderr
+    assert hub.jobs(kind=KIND) == []
+
+
+def test_csv_with_cr_only_line_ends_says_so(make_synchub, odoo):
+    hub = events_hub(make_synchub, odoo)
+    f = hub.dir / "mac.csv"
+    f.write_bytes(b"EventId,Timestamp,Reference,Code\rD-9,2026-11-20T08:00:00Z,S00100,IT\r")
+    cp = hub.run("import", "events", "--source", "dhl", str(f))
+    assert cp.returncode != 0
+    assert "CR alone" in cp.stderr + cp.stdout, (cp.stdout, cp.stderr)
+
+
 def test_event_before_its_delivery_is_applied_once_it_exists(make_synchub, odoo):
     hub = events_hub(make_synchub, odoo)
     hub.start()

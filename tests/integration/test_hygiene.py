@@ -35,6 +35,7 @@ CUSTOMER = {
     "street": "8842 Wobblefrost Lane",
     "first": "Zelda",
     "last": "Quimbyworth",
+    "card": "4111 1111 1111 1111",   # a test card number a customer put into a note (Luhn-valid)
 }
 
 
@@ -56,7 +57,8 @@ def distinctive_order(order_id):
 def customer_leaks(text):
     """The customer values (and the phone's digits in other spellings) found in text."""
     needles = [CUSTOMER["email"], CUSTOMER["email"].split("@")[0], CUSTOMER["phone"], CUSTOMER["phone"][2:],
-               "415-555-0199", "415 555 0199", CUSTOMER["street"], "Wobblefrost", CUSTOMER["last"]]
+               "415-555-0199", "415 555 0199", CUSTOMER["street"], "Wobblefrost", CUSTOMER["last"], CUSTOMER["card"],
+               CUSTOMER["card"].replace(" ", "")]
     return [n for n in needles if n in text]
 
 
@@ -130,7 +132,8 @@ def test_no_secret_or_customer_data_in_logs_or_cli(make_synchub, odoo_emulator, 
 
     # Odoo refuses the order with a message that quotes the customer's email and phone, as custom constraints do.
     odoo.set_fault("validation", match={"model": "sale.order", "method": "load"},
-                   message=f"The customer {CUSTOMER['email']} (phone {CUSTOMER['phone']}) is blocked for credit")
+                   message=f"The customer {CUSTOMER['email']} (phone {CUSTOMER['phone']}) is blocked for credit; "
+                           f"card {CUSTOMER['card'].replace(' ', '')} on file, also as {CUSTOMER['card']}")
     order = distinctive_order(880000000000000 + secrets.randbelow(10 ** 9))
     body = json.dumps(order).encode()
     status, doc = hub.post_webhook(body, event_id="evt-hyg-1", secret=current)

@@ -909,3 +909,16 @@ def test_order_in_another_currency_stops_with_a_configuration_error(make_synchub
     assert "EUR" in err["message"] and "USD" in err["message"], err
     assert doc["name"] in err["record"], err
     assert odoo.count_orders(doc["name"]) == 0
+
+
+def test_edge_json_the_worker_reads_is_stored_and_done(make_synchub, odoo):
+    """Issue 13, item 2: the ack path and the worker accept the same documents. A body with a surrogate pair, an
+    underflowing real and int64's minimum (all of which jansson reads) is stored and synced, never dead."""
+    hub = odoo_hub(make_synchub, odoo).start()
+    doc = make_order(financial_status="paid")
+    raw = json.dumps(doc).encode()
+    raw = raw[:-1] + b', "x_probe": ["\\ud83d\\ude00", 1e-999999, -9223372036854775808]}'
+    status, first = hub.post_webhook(raw, topic="orders/create", event_id="evt-edge-" + str(doc["id"]))
+    assert (status, first.get("status")) == (200, "stored"), first
+    hub.wait_state(first["job"], "done", timeout=30)
+    assert_one_order(odoo, doc)

@@ -4300,7 +4300,8 @@ class OdooSim(HttpSim):
                 if verb == "POST":
                     if not isinstance(payload, dict) or "mode" not in payload:
                         return _json(400, {"error": "body must be an object with a mode"})
-                    allowed = {"mode", "count", "delay_ms", "match", "add", "reset", "execute", "phase", "duration_ms"}
+                    allowed = {"mode", "count", "delay_ms", "match", "add", "reset", "execute", "phase", "duration_ms",
+                               "message"}
                     unknown = set(payload) - allowed
                     if unknown:
                         return _json(400, {"error": "unknown keys: %s" % ", ".join(sorted(unknown))})

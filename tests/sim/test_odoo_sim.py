@@ -714,6 +714,15 @@ def test_fault_down_and_count(s18):
     _expect_no_response(s18, _create_partner_payload(s18, "Lost 3"))
 
 
+def test_fault_validation_with_message_over_http(s18):
+    """The README documents `message` for mode validation; POST /__sim__/fault refused it as an unknown key."""
+    fault(s18, mode="validation", count=1, message="Card 4111 1111 1111 1111 refused",
+          match={"model": "res.partner", "method": "create"})
+    e = err(execute(s18, "res.partner", "create", [{"name": "Refused"}]))
+    assert "Card 4111 1111 1111 1111 refused" in json.dumps(e)
+    assert s18.count("res.partner", [["name", "=", "Refused"]]) == 0
+
+
 def test_fault_commit_then_drop(s18):
     fault(s18, mode="commit_then_drop", count=1, match={"model": "res.partner", "method": "create"})
     ok(execute(s18, "res.partner", "search_count", [[]]))  # not matched: answered normally

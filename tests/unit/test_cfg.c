@@ -147,6 +147,61 @@ static void test_cfg_secret_sources_and_no_echo(void **state)
     buf_release(&e);
 }
 
+/* Issue 13, item 6: a secret file is read for its first line only, never more than a few KiB (webhook_secret_file =
+ * /dev/zero hung check-config while memory grew), and a NUL or control character is refused with FILE:LINE. */
+static void secret_file_case(const char *secret_path, const char *want_value, const char *want_error)
+{
+    char text[512];
+    snprintf(text, sizeof(text), "[shop a.myshopify.com]\n\nwebhook_secret_file = %s\n", secret_path);
+    buf_t e = BUF_INIT;
+    char *path;
+    cfg_t *c = load(text, &e, &path);
+    if (want_value) {
+        assert_non_null(c);
+        assert_string_equal(cfg_shop_find(c, "a.myshopify.com")->webhook_secret.value, want_value);
+        cfg_free(c);
+    } else {
+        assert_null(c);
+        char want[600];
+        snprintf(want, sizeof(want), "%s:3: webhook_secret_file: cannot read a secret from '%s': %s", path,
+                 secret_path, want_error);
+        if (!strstr(buf_str(&e), want))
+            fail_msg("want '%s' in:\n%s", want, buf_str(&e));
+    }
+    unlink(path);
+    free(path);
+    buf_release(&e);
+}
+
+static void test_cfg_secret_file_first_line_bounded(void **state)
+{
+    (void)state;
+    const char *files[][3] = {
+        {"s3cret\nsecond line from an editor\n", "s3cret", NULL},
+        {"s3cret\r\n", "s3cret", NULL},
+        {"s3c\tret\n", NULL, "its first line holds a control character"},
+        {"\nsecret on line two\n", NULL, "its first line is empty"},
+        {"", NULL, "file is empty"},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *f = write_tmp(files[i][0]);
+        secret_file_case(f, files[i][1], files[i][2]);
+        unlink(f);
+        free(f);
+    }
+    char *big = malloc(6000);
+    memset(big, 'k', 5999);
+    big[5999] = '\0';
+    char *f = write_tmp(big);
+    secret_file_case(f, NULL, "its first line is longer than 4 KiB");
+    unlink(f);
+    free(f);
+    free(big);
+    alarm(5); /* the old reader never returned on /dev/zero (and grew without bound) */
+    secret_file_case("/dev/zero", NULL, "its first line holds a NUL character");
+    alarm(0);
+}
+
 static void test_cfg_refuses_secret_twice_and_missing_secret(void **state)
 {
     (void)state;
@@ -200,6 +255,67 @@ static void test_cfg_odoo_section(void **state)
     assert_non_null(strstr(buf_str(&e), "bad value 'xmlrpc' for protocol"));
     assert_non_null(strstr(buf_str(&e), "url must start with https://"));
     assert_non_null(strstr(buf_str(&e), "needs api_key"));
+    buf_release(&e);
+}
+
+/* Issue 13 (low): two [shop] sections differing only in case passed and one secret was silently ignored. */
+static void test_cfg_refuses_shop_sections_differing_in_case(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    char *path;
+    cfg_t *c = load("[shop Acme.myshopify.com]\nwebhook_secret = one\n\n[shop acme.myshopify.com]\n"
+                    "webhook_secret = two\nshipping_product = SHIP\n", &e, &path);
+    assert_null(c);
+    char want[600];
+    snprintf(want, sizeof(want), "%s:4: [shop acme.myshopify.com] names the same shop as [shop Acme.myshopify.com] "
+             "(line 1)", path);
+    if (!strstr(buf_str(&e), want))
+        fail_msg("want '%s' in:\n%s", want, buf_str(&e));
+    assert_null(strstr(strstr(buf_str(&e), want) + strlen(want), "names the same shop")); /* once, not per key */
+    unlink(path);
+    free(path);
+    buf_release(&e);
+}
+
+/* Issue 13 (low): 20,000 [shop] sections took over 20 s (linear look-ups per key). Loading is now linear; this
+ * checks the result is complete and right (speed: see the commit; no timing assertion here). */
+static void test_cfg_loads_twenty_thousand_shops(void **state)
+{
+    (void)state;
+    buf_t text = BUF_INIT;
+    for (int i = 0; i < 20000; i++)
+        buf_printf(&text, "[shop s%d.myshopify.com]\nwebhook_secret = secret-%d\n", i, i);
+    buf_t e = BUF_INIT;
+    cfg_t *c = load(buf_str(&text), &e, NULL);
+    assert_non_null(c);
+    assert_int_equal(c->nshops, 20000);
+    assert_string_equal(cfg_shop_find(c, "s0.myshopify.com")->webhook_secret.value, "secret-0");
+    assert_string_equal(cfg_shop_find(c, "S19999.myshopify.com")->webhook_secret.value, "secret-19999");
+    cfg_free(c);
+    buf_release(&text);
+    buf_release(&e);
+}
+
+/* Issue 13 (low): an invalid JSON pointer in map.* passed check-config and refused every event later. */
+static void test_cfg_refuses_invalid_json_pointer_in_map(void **state)
+{
+    (void)state;
+    buf_t e = BUF_INIT;
+    char *path;
+    cfg_t *c = load("[source wms]\nsecret = k\nformat = mapped\nmap.event_id = /id\nmap.status = /a~2b\n"
+                    "map.reference = order_ref\n", &e, &path);
+    assert_null(c);
+    char want[600];
+    snprintf(want, sizeof(want), "%s:5: map.status: '/a~2b' is not a valid JSON pointer", path);
+    if (!strstr(buf_str(&e), want))
+        fail_msg("want '%s' in:\n%s", want, buf_str(&e));
+    assert_null(strstr(buf_str(&e), "map.event_id"));
+    assert_null(strstr(buf_str(&e), "map.reference"));
+    assert_true(cfg_json_pointer_valid("/a~0b~1c"));
+    assert_false(cfg_json_pointer_valid("/a~"));
+    unlink(path);
+    free(path);
     buf_release(&e);
 }
 
@@ -315,9 +431,13 @@ int main(void)
         cmocka_unit_test(test_cfg_ops_listen),
         cmocka_unit_test(test_cfg_errors_name_file_and_line),
         cmocka_unit_test(test_cfg_secret_sources_and_no_echo),
+        cmocka_unit_test(test_cfg_secret_file_first_line_bounded),
         cmocka_unit_test(test_cfg_refuses_secret_twice_and_missing_secret),
         cmocka_unit_test(test_cfg_long_lines),
         cmocka_unit_test(test_cfg_odoo_section),
+        cmocka_unit_test(test_cfg_refuses_shop_sections_differing_in_case),
+        cmocka_unit_test(test_cfg_loads_twenty_thousand_shops),
+        cmocka_unit_test(test_cfg_refuses_invalid_json_pointer_in_map),
         cmocka_unit_test(test_cfg_lists_and_maps),
         cmocka_unit_test(test_cfg_map_each_trims_and_reports_bare_entries),
         cmocka_unit_test(test_cfg_operators),

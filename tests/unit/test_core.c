@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,16 @@ static void test_clock_rejects_ambiguous_or_malformed(void **state)
     assert_int_equal(clock_parse_iso8601("yesterday", &t), -1);
     assert_int_equal(clock_parse_iso8601("2026-11-21T14:03:13Zjunk", &t), -1);
     assert_int_equal(clock_parse_iso8601(NULL, &t), -1);
+    /* Issue 13 (low): impossible dates were normalised (2026-02-30 stored as 2026-03-02, second 60 as the next
+     * minute). */
+    assert_int_equal(clock_parse_iso8601("2026-02-30T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-02-29T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-04-31T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-11-21T14:03:60Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2028-02-29T10:00:00Z", &t), 0); /* a leap year */
+    assert_int_equal(clock_parse_iso8601("2000-02-29T10:00:00Z", &t), 0);
+    assert_int_equal(clock_parse_iso8601("1900-02-29T10:00:00Z", &t), -1);
+    assert_int_equal(clock_parse_iso8601("2026-12-31T23:59:59Z", &t), 0);
 }
 
 static void test_clock_durations_and_sizes(void **state)
@@ -93,11 +104,34 @@ static void test_base64_roundtrip_and_strictness(void **state)
     unsigned char dec[64];
     assert_int_equal(crypto_base64_encode("foobar", 6, enc), 8);
     assert_string_equal(enc, "Zm9vYmFy");
-    assert_int_equal(crypto_base64_decode("Zm9vYg==", 8, dec), 4);
+    assert_int_equal(crypto_base64_decode("Zm9vYg==", 8, dec, sizeof(dec)), 4);
     assert_memory_equal(dec, "foob", 4);
-    assert_int_equal(crypto_base64_decode("Zm9v YmFy", 9, dec), -1);
-    assert_int_equal(crypto_base64_decode("Zm9=YmFy", 8, dec), -1);
-    assert_int_equal(crypto_base64_decode("", 0, dec), -1);
+    assert_int_equal(crypto_base64_decode("Zm9v YmFy", 9, dec, sizeof(dec)), -1);
+    assert_int_equal(crypto_base64_decode("Zm9=YmFy", 8, dec, sizeof(dec)), -1);
+    assert_int_equal(crypto_base64_decode("", 0, dec, sizeof(dec)), -1);
+}
+
+/* Issue 13, item 1: an 88-character X-Shopify-Hmac-Sha256 decoded 66 bytes into a 64-byte buffer (two chosen by
+ * the sender). The decoder now never writes past the capacity it is given, whatever the text's length. */
+static void test_base64_decode_never_writes_past_capacity(void **state)
+{
+    (void)state;
+    struct {
+        unsigned char sig[32];
+        unsigned char guard[64];
+    } b;
+    char text[89];
+    memset(text, 'Q', 88); /* valid base64 of 66 bytes */
+    text[88] = '\0';
+    memset(b.guard, 0x5a, sizeof(b.guard));
+    assert_int_equal(crypto_base64_decode(text, 88, b.sig, sizeof(b.sig)), -1);
+    assert_int_equal(crypto_base64_decode(text, 44, b.sig, sizeof(b.sig)), -1); /* 33 bytes, no padding */
+    assert_int_equal(crypto_base64_decode(text, 40, b.sig, sizeof(b.sig)), 30);
+    for (size_t i = 0; i < sizeof(b.guard); i++)
+        assert_int_equal(b.guard[i], 0x5a);
+    text[43] = '=';
+    assert_int_equal(crypto_base64_decode(text, 44, b.sig, sizeof(b.sig)), 32);
+    assert_int_equal(b.guard[0], 0x5a);
 }
 
 /* A Shopify-style delivery: base64(HMAC-SHA256(secret, raw body)), checked against current and previous secret. */
@@ -117,6 +151,14 @@ static void test_shopify_signature(void **state)
     assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body) - 1, sig), -1); /* body changed */
     assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), NULL), -1);
     assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), "not base64!"), -1);
+    /* Only exactly 44 characters are a SHA-256 signature: the right one with anything after it is refused. */
+    char longer[160];
+    snprintf(longer, sizeof(longer), "%.44sAAAA", sig);
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), longer), -1);
+    snprintf(longer, sizeof(longer), "%.44s%.44s", sig, sig);
+    longer[43] = 'A';
+    assert_int_equal(strlen(longer), 88);
+    assert_int_equal(ingest_shopify_verify(&shop, body, strlen(body), longer), -1);
 
     /* rotation: the new secret is current, deliveries still signed with the old one pass via _previous */
     shop.webhook_secret.value = (char *)"new-secret";
@@ -168,6 +210,7 @@ static void test_err_defaults(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_base64_decode_never_writes_past_capacity),
         cmocka_unit_test(test_clock_parses_shopify_offsets),
         cmocka_unit_test(test_clock_rejects_ambiguous_or_malformed),
         cmocka_unit_test(test_clock_durations_and_sizes),

@@ -290,6 +290,13 @@ static void test_events_csv_records(void **state)
     assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), 1);
     assert_int_equal(start, 2);
     assert_string_equal(json_string_value(json_array_get(f, 0)), "d");
+    /* Issue 13 (low): CR-only line ends were reported as "text after a closing quote". */
+    const char *t3 = "a,b\rc,d\r";
+    p = t3;
+    end = t3 + strlen(t3);
+    line = 1;
+    assert_int_equal(ingest_csv_record(&p, end, f, &line, &start, &why), -1);
+    assert_non_null(strstr(why, "CR alone"));
     json_decref(f);
 }
 

@@ -1,5 +1,6 @@
 /* Unit tests for src/core/jscan.c, the ack path's JSON validator: it must accept exactly what RFC 8259 accepts
  * (checked against jansson on the same inputs) and find top-level members, including Shopify's 64-bit ids. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,12 @@ static void test_jscan_agrees_with_jansson(void **state)
         "{\"a\":\"x\ty\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":1} {}", "{a:1}", "{\"a\":'x'}",
         "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xff\"}", "{\"a\":[1,2}", "{\"a\":NaN}",
         "{\"a\":1e}", "{\"a\":-}", "{\"a\":\"unterminated}",
+        /* issue 13, item 2: jansson refuses these, so the ack path must too */
+        "{\"note\":\"x\\u0000\"}", "{\"note\":\"\\ud800\"}", "{\"note\":\"\\udc00\"}",
+        "{\"note\":\"\\ud800\\u0041\"}", "{\"note\":\"\\ud83d\\ude00\"}", "{\"t\":1e999999}",
+        "{\"t\":-1e999999}", "{\"t\":1e-999999}", "{\"t\":1.7976931348623157e308}", "{\"t\":1.7976931348623159e308}",
+        "{\"n\":9223372036854775807}", "{\"n\":9223372036854775808}", "{\"n\":-9223372036854775808}",
+        "{\"n\":-9223372036854775809}", "{\"n\":123456789012345678901234567890}",
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_error_t jerr;
@@ -88,15 +95,63 @@ static void test_jscan_rejects_bad_ids_and_reports_position(void **state)
     jscan_error_t err;
     char buf[32];
     static const char *const bad[] = {"{\"id\":-5}", "{\"id\":1.5}", "{\"id\":0}", "{\"id\":\"12a\"}",
-                                      "{\"id\":9223372036854775808}", "{\"id\":null}", "{\"id\":[1]}"};
+                                      "{\"id\":null}", "{\"id\":[1]}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(jscan_object(bad[i], strlen(bad[i]), keys, sp, 1, &err), 0);
         assert_int_equal(jscan_span_id(&sp[0], buf, sizeof(buf)), -1);
     }
+    /* beyond int64: not even valid for the worker's parser, so refused as a document */
+    assert_int_equal(jscan_object("{\"id\":9223372036854775808}", 26, keys, sp, 1, &err), -1);
     const char *broken = "{\n  \"a\": 1,\n  \"b\": }";
     assert_int_equal(jscan_object(broken, strlen(broken), NULL, NULL, 0, &err), -1);
     assert_int_equal(err.line, 3);
     assert_int_equal(err.column, 8);
+}
+
+/* Issue 13, item 2: the ack path (jscan) and the worker (jansson, as the workers call it) must accept the same
+ * documents, on every input of the fuzz corpus. jscan may refuse more only for its documented limits (nesting,
+ * number length); it must never accept what jansson refuses (acknowledged, then dead). */
+static int differential_one(const char *name, const char *text, size_t len)
+{
+    jscan_error_t err;
+    int ours = jscan_object(text, len, NULL, NULL, 0, &err);
+    /* The worker reads the stored payload as a C string (json_loads): a NUL byte ends it. */
+    json_t *j = memchr(text, '\0', len) ? NULL : json_loadb(text, len, 0, NULL);
+    int theirs = j && json_is_object(j) ? 0 : -1;
+    json_decref(j);
+    if (ours == 0 && theirs < 0) {
+        print_error("%s: jscan accepts what jansson refuses\n", name);
+        return 1;
+    }
+    if (ours < 0 && theirs == 0 && !strstr(err.message, "too deep") && !strstr(err.message, "too long")) {
+        print_error("%s: jscan refuses (%s) what jansson accepts\n", name, err.message);
+        return 1;
+    }
+    return 0;
+}
+
+static void test_jscan_and_jansson_agree_on_the_fuzz_corpus(void **state)
+{
+    (void)state;
+    DIR *d = opendir(SYNCHUB_FUZZ_CORPUS "/jscan");
+    assert_non_null(d);
+    int bad = 0, seen = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/jscan/%s", SYNCHUB_FUZZ_CORPUS, e->d_name);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        static char text[1 << 20];
+        size_t len = fread(text, 1, sizeof(text), f);
+        fclose(f);
+        bad += differential_one(e->d_name, text, len);
+        seen++;
+    }
+    closedir(d);
+    assert_true(seen >= 20);
+    assert_int_equal(bad, 0);
 }
 
 int main(void)
@@ -106,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_jscan_depth_limit),
         cmocka_unit_test(test_jscan_top_level_members_only),
         cmocka_unit_test(test_jscan_rejects_bad_ids_and_reports_position),
+        cmocka_unit_test(test_jscan_and_jansson_agree_on_the_fuzz_corpus),
     };
     return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
 }

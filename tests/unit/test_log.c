@@ -209,6 +209,14 @@ static void test_mask_shapes(void **state)
     expect_mask("ids 6150327861270, 6150327861271 on 10.20.30.40 cost 12345.678 v18.0.1.3",
                 "ids 6150327861270, 6150327861271 on 10.20.30.40 cost 12345.678 v18.0.1.3", 0);
     expect_mask("not@an-email, user@localhost, a@1.0", "not@an-email, user@localhost, a@1.0", 0);
+    /* Issue 13 (low): a card number in a remote error text was logged unmasked. Luhn-valid card shapes of the
+     * schemes' lengths are masked to their last four; Luhn-invalid runs and Shopify-style ids are kept. */
+    expect_mask("note: pay with 4111111111111111 please", "note: pay with ***1111 please", 1);
+    expect_mask("card 4111 1111 1111 1111, amex 3782-822463-10005, mc 5555555555554444.",
+                "card ***1111, amex ***0005, mc ***4444.", 3);
+    expect_mask("card 4111111111111112 (bad check digit)", "card 4111111111111112 (bad check digit)", 0);
+    expect_mask("line items 16277546795258, 6150327861271 and 44797224452274",
+                "line items 16277546795258, 6150327861271 and 44797224452274", 0);
     expect_mask(NULL, "", 0);
 }
 
