@@ -811,3 +811,18 @@ def test_5000_products_lookups_and_a_250_quantity_mutation_stay_fast(sim, monkey
     assert pages == 21 and len(seen) == len(set(seen)) == n + 3
     # generous bounds (measured ~0.1 s, ~0.05 s, ~0.01 s, ~0.2 s); the O(n^2) versions took seconds
     assert t_create < 3 and t_lookup < 2 and t_set < 1 and t_pages < 4, (t_create, t_lookup, t_set, t_pages)
+
+
+def test_schema_matches_shopifys_published_one_in_three_places(sim):
+    """odoo-real-vs-emulator.md, "Shopify's published Admin GraphQL schema": Count.precision is the enum
+    CountPrecision!, FulfillmentInput.originAddress is FulfillmentOriginAddressInput, InventoryItem.locationsCount
+    is gone from unstable."""
+    import shopify_sim  # the emulator has no introspection: read its type tables
+    assert shopify_sim.OBJECTS["Count"]["fields"]["precision"].type == "CountPrecision!"
+    assert shopify_sim.ENUMS["CountPrecision"] == ("AT_LEAST", "EXACT")
+    assert shopify_sim.INPUTS["FulfillmentInput"]["originAddress"][0] == "FulfillmentOriginAddressInput"
+    assert shopify_sim.INPUTS["FulfillmentOriginAddressInput"]["countryCode"][0] == "String!"
+    q = 'query { inventoryItem(id: "%s") { locationsCount { count precision } } }' % TEE_ITEM
+    assert data(gql(sim, q))["inventoryItem"]["locationsCount"]["precision"] == "EXACT"
+    resp = gql(sim, q, version="unstable")
+    assert "locationsCount" in json.dumps(resp["errors"]), resp
