@@ -3477,11 +3477,11 @@ GATEWAY_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Servi
                    504: "Gateway Time-out"}
 
 
-def downgrade(result, protocol):
+def downgrade(result, protocol, version=18):
     if isinstance(result, Recs):
         if protocol == "json2":
             return result.ids
-        if protocol == "jsonrpc" and not result.returns:
+        if protocol == "jsonrpc" and not result.returns and version == 18:  # 19's JSON-RPC answers [id] (lab)
             return "%s(%s)" % (result.model, "".join("%d," % i for i in result.ids))
         if result.single:
             return result.ids[0] if result.ids else False
@@ -3780,7 +3780,7 @@ class OdooSim(HttpSim):
         lead = [ids] if ids is not None else []
         result = self.transaction(uid, context, lambda env: spec.fn(env, model, *lead, *bound.args, **bound.kwargs),
                                   su=su)
-        return downgrade(result, protocol)
+        return downgrade(result, protocol, self.version)
 
     def exec(self, model, method, args=None, kwargs=None, user=ADMIN_LOGIN, sudo=True):
         """Run a method as admin (by default bypassing access rights) to set up data in tests."""

@@ -1074,6 +1074,14 @@ def test_item5_activity_schedule_answers_a_string_over_jsonrpc_18(s18):
     assert res == "mail.activity(%d,)" % aid
 
 
+def test_item5_activity_schedule_over_jsonrpc_19_answers_ids(s19):
+    """odoo-real-vs-emulator.md item 5, checked on the lab's 19: JSON-RPC answers [id] there, as JSON-2 does."""
+    pick = s19.exec("stock.picking", "create", [{"picking_type_id": 2, "location_id": 8, "location_dest_id": 5}])
+    res = ok(execute(s19, "stock.picking", "activity_schedule", [[pick]], {
+        "act_type_xmlid": "mail.mail_activity_data_todo", "summary": "s", "note": "n", "user_id": s19.sync_uid}))
+    assert isinstance(res, list) and len(res) == 1
+
+
 def test_item6_action_cancel_on_19_cancels_without_wizard(s18, s19):
     """odoo-real-vs-emulator.md item 6."""
     for sim in (s18, s19):
