@@ -27,6 +27,32 @@ static void test_access_error_is_configuration_and_names_group(void **state)
     assert_true(e.retry_safe);
 }
 
+/* odoo-real-vs-emulator.md item 1: a field-level AccessError (as load() reports it inside its messages), in the
+ * texts of the real Odoo 18 and 19. */
+static void test_field_access_error_names_the_groups(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "You do not have enough rights to access the fields \"credit_limit\" on Contact (res.partner). Please "
+        "contact your system administrator.\n\nOperation: read\nUser: 6\nFields:\n- credit_limit (allowed for "
+        "groups 'Technical / Show Accounting Features - Readonly', 'Invoicing / Invoicing')",
+        "You do not have enough rights to access the field \"credit_limit\" on Contact (res.partner). Please "
+        "contact your system administrator.\n\nOperation: read\nUser: 5\nGroups: allowed for groups 'Show "
+        "Accounting Features - Readonly', 'Accounting / Invoicing'",
+    };
+    static const char *const groups[][2] = {
+        {"Technical / Show Accounting Features - Readonly", "Invoicing / Invoicing"},
+        {"Show Accounting Features - Readonly", "Accounting / Invoicing"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        err_t e;
+        odoo_classify("odoo.exceptions.AccessError", texts[i], 0, "res.partner", "load", &e);
+        assert_int_equal(e.cls, ERR_CONFIGURATION);
+        assert_non_null(strstr(e.hint, groups[i][0]));
+        assert_non_null(strstr(e.hint, groups[i][1]));
+    }
+}
+
 static void test_classes_of_recorded_errors(void **state)
 {
     (void)state;
@@ -107,6 +133,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_access_error_is_configuration_and_names_group),
+        cmocka_unit_test(test_field_access_error_names_the_groups),
         cmocka_unit_test(test_classes_of_recorded_errors),
         cmocka_unit_test(test_xmlid_names),
         cmocka_unit_test(test_outage_target),
