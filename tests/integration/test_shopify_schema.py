@@ -127,6 +127,8 @@ def run_flows(make_synchub, odoo, shopify, version):
     hub.wait_state(body["job"], ["done", "dead"], timeout=60)
     hub.stop()
     # reconciliation (the CLI)
+    # the preflight's Shopify probes (token, scopes, mapped locations)
+    hub.cli("check")  # everything in place in the emulators: exit 0
     # reconciliation (the CLI); what it finds is the flows' tests' business, only its documents count here
     hub.cli("reconcile", "orders", "--since", "3650d", "--dry-run", "--json")
     shopify.set_inventory(sku="ACME-MUG-350", location_id=MAIN, available=99)

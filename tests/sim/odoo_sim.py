@@ -387,6 +387,9 @@ def build_schema():
         "name": Field("char", "Name"),
         "login": Field("char", "Login", required=True),
         "partner_id": Field("many2one", "Related Partner", relation="res.partner", required=True),
+        # related partner_id.email, as in Odoo (synchub check reads it: odoo-real-vs-emulator.md item 3)
+        "email": Field("char", "Email", compute=c(lambda env, m, rid: (env.store.get("res.partner", (
+            env.store.get(m, rid) or {}).get("partner_id")) or {}).get("email") or False)),
         "company_id": Field("many2one", "Company", relation="res.company"),
         "share": Field("boolean", "Share User", default=False),
         "active": Field("boolean", "Active", default=True),

@@ -2354,8 +2354,20 @@ for _t in ("Location", "InventoryLevel", "ProductVariant", "Product", "Inventory
            "ShippingLine", "FulfillmentOrder", "FulfillmentOrderLineItem", "FulfillmentLineItem"):
     conn_type(_t)
 
+# The app's granted scopes (synchub check reads them); tests narrow them through ShopifySim.access_scopes.
+DEFAULT_ACCESS_SCOPES = ("read_orders", "read_products", "read_inventory", "write_inventory", "read_locations",
+                         "write_assigned_fulfillment_orders", "write_merchant_managed_fulfillment_orders",
+                         "write_third_party_fulfillment_orders")
+obj_type("AccessScope", {"handle": F("String!", lambda c, o, a: o),
+                         "description": F("String!", lambda c, o, a: o.replace("_", " "))})
+obj_type("AppInstallation", {
+    "id": F("ID!", lambda c, o, a: gid("AppInstallation", 1)),
+    "accessScopes": F("[AccessScope!]!", lambda c, o, a: list(c.sim.access_scopes)),
+}, interfaces=("Node",))
+
 obj_type("QueryRoot", {
     "shop": F("Shop!", lambda c, o, a: st(c).shop),
+    "currentAppInstallation": F("AppInstallation!", lambda c, o, a: {}),
     "location": F("Location", _location, {"id": "ID"}),
     "locations": F("LocationConnection!", _locations, dict(
         CONN_ARGS, query="String", sortKey=A("LocationSortKeys", "NAME"), includeInactive=A("Boolean", False),
@@ -3372,6 +3384,7 @@ class ShopifySim(HttpSim):
         super().__init__(host, port, verbose)
         self.shop = shop
         self.tokens = [token] if isinstance(token, str) else list(token)
+        self.access_scopes = list(DEFAULT_ACCESS_SCOPES)
         self.versions = tuple(versions)
         self.max_cost = int(max_cost)
         self.default_seed = bool(seed)
