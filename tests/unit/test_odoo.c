@@ -53,6 +53,22 @@ static void test_field_access_error_names_the_groups(void **state)
     }
 }
 
+/* odoo-real-vs-emulator.md item 5: activity_schedule answers "mail.activity(6,)" over JSON-RPC on 18, [6] on 19. */
+static void test_record_id_of_each_answer_shape(void **state)
+{
+    (void)state;
+    json_t *shapes[] = {json_string("mail.activity(6,)"), json_pack("[i]", 6), json_integer(6)};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(odoo_record_id(shapes[i]), 6);
+        json_decref(shapes[i]);
+    }
+    json_t *none[] = {json_string("mail.activity()"), json_array(), json_false()};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(odoo_record_id(none[i]), 0);
+        json_decref(none[i]);
+    }
+}
+
 static void test_classes_of_recorded_errors(void **state)
 {
     (void)state;
@@ -134,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_access_error_is_configuration_and_names_group),
         cmocka_unit_test(test_field_access_error_names_the_groups),
+        cmocka_unit_test(test_record_id_of_each_answer_shape),
         cmocka_unit_test(test_classes_of_recorded_errors),
         cmocka_unit_test(test_xmlid_names),
         cmocka_unit_test(test_outage_target),
