@@ -361,10 +361,15 @@ static int exception_activity(ship_ctx_t *c, const cfg_source_t *src, json_t *ex
         buf_printf(&note, ": %s", c->ev.detail);
     buf_printf(&note, ". Please check the shipment with the carrier. %s", c->marker);
     json_t *r = NULL;
-    int rc = call(c, "stock.picking", "activity_schedule", json_pack("[I]", (json_int_t)c->picking_id),
-                  json_pack("{s:s, s:s, s:s, s:s, s:I}", "act_type_xmlid", "mail.mail_activity_data_todo", "summary",
-                            summary, "note", buf_str(&note), "date_deadline", today, "user_id",
-                            (json_int_t)c->ws->responsible_uid),
+    json_t *params = json_pack("{s:s, s:s, s:s, s:s, s:I}", "act_type_xmlid", "mail.mail_activity_data_todo",
+                               "summary", summary, "note", buf_str(&note), "date_deadline", today, "user_id",
+                               (json_int_t)c->ws->responsible_uid);
+    /* Odoo 18 e-mails the assignee "assigned to you" as the integration user, and refuses when that user has no
+     * e-mail (no email_from can be passed there); quick_update skips that mail: the activity still shows in the
+     * responsible's activities. Odoo 19 sends it without an address. */
+    if (odoo_server_major(c->ws->odoo) == 18)
+        json_object_set_new(params, "context", json_pack("{s:b}", "mail_activity_quick_update", 1));
+    int rc = call(c, "stock.picking", "activity_schedule", json_pack("[I]", (json_int_t)c->picking_id), params,
                   &r);
     buf_release(&note);
     if (rc < 0) {

@@ -426,14 +426,23 @@ static json_t *context(const odoo_t *o)
     return ctx;
 }
 
+/* The call's context: the caller's keys (a copy in body) over the client's (the company). */
+static void with_context(const odoo_t *o, json_t *body)
+{
+    json_t *ctx = context(o);
+    json_t *given = json_object_get(body, "context");
+    if (json_is_object(given))
+        json_object_update(ctx, given);
+    json_object_set_new(body, "context", ctx);
+}
+
 static int call_json2(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params,
                       json_t **result, err_t *err)
 {
     json_t *body = params ? json_deep_copy(params) : json_object();
     if (ids)
         json_object_set(body, "ids", ids);
-    if (!json_object_get(body, "context"))
-        json_object_set_new(body, "context", context(o));
+    with_context(o, body);
     char path[512], auth[600], dbh[300];
     snprintf(path, sizeof(path), "/json/2/%s/%s", model, method);
     snprintf(auth, sizeof(auth), "Authorization: bearer %s", o->cfg->api_key.value ? o->cfg->api_key.value : "");
@@ -495,8 +504,7 @@ static int odoo_call_once(odoo_t *o, const char *model, const char *method, json
     if (o->proto == ODOO_PROTO_JSON2)
         return call_json2(o, model, method, ids, params, result, err);
     json_t *kw = params ? json_deep_copy(params) : json_object();
-    if (!json_object_get(kw, "context"))
-        json_object_set_new(kw, "context", context(o));
+    with_context(o, kw);
     json_t *pos = ids ? json_pack("[O]", ids) : json_array();
     json_t *args = json_pack("[s, I, s, s, s, o, o]", o->cfg->database, (json_int_t)o->uid,
                              secret(o)->value ? secret(o)->value : "", model, method, pos, kw);

@@ -2197,7 +2197,16 @@ def _activity_pre_create(env, vals):
         ensure_exist(env, model, [vals["res_id"]])
         if not env.su:
             env.check(model, "write")
+    activity_notify_check(env, vals.get("user_id"))
     return vals
+
+
+def activity_notify_check(env, user_id):
+    """mail.activity.create notifies an assignee other than the user (message_notify, as the user): on Odoo 18 that
+    needs the user's e-mail like message_post, unless the context has mail_activity_quick_update (checked on the
+    real 18: "Unable to send message, …"; the real 19 notifies without it)."""
+    if user_id and user_id != env.uid and not env.context.get("mail_activity_quick_update"):
+        message_author(env, None, None)
 
 
 HOOKS = {
@@ -2954,6 +2963,7 @@ def api_activity_schedule(env, model, ids, act_type_xmlid="", date_deadline=None
         vals = {"res_model": model, "res_id": rid, "activity_type_id": type_id, "summary": summary or False,
                 "note": note or False, "date_deadline": date_deadline or today_str(), "user_id": env.uid}
         vals.update(act_values)
+        activity_notify_check(env, vals.get("user_id"))
         created.append(env.sudo().create("mail.activity", vals))
     return Recs("mail.activity", created, returns=False)
 

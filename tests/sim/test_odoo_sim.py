@@ -1184,3 +1184,19 @@ def test_item15_login_cooldown_after_10_failures(s18):
     assert jsonrpc(s18, "common", "authenticate", s18.dbname, "sync", "sync", {})["result"] is False
     s18.login_failures.clear()  # the 60 s have passed
     assert jsonrpc(s18, "common", "authenticate", s18.dbname, "sync", "sync", {})["result"] == s18.sync_uid
+
+
+def test_activity_for_another_user_needs_the_email_on_18_unless_quick_update(s18, s19):
+    """Checked on the real lab: activity_schedule assigning another user notifies them as the calling user, and
+    Odoo 18 refuses that without the user's e-mail ("Unable to send message, …"); the context
+    mail_activity_quick_update skips the notification; 19 notifies without an address."""
+    kw = {"act_type_xmlid": "mail.mail_activity_data_todo", "summary": "s", "note": "n", "user_id": 2}
+    pick = s18.exec("stock.picking", "create", [{"picking_type_id": 2, "location_id": 8, "location_dest_id": 5}])
+    data = err(execute(s18, "stock.picking", "activity_schedule", [[pick]], kw))
+    assert data["message"] == "Unable to send message, please configure the sender's email address."
+    res = ok(execute(s18, "stock.picking", "activity_schedule", [[pick]],
+                     dict(kw, context={"mail_activity_quick_update": True})))
+    assert res.startswith("mail.activity(")
+    pick = s19.exec("stock.picking", "create", [{"picking_type_id": 2, "location_id": 8, "location_dest_id": 5}])
+    status, _, body = json2(s19, "stock.picking", "activity_schedule", dict(kw, ids=[pick]))
+    assert status == 200 and len(body) == 1, body
