@@ -2325,6 +2325,13 @@ def picking_update_state(env, pid):
     put_fields(env, "stock.picking", pid, state=state)
 
 
+def move_vals(env, vals):
+    """stock.move has no name on Odoo 19 (odoo-real-vs-emulator.md item 12)."""
+    if "name" not in env.schema["stock.move"].fields:
+        vals.pop("name", None)
+    return vals
+
+
 def so_launch_stock(env, oid):
     """Create / update the delivery of a confirmed order (sale_stock's procurement, simplified)."""
     su = env.sudo()
@@ -2363,12 +2370,12 @@ def so_launch_stock(env, oid):
             if env.store.get("stock.move", mid).get("product_uom_qty") != want:
                 put_fields(env, "stock.move", mid, product_uom_qty=want)
         elif want > 0:
-            mid = su.create("stock.move", {
+            mid = su.create("stock.move", move_vals(env, {
                 "name": (line.get("name") or "").split("\n")[0] or env.display_name("product.product",
                                                                                     line["product_id"]),
                 "reference": picking["name"], "origin": picking.get("origin"), "product_id": line["product_id"],
                 "product_uom_qty": want, "quantity": 0.0, "picking_id": pid, "location_id": picking["location_id"],
-                "location_dest_id": picking["location_dest_id"], "state": "confirmed", "sale_line_id": lid})
+                "location_dest_id": picking["location_dest_id"], "state": "confirmed", "sale_line_id": lid}))
         else:
             continue
         move_reserve(env, mid)
@@ -2398,9 +2405,9 @@ def quant_apply_delta(env, qid, diff, name="Product Quantity Updated"):
     adjust = env.ref("stock.stock_location_inventory")
     if diff:
         src, dst = (adjust, q["location_id"]) if diff > 0 else (q["location_id"], adjust)
-        env.sudo().create("stock.move", {"name": name, "reference": name, "product_id": q["product_id"],
-                                         "product_uom_qty": abs(diff), "quantity": abs(diff), "location_id": src,
-                                         "location_dest_id": dst, "state": "done", "is_inventory": True})
+        env.sudo().create("stock.move", move_vals(env, {
+            "name": name, "reference": name, "product_id": q["product_id"], "product_uom_qty": abs(diff),
+            "quantity": abs(diff), "location_id": src, "location_dest_id": dst, "state": "done", "is_inventory": True}))
         put_fields(env, "stock.quant", qid, quantity=(q.get("quantity") or 0.0) + diff, in_date=now_str())
         aq = quant_for(env, q["product_id"], adjust)
         put_fields(env, "stock.quant", aq, quantity=(env.store.get("stock.quant", aq).get("quantity") or 0.0) - diff)
@@ -3542,6 +3549,7 @@ class OdooSim(HttpSim):
         self.login_cooldown_after, self.login_cooldown_duration = 10, 60.0
         if version >= 19:  # odoo-real-vs-emulator.md item 12
             self.schema["mail.activity"].fields["res_model_id"].required = False
+            del self.schema["stock.move"].fields["name"]
         self.sessions = {}
         stored_version = self.store.meta_get("version")
         if stored_version and int(stored_version) != version:

@@ -1145,6 +1145,9 @@ def test_item12_json2_list_body_unknown_field_text_activity_model(s18, s19):
     status, _, body = json2(s19, "mail.activity", "fields_get", {"allfields": ["res_model_id"],
                                                                   "attributes": ["required"]})
     assert body == {"res_model_id": {"required": False}}
+    status, _, body = json2(s19, "stock.move", "search_read", {"domain": [], "fields": ["name"]})
+    assert body["message"] == "Invalid field 'name' on 'stock.move'"
+    assert "name" in ok(execute(s18, "stock.move", "fields_get", [["name"]], {"attributes": ["type"]}))
 
 
 def test_item13_fields_get_store_and_required(s18):
