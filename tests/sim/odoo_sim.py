@@ -4009,9 +4009,15 @@ class OdooSim(HttpSim):
         return payload if isinstance(payload, dict) else None
 
     def _jsonrpc_http(self, h, verb, path, body):
-        payload = self._parse_jsonrpc(body) if verb == "POST" else None
-        if payload is None:  # odoo-real-vs-emulator.md item 14: GET too; plain text
-            return (400, "text/plain; charset=utf-8", "Invalid JSON data", [])
+        # odoo-real-vs-emulator.md item 14, as the real 18 answers: a GET is refused by type, a body that is not
+        # JSON gets the bare text "Invalid JSON data" (labelled text/html)
+        if verb != "POST":
+            return (400, "text/html; charset=utf-8", "<!doctype html>\n<html lang=en>\n<title>400 Bad Request</title>"
+                    "\n<h1>Bad Request</h1>\n<p>Request inferred type is compatible with [&#39;http&#39;] but "
+                    "&#39;/jsonrpc&#39; is type=&#39;json&#39;.</p>\n", [])
+        payload = self._parse_jsonrpc(body)
+        if payload is None:
+            return (400, "text/html; charset=utf-8", "Invalid JSON data", [])
         rid = payload.get("id")
         params = payload.get("params") or {}
         service = params.get("service") if isinstance(params, dict) else None
