@@ -108,6 +108,56 @@ static int probe(odoo_t *od, const char *model, const char *method, json_t *ids,
     return rc;
 }
 
+/* Field-level rights: the fields the order flow's load() and reads use must be visible to the user (Odoo's
+ * fields_get leaves out the fields of groups the user is not in, and a load() naming one fails). Delivery addresses
+ * are imported without their parent, so no accounting field (credit_limit) is needed. */
+static void check_fields(check_out_t *o, odoo_t *od)
+{
+    static const struct {
+        const char *model;
+        const char *fields[12];
+    } need[] = {
+        {"res.partner", {"name", "email", "phone", "type", "parent_id", "street", "street2", "city", "zip",
+                         "country_id", "company_id", NULL}},
+        {"sale.order", {"partner_id", "partner_shipping_id", "client_order_ref", "origin", "date_order", "order_line",
+                        "state", NULL}},
+        {"sale.order.line", {"product_id", "product_uom_qty", "price_unit", "discount", "name", NULL}},
+    };
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+        char what[96], detail[1400];
+        snprintf(what, sizeof(what), "fields of %s", need[i].model);
+        json_t *all = json_array();
+        for (size_t j = 0; need[i].fields[j]; j++)
+            json_array_append_new(all, json_string(need[i].fields[j]));
+        json_t *r = NULL;
+        if (probe(od, need[i].model, "fields_get", NULL, json_pack("{s:O, s:[s]}", "allfields", all, "attributes",
+                  "type"), &r, detail, sizeof(detail)) < 0) {
+            json_decref(all);
+            row(o, false, what, detail);
+            continue;
+        }
+        buf_t missing = BUF_INIT;
+        size_t j;
+        json_t *f;
+        json_array_foreach(all, j, f)
+        {
+            if (!json_object_get(r, json_string_value(f)))
+                buf_printf(&missing, "%s%s", missing.len ? ", " : "", json_string_value(f));
+        }
+        if (missing.len)
+            snprintf(detail, sizeof(detail), "not visible to the integration user: %s (a field restricted to a "
+                                             "group, or an app missing): add the group that shows it",
+                     buf_str(&missing));
+        else
+            snprintf(detail, sizeof(detail), "the %zu fields synchub writes and reads are accessible",
+                     json_array_size(all));
+        row(o, missing.len == 0, what, detail);
+        buf_release(&missing);
+        json_decref(all);
+        json_decref(r);
+    }
+}
+
 /* Chatter notes (review notes on changed orders, shipment milestones): Odoo 18 refuses message_post when neither
  * email_from nor the author's e-mail is set; synchub sends [odoo] note_sender as email_from. */
 static void check_note_sender(check_out_t *o, odoo_t *od, const cfg_t *cfg)
@@ -385,6 +435,7 @@ static void check_odoo_flows(check_out_t *o, odoo_t *od, const cfg_t *cfg)
     if (fulfil)
         check_rights(o, od, fulfil_rights, sizeof(fulfil_rights) / sizeof(fulfil_rights[0]), seen);
     json_decref(seen);
+    check_fields(o, od);
     check_note_sender(o, od, cfg);
     if (cfg->nsources > 0)
         check_events(o, od, cfg);
