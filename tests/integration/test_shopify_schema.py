@@ -3,8 +3,8 @@ API schema of each API version synchub supports (tests/schema: @shopify/dev-mcp'
 package, pinned by tests/schema/package-lock.json; scripts/install-deps runs npm ci there).
 
 The documents are taken as synchub builds them at run time: the real `synchub serve` runs its flows (fresh order
-fetch with further pages of lines and shipping lines, stock push, fulfillment create and tracking update, order
-and inventory reconciliation) against the Shopify emulator pinned to each version, and the emulator's call log
+fetch with further pages of lines and shipping lines, stock push, an outage and the circuit breaker's probe,
+fulfillment create and tracking update, order and inventory reconciliation, `synchub check`) against the Shopify emulator pinned to each version, and the emulator's call log
 gives the exact query and variables of every request. Every operation named in src/ must be among them, so a new
 document cannot escape the check. It does not judge what the documents do; the flows' own tests do.
 Without node or tests/schema/node_modules the test skips, except under CI=true, where that is a failure.
@@ -97,6 +97,12 @@ def run_flows(make_synchub, odoo, shopify, version):
     hub.start()
     # stock: the first poll pushes the tee (Odoo 40, Shopify 37)
     wait_until(lambda: shopify.quantity("ACME-TEE-BLK-M", MAIN) == 40, timeout=30, msg="stock pushed")
+    # an outage: Shopify answers 503 to a stock push until the node's circuit breaker opens; its probe closes it
+    shopify.set_fault("http_503", count=3)
+    odoo.set_stock([{"default_code": "ACME-CAP-NVY", "quantity": 12}])
+    wait_until(lambda: any((c.get("query") or "").lstrip().startswith("query Probe") and c.get("status") == 200
+                           for c in shopify.calls()), timeout=60, msg="the circuit breaker's probe of Shopify")
+    wait_until(lambda: shopify.quantity("ACME-CAP-NVY", MAIN) == 12, timeout=30, msg="the push after the outage")
     # a stale compare: Shopify edited behind synchub's back, then Odoo changes; synchub re-reads the levels
     shopify.set_inventory(sku="ACME-MUG-350", location_id=MAIN, available=7)
     odoo.set_stock([{"default_code": "ACME-MUG-350", "quantity": 20}])
