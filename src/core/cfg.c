@@ -164,6 +164,9 @@ static const cfg_key_t odoo_keys[] = {
      "Odoo's line totals are Shopify's to the cent"},
     {"protected_fields", T_STR, OD(protected_fields), 0, 0, NULL, 0,
      "model.field list never overwritten on update, e.g. res.partner.phone, sale.order.note"},
+    {"note_sender", T_STR, OD(note_sender), 0, 0, "synchub <synchub@localhost>", 0,
+     "email_from of the chatter notes synchub posts (Odoo 18 refuses a note when it has none and the integration "
+     "user has no e-mail); \"user\" = send none, Odoo uses the integration user's e-mail"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef OD
 /* [source NAME]: logistics partners (kept together here: section table, getter, checks, free). */
@@ -1070,6 +1073,7 @@ void cfg_free(cfg_t *c)
     free(c->odoo.username);
     free(c->odoo.protocol);
     free(c->odoo.protected_fields);
+    free(c->odoo.note_sender);
     secret_free(&c->odoo.api_key);
     secret_free(&c->odoo.password);
     free(c->path);

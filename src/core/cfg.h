@@ -57,6 +57,8 @@ typedef struct cfg_odoo {
     int64_t timeout_ms, cache_ttl_ms, company;
     int64_t discount_digits;         /* decimals Odoo keeps of a line discount % ("Discount" accuracy) */
     char *protected_fields;          /* "res.partner.phone, sale.order.note": never overwritten on update */
+    char *note_sender;               /* email_from of synchub's chatter notes ("synchub <synchub@localhost>");
+                                      * "user": none sent, Odoo takes the integration user's e-mail */
     int line;
 } cfg_odoo_t;
 

@@ -222,9 +222,13 @@ static int load(order_ctx_t *c, const char *model, json_t *fields, json_t *rows,
                        str(m, "message") ? str(m, "message") : "error");
         }
         bool race = strstr(buf_str(&b), "duplicate key value") || strstr(buf_str(&b), "could not serialize");
-        if (strstr(buf_str(&b), "You are not allowed to")) {
-            /* load() reports a missing right inside its messages instead of raising it */
-            const char *msg = strstr(buf_str(&b), "You are not allowed to");
+        const char *denied = strstr(buf_str(&b), "You are not allowed to");
+        if (!denied)
+            denied = strstr(buf_str(&b), "You do not have enough rights to access the field");
+        if (denied) {
+            /* load() reports a missing right (a model's, or a field's: Odoo names the groups) inside its messages
+             * instead of raising it: a configuration problem, never "fix the data" */
+            const char *msg = denied;
             err_t ae;
             odoo_classify("odoo.exceptions.AccessError", msg, 0, model, "load", &ae);
             buf_release(&b);
@@ -395,7 +399,10 @@ static int resolve_customer(order_ctx_t *c, int64_t *partner_id)
 }
 
 /* The delivery contact (a child of the customer, type delivery) for the shipping address; one per distinct
- * address, found again by a hash of it. */
+ * address, found again by a hash of it. It is imported on its own and then attached to the customer with a write
+ * of parent_id: a load() of a child (parent_id/.id) copies the parent's commercial fields as the user, and Odoo's
+ * account adds credit_limit to them, a field only the accounting groups may read (checked on real Odoo 18 and 19).
+ * Both steps are idempotent (the external ID, the same parent), so a retry between them completes the link. */
 static int resolve_delivery(order_ctx_t *c, int64_t partner_id, int64_t *delivery_id)
 {
     const json_t *a = json_object_get(c->order, "shipping_address");
@@ -427,9 +434,8 @@ static int resolve_delivery(order_ctx_t *c, int64_t partner_id, int64_t *deliver
     full_xmlid(xml, full, sizeof(full)); /* a bare name would land in module __import__ */
     buf_t name = BUF_INIT;
     person_name(a, &name);
-    json_t *fields = json_pack("[s, s, s, s]", "id", "parent_id/.id", "type", "name");
-    json_t *row = json_pack("[s, o, s, s]", full, json_sprintf("%" PRId64, partner_id), "delivery",
-                            name.len ? buf_str(&name) : "Delivery");
+    json_t *fields = json_pack("[s, s, s]", "id", "type", "name");
+    json_t *row = json_pack("[s, s, s]", full, "delivery", name.len ? buf_str(&name) : "Delivery");
     buf_release(&name);
     static const char *const map[][2] = {{"address1", "street"}, {"address2", "street2"}, {"city", "city"},
                                          {"zip", "zip"}, {"phone", "phone"}};
@@ -450,6 +456,11 @@ static int resolve_delivery(order_ctx_t *c, int64_t partner_id, int64_t *deliver
     }
     if (load(c, "res.partner", fields, json_pack("[o]", row), delivery_id) < 0)
         return -1;
+    json_t *w = NULL;
+    if (call(c, "res.partner", "write", json_pack("[I]", (json_int_t)*delivery_id),
+             json_pack("{s:{s:I}}", "vals", "parent_id", (json_int_t)partner_id), &w) < 0)
+        return -1;
+    json_decref(w);
     effect(c, "created", "res.partner", *delivery_id, xml, json_pack("{s:s}", "role", "delivery address"));
     store_link_t nl = {.odoo_id = *delivery_id};
     snprintf(nl.odoo_model, sizeof(nl.odoo_model), "res.partner");
@@ -889,8 +900,12 @@ static int flag_for_review(order_ctx_t *c, int64_t order_id, const char *hash)
     r = NULL;
     if (already > 0)
         return 0;
-    if (call(c, "sale.order", "message_post", json_pack("[I]", (json_int_t)order_id),
-             json_pack("{s:s, s:s}", "body", body, "message_type", "comment"), &r) < 0)
+    /* An internal note (mt_note): confirming subscribes the customer to the order, and a plain comment would
+     * e-mail them. email_from: Odoo 18 refuses a note without a sender address (the user may have no e-mail). */
+    json_t *params = json_pack("{s:s, s:s, s:s}", "body", body, "message_type", "comment", "subtype_xmlid",
+                               "mail.mt_note");
+    odoo_note_sender(&c->cfg->odoo, params);
+    if (call(c, "sale.order", "message_post", json_pack("[I]", (json_int_t)order_id), params, &r) < 0)
         return -1;
     json_decref(r);
     effect(c, "review note posted", "sale.order", order_id, c->xml_order, json_pack("{s:s}", "lines", hash));

@@ -1,7 +1,8 @@
 /* flow_shipments: a canonical shipment event → its Odoo delivery. The order of work for one job:
  *   1. find the delivery: the id the reference's link ("logistics", "", "shipment_ref", reference) remembers,
- *      else stock.picking by name, by origin (the sale order's name, or the
- *      Shopify order name it carries), by carrier_tracking_ref (the reference, then the event's tracking number).
+ *      else stock.picking by name, by origin (the sale order's name, or the Shopify order name Odoo 18 appends to
+ *      it) or its sale order's Customer Reference (Odoo 19's origin is the order name only), by
+ *      carrier_tracking_ref (the reference, then the event's tracking number).
  *      None → data error logistics.unknown_shipment, retried with the kind's backoff (the delivery may not exist
  *      yet); several → logistics.ambiguous_shipment naming the candidates, never a guess
  *   2. the delivery's link ("logistics", "", "shipment", delivery id) gives the highest lifecycle rank and the
@@ -16,8 +17,9 @@
  *      recorded: the re-run finds the message. A late event is posted too, saying it did not change the state.
  *   5. applied delivered: the date is in the chatter message and the link (stock.picking has no customer-delivery
  *      date field in Odoo 18/19: date_done is the warehouse validation, never overwritten)
- *   6. applied exception: a To Do activity (mail.activity) for the source's responsible user, once: its note
- *      carries the same marker and is searched first
+ *   6. applied exception: a To Do activity for the source's responsible user (activity_schedule: it needs no
+ *      ir.model id, which real Odoo does not let the integration user read), once: its note carries the same
+ *      marker and is searched first
  *   7. the links are written last (state, version, rank, delivered_at; the reference's delivery)
  * Every write Odoo confirmed is recorded as an effect (subject "shipment:<reference>") for `synchub trace`. */
 #define _GNU_SOURCE
@@ -43,8 +45,6 @@
 
 typedef struct ship_worker {
     odoo_t *odoo;
-    int64_t picking_model_id;    /* ir.model id of stock.picking (mail.activity.res_model_id) */
-    int64_t to_do_type_id;        /* mail.mail_activity_data_todo */
     char responsible_key[128];   /* the responsible setting resolved below (cached per worker) */
     int64_t responsible_uid;
 } ship_worker_t;
@@ -159,16 +159,18 @@ static int find_picking(ship_ctx_t *c, int64_t linked_id)
     }
     if ((rc = search_stage(c, json_pack("[[s, s, s]]", "name", "=", ref), "name")) != 0)
         return rc;
-    /* Odoo's deliveries carry the sale order's name as origin; synchub's orders make it "S00012 - #1042". */
+    /* Odoo's deliveries carry the sale order's name as origin; Odoo 18 appends the order's Customer Reference
+     * ("S00012 - #1042"), Odoo 19 does not: there the Shopify order name is found through the sale order. */
     char esc[300], pre[320], post[320];
     like_escape(ref, esc, sizeof(esc));
     snprintf(pre, sizeof(pre), "%s - %%", esc);
     snprintf(post, sizeof(post), "%% - %s", esc);
     if ((rc = search_stage(c,
-                           json_pack("[[s, s, s], [s, s, s], s, s, [s, s, s], [s, s, s], [s, s, s]]",
-                                     "picking_type_code", "=", "outgoing", "state", "!=", "cancel", "|", "|",
-                                     "origin", "=", ref, "origin", "=like", pre, "origin", "=like", post),
-                           "origin")) != 0)
+                           json_pack("[[s, s, s], [s, s, s], s, s, s, [s, s, s], [s, s, s], [s, s, s], [s, s, s]]",
+                                     "picking_type_code", "=", "outgoing", "state", "!=", "cancel", "|", "|", "|",
+                                     "origin", "=", ref, "origin", "=like", pre, "origin", "=like", post,
+                                     "sale_id.client_order_ref", "=", ref),
+                           "origin or order reference")) != 0)
         return rc;
     if ((rc = search_stage(c, json_pack("[[s, s, s]]", "carrier_tracking_ref", "=", ref), "tracking reference")) != 0)
         return rc;
@@ -241,10 +243,10 @@ static int post_milestone(ship_ctx_t *c, bool applied, const char *kept_status)
         buf_printf(&b, " Tracking: %s", ev->tracking_url);
     buf_printf(&b, " %s", c->marker);
     json_t *r = NULL;
-    int rc = call(c, "stock.picking", "message_post", json_pack("[I]", (json_int_t)c->picking_id),
-                  json_pack("{s:s, s:s, s:s}", "body", buf_str(&b), "message_type", "comment", "subtype_xmlid",
-                            "mail.mt_note"),
-                  &r);
+    json_t *params = json_pack("{s:s, s:s, s:s}", "body", buf_str(&b), "message_type", "comment", "subtype_xmlid",
+                               "mail.mt_note");
+    odoo_note_sender(&c->cfg->odoo, params);
+    int rc = call(c, "stock.picking", "message_post", json_pack("[I]", (json_int_t)c->picking_id), params, &r);
     buf_release(&b);
     json_decref(r);
     if (rc < 0)
@@ -271,32 +273,11 @@ static int set_tracking(ship_ctx_t *c)
     return 0;
 }
 
-/* Reference data for activities, looked up once per worker. */
+/* The responsible user for activities, resolved once per worker. */
 static int activity_refs(ship_ctx_t *c, const cfg_source_t *src)
 {
     ship_worker_t *ws = c->ws;
     json_t *r = NULL;
-    if (!ws->picking_model_id) {
-        if (call(c, "ir.model", "search_read", NULL,
-                 json_pack("{s:[[s, s, s]], s:[s], s:i}", "domain", "model", "=", "stock.picking", "fields", "id",
-                           "limit", 1),
-                 &r) < 0)
-            return -1;
-        ws->picking_model_id = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
-        json_decref(r);
-        r = NULL;
-        if (ws->picking_model_id <= 0)
-            return FAIL(c, ERR_CONFIGURATION, "odoo.reference_data", "check that the Inventory app is installed",
-                        "Odoo has no model stock.picking in ir.model");
-    }
-    if (!ws->to_do_type_id) {
-        if (call(c, "ir.model.data", "check_object_reference", NULL,
-                 json_pack("{s:s, s:s}", "module", "mail", "xml_id", "mail_activity_data_todo"), &r) < 0)
-            return -1;
-        ws->to_do_type_id = json_integer_value(json_array_get(r, 1));
-        json_decref(r);
-        r = NULL;
-    }
     if (strcmp(ws->responsible_key, src->responsible) != 0 || ws->responsible_uid <= 0) {
         const char *who = src->responsible;
         int64_t uid = 0;
@@ -380,19 +361,22 @@ static int exception_activity(ship_ctx_t *c, const cfg_source_t *src, json_t *ex
         buf_printf(&note, ": %s", c->ev.detail);
     buf_printf(&note, ". Please check the shipment with the carrier. %s", c->marker);
     json_t *r = NULL;
-    int rc = call(c, "mail.activity", "create", NULL,
-                  json_pack("{s:{s:I, s:I, s:I, s:I, s:s, s:s, s:s}}", "vals_list", "res_model_id",
-                            (json_int_t)c->ws->picking_model_id, "res_id", (json_int_t)c->picking_id,
-                            "activity_type_id", (json_int_t)c->ws->to_do_type_id, "user_id",
-                            (json_int_t)c->ws->responsible_uid, "summary", summary, "note", buf_str(&note),
-                            "date_deadline", today),
+    json_t *params = json_pack("{s:s, s:s, s:s, s:s, s:I}", "act_type_xmlid", "mail.mail_activity_data_todo",
+                               "summary", summary, "note", buf_str(&note), "date_deadline", today, "user_id",
+                               (json_int_t)c->ws->responsible_uid);
+    /* Odoo 18 e-mails the assignee "assigned to you" as the integration user, and refuses when that user has no
+     * e-mail (no email_from can be passed there); quick_update skips that mail: the activity still shows in the
+     * responsible's activities. Odoo 19 sends it without an address. */
+    if (odoo_server_major(c->ws->odoo) == 18)
+        json_object_set_new(params, "context", json_pack("{s:b}", "mail_activity_quick_update", 1));
+    int rc = call(c, "stock.picking", "activity_schedule", json_pack("[I]", (json_int_t)c->picking_id), params,
                   &r);
     buf_release(&note);
     if (rc < 0) {
         json_decref(r);
         return -1;
     }
-    int64_t aid = json_is_array(r) ? json_integer_value(json_array_get(r, 0)) : json_integer_value(r);
+    int64_t aid = odoo_record_id(r);
     json_decref(r);
     activity_record(extra, c->event_job);
     effect(c, "exception activity created",

@@ -58,6 +58,14 @@ int odoo_read_json2(long status, const buf_t *body, const char *model, const cha
 
 /* ---- typed helpers (odoo_values.c) ---- */
 
+/* The id of the first record a method answered: an integer, [id, …], or — over JSON-RPC on Odoo 18, for a method
+ * without @api.returns such as activity_schedule — the recordset's text "mail.activity(6,)". 0 when none. */
+int64_t odoo_record_id(const json_t *result);
+
+/* Add email_from = [odoo] note_sender to message_post's params (nothing when it is "user"): Odoo 18 refuses a
+ * note whose author has no e-mail and that names no sender. */
+void odoo_note_sender(const cfg_odoo_t *cfg, json_t *params);
+
 /* ms since the epoch as an Odoo datetime value: "2026-11-21 19:03:11" (UTC, as Odoo stores and expects it; Odoo
  * refuses ISO 8601 with a T or a zone). */
 void odoo_datetime(int64_t ms, char *out, size_t n);

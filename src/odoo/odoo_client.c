@@ -87,25 +87,51 @@ static const cfg_secret_t *secret(const odoo_t *o)
 /* ---- classification ---------------------------------------------------------------------------------------- */
 
 /* "…allowed for the following groups:\n\t- Sales/Administrator\n\t- …" → "Sales/Administrator, …" */
+static void append_group(char *out, size_t n, size_t *len, const char *g, size_t glen)
+{
+    if (*len + glen + 3 >= n)
+        return;
+    /* the same group named for several fields is listed once */
+    for (const char *p = out; *p;) {
+        size_t seg = strcspn(p, ",");
+        if (seg == glen && !strncmp(p, g, glen))
+            return;
+        p += seg;
+        p += *p ? 2 : 0; /* ", " */
+    }
+    if (*len) {
+        memcpy(out + *len, ", ", 2);
+        *len += 2;
+    }
+    memcpy(out + *len, g, glen);
+    *len += glen;
+    out[*len] = '\0';
+}
+
+/* The groups an AccessError names: a model right ("allowed for the following groups:\n\t- Sales/Administrator")
+ * or a field's groups (18: "- credit_limit (allowed for groups 'Technical / Show Accounting Features - Readonly',
+ * 'Invoicing / Invoicing')"; 19: "Groups: allowed for groups 'Show Accounting Features - Readonly', …"). */
 static void groups_of(const char *message, char *out, size_t n)
 {
     out[0] = '\0';
-    const char *p = strstr(message, "following groups:");
-    if (!p)
-        return;
     size_t len = 0;
-    while ((p = strstr(p, "\n\t- ")) != NULL) {
+    const char *p = strstr(message, "following groups:");
+    while (p && (p = strstr(p, "\n\t- ")) != NULL) {
         p += 4;
-        size_t g = strcspn(p, "\n");
-        if (len + g + 3 >= n)
-            break;
-        if (len) {
-            memcpy(out + len, ", ", 2);
-            len += 2;
+        append_group(out, n, &len, p, strcspn(p, "\n"));
+    }
+    for (p = message; (p = strstr(p, "allowed for groups ")) != NULL;) {
+        p += strlen("allowed for groups ");
+        while (*p == '\'') {
+            const char *end = strchr(p + 1, '\'');
+            if (!end)
+                break;
+            append_group(out, n, &len, p + 1, (size_t)(end - p - 1));
+            p = end + 1;
+            if (strncmp(p, ", '", 3) != 0)
+                break;
+            p += 2;
         }
-        memcpy(out + len, p, g);
-        len += g;
-        out[len] = '\0';
     }
 }
 
@@ -406,14 +432,23 @@ static json_t *context(const odoo_t *o)
     return ctx;
 }
 
+/* The call's context: the caller's keys (a copy in body) over the client's (the company). */
+static void with_context(const odoo_t *o, json_t *body)
+{
+    json_t *ctx = context(o);
+    json_t *given = json_object_get(body, "context");
+    if (json_is_object(given))
+        json_object_update(ctx, given);
+    json_object_set_new(body, "context", ctx);
+}
+
 static int call_json2(odoo_t *o, const char *model, const char *method, json_t *ids, json_t *params,
                       json_t **result, err_t *err)
 {
     json_t *body = params ? json_deep_copy(params) : json_object();
     if (ids)
         json_object_set(body, "ids", ids);
-    if (!json_object_get(body, "context"))
-        json_object_set_new(body, "context", context(o));
+    with_context(o, body);
     char path[512], auth[600], dbh[300];
     snprintf(path, sizeof(path), "/json/2/%s/%s", model, method);
     snprintf(auth, sizeof(auth), "Authorization: bearer %s", o->cfg->api_key.value ? o->cfg->api_key.value : "");
@@ -481,8 +516,7 @@ static int odoo_call_once(odoo_t *o, const char *model, const char *method, json
     if (o->proto == ODOO_PROTO_JSON2)
         return call_json2(o, model, method, ids, params, result, err);
     json_t *kw = params ? json_deep_copy(params) : json_object();
-    if (!json_object_get(kw, "context"))
-        json_object_set_new(kw, "context", context(o));
+    with_context(o, kw);
     json_t *pos = ids ? json_pack("[O]", ids) : json_array();
     json_t *args = json_pack("[s, I, s, s, s, o, o]", o->cfg->database, (json_int_t)o->uid,
                              secret(o)->value ? secret(o)->value : "", model, method, pos, kw);

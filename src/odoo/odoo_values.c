@@ -1,10 +1,12 @@
 /* odoo_values: typed helpers for values Odoo reads and writes — datetimes as Odoo stores them (UTC, no zone) and the
- * names of synchub's external IDs (__synchub__.shopify_<shop>_<what>_<id>). Pure functions, no I/O.
+ * names of synchub's external IDs (__synchub__.shopify_<shop>_<what>_<id>), the id in a method's answer, the
+ * sender of synchub's notes. Pure functions, no I/O.
  * Not here: calling Odoo (odoo_client.c) or deciding what a flow writes (src/flows/). */
 #include "odoo/odoo.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -36,4 +38,23 @@ int odoo_datetime_parse(const char *text, int64_t *ms)
         return -1;
     snprintf(iso, sizeof(iso), "%sZ", text);
     return clock_parse_iso8601(iso, ms);
+}
+
+int64_t odoo_record_id(const json_t *result)
+{
+    if (json_is_array(result))
+        result = json_array_get(result, 0);
+    if (json_is_integer(result))
+        return json_integer_value(result);
+    const char *text = json_string_value(result);
+    const char *open = text ? strchr(text, '(') : NULL;
+    if (!open || !isdigit((unsigned char)open[1]))
+        return 0;
+    return strtoll(open + 1, NULL, 10);
+}
+
+void odoo_note_sender(const cfg_odoo_t *cfg, json_t *params)
+{
+    if (cfg->note_sender && *cfg->note_sender && strcmp(cfg->note_sender, "user") != 0)
+        json_object_set_new(params, "email_from", json_string(cfg->note_sender));
 }

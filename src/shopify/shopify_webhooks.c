@@ -1,4 +1,4 @@
-/* shopify_webhooks: list, create and delete the app's webhook subscriptions (shopify_webhooks.h) with the shared
+/* shopify_webhooks: list and create the app's webhook subscriptions (shopify_webhooks.h) with the shared
  * client (rate limit, error classes), and compare them with the topics the flows need. */
 #define _GNU_SOURCE
 #include "shopify/shopify_webhooks.h"
@@ -17,9 +17,6 @@ static const char create_mutation[] =
     "mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $uri: String!) { "
     "webhookSubscriptionCreate(topic: $topic, webhookSubscription: {uri: $uri, format: JSON}) { "
     "webhookSubscription { id topic uri } userErrors { field message } } }";
-static const char delete_mutation[] =
-    "mutation WebhookSubscriptionDelete($id: ID!) { webhookSubscriptionDelete(id: $id) { "
-    "deletedWebhookSubscriptionId userErrors { field message } } }";
 
 void shopify_subs_free(shopify_subs_t *l)
 {
@@ -110,16 +107,6 @@ int shopify_sub_create(shopify_t *s, const char *topic, const char *uri, char **
     return rc;
 }
 
-int shopify_sub_delete(shopify_t *s, const char *id, err_t *err)
-{
-    if (version_ok(s, err) < 0)
-        return -1;
-    json_t *vars = json_pack("{s:s}", "id", id), *payload = NULL;
-    int rc = shopify_mutate(s, delete_mutation, vars, "webhookSubscriptionDelete", NULL, 10, &payload, err);
-    json_decref(vars);
-    json_decref(payload);
-    return rc;
-}
 
 static bool topic_needed(const char *const *needed, const char *topic)
 {

@@ -1,10 +1,10 @@
 /* shopify_webhooks: the app's webhook subscriptions in one shop through the GraphQL Admin API — list
- * (webhookSubscriptions), create (webhookSubscriptionCreate) and delete (webhookSubscriptionDelete) — and the pure
+ * (webhookSubscriptions) and create (webhookSubscriptionCreate; synchub never deletes one) — and the pure
  * comparison of what a shop has with what the flows need. Schema as of Admin API 2025-10 (shopify.dev
  * .../2025-10/input-objects/webhooksubscriptioninput: WebhookSubscriptionInput.uri replaces the deprecated
  * callbackUrl; WebhookSubscription.uri): synchub pins 2026-10 by default, and an older pinned version is refused
  * here with a configuration error rather than sent a field it does not know.
- * Not here: which topics are needed (sync/flow_catalog.c), when to check (the scheduler), printing (app/). A
+ * Not here: which topics are needed (flows/flow_catalog.c), when to check (the scheduler), printing (app/). A
  * client: it includes no flow.
  */
 #ifndef SYNCHUB_SHOPIFY_WEBHOOKS_H
@@ -39,8 +39,6 @@ int shopify_subs_list(shopify_t *s, shopify_subs_t *out, err_t *err);
  * with err (a userError such as "Address for this topic has already been taken": data shopify.user_error). */
 int shopify_sub_create(shopify_t *s, const char *topic, const char *uri, char **id_out, err_t *err);
 
-/* Delete the subscription with this GID. 0 or -1 with err. */
-int shopify_sub_delete(shopify_t *s, const char *id, err_t *err);
 
 /* The plan for one shop: which needed topics have no subscription to uri ("missing"), which subscriptions deliver
  * elsewhere or a topic no flow needs ("foreign": another deployment's address, a hand-made one; never deleted by

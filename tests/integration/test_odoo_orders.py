@@ -32,6 +32,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import REPO, SHOP, fixture_json, wait_until
+from odoo_real import REAL_ODOO, needs_sim
+from odoo_real import RealOdooError as OdooRpcError
 
 sys.path.insert(0, str(REPO / "tests" / "sim"))
 import odoo_sim  # noqa: E402
@@ -40,24 +42,11 @@ XMLID_MODULE = "__synchub__"
 SHOP_SLUG = "acme_outfitters"
 SHIPPING_CODE = "SHIP-STD"
 
-REAL_ODOO = bool(os.environ.get("SYNCHUB_TEST_ODOO_URL"))
-needs_sim = pytest.mark.skipif(REAL_ODOO, reason="needs the Odoo emulator's test API (fault injection, call log, "
-                                                 "rights changes or another Odoo version); SYNCHUB_TEST_ODOO_URL "
-                                                 "points at a real Odoo")
-
 _rng = random.SystemRandom()
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The Odoo under test: the emulator or a real server, seen through the public external API
-
-
-class OdooRpcError(Exception):
-    def __init__(self, error):
-        data = (error or {}).get("data") or {}
-        self.name = data.get("name") or ""
-        self.message = data.get("message") or (error or {}).get("message") or ""
-        super().__init__(f"{self.name}: {self.message}")
 
 
 class OdooTarget:

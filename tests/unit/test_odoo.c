@@ -27,6 +27,48 @@ static void test_access_error_is_configuration_and_names_group(void **state)
     assert_true(e.retry_safe);
 }
 
+/* odoo-real-vs-emulator.md item 1: a field-level AccessError (as load() reports it inside its messages), in the
+ * texts of the real Odoo 18 and 19. */
+static void test_field_access_error_names_the_groups(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "You do not have enough rights to access the fields \"credit_limit\" on Contact (res.partner). Please "
+        "contact your system administrator.\n\nOperation: read\nUser: 6\nFields:\n- credit_limit (allowed for "
+        "groups 'Technical / Show Accounting Features - Readonly', 'Invoicing / Invoicing')",
+        "You do not have enough rights to access the field \"credit_limit\" on Contact (res.partner). Please "
+        "contact your system administrator.\n\nOperation: read\nUser: 5\nGroups: allowed for groups 'Show "
+        "Accounting Features - Readonly', 'Accounting / Invoicing'",
+    };
+    static const char *const groups[][2] = {
+        {"Technical / Show Accounting Features - Readonly", "Invoicing / Invoicing"},
+        {"Show Accounting Features - Readonly", "Accounting / Invoicing"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        err_t e;
+        odoo_classify("odoo.exceptions.AccessError", texts[i], 0, "res.partner", "load", &e);
+        assert_int_equal(e.cls, ERR_CONFIGURATION);
+        assert_non_null(strstr(e.hint, groups[i][0]));
+        assert_non_null(strstr(e.hint, groups[i][1]));
+    }
+}
+
+/* odoo-real-vs-emulator.md item 5: activity_schedule answers "mail.activity(6,)" over JSON-RPC on 18, [6] on 19. */
+static void test_record_id_of_each_answer_shape(void **state)
+{
+    (void)state;
+    json_t *shapes[] = {json_string("mail.activity(6,)"), json_pack("[i]", 6), json_integer(6)};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(odoo_record_id(shapes[i]), 6);
+        json_decref(shapes[i]);
+    }
+    json_t *none[] = {json_string("mail.activity()"), json_array(), json_false()};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(odoo_record_id(none[i]), 0);
+        json_decref(none[i]);
+    }
+}
+
 static void test_classes_of_recorded_errors(void **state)
 {
     (void)state;
@@ -107,6 +149,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_access_error_is_configuration_and_names_group),
+        cmocka_unit_test(test_field_access_error_names_the_groups),
+        cmocka_unit_test(test_record_id_of_each_answer_shape),
         cmocka_unit_test(test_classes_of_recorded_errors),
         cmocka_unit_test(test_xmlid_names),
         cmocka_unit_test(test_outage_target),

@@ -1,0 +1,87 @@
+"""A real Odoo (SYNCHUB_TEST_ODOO_URL/_DB/_USER/_KEY, set-up as SYNCHUB_TEST_ODOO_ADMIN_USER/_KEY) behind the part
+of the Odoo emulator's surface the integration tests use to make preconditions and look at results: exec (a method
+as Odoo's admin, through the external API: creating a delivery, confirming an order, validating it) and records
+(search_read as admin). Fault injection, the call log and rights changes have no real counterpart: tests that need
+them are marked needs_sim. Not a client of synchub's: synchub itself talks to Odoo only as the integration user.
+"""
+
+import json
+import os
+import random
+import urllib.request
+
+import pytest
+
+REAL_ODOO = bool(os.environ.get("SYNCHUB_TEST_ODOO_URL"))
+needs_sim = pytest.mark.skipif(REAL_ODOO, reason="needs the Odoo emulator's test API (fault injection, call log, "
+                                                 "rights changes or another Odoo version); SYNCHUB_TEST_ODOO_URL "
+                                                 "points at a real Odoo")
+_rng = random.SystemRandom()
+
+
+class RealOdooError(Exception):
+    def __init__(self, error):
+        data = (error or {}).get("data") or {}
+        self.name = data.get("name") or ""
+        self.message = data.get("message") or (error or {}).get("message") or ""
+        super().__init__(f"{self.name}: {self.message}")
+
+
+class RealOdoo:
+    def __init__(self, env=os.environ):
+        missing = [v for v in ("SYNCHUB_TEST_ODOO_DB", "SYNCHUB_TEST_ODOO_USER", "SYNCHUB_TEST_ODOO_KEY",
+                               "SYNCHUB_TEST_ODOO_ADMIN_USER", "SYNCHUB_TEST_ODOO_ADMIN_KEY") if not env.get(v)]
+        if missing:
+            pytest.fail(f"SYNCHUB_TEST_ODOO_URL is set but {', '.join(missing)} is not (the admin credentials make "
+                        "the tests' preconditions)")
+        self.url = env["SYNCHUB_TEST_ODOO_URL"].rstrip("/")
+        self.dbname = env["SYNCHUB_TEST_ODOO_DB"]
+        self.sync_login, self.sync_key = env["SYNCHUB_TEST_ODOO_USER"], env["SYNCHUB_TEST_ODOO_KEY"]
+        self._admin = (env["SYNCHUB_TEST_ODOO_ADMIN_USER"], env["SYNCHUB_TEST_ODOO_ADMIN_KEY"])
+        self._uid = None
+        self.version = int(str(self.jsonrpc("common", "version")["server_serie"]).split(".")[0])
+
+    def jsonrpc(self, service, method, *args):
+        payload = {"jsonrpc": "2.0", "method": "call", "id": _rng.randrange(1 << 30),
+                   "params": {"service": service, "method": method, "args": list(args)}}
+        req = urllib.request.Request(self.url + "/jsonrpc", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            doc = json.loads(resp.read().decode())
+        if "error" in doc:
+            raise RealOdooError(doc["error"])
+        return doc.get("result")
+
+    def exec(self, model, method, args=None, kwargs=None):
+        """model.method(*args, **kwargs) as Odoo's admin (kwargs may carry a context)."""
+        if self._uid is None:
+            self._uid = self.jsonrpc("common", "authenticate", self.dbname, self._admin[0], self._admin[1], {})
+            assert self._uid, f"Odoo at {self.url} refused the admin login {self._admin[0]!r}"
+        return self.jsonrpc("object", "execute_kw", self.dbname, self._uid, self._admin[1], model, method,
+                            list(args or []), dict(kwargs or {}))
+
+    def records(self, model, domain=None, fields=None, order=None, limit=None):
+        kw = {"fields": fields or []}
+        if order:
+            kw["order"] = order
+        if limit:
+            kw["limit"] = limit
+        return self.exec(model, "search_read", [domain or []], kw)
+
+
+def odoo_login(odoo):
+    """(username, api_key) of the integration user synchub logs in as."""
+    if isinstance(odoo, RealOdoo):
+        return odoo.sync_login, odoo.sync_key
+    import odoo_sim
+    return "sync", odoo_sim.SYNC_API_KEY
+
+
+def ref(odoo, xmlid):
+    """The id of an external ID (emulator or real)."""
+    module, name = xmlid.split(".", 1)
+    return odoo.exec("ir.model.data", "check_object_reference", [module, name])[1]
+
+
+def version_of(odoo):
+    return odoo.version
