@@ -31,6 +31,8 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "odoo/odoo.h"
+#include "odoo/odoo_cash.h"
+#include "shopify/shopify_cash.h"
 #include "shopify/shopify_orders.h"
 #include "flows/flow_money.h"
 
@@ -1043,6 +1045,24 @@ static int prove_money(order_ctx_t *c, int64_t order_id, const line_t *lines, si
                   ou, ot, oT, c->plan.currency, su, st, sT, tl, buf_str(&which));
     c->run->err.retry_safe = true; /* nothing was confirmed; a retry rewrites the order and checks it again */
     buf_release(&which);
+/* Order to cash once the sale order is confirmed (odoo_cash.c): the order's transactions are read from Shopify when
+ * the order was (fetched there, so the client exists), else the payload's total stands for one payment. */
+static int cash(order_ctx_t *c, int64_t order_id)
+{
+    if (!c->shop->invoice_on || !strcmp(c->shop->invoice_on, "never"))
+        return 0;
+    json_t *txns = NULL;
+    if (c->fresh) {
+        err_t e;
+        size_t i = (size_t)(c->shop - c->cfg->shops);
+        int rc = shopify_order_transactions(c->ws->shopify[i], c->id, &txns, &e);
+        if (rc < 0)
+            return fail_record(c, &e);
+    }
+    odoo_cash_order_t in = {.shop = c->shop, .order = c->order, .transactions = txns, .id = c->id,
+                            .label = c->label, .sale_order_id = order_id};
+    int rc = odoo_cash_apply(c->ws->odoo, c->run, &in);
+    json_decref(txns);
     return rc;
 }
 
@@ -1124,6 +1144,8 @@ static int handle_order(order_ctx_t *c, const char *topic)
         }
         if (rc == 0)
             rc = save_link(c, order_id, state, hash);
+        if (rc == 0)
+            rc = cash(c, order_id);
         goto out;
     }
     int64_t partner = 0, delivery = 0;
@@ -1151,6 +1173,8 @@ static int handle_order(order_ctx_t *c, const char *topic)
         snprintf(state, sizeof(state), "sale");
     }
     rc = save_link(c, order_id, state, hash);
+    if (rc == 0 && !strcmp(state, "sale"))
+        rc = cash(c, order_id);
 out:
     free(lines);
     json_decref(pids);

@@ -1,0 +1,458 @@
+/* odoo_cash: the invoice and the payments of a confirmed Shopify order in Odoo (see odoo_cash.h). The steps:
+ *   1. due? [shop] invoice_on = paid (financial status paid or later refunded) | fulfilled | never
+ *   2. the invoice: the sale order's own out_invoice (sale.order.invoice_ids), else sale.advance.payment.inv
+ *      create + create_invoices (the "Create Invoice" button; sale.order._create_invoices is private)
+ *   3. a draft invoice gets payment_reference "shopify order <id>", its total is checked against the sale order's
+ *      amount_total (the order flow books Shopify's money on the order), then action_post
+ *   4. each successful sale/capture transaction: a payment with memo "shopify txn <id>" exists → done, else
+ *      account.payment.register (create with the invoice as active_ids) + action_create_payments in the journal
+ *      payment_journals maps the gateway to
+ * Odoo's answers are recorded in tests/sim/REAL-ANSWERS-invoicing.md. A paid order costs 10 calls the first time
+ * (2 reads, wizard 2, write, read, post, journal, payment search, wizard 2) and 3 reads when replayed. */
+#define _GNU_SOURCE
+#include "odoo/odoo_cash.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+
+typedef struct cash_ctx {
+    odoo_t *odoo;
+    queue_run_t *run;
+    const odoo_cash_order_t *in;
+    int64_t invoice_id;
+    char invoice_name[64];
+    char invoice_state[16];
+    char payment_state[16];
+    double invoice_total;
+    int payments_new, payments_found;
+} cash_ctx_t;
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v && *v ? v : NULL;
+}
+
+static double jnum(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    if (json_is_string(v))
+        return strtod(json_string_value(v), NULL);
+    return json_is_number(v) ? json_number_value(v) : 0.0;
+}
+
+static void jid(const json_t *o, const char *k, char *out, size_t n)
+{
+    const json_t *v = json_object_get(o, k);
+    if (json_is_integer(v))
+        snprintf(out, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else
+        snprintf(out, n, "?");
+}
+
+static bool cents_equal(double a, double b)
+{
+    return llround(a * 100.0) == llround(b * 100.0);
+}
+
+/* Odoo refusals that an operator fixes in Odoo's settings, not in the record: closed periods, archived journals,
+ * a user without an e-mail address (18 posts the "invoice paid" message as the calling user). */
+static void reclassify(err_t *e)
+{
+    static const struct {
+        const char *needle, *code, *hint;
+    } rules[] = {
+        {"prior to and inclusive of", "odoo.period_closed",
+         "the accounting period is locked in Odoo (Accounting > Lock Dates): open it or let an accountant book this "
+         "document, then `synchub jobs retry` (nothing was posted)"},
+        {"archived journal", "odoo.journal_archived",
+         "the journal is archived in Odoo: restore it or map the gateway to another journal in [shop] "
+         "payment_journals, then `synchub jobs retry`"},
+        {"configure the sender's email address", "odoo.user_email",
+         "give the integration user an e-mail address in Odoo (Settings > Users), then `synchub jobs retry` (Odoo "
+         "posts the \"invoice paid\" message on the sale order as that user)"},
+    };
+    if (e->cls != ERR_DATA)
+        return;
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        if (strstr(e->message, rules[i].needle)) {
+            e->cls = ERR_CONFIGURATION;
+            e->retry_safe = true;
+            snprintf(e->code, sizeof(e->code), "%s", rules[i].code);
+            snprintf(e->hint, sizeof(e->hint), "%s", rules[i].hint);
+            return;
+        }
+    }
+}
+
+static int call(cash_ctx_t *c, const char *model, const char *method, json_t *ids, json_t *params, json_t **result)
+{
+    json_t *r = NULL;
+    int rc = odoo_call_take(c->odoo, model, method, ids, params, &r, c->in->label, &c->run->err);
+    if (rc < 0) {
+        reclassify(&c->run->err);
+        return -1;
+    }
+    if (result)
+        *result = r;
+    else
+        json_decref(r);
+    return 0;
+}
+
+static int fail(cash_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fail(cash_ctx_t *c, err_class_t cls, const char *code, const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_vfull(&c->run->err, cls, code, c->in->label, hint, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Record for `synchub trace` a write Odoo confirmed: subject "order:<id>", target "<model>/<id>". */
+static void effect(cash_ctx_t *c, const char *action, const char *model, int64_t id, json_t *detail)
+{
+    char subject[48], target[96];
+    snprintf(subject, sizeof(subject), "order:%s", c->in->id);
+    snprintf(target, sizeof(target), "%s/%" PRId64, model, id);
+    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    store_effect_t e = {.shop = c->in->shop->domain, .subject = subject, .system = "odoo", .action = action,
+                        .target = target, .detail = d};
+    queue_run_effects(c->run, &e, 1);
+    free(d);
+}
+
+int odoo_cash_journal_for(const char *map, const char *gateway, char *code, size_t n)
+{
+    code[0] = '\0';
+    if (!map)
+        return 0;
+    char fallback[64] = "";
+    const char *p = map;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (eq) {
+            size_t kl = (size_t)(eq - p), vl = len - kl - 1;
+            while (kl && p[kl - 1] == ' ')
+                kl--;
+            const char *v = eq + 1;
+            while (vl && *v == ' ')
+                v++, vl--;
+            while (vl && v[vl - 1] == ' ')
+                vl--;
+            if (kl == 1 && *p == '*')
+                snprintf(fallback, sizeof(fallback), "%.*s", (int)vl, v);
+            else if (gateway && strlen(gateway) == kl && strncasecmp(p, gateway, kl) == 0) {
+                snprintf(code, n, "%.*s", (int)vl, v);
+                return 1;
+            }
+        }
+        p += len;
+    }
+    if (fallback[0]) {
+        snprintf(code, n, "%s", fallback);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- 1. due? ------------------------------------------------------------------------------------------------ */
+
+static bool invoice_due(const odoo_cash_order_t *in, char *why, size_t n)
+{
+    const char *on = in->shop->invoice_on ? in->shop->invoice_on : "never";
+    const char *fin = jstr(in->order, "financial_status");
+    const char *ful = jstr(in->order, "fulfillment_status");
+    if (!strcmp(on, "paid")) {
+        if (fin && (!strcmp(fin, "paid") || !strcmp(fin, "partially_refunded") || !strcmp(fin, "refunded")))
+            return true;
+        snprintf(why, n, "not invoiced yet: invoice_on = paid and the order is %s", fin ? fin : "not paid");
+        return false;
+    }
+    if (!strcmp(on, "fulfilled")) {
+        if (ful && !strcmp(ful, "fulfilled"))
+            return true;
+        snprintf(why, n, "not invoiced yet: invoice_on = fulfilled and the order is %s",
+                 ful ? ful : "unfulfilled");
+        return false;
+    }
+    why[0] = '\0';
+    return false;
+}
+
+/* ---- 2./3. the invoice ------------------------------------------------------------------------------------- */
+
+static int read_invoice(cash_ctx_t *c, int64_t id)
+{
+    json_t *r = NULL;
+    if (call(c, "account.move", "read", json_pack("[I]", (json_int_t)id),
+             json_pack("{s:[s,s,s,s,s,s]}", "fields", "name", "state", "move_type", "amount_total", "payment_state",
+                       "payment_reference"), &r) < 0)
+        return -1;
+    json_t *m = json_array_get(r, 0);
+    c->invoice_id = id;
+    snprintf(c->invoice_name, sizeof(c->invoice_name), "%s", jstr(m, "name") ? jstr(m, "name") : "draft");
+    snprintf(c->invoice_state, sizeof(c->invoice_state), "%s", jstr(m, "state") ? jstr(m, "state") : "");
+    snprintf(c->payment_state, sizeof(c->payment_state), "%s",
+             jstr(m, "payment_state") ? jstr(m, "payment_state") : "");
+    c->invoice_total = jnum(m, "amount_total");
+    json_decref(r);
+    return c->invoice_state[0] ? 0 : fail(c, ERR_TRANSIENT, "invoice.vanished", NULL,
+                                          "invoice %" PRId64 " could not be read back", id);
+}
+
+/* The sale order's live customer invoice: 1 found (c->invoice_*), 0 none, -1 error. */
+static int find_invoice(cash_ctx_t *c, double *order_total)
+{
+    json_t *r = NULL;
+    if (call(c, "sale.order", "read", json_pack("[I]", (json_int_t)c->in->sale_order_id),
+             json_pack("{s:[s,s]}", "fields", "invoice_ids", "amount_total"), &r) < 0)
+        return -1;
+    json_t *so = json_array_get(r, 0);
+    *order_total = jnum(so, "amount_total");
+    json_t *ids = json_incref(json_object_get(so, "invoice_ids"));
+    json_decref(r);
+    if (!json_is_array(ids) || json_array_size(ids) == 0) {
+        json_decref(ids);
+        return 0;
+    }
+    json_t *moves = NULL;
+    if (call(c, "account.move", "read", ids, json_pack("{s:[s,s]}", "fields", "move_type", "state"), &moves) < 0)
+        return -1;
+    int64_t found = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(moves, i, m) {
+        const char *t = jstr(m, "move_type"), *s = jstr(m, "state");
+        if (t && !strcmp(t, "out_invoice") && s && strcmp(s, "cancel") != 0 &&
+            (!found || json_integer_value(json_object_get(m, "id")) < found))
+            found = json_integer_value(json_object_get(m, "id"));
+    }
+    json_decref(moves);
+    return found ? (read_invoice(c, found) < 0 ? -1 : 1) : 0;
+}
+
+static int create_invoice(cash_ctx_t *c)
+{
+    int64_t so = c->in->sale_order_id;
+    json_t *w = NULL;
+    if (call(c, "sale.advance.payment.inv", "create", NULL,
+             json_pack("{s:[{s:s}], s:{s:s, s:[I], s:I}}", "vals_list", "advance_payment_method", "delivered",
+                       "context", "active_model", "sale.order", "active_ids", (json_int_t)so, "active_id",
+                       (json_int_t)so), &w) < 0)
+        return -1;
+    json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
+    json_decref(w);
+    json_t *act = NULL;
+    if (call(c, "sale.advance.payment.inv", "create_invoices", json_pack("[I]", wid),
+             json_pack("{s:{s:s, s:[I], s:I}}", "context", "active_model", "sale.order", "active_ids",
+                       (json_int_t)so, "active_id", (json_int_t)so), &act) < 0)
+        return -1;
+    int64_t id = json_integer_value(json_object_get(act, "res_id"));
+    json_decref(act);
+    if (id <= 0)
+        return fail(c, ERR_DATA, "invoice.not_created", "look at the sale order in Odoo: it may have nothing to "
+                    "invoice (invoicing policy on delivered quantities?)",
+                    "Odoo's Create Invoice did not answer with one invoice");
+    if (read_invoice(c, id) < 0)
+        return -1;
+    effect(c, "invoice created", "account.move", id, json_pack("{s:I}", "sale_order", (json_int_t)so));
+    return 0;
+}
+
+static int post_invoice(cash_ctx_t *c, double order_total)
+{
+    char ref[64];
+    snprintf(ref, sizeof(ref), "shopify order %s", c->in->id);
+    if (call(c, "account.move", "write", json_pack("[I]", (json_int_t)c->invoice_id),
+             json_pack("{s:{s:s}}", "vals", "payment_reference", ref), NULL) < 0)
+        return -1;
+    if (!cents_equal(c->invoice_total, order_total))
+        return fail(c, ERR_DATA, "invoice.total_mismatch",
+                    "the sale order changed in Odoo after it was written, or invoices exist for part of it: check "
+                    "the draft invoice, fix it or post it by hand, then `synchub jobs retry`",
+                    "the draft invoice totals %.2f but the sale order %.2f; left in draft", c->invoice_total,
+                    order_total);
+    if (call(c, "account.move", "action_post", json_pack("[I]", (json_int_t)c->invoice_id), NULL, NULL) < 0) {
+        if (strstr(c->run->err.message, "must be in draft"))
+            return read_invoice(c, c->invoice_id); /* an earlier try posted it and lost the answer */
+        return -1;
+    }
+    if (read_invoice(c, c->invoice_id) < 0)
+        return -1;
+    effect(c, "invoice posted", "account.move", c->invoice_id,
+           json_pack("{s:s, s:f}", "name", c->invoice_name, "total", c->invoice_total));
+    return 0;
+}
+
+/* ---- 4. payments ------------------------------------------------------------------------------------------- */
+
+static int journal_id(cash_ctx_t *c, const char *gateway, int64_t *id)
+{
+    char code[64];
+    if (!odoo_cash_journal_for(c->in->shop->payment_journals, gateway, code, sizeof(code)))
+        return fail(c, ERR_CONFIGURATION, "payment.journal_unmapped",
+                    "map the gateway in [shop] payment_journals (e.g. \"shopify_payments=BNK1, *=BNK1\"), then "
+                    "`synchub jobs retry`", "no journal is mapped for the payment gateway %s", gateway);
+    json_t *r = NULL;
+    if (call(c, "account.journal", "search_read", NULL,
+             json_pack("{s:[[s,s,s],[s,s,[s,s]]], s:[s]}", "domain", "code", "=", code, "type", "in", "bank", "cash",
+                       "fields", "id"), &r) < 0)
+        return -1;
+    *id = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
+    json_decref(r);
+    if (*id <= 0)
+        return fail(c, ERR_CONFIGURATION, "payment.journal_missing",
+                    "create the journal in Odoo or map the gateway to an existing bank/cash journal code in [shop] "
+                    "payment_journals, then `synchub jobs retry`",
+                    "the journal %s (mapped from gateway %s) is not an active bank or cash journal in Odoo", code,
+                    gateway);
+    return 0;
+}
+
+static int register_payment(cash_ctx_t *c, const json_t *t)
+{
+    char tid[32], memo[96];
+    jid(t, "id", tid, sizeof(tid));
+    snprintf(memo, sizeof(memo), "shopify txn %s", tid);
+    json_t *r = NULL;
+    if (call(c, "account.payment", "search_read", NULL,
+             json_pack("{s:[[s,s,s]], s:[s,s]}", "domain", "memo", "=", memo, "fields", "id", "name"), &r) < 0)
+        return -1;
+    bool exists = json_array_size(r) > 0;
+    json_decref(r);
+    if (exists) {
+        c->payments_found++;
+        return 0;
+    }
+    const char *gateway = jstr(t, "gateway") ? jstr(t, "gateway") : "manual";
+    const char *cur = jstr(t, "currency");
+    const char *ocur = jstr(c->in->order, "currency");
+    if (cur && ocur && strcmp(cur, ocur) != 0)
+        return fail(c, ERR_DATA, "payment.currency", "register it by hand in Odoo with the rate you want, then "
+                    "`synchub jobs discard` this job", "transaction %s is in %s, the order in %s", tid, cur, ocur);
+    int64_t journal = 0;
+    if (journal_id(c, gateway, &journal) < 0)
+        return -1;
+    if (!strcmp(c->payment_state, "paid") || !strcmp(c->payment_state, "in_payment"))
+        return fail(c, ERR_DATA, "payment.already_paid",
+                    "someone registered this payment in Odoo by hand: nothing is missing if its amount matches; "
+                    "`synchub jobs discard` this job",
+                    "invoice %s is already paid in Odoo but carries no payment of Shopify transaction %s",
+                    c->invoice_name, tid);
+    char date[16] = "";
+    int64_t ms;
+    if (jstr(t, "processed_at") && clock_parse_iso8601(jstr(t, "processed_at"), &ms) == 0) {
+        char iso[40];
+        snprintf(date, sizeof(date), "%.10s", clock_format_iso8601(ms, iso, sizeof(iso)));
+    }
+    json_t *vals = json_pack("{s:I, s:f, s:s}", "journal_id", (json_int_t)journal, "amount", jnum(t, "amount"),
+                             "communication", memo);
+    if (date[0])
+        json_object_set_new(vals, "payment_date", json_string(date));
+    json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids", (json_int_t)c->invoice_id);
+    json_t *w = NULL;
+    if (call(c, "account.payment.register", "create", NULL,
+             json_pack("{s:[o], s:O}", "vals_list", vals, "context", ctx), &w) < 0) {
+        json_decref(ctx);
+        return -1;
+    }
+    json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
+    json_decref(w);
+    json_t *act = NULL;
+    if (call(c, "account.payment.register", "action_create_payments", json_pack("[I]", wid),
+             json_pack("{s:o}", "context", ctx), &act) < 0)
+        return -1;
+    int64_t pid = json_integer_value(json_object_get(act, "res_id"));
+    json_decref(act);
+    c->payments_new++;
+    effect(c, "payment registered", "account.payment", pid,
+           json_pack("{s:s, s:s, s:f, s:s}", "transaction", tid, "gateway", gateway, "amount", jnum(t, "amount"),
+                     "invoice", c->invoice_name));
+    return read_invoice(c, c->invoice_id);
+}
+
+static int payments(cash_ctx_t *c)
+{
+    if (c->in->transactions) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(c->in->transactions, i, t) {
+            const char *kind = jstr(t, "kind"), *status = jstr(t, "status");
+            if (!kind || !status || strcasecmp(status, "success") != 0 ||
+                (strcasecmp(kind, "sale") != 0 && strcasecmp(kind, "capture") != 0))
+                continue;
+            if (register_payment(c, t) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    /* No transactions at hand (no admin_token): a paid order was one charge of its total on its gateway. */
+    const json_t *gws = json_object_get(c->in->order, "payment_gateway_names");
+    const char *gw = json_string_value(json_array_get(gws, 0));
+    char fid[48];
+    snprintf(fid, sizeof(fid), "order-%s", c->in->id);
+    json_t *t = json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", fid, "kind", "sale", "status", "success",
+                          "gateway", gw ? gw : "manual", "amount", jnum(c->in->order, "total_price"));
+    if (jstr(c->in->order, "currency"))
+        json_object_set_new(t, "currency", json_string(jstr(c->in->order, "currency")));
+    int rc = register_payment(c, t);
+    json_decref(t);
+    return rc;
+}
+
+int odoo_cash_apply(odoo_t *o, queue_run_t *run, const odoo_cash_order_t *in)
+{
+    char why[160];
+    if (!invoice_due(in, why, sizeof(why))) {
+        if (why[0] && !run->note[0])
+            snprintf(run->note, sizeof(run->note), "%s", why);
+        return 0;
+    }
+    cash_ctx_t c = {.odoo = o, .run = run, .in = in};
+    double order_total = 0;
+    int found = find_invoice(&c, &order_total);
+    if (found < 0)
+        return -1;
+    if (!found && create_invoice(&c) < 0)
+        return -1;
+    if (!strcmp(c.invoice_state, "draft") && post_invoice(&c, order_total) < 0)
+        return -1;
+    if (strcmp(c.invoice_state, "posted") != 0)
+        return fail(&c, ERR_DATA, "invoice.state", "look at the invoice in Odoo", "invoice %s is %s, not posted",
+                    c.invoice_name, c.invoice_state);
+    if (payments(&c) < 0)
+        return -1;
+    store_link_t l = {.odoo_id = c.invoice_id};
+    snprintf(l.odoo_model, sizeof(l.odoo_model), "account.move");
+    snprintf(l.state, sizeof(l.state), "%s", c.payment_state);
+    json_t *x = json_pack("{s:s, s:f}", "name", c.invoice_name, "total", c.invoice_total);
+    l.extra = x ? json_dumps(x, JSON_COMPACT) : NULL;
+    json_decref(x);
+    err_t e;
+    int rc = store_link_put(run->store, "shopify", in->shop->domain, "invoice", in->id, &l, &e);
+    free(l.extra);
+    if (rc < 0) {
+        run->err = e;
+        err_wrap(&run->err, in->label);
+        return -1;
+    }
+    size_t len = strlen(run->note);
+    snprintf(run->note + len, sizeof(run->note) - len, "%sinvoice %s %s (%.2f), %d payment(s) registered, %d found",
+             len ? "; " : "", c.invoice_name, c.payment_state, c.invoice_total, c.payments_new, c.payments_found);
+    return 0;
+}

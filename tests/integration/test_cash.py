@@ -1,0 +1,205 @@
+"""Integration tests of order to cash (src/odoo/odoo_cash.c): a paid Shopify order becomes one posted Odoo invoice
+of the order's total with one registered payment per Shopify transaction, exactly once.
+
+By default Odoo is the emulator (tests/sim/odoo_sim.py, Odoo 18, taxes off so that the sale order books Shopify's
+untaxed Oregon order to the cent, and the integration user in the Invoicing group). With SYNCHUB_TEST_ODOO_* set
+(see test_odoo_orders.py) the tests that need no emulator powers run against that real Odoo; its `sync` user must
+be in Invoicing / Invoicing (account.group_account_invoice) with an e-mail address, and until the money-exact
+orders (issue 16) are merged the products must carry no sales tax there, or the sale order's total is not
+Shopify's and the invoice stays partly paid.
+"""
+
+import json
+import os
+import secrets
+import sys
+
+import pytest
+
+from conftest import REPO, SHOP
+from test_odoo_orders import (REAL_ODOO, OdooTarget, assert_one_order, job_error, make_order, needs_sim,
+                              odoo_hub, send)
+
+sys.path.insert(0, str(REPO / "tests" / "sim"))
+import odoo_sim  # noqa: E402
+import shopify_sim  # noqa: E402
+
+
+@pytest.fixture
+def odoo(request):
+    if REAL_ODOO:
+        env = os.environ
+        return OdooTarget(env["SYNCHUB_TEST_ODOO_URL"], env["SYNCHUB_TEST_ODOO_DB"], env["SYNCHUB_TEST_ODOO_USER"],
+                          env["SYNCHUB_TEST_ODOO_KEY"], admin_user=env.get("SYNCHUB_TEST_ODOO_ADMIN_USER"),
+                          admin_key=env.get("SYNCHUB_TEST_ODOO_ADMIN_KEY"))
+    sim = odoo_sim.OdooSim(port=0, version=18, tax_rate=0.0)
+    sim.start()
+    request.addfinalizer(sim.stop)
+    sim.set_groups("sync", add=[odoo_sim.INVOICING_GROUP])
+    return OdooTarget(sim.url, sim.dbname, "sync", odoo_sim.SYNC_API_KEY, sim=sim, admin_user="admin",
+                      admin_key=odoo_sim.ADMIN_API_KEY, version=18)
+
+
+def cash_hub(make_synchub, odoo, name="synchub", **shop):
+    hub = odoo_hub(make_synchub, odoo, name=name, max_attempts=3)
+    keys = {"invoice_on": "paid", "payment_journals": "shopify_payments=BNK1, *=BNK1"}
+    keys.update(shop)
+    hub.set(f"shop {SHOP}", **keys)
+    hub.write_config()
+    return hub
+
+
+def invoices(odoo, sale_order_id):
+    """The sale order's customer invoices (not credit notes), with their money."""
+    ids = odoo.execute("sale.order", "read", [sale_order_id], fields=["invoice_ids"])[0]["invoice_ids"]
+    moves = odoo.execute("account.move", "read", ids, fields=["move_type", "state", "name", "amount_total",
+                                                              "payment_state", "payment_reference"]) if ids else []
+    return [m for m in moves if m["move_type"] == "out_invoice"]
+
+
+def payments(odoo, memo_like):
+    return odoo.execute("account.payment", "search_read", [["memo", "ilike", memo_like]],
+                        fields=["name", "memo", "amount", "journal_id", "payment_type", "reconciled_invoice_ids"])
+
+
+def order_total(odoo, sale_order_id):
+    return odoo.execute("sale.order", "read", [sale_order_id], fields=["amount_total"])[0]["amount_total"]
+
+
+def test_paid_order_gets_one_posted_invoice_and_one_payment_replays_and_wiped_store_change_nothing(
+        make_synchub, odoo):
+    """invoice_on = paid: the paid order ends with one posted invoice of the order's total (86.49, Shopify's
+    total_price) and one inbound payment in BNK1 whose memo carries the payment; the invoice is paid. The same
+    webhook three more times, and once into a wiped store, change nothing."""
+    hub = cash_hub(make_synchub, odoo).start()
+    doc = make_order(financial_status="paid")
+    job = send(hub, doc, topic="orders/paid")
+    done = hub.wait_state(job, ("done", "dead"), timeout=60)
+    assert done["state"] == "done", job_error(done)
+    so = assert_one_order(odoo, doc)
+    assert order_total(odoo, so) == float(doc["total_price"]), \
+        "the sale order does not book Shopify's total (taxes on the products? see the module doc)"
+    (inv,) = invoices(odoo, so)
+    assert (inv["state"], inv["payment_state"], inv["amount_total"]) == ("posted", "paid", 86.49), inv
+    assert inv["payment_reference"] == f"shopify order {doc['id']}", inv
+    (pay,) = payments(odoo, f"shopify txn order-{doc['id']}")
+    assert (pay["amount"], pay["payment_type"], pay["reconciled_invoice_ids"]) == (86.49, "inbound", [inv["id"]])
+    assert pay["journal_id"][1] == "Bank", pay
+
+    for i in range(3):
+        j = send(hub, doc, topic="orders/paid", event_id=f"evt-replay-{i}-{secrets.token_hex(4)}")
+        assert hub.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
+    hub.stop()
+    fresh = cash_hub(make_synchub, odoo, name="wiped").start()
+    j = send(fresh, doc, topic="orders/updated")
+    assert fresh.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
+    assert assert_one_order(odoo, doc) == so
+    assert [i["id"] for i in invoices(odoo, so)] == [inv["id"]], "a replay made a second invoice"
+    assert len(payments(odoo, f"shopify txn order-{doc['id']}")) == 1, "a replay registered a second payment"
+    assert invoices(odoo, so)[0]["payment_state"] == "paid"
+
+
+def test_invoice_on_never_and_unpaid_orders_make_no_invoice(make_synchub, odoo):
+    hub = cash_hub(make_synchub, odoo, invoice_on="never").start()
+    doc = make_order(financial_status="paid")
+    assert hub.wait_state(send(hub, doc), ("done", "dead"), timeout=60)["state"] == "done"
+    assert invoices(odoo, assert_one_order(odoo, doc)) == []
+
+
+@needs_sim
+def test_closed_period_is_a_dead_configuration_job_and_the_retry_posts_once(make_synchub, odoo):
+    """A sales lock date covering today: the invoice is made but stays draft, the job is dead as configuration
+    (odoo.period_closed) naming the order, retry-safe, with a hint; once the period is open `jobs retry` posts it
+    and registers the payment, once."""
+    odoo.sim_exec("res.company", "write", [[1], {"sale_lock_date": "2099-12-31"}])
+    hub = cash_hub(make_synchub, odoo).start()
+    doc = make_order(financial_status="paid")
+    job_id = send(hub, doc, topic="orders/paid")
+    job = hub.wait_state(job_id, ("dead", "done"), timeout=60)
+    assert job["state"] == "dead", job
+    err = job_error(job)
+    assert (err["class"], err["code"], err["retry_safe"]) == ("configuration", "odoo.period_closed", True), err
+    assert "Sales Lock Date" in err["message"] and str(doc["id"]) in err["record"], err
+    assert "Lock Dates" in err["hint"], err
+    so = assert_one_order(odoo, doc)
+    assert [i["state"] for i in invoices(odoo, so)] == ["draft"]
+
+    odoo.sim_exec("res.company", "write", [[1], {"sale_lock_date": False}])
+    hub.cli("jobs", "retry", job_id)
+    assert hub.wait_state(job_id, ("done", "dead"), timeout=60)["state"] == "done"
+    (inv,) = invoices(odoo, so)
+    assert (inv["state"], inv["payment_state"]) == ("posted", "paid"), inv
+    assert len(payments(odoo, f"shopify txn order-{doc['id']}")) == 1
+
+
+@needs_sim
+def test_missing_journal_is_a_dead_configuration_job_and_the_retry_pays_once(make_synchub, odoo):
+    """The gateway maps to a journal code Odoo does not have: dead, configuration / payment.journal_missing naming
+    the code and the gateway; the invoice is posted and unpaid. After the journal exists, the retry pays it once."""
+    hub = cash_hub(make_synchub, odoo, payment_journals="shopify_payments=SHOP1").start()
+    doc = make_order(financial_status="paid")
+    job_id = send(hub, doc, topic="orders/paid")
+    job = hub.wait_state(job_id, ("dead", "done"), timeout=60)
+    assert job["state"] == "dead", job
+    err = job_error(job)
+    assert (err["class"], err["code"], err["retry_safe"]) == ("configuration", "payment.journal_missing", True), err
+    assert "SHOP1" in err["message"] and "shopify_payments" in err["message"], err
+    so = assert_one_order(odoo, doc)
+    (inv,) = invoices(odoo, so)
+    assert (inv["state"], inv["payment_state"]) == ("posted", "not_paid"), inv
+
+    odoo.sim_exec("account.journal", "create", [{"name": "Shopify Payments", "code": "SHOP1", "type": "bank"}])
+    hub.cli("jobs", "retry", job_id)
+    assert hub.wait_state(job_id, ("done", "dead"), timeout=60)["state"] == "done"
+    (pay,) = payments(odoo, f"shopify txn order-{doc['id']}")
+    assert pay["journal_id"][1] == "Shopify Payments", pay
+    assert invoices(odoo, so)[0]["payment_state"] == "paid"
+
+
+@needs_sim
+def test_missing_invoicing_rights_is_a_dead_configuration_job_and_the_retry_completes_once(make_synchub, odoo):
+    """Without Invoicing / Invoicing the draft invoice is made (Sales may) but not changed: dead, configuration /
+    odoo.access_error naming the group; after the group is given, the retry posts and pays the same invoice."""
+    odoo.sim.set_groups("sync", remove=[odoo_sim.INVOICING_GROUP])
+    hub = cash_hub(make_synchub, odoo).start()
+    doc = make_order(financial_status="paid")
+    job_id = send(hub, doc, topic="orders/paid")
+    job = hub.wait_state(job_id, ("dead", "done"), timeout=60)
+    assert job["state"] == "dead", job
+    err = job_error(job)
+    assert (err["class"], err["code"], err["retry_safe"]) == ("configuration", "odoo.access_error", True), err
+    assert "Invoicing/Invoicing" in err["message"] + err["hint"], err
+    so = assert_one_order(odoo, doc)
+    draft = invoices(odoo, so)
+    assert [i["state"] for i in draft] == ["draft"]
+
+    odoo.sim.set_groups("sync", add=[odoo_sim.INVOICING_GROUP])
+    hub.cli("jobs", "retry", job_id)
+    assert hub.wait_state(job_id, ("done", "dead"), timeout=60)["state"] == "done"
+    (inv,) = invoices(odoo, so)
+    assert inv["id"] == draft[0]["id"] and (inv["state"], inv["payment_state"]) == ("posted", "paid"), inv
+
+
+@needs_sim
+def test_split_payment_from_shopify_transactions_goes_to_the_mapped_journals(make_synchub, odoo, shopify):
+    """With an admin token the order's transactions are read from Shopify: a gift card and a PayPal sale become two
+    payments, each in its gateway's journal, with the transaction id in the memo; the invoice is paid."""
+    odoo.sim_exec("account.journal", "create", [{"name": "Gift cards", "code": "GIFT", "type": "bank"}])
+    odoo.sim_exec("account.journal", "create", [{"name": "PayPal", "code": "PAYPL", "type": "bank"}])
+    hub = cash_hub(make_synchub, odoo, admin_token=shopify_sim.DEFAULT_TOKEN, admin_url=shopify.url,
+                   api_version="2026-10", inventory_interval="0", fulfillment_interval="0", reconcile_interval="0",
+                   payment_journals="shopify_payments=BNK1, paypal=PAYPL, gift_card=GIFT")
+    hub.start()
+    order_id = 6150327861270  # #1042, seeded paid in the Shopify emulator (86.49)
+    txns = shopify.set_transactions(order_id, [{"kind": "sale", "gateway": "gift_card", "amount": "20.00"},
+                                               {"kind": "sale", "gateway": "paypal", "amount": "66.49"}])
+    doc = shopify.order(order_id)
+    job = send(hub, doc, topic="orders/paid")
+    done = hub.wait_state(job, ("done", "dead"), timeout=60)
+    assert done["state"] == "done", job_error(done)
+    so = odoo.xmlid(f"shopify_acme_outfitters_order_{order_id}")
+    (inv,) = invoices(odoo, so)
+    assert (inv["state"], inv["payment_state"], inv["amount_total"]) == ("posted", "paid", 86.49), inv
+    got = sorted((p["memo"], p["amount"], p["journal_id"][1]) for p in payments(odoo, "shopify txn"))
+    assert got == sorted([(f"shopify txn {txns[0]['id']}", 20.0, "Gift cards"),
+                          (f"shopify txn {txns[1]['id']}", 66.49, "PayPal")]), got
