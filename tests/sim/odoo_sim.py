@@ -4537,6 +4537,9 @@ class OdooSim(HttpSim):
         if spec is None:
             raise PythonError("AttributeError", "The method '%s' does not exist on the model '%s'" % (method, model))
         margs = list(args)
+        if method == "create" and not margs and "vals_list" in kwargs and self.version == 18:
+            # recorded on 18 (REAL-ANSWERS-invoicing.md §2): create's records by keyword over execute_kw
+            raise PythonError("IndexError", "tuple index out of range")
         ids = None
         if spec.kind == "multi":
             if not margs:
