@@ -1051,18 +1051,19 @@ static int cash(order_ctx_t *c, int64_t order_id)
 {
     if (!c->shop->invoice_on || !strcmp(c->shop->invoice_on, "never"))
         return 0;
-    json_t *txns = NULL;
+    json_t *money = NULL;
     if (c->fresh) {
         err_t e;
         size_t i = (size_t)(c->shop - c->cfg->shops);
-        int rc = shopify_order_transactions(c->ws->shopify[i], c->id, &txns, &e);
+        int rc = shopify_order_money(c->ws->shopify[i], c->id, &money, &e);
         if (rc < 0)
             return fail_record(c, &e);
     }
-    odoo_cash_order_t in = {.shop = c->shop, .order = c->order, .transactions = txns, .id = c->id,
-                            .label = c->label, .sale_order_id = order_id};
+    odoo_cash_order_t in = {.shop = c->shop, .order = c->order, .transactions = json_object_get(money, "transactions"),
+                            .refunds = json_object_get(money, "refunds"), .id = c->id, .label = c->label,
+                            .sale_order_id = order_id, .shipping_product = c->shop->shipping_product};
     int rc = odoo_cash_apply(c->ws->odoo, c->run, &in);
-    json_decref(txns);
+    json_decref(money);
     return rc;
 }
 
@@ -1227,7 +1228,8 @@ static int h_shopify_order(queue_run_t *run)
              "shop %s is no longer configured", shop);
         goto out;
     }
-    id_of(c.order, "id", c.id, sizeof(c.id));
+    bool refund = topic && !strncmp(topic, "refunds/", 8);
+    id_of(c.order, refund ? "order_id" : "id", c.id, sizeof(c.id));
     c.name = str(c.order, "name") ? str(c.order, "name") : c.id;
     snprintf(c.label, sizeof(c.label), "shopify order %s (%s, %s)", c.name, c.id, c.shop->domain);
 
@@ -1251,6 +1253,12 @@ static int h_shopify_order(queue_run_t *run)
         *run->slot = ws;
     }
     c.ws = *run->slot;
+    if (refund && !c.shop->admin_token.value) {
+        fail(&c, ERR_CONFIGURATION, "config.admin_token", "set admin_token in the shop's section, then `synchub jobs "
+             "retry`", "a refund is booked from the order as Shopify has it now, and the shop has no admin_token to "
+             "read it with");
+        goto out;
+    }
     if (c.shop->admin_token.value) {
         int f = fetch_fresh(&c, sy);
         if (f <= 0) {

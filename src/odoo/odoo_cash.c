@@ -29,7 +29,7 @@ typedef struct cash_ctx {
     char invoice_state[16];
     char payment_state[16];
     double invoice_total;
-    int payments_new, payments_found;
+    int payments_new, payments_found, refunds_booked;
 } cash_ctx_t;
 
 static const char *jstr(const json_t *o, const char *k)
@@ -415,6 +415,393 @@ static int payments(cash_ctx_t *c)
     return rc;
 }
 
+
+/* ---- 5. refunds: credit note, refund payments, returns ------------------------------------------------------ */
+
+typedef struct refund_ctx {
+    cash_ctx_t *c;
+    const json_t *r;        /* the Shopify refund (shopify_cash.h shape) */
+    char rid[32];
+    char marker[64];        /* "shopify refund <id>": in the credit note's ref and the return's origin */
+    int64_t credit_id;
+    char credit_name[64], credit_state[16], credit_pay[16];
+    double credit_total;
+} refund_ctx_t;
+
+/* The refund's money: the sum of its successful refund transactions (what Shopify paid back). */
+static double refund_amount(refund_ctx_t *f)
+{
+    double sum = 0;
+    size_t i, j;
+    json_t *id, *t;
+    json_array_foreach(json_object_get(f->r, "transaction_ids"), i, id) {
+        json_array_foreach(f->c->in->transactions, j, t) {
+            char tid[32];
+            jid(t, "id", tid, sizeof(tid));
+            const char *st = jstr(t, "status"), *kind = jstr(t, "kind");
+            if (!strcmp(tid, json_string_value(id)) && st && !strcmp(st, "success") && kind && !strcmp(kind, "refund"))
+                sum += jnum(t, "amount");
+        }
+    }
+    return sum;
+}
+
+static int read_credit(refund_ctx_t *f, int64_t id)
+{
+    json_t *r = NULL;
+    if (call(f->c, "account.move", "read", json_pack("[I]", (json_int_t)id),
+             json_pack("{s:[s,s,s,s]}", "fields", "name", "state", "amount_total", "payment_state"), &r) < 0)
+        return -1;
+    json_t *m = json_array_get(r, 0);
+    f->credit_id = id;
+    snprintf(f->credit_name, sizeof(f->credit_name), "%s", jstr(m, "name") ? jstr(m, "name") : "draft");
+    snprintf(f->credit_state, sizeof(f->credit_state), "%s", jstr(m, "state") ? jstr(m, "state") : "");
+    snprintf(f->credit_pay, sizeof(f->credit_pay), "%s", jstr(m, "payment_state") ? jstr(m, "payment_state") : "");
+    f->credit_total = jnum(m, "amount_total");
+    json_decref(r);
+    return 0;
+}
+
+/* Quantity refunded per Odoo product code, and the refunded shipping, for the refund's lines. */
+static double refunded_qty(refund_ctx_t *f, const char *code)
+{
+    double q = 0;
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(f->r, "lines"), i, l) {
+        const char *sku = jstr(l, "sku");
+        if (sku && code && !strcasecmp(sku, code))
+            q += (double)json_integer_value(json_object_get(l, "quantity"));
+    }
+    return q;
+}
+
+/* Keep on the draft credit note exactly what Shopify refunded: per product the refunded quantity, the shipping
+ * line at the refunded shipping amount, every other line removed. */
+static int shape_credit(refund_ctx_t *f)
+{
+    cash_ctx_t *c = f->c;
+    json_t *lines = NULL;
+    if (call(c, "account.move.line", "search_read", NULL,
+             json_pack("{s:[[s,s,I],[s,s,s]], s:[s,s,s]}", "domain", "move_id", "=", (json_int_t)f->credit_id,
+                       "display_type", "=", "product", "fields", "product_id", "quantity", "price_unit"), &lines) < 0)
+        return -1;
+    json_t *pids = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l) {
+        json_t *p = json_array_get(json_object_get(l, "product_id"), 0);
+        if (p)
+            json_array_append(pids, p);
+    }
+    json_t *prods = NULL;
+    if (call(c, "product.product", "read", pids, json_pack("{s:[s]}", "fields", "default_code"), &prods) < 0) {
+        json_decref(lines);
+        return -1;
+    }
+    json_t *cmds = json_array();
+    double left_ship = jnum(f->r, "shipping");
+    json_t *done = json_object(); /* code → quantity already kept on an earlier line of the same product */
+    json_array_foreach(lines, i, l) {
+        json_int_t lid = json_integer_value(json_object_get(l, "id"));
+        json_int_t pid = json_integer_value(json_array_get(json_object_get(l, "product_id"), 0));
+        const char *code = NULL;
+        size_t k;
+        json_t *p;
+        json_array_foreach(prods, k, p) {
+            if (json_integer_value(json_object_get(p, "id")) == pid)
+                code = jstr(p, "default_code");
+        }
+        if (code && c->in->shipping_product && !strcmp(code, c->in->shipping_product)) {
+            if (left_ship > 0.004) {
+                json_array_append_new(cmds, json_pack("[i, I, {s:f, s:f}]", 1, lid, "quantity", 1.0, "price_unit",
+                                                      left_ship));
+                left_ship = 0;
+            } else
+                json_array_append_new(cmds, json_pack("[i, I, i]", 2, lid, 0));
+            continue;
+        }
+        double want = code ? refunded_qty(f, code) - jnum(done, code) : 0;
+        double have = jnum(l, "quantity");
+        double keep = want < have ? want : have;
+        if (keep > 0) {
+            json_array_append_new(cmds, json_pack("[i, I, {s:f}]", 1, lid, "quantity", keep));
+            json_object_set_new(done, code, json_real(jnum(done, code) + keep));
+        } else
+            json_array_append_new(cmds, json_pack("[i, I, i]", 2, lid, 0));
+    }
+    json_decref(done);
+    json_decref(lines);
+    json_decref(prods);
+    return call(c, "account.move", "write", json_pack("[I]", (json_int_t)f->credit_id),
+                json_pack("{s:{s:o}}", "vals", "invoice_line_ids", cmds), NULL);
+}
+
+static int credit_note(refund_ctx_t *f, double amount)
+{
+    cash_ctx_t *c = f->c;
+    json_t *r = NULL;
+    if (call(c, "account.move", "search_read", NULL,
+             json_pack("{s:[[s,s,s],[s,s,I],[s,s,s],[s,s,s]], s:[s]}", "domain", "move_type", "=", "out_refund",
+                       "reversed_entry_id", "=", (json_int_t)c->invoice_id, "ref", "ilike", f->marker, "state", "!=",
+                       "cancel", "fields", "id"), &r) < 0)
+        return -1;
+    int64_t found = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
+    json_decref(r);
+    if (found) {
+        if (read_credit(f, found) < 0)
+            return -1;
+    } else {
+        json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids", (json_int_t)c->invoice_id);
+        json_t *w = NULL;
+        if (call(c, "account.move.reversal", "create", NULL,
+                 json_pack("{s:[{s:s}], s:O}", "vals_list", "reason", f->marker, "context", ctx), &w) < 0) {
+            json_decref(ctx);
+            return -1;
+        }
+        json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
+        json_decref(w);
+        json_t *act = NULL;
+        if (call(c, "account.move.reversal", "refund_moves", json_pack("[I]", wid), json_pack("{s:o}", "context", ctx),
+                 &act) < 0)
+            return -1;
+        int64_t id = json_integer_value(json_object_get(act, "res_id"));
+        json_decref(act);
+        if (id <= 0)
+            return fail(c, ERR_DATA, "refund.no_credit_note", "book the refund in Odoo by hand, then `synchub jobs "
+                        "discard` this job", "Odoo's reversal did not answer with one credit note");
+        if (read_credit(f, id) < 0)
+            return -1;
+        effect(c, "credit note created", "account.move", id, json_pack("{s:s}", "refund", f->rid));
+    }
+    if (strcmp(f->credit_state, "draft") != 0)
+        return 0;
+    if (shape_credit(f) < 0 || read_credit(f, f->credit_id) < 0)
+        return -1;
+    if (!cents_equal(f->credit_total, amount))
+        return fail(c, ERR_DATA, "refund.total_mismatch",
+                    "the refund has an amount not tied to its lines (an adjustment?) or taxes differ: fix the draft "
+                    "credit note in Odoo and post it, then `synchub jobs retry`",
+                    "the draft credit note %s totals %.2f but Shopify refunded %.2f (refund %s); left in draft",
+                    f->credit_name, f->credit_total, amount, f->rid);
+    if (call(c, "account.move", "action_post", json_pack("[I]", (json_int_t)f->credit_id), NULL, NULL) < 0 &&
+        !strstr(c->run->err.message, "must be in draft"))
+        return -1;
+    if (read_credit(f, f->credit_id) < 0)
+        return -1;
+    effect(c, "credit note posted", "account.move", f->credit_id,
+           json_pack("{s:s, s:f, s:s}", "name", f->credit_name, "total", f->credit_total, "refund", f->rid));
+    return 0;
+}
+
+static int refund_payments(refund_ctx_t *f)
+{
+    cash_ctx_t *c = f->c;
+    size_t i, j;
+    json_t *id, *t;
+    json_array_foreach(json_object_get(f->r, "transaction_ids"), i, id) {
+        json_array_foreach(c->in->transactions, j, t) {
+            char tid[32];
+            jid(t, "id", tid, sizeof(tid));
+            const char *st = jstr(t, "status"), *kind = jstr(t, "kind");
+            if (strcmp(tid, json_string_value(id)) != 0 || !st || strcmp(st, "success") != 0 || !kind ||
+                strcmp(kind, "refund") != 0)
+                continue;
+            cash_ctx_t cn = *c; /* the same wizard on the credit note pays out */
+            cn.invoice_id = f->credit_id;
+            snprintf(cn.invoice_name, sizeof(cn.invoice_name), "%s", f->credit_name);
+            snprintf(cn.payment_state, sizeof(cn.payment_state), "%s", f->credit_pay);
+            int rc = register_payment(&cn, t);
+            c->payments_new = cn.payments_new;
+            c->payments_found = cn.payments_found;
+            if (rc < 0)
+                return -1;
+            snprintf(f->credit_pay, sizeof(f->credit_pay), "%s", cn.payment_state);
+        }
+    }
+    return read_credit(f, f->credit_id);
+}
+
+static int return_goods(refund_ctx_t *f)
+{
+    cash_ctx_t *c = f->c;
+    bool any = false;
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(f->r, "lines"), i, l) {
+        const char *rt = jstr(l, "restock_type");
+        any = any || (rt && !strcmp(rt, "return"));
+    }
+    if (!any)
+        return 0;
+    json_t *r = NULL;
+    if (call(c, "stock.picking", "search_read", NULL,
+             json_pack("{s:[[s,s,I],[s,s,s],[s,s,s]], s:[s,s], s:s}", "domain", "sale_id", "=",
+                       (json_int_t)c->in->sale_order_id, "picking_type_code", "=", "outgoing", "state", "=", "done",
+                       "fields", "id", "name", "order", "id asc"), &r) < 0)
+        return -1;
+    int64_t pick = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
+    char pick_name[64];
+    snprintf(pick_name, sizeof(pick_name), "%s", jstr(json_array_get(r, 0), "name") ? jstr(json_array_get(r, 0), "name") : "");
+    json_decref(r);
+    if (!pick)
+        return fail(c, ERR_DATA, "return.not_delivered",
+                    "the goods came back in Shopify but Odoo has no done delivery for the order: validate the delivery "
+                    "(or receive the goods by hand), then `synchub jobs retry`",
+                    "refund %s returns goods of an order whose Odoo delivery is not done", f->rid);
+    char origin[160];
+    snprintf(origin, sizeof(origin), "Return of %s (%s)", pick_name, f->marker);
+    r = NULL;
+    /* ours (marker), or one an earlier try made and lost the answer of (Odoo's own origin, no marker yet) */
+    char plain[96];
+    snprintf(plain, sizeof(plain), "Return of %s", pick_name);
+    if (call(c, "stock.picking", "search_read", NULL,
+             json_pack("{s:[[s,s,I],[s,s,[s,s]]], s:[s,s,s]}", "domain", "return_id", "=", (json_int_t)pick, "origin",
+                       "in", origin, plain, "fields", "id", "state", "origin"), &r) < 0)
+        return -1;
+    int64_t ret = 0;
+    char ret_state[16] = "";
+    size_t k;
+    json_t *p;
+    json_array_foreach(r, k, p) {
+        if (!ret || !strcmp(jstr(p, "origin") ? jstr(p, "origin") : "", origin)) {
+            ret = json_integer_value(json_object_get(p, "id"));
+            snprintf(ret_state, sizeof(ret_state), "%s", jstr(p, "state") ? jstr(p, "state") : "");
+        }
+    }
+    json_decref(r);
+    if (!ret) {
+        json_t *ctx = json_pack("{s:I, s:[I], s:s}", "active_id", (json_int_t)pick, "active_ids", (json_int_t)pick,
+                                "active_model", "stock.picking");
+        json_t *w = NULL;
+        if (call(c, "stock.return.picking", "create", NULL,
+                 json_pack("{s:[{s:I}], s:O}", "vals_list", "picking_id", (json_int_t)pick, "context", ctx), &w) < 0) {
+            json_decref(ctx);
+            return -1;
+        }
+        json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
+        json_decref(w);
+        json_t *wl = NULL;
+        if (call(c, "stock.return.picking.line", "search_read", NULL,
+                 json_pack("{s:[[s,s,I]], s:[s]}", "domain", "wizard_id", "=", wid, "fields", "product_id"), &wl) < 0) {
+            json_decref(ctx);
+            return -1;
+        }
+        json_t *pids = json_array();
+        json_array_foreach(wl, k, p)
+            json_array_append(pids, json_array_get(json_object_get(p, "product_id"), 0));
+        json_t *prods = NULL;
+        if (call(c, "product.product", "read", pids, json_pack("{s:[s]}", "fields", "default_code"), &prods) < 0) {
+            json_decref(wl);
+            json_decref(ctx);
+            return -1;
+        }
+        json_t *cmds = json_array();
+        json_array_foreach(wl, k, p) {
+            json_int_t pid = json_integer_value(json_array_get(json_object_get(p, "product_id"), 0));
+            const char *code = NULL;
+            size_t m;
+            json_t *q;
+            json_array_foreach(prods, m, q) {
+                if (json_integer_value(json_object_get(q, "id")) == pid)
+                    code = jstr(q, "default_code");
+            }
+            double want = 0;
+            json_array_foreach(json_object_get(f->r, "lines"), m, q) {
+                const char *rt = jstr(q, "restock_type"), *sku = jstr(q, "sku");
+                if (rt && !strcmp(rt, "return") && sku && code && !strcasecmp(sku, code))
+                    want += (double)json_integer_value(json_object_get(q, "quantity"));
+            }
+            if (want > 0)
+                json_array_append_new(cmds, json_pack("[i, I, {s:f}]", 1, json_integer_value(json_object_get(p, "id")),
+                                                      "quantity", want));
+        }
+        json_decref(wl);
+        json_decref(prods);
+        if (json_array_size(cmds) == 0) {
+            json_decref(cmds);
+            json_decref(ctx);
+            return fail(c, ERR_DATA, "return.no_product", "receive the goods by hand in Odoo, then `synchub jobs "
+                        "discard` this job", "refund %s returns goods that are not on the Odoo delivery %s", f->rid,
+                        pick_name);
+        }
+        if (call(c, "stock.return.picking", "write", json_pack("[I]", wid),
+                 json_pack("{s:{s:o}}", "vals", "product_return_moves", cmds), NULL) < 0) {
+            json_decref(ctx);
+            return -1;
+        }
+        json_t *act = NULL;
+        if (call(c, "stock.return.picking", "action_create_returns", json_pack("[I]", wid),
+                 json_pack("{s:o}", "context", ctx), &act) < 0)
+            return -1;
+        ret = json_integer_value(json_object_get(act, "res_id"));
+        json_decref(act);
+        snprintf(ret_state, sizeof(ret_state), "assigned");
+        effect(c, "return created", "stock.picking", ret, json_pack("{s:s, s:s}", "refund", f->rid, "of", pick_name));
+    }
+    if (call(c, "stock.picking", "write", json_pack("[I]", (json_int_t)ret),
+             json_pack("{s:{s:s}}", "vals", "origin", origin), NULL) < 0)
+        return -1;
+    if (strcmp(ret_state, "done") != 0 && strcmp(ret_state, "cancel") != 0) {
+        json_t *res = NULL;
+        if (call(c, "stock.picking", "button_validate", json_pack("[I]", (json_int_t)ret), NULL, &res) < 0)
+            return -1;
+        bool wizard = json_is_object(res);
+        json_decref(res);
+        if (wizard)
+            return fail(c, ERR_DATA, "return.validate", "validate the return in Odoo by hand", "Odoo answered the "
+                        "return's validation with a wizard (quantities differ from the demand)");
+        effect(c, "return received", "stock.picking", ret, json_pack("{s:s}", "refund", f->rid));
+    }
+    return 0;
+}
+
+static int book_refund(cash_ctx_t *c, const json_t *r)
+{
+    refund_ctx_t f = {.c = c, .r = r};
+    snprintf(f.rid, sizeof(f.rid), "%s", jstr(r, "id") ? jstr(r, "id") : "?");
+    snprintf(f.marker, sizeof(f.marker), "shopify refund %s", f.rid);
+    err_t e;
+    store_link_t link;
+    int have = store_link_get(c->run->store, "shopify", c->in->shop->domain, "refund", f.rid, &link, &e);
+    if (have < 0) {
+        c->run->err = e;
+        return err_wrap(&c->run->err, c->in->label);
+    }
+    bool booked = have && !strcmp(link.state, "booked");
+    if (have)
+        store_link_release(&link);
+    if (booked)
+        return 0;
+    double amount = refund_amount(&f);
+    if (amount > 0.004) {
+        if (credit_note(&f, amount) < 0 || refund_payments(&f) < 0)
+            return -1;
+    }
+    if (return_goods(&f) < 0)
+        return -1;
+    store_link_t l = {.odoo_id = f.credit_id};
+    snprintf(l.odoo_model, sizeof(l.odoo_model), "account.move");
+    snprintf(l.state, sizeof(l.state), "booked");
+    if (store_link_put(c->run->store, "shopify", c->in->shop->domain, "refund", f.rid, &l, &e) < 0) {
+        c->run->err = e;
+        return err_wrap(&c->run->err, c->in->label);
+    }
+    c->refunds_booked++;
+    return 0;
+}
+
+static int refunds(cash_ctx_t *c)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(c->in->refunds, i, r) {
+        if (book_refund(c, r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int odoo_cash_apply(odoo_t *o, queue_run_t *run, const odoo_cash_order_t *in)
 {
     char why[160];
@@ -435,7 +822,7 @@ int odoo_cash_apply(odoo_t *o, queue_run_t *run, const odoo_cash_order_t *in)
     if (strcmp(c.invoice_state, "posted") != 0)
         return fail(&c, ERR_DATA, "invoice.state", "look at the invoice in Odoo", "invoice %s is %s, not posted",
                     c.invoice_name, c.invoice_state);
-    if (payments(&c) < 0)
+    if (payments(&c) < 0 || refunds(&c) < 0)
         return -1;
     store_link_t l = {.odoo_id = c.invoice_id};
     snprintf(l.odoo_model, sizeof(l.odoo_model), "account.move");
@@ -452,7 +839,8 @@ int odoo_cash_apply(odoo_t *o, queue_run_t *run, const odoo_cash_order_t *in)
         return -1;
     }
     size_t len = strlen(run->note);
-    snprintf(run->note + len, sizeof(run->note) - len, "%sinvoice %s %s (%.2f), %d payment(s) registered, %d found",
-             len ? "; " : "", c.invoice_name, c.payment_state, c.invoice_total, c.payments_new, c.payments_found);
+    snprintf(run->note + len, sizeof(run->note) - len, "%sinvoice %s %s (%.2f), %d payment(s) registered, %d found, %d refund(s) booked",
+             len ? "; " : "", c.invoice_name, c.payment_state, c.invoice_total, c.payments_new, c.payments_found,
+             c.refunds_booked);
     return 0;
 }

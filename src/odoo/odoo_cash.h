@@ -2,7 +2,10 @@
  * "Create Invoice" wizard, posted once its total matches the order's, and one registered payment per successful
  * Shopify sale/capture transaction in the journal mapped from its gateway. Exactly once: the invoice is the sale
  * order's own (sale.order.invoice_ids), a payment is found again by its memo carrying the transaction id.
- * Not here: writing the sale order (odoo_orders.c), refunds and returns (not built yet, see docs/OPERATIONS.md). */
+ * Each Shopify refund of an invoiced order becomes one posted credit note of exactly its lines and shipping (the
+ * invoice's reversal wizard, then the lines kept to what was refunded), its refund transactions outgoing payments,
+ * and its restock_type=return lines one validated return of the delivery (the delivery's return wizard).
+ * Not here: writing the sale order (odoo_orders.c). */
 #ifndef SYNCHUB_ODOO_CASH_H
 #define SYNCHUB_ODOO_CASH_H
 
@@ -18,6 +21,8 @@ typedef struct odoo_cash_order {
     const json_t *order;        /* the Shopify order, REST shape (financial_status, fulfillment_status, name, …) */
     const json_t *transactions; /* [{id, kind, status, gateway, amount, currency, processed_at}] or NULL: then a
                                    paid order counts as one sale of total_price on its first gateway */
+    const json_t *refunds;      /* shopify_order_money's refunds, or NULL (no admin_token: refunds not booked) */
+    const char *shipping_product; /* Odoo default_code of the shipping line's product */
     const char *id;             /* Shopify order id */
     const char *label;          /* the record every error names */
     int64_t sale_order_id;

@@ -203,3 +203,59 @@ def test_split_payment_from_shopify_transactions_goes_to_the_mapped_journals(mak
     got = sorted((p["memo"], p["amount"], p["journal_id"][1]) for p in payments(odoo, "shopify txn"))
     assert got == sorted([(f"shopify txn {txns[0]['id']}", 20.0, "Gift cards"),
                           (f"shopify txn {txns[1]['id']}", 66.49, "PayPal")]), got
+
+
+@needs_sim
+def test_partial_refund_with_return_is_one_credit_note_one_refund_payment_one_return_exactly_once(
+        make_synchub, odoo, shopify):
+    """#1042 paid (86.49) and invoiced; the delivery is done in Odoo; Shopify refunds one tee with restock 'return'
+    and the shipping (31.99). refunds/create -> one posted credit note of exactly 31.99 (the tee and the shipping),
+    one outbound payment with the refund transaction in its memo (the credit note paid), one validated return
+    receipt of one tee (stock back). The webhook three more times and a wiped store change nothing."""
+    hub = cash_hub(make_synchub, odoo, admin_token=shopify_sim.DEFAULT_TOKEN, admin_url=shopify.url,
+                   api_version="2026-10", inventory_interval="0", fulfillment_interval="0", reconcile_interval="0")
+    hub.start()
+    order_id = 6150327861270
+    j = send(hub, shopify.order(order_id), topic="orders/paid")
+    assert hub.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
+    so = odoo.xmlid(f"shopify_acme_outfitters_order_{order_id}")
+    (inv,) = invoices(odoo, so)
+    assert (inv["state"], inv["payment_state"]) == ("posted", "paid"), inv
+    pick = odoo.execute("stock.picking", "search_read", [["sale_id", "=", so], ["picking_type_code", "=", "outgoing"]],
+                        fields=["id", "name"])[0]
+    odoo.sim_api("POST", "/__sim__/exec", {"model": "stock.picking", "method": "button_validate",
+                                            "args": [[pick["id"]]], "context": {"skip_backorder": True}})
+    tee = odoo.execute("product.product", "search_read", [["default_code", "=", "ACME-TEE-BLK-M"]],
+                       fields=["qty_available"])[0]
+
+    refund = shopify.create_refund(order_id, lines=[{"sku": "ACME-TEE-BLK-M", "quantity": 1, "restock_type": "return"}],
+                                   shipping=True, note="too small")
+    (rtxn,) = refund["transactions"]
+    assert rtxn["amount"] == "31.99"
+    for i in range(4):
+        j = send(hub, refund, topic="refunds/create", event_id=f"evt-refund-{i}-{secrets.token_hex(3)}")
+        done = hub.wait_state(j, ("done", "dead"), timeout=60)
+        assert done["state"] == "done", job_error(done)
+    hub.stop()
+    fresh = cash_hub(make_synchub, odoo, name="wiped", admin_token=shopify_sim.DEFAULT_TOKEN, admin_url=shopify.url,
+                     api_version="2026-10", inventory_interval="0", fulfillment_interval="0", reconcile_interval="0")
+    fresh.start()
+    j = send(fresh, refund, topic="refunds/create")
+    assert fresh.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
+
+    moves = odoo.execute("account.move", "search_read", [["move_type", "=", "out_refund"],
+                                                          ["reversed_entry_id", "=", inv["id"]]],
+                         fields=["state", "amount_total", "payment_state", "ref"])
+    assert len(moves) == 1, moves
+    cn = moves[0]
+    assert (cn["state"], cn["amount_total"], cn["payment_state"]) == ("posted", 31.99, "paid"), cn
+    assert f"shopify refund {refund['id']}" in cn["ref"], cn
+    (out,) = payments(odoo, f"shopify txn {rtxn['id']}")
+    assert (out["amount"], out["payment_type"], out["reconciled_invoice_ids"]) == (31.99, "outbound", [cn["id"]])
+    rets = odoo.execute("stock.picking", "search_read", [["return_id", "=", pick["id"]]], fields=["state", "origin"])
+    assert len(rets) == 1 and rets[0]["state"] == "done", rets
+    assert f"shopify refund {refund['id']}" in rets[0]["origin"], rets
+    after = odoo.execute("product.product", "search_read", [["default_code", "=", "ACME-TEE-BLK-M"]],
+                         fields=["qty_available"])[0]
+    assert after["qty_available"] == tee["qty_available"] + 1
+    assert len(invoices(odoo, so)) == 1, "the refund must not make a second invoice"
