@@ -4,7 +4,8 @@
  *      create + create_invoices (the "Create Invoice" button; sale.order._create_invoices is private)
  *   3. a draft invoice gets payment_reference "shopify order <id>", its total is checked against the sale order's
  *      amount_total (the order flow books Shopify's money on the order), then action_post
- *   4. each successful sale/capture transaction: a payment with memo "shopify txn <id>" exists → done, else
+ *   4. each successful sale/capture transaction: a payment with memo "shopify order <order id> txn <id>" exists →
+ *      done, else
  *      account.payment.register (create with the invoice as active_ids) + action_create_payments in the journal
  *      payment_journals maps the gateway to
  * Odoo's answers are recorded in tests/sim/REAL-ANSWERS-invoicing.md. A paid order costs 10 calls the first time
@@ -24,7 +25,7 @@ typedef struct cash_ctx {
     odoo_t *odoo;
     queue_run_t *run;
     const odoo_cash_order_t *in;
-    int64_t invoice_id;
+    int64_t invoice_id, invoice_journal;
     char invoice_name[64];
     char invoice_state[16];
     char payment_state[16];
@@ -200,11 +201,12 @@ static int read_invoice(cash_ctx_t *c, int64_t id)
 {
     json_t *r = NULL;
     if (call(c, "account.move", "read", json_pack("[I]", (json_int_t)id),
-             json_pack("{s:[s,s,s,s,s,s]}", "fields", "name", "state", "move_type", "amount_total", "payment_state",
-                       "payment_reference"), &r) < 0)
+             json_pack("{s:[s,s,s,s,s,s,s]}", "fields", "name", "state", "move_type", "amount_total", "payment_state",
+                       "payment_reference", "journal_id"), &r) < 0)
         return -1;
     json_t *m = json_array_get(r, 0);
     c->invoice_id = id;
+    c->invoice_journal = json_integer_value(json_array_get(json_object_get(m, "journal_id"), 0));
     snprintf(c->invoice_name, sizeof(c->invoice_name), "%s", jstr(m, "name") ? jstr(m, "name") : "draft");
     snprintf(c->invoice_state, sizeof(c->invoice_state), "%s", jstr(m, "state") ? jstr(m, "state") : "");
     snprintf(c->payment_state, sizeof(c->payment_state), "%s",
@@ -328,7 +330,7 @@ static int register_payment(cash_ctx_t *c, const json_t *t)
 {
     char tid[32], memo[96];
     jid(t, "id", tid, sizeof(tid));
-    snprintf(memo, sizeof(memo), "shopify txn %s", tid);
+    snprintf(memo, sizeof(memo), "shopify order %s txn %s", c->in->id, tid);
     json_t *r = NULL;
     if (call(c, "account.payment", "search_read", NULL,
              json_pack("{s:[[s,s,s]], s:[s,s]}", "domain", "memo", "=", memo, "fields", "id", "name"), &r) < 0)
@@ -404,9 +406,7 @@ static int payments(cash_ctx_t *c)
     /* No transactions at hand (no admin_token): a paid order was one charge of its total on its gateway. */
     const json_t *gws = json_object_get(c->in->order, "payment_gateway_names");
     const char *gw = json_string_value(json_array_get(gws, 0));
-    char fid[48];
-    snprintf(fid, sizeof(fid), "order-%s", c->in->id);
-    json_t *t = json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", fid, "kind", "sale", "status", "success",
+    json_t *t = json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", "total", "kind", "sale", "status", "success",
                           "gateway", gw ? gw : "manual", "amount", jnum(c->in->order, "total_price"));
     if (jstr(c->in->order, "currency"))
         json_object_set_new(t, "currency", json_string(jstr(c->in->order, "currency")));
@@ -554,8 +554,10 @@ static int credit_note(refund_ctx_t *f, double amount)
     } else {
         json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids", (json_int_t)c->invoice_id);
         json_t *w = NULL;
+        /* journal_id is required and, created through the API, not defaulted from the moves (real 18 and 19) */
         if (call(c, "account.move.reversal", "create", NULL,
-                 json_pack("{s:[{s:s}], s:O}", "vals_list", "reason", f->marker, "context", ctx), &w) < 0) {
+                 json_pack("{s:[{s:s, s:I}], s:O}", "vals_list", "reason", f->marker, "journal_id",
+                           (json_int_t)c->invoice_journal, "context", ctx), &w) < 0) {
             json_decref(ctx);
             return -1;
         }

@@ -1,7 +1,7 @@
 /* odoo_cash: order to cash for one confirmed sale order — the customer invoice made from the order through Odoo's
  * "Create Invoice" wizard, posted once its total matches the order's, and one registered payment per successful
  * Shopify sale/capture transaction in the journal mapped from its gateway. Exactly once: the invoice is the sale
- * order's own (sale.order.invoice_ids), a payment is found again by its memo carrying the transaction id.
+ * order's own (sale.order.invoice_ids), a payment is found again by its memo carrying the order and transaction ids.
  * Each Shopify refund of an invoiced order becomes one posted credit note of exactly its lines and shipping (the
  * invoice's reversal wizard, then the lines kept to what was refunded), its refund transactions outgoing payments,
  * and its restock_type=return lines one validated return of the delivery (the delivery's return wizard).

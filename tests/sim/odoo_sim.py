@@ -3890,9 +3890,7 @@ def _reversal_pre_create(env, vals):
     if any(env.store.get("account.move", m).get("state") != "posted" for m in moves):
         raise UserError("You can only reverse posted moves.")
     vals.setdefault("move_ids", [[6, 0, moves]])
-    if moves and not vals.get("journal_id"):
-        vals["journal_id"] = env.store.get("account.move", moves[0]).get("journal_id")
-    return vals
+    return vals  # journal_id is not defaulted through the API: required (seen on real 18 and 19)
 
 
 def _reversal_constraints(env, ids):

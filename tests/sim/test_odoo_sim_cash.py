@@ -377,3 +377,15 @@ def test_create_by_keyword_over_jsonrpc_18_is_an_index_error(sim):
     status, _, raw = http(sim, "POST", "/jsonrpc", body)
     d = json.loads(raw)["error"]["data"]
     assert (d["name"], d["message"]) == ("builtins.IndexError", "tuple index out of range")
+
+
+def test_reversal_without_journal_is_refused(sim):
+    """§4: through the API the reversal wizard's journal is required, not defaulted from the moves."""
+    grant(sim)
+    so, _ = order(sim)
+    inv = invoice(sim, so)["res_id"]
+    call(sim, "account.move", "action_post", ids=[inv])
+    with pytest.raises(OdooError) as e:
+        call(sim, "account.move.reversal", "create", ctx={"active_model": "account.move", "active_ids": [inv]},
+             vals_list=[{"reason": "x"}])
+    assert "journal_id" in e.value.message and e.value.name == "odoo.exceptions.ValidationError"
