@@ -294,3 +294,35 @@ def test_partial_refund_with_return_is_one_credit_note_one_refund_payment_one_re
                          fields=["qty_available"])[0]
     assert after["qty_available"] == tee["qty_available"] + 1
     assert len(invoices(odoo, so)) == 1, "the refund must not make a second invoice"
+
+
+def check_json(hub):
+    cp = hub.run("check", "--json")
+    doc = json.loads(cp.stdout)
+    return cp.returncode, {c["check"]: (c["ok"], c["detail"]) for c in doc["checks"]}
+
+
+def test_check_verifies_the_invoicing_rights_the_user_email_and_the_mapped_journals(make_synchub, odoo):
+    """invoice_on set: `synchub check` verifies the rights of order to cash and every mapped journal; all ok with
+    Invoicing / Invoicing and BNK1."""
+    hub = cash_hub(make_synchub, odoo)
+    rc, rows = check_json(hub)
+    assert rc == 0, rows
+    for want in ("right write account.move", "right create account.payment.register",
+                 "right create account.move.reversal", "right create stock.return.picking",
+                 f"journal BNK1 of {SHOP}"):
+        assert rows.get(want, (False,))[0] is True, (want, rows)
+
+
+@needs_sim
+def test_check_fails_naming_the_missing_group_and_journal(make_synchub, odoo):
+    odoo.sim.set_groups("sync", remove=[odoo_sim.INVOICING_GROUP])
+    odoo.sim_exec("res.partner", "write", [[5], {"email": False}])
+    hub = cash_hub(make_synchub, odoo, payment_journals="shopify_payments=BNK1, paypal=PAYPL")
+    rc, rows = check_json(hub)
+    assert rc == 1
+    failed = sorted(k for k, (ok, _) in rows.items() if not ok)
+    assert failed == sorted(["right write account.move", "right create account.payment.register",
+                             "right create account.move.reversal", "integration user e-mail",
+                             f"journal PAYPL of {SHOP}"]), rows
+    assert "Invoicing / Invoicing" in rows["right write account.move"][1]

@@ -3516,6 +3516,9 @@ def build_cash_schema(S, model, c):
     })
     for fname, label in LOCK_DATES + (("tax_lock_date", "Tax Return Lock Date"),):
         add("res.company", fname, Field("date", label))
+    # related partner_id.email: the address 18's "invoice paid" hook needs (REAL-ANSWERS-invoicing.md §1)
+    add("res.users", "email", Field("char", "Email", compute=c(
+        lambda env, m, rid: env.get("res.partner", env.get(m, rid, "partner_id"), "email") or False)))
     add("product.template", "invoice_policy", Field("selection", "Invoicing Policy", selection=[
         ("order", "Ordered quantities"), ("delivery", "Delivered quantities")], default="order"))
     add("sale.order.line", "qty_invoiced", Field("float", "Invoiced Quantity", compute=c(
