@@ -294,6 +294,12 @@ def test_partial_refund_with_return_is_one_credit_note_one_refund_payment_one_re
                          fields=["qty_available"])[0]
     assert after["qty_available"] == tee["qty_available"] + 1
     assert len(invoices(odoo, so)) == 1, "the refund must not make a second invoice"
+    # the trace tells it: invoice, payments, credit note, return
+    t = hub.cli_json("trace", SHOP, "order", str(order_id), "--json")
+    actions = [e.get("action") for e in t["odoo"]]
+    for want in ("invoice created", "invoice posted", "payment registered", "credit note created",
+                 "credit note posted", "return created", "return received"):
+        assert want in actions, (want, actions)
 
 
 def check_json(hub):
