@@ -238,7 +238,8 @@ static void check_cash(check_out_t *o, odoo_t *od, const cfg_t *cfg)
                 snprintf(detail, sizeof(detail), "no active bank or cash journal with the code %s (payment_journals)",
                          json_string_value(c));
             else
-                snprintf(detail, sizeof(detail), "%s", json_string_value(json_object_get(json_array_get(r, 0), "name")));
+                snprintf(detail, sizeof(detail), "%s",
+                         json_string_value(json_object_get(json_array_get(r, 0), "name")));
             row(o, ok, what, detail);
             json_decref(r);
         }
@@ -303,7 +304,7 @@ int cmd_check(app_t *a)
     for (size_t i = 0; cfg->nsources > 0 && i < sizeof(event_rights) / sizeof(event_rights[0]); i++)
         check_right(&o, od, event_rights[i][0], event_rights[i][1]);
 
-    /* Order to cash (src/odoo/odoo_cash.c): invoices, payments, credit notes, returns; the journals it pays into. */
+    /* Order to cash (flows/flow_invoices.c): invoices, payments, credit notes, returns; the journals it pays into. */
     bool cash = false;
     for (size_t i = 0; i < cfg->nshops; i++)
         cash = cash || (cfg->shops[i].invoice_on && strcmp(cfg->shops[i].invoice_on, "never") != 0);

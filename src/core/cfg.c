@@ -18,7 +18,9 @@
 
 #define CFG_MAX_LINE 65536   /* Debian's libinih defaults to 200 bytes: certificates and long secrets need more */
 
-typedef enum { T_STR, T_BACKEND, T_PROTOCOL, T_INVOICE_ON, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET } cfg_type_t;
+typedef enum {
+    T_STR, T_BACKEND, T_PROTOCOL, T_INVOICE_ON, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET
+} cfg_type_t;
 
 typedef struct cfg_key {
     const char *name;

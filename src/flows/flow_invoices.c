@@ -1,4 +1,4 @@
-/* odoo_cash: the invoice and the payments of a confirmed Shopify order in Odoo (see odoo_cash.h). The steps:
+/* flow_invoices: the invoice and the payments of a confirmed Shopify order in Odoo (see flow_invoices.h). The steps:
  *   1. due? [shop] invoice_on = paid (financial status paid or later refunded) | fulfilled | never
  *   2. the invoice: the sale order's own out_invoice (sale.order.invoice_ids), else sale.advance.payment.inv
  *      create + create_invoices (the "Create Invoice" button; sale.order._create_invoices is private)
@@ -11,7 +11,7 @@
  * Odoo's answers are recorded in tests/sim/REAL-ANSWERS-invoicing.md. A paid order costs 10 calls the first time
  * (2 reads, wizard 2, write, read, post, journal, payment search, wizard 2) and 3 reads when replayed. */
 #define _GNU_SOURCE
-#include "odoo/odoo_cash.h"
+#include "flows/flow_invoices.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -24,7 +24,7 @@
 typedef struct cash_ctx {
     odoo_t *odoo;
     queue_run_t *run;
-    const odoo_cash_order_t *in;
+    const flow_invoices_order_t *in;
     int64_t invoice_id, invoice_journal;
     char invoice_name[64];
     char invoice_state[16];
@@ -133,7 +133,7 @@ static void effect(cash_ctx_t *c, const char *action, const char *model, int64_t
     free(d);
 }
 
-int odoo_cash_journal_for(const char *map, const char *gateway, char *code, size_t n)
+int flow_invoices_journal_for(const char *map, const char *gateway, char *code, size_t n)
 {
     code[0] = '\0';
     if (!map)
@@ -173,7 +173,7 @@ int odoo_cash_journal_for(const char *map, const char *gateway, char *code, size
 
 /* ---- 1. due? ------------------------------------------------------------------------------------------------ */
 
-static bool invoice_due(const odoo_cash_order_t *in, char *why, size_t n)
+static bool invoice_due(const flow_invoices_order_t *in, char *why, size_t n)
 {
     const char *on = in->shop->invoice_on ? in->shop->invoice_on : "never";
     const char *fin = jstr(in->order, "financial_status");
@@ -306,7 +306,7 @@ static int post_invoice(cash_ctx_t *c, double order_total)
 static int journal_id(cash_ctx_t *c, const char *gateway, int64_t *id)
 {
     char code[64];
-    if (!odoo_cash_journal_for(c->in->shop->payment_journals, gateway, code, sizeof(code)))
+    if (!flow_invoices_journal_for(c->in->shop->payment_journals, gateway, code, sizeof(code)))
         return fail(c, ERR_CONFIGURATION, "payment.journal_unmapped",
                     "map the gateway in [shop] payment_journals (e.g. \"shopify_payments=BNK1, *=BNK1\"), then "
                     "`synchub jobs retry`", "no journal is mapped for the payment gateway %s", gateway);
@@ -552,7 +552,8 @@ static int credit_note(refund_ctx_t *f, double amount)
         if (read_credit(f, found) < 0)
             return -1;
     } else {
-        json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids", (json_int_t)c->invoice_id);
+        json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids",
+                                (json_int_t)c->invoice_id);
         json_t *w = NULL;
         /* journal_id is required and, created through the API, not defaulted from the moves (real 18 and 19) */
         if (call(c, "account.move.reversal", "create", NULL,
@@ -644,7 +645,8 @@ static int return_goods(refund_ctx_t *f)
         return -1;
     int64_t pick = json_integer_value(json_object_get(json_array_get(r, 0), "id"));
     char pick_name[64];
-    snprintf(pick_name, sizeof(pick_name), "%s", jstr(json_array_get(r, 0), "name") ? jstr(json_array_get(r, 0), "name") : "");
+    const char *pn = jstr(json_array_get(r, 0), "name");
+    snprintf(pick_name, sizeof(pick_name), "%s", pn ? pn : "");
     json_decref(r);
     if (!pick)
         return fail(c, ERR_DATA, "return.not_delivered",
@@ -804,7 +806,7 @@ static int refunds(cash_ctx_t *c)
     return 0;
 }
 
-int odoo_cash_apply(odoo_t *o, queue_run_t *run, const odoo_cash_order_t *in)
+int flow_invoices_apply(odoo_t *o, queue_run_t *run, const flow_invoices_order_t *in)
 {
     char why[160];
     if (!invoice_due(in, why, sizeof(why))) {
@@ -841,7 +843,8 @@ int odoo_cash_apply(odoo_t *o, queue_run_t *run, const odoo_cash_order_t *in)
         return -1;
     }
     size_t len = strlen(run->note);
-    snprintf(run->note + len, sizeof(run->note) - len, "%sinvoice %s %s (%.2f), %d payment(s) registered, %d found, %d refund(s) booked",
+    snprintf(run->note + len, sizeof(run->note) - len,
+             "%sinvoice %s %s (%.2f), %d payment(s) registered, %d found, %d refund(s) booked",
              len ? "; " : "", c.invoice_name, c.payment_state, c.invoice_total, c.payments_new, c.payments_found,
              c.refunds_booked);
     return 0;

@@ -31,7 +31,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "odoo/odoo.h"
-#include "odoo/odoo_cash.h"
+#include "flows/flow_invoices.h"
 #include "shopify/shopify_cash.h"
 #include "shopify/shopify_orders.h"
 #include "flows/flow_money.h"
@@ -1045,7 +1045,10 @@ static int prove_money(order_ctx_t *c, int64_t order_id, const line_t *lines, si
                   ou, ot, oT, c->plan.currency, su, st, sT, tl, buf_str(&which));
     c->run->err.retry_safe = true; /* nothing was confirmed; a retry rewrites the order and checks it again */
     buf_release(&which);
-/* Order to cash once the sale order is confirmed (odoo_cash.c): the order's transactions are read from Shopify when
+    return rc;
+}
+
+/* Order to cash once the sale order is confirmed (flow_invoices.c): the order's transactions are read from Shopify when
  * the order was (fetched there, so the client exists), else the payload's total stands for one payment. */
 static int cash(order_ctx_t *c, int64_t order_id)
 {
@@ -1059,10 +1062,11 @@ static int cash(order_ctx_t *c, int64_t order_id)
         if (rc < 0)
             return fail_record(c, &e);
     }
-    odoo_cash_order_t in = {.shop = c->shop, .order = c->order, .transactions = json_object_get(money, "transactions"),
-                            .refunds = json_object_get(money, "refunds"), .id = c->id, .label = c->label,
-                            .sale_order_id = order_id, .shipping_product = c->shop->shipping_product};
-    int rc = odoo_cash_apply(c->ws->odoo, c->run, &in);
+    flow_invoices_order_t in = {.shop = c->shop, .order = c->order,
+                                .transactions = json_object_get(money, "transactions"),
+                                .refunds = json_object_get(money, "refunds"), .id = c->id, .label = c->label,
+                                .sale_order_id = order_id, .shipping_product = c->shop->shipping_product};
+    int rc = flow_invoices_apply(c->ws->odoo, c->run, &in);
     json_decref(money);
     return rc;
 }

@@ -110,7 +110,8 @@ json_t *shopify_transactions_convert(const json_t *gql_order)
             json_decref(out);
             return NULL;
         }
-        const char *parent = gid_tail(json_string_value(json_object_get(json_object_get(t, "parentTransaction"), "id")));
+        const json_t *pt = json_object_get(t, "parentTransaction");
+        const char *parent = gid_tail(json_string_value(json_object_get(pt, "id")));
         const char *when = json_string_value(json_object_get(t, "processedAt"));
         json_t *row = json_pack("{s:s, s:o, s:o, s:s?, s:s, s:s?, s:s?, s:s?}", "id", id,
                                 "kind", lower(json_string_value(json_object_get(t, "kind"))),
@@ -155,8 +156,8 @@ int shopify_order_money(shopify_t *s, const char *order_id, json_t **out, err_t 
     if (!*out)
         return err_full(err, ERR_DATA, "shopify.transactions", NULL,
                         "record the payments of this order in Odoo by hand, then `synchub jobs discard` this job",
-                        "order %s: the transactions/refunds answer has an unexpected shape, %d or more transactions, or a refund "
-                        "with more lines than one page",
+                        "order %s: the transactions/refunds answer has an unexpected shape, %d or more "
+                        "transactions, or a refund with more lines than one page",
                         order_id, TXN_MAX);
     return 1;
 }

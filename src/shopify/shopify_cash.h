@@ -1,6 +1,7 @@
 /* shopify_cash: an order's money movements as order-to-cash needs them — its transactions (sales, captures,
- * refunds with their gateway and amount) and its refunds (lines, restock, shipping) — read in one query. Not here: the order itself
- * (shopify_orders.c) or what Odoo books (odoo_cash.c). */
+ * refunds with their gateway and amount) and its refunds (lines, restock, shipping) — read in one query.
+ * Not here: the order itself
+ * (shopify_orders.c) or what Odoo books (flows/flow_invoices.c). */
 #ifndef SYNCHUB_SHOPIFY_CASH_H
 #define SYNCHUB_SHOPIFY_CASH_H
 

@@ -3986,7 +3986,8 @@ def api_action_create_returns(env, model, ids):
     wh = env.store.get("stock.warehouse", 1)
     rid = su.create("stock.picking", {
         "picking_type_id": wh["in_type_id"], "location_id": pick["location_dest_id"],
-        "location_dest_id": pick["location_id"], "origin": "Return of %s" % pick["name"], "return_id": w.get("picking_id"),
+        "location_dest_id": pick["location_id"], "origin": "Return of %s" % pick["name"],
+        "return_id": w.get("picking_id"),
         "sale_id": pick.get("sale_id") or False, "partner_id": pick.get("partner_id") or False, "state": "assigned"})
     name = env.store.get("stock.picking", rid)["name"]
     for l in lines:

@@ -372,8 +372,9 @@ def test_create_by_keyword_over_jsonrpc_18_is_an_index_error(sim):
     """§2: execute_kw create with vals_list as a keyword fails on 18 (tuple index out of range)."""
     if sim.version != 18:
         pytest.skip("recorded over JSON-RPC on 18")
-    body = {"jsonrpc": "2.0", "id": 1, "method": "call", "params": {"service": "object", "method": "execute_kw", "args": [
-        sim.dbname, 6, SYNC_API_KEY, "res.partner", "create", [], {"vals_list": [{"name": "x"}]}]}}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "call", "params": {
+        "service": "object", "method": "execute_kw",
+        "args": [sim.dbname, 6, SYNC_API_KEY, "res.partner", "create", [], {"vals_list": [{"name": "x"}]}]}}
     status, _, raw = http(sim, "POST", "/jsonrpc", body)
     d = json.loads(raw)["error"]["data"]
     assert (d["name"], d["message"]) == ("builtins.IndexError", "tuple index out of range")
