@@ -806,8 +806,115 @@ static int refunds(cash_ctx_t *c)
     return 0;
 }
 
+
+/* ---- 6. an invoiced order cancelled in Shopify ------------------------------------------------------------ */
+
+/* What the invoice's credit notes (any, posted or draft, not cancelled) already give back, in money. */
+static int credited(cash_ctx_t *c, const char *except_marker, double *sum, int64_t *mine, char *mine_state, size_t n)
+{
+    json_t *r = NULL;
+    if (call(c, "account.move", "search_read", NULL,
+             json_pack("{s:[[s,s,s],[s,s,I],[s,s,s]], s:[s,s,s]}", "domain", "move_type", "=", "out_refund",
+                       "reversed_entry_id", "=", (json_int_t)c->invoice_id, "state", "!=", "cancel", "fields",
+                       "amount_total", "ref", "state"), &r) < 0)
+        return -1;
+    *sum = 0;
+    *mine = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(r, i, m) {
+        const char *ref = jstr(m, "ref");
+        if (ref && strstr(ref, except_marker)) {
+            *mine = json_integer_value(json_object_get(m, "id"));
+            snprintf(mine_state, n, "%s", jstr(m, "state") ? jstr(m, "state") : "");
+        } else
+            *sum += jnum(m, "amount_total");
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int cancel_credit(cash_ctx_t *c)
+{
+    refund_ctx_t f = {.c = c};
+    snprintf(f.rid, sizeof(f.rid), "cancel");
+    snprintf(f.marker, sizeof(f.marker), "shopify cancel of order %s", c->in->id);
+    double other = 0;
+    int64_t mine = 0;
+    char mine_state[16] = "";
+    if (credited(c, f.marker, &other, &mine, mine_state, sizeof(mine_state)) < 0)
+        return -1;
+    double left = c->invoice_total - other;
+    if (!mine && left < 0.005)
+        return 0; /* the refunds gave everything back already */
+    if (mine && strcmp(mine_state, "draft") != 0)
+        return 0;
+    if (other > 0.004 && !mine)
+        return fail(c, ERR_DATA, "cancel.partly_credited",
+                    "credit the rest of the invoice in Odoo by hand (Credit Note on the invoice), then `synchub jobs "
+                    "discard` this job",
+                    "the order was cancelled in Shopify; its invoice %s (%.2f) is credited %.2f by its refunds and "
+                    "the rest (%.2f) is not tied to lines synchub can tell", c->invoice_name, c->invoice_total, other,
+                    left);
+    if (!mine) {
+        json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids",
+                                (json_int_t)c->invoice_id);
+        json_t *w = NULL;
+        if (call(c, "account.move.reversal", "create", NULL,
+                 json_pack("{s:[{s:s, s:I}], s:O}", "vals_list", "reason", f.marker, "journal_id",
+                           (json_int_t)c->invoice_journal, "context", ctx), &w) < 0) {
+            json_decref(ctx);
+            return -1;
+        }
+        json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
+        json_decref(w);
+        json_t *act = NULL;
+        if (call(c, "account.move.reversal", "refund_moves", json_pack("[I]", wid), json_pack("{s:o}", "context", ctx),
+                 &act) < 0)
+            return -1;
+        mine = json_integer_value(json_object_get(act, "res_id"));
+        json_decref(act);
+        if (mine <= 0)
+            return fail(c, ERR_DATA, "refund.no_credit_note", "credit the invoice in Odoo by hand, then `synchub "
+                        "jobs discard` this job", "Odoo's reversal did not answer with one credit note");
+        effect(c, "credit note created", "account.move", mine, json_pack("{s:s}", "reason", "order cancelled"));
+    }
+    if (read_credit(&f, mine) < 0)
+        return -1;
+    if (!cents_equal(f.credit_total, left))
+        return fail(c, ERR_DATA, "cancel.total_mismatch", "check the draft credit note in Odoo, post it by hand, "
+                    "then `synchub jobs discard` this job", "the cancellation's credit note %s totals %.2f, the "
+                    "invoice's uncredited amount is %.2f; left in draft", f.credit_name, f.credit_total, left);
+    if (call(c, "account.move", "action_post", json_pack("[I]", (json_int_t)mine), NULL, NULL) < 0 &&
+        !strstr(c->run->err.message, "must be in draft"))
+        return -1;
+    if (read_credit(&f, mine) < 0)
+        return -1;
+    effect(c, "credit note posted", "account.move", mine,
+           json_pack("{s:s, s:f, s:s}", "name", f.credit_name, "total", f.credit_total, "reason", "order cancelled"));
+    size_t len = strlen(c->run->note);
+    snprintf(c->run->note + len, sizeof(c->run->note) - len, "%scancelled: credit note %s (%.2f)",
+             len ? "; " : "", f.credit_name, f.credit_total);
+    return 0;
+}
+
+static int apply_cancelled(cash_ctx_t *c)
+{
+    double order_total = 0;
+    int found = find_invoice(c, &order_total);
+    if (found <= 0)
+        return found; /* nothing invoiced: nothing to credit */
+    if (strcmp(c->invoice_state, "posted") != 0)
+        return 0;     /* a draft goes with the order */
+    return refunds(c) < 0 ? -1 : cancel_credit(c);
+}
+
 int flow_invoices_apply(odoo_t *o, queue_run_t *run, const flow_invoices_order_t *in)
 {
+    if (in->cancelled) {
+        cash_ctx_t cc = {.odoo = o, .run = run, .in = in};
+        return apply_cancelled(&cc);
+    }
     char why[160];
     if (!invoice_due(in, why, sizeof(why))) {
         if (why[0] && !run->note[0])

@@ -10,6 +10,7 @@
 #define SYNCHUB_FLOW_INVOICES_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/cfg.h"
@@ -26,6 +27,8 @@ typedef struct flow_invoices_order {
     const char *id;             /* Shopify order id */
     const char *label;          /* the record every error names */
     int64_t sale_order_id;
+    bool cancelled;             /* cancelled in Shopify (and the sale order in Odoo): its refunds are booked, and
+                                   what of a posted invoice no credit note covers yet gets one of its own */
 } flow_invoices_order_t;
 
 /* Invoice and payments for the order when the shop's invoice_on says it is time. 0 done (or nothing due; run->note

@@ -1050,7 +1050,7 @@ static int prove_money(order_ctx_t *c, int64_t order_id, const line_t *lines, si
 
 /* Order to cash once the sale order is confirmed (flow_invoices.c): the order's transactions are read from Shopify when
  * the order was (fetched there, so the client exists), else the payload's total stands for one payment. */
-static int cash(order_ctx_t *c, int64_t order_id)
+static int cash(order_ctx_t *c, int64_t order_id, bool cancelled)
 {
     if (!c->shop->invoice_on || !strcmp(c->shop->invoice_on, "never"))
         return 0;
@@ -1065,7 +1065,8 @@ static int cash(order_ctx_t *c, int64_t order_id)
     flow_invoices_order_t in = {.shop = c->shop, .order = c->order,
                                 .transactions = json_object_get(money, "transactions"),
                                 .refunds = json_object_get(money, "refunds"), .id = c->id, .label = c->label,
-                                .sale_order_id = order_id, .shipping_product = c->shop->shipping_product};
+                                .sale_order_id = order_id, .shipping_product = c->shop->shipping_product,
+                                .cancelled = cancelled};
     int rc = flow_invoices_apply(c->ws->odoo, c->run, &in);
     json_decref(money);
     return rc;
@@ -1123,7 +1124,9 @@ static int handle_order(order_ctx_t *c, const char *topic)
         }
         if (strcmp(state, "cancel") != 0 && cancel_order(c, order_id) < 0)
             return -1;
-        return save_link(c, order_id, "cancel", old_hash);
+        if (save_link(c, order_id, "cancel", old_hash) < 0)
+            return -1;
+        return cash(c, order_id, true); /* Odoo keeps a posted invoice of a cancelled order: credit it */
     }
     if (!strcmp(state, "cancel") && order_id) {
         snprintf(c->run->note, sizeof(c->run->note), "the sale order is cancelled in Odoo; the update was not applied");
@@ -1150,7 +1153,7 @@ static int handle_order(order_ctx_t *c, const char *topic)
         if (rc == 0)
             rc = save_link(c, order_id, state, hash);
         if (rc == 0)
-            rc = cash(c, order_id);
+            rc = cash(c, order_id, false);
         goto out;
     }
     int64_t partner = 0, delivery = 0;
@@ -1179,7 +1182,7 @@ static int handle_order(order_ctx_t *c, const char *topic)
     }
     rc = save_link(c, order_id, state, hash);
     if (rc == 0 && !strcmp(state, "sale"))
-        rc = cash(c, order_id);
+        rc = cash(c, order_id, false);
 out:
     free(lines);
     json_decref(pids);

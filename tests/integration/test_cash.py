@@ -332,3 +332,30 @@ def test_check_fails_naming_the_missing_group_and_journal(make_synchub, odoo):
                              "right create account.move.reversal", "integration user e-mail",
                              f"journal PAYPL of {SHOP}"]), rows
     assert "Invoicing / Invoicing" in rows["right write account.move"][1]
+
+
+def test_cancelling_an_invoiced_order_credits_its_invoice_once(make_synchub, odoo):
+    """Odoo cancels a sale order and leaves its posted invoice (recorded): synchub credits what no credit note
+    covers yet with one posted credit note; the cancellation again and a wiped store add nothing."""
+    hub = cash_hub(make_synchub, odoo).start()
+    doc = make_order(financial_status="paid")
+    assert hub.wait_state(send(hub, doc, topic="orders/paid"), ("done", "dead"), timeout=60)["state"] == "done"
+    so = assert_one_order(odoo, doc)
+    (inv,) = invoices(odoo, so)
+    cancelled = dict(doc, cancelled_at="2026-11-21T15:00:00-05:00", cancel_reason="customer",
+                     financial_status="refunded", updated_at="2026-11-21T15:00:00-05:00")
+    for i in range(2):
+        j = send(hub, cancelled, topic="orders/cancelled", event_id=f"evt-cancel-{i}-{secrets.token_hex(3)}")
+        done = hub.wait_state(j, ("done", "dead"), timeout=60)
+        assert done["state"] == "done", job_error(done)
+    hub.stop()
+    fresh = cash_hub(make_synchub, odoo, name="wiped").start()
+    j = send(fresh, cancelled, topic="orders/cancelled")
+    assert fresh.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
+    assert odoo.execute("sale.order", "read", [so], fields=["state"])[0]["state"] == "cancel"
+    notes = odoo.execute("account.move", "search_read", [["move_type", "=", "out_refund"],
+                                                          ["reversed_entry_id", "=", inv["id"]]],
+                         fields=["state", "amount_total", "ref"])
+    assert len(notes) == 1, notes
+    assert (notes[0]["state"], notes[0]["amount_total"]) == ("posted", inv["amount_total"]), notes
+    assert f"shopify cancel of order {doc['id']}" in notes[0]["ref"], notes
