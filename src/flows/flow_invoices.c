@@ -537,6 +537,32 @@ static int shape_credit(refund_ctx_t *f)
                 json_pack("{s:{s:o}}", "vals", "invoice_line_ids", cmds), NULL);
 }
 
+/* A draft credit note of the whole invoice by its reversal wizard, reason (= its ref's tail) marker: 0 and *id. */
+static int reverse_invoice(cash_ctx_t *c, const char *marker, int64_t *id)
+{
+    json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids", (json_int_t)c->invoice_id);
+    json_t *w = NULL;
+    /* journal_id is required and, created through the API, not defaulted from the moves (real 18 and 19) */
+    if (call(c, "account.move.reversal", "create", NULL,
+             json_pack("{s:[{s:s, s:I}], s:O}", "vals_list", "reason", marker, "journal_id",
+                       (json_int_t)c->invoice_journal, "context", ctx), &w) < 0) {
+        json_decref(ctx);
+        return -1;
+    }
+    json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
+    json_decref(w);
+    json_t *act = NULL;
+    if (call(c, "account.move.reversal", "refund_moves", json_pack("[I]", wid), json_pack("{s:o}", "context", ctx),
+             &act) < 0)
+        return -1;
+    *id = json_integer_value(json_object_get(act, "res_id"));
+    json_decref(act);
+    if (*id <= 0)
+        return fail(c, ERR_DATA, "refund.no_credit_note", "credit the invoice in Odoo by hand, then `synchub jobs "
+                    "discard` this job", "Odoo's reversal did not answer with one credit note (%s)", marker);
+    return 0;
+}
+
 static int credit_note(refund_ctx_t *f, double amount)
 {
     cash_ctx_t *c = f->c;
@@ -552,28 +578,8 @@ static int credit_note(refund_ctx_t *f, double amount)
         if (read_credit(f, found) < 0)
             return -1;
     } else {
-        json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids",
-                                (json_int_t)c->invoice_id);
-        json_t *w = NULL;
-        /* journal_id is required and, created through the API, not defaulted from the moves (real 18 and 19) */
-        if (call(c, "account.move.reversal", "create", NULL,
-                 json_pack("{s:[{s:s, s:I}], s:O}", "vals_list", "reason", f->marker, "journal_id",
-                           (json_int_t)c->invoice_journal, "context", ctx), &w) < 0) {
-            json_decref(ctx);
-            return -1;
-        }
-        json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
-        json_decref(w);
-        json_t *act = NULL;
-        if (call(c, "account.move.reversal", "refund_moves", json_pack("[I]", wid), json_pack("{s:o}", "context", ctx),
-                 &act) < 0)
-            return -1;
-        int64_t id = json_integer_value(json_object_get(act, "res_id"));
-        json_decref(act);
-        if (id <= 0)
-            return fail(c, ERR_DATA, "refund.no_credit_note", "book the refund in Odoo by hand, then `synchub jobs "
-                        "discard` this job", "Odoo's reversal did not answer with one credit note");
-        if (read_credit(f, id) < 0)
+        int64_t id = 0;
+        if (reverse_invoice(c, f->marker, &id) < 0 || read_credit(f, id) < 0)
             return -1;
         effect(c, "credit note created", "account.move", id, json_pack("{s:s}", "refund", f->rid));
     }
@@ -857,26 +863,8 @@ static int cancel_credit(cash_ctx_t *c)
                     "the rest (%.2f) is not tied to lines synchub can tell", c->invoice_name, c->invoice_total, other,
                     left);
     if (!mine) {
-        json_t *ctx = json_pack("{s:s, s:[I]}", "active_model", "account.move", "active_ids",
-                                (json_int_t)c->invoice_id);
-        json_t *w = NULL;
-        if (call(c, "account.move.reversal", "create", NULL,
-                 json_pack("{s:[{s:s, s:I}], s:O}", "vals_list", "reason", f.marker, "journal_id",
-                           (json_int_t)c->invoice_journal, "context", ctx), &w) < 0) {
-            json_decref(ctx);
+        if (reverse_invoice(c, f.marker, &mine) < 0)
             return -1;
-        }
-        json_int_t wid = json_is_array(w) ? json_integer_value(json_array_get(w, 0)) : json_integer_value(w);
-        json_decref(w);
-        json_t *act = NULL;
-        if (call(c, "account.move.reversal", "refund_moves", json_pack("[I]", wid), json_pack("{s:o}", "context", ctx),
-                 &act) < 0)
-            return -1;
-        mine = json_integer_value(json_object_get(act, "res_id"));
-        json_decref(act);
-        if (mine <= 0)
-            return fail(c, ERR_DATA, "refund.no_credit_note", "credit the invoice in Odoo by hand, then `synchub "
-                        "jobs discard` this job", "Odoo's reversal did not answer with one credit note");
         effect(c, "credit note created", "account.move", mine, json_pack("{s:s}", "reason", "order cancelled"));
     }
     if (read_credit(&f, mine) < 0)
