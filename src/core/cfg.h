@@ -48,6 +48,7 @@ typedef struct cfg_shop {
     /* Order to cash (src/flows/flow_invoices.c) */
     char *invoice_on;               /* never | paid | fulfilled: when the Odoo invoice is made, posted and paid */
     char *payment_journals;         /* "shopify_payments=BNK1, paypal=PAYPL, *=BNK1": gateway → journal code */
+    char *hold_risk;                /* high | medium | none: risk level at which an order stays unconfirmed */
     int line;
 } cfg_shop_t;
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TXN_MAX 20
 
@@ -23,6 +24,7 @@ static const char TXN_QUERY[] =
     "      refundShippingLines(first: 3) { nodes { subtotalAmountSet { shopMoney { amount } }\n"
     "        taxAmountSet { shopMoney { amount } } } }\n"
     "      transactions(first: 5) { nodes { id } } }\n"
+    "    risk { recommendation assessments { riskLevel } }\n"
     "  }\n"
     "}";
 
@@ -143,12 +145,23 @@ int shopify_order_money(shopify_t *s, const char *order_id, json_t **out, err_t 
         json_decref(data);
         return 0;
     }
+    /* the highest level any assessment gives (Shopify's own and fraud apps') */
+    static const char *const levels[] = {"none", "pending", "low", "medium", "high"};
+    size_t best = 0, i, k;
+    json_t *as;
+    json_array_foreach(json_object_get(json_object_get(order, "risk"), "assessments"), i, as) {
+        const char *lv = json_string_value(json_object_get(as, "riskLevel"));
+        for (k = best + 1; lv && k < sizeof(levels) / sizeof(levels[0]); k++)
+            if (!strcasecmp(lv, levels[k]))
+                best = k;
+    }
+    const char *risk = levels[best];
     json_t *txns = shopify_transactions_convert(order);
     json_t *refunds = json_is_array(json_object_get(order, "refunds"))
                           ? refunds_convert(json_object_get(order, "refunds")) : json_array();
     json_decref(data);
     if (txns && refunds)
-        *out = json_pack("{s:o, s:o}", "transactions", txns, "refunds", refunds);
+        *out = json_pack("{s:o, s:o, s:s}", "transactions", txns, "refunds", refunds, "risk_level", risk);
     else {
         json_decref(txns);
         json_decref(refunds);

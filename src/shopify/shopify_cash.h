@@ -15,6 +15,7 @@
  *   "currency": "USD", "processed_at": "2026-11-21T19:03:11Z", "parent_id": null}] (kind and status lower-case,
  * as in REST), refunds as [{"id", "created_at", "note", "lines": [{"line_item_id", "sku", "quantity",
  * "restock_type" (return|cancel|no_restock), "subtotal", "tax"}], "shipping", "shipping_tax", "transaction_ids"}].
+ * "risk_level": the highest risk any assessment of Order.risk gives (none | pending | low | medium | high).
  * 1 and *out (new), 0 the order does not exist, -1 err. */
 int shopify_order_money(shopify_t *s, const char *order_id, json_t **out, err_t *err);
 

@@ -359,3 +359,52 @@ def test_cancelling_an_invoiced_order_credits_its_invoice_once(make_synchub, odo
     assert len(notes) == 1, notes
     assert (notes[0]["state"], notes[0]["amount_total"]) == ("posted", inv["amount_total"]), notes
     assert f"shopify cancel of order {doc['id']}" in notes[0]["ref"], notes
+
+
+def test_a_high_risk_order_is_held_and_later_webhooks_do_not_decide_for_a_person(make_synchub, odoo, shopify):
+    """hold_risk = high: an order Shopify rates high risk is written but stays a quotation, with one To Do activity
+    on it; a later paid and a cancelled webhook change nothing (the job says so)."""
+    hub = cash_hub(make_synchub, odoo, hold_risk="high", admin_token=shopify_sim.DEFAULT_TOKEN,
+                   admin_url=shopify.url, api_version="2026-10", inventory_interval="0", fulfillment_interval="0",
+                   reconcile_interval="0")
+    hub.start()
+    doc = shopify_order(shopify)
+    shopify.set_risk(doc["id"], "high")
+    done = hub.wait_state(send(hub, shopify.order(doc["id"]), topic="orders/create"), ("done", "dead"), timeout=60)
+    assert done["state"] == "done", job_error(done)
+    so = odoo.xmlid(f"shopify_acme_outfitters_order_{doc['id']}")
+    assert odoo.execute("sale.order", "read", [so], fields=["state"])[0]["state"] == "draft"
+    acts = odoo.execute("mail.activity", "search_read", [["res_model", "=", "sale.order"], ["res_id", "=", so]],
+                        fields=["summary", "note"])
+    assert len(acts) == 1 and "risk" in acts[0]["summary"].lower(), acts
+
+    for topic in ("orders/paid", "orders/updated"):
+        j = send(hub, shopify.order(doc["id"]), topic=topic)
+        job = hub.wait_state(j, ("done", "dead"), timeout=60)
+        assert job["state"] == "done" and "held for risk" in (job.get("history") or [{}])[-1].get("note", ""), job
+    shopify.update_order(doc["id"], cancel={"reason": "fraud"})
+    j = send(hub, shopify.order(doc["id"]), topic="orders/cancelled")
+    assert hub.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
+    assert odoo.execute("sale.order", "read", [so], fields=["state"])[0]["state"] == "draft", \
+        "a cancellation webhook decided for the person"
+    assert len(odoo.execute("mail.activity", "search_read", [["res_model", "=", "sale.order"], ["res_id", "=", so]],
+                            fields=["id"])) == 1
+    assert invoices(odoo, so) == []
+
+
+def test_a_held_order_confirmed_by_a_person_is_invoiced_by_the_next_webhook(make_synchub, odoo, shopify):
+    hub = cash_hub(make_synchub, odoo, hold_risk="medium", admin_token=shopify_sim.DEFAULT_TOKEN,
+                   admin_url=shopify.url, api_version="2026-10", inventory_interval="0", fulfillment_interval="0",
+                   reconcile_interval="0")
+    hub.start()
+    doc = shopify_order(shopify)
+    shopify.set_risk(doc["id"], "medium")
+    assert hub.wait_state(send(hub, shopify.order(doc["id"]), topic="orders/paid"), ("done", "dead"),
+                          timeout=60)["state"] == "done"
+    so = odoo.xmlid(f"shopify_acme_outfitters_order_{doc['id']}")
+    assert odoo.execute("sale.order", "read", [so], fields=["state"])[0]["state"] == "draft"
+    odoo.execute("sale.order", "action_confirm", [so])  # the person's decision, in Odoo
+    j = send(hub, shopify.order(doc["id"]), topic="orders/updated")
+    assert hub.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
+    (inv,) = invoices(odoo, so)
+    assert (inv["state"], inv["payment_state"]) == ("posted", "paid"), inv

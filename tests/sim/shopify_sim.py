@@ -2631,7 +2631,8 @@ def order_totals(o):
 # webhook). Shapes follow the Admin API's Refund and OrderTransaction objects and the REST Refund resource; amounts
 # are computed from the order's own prices (a refunded line's tax is its share of the line's tax lines, if any).
 
-for _name in ("OrderTransactionKind", "OrderTransactionStatus", "RestockType", "RefundLineItemRestockType"):
+for _name in ("OrderTransactionKind", "OrderTransactionStatus", "RestockType", "RefundLineItemRestockType",
+              "RiskAssessmentResult", "OrderRiskRecommendationResult"):
     ENUMS[_name] = None
 
 TXN_SEQ_START = 7310423834646
@@ -2872,7 +2873,32 @@ obj_type("Refund", {
         [_txn_of(st(c), st(c).orders[o["order_id"]], t) for t in o["transaction_ids"]], a,
         lambda x: (x["id"], x["id"])), CONN_ARGS),
 }, interfaces=("Node",))
+RISK_RECOMMENDATION = {"high": "CANCEL", "medium": "INVESTIGATE", "low": "ACCEPT", "none": "NONE", "pending": "NONE"}
+
+
+def set_order_risk(store, oid, level):
+    """Shopify's (or a fraud app's) risk assessment of an order: high | medium | low | none | pending."""
+    order = store.orders.get(int(oid))
+    if order is None:
+        raise SimError("no order %s" % oid, 404)
+    if level not in RISK_RECOMMENDATION:
+        raise SimError("level must be one of %s" % ", ".join(RISK_RECOMMENDATION))
+    order["risk_level"] = level
+    store.bump(order)
+    return order
+
+
+obj_type("OrderRiskAssessment", {
+    "riskLevel": F("RiskAssessmentResult!", lambda c, o, a: o["level"].upper()),
+    "provider": F("String", lambda c, o, a: None),
+})
+obj_type("OrderRiskSummary", {
+    "recommendation": F("OrderRiskRecommendationResult!",
+                        lambda c, o, a: RISK_RECOMMENDATION[o.get("risk_level", "low")]),
+    "assessments": F("[OrderRiskAssessment!]!", lambda c, o, a: [{"level": o.get("risk_level", "low")}]),
+})
 OBJECTS["Order"]["fields"].update({
+    "risk": F("OrderRiskSummary!", lambda c, o, a: o),
     "transactions": F("[OrderTransaction!]!", lambda c, o, a: order_transactions(st(c), o)[
         :a["first"] if a.get("first") is not None else None], {"first": "Int", "manuallyResolvable": "Boolean"}),
     "refunds": F("[Refund!]!", lambda c, o, a: o["refunds"][:a["first"] if a.get("first") is not None else None],
@@ -4015,6 +4041,11 @@ class ShopifySim(AdminSubscriptions, HttpSim):
         self._dispatch(events)
         return out
 
+    def set_risk(self, order_id, level):
+        """The order's risk assessment (Order.risk); by default every order is rated low."""
+        with self.lock:
+            set_order_risk(self.store, order_id, level)
+
     def set_transactions(self, order_id, transactions):
         with self.lock:
             return [rest_transaction(t) for t in set_order_transactions(self.store, order_id, transactions)]
@@ -4831,6 +4862,9 @@ class ShopifySim(AdminSubscriptions, HttpSim):
                     return _json(200, self.update_order(parts[1], **payload))
                 if len(parts) == 3 and parts[2] == "refunds" and verb == "POST":
                     return _json(200, self.create_refund(parts[1], **payload))
+                if len(parts) == 3 and parts[2] == "risk" and verb == "POST":
+                    self.set_risk(parts[1], payload.get("level"))
+                    return _json(200, {"ok": True})
                 if len(parts) == 3 and parts[2] == "transactions" and verb == "POST":
                     return _json(200, {"transactions": self.set_transactions(parts[1], payload["transactions"])})
             if head == "fulfillments" and verb == "GET":
