@@ -178,3 +178,14 @@ def test_split_payment_and_the_refunds_create_webhook(sim):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_order_risk_is_low_until_set(sim):
+    q = 'query O($id: ID!) { order(id: $id) { risk { recommendation assessments { riskLevel } } } }'
+    gid = "gid://shopify/Order/%d" % ORDER_1042
+    assert gql(sim, q, {"id": gid})["order"]["risk"] == {"recommendation": "ACCEPT",
+                                                         "assessments": [{"riskLevel": "LOW"}]}
+    sim_api(sim, "orders/%d/risk" % ORDER_1042, {"level": "high"})
+    assert gql(sim, q, {"id": gid})["order"]["risk"] == {"recommendation": "CANCEL",
+                                                         "assessments": [{"riskLevel": "HIGH"}]}
+    sim_api(sim, "orders/%d/risk" % ORDER_1042, {"level": "severe"}, expect=400)
