@@ -476,6 +476,19 @@ static double refunded_qty(refund_ctx_t *f, const char *code)
     return q;
 }
 
+/* The internal reference of row's product_id ([id, name]) among prods (product.product rows with default_code). */
+static const char *code_of(const json_t *prods, const json_t *row)
+{
+    json_int_t pid = json_integer_value(json_array_get(json_object_get(row, "product_id"), 0));
+    size_t k;
+    const json_t *p;
+    json_array_foreach(prods, k, p) {
+        if (json_integer_value(json_object_get(p, "id")) == pid)
+            return jstr(p, "default_code");
+    }
+    return NULL;
+}
+
 /* Keep on the draft credit note exactly what Shopify refunded: per product the refunded quantity, the shipping
  * line at the refunded shipping amount, every other line removed. */
 static int shape_credit(refund_ctx_t *f)
@@ -504,14 +517,7 @@ static int shape_credit(refund_ctx_t *f)
     json_t *done = json_object(); /* code → quantity already kept on an earlier line of the same product */
     json_array_foreach(lines, i, l) {
         json_int_t lid = json_integer_value(json_object_get(l, "id"));
-        json_int_t pid = json_integer_value(json_array_get(json_object_get(l, "product_id"), 0));
-        const char *code = NULL;
-        size_t k;
-        json_t *p;
-        json_array_foreach(prods, k, p) {
-            if (json_integer_value(json_object_get(p, "id")) == pid)
-                code = jstr(p, "default_code");
-        }
+        const char *code = code_of(prods, l);
         if (code && c->in->shipping_product && !strcmp(code, c->in->shipping_product)) {
             if (left_ship > 0.004) {
                 json_array_append_new(cmds, json_pack("[i, I, {s:f, s:f}]", 1, lid, "quantity", 1.0, "price_unit",
@@ -708,14 +714,9 @@ static int return_goods(refund_ctx_t *f)
         }
         json_t *cmds = json_array();
         json_array_foreach(wl, k, p) {
-            json_int_t pid = json_integer_value(json_array_get(json_object_get(p, "product_id"), 0));
-            const char *code = NULL;
+            const char *code = code_of(prods, p);
             size_t m;
             json_t *q;
-            json_array_foreach(prods, m, q) {
-                if (json_integer_value(json_object_get(q, "id")) == pid)
-                    code = jstr(q, "default_code");
-            }
             double want = 0;
             json_array_foreach(json_object_get(f->r, "lines"), m, q) {
                 const char *rt = jstr(q, "restock_type"), *sku = jstr(q, "sku");

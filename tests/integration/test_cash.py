@@ -99,6 +99,19 @@ def make_journal(odoo, name, code):
         odoo.execute("account.journal", "create", {"name": name, "code": code, "type": "bank"}, admin=True)
 
 
+def dead_with(hub, job_id, code):
+    """The job ends dead as configuration / code, retry-safe, naming its order; returns the error."""
+    job = hub.wait_state(job_id, ("dead", "done"), timeout=60)
+    assert job["state"] == "dead", job
+    err = job_error(job)
+    assert (err["class"], err["code"], err["retry_safe"]) == ("configuration", code, True), err
+    return err
+
+
+def retried_done(hub, job_id):
+    retried_done(hub, job_id)
+
+
 def order_total(odoo, sale_order_id):
     return odoo.execute("sale.order", "read", [sale_order_id], fields=["amount_total"])[0]["amount_total"]
 
@@ -152,18 +165,14 @@ def test_closed_period_is_a_dead_configuration_job_and_the_retry_posts_once(make
     hub = cash_hub(make_synchub, odoo).start()
     doc = make_order(financial_status="paid")
     job_id = send(hub, doc, topic="orders/paid")
-    job = hub.wait_state(job_id, ("dead", "done"), timeout=60)
-    assert job["state"] == "dead", job
-    err = job_error(job)
-    assert (err["class"], err["code"], err["retry_safe"]) == ("configuration", "odoo.period_closed", True), err
+    err = dead_with(hub, job_id, "odoo.period_closed")
     assert "Sales Lock Date" in err["message"] and str(doc["id"]) in err["record"], err
     assert "Lock Dates" in err["hint"], err
     so = assert_one_order(odoo, doc)
     assert [i["state"] for i in invoices(odoo, so)] == ["draft"]
 
     odoo.sim_exec("res.company", "write", [[1], {"sale_lock_date": False}])
-    hub.cli("jobs", "retry", job_id)
-    assert hub.wait_state(job_id, ("done", "dead"), timeout=60)["state"] == "done"
+    retried_done(hub, job_id)
     (inv,) = invoices(odoo, so)
     assert (inv["state"], inv["payment_state"]) == ("posted", "paid"), inv
     assert len(payments(odoo, f"shopify order {doc['id']} txn total")) == 1
@@ -176,18 +185,14 @@ def test_missing_journal_is_a_dead_configuration_job_and_the_retry_pays_once(mak
     hub = cash_hub(make_synchub, odoo, payment_journals="shopify_payments=SHOP1").start()
     doc = make_order(financial_status="paid")
     job_id = send(hub, doc, topic="orders/paid")
-    job = hub.wait_state(job_id, ("dead", "done"), timeout=60)
-    assert job["state"] == "dead", job
-    err = job_error(job)
-    assert (err["class"], err["code"], err["retry_safe"]) == ("configuration", "payment.journal_missing", True), err
+    err = dead_with(hub, job_id, "payment.journal_missing")
     assert "SHOP1" in err["message"] and "shopify_payments" in err["message"], err
     so = assert_one_order(odoo, doc)
     (inv,) = invoices(odoo, so)
     assert (inv["state"], inv["payment_state"]) == ("posted", "not_paid"), inv
 
     odoo.sim_exec("account.journal", "create", [{"name": "Shopify Payments", "code": "SHOP1", "type": "bank"}])
-    hub.cli("jobs", "retry", job_id)
-    assert hub.wait_state(job_id, ("done", "dead"), timeout=60)["state"] == "done"
+    retried_done(hub, job_id)
     (pay,) = payments(odoo, f"shopify order {doc['id']} txn total")
     assert pay["journal_id"][1] == "Shopify Payments", pay
     assert invoices(odoo, so)[0]["payment_state"] == "paid"
@@ -201,18 +206,14 @@ def test_missing_invoicing_rights_is_a_dead_configuration_job_and_the_retry_comp
     hub = cash_hub(make_synchub, odoo).start()
     doc = make_order(financial_status="paid")
     job_id = send(hub, doc, topic="orders/paid")
-    job = hub.wait_state(job_id, ("dead", "done"), timeout=60)
-    assert job["state"] == "dead", job
-    err = job_error(job)
-    assert (err["class"], err["code"], err["retry_safe"]) == ("configuration", "odoo.access_error", True), err
+    err = dead_with(hub, job_id, "odoo.access_error")
     assert "Invoicing/Invoicing" in err["message"] + err["hint"], err
     so = assert_one_order(odoo, doc)
     draft = invoices(odoo, so)
     assert [i["state"] for i in draft] == ["draft"]
 
     odoo.sim.set_groups("sync", add=[odoo_sim.INVOICING_GROUP])
-    hub.cli("jobs", "retry", job_id)
-    assert hub.wait_state(job_id, ("done", "dead"), timeout=60)["state"] == "done"
+    retried_done(hub, job_id)
     (inv,) = invoices(odoo, so)
     assert inv["id"] == draft[0]["id"] and (inv["state"], inv["payment_state"]) == ("posted", "paid"), inv
 
