@@ -109,7 +109,9 @@ def dead_with(hub, job_id, code):
 
 
 def retried_done(hub, job_id):
-    retried_done(hub, job_id)
+    """`jobs retry` after the fix: the job completes."""
+    hub.cli("jobs", "retry", job_id)
+    assert hub.wait_state(job_id, ("done", "dead"), timeout=60)["state"] == "done"
 
 
 def order_total(odoo, sale_order_id):
