@@ -767,6 +767,46 @@ static int return_goods(refund_ctx_t *f)
     return 0;
 }
 
+/* The sale order's line of sku follows Shopify's current quantity of it (quantity less what refunds took away):
+ * an absolute write, so repeating it changes nothing. Lowering a confirmed line lowers its delivery's demand and
+ * releases the reservation (real 18 and 19). Only refund lines whose restock_type is in kinds ("cancel", or every
+ * kind for an order never invoiced) are aligned; lines already delivered further than that are left alone. */
+static int align_quantities(refund_ctx_t *f, bool every_kind)
+{
+    cash_ctx_t *c = f->c;
+    size_t i, j;
+    json_t *l, *li;
+    json_array_foreach(json_object_get(f->r, "lines"), i, l) {
+        const char *rt = jstr(l, "restock_type"), *sku = jstr(l, "sku");
+        if (!sku || (!every_kind && (!rt || strcmp(rt, "cancel") != 0)))
+            continue;
+        double want = 0;
+        json_array_foreach(json_object_get(c->in->order, "line_items"), j, li) {
+            const char *s2 = jstr(li, "sku");
+            if (s2 && !strcasecmp(s2, sku))
+                want += jnum(li, "current_quantity");
+        }
+        json_t *r = NULL;
+        if (call(c, "sale.order.line", "search_read", NULL,
+                 json_pack("{s:[[s,s,I],[s,s,s]], s:[s,s]}", "domain", "order_id", "=",
+                           (json_int_t)c->in->sale_order_id, "product_id.default_code", "=", sku, "fields",
+                           "product_uom_qty", "qty_delivered"), &r) < 0)
+            return -1;
+        json_t *row = json_array_size(r) == 1 ? json_array_get(r, 0) : NULL;
+        json_int_t lid = json_integer_value(json_object_get(row, "id"));
+        double have = jnum(row, "product_uom_qty"), delivered = jnum(row, "qty_delivered");
+        json_decref(r);
+        if (!row || llround(have * 1000) == llround(want * 1000) || want < delivered)
+            continue;
+        if (call(c, "sale.order.line", "write", json_pack("[I]", lid),
+                 json_pack("{s:{s:f}}", "vals", "product_uom_qty", want), NULL) < 0)
+            return -1;
+        effect(c, "order line lowered", "sale.order.line", lid,
+               json_pack("{s:s, s:f, s:f, s:s}", "sku", sku, "from", have, "to", want, "refund", f->rid));
+    }
+    return 0;
+}
+
 static int book_refund(cash_ctx_t *c, const json_t *r)
 {
     refund_ctx_t f = {.c = c, .r = r};
@@ -784,13 +824,17 @@ static int book_refund(cash_ctx_t *c, const json_t *r)
         store_link_release(&link);
     if (booked)
         return 0;
-    double amount = refund_amount(&f);
-    if (amount > 0.004) {
-        if (credit_note(&f, amount) < 0 || refund_payments(&f) < 0)
+    if (!c->invoice_id) {
+        /* never invoiced: the sale order itself follows the refund (returns first, so delivered quantities drop) */
+        if (return_goods(&f) < 0 || align_quantities(&f, true) < 0)
+            return -1;
+    } else {
+        double amount = refund_amount(&f);
+        if (amount > 0.004 && (credit_note(&f, amount) < 0 || refund_payments(&f) < 0))
+            return -1;
+        if (return_goods(&f) < 0 || align_quantities(&f, false) < 0)
             return -1;
     }
-    if (return_goods(&f) < 0)
-        return -1;
     store_link_t l = {.odoo_id = f.credit_id};
     snprintf(l.odoo_model, sizeof(l.odoo_model), "account.move");
     snprintf(l.state, sizeof(l.state), "booked");
@@ -908,7 +952,14 @@ int flow_invoices_apply(odoo_t *o, queue_run_t *run, const flow_invoices_order_t
     if (!invoice_due(in, why, sizeof(why))) {
         if (why[0] && !run->note[0])
             snprintf(run->note, sizeof(run->note), "%s", why);
-        return 0;
+        cash_ctx_t uc = {.odoo = o, .run = run, .in = in};
+        double total;
+        int found = in->refunds && json_array_size(in->refunds) ? find_invoice(&uc, &total) : 0;
+        if (found < 0)
+            return -1;
+        if (found)
+            return 0; /* invoiced earlier (a later status): its refunds wait for the invoice's own job */
+        return refunds(&uc); /* never invoiced: refunds adjust the sale order */
     }
     cash_ctx_t c = {.odoo = o, .run = run, .in = in};
     double order_total = 0;

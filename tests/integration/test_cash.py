@@ -411,3 +411,36 @@ def test_a_held_order_confirmed_by_a_person_is_invoiced_by_the_next_webhook(make
     assert hub.wait_state(j, ("done", "dead"), timeout=60)["state"] == "done"
     (inv,) = invoices(odoo, so)
     assert (inv["state"], inv["payment_state"]) == ("posted", "paid"), inv
+
+
+def test_a_cancel_refund_of_an_uninvoiced_order_lowers_the_sale_order_and_releases_the_reservation(
+        make_synchub, odoo, shopify):
+    """invoice_on = fulfilled, the order paid but not fulfilled (so not invoiced): Shopify refunds one of the two
+    tees with restock 'cancel'. The sale order's tee line follows Shopify's current quantity (1), so its delivery
+    asks for and reserves one tee; no credit note (there is no invoice). Replays and a wiped store change nothing."""
+    keys = dict(invoice_on="fulfilled", admin_token=shopify_sim.DEFAULT_TOKEN, admin_url=shopify.url,
+                api_version="2026-10", inventory_interval="0", fulfillment_interval="0", reconcile_interval="0")
+    hub = cash_hub(make_synchub, odoo, **keys).start()
+    ensure_stock(odoo, "ACME-TEE-BLK-M", 10)
+    doc = shopify_order(shopify)
+    assert hub.wait_state(send(hub, shopify.order(doc["id"]), topic="orders/paid"), ("done", "dead"),
+                          timeout=60)["state"] == "done"
+    so = odoo.xmlid(f"shopify_acme_outfitters_order_{doc['id']}")
+    refund = shopify.create_refund(doc["id"], lines=[{"sku": "ACME-TEE-BLK-M", "quantity": 1,
+                                                      "restock_type": "cancel"}])
+    for i in range(3):
+        j = send(hub, refund, topic="refunds/create", event_id=f"evt-cancel-refund-{i}-{secrets.token_hex(3)}")
+        done = hub.wait_state(j, ("done", "dead"), timeout=60)
+        assert done["state"] == "done", job_error(done)
+    hub.stop()
+    fresh = cash_hub(make_synchub, odoo, name="wiped", **keys).start()
+    assert fresh.wait_state(send(fresh, refund, topic="refunds/create"), ("done", "dead"),
+                            timeout=60)["state"] == "done"
+    (tee,) = odoo.execute("sale.order.line", "search_read", [["order_id", "=", so],
+                                                             ["product_id.default_code", "=", "ACME-TEE-BLK-M"]],
+                          fields=["product_uom_qty"])
+    assert tee["product_uom_qty"] == 1.0, tee
+    moves = odoo.execute("stock.move", "search_read", [["sale_line_id", "=", tee["id"]], ["state", "!=", "cancel"]],
+                         fields=["product_uom_qty", "quantity"])
+    assert [(m["product_uom_qty"], m["quantity"]) for m in moves] == [(1.0, 1.0)], moves
+    assert invoices(odoo, so) == []

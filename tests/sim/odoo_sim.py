@@ -3354,6 +3354,8 @@ def api_load(env, model, fields, data):
 # full-reversal "modify" method, journal items of receivables) is not emulated and fails loudly.
 
 INVOICING_GROUP = "account.group_account_invoice"
+# models whose write() override calls its argument `values` on 18 (a keyword `vals` over execute_kw: TypeError)
+WRITE_VALUES_NAMED = {"sale.order.line": "SaleOrderLine", "res.company": "ResCompany"}
 # what the group gives (rec. §1): sync without it reads invoices and creates them from a sale order, nothing more
 GROUP_RIGHTS = {
     INVOICING_GROUP: {"account.move": "rwcu", "account.move.line": "rwcu", "account.payment": "rwc",
@@ -4542,6 +4544,10 @@ class OdooSim(HttpSim):
         if method == "create" and not margs and "vals_list" in kwargs and self.version == 18:
             # recorded on 18 (REAL-ANSWERS-invoicing.md §2): create's records by keyword over execute_kw
             raise PythonError("IndexError", "tuple index out of range")
+        if method == "write" and "vals" in kwargs and self.version == 18 and model in WRITE_VALUES_NAMED:
+            # recorded on 18 (§2): these models' write() names its argument `values`
+            raise PythonError("TypeError", "%s.write() got an unexpected keyword argument 'vals'"
+                              % WRITE_VALUES_NAMED[model])
         ids = None
         if spec.kind == "multi":
             if not margs:

@@ -390,3 +390,18 @@ def test_reversal_without_journal_is_refused(sim):
         call(sim, "account.move.reversal", "create", ctx={"active_model": "account.move", "active_ids": [inv]},
              vals_list=[{"reason": "x"}])
     assert "journal_id" in e.value.message and e.value.name == "odoo.exceptions.ValidationError"
+
+
+def test_write_by_keyword_on_a_values_override_is_a_type_error_on_18(sim):
+    """§2: sale.order.line.write(vals=...) over execute_kw on 18."""
+    if sim.version != 18:
+        pytest.skip("recorded over JSON-RPC on 18")
+    so, _ = order(sim)
+    line = call(sim, "sale.order.line", "search_read", domain=[["order_id", "=", so]], fields=["id"])[0]["id"]
+    body = {"jsonrpc": "2.0", "id": 1, "method": "call", "params": {
+        "service": "object", "method": "execute_kw",
+        "args": [sim.dbname, 6, SYNC_API_KEY, "sale.order.line", "write", [[line]], {"vals": {"product_uom_qty": 1}}]}}
+    status, _, raw = http(sim, "POST", "/jsonrpc", body)
+    d = json.loads(raw)["error"]["data"]
+    assert (d["name"], d["message"]) == ("builtins.TypeError",
+                                         "SaleOrderLine.write() got an unexpected keyword argument 'vals'")
