@@ -168,7 +168,7 @@ def test_split_payment_and_the_refunds_create_webhook(sim):
         r = sim_api(sim, "orders/%d/refunds" % ORDER_1042, {
             "lines": [{"line_item_id": MUG_LINE, "quantity": 1}],
             "transactions": [{"amount": "12.50", "gateway": "paypal"}]})
-        deadline = time.time() + 5
+        deadline = time.time() + 30
         while time.time() < deadline and not got:
             time.sleep(0.02)
         assert [t for t, _ in got] == ["refunds/create"]
