@@ -107,6 +107,10 @@ static const char *group_for(const char *model, const char *op)
         {"stock.location", NULL, "Inventory / User"},
         {"delivery.carrier", NULL, "Inventory / User"},
         {"mail.activity", NULL, "Role / User (internal user)"},
+        {"account.move", NULL, "Invoicing / Invoicing (account.group_account_invoice; 19: Accounting / Invoicing)"},
+        {"account.payment.register", NULL, "Invoicing / Invoicing (account.group_account_invoice)"},
+        {"account.move.reversal", NULL, "Invoicing / Invoicing (account.group_account_invoice)"},
+        {"stock.return.picking", NULL, "Inventory / User"},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (!strcmp(table[i].model, model) && (!table[i].op || !strcmp(table[i].op, op)))
@@ -539,6 +543,80 @@ static void check_odoo_flows(check_out_t *o, odoo_t *od, const cfg_t *cfg)
         check_carrier_fields(o, od);
 }
 
+/* The journal codes payment_journals names ("gateway=CODE, …"), each once, into codes (a JSON array). */
+static int journal_code(const char *k, size_t kl, const char *v, size_t vl, void *ud)
+{
+    (void)k;
+    (void)kl;
+    json_t *codes = ud;
+    char code[64];
+    snprintf(code, sizeof(code), "%.*s", (int)vl, v);
+    size_t i;
+    json_t *c;
+    json_array_foreach(codes, i, c) {
+        if (!strcmp(json_string_value(c), code))
+            return 0;
+    }
+    json_array_append_new(codes, json_string(code));
+    return 0;
+}
+
+static void check_cash(check_out_t *o, odoo_t *od, const cfg_t *cfg)
+{
+    static const char *const cash_rights[][2] = {
+        {"account.move", "read"},     {"account.move", "write"},       {"account.payment.register", "create"},
+        {"account.move.reversal", "create"}, {"stock.picking", "write"}, {"stock.return.picking", "create"},
+    };
+    for (size_t i = 0; i < sizeof(cash_rights) / sizeof(cash_rights[0]); i++)
+        check_right(o, od, cash_rights[i][0], cash_rights[i][1]);
+    char detail[1400];
+    err_t e;
+    json_t *r = NULL;
+    if (odoo_uid(od) && odoo_server_major(od) <= 18) {
+        /* 18 posts the "invoice paid" message on the sale order as the integration user: it needs an address */
+        json_t *ids = json_pack("[I]", (json_int_t)odoo_uid(od)), *params = json_pack("{s:[s]}", "fields", "email");
+        int rc = odoo_call(od, "res.users", "read", ids, params, &r, &e);
+        json_decref(ids);
+        json_decref(params);
+        const char *mail = rc == 0 ? json_string_value(json_object_get(json_array_get(r, 0), "email")) : NULL;
+        snprintf(detail, sizeof(detail), "%s", rc < 0 ? e.message : mail && *mail ? "set" :
+                 "missing: give the integration user an e-mail address (Odoo 18 refuses the payment that settles an "
+                 "invoice otherwise)");
+        row(o, mail && *mail, "integration user e-mail", detail);
+        json_decref(r);
+    }
+    for (size_t i = 0; i < cfg->nshops; i++) {
+        const cfg_shop_t *sh = &cfg->shops[i];
+        if (!sh->invoice_on || !strcmp(sh->invoice_on, "never"))
+            continue;
+        json_t *codes = json_array();
+        cfg_map_each(sh->payment_journals, journal_code, codes);
+        size_t k;
+        json_t *c;
+        json_array_foreach(codes, k, c) {
+            char what[128];
+            snprintf(what, sizeof(what), "journal %.20s of %.80s", json_string_value(c), sh->domain);
+            json_t *params = json_pack("{s:[[s,s,O],[s,s,[s,s]]], s:[s,s]}", "domain", "code", "=", c, "type", "in",
+                                       "bank", "cash", "fields", "id", "name");
+            r = NULL;
+            int rc = odoo_call(od, "account.journal", "search_read", NULL, params, &r, &e);
+            json_decref(params);
+            bool ok = rc == 0 && json_array_size(r) == 1;
+            if (rc < 0)
+                snprintf(detail, sizeof(detail), "%s", e.message);
+            else if (!ok)
+                snprintf(detail, sizeof(detail), "no active bank or cash journal with the code %s (payment_journals)",
+                         json_string_value(c));
+            else
+                snprintf(detail, sizeof(detail), "%s",
+                         json_string_value(json_object_get(json_array_get(r, 0), "name")));
+            row(o, ok, what, detail);
+            json_decref(r);
+        }
+        json_decref(codes);
+    }
+}
+
 int cmd_check(app_t *a)
 {
     const cfg_t *cfg = a->cfg;
@@ -582,6 +660,13 @@ int cmd_check(app_t *a)
     row(&o, true, "login accepted", detail);
 
     check_odoo_flows(&o, od, cfg);
+
+    /* Order to cash (flows/flow_invoices.c): invoices, payments, credit notes, returns; the journals it pays into. */
+    bool cash = false;
+    for (size_t i = 0; i < cfg->nshops; i++)
+        cash = cash || (cfg->shops[i].invoice_on && strcmp(cfg->shops[i].invoice_on, "never") != 0);
+    if (cash)
+        check_cash(&o, od, cfg);
 
     /* External-ID lookups must be allowed (they are for any user; an AccessError here is a custom restriction). */
     params = json_pack("{s:s, s:s}", "module", "__synchub__", "xml_id", "synchub_preflight_probe");

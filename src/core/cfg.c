@@ -18,7 +18,9 @@
 
 #define CFG_MAX_LINE 65536   /* Debian's libinih defaults to 200 bytes: certificates and long secrets need more */
 
-typedef enum { T_STR, T_BACKEND, T_PROTOCOL, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET } cfg_type_t;
+typedef enum {
+    T_STR, T_BACKEND, T_PROTOCOL, T_INVOICE_ON, T_HOLD_RISK, T_INT, T_DURATION, T_SIZE, T_BOOL, T_LISTEN, T_LEVEL, T_FORMAT, T_SECRET
+} cfg_type_t;
 
 typedef struct cfg_key {
     const char *name;
@@ -145,6 +147,14 @@ static const cfg_key_t shop_keys[] = {
      "needs public_url and admin_token)"},
     {"owner", T_STR, SH(owner), 0, 0, NULL, 0,
      "business owner of the shop's flows, named by `synchub catalog` (none = listed as unowned)"},
+    {"invoice_on", T_INVOICE_ON, SH(invoice_on), 0, 0, "never", 0,
+     "never | paid | fulfilled: when synchub makes the Odoo invoice from the sale order, posts it and registers "
+     "the Shopify payments (needs the Invoicing group, see OPERATIONS)"},
+    {"hold_risk", T_HOLD_RISK, SH(hold_risk), 0, 0, "none", 0,
+     "high | medium | none: an order Shopify rates this risky (or riskier) is written but left unconfirmed, with an "
+     "activity for its salesperson; later webhooks do not confirm or cancel it (needs admin_token)"},
+    {"payment_journals", T_STR, SH(payment_journals), 0, 0, "*=BNK1", 0,
+     "payment gateway → Odoo bank/cash journal code: shopify_payments=BNK1, paypal=PAYPL, gift_card=GIFT, *=BNK1"},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL}};
 #undef SH
 #define OD(f) offsetof(cfg_odoo_t, f)
@@ -435,6 +445,8 @@ static const char *type_expect(const cfg_key_t *k, char *tmp, size_t n)
     case T_FORMAT: snprintf(tmp, n, "logfmt or json"); break;
     case T_BACKEND: snprintf(tmp, n, "sqlite or postgres"); break;
     case T_PROTOCOL: snprintf(tmp, n, "auto, jsonrpc or json2"); break;
+    case T_INVOICE_ON: snprintf(tmp, n, "never, paid or fulfilled"); break;
+    case T_HOLD_RISK: snprintf(tmp, n, "high, medium or none"); break;
     default: snprintf(tmp, n, "a non-empty value"); break;
     }
     return tmp;
@@ -447,12 +459,18 @@ static int set_value(char *base, const cfg_key_t *k, const char *v)
     switch (k->type) {
     case T_BACKEND:
     case T_PROTOCOL:
+    case T_INVOICE_ON:
+    case T_HOLD_RISK:
     case T_STR: {
         if (!*v)
             return -1;
         if (k->type == T_BACKEND && strcmp(v, "sqlite") != 0 && strcmp(v, "postgres") != 0)
             return -1;
         if (k->type == T_PROTOCOL && strcmp(v, "auto") && strcmp(v, "jsonrpc") && strcmp(v, "json2"))
+            return -1;
+        if (k->type == T_INVOICE_ON && strcmp(v, "never") && strcmp(v, "paid") && strcmp(v, "fulfilled"))
+            return -1;
+        if (k->type == T_HOLD_RISK && strcmp(v, "high") && strcmp(v, "medium") && strcmp(v, "none"))
             return -1;
         char **dst = (char **)(base + k->off);
         free(*dst);
@@ -1055,6 +1073,9 @@ void cfg_free(cfg_t *c)
         free(c->shops[i].inventory_skip);
         free(c->shops[i].public_url);
         free(c->shops[i].owner);
+        free(c->shops[i].invoice_on);
+        free(c->shops[i].payment_journals);
+        free(c->shops[i].hold_risk);
     }
     free(c->shops);
     for (size_t i = 0; i < c->nkinds; i++) {

@@ -45,6 +45,10 @@ typedef struct cfg_shop {
     char *public_url;               /* https://sync.acme.example: where Shopify reaches this synchub; NULL = none */
     int64_t subscriptions_interval_ms;   /* how often serve checks the shop's webhook subscriptions (0 = never) */
     char *owner;                    /* business owner of the shop's flows (`synchub catalog`); NULL = unowned */
+    /* Order to cash (src/flows/flow_invoices.c) */
+    char *invoice_on;               /* never | paid | fulfilled: when the Odoo invoice is made, posted and paid */
+    char *payment_journals;         /* "shopify_payments=BNK1, paypal=PAYPL, *=BNK1": gateway → journal code */
+    char *hold_risk;                /* high | medium | none: risk level at which an order stays unconfirmed */
     int line;
 } cfg_shop_t;
 

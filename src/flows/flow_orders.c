@@ -31,6 +31,8 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "odoo/odoo.h"
+#include "flows/flow_invoices.h"
+#include "shopify/shopify_cash.h"
 #include "shopify/shopify_orders.h"
 #include "flows/flow_money.h"
 
@@ -64,6 +66,7 @@ typedef struct order_ctx {
     bool fresh;              /* order was fetched from Shopify just now (not the webhook's payload) */
     money_plan_t plan;       /* the order's money as Odoo must book it (flows/flow_money.c) */
     int64_t pricelist_id;    /* the Odoo pricelist of the order's currency when it is not the company's; 0 = none */
+    json_t *money;           /* its transactions, refunds and risk (shopify_order_money), read once when needed */
 } order_ctx_t;
 
 static void slot_free(void *p)
@@ -1061,6 +1064,92 @@ static int prove_money(order_ctx_t *c, int64_t order_id, const line_t *lines, si
     return rc;
 }
 
+/* The order's money and risk from Shopify (shopify_cash.c), once per job; only for an order fetched from Shopify
+ * (the client exists, the admin_token is set). 0 (c->money may stay NULL) or -1. */
+static int order_money(order_ctx_t *c)
+{
+    if (c->money || !c->fresh)
+        return 0;
+    err_t e;
+    size_t i = (size_t)(c->shop - c->cfg->shops);
+    int rc = shopify_order_money(c->ws->shopify[i], c->id, &c->money, &e);
+    return rc < 0 ? fail_record(c, &e) : 0;
+}
+
+/* Is the order rated at least [shop] hold_risk? (Only known for an order fetched from Shopify.) */
+static int risky(order_ctx_t *c, bool *held, char *level, size_t n)
+{
+    *held = false;
+    const char *want = c->shop->hold_risk ? c->shop->hold_risk : "none";
+    if (!strcmp(want, "none"))
+        return 0;
+    if (order_money(c) < 0)
+        return -1;
+    const char *lv = json_string_value(json_object_get(c->money, "risk_level"));
+    snprintf(level, n, "%s", lv ? lv : "unknown");
+    *held = lv && (!strcmp(lv, "high") || (!strcmp(want, "medium") && !strcmp(lv, "medium")));
+    return 0;
+}
+
+/* A risky order stays a quotation: a To Do activity for its salesperson (once: its note carries a marker) says
+ * why; confirming or cancelling it is that person's decision. */
+static int hold_for_risk(order_ctx_t *c, int64_t order_id, const char *level)
+{
+    char marker[96];
+    snprintf(marker, sizeof(marker), "synchub risk hold %s", c->id);
+    json_t *r = NULL;
+    if (call(c, "mail.activity", "search_count", NULL,
+             json_pack("{s:[[s,s,s],[s,s,I],[s,s,s]]}", "domain", "res_model", "=", "sale.order", "res_id", "=",
+                       (json_int_t)order_id, "note", "ilike", marker), &r) < 0)
+        return -1;
+    bool have = json_integer_value(r) > 0;
+    json_decref(r);
+    if (!have) {
+        /* activity_schedule, not mail.activity.create: the integration user may not read ir.model (real 18 and 19),
+         * which create's res_model_id needs; the mixin looks the model up itself */
+        int64_t user_id = 0;
+        r = NULL;
+        if (call(c, "sale.order", "read", json_pack("[I]", (json_int_t)order_id),
+                 json_pack("{s:[s]}", "fields", "user_id"), &r) < 0)
+            return -1;
+        user_id = json_integer_value(json_array_get(json_object_get(json_array_get(r, 0), "user_id"), 0));
+        json_decref(r);
+        char note[400];
+        snprintf(note, sizeof(note), "<p>Shopify rates order %s %s risk. synchub wrote it but did not confirm it: "
+                 "check it, then confirm or cancel the quotation here and in Shopify. (%s)</p>",
+                 c->name ? c->name : c->id, level, marker);
+        json_t *params = json_pack("{s:s, s:s, s:s}", "act_type_xmlid", "mail.mail_activity_data_todo", "summary",
+                                   "High-risk Shopify order: confirm or cancel", "note", note);
+        if (user_id > 0)
+            json_object_set_new(params, "user_id", json_integer(user_id));
+        r = NULL; /* 18 answers the recordset's repr ("mail.activity(1,)"), 19 its ids: not used */
+        if (call(c, "sale.order", "activity_schedule", json_pack("[I]", (json_int_t)order_id), params, &r) < 0)
+            return -1;
+        json_decref(r);
+        effect(c, "held for risk (activity)", "sale.order", order_id, c->xml_order, json_pack("{s:s}", "risk", level));
+    }
+    snprintf(c->run->note, sizeof(c->run->note), "held: Shopify rates the order %s risk (hold_risk = %s); left a "
+             "quotation with an activity for its salesperson", level, c->shop->hold_risk);
+    return 0;
+}
+
+/* Order to cash once the sale order is confirmed (flow_invoices.c): the order's transactions are read from Shopify when
+ * the order was (fetched there, so the client exists), else the payload's total stands for one payment. */
+static int cash(order_ctx_t *c, int64_t order_id, bool cancelled)
+{
+    if (!c->shop->invoice_on || !strcmp(c->shop->invoice_on, "never"))
+        return 0;
+    if (order_money(c) < 0)
+        return -1;
+    json_t *money = c->money;
+    flow_invoices_order_t in = {.shop = c->shop, .order = c->order,
+                                .transactions = json_object_get(money, "transactions"),
+                                .refunds = json_object_get(money, "refunds"), .id = c->id, .label = c->label,
+                                .sale_order_id = order_id, .shipping_product = c->shop->shipping_product,
+                                .cancelled = cancelled};
+    return flow_invoices_apply(c->ws->odoo, c->run, &in);
+}
+
 static int handle_order(order_ctx_t *c, const char *topic)
 {
     err_t e;
@@ -1086,8 +1175,9 @@ static int handle_order(order_ctx_t *c, const char *topic)
             return 0;
         }
     }
-    if (order_id && !strcmp(state, "unknown"))
-        state[0] = '\0'; /* read it below */
+    bool was_held = order_id && !strcmp(state, "held");
+    if (order_id && (!strcmp(state, "unknown") || was_held))
+        state[0] = '\0'; /* read it below (a held order: has a person decided in Odoo?) */
     int found = order_id ? 1 : xmlid_lookup(c, c->xml_order, &order_id);
     if (found < 0)
         return -1;
@@ -1102,6 +1192,12 @@ static int handle_order(order_ctx_t *c, const char *topic)
         if (!state[0])
             order_id = 0; /* the external ID points at a deleted order: create it again */
     }
+    if (was_held && (!strcmp(state, "draft") || !strcmp(state, "sent"))) {
+        /* held for risk: confirming or cancelling is a person's decision in Odoo, not this event's */
+        snprintf(c->run->note, sizeof(c->run->note), "held for risk: %s not applied; confirm or cancel the quotation "
+                 "in Odoo (its activity says why)", topic);
+        return save_link(c, order_id, "held", old_hash);
+    }
     /* A fetched order is the truth (its cancelled_at); a payload alone is believed by its topic too. */
     bool cancelled = (!c->fresh && strcmp(topic, "orders/cancelled") == 0) ||
                      json_is_string(json_object_get(c->order, "cancelled_at"));
@@ -1113,7 +1209,9 @@ static int handle_order(order_ctx_t *c, const char *topic)
         }
         if (strcmp(state, "cancel") != 0 && cancel_order(c, order_id) < 0)
             return -1;
-        return save_link(c, order_id, "cancel", old_hash);
+        if (save_link(c, order_id, "cancel", old_hash) < 0)
+            return -1;
+        return cash(c, order_id, true); /* Odoo keeps a posted invoice of a cancelled order: credit it */
     }
     if (!strcmp(state, "cancel") && order_id) {
         snprintf(c->run->note, sizeof(c->run->note), "the sale order is cancelled in Odoo; the update was not applied");
@@ -1139,6 +1237,8 @@ static int handle_order(order_ctx_t *c, const char *topic)
         }
         if (rc == 0)
             rc = save_link(c, order_id, state, hash);
+        if (rc == 0)
+            rc = cash(c, order_id, false);
         goto out;
     }
     int64_t partner = 0, delivery = 0;
@@ -1155,6 +1255,18 @@ static int handle_order(order_ctx_t *c, const char *topic)
         rc = -1;
         goto out;
     }
+    bool held = false;
+    char level[16] = "";
+    if (risky(c, &held, level, sizeof(level)) < 0) {
+        rc = -1;
+        goto out;
+    }
+    if (held) {
+        rc = hold_for_risk(c, order_id, level);
+        if (rc == 0)
+            rc = save_link(c, order_id, "held", hash);
+        goto out;
+    }
     if (cfg_list_has(c->shop->confirm_on, str(c->order, "financial_status"))) {
         if (confirm_order(c, order_id) < 0) {
             /* The order exists, but whether the confirmation went through is unknown (a lost answer): the retry
@@ -1166,6 +1278,8 @@ static int handle_order(order_ctx_t *c, const char *topic)
         snprintf(state, sizeof(state), "sale");
     }
     rc = save_link(c, order_id, state, hash);
+    if (rc == 0 && !strcmp(state, "sale"))
+        rc = cash(c, order_id, false);
 out:
     free(lines);
     json_decref(pids);
@@ -1218,7 +1332,8 @@ static int h_shopify_order(queue_run_t *run)
              "shop %s is no longer configured", shop);
         goto out;
     }
-    id_of(c.order, "id", c.id, sizeof(c.id));
+    bool refund = topic && !strncmp(topic, "refunds/", 8);
+    id_of(c.order, refund ? "order_id" : "id", c.id, sizeof(c.id));
     c.name = str(c.order, "name") ? str(c.order, "name") : c.id;
     snprintf(c.label, sizeof(c.label), "shopify order %s (%s, %s)", c.name, c.id, c.shop->domain);
 
@@ -1242,6 +1357,12 @@ static int h_shopify_order(queue_run_t *run)
         *run->slot = ws;
     }
     c.ws = *run->slot;
+    if (refund && !c.shop->admin_token.value) {
+        fail(&c, ERR_CONFIGURATION, "config.admin_token", "set admin_token in the shop's section, then `synchub jobs "
+             "retry`", "a refund is booked from the order as Shopify has it now, and the shop has no admin_token to "
+             "read it with");
+        goto out;
+    }
     if (c.shop->admin_token.value) {
         int f = fetch_fresh(&c, sy);
         if (f <= 0) {
@@ -1262,6 +1383,7 @@ static int h_shopify_order(queue_run_t *run)
     rc = handle_order(&c, topic ? topic : "orders/updated");
 out:
     money_plan_free(&c.plan);
+    json_decref(c.money);
     json_decref(c.order);
     json_decref(meta);
     return rc;

@@ -57,6 +57,7 @@ typedef struct topic_rule {
 static const topic_rule_t topic_rules[] = {
     {"orders/", "shopify.order", "order", RES_ID},
     {"fulfillments/", "shopify.fulfillment", "order", RES_ORDER_ID},
+    {"refunds/", "shopify.order", "order", RES_ORDER_ID},  /* booked by the order's job, from the fetched order */
     {"products/", "shopify.product", "product", RES_ID},
     {"inventory_levels/", "shopify.inventory_level", "inventory", RES_ITEM_AT_LOCATION},
     {"customers/", "shopify.customer", "customer", RES_ID},

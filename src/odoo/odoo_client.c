@@ -518,6 +518,17 @@ static int odoo_call_once(odoo_t *o, const char *model, const char *method, json
     json_t *kw = params ? json_deep_copy(params) : json_object();
     with_context(o, kw);
     json_t *pos = ids ? json_pack("[O]", ids) : json_array();
+    /* create's records and write's values go positionally: Odoo 18 answers `create(vals_list=…)` by keyword with
+     * IndexError "tuple index out of range", and `write(vals=…)` on a model whose override names it otherwise
+     * (sale.order.line, res.company: `values`) with TypeError (recorded, tests/sim/REAL-ANSWERS-invoicing.md §2);
+     * JSON-2 takes both by name. */
+    const char *lead = !ids && !strcmp(method, "create") ? "vals_list" : ids && !strcmp(method, "write") ? "vals"
+                                                                                                         : NULL;
+    json_t *vals = lead ? json_object_get(kw, lead) : NULL;
+    if (vals) {
+        json_array_append(pos, vals);
+        json_object_del(kw, lead);
+    }
     json_t *args = json_pack("[s, I, s, s, s, o, o]", o->cfg->database, (json_int_t)o->uid,
                              secret(o)->value ? secret(o)->value : "", model, method, pos, kw);
     int rc = args ? jsonrpc(o, "object", "execute_kw", args, result, model, method, err)

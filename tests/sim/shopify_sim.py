@@ -2644,6 +2644,289 @@ def order_totals(o):
             "total": subtotal + shipping + added - discounts, "current_total": current + shipping + added - discounts}
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Order to cash: an order's transactions and refunds (GraphQL Order.transactions / Order.refunds, the refunds/create
+# webhook). Shapes follow the Admin API's Refund and OrderTransaction objects and the REST Refund resource; amounts
+# are computed from the order's own prices (a refunded line's tax is its share of the line's tax lines, if any).
+
+for _name in ("OrderTransactionKind", "OrderTransactionStatus", "RestockType", "RefundLineItemRestockType",
+              "RiskAssessmentResult", "OrderRiskRecommendationResult"):
+    ENUMS[_name] = None
+
+TXN_SEQ_START = 7310423834646
+
+
+def order_transactions(store, order):
+    """The order's transactions, created on first use: a paid (or later refunded) order was charged once, a sale on
+    its gateway for its total at its processing time; an authorized one holds an authorization; a pending one none."""
+    if "transactions" not in order:
+        store.seq.setdefault("transaction", TXN_SEQ_START)
+        txns = []
+        status = order.get("financial_status")
+        if status in ("paid", "partially_refunded", "refunded", "authorized", "partially_paid"):
+            total = order_totals(order)["total"]
+            txns.append({"id": store.next("transaction"), "order_id": order["id"],
+                         "kind": "authorization" if status == "authorized" else "sale", "status": "success",
+                         "gateway": order.get("gateway") or "shopify_payments", "amount": money2(total),
+                         "currency": order["currency"], "parent_id": None, "processed_at": order["processed_at"],
+                         "created_at": order["processed_at"], "test": order.get("test", False),
+                         "authorization": None})
+        order["transactions"] = txns
+    return order["transactions"]
+
+
+def set_order_transactions(store, oid, txns):
+    """Replace an order's transactions (test set-up: split payments, gift cards, PayPal): each {kind, gateway,
+    amount, status (success), processed_at, id}."""
+    order = store.orders.get(int(oid))
+    if order is None:
+        raise SimError("no order %s" % oid, 404)
+    store.seq.setdefault("transaction", TXN_SEQ_START)
+    out = []
+    for t in txns:
+        out.append({"id": int(t.get("id") or store.next("transaction")), "order_id": order["id"],
+                    "kind": t.get("kind", "sale"), "status": t.get("status", "success"),
+                    "gateway": t.get("gateway", "shopify_payments"), "amount": money2(t["amount"]),
+                    "currency": t.get("currency", order["currency"]), "parent_id": t.get("parent_id"),
+                    "processed_at": parse_time(t["processed_at"]) if t.get("processed_at") else order["processed_at"],
+                    "created_at": order["processed_at"], "test": order.get("test", False), "authorization": None})
+    order["transactions"] = out
+    return out
+
+
+def _refund_line_tax(li, qty):
+    tax = sum((dec(t.get("price") or "0") for t in li.get("tax_lines") or []), dec("0"))
+    return (tax * qty / li["quantity"]).quantize(dec("0.01")) if li["quantity"] else dec("0")
+
+
+def create_refund(store, oid, spec, emit=True):
+    """A refund as Shopify's refundCreate makes it. spec: lines [{line_item_id or sku, quantity, restock_type
+    (return | cancel | no_restock), location_id}], shipping (an amount, or true for the whole shipping), note,
+    created_at, transactions [{amount, gateway, kind, parent_id, status}] (default: one refund of the computed
+    amount on the gateway of the order's first sale/capture, its child), id.
+    Effects: refunded quantities leave the line's current quantity; 'cancel' releases the reservation of unfulfilled
+    units; 'return' puts the units back on hand at the location; the financial status follows the money."""
+    order = store.orders.get(int(oid))
+    if order is None:
+        raise SimError("no order %s" % oid, 404)
+    now = parse_time(spec["created_at"]) if spec.get("created_at") else store.clock()
+    store.seq.setdefault("refund", 924387213334)
+    store.seq.setdefault("refund_line", 553913376790)
+    store.seq.setdefault("adjustment", 296102748182)
+    rid = int(spec.get("id") or store.next("refund"))
+    if any(r["id"] == rid for r in order["refunds"]):
+        raise SimError("refund %d exists" % rid, 409)
+    rlines, amount = [], dec("0")
+    for ln in spec.get("lines") or []:
+        li = next((x for x in order["line_items"] if x["id"] == int(ln.get("line_item_id") or 0)
+                   or (ln.get("sku") and x["sku"] == ln.get("sku"))), None)
+        if li is None:
+            raise SimError("no line %s on order %s" % (ln.get("line_item_id") or ln.get("sku"), oid))
+        qty = int(ln.get("quantity", 1))
+        if qty < 1 or qty > li["current_quantity"]:
+            raise SimError("cannot refund %d of line %s (current quantity %d)" % (qty, li["id"],
+                                                                                  li["current_quantity"]), 422)
+        restock = ln.get("restock_type", "no_restock")
+        if restock not in ("return", "cancel", "no_restock", "legacy_restock"):
+            raise SimError("restock_type must be return, cancel or no_restock")
+        location = int(ln.get("location_id") or store.fos[order["fulfillment_order_ids"][0]]["location_id"])
+        subtotal = dec(li["price"]) * qty
+        tax = _refund_line_tax(li, qty)
+        amount += subtotal + tax
+        li["current_quantity"] -= qty
+        _refund_restock(store, order, li, qty, restock, location, now, emit)
+        rlines.append({"id": store.next("refund_line"), "line_item_id": li["id"], "quantity": qty,
+                       "restock_type": restock, "location_id": location if restock != "no_restock" else None,
+                       "subtotal": subtotal, "total_tax": tax})
+    shipping = []
+    if spec.get("shipping"):
+        for s in order["shipping_lines"]:
+            full = dec(s["discounted_price"])
+            amt = full if spec["shipping"] is True else min(full, dec(str(spec["shipping"])))
+            shipping.append({"id": store.next("adjustment"), "shipping_line_id": s["id"], "amount": amt,
+                             "tax": dec("0")})
+            amount += amt
+            break
+    sales = [t for t in order_transactions(store, order) if t["kind"] in ("sale", "capture")
+             and t["status"] == "success"]
+    store.seq.setdefault("transaction", TXN_SEQ_START)
+    txns = []
+    for t in spec.get("transactions") or ([{"amount": str(amount)}] if amount > 0 else []):
+        parent = t.get("parent_id") or (sales[0]["id"] if sales else None)
+        gateway = t.get("gateway") or (sales[0]["gateway"] if sales else order.get("gateway"))
+        txns.append({"id": int(t.get("id") or store.next("transaction")), "order_id": order["id"],
+                     "kind": t.get("kind", "refund"), "status": t.get("status", "success"), "gateway": gateway,
+                     "amount": money2(t["amount"]), "currency": order["currency"], "parent_id": parent,
+                     "processed_at": now, "created_at": now, "test": order.get("test", False),
+                     "authorization": None})
+    order["transactions"].extend(txns)
+    refund = {"id": rid, "order_id": order["id"], "created_at": now, "processed_at": now,
+              "note": spec.get("note"), "restock": any(l["restock_type"] != "no_restock" for l in rlines),
+              "line_items": rlines, "shipping": shipping, "transaction_ids": [t["id"] for t in txns]}
+    order["refunds"].append(refund)
+    charged = sum(dec(t["amount"]) for t in order["transactions"] if t["kind"] in ("sale", "capture")
+                  and t["status"] == "success")
+    refunded = sum(dec(t["amount"]) for t in order["transactions"] if t["kind"] == "refund"
+                   and t["status"] == "success")
+    if refunded > 0:
+        order["financial_status"] = "refunded" if refunded >= charged else "partially_refunded"
+    store.bump(order, spec.get("updated_at"))
+    if emit:
+        store.events.append(("refunds/create", rest_refund(store, order, refund)))
+        store.events.append(("orders/updated", rest_order(store, order)))
+    return refund
+
+
+def _refund_restock(store, order, li, qty, restock, location, now, emit):
+    v = store.variants.get(li.get("variant_id"))
+    lv = store.levels.get((v["inventory_item_id"], location)) if v else None
+    if restock == "cancel":
+        left = qty
+        for fo_id in order["fulfillment_order_ids"]:
+            fo = store.fos[fo_id]
+            for fl in fo["line_items"]:
+                if fl["line_item_id"] == li["id"] and fl["remaining"] and left:
+                    take = min(fl["remaining"], left)
+                    fl["remaining"] -= take
+                    fl["total"] -= take
+                    left -= take
+                    flv = store.levels.get((v["inventory_item_id"], fo["location_id"])) if v else None
+                    if flv is not None:
+                        flv["q"]["committed"] -= take
+                        flv["q"]["available"] += take
+                        store.touch_level(flv, now, emit)
+    elif restock == "return" and lv is not None:
+        lv["q"]["available"] += qty
+        if "on_hand" in lv["q"]:
+            lv["q"]["on_hand"] += qty
+        store.touch_level(lv, now, emit)
+
+
+def _txn_of(store, order, tid):
+    return next((t for t in order_transactions(store, order) if t["id"] == tid), None)
+
+
+def rest_transaction(t):
+    return {"id": t["id"], "admin_graphql_api_id": gid("OrderTransaction", t["id"]), "order_id": t["order_id"],
+            "kind": t["kind"], "gateway": t["gateway"], "status": t["status"], "message": None,
+            "created_at": rest_time(t["created_at"]), "processed_at": rest_time(t["processed_at"]),
+            "test": t["test"], "authorization": t["authorization"], "parent_id": t["parent_id"],
+            "amount": t["amount"], "currency": t["currency"], "source_name": "web", "user_id": None,
+            "location_id": None, "device_id": None, "error_code": None, "receipt": {}}
+
+
+def rest_refund(store, order, r):
+    cur = order["currency"]
+    lines = []
+    for rl in r["line_items"]:
+        li = next(x for x in order["line_items"] if x["id"] == rl["line_item_id"])
+        lines.append({"id": rl["id"], "line_item_id": rl["line_item_id"], "location_id": rl["location_id"],
+                      "quantity": rl["quantity"], "restock_type": rl["restock_type"],
+                      "subtotal": float(rl["subtotal"]), "subtotal_set": rest_money_set(rl["subtotal"], cur),
+                      "total_tax": float(rl["total_tax"]), "total_tax_set": rest_money_set(rl["total_tax"], cur),
+                      "line_item": rest_line_item(store, order, li)})
+    adjustments = [{"id": s["id"], "order_id": order["id"], "refund_id": r["id"], "kind": "shipping_refund",
+                    "reason": "Shipping refund", "amount": money2(-s["amount"]), "tax_amount": money2(-s["tax"]),
+                    "amount_set": rest_money_set(-s["amount"], cur),
+                    "tax_amount_set": rest_money_set(-s["tax"], cur)} for s in r["shipping"]]
+    return {"id": r["id"], "admin_graphql_api_id": gid("Refund", r["id"]), "order_id": order["id"],
+            "created_at": rest_time(r["created_at"]), "processed_at": rest_time(r["processed_at"]),
+            "note": r["note"], "restock": r["restock"], "user_id": None, "refund_line_items": lines,
+            "transactions": [rest_transaction(_txn_of(store, order, t)) for t in r["transaction_ids"]],
+            "order_adjustments": adjustments, "duties": [], "refund_shipping_lines": [
+                {"id": s["id"], "shipping_line_id": s["shipping_line_id"],
+                 "subtotal_amount_set": rest_money_set(s["amount"], cur)} for s in r["shipping"]]}
+
+
+obj_type("OrderTransaction", {
+    "id": F("ID!", lambda c, o, a: gid("OrderTransaction", o["id"])),
+    "kind": F("OrderTransactionKind!", lambda c, o, a: o["kind"].upper()),
+    "status": F("OrderTransactionStatus!", lambda c, o, a: o["status"].upper()),
+    "gateway": F("String"),
+    "formattedGateway": F("String", lambda c, o, a: o["gateway"].replace("_", " ").title()),
+    "test": F("Boolean!"),
+    "processedAt": F("DateTime", t_of("processed_at")),
+    "createdAt": F("DateTime!", t_of("created_at")),
+    "amountSet": F("MoneyBag!", lambda c, o, a: money_bag(dec(o["amount"]), o["currency"])),
+    "parentTransaction": F("OrderTransaction", lambda c, o, a: _txn_of(
+        st(c), st(c).orders[o["order_id"]], o["parent_id"]) if o["parent_id"] else None),
+    "errorCode": F("String", lambda c, o, a: None),
+}, interfaces=("Node",))
+obj_type("RefundLineItem", {
+    "id": F("ID", lambda c, o, a: gid("RefundLineItem", o["id"])),
+    "quantity": F("Int!"),
+    "restockType": F("RefundLineItemRestockType!", lambda c, o, a: o["restock_type"].upper()),
+    "restocked": F("Boolean!", lambda c, o, a: o["restock_type"] in ("return", "cancel")),
+    "location": F("Location", lambda c, o, a: st(c).locations.get(o["location_id"])),
+    "lineItem": F("LineItem!", lambda c, o, a: st(c).line_item(o["order_id"], o["line_item_id"])),
+    "subtotalSet": F("MoneyBag!", lambda c, o, a: money_bag(o["subtotal"], st(c).currency)),
+    "totalTaxSet": F("MoneyBag!", lambda c, o, a: money_bag(o["total_tax"], st(c).currency)),
+    "priceSet": F("MoneyBag!", lambda c, o, a: money_bag(o["subtotal"] / o["quantity"], st(c).currency)),
+})
+conn_type("RefundLineItem")
+obj_type("RefundShippingLine", {
+    "id": F("ID!", lambda c, o, a: gid("RefundShippingLine", o["id"])),
+    "shippingLine": F("ShippingLine", lambda c, o, a: next((s for s in st(c).orders[o["order_id"]]["shipping_lines"]
+                                                            if s["id"] == o["shipping_line_id"]), None)),
+    "subtotalAmountSet": F("MoneyBag!", lambda c, o, a: money_bag(o["amount"], st(c).currency)),
+    "taxAmountSet": F("MoneyBag!", lambda c, o, a: money_bag(o["tax"], st(c).currency)),
+})
+conn_type("RefundShippingLine")
+conn_type("OrderTransaction")
+obj_type("Refund", {
+    "id": F("ID!", lambda c, o, a: gid("Refund", o["id"])),
+    "legacyResourceId": F("UnsignedInt64!", lambda c, o, a: str(o["id"])),
+    "note": F("String"),
+    "createdAt": F("DateTime", t_of("created_at")),
+    "updatedAt": F("DateTime!", t_of("processed_at")),
+    "order": F("Order!", lambda c, o, a: st(c).orders.get(o["order_id"])),
+    "totalRefundedSet": F("MoneyBag!", lambda c, o, a: money_bag(sum(
+        (dec(_txn_of(st(c), st(c).orders[o["order_id"]], t)["amount"]) for t in o["transaction_ids"]), dec("0")),
+        st(c).currency)),
+    "refundLineItems": F("RefundLineItemConnection!", lambda c, o, a: paginate(
+        [dict(x, order_id=o["order_id"]) for x in o["line_items"]], a, lambda x: (x["id"], x["id"])), CONN_ARGS),
+    "refundShippingLines": F("RefundShippingLineConnection!", lambda c, o, a: paginate(
+        [dict(x, order_id=o["order_id"]) for x in o["shipping"]], a, lambda x: (x["id"], x["id"])), CONN_ARGS),
+    "transactions": F("OrderTransactionConnection!", lambda c, o, a: paginate(
+        [_txn_of(st(c), st(c).orders[o["order_id"]], t) for t in o["transaction_ids"]], a,
+        lambda x: (x["id"], x["id"])), CONN_ARGS),
+}, interfaces=("Node",))
+RISK_RECOMMENDATION = {"high": "CANCEL", "medium": "INVESTIGATE", "low": "ACCEPT", "none": "NONE", "pending": "NONE"}
+
+
+def set_order_risk(store, oid, level):
+    """Shopify's (or a fraud app's) risk assessment of an order: high | medium | low | none | pending."""
+    order = store.orders.get(int(oid))
+    if order is None:
+        raise SimError("no order %s" % oid, 404)
+    if level not in RISK_RECOMMENDATION:
+        raise SimError("level must be one of %s" % ", ".join(RISK_RECOMMENDATION))
+    order["risk_level"] = level
+    store.bump(order)
+    return order
+
+
+obj_type("OrderRiskAssessment", {
+    "riskLevel": F("RiskAssessmentResult!", lambda c, o, a: o["level"].upper()),
+    "provider": F("String", lambda c, o, a: None),
+})
+obj_type("OrderRiskSummary", {
+    "recommendation": F("OrderRiskRecommendationResult!",
+                        lambda c, o, a: RISK_RECOMMENDATION[o.get("risk_level", "low")]),
+    "assessments": F("[OrderRiskAssessment!]!", lambda c, o, a: [{"level": o.get("risk_level", "low")}]),
+})
+OBJECTS["Order"]["fields"].update({
+    "risk": F("OrderRiskSummary!", lambda c, o, a: o),
+    "transactions": F("[OrderTransaction!]!", lambda c, o, a: order_transactions(st(c), o)[
+        :a["first"] if a.get("first") is not None else None], {"first": "Int", "manuallyResolvable": "Boolean"}),
+    "refunds": F("[Refund!]!", lambda c, o, a: o["refunds"][:a["first"] if a.get("first") is not None else None],
+                 {"first": "Int"}),
+    "totalRefundedSet": F("MoneyBag!", lambda c, o, a: money_bag(sum(
+        (dec(t["amount"]) for t in order_transactions(st(c), o) if t["kind"] == "refund" and t["status"] == "success"),
+        dec("0")), o["currency"])),
+})
+
+
 MAIN_LOCATION = 71263993878
 SECOND_LOCATION = 71264026646
 TEE_ITEM = 46912881639446
@@ -3765,6 +4048,27 @@ class ShopifySim(AdminSubscriptions, HttpSim):
         self._dispatch(events)
         return out
 
+    def create_refund(self, order_id, **spec):
+        """A refund of an order (see create_refund): emits refunds/create and orders/updated. -> the REST refund."""
+        with self.lock:
+            order = self.store.orders.get(int(order_id))
+            if order is None:
+                raise SimError("no order %s" % order_id, 404)
+            refund = create_refund(self.store, order_id, spec, emit=spec.get("emit", True))
+            out = rest_refund(self.store, order, refund)
+            events = self._drain_events()
+        self._dispatch(events)
+        return out
+
+    def set_risk(self, order_id, level):
+        """The order's risk assessment (Order.risk); by default every order is rated low."""
+        with self.lock:
+            set_order_risk(self.store, order_id, level)
+
+    def set_transactions(self, order_id, transactions):
+        with self.lock:
+            return [rest_transaction(t) for t in set_order_transactions(self.store, order_id, transactions)]
+
     def update_order(self, order_id, **changes):
         with self.lock:
             order = self.store.update_order(order_id, changes, emit=changes.get("emit", True))
@@ -4575,6 +4879,13 @@ class ShopifySim(AdminSubscriptions, HttpSim):
                     return _json(200, o) if o else _json(404, {"error": "no order %s" % parts[1]})
                 if len(parts) == 2 and verb == "POST":
                     return _json(200, self.update_order(parts[1], **payload))
+                if len(parts) == 3 and parts[2] == "refunds" and verb == "POST":
+                    return _json(200, self.create_refund(parts[1], **payload))
+                if len(parts) == 3 and parts[2] == "risk" and verb == "POST":
+                    self.set_risk(parts[1], payload.get("level"))
+                    return _json(200, {"ok": True})
+                if len(parts) == 3 and parts[2] == "transactions" and verb == "POST":
+                    return _json(200, {"transactions": self.set_transactions(parts[1], payload["transactions"])})
             if head == "fulfillments" and verb == "GET":
                 return _json(200, {"fulfillments": self.fulfillments()})
             if head == "idempotency":
