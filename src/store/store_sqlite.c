@@ -381,6 +381,7 @@ const store_engine_t store__sqlite_engine = {
     .enqueue = store__lite_enqueue,
     .claim = store__lite_claim,
     .finish_claim = store__lite_finish_claim,
+    .finish_batch = store__lite_finish_batch,
     .renew_lease = store__lite_renew_lease,
     .reap_expired = store__lite_reap_expired,
     .prune = store__lite_prune,

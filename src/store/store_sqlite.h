@@ -124,6 +124,8 @@ int store__lite_job_get(store_t *s, const char *id, job_t **out, err_t *err);
 int store__lite_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err);
 int store__lite_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
 int store__lite_reap_expired(store_t *s, int64_t now, int *n, err_t *err);
+int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                             job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err);
 int store__lite_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err);
 
 /* store_sqlite_metrics.c */

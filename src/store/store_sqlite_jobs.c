@@ -217,6 +217,30 @@ static int close_attempt(store_t *s, int64_t rid, int n, int64_t now, const char
     return store__lite_step_done(s, st, err, "close attempt") < 0 ? -1 : 0;
 }
 
+/* Inside a write transaction: end the attempt of a claimed job. 0 recorded, 1 lease lost, -1 error. */
+static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
+                         const char *note, int64_t now, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, Q_FINISH, err);
+    if (!st)
+        return -1;
+    store__lite_bind_text(st, 1, job->id);
+    sqlite3_bind_int64(st, 2, job->lease_token);
+    sqlite3_bind_int(st, 3, (int)to);
+    sqlite3_bind_int64(st, 4, to == JOB_RETRY ? run_at : job->run_at);
+    sqlite3_bind_int64(st, 5, now);
+    store__lite_bind_err(st, 6, to == JOB_DONE ? NULL : why);
+    if (store__lite_step_done(s, st, err, "finish job") < 0)
+        return -1;
+    if (sqlite3_changes(s->conn) == 0)
+        return 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
+    if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
+        return -1;
+    if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
+        return -1;
+    return 0;
+}
+
 int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
                              const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
                              err_t *err)
@@ -227,26 +251,9 @@ int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64
         *next_due_ms = 0;
     if (store__begin_write(s, err) < 0)
         return -1;
-    int result = 0;
-    sqlite3_stmt *st = store__lite_q(s, Q_FINISH, err);
-    if (!st)
+    int result = finish_locked(s, job, to, run_at, why, note, now, err);
+    if (result < 0)
         goto fail;
-    store__lite_bind_text(st, 1, job->id);
-    sqlite3_bind_int64(st, 2, job->lease_token);
-    sqlite3_bind_int(st, 3, (int)to);
-    sqlite3_bind_int64(st, 4, to == JOB_RETRY ? run_at : job->run_at);
-    sqlite3_bind_int64(st, 5, now);
-    store__lite_bind_err(st, 6, to == JOB_DONE ? NULL : why);
-    if (store__lite_step_done(s, st, err, "finish job") < 0)
-        goto fail;
-    if (sqlite3_changes(s->conn) == 0) {
-        result = 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
-    } else {
-        if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
-            goto fail;
-        if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
-            goto fail;
-    }
     if (next && claim_locked(s, worker, now, next, next_due_ms, err) < 0)
         goto fail;
     if (store__commit(s, err) < 0) {
@@ -261,6 +268,48 @@ int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64
     return result;
 fail:
     store__rollback(s);
+    return -1;
+}
+
+/* store_finish_batch: every outcome, then up to want claims, in one write transaction (one fsync on a durable
+ * connection). A finished job's successor on its key is made head by refresh_head inside the transaction, so the
+ * claims that follow may take it: the order of a key is the order of its commits. */
+int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                             job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err)
+{
+    *nclaimed = 0;
+    if (next_due_ms)
+        *next_due_ms = 0;
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    bool freed = false;
+    for (size_t i = 0; i < n; i++) {
+        const store_outcome_t *o = &out[i];
+        int rc = finish_locked(s, o->job, o->to, o->run_at, o->why, o->note, now, err);
+        if (rc < 0)
+            goto fail;
+        out[i].result = rc;
+        freed |= rc == 0 && o->to != JOB_RETRY;
+    }
+    for (size_t k = 0; k < want; k++) {
+        int rc = claim_locked(s, worker, now, &claimed[k], next_due_ms, err);
+        if (rc < 0)
+            goto fail;
+        if (rc == 0)
+            break;
+        (*nclaimed)++;
+    }
+    if (store__commit(s, err) < 0)
+        goto released;
+    if (freed && *nclaimed == want)
+        store__lite_db_notify(s->db, -1); /* heads this batch freed that it did not take: other pools may */
+    return 0;
+fail:
+    store__rollback(s);
+released:
+    for (size_t k = 0; k < *nclaimed; k++)
+        job_free(claimed[k]);
+    *nclaimed = 0;
     return -1;
 }
 
