@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
+#include "store/store_payload.h"
 
 /* Versioned migrations: PRAGMA user_version is the number of entries applied. Append, never edit. */
 static const char *const migrations[] = {
@@ -250,6 +251,12 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
         return NULL;
     }
     sqlite3_busy_timeout(s->conn, (int)(busy_timeout_ms > 0 ? busy_timeout_ms : db->busy_timeout_ms));
+    if (store_payload_register(s->conn) != SQLITE_OK) {
+        err_set(err, ERR_INTERNAL, "store.open", "cannot register synchub_payload() on %s: %s", db->path,
+                sqlite3_errmsg(s->conn));
+        lite_disconnect(s);
+        return NULL;
+    }
     /* WAL: readers never block the writer. synchronous=FULL fsyncs the WAL at every store__commit (the ack path);
      * NORMAL keeps commits atomic and crash-safe but leaves the fsync to the next FULL commit or checkpoint.
      * Automatic checkpoints are off: lite_checkpoint() runs them off the ack path. */
@@ -282,6 +289,7 @@ static void lite_disconnect(store_t *s)
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close_v2(s->conn);
+    store_packer_free(s->packer);
     free(s);
 }
 

@@ -90,6 +90,7 @@ struct store {
     sqlite3_stmt *stmt[Q_COUNT];
     bool in_write;
     uint64_t rng;
+    struct store_packer *packer;   /* payload compression, made by the first enqueue on this connection */
 };
 
 /* store_sqlite_audit.c */

@@ -16,6 +16,7 @@
 #include "core/crypto.h"
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
+#include "store/store_payload.h"
 
 /* ---- ordering-key head ------------------------------------------------------------------------------------- */
 
@@ -85,6 +86,8 @@ static int note_duplicate(store_t *s, const job_new_t *j, err_t *err)
 int store__lite_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
 {
     int64_t now = clock_now_ms();
+    if (!s->packer)
+        s->packer = store_packer_new();   /* NULL (out of memory): payloads are stored as they came */
     if (store__begin_write(s, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -107,7 +110,10 @@ int store__lite_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, 
             snprintf(own_corr, sizeof(own_corr), "%.40s:%s", j->source ? j->source : "job", j->id);
         store__lite_bind_text(st, 10, j->correlation_id && *j->correlation_id ? j->correlation_id : own_corr);
         store__lite_bind_text(st, 11, j->meta);
-        sqlite3_bind_text(st, 12, j->payload, (int)j->payload_len, SQLITE_TRANSIENT);
+        if (store_payload_bind(s->packer, st, 12, j->payload, j->payload_len) != SQLITE_OK) {
+            store__sql_error(s, err, "bind payload");
+            goto fail;
+        }
         if (store__lite_step_done(s, st, err, "insert job") < 0)
             goto fail;
         bool d = sqlite3_changes(s->conn) == 0;

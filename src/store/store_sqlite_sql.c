@@ -16,6 +16,7 @@
 #include "core/crypto.h"
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
+#include "store/store_payload.h"
 
 /* Claims name their index: without ANALYZE statistics the planner prefers jobs_state and sorts every queued row,
  * which turns each claim into a scan of the backlog. */
@@ -248,7 +249,7 @@ job_t *store__read_job(sqlite3_stmt *st)
     j->source = store__lite_col_dup(st, 16);
     j->correlation_id = store__lite_col_dup(st, 17);
     j->meta = store__lite_col_dup(st, 18);
-    j->payload = store__lite_col_dup(st, 19);
+    j->payload = store_payload_column(st, 19);
     store__lite_read_err(st, 20, &j->last_error);
     if (!j->kind || !j->ordering_key || !j->source || !j->payload) {
         job_free(j);

@@ -158,6 +158,35 @@ static void test_finish_batch_claims_heads_only_and_keeps_key_order(void **state
     job_free(more[0]);
 }
 
+/* Large payloads are stored compressed on SQLite: they read back byte for byte, and SQL that looks into them
+ * (store_job_by_payload, for `synchub trace`) still finds them. */
+static void test_large_payload_reads_back_and_is_found_by_field(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    char *payload = malloc(8192);
+    assert_non_null(payload);
+    size_t len = (size_t)snprintf(payload, 8192, "{\"name\":\"#1001\",\"note\":\"");
+    while (len < 6000)
+        len += (size_t)snprintf(payload + len, 8192 - len, "line item %zu, ", len);
+    len += (size_t)snprintf(payload + len, 8192 - len, "\"}");
+    job_new_t jn = mk("big", "shopify:acme:order:1", 1, 3);
+    jn.kind = "shopify.order";
+    jn.payload = payload;
+    jn.payload_len = len;
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    job_t *j = NULL;
+    assert_int_equal(store_job_get(f->s, jn.id, &j, &err), 1);
+    assert_int_equal(strlen(j->payload), len);
+    assert_memory_equal(j->payload, payload, len);
+    job_free(j);
+    j = NULL;
+    assert_int_equal(store_job_by_payload(f->s, "shopify.order", "shopify:acme:", "name", "#1001", &j, &err), 1);
+    assert_string_equal(j->id, jn.id);
+    job_free(j);
+    free(payload);
+}
+
 static void test_late_older_event_becomes_head(void **state)
 {
     fx_t *f = *state;
@@ -660,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_job_id_is_deterministic),
         cmocka_unit_test_setup_teardown(test_one_key_runs_one_job_oldest_event_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_heads_only_and_keeps_key_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_transitions, setup, teardown),
