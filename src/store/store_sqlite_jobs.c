@@ -277,6 +277,55 @@ fail:
     return -1;
 }
 
+static int cmp_claim_order(const void *a, const void *b)
+{
+    const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    if (x->run_at != y->run_at)
+        return x->run_at < y->run_at ? -1 : 1;
+    return x->rid < y->rid ? -1 : x->rid > y->rid;
+}
+
+/* Inside a write transaction: lease up to want claimable heads in one statement (as claim_locked each), in claim
+ * order, and open their attempts. *n claimed; when fewer than want, *next_due_ms as claim_locked's. 0 or -1 (the
+ * jobs read so far stay in claimed[0..*n) for the caller to free). */
+static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t want, job_t **claimed, size_t *n,
+                             int64_t *next_due_ms, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, Q_CLAIM_MANY, err);
+    if (!st)
+        return -1;
+    s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (int64_t)(s->rng >> 3) + 1);   /* room for + rid */
+    sqlite3_bind_int64(st, 3, (int64_t)want);
+    int rc;
+    while ((rc = store__lite_step_done(s, st, err, "claim jobs")) == 1 && *n < want) {
+        if (!(claimed[*n] = store__read_job(st)))
+            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
+        (*n)++;
+    }
+    if (rc < 0)
+        return -1;
+    sqlite3_reset(st);
+    qsort(claimed, *n, sizeof(*claimed), cmp_claim_order);
+    for (size_t i = 0; i < *n; i++) {
+        if (!(st = store__lite_q(s, Q_ATTEMPT_OPEN, err)))
+            return -1;
+        sqlite3_bind_int64(st, 1, claimed[i]->rid);
+        sqlite3_bind_int(st, 2, claimed[i]->attempts);
+        sqlite3_bind_int64(st, 3, now);
+        store__lite_bind_text(st, 4, worker);
+        if (store__lite_step_done(s, st, err, "open attempt") < 0)
+            return -1;
+    }
+    if (*n < want && next_due_ms && (st = store__lite_q(s, Q_NEXT_DUE, err)) &&
+        store__lite_step_done(s, st, err, "next due") == 1)
+        *next_due_ms = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
 /* store_finish_batch: every outcome, then up to want claims, in one write transaction (one fsync on a durable
  * connection). A finished job's successor on its key is made head by refresh_head inside the transaction, so the
  * claims that follow may take it: the order of a key is the order of its commits. */
@@ -297,14 +346,8 @@ int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t
         out[i].result = rc;
         freed |= rc == 0 && o->to != JOB_RETRY;
     }
-    for (size_t k = 0; k < want; k++) {
-        int rc = claim_locked(s, worker, now, &claimed[k], next_due_ms, err);
-        if (rc < 0)
-            goto fail;
-        if (rc == 0)
-            break;
-        (*nclaimed)++;
-    }
+    if (want > 0 && claim_many_locked(s, worker, now, want, claimed, nclaimed, next_due_ms, err) < 0)
+        goto fail;
     if (store__commit(s, err) < 0)
         goto released;
     if (freed && *nclaimed == want)

@@ -33,6 +33,12 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
+    /* Q_CLAIM_PICK + Q_CLAIM_SET for up to ?3 heads in one statement (store_finish_batch); each its own token
+     * (?2 random, + rid). */
+    [Q_CLAIM_MANY] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
+                     " lease_token = ?2 + rid, updated_at = ?1 WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim"
+                     " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
+                     " RETURNING " STORE_JOB_COLS,
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
                     " updated_at = ?4 WHERE rid = ?1",
     [Q_ATTEMPT_OPEN] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, outcome, worker)"
