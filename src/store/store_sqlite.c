@@ -231,6 +231,12 @@ static const char *lite_db_path(const store_db_t *db)
     return db->path;
 }
 
+/* Page cache per connection, in KiB (negative cache_size). Every connection has its own, so they add up: the
+ * durable ones (the ack path's writer, each pool's dispatcher) walk the whole queue and get more; the others (worker
+ * handlers, the CLI, housekeeping) read little. Together they keep a node with 100k queued jobs under ~30 MB. */
+#define STORE_CACHE_KIB_DURABLE (-6000)
+#define STORE_CACHE_KIB_OTHER (-2000)
+
 static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err)
 {
     store_t *s = calloc(1, sizeof(*s));
@@ -263,8 +269,8 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
     char pragmas[256];
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA wal_autocheckpoint = 0;"
-             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
-             durable ? "FULL" : "NORMAL");
+             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = %d;",
+             durable ? "FULL" : "NORMAL", durable ? STORE_CACHE_KIB_DURABLE : STORE_CACHE_KIB_OTHER);
     if (store__lite_exec(s, pragmas, err) < 0) {
         lite_disconnect(s);
         return NULL;
