@@ -152,6 +152,7 @@ char *store__pg_redact(const char *url);
 PGconn *store__pg_dial(pg_db_t *db, int64_t timeout_ms, err_t *err);
 int store__pg_exec_plain(pg_t *s, const char *sql, err_t *err);
 int store__pg_ensure(pg_t *s, err_t *err);
+int store__pg_prepare(pg_t *s, int which, char name[8], err_t *err);
 PGresult *store__pg_run(pg_t *s, int which, const pg_args_t *a, err_t *err, const char *what);
 PGresult *store__pg_run_sql(pg_t *s, const char *sql, const pg_args_t *a, err_t *err, const char *what);
 int store__pg_run_cmd(pg_t *s, int which, const pg_args_t *a, int64_t *changed, err_t *err, const char *what);

@@ -285,6 +285,55 @@ static void finish_args(pg_args_t *a, const store_outcome_t *o, int64_t now)
     store__pg_a_str(a, o->note);
 }
 
+/* Inside a transaction: synchub_finish for out[order[0..n)], sent as one pipeline (libpq pipeline mode), so the
+ * batch costs one round trip instead of n; the server still runs them one by one, in this order. Each result goes
+ * to its outcome. The batch is bounded by the pool (a few hundred small statements and one-row answers), well
+ * inside the socket buffers, so sending all before reading cannot stall. 0, or -1 with err (the transaction is
+ * then aborted: the caller rolls back). */
+static int finish_pipelined(pg_t *s, store_outcome_t *out, const size_t *order, size_t n, int64_t now, err_t *err)
+{
+    char name[8];
+    if (store__pg_prepare(s, Q_FINISH_ONE, name, err) < 0)
+        return -1;
+    if (PQenterPipelineMode(s->conn) != 1)
+        return store__pg_fail(s, NULL, err, "enter pipeline mode");
+    int rc = 0;
+    size_t sent = 0;
+    for (; sent < n; sent++) {
+        pg_args_t a = {0};
+        finish_args(&a, &out[order[sent]], now);
+        if (!PQsendQueryPrepared(s->conn, name, a.n, a.v, a.len, a.fmt, 0)) {
+            rc = store__pg_fail(s, NULL, err, "send finish");
+            break;
+        }
+    }
+    if (PQpipelineSync(s->conn) != 1 && rc == 0)
+        rc = store__pg_fail(s, NULL, err, "pipeline sync");
+    /* Read every answer (one result and a NULL per statement sent, then the sync), even after a failure, so the
+     * connection leaves pipeline mode clean. */
+    for (size_t k = 0; k < sent; k++) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r)
+            break;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            out[order[k]].result = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
+        else if (rc == 0)
+            rc = store__pg_fail(s, r, err, "finish job");
+        PQclear(r);
+        while ((r = PQgetResult(s->conn)))   /* the NULL that ends this statement's results */
+            PQclear(r);
+    }
+    for (PGresult *r; (r = PQgetResult(s->conn));) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQexitPipelineMode(s->conn) != 1 && rc == 0)
+        rc = store__pg_fail(s, NULL, err, "exit pipeline mode");
+    return rc;
+}
+
 /* Outcomes in key order (synchub_finish takes each DONE/DEAD key's lock: one global order, as lock_keys), then
  * one statement claiming up to want heads, then one commit: with a durable connection, one WAL flush for all. */
 int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
@@ -304,17 +353,10 @@ int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t n
     bool freed = false;
     if (store__pg_begin(s, err) < 0)
         goto fail;
-    for (size_t k = 0; k < n; k++) {
-        store_outcome_t *o = &out[order[k]];
-        pg_args_t a = {0};
-        finish_args(&a, o, now);
-        PGresult *r = store__pg_run(s, Q_FINISH_ONE, &a, err, "finish job");
-        if (!r)
-            goto fail;
-        o->result = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
-        PQclear(r);
-        freed |= o->result == 0 && o->to != JOB_RETRY;
-    }
+    if (n > 0 && finish_pipelined(s, out, order, n, now, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        freed |= out[i].result == 0 && out[i].to != JOB_RETRY;
     if (want > 0) {
         s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
         pg_args_t a = {0};

@@ -293,23 +293,31 @@ static PGresult *checked(pg_t *s, PGresult *r, err_t *err, const char *what)
     return NULL;
 }
 
+/* Prepare statement which on this connection once; name gets its name ("q<which>"). 0 or -1. */
+int store__pg_prepare(pg_t *s, int which, char name[8], err_t *err)
+{
+    snprintf(name, 8, "q%d", which);
+    if (s->prepared[which])
+        return 0;
+    PGresult *p = PQprepare(s->conn, name, sql_text[which], 0, NULL);
+    if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+        store__pg_fail(s, p, err, "prepare");
+        PQclear(p);
+        return -1;
+    }
+    PQclear(p);
+    s->prepared[which] = true;
+    return 0;
+}
+
 /* Run a prepared statement. The result (caller PQclear) or NULL with err. */
 PGresult *store__pg_run(pg_t *s, int which, const pg_args_t *a, err_t *err, const char *what)
 {
     if (!s->conn && store__pg_ensure(s, err) < 0)
         return NULL;
     char name[8];
-    snprintf(name, sizeof(name), "q%d", which);
-    if (!s->prepared[which]) {
-        PGresult *p = PQprepare(s->conn, name, sql_text[which], 0, NULL);
-        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-            store__pg_fail(s, p, err, "prepare");
-            PQclear(p);
-            return NULL;
-        }
-        PQclear(p);
-        s->prepared[which] = true;
-    }
+    if (store__pg_prepare(s, which, name, err) < 0)
+        return NULL;
     PGresult *r = PQexecPrepared(s->conn, name, a ? a->n : 0, a ? a->v : NULL, a ? a->len : NULL,
                                  a ? a->fmt : NULL, 0);
     return checked(s, r, err, what);
