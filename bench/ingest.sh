@@ -255,7 +255,8 @@ echo
 # Every 2xx that wrk saw must be a stored job. When the duration is up wrk stops reading with up to one request in
 # flight per connection, which synchub may still commit: stored may exceed acked by up to the connection count.
 # shellcheck disable=SC2086  # $conns_list is a list of numbers, split on purpose
-BENCH_RESULTS=${BENCH_RESULTS:-} python3 - "$tmp" "$target_ratio_pct" "$target_p99_ms" "$target_p99_conns" $conns_list <<'PY'
+BENCH_RESULTS=${BENCH_RESULTS:-} \
+    python3 - "$tmp" "$target_ratio_pct" "$target_p99_ms" "$target_p99_conns" $conns_list <<'PY'
 import os, sys
 results = open(os.environ["BENCH_RESULTS"], "a") if os.environ.get("BENCH_RESULTS") else None
 tmp, ratio_t, p99_t, p99_c = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])

@@ -103,29 +103,25 @@ queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind
 
 /* ---- pool ----------------------------------------------------------------------------------------------------
  * Workers do not touch job state. One dispatcher thread per pool owns it: in ONE durable transaction it records
- * the outcomes the workers reported since its last commit and claims as many due heads as there is room for
+ * the outcomes the workers reported since its last commit and claims a job for every worker that will be free
  * (store_finish_batch), then hands the new jobs to the workers. A job therefore counts as done only once its
- * outcome is on disk, and a busy queue pays one commit (one fsync) per batch instead of two per job. Claims take
- * heads only, and a key's next job becomes its head only in the commit that finishes the current one, so one key
- * still runs one job at a time, oldest event first.
- * Room: with handlers that take milliseconds or more (Odoo, Shopify) the pool holds at most one job per worker, as
- * a pool of independent claimers would; with handlers that return at once (measured: the mean handler time) it
- * also prefetches up to POOL_PREFETCH jobs, so the workers never wait for the dispatcher's fsync. Every job the
- * pool holds keeps its lease renewed by the housekeeper, wherever it waits. */
+ * outcome is on disk, and a busy pool pays one commit (one fsync) per round for all its workers instead of one per
+ * job. Claims take heads only, and a key's next job becomes its head only in the commit that finishes the current
+ * one, so one key still runs one job at a time, oldest event first. A worker starts its next job only once its
+ * last outcome is committed, so a crash re-runs at most one job per worker, as when each worker committed its own.
+ * The pool holds at most one job per worker; the housekeeper renews their leases wherever they wait. */
 
-#define POOL_PREFETCH 256
-#define POOL_FAST_HANDLER_S 0.002   /* mean handler time below which prefetching pays */
 #define POOL_COMMIT_TRIES 5
 
 typedef struct slot {
     job_t *job;              /* NULL: free */
+    uint64_t seq;            /* +1 each time the slot is freed: its outcome committed (or given up) */
     int64_t lease_until;     /* under mu; renewed by the housekeeper */
     /* the outcome, filled by the worker that ran it */
     job_state_t to;
     int64_t run_at;
     bool failed;
     int64_t pause_until;     /* > 0: not an outcome; the target's breaker is open, the worker paused the job */
-    double seconds;
     const char *worker;
     char retry_in[32];
     queue_run_t run;         /* err and note of the run */
@@ -160,7 +156,6 @@ struct queue_pool {
     int *done, ndone;
     bool dispatcher_idle;    /* waiting in store_db_wait: a worker's outcome must wake it */
     bool workers_gone;       /* queue_pool_stop joined (or gave up on) the workers: flush and exit */
-    double handler_s;        /* mean handler time (exponential moving average), under mu */
     pthread_mutex_t hk_mu;   /* the housekeeper sleeps on hk_cv so that job wake-ups do not wake it */
     pthread_cond_t hk_cv;
 };
@@ -326,8 +321,7 @@ static void *worker_main(void *arg)
         log_ctx_set(j->id, j->kind, j->attempts, j->correlation_id);
         double t0 = metrics_mono_s();
         int rc = run_handler(w, conn, j, run);
-        sl->seconds = metrics_mono_s() - t0;
-        metrics_observe(p->metrics, METRIC_JOB_DURATION, (const char *[]){j->kind}, sl->seconds);
+        metrics_observe(p->metrics, METRIC_JOB_DURATION, (const char *[]){j->kind}, metrics_mono_s() - t0);
         decide(w, sl, rc, &rng);
         sl->worker = w->name;
         if (sl->pause_until > 0) {
@@ -336,6 +330,7 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&p->mu);   /* the slot is free: the dispatcher may claim a job for this worker */
             job_free(sl->job);
             sl->job = NULL;
+            sl->seq++;
             p->held--;
             bool idle = p->dispatcher_idle;
             p->dispatcher_idle = false;
@@ -350,9 +345,16 @@ static void *worker_main(void *arg)
         p->done[p->ndone++] = idx;
         bool wake = p->dispatcher_idle;
         p->dispatcher_idle = false;
+        uint64_t seq = sl->seq;
         pthread_mutex_unlock(&p->mu);
         if (wake)
             store_db_notify(p->db, -1);
+        /* No next handler before this outcome is on disk: a crash then re-runs at most one job per worker (the
+         * one it was running), as when each worker committed its own. */
+        pthread_mutex_lock(&p->mu);
+        while (sl->seq == seq)
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
     }
     for (size_t i = 0; w->slots && i < queue_registry_count(p->reg); i++)
         if (w->slots[i] && p->reg->e[i].slot_free)
@@ -370,6 +372,7 @@ static void release_slots(queue_pool_t *p, const int *idx, int n)
         slot_t *sl = &p->slot[idx[i]];
         job_free(sl->job);
         sl->job = NULL;
+        sl->seq++;
         p->held--;
     }
 }
@@ -402,7 +405,7 @@ static void *dispatcher_main(void *arg)
             batch[nbatch++] = p->done[i];
         p->ndone = 0;
         bool stopping = atomic_load(&p->stopping);
-        int room = stopping ? 0 : (p->handler_s < POOL_FAST_HANDLER_S && p->handler_s > 0 ? p->cap : p->nworkers);
+        int room = stopping ? 0 : p->nworkers;
         int held_after = p->held - nbatch;
         int want = maybe_due && room > held_after ? room - held_after : 0;
         if (nbatch == 0 && want == 0) {
@@ -445,22 +448,19 @@ static void *dispatcher_main(void *arg)
                    "code", err.code, "error", err.message, NULL);
             pthread_mutex_lock(&p->mu);
             release_slots(p, batch, nbatch);
+            pthread_cond_broadcast(&p->work_cv);   /* their workers wait for these outcomes */
             pthread_mutex_unlock(&p->mu);
             nbatch = 0;
             tries = 0;
             continue;
         }
         tries = 0;
-        double sum = 0;
-        for (int i = 0; i < nbatch; i++) {
+        for (int i = 0; i < nbatch; i++)
             report(p, &p->slot[batch[i]], outs[i].result);
-            sum += p->slot[batch[i]].seconds;
-        }
         maybe_due = nclaimed == (size_t)want;
         pthread_mutex_lock(&p->mu);
-        if (nbatch > 0) /* a moving average over batches: a few slow jobs among many fast ones stop the prefetch */
-            p->handler_s = p->handler_s > 0 ? 0.7 * p->handler_s + 0.3 * (sum / nbatch) : sum / nbatch;
         release_slots(p, batch, nbatch);
+        int nbatch_done = nbatch;
         nbatch = 0;
         int free_at = 0;
         for (size_t k = 0; k < nclaimed; k++) {
@@ -473,10 +473,10 @@ static void *dispatcher_main(void *arg)
             p->ready[(p->ready_head + p->ready_n) % p->cap] = free_at;
             p->ready_n++;
         }
-        if (nclaimed == 1)
-            pthread_cond_signal(&p->work_cv);
-        else if (nclaimed > 1)
+        if (nbatch_done > 0 || nclaimed > 1)   /* outcomes' workers wait for this commit, idle ones for jobs */
             pthread_cond_broadcast(&p->work_cv);
+        else if (nclaimed == 1)
+            pthread_cond_signal(&p->work_cv);
         pthread_mutex_unlock(&p->mu);
     }
 out:
@@ -604,7 +604,7 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     metrics_add(metrics, METRIC_JOB_LEASES_EXPIRED, NULL, 0); /* the series exists from the start, at 0 */
     p->reg = reg;
     p->breaker = breaker;
-    p->cap = (nworkers > 0 ? nworkers : 0) + POOL_PREFETCH;
+    p->cap = nworkers > 0 ? nworkers : 1;
     p->slot = calloc((size_t)p->cap, sizeof(*p->slot));
     p->ready = calloc((size_t)p->cap, sizeof(*p->ready));
     p->done = calloc((size_t)p->cap, sizeof(*p->done));
