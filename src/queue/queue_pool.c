@@ -112,6 +112,9 @@ queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind
  * The pool holds at most one job per worker; the housekeeper renews their leases wherever they wait. */
 
 #define POOL_COMMIT_TRIES 5
+/* Before a commit, wait this long at most for the outcomes of jobs still running: fast jobs then finish in the
+ * same commit instead of each waiting for the next one (their workers wait for the commit before going on). */
+#define POOL_GATHER_NS 500000L
 
 typedef struct slot {
     job_t *job;              /* NULL: free */
@@ -149,7 +152,8 @@ struct queue_pool {
     /* the jobs this pool holds (under mu): slots, the ready ring (claimed, not started) and the done list
      * (outcomes not yet committed), both of slot indices */
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;  /* workers wait here for ready jobs */
+    pthread_cond_t work_cv;  /* workers wait here for ready jobs and for their outcome's commit */
+    pthread_cond_t done_cv;  /* the dispatcher gathers outcomes here before a commit */
     slot_t *slot;
     int cap, held;           /* slots, and how many hold a job */
     int *ready, ready_head, ready_n;
@@ -345,6 +349,7 @@ static void *worker_main(void *arg)
         p->done[p->ndone++] = idx;
         bool wake = p->dispatcher_idle;
         p->dispatcher_idle = false;
+        pthread_cond_signal(&p->done_cv);
         uint64_t seq = sl->seq;
         pthread_mutex_unlock(&p->mu);
         if (wake)
@@ -404,6 +409,22 @@ static void *dispatcher_main(void *arg)
         for (int i = 0; i < p->ndone && nbatch < p->cap; i++)
             batch[nbatch++] = p->done[i];
         p->ndone = 0;
+        if (nbatch > 0 && tries == 0) {
+            /* jobs handed out and not reported yet are running now: give them a moment to join this commit */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += POOL_GATHER_NS;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            while (p->held - p->ready_n - nbatch - p->ndone > 0 &&
+                   pthread_cond_timedwait(&p->done_cv, &p->mu, &until) == 0)
+                ;
+            for (int i = 0; i < p->ndone && nbatch < p->cap; i++)
+                batch[nbatch++] = p->done[i];
+            p->ndone = 0;
+        }
         bool stopping = atomic_load(&p->stopping);
         int room = stopping ? 0 : p->nworkers;
         int held_after = p->held - nbatch;
@@ -619,6 +640,7 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
     pthread_mutex_init(&p->hk_mu, NULL);
     pthread_cond_init(&p->hk_cv, NULL);
     atomic_init(&p->stopping, false);
@@ -697,6 +719,7 @@ int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->hk_mu);
     pthread_cond_destroy(&p->hk_cv);
     free(p->slot);
