@@ -196,6 +196,11 @@ start_synchub() {  # CONNS -> serve_pid, synchub_port; sends one signed probe we
 
 stop_synchub() {  # CONNS: SIGTERM, wait (bounded), record the exit code and the stored job count
     local c=$1 rc
+    # What the process made the disk write (write_bytes: what reached the block layer, WAL and checkpoints alike)
+    # and its peak RSS, read once the checkpoints that follow the last commits have run (they tick every 200 ms).
+    sleep 1
+    sed -n 's/^write_bytes: *\([0-9]*\)/io_write_bytes=\1/p' "/proc/$serve_pid/io" >>"$tmp/result-synchub-$c"
+    sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/hwm_kb=\1/p' "/proc/$serve_pid/status" >>"$tmp/result-synchub-$c"
     kill -TERM "$serve_pid"
     for _ in $(seq 1 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$serve_pid" 2>/dev/null; then
@@ -205,6 +210,7 @@ stop_synchub() {  # CONNS: SIGTERM, wait (bounded), record the exit code and the
     set +e; wait "$serve_pid"; rc=$?; set -e
     serve_pid=""
     echo "serve_exit=$rc" >>"$tmp/result-synchub-$c"
+    echo "body_bytes=$body_bytes" >>"$tmp/result-synchub-$c"
     "$bin" status --config "$tmp/synchub-c$c.ini" --json |
         python3 -c 'import json,sys; print("stored=%d" % sum(json.load(sys.stdin)["states"].values()))' \
         >>"$tmp/result-synchub-$c"
@@ -249,8 +255,10 @@ echo
 # Every 2xx that wrk saw must be a stored job. When the duration is up wrk stops reading with up to one request in
 # flight per connection, which synchub may still commit: stored may exceed acked by up to the connection count.
 # shellcheck disable=SC2086  # $conns_list is a list of numbers, split on purpose
-python3 - "$tmp" "$target_ratio_pct" "$target_p99_ms" "$target_p99_conns" $conns_list <<'PY'
-import sys
+BENCH_RESULTS=${BENCH_RESULTS:-} \
+    python3 - "$tmp" "$target_ratio_pct" "$target_p99_ms" "$target_p99_conns" $conns_list <<'PY'
+import os, sys
+results = open(os.environ["BENCH_RESULTS"], "a") if os.environ.get("BENCH_RESULTS") else None
 tmp, ratio_t, p99_t, p99_c = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 conns = [int(c) for c in sys.argv[5:]]
 def load(name, c):
@@ -285,6 +293,15 @@ for c in conns:
     else:
         verdict = f"OK ({diff} committed after wrk stopped reading; 0..{c} allowed)"
     checks.append(f"  -c{c}: stored {stored:>7,}  acked {acked:>7,}  {verdict}")
+    wb = s.get("io_write_bytes", 0)
+    checks.append(f"  -c{c}: {wb / max(acked, 1):,.0f} bytes written to disk per acked webhook"
+                  f" ({wb / 1e6:,.0f} MB for {acked:,}; body {int(s.get('body_bytes', 0)):,} bytes), peak RSS"
+                  f" {s.get('hwm_kb', 0) / 1024:.1f} MiB")
+    if results:
+        for k, v in (("rps", s["rps"]), ("p99_ms", s["p99_us"] / 1000), ("bytes_per_ack", wb / max(acked, 1)),
+                     ("rss_mib", s.get("hwm_kb", 0) / 1024)):
+            results.write(f"ingest_{k}_c{c} {v:.2f}\n")
+        results.write(f"nginx_rps_c{c} {n['rps']:.0f}\nnginx_p99_ms_c{c} {n['p99_us'] / 1000:.2f}\n")
     exit_rc = int(s["serve_exit"])
     if exit_rc != 0:
         checks.append(f"  -c{c}: synchub serve exited with {exit_rc} after SIGTERM (expected 0)")

@@ -2,8 +2,8 @@
 # The PostgreSQL store's queue figures next to SQLite's, in one run on one machine: drain rate with 1, 2 and 3
 # nodes sharing one database, and single-claim latency with few and with many (default 1,000,000) done jobs in the
 # table. Uses build/bench_queue and the private cluster of scripts/pg-test-cluster (started if needed, left
-# running). With node and npm present it runs the same drains with graphile-worker (bench/graphile_worker.js,
-# installed with npm into a temp folder; BENCH_GRAPHILE=0 skips it). Reporting only: it exits non-zero only when a
+# running). With node and npm present it runs the same drains with graphile-worker (bench/peers/graphile_worker.js,
+# pinned by bench/peers/package-lock.json; BENCH_GRAPHILE=0 skips it). Reporting only: it exits non-zero only when a
 # benchmark could not run.
 set -euo pipefail
 
@@ -27,17 +27,17 @@ done
 
 gw=""
 if [ "${BENCH_GRAPHILE:-1}" = 1 ] && command -v node >/dev/null && command -v npm >/dev/null; then
-    mkdir -p "$tmp/gw"
-    cp "$here/graphile_worker.js" "$tmp/gw/"
-    if npm install --prefix "$tmp/gw" --no-audit --no-fund "graphile-worker@${BENCH_GRAPHILE_VERSION:-0.16}" \
-        >"$tmp/gw/npm.log" 2>&1; then
-        gw="$tmp/gw/graphile_worker.js"
+    # graphile-worker as bench/peers/package-lock.json pins it (npm ci only when the installed lock is older)
+    if [ -f "$here/peers/node_modules/.package-lock.json" ] &&
+       ! [ "$here/peers/package-lock.json" -nt "$here/peers/node_modules/.package-lock.json" ] ||
+       (cd "$here/peers" && npm ci --no-audit --no-fund --loglevel=error >"$tmp/npm.log" 2>&1); then
+        gw="$here/peers/graphile_worker.js"
         for nodes in 1 2 3; do
-            node "$gw" "$url" "$jobs" "$nodes" "$workers"
+            node "$gw" "$url" "$jobs" "$nodes" "$workers" 0 default | grep -v '^drain_jobs_per_s'
         done
     else
-        echo "graphile-worker: npm install failed (see below); skipped"
-        tail -5 "$tmp/gw/npm.log"
+        echo "graphile-worker: npm ci in bench/peers failed (see below); skipped"
+        tail -5 "$tmp/npm.log"
     fi
 fi
 
@@ -50,5 +50,5 @@ done
 if [ -n "$gw" ]; then
     echo
     echo "=== graphile-worker drain with $done_rows jobs scheduled a day ahead (it deletes done jobs) ==="
-    node "$gw" "$url" 5000 1 "$workers" "$done_rows"
+    node "$gw" "$url" 5000 1 "$workers" "$done_rows" default | grep -v '^drain_jobs_per_s'
 fi

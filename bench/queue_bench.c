@@ -244,6 +244,8 @@ int main(int argc, char **argv)
         pthread_join(th[i], NULL);
         failed += prods[i].failed;
     }
+    free(prods);
+    free(th);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     store_writer_free(w);
 

@@ -1,6 +1,7 @@
-/* queue_pool: worker threads and the housekeeping thread. A worker loops claim → handler → finish on its own
- * store connection. The housekeeping thread renews the leases of jobs running here (so only a dead process loses
- * a lease), requeues jobs whose lease expired elsewhere, prunes old jobs and checkpoints the WAL. */
+/* queue_pool: worker threads, their dispatcher and the housekeeping thread. The dispatcher claims jobs in batches
+ * and records outcomes by group commit (store_finish_batch); a worker only runs handlers. The housekeeping thread
+ * renews the leases of jobs this pool holds (so only a dead process loses a lease), requeues jobs whose lease
+ * expired elsewhere, prunes old jobs and checkpoints the WAL. Not here: SQL (store/) or what a kind does. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -100,15 +101,39 @@ queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind
     return NULL;
 }
 
-/* ---- pool -------------------------------------------------------------------------------------------------- */
+/* ---- pool ----------------------------------------------------------------------------------------------------
+ * Workers do not touch job state. One dispatcher thread per pool owns it: in ONE durable transaction it records
+ * the outcomes the workers reported since its last commit and claims a job for every worker that will be free
+ * (store_finish_batch), then hands the new jobs to the workers. A job therefore counts as done only once its
+ * outcome is on disk, and a busy pool pays one commit (one fsync) per round for all its workers instead of one per
+ * job. Claims take heads only, and a key's next job becomes its head only in the commit that finishes the current
+ * one, so one key still runs one job at a time, oldest event first. A worker starts its next job only once its
+ * last outcome is committed, so a crash re-runs at most one job per worker, as when each worker committed its own.
+ * The pool holds at most one job per worker; the housekeeper renews their leases wherever they wait. */
+
+#define POOL_COMMIT_TRIES 5
+/* Before a commit, wait this long at most for the outcomes of jobs still running: fast jobs then finish in the
+ * same commit instead of each waiting for the next one (their workers wait for the commit before going on). */
+#define POOL_GATHER_NS 500000L
+
+typedef struct slot {
+    job_t *job;              /* NULL: free */
+    uint64_t seq;            /* +1 each time the slot is freed: its outcome committed (or given up) */
+    int64_t lease_until;     /* under mu; renewed by the housekeeper */
+    /* the outcome, filled by the worker that ran it */
+    job_state_t to;
+    int64_t run_at;
+    bool failed;
+    int64_t pause_until;     /* > 0: not an outcome; the target's breaker is open, the worker paused the job */
+    const char *worker;
+    char retry_in[32];
+    queue_run_t run;         /* err and note of the run */
+} slot_t;
 
 typedef struct worker {
     struct queue_pool *pool;
     pthread_t thread;
     char name[16];
-    /* The job this worker runs, for lease renewal by the housekeeper (under pool->slots_mu). */
-    char job_id[JOB_ID_LEN + 1];
-    int64_t lease_token, lease_ms, lease_until;
     atomic_bool exited;
     void **slots;            /* one per registry entry: the handlers' per-worker state */
 } worker_t;
@@ -121,10 +146,20 @@ struct queue_pool {
     queue_breaker_t *breaker;   /* NULL = no circuit breakers */
     int nworkers;
     worker_t *workers;
-    pthread_t housekeeper;
-    bool housekeeper_started;
+    pthread_t dispatcher, housekeeper;
+    bool dispatcher_started, housekeeper_started;
     atomic_bool stopping;
-    pthread_mutex_t slots_mu;
+    /* the jobs this pool holds (under mu): slots, the ready ring (claimed, not started) and the done list
+     * (outcomes not yet committed), both of slot indices */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;  /* workers wait here for ready jobs and for their outcome's commit */
+    pthread_cond_t done_cv;  /* the dispatcher gathers outcomes here before a commit */
+    slot_t *slot;
+    int cap, held;           /* slots, and how many hold a job */
+    int *ready, ready_head, ready_n;
+    int *done, ndone;
+    bool dispatcher_idle;    /* waiting in store_db_wait: a worker's outcome must wake it */
+    bool workers_gone;       /* queue_pool_stop joined (or gave up on) the workers: flush and exit */
     pthread_mutex_t hk_mu;   /* the housekeeper sleeps on hk_cv so that job wake-ups do not wake it */
     pthread_cond_t hk_cv;
 };
@@ -140,11 +175,48 @@ static void log_outcome(const job_t *j, const char *worker, const char *msg, log
            e && e->hint[0] ? e->hint : NULL, "retry_in", retry_in, "note", note && *note ? note : NULL, NULL);
 }
 
+/* Decide the job's next state from the run's outcome (worker thread): done; retry with backoff while attempts
+ * remain for a transient or internal failure (or one the handler expects to clear); otherwise dead. */
+static void decide(worker_t *w, slot_t *sl, int rc, uint64_t *rng)
+{
+    const job_t *j = sl->job;
+    queue_run_t *run = &sl->run;
+    sl->to = JOB_DONE;
+    sl->run_at = 0;
+    sl->pause_until = 0;
+    sl->failed = rc != 0;
+    sl->retry_in[0] = '\0';
+    if (rc == 0)
+        return;
+    err_t *e = &run->err;
+    if (e->cls == ERR_NONE) /* a handler that failed without saying why is a bug in the handler */
+        err_set(e, ERR_INTERNAL, "handler.no_error", "the %s handler failed without describing the error", j->kind);
+    if (e->cls == ERR_TRANSIENT && e->target[0] &&
+        queue_breaker_failed(w->pool->breaker, e, clock_now_ms(), &sl->pause_until))
+        return;
+    bool retryable = e->cls == ERR_TRANSIENT || e->cls == ERR_INTERNAL || run->retry_later;
+    if (retryable && j->attempts < j->max_attempts) {
+        queue_policy_t pol = queue_policy_for(w->pool->cfg, j->kind);
+        int64_t d = queue_backoff_ms(&pol, j->attempts, rng);
+        sl->to = JOB_RETRY;
+        sl->run_at = clock_now_ms() + d;
+        snprintf(sl->retry_in, sizeof(sl->retry_in), "%lldms", (long long)d);
+    } else {
+        sl->to = JOB_DEAD;
+        if (retryable) {
+            size_t len = strlen(e->message);
+            snprintf(e->message + len, sizeof(e->message) - len, " (gave up after %d attempts)", j->attempts);
+        }
+    }
+}
+
 /* The job failed only because its target is down and that target's breaker is open: back to RETRY at run_at without
- * counting the attempt, held by the breaker until a probe gets an answer. The next job is claimed by the loop. */
-static void pause_job(worker_t *w, store_t *conn, const job_t *j, const err_t *e, int64_t run_at, int64_t now)
+ * counting the attempt, held by the breaker until a probe gets an answer (worker thread, its own connection: the
+ * pause is not an outcome and needs no group commit). */
+static void pause_job(worker_t *w, store_t *conn, const job_t *j, const err_t *e, int64_t run_at)
 {
     err_t serr;
+    int64_t now = clock_now_ms();
     for (int tries = 0;; tries++) {
         int rc = store_pause(conn, j, run_at, e, now, &serr);
         if (rc == 1)
@@ -158,6 +230,7 @@ static void pause_job(worker_t *w, store_t *conn, const job_t *j, const err_t *e
         }
         struct timespec ts = {0, 100000000L * (tries + 1)};
         nanosleep(&ts, NULL);
+        now = clock_now_ms();
     }
     metrics_add(w->pool->metrics, METRIC_JOB_ATTEMPTS, (const char *[]){j->kind, "paused", err_class_name(e->cls)},
                 1);
@@ -173,71 +246,24 @@ static void pause_job(worker_t *w, store_t *conn, const job_t *j, const err_t *e
     }
 }
 
-/* Decide the job's next state from the run's outcome and write it; unless stopping, claim the next job in the
- * same transaction and return it (NULL when nothing is due; *next_due gets the earliest future run). */
-static job_t *finish_job(worker_t *w, store_t *conn, const job_t *j, int rc, queue_run_t *run, uint64_t *rng,
-                         int64_t *next_due)
+/* After the commit that recorded it (dispatcher thread): metrics and the log line of one outcome. */
+static void report(queue_pool_t *p, const slot_t *sl, int result)
 {
-    job_t *next = NULL;
-    bool want_next = !atomic_load(&w->pool->stopping);
-    int64_t now = clock_now_ms();
-    job_state_t to = JOB_DONE;
-    int64_t run_at = 0;
-    char retry_in[32] = "";
-    err_t *e = rc == 0 ? NULL : &run->err;
-    if (e) {
-        if (e->cls == ERR_NONE) /* a handler that failed without saying why is a bug in the handler */
-            err_set(e, ERR_INTERNAL, "handler.no_error", "the %s handler failed without describing the error",
-                    j->kind);
-        int64_t pause_until = 0;
-        if (e->cls == ERR_TRANSIENT && e->target[0] && queue_breaker_failed(w->pool->breaker, e, now, &pause_until)) {
-            pause_job(w, conn, j, e, pause_until, now);
-            return NULL;
-        }
-        bool retryable = e->cls == ERR_TRANSIENT || e->cls == ERR_INTERNAL || run->retry_later;
-        if (retryable && j->attempts < j->max_attempts) {
-            queue_policy_t pol = queue_policy_for(w->pool->cfg, j->kind);
-            int64_t d = queue_backoff_ms(&pol, j->attempts, rng);
-            to = JOB_RETRY;
-            run_at = now + d;
-            snprintf(retry_in, sizeof(retry_in), "%lldms", (long long)d);
-        } else {
-            to = JOB_DEAD;
-            if (retryable) {
-                size_t len = strlen(e->message);
-                snprintf(e->message + len, sizeof(e->message) - len, " (gave up after %d attempts)", j->attempts);
-            }
-        }
+    const job_t *j = sl->job;
+    const err_t *e = sl->failed ? &sl->run.err : NULL;
+    if (result == 1) {
+        log_kv(LOG_LVL_WARN, "queue", "lease lost before the result was recorded; the job runs again", "job", j->id,
+               "kind", j->kind, NULL);
+        return;
     }
-    err_t serr;
-    for (int tries = 0;; tries++) {
-        int frc = store_finish_claim(conn, j, to, run_at, e, run->note, now, w->name, want_next ? &next : NULL,
-                                     next_due, &serr);
-        if (frc == 0)
-            break;
-        if (frc == 1) {
-            log_kv(LOG_LVL_WARN, "queue", "lease lost before the result was recorded; the job runs again", "job",
-                   j->id, "kind", j->kind, NULL);
-            return next;
-        }
-        if (tries >= 5) {
-            log_kv(LOG_LVL_ERROR, "queue", "cannot record the job's result; it runs again when its lease expires",
-                   "job", j->id, "code", serr.code, "error", serr.message, NULL);
-            return NULL;
-        }
-        struct timespec ts = {0, 100000000L * (tries + 1)};
-        nanosleep(&ts, NULL);
-        now = clock_now_ms();
-    }
-    metrics_add(w->pool->metrics, METRIC_JOB_ATTEMPTS,
-                (const char *[]){j->kind, job_state_name(to), e ? err_class_name(e->cls) : "none"}, 1);
-    if (to == JOB_DONE)
-        log_outcome(j, w->name, "job done", LOG_LVL_INFO, NULL, NULL, run->note);
-    else if (to == JOB_RETRY)
-        log_outcome(j, w->name, "job failed; will retry", LOG_LVL_WARN, e, retry_in, NULL);
+    metrics_add(p->metrics, METRIC_JOB_ATTEMPTS,
+                (const char *[]){j->kind, job_state_name(sl->to), e ? err_class_name(e->cls) : "none"}, 1);
+    if (sl->to == JOB_DONE)
+        log_outcome(j, sl->worker, "job done", LOG_LVL_INFO, NULL, NULL, sl->run.note);
+    else if (sl->to == JOB_RETRY)
+        log_outcome(j, sl->worker, "job failed; will retry", LOG_LVL_WARN, e, sl->retry_in, NULL);
     else
-        log_outcome(j, w->name, "job dead", LOG_LVL_ERROR, e, NULL, NULL);
-    return next;
+        log_outcome(j, sl->worker, "job dead", LOG_LVL_ERROR, e, NULL, NULL);
 }
 
 static int run_handler(worker_t *w, store_t *conn, const job_t *j, queue_run_t *run)
@@ -262,64 +288,78 @@ static int run_handler(worker_t *w, store_t *conn, const job_t *j, queue_run_t *
     return fn(run);
 }
 
+/* Workers run what the dispatcher claimed, and hand the outcome back; on stop they still run the jobs already
+ * handed to the pool (claimed, leased: nobody else would run them before their lease expired). */
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     queue_pool_t *p = w->pool;
     err_t err;
     uint64_t rng = crypto_random_u64();
-    uint64_t seen = 0;
     store_t *conn = store_connect(p->db, false, 0, &err);
     if (!conn) {
         log_kv(LOG_LVL_ERROR, "queue", "worker cannot open the store", "worker", w->name, "error", err.message, NULL);
         atomic_store(&w->exited, true);
         return NULL;
     }
-    job_t *j = NULL;
-    int64_t next_due = 0;
-    while (!atomic_load(&p->stopping) || j) {
-        if (!j) {
-            int64_t now = clock_now_ms();
-            int rc = store_claim(conn, w->name, now, &j, &next_due, &err);
-            if (rc < 0) {
-                log_kv(LOG_LVL_WARN, "queue", "claim failed; waiting", "worker", w->name, "code", err.code, "error",
-                       err.message, NULL);
-                store_db_wait(p->db, &seen, 1000);
-                continue;
-            }
-            if (rc == 0) {
-                int64_t wait = p->cfg->poll_interval_ms;
-                if (next_due > now && next_due - now < wait)
-                    wait = next_due - now;
-                store_db_wait(p->db, &seen, wait);
-                continue;
-            }
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->ready_n == 0 && !atomic_load(&p->stopping))
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        if (p->ready_n == 0) {
+            pthread_mutex_unlock(&p->mu);
+            break;
         }
-        pthread_mutex_lock(&p->slots_mu);
-        memcpy(w->job_id, j->id, sizeof(w->job_id));
-        w->lease_token = j->lease_token;
-        w->lease_ms = j->lease_ms;
-        w->lease_until = j->lease_until;
-        pthread_mutex_unlock(&p->slots_mu);
+        int idx = p->ready[p->ready_head];
+        p->ready_head = (p->ready_head + 1) % p->cap;
+        p->ready_n--;
+        slot_t *sl = &p->slot[idx];
+        pthread_mutex_unlock(&p->mu);
 
-        queue_run_t run;
-        memset(&run, 0, sizeof(run));
-        run.job = j;
-        run.worker = w->name;
+        const job_t *j = sl->job;
+        queue_run_t *run = &sl->run;
+        memset(run, 0, sizeof(*run));
+        run->job = j;
+        run->worker = w->name;
         /* every line the handler (odoo/, shopify/, flows/, httpc) logs on this thread names the job */
         log_ctx_set(j->id, j->kind, j->attempts, j->correlation_id);
         double t0 = metrics_mono_s();
-        int rc = run_handler(w, conn, j, &run);
+        int rc = run_handler(w, conn, j, run);
         metrics_observe(p->metrics, METRIC_JOB_DURATION, (const char *[]){j->kind}, metrics_mono_s() - t0);
-        next_due = 0;
-        job_t *next = finish_job(w, conn, j, rc, &run, &rng, &next_due);
+        decide(w, sl, rc, &rng);
+        sl->worker = w->name;
+        if (sl->pause_until > 0) {
+            pause_job(w, conn, j, &run->err, sl->pause_until);
+            log_ctx_clear();
+            pthread_mutex_lock(&p->mu);   /* the slot is free: the dispatcher may claim a job for this worker */
+            job_free(sl->job);
+            sl->job = NULL;
+            sl->seq++;
+            p->held--;
+            bool idle = p->dispatcher_idle;
+            p->dispatcher_idle = false;
+            pthread_mutex_unlock(&p->mu);
+            if (idle)
+                store_db_notify(p->db, -1);
+            continue;
+        }
         log_ctx_clear();
 
-        pthread_mutex_lock(&p->slots_mu);
-        w->job_id[0] = '\0';
-        pthread_mutex_unlock(&p->slots_mu);
-        job_free(j);
-        j = next;
+        pthread_mutex_lock(&p->mu);
+        p->done[p->ndone++] = idx;
+        bool wake = p->dispatcher_idle;
+        p->dispatcher_idle = false;
+        pthread_cond_signal(&p->done_cv);
+        uint64_t seq = sl->seq;
+        pthread_mutex_unlock(&p->mu);
+        if (wake)
+            store_db_notify(p->db, -1);
+        /* No next handler before this outcome is on disk: a crash then re-runs at most one job per worker (the
+         * one it was running), as when each worker committed its own. */
+        pthread_mutex_lock(&p->mu);
+        while (sl->seq == seq)
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
     }
     for (size_t i = 0; w->slots && i < queue_registry_count(p->reg); i++)
         if (w->slots[i] && p->reg->e[i].slot_free)
@@ -330,28 +370,171 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Renew leases that are past half their length, for jobs running in this process. */
+/* Free the slots of n committed (or abandoned) outcomes. Under mu. */
+static void release_slots(queue_pool_t *p, const int *idx, int n)
+{
+    for (int i = 0; i < n; i++) {
+        slot_t *sl = &p->slot[idx[i]];
+        job_free(sl->job);
+        sl->job = NULL;
+        sl->seq++;
+        p->held--;
+    }
+}
+
+static void *dispatcher_main(void *arg)
+{
+    queue_pool_t *p = arg;
+    err_t err;
+    store_t *conn = store_connect(p->db, true, 0, &err);
+    if (!conn) {
+        log_kv(LOG_LVL_ERROR, "queue", "the dispatcher cannot open the store; no job runs", "error", err.message,
+               NULL);
+        return NULL;
+    }
+    int *batch = calloc((size_t)p->cap, sizeof(*batch));
+    store_outcome_t *outs = calloc((size_t)p->cap, sizeof(*outs));
+    job_t **claimed = calloc((size_t)p->cap, sizeof(*claimed));
+    if (!batch || !outs || !claimed) {
+        log_kv(LOG_LVL_ERROR, "queue", "the dispatcher is out of memory; no job runs", NULL);
+        goto out;
+    }
+    uint64_t seen = 0;
+    int nbatch = 0, tries = 0;
+    bool maybe_due = true;   /* false after a claim found fewer heads than it wanted, until a wake-up */
+    int64_t next_due = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        /* outcomes reported since the last commit join those of a commit that failed */
+        for (int i = 0; i < p->ndone && nbatch < p->cap; i++)
+            batch[nbatch++] = p->done[i];
+        p->ndone = 0;
+        if (nbatch > 0 && tries == 0) {
+            /* jobs handed out and not reported yet are running now: give them a moment to join this commit */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += POOL_GATHER_NS;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            while (p->held - p->ready_n - nbatch - p->ndone > 0 &&
+                   pthread_cond_timedwait(&p->done_cv, &p->mu, &until) == 0)
+                ;
+            for (int i = 0; i < p->ndone && nbatch < p->cap; i++)
+                batch[nbatch++] = p->done[i];
+            p->ndone = 0;
+        }
+        bool stopping = atomic_load(&p->stopping);
+        int room = stopping ? 0 : p->nworkers;
+        int held_after = p->held - nbatch;
+        int want = maybe_due && room > held_after ? room - held_after : 0;
+        if (nbatch == 0 && want == 0) {
+            if (stopping && p->workers_gone) {
+                pthread_mutex_unlock(&p->mu);
+                break;
+            }
+            p->dispatcher_idle = true;
+            pthread_mutex_unlock(&p->mu);
+            int64_t now = clock_now_ms(), wait = p->cfg->poll_interval_ms;
+            if (next_due > now && next_due - now < wait)
+                wait = next_due - now;
+            store_db_wait(p->db, &seen, wait);
+            pthread_mutex_lock(&p->mu);
+            p->dispatcher_idle = false;
+            pthread_mutex_unlock(&p->mu);
+            maybe_due = true;
+            next_due = 0;
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+
+        for (int i = 0; i < nbatch; i++) {
+            slot_t *sl = &p->slot[batch[i]];
+            outs[i] = (store_outcome_t){.job = sl->job, .to = sl->to, .run_at = sl->run_at,
+                                        .why = sl->failed ? &sl->run.err : NULL, .note = sl->run.note};
+        }
+        size_t nclaimed = 0;
+        int64_t now = clock_now_ms();
+        if (store_finish_batch(conn, outs, (size_t)nbatch, now, "pool", (size_t)want, claimed, &nclaimed,
+                               &next_due, &err) < 0) {
+            if (++tries < POOL_COMMIT_TRIES) {
+                log_kv(LOG_LVL_WARN, "queue", "cannot record results or claim; retrying", "code", err.code, "error",
+                       err.message, NULL);
+                struct timespec ts = {0, 100000000L * tries};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            log_kv(LOG_LVL_ERROR, "queue", "cannot record the jobs' results; they run again when their lease expires",
+                   "code", err.code, "error", err.message, NULL);
+            pthread_mutex_lock(&p->mu);
+            release_slots(p, batch, nbatch);
+            pthread_cond_broadcast(&p->work_cv);   /* their workers wait for these outcomes */
+            pthread_mutex_unlock(&p->mu);
+            nbatch = 0;
+            tries = 0;
+            continue;
+        }
+        tries = 0;
+        for (int i = 0; i < nbatch; i++)
+            report(p, &p->slot[batch[i]], outs[i].result);
+        maybe_due = nclaimed == (size_t)want;
+        pthread_mutex_lock(&p->mu);
+        release_slots(p, batch, nbatch);
+        int nbatch_done = nbatch;
+        nbatch = 0;
+        int free_at = 0;
+        for (size_t k = 0; k < nclaimed; k++) {
+            while (p->slot[free_at].job)
+                free_at++;
+            slot_t *sl = &p->slot[free_at];
+            sl->job = claimed[k];
+            sl->lease_until = claimed[k]->lease_until;
+            p->held++;
+            p->ready[(p->ready_head + p->ready_n) % p->cap] = free_at;
+            p->ready_n++;
+        }
+        if (nbatch_done > 0 || nclaimed > 1)   /* outcomes' workers wait for this commit, idle ones for jobs */
+            pthread_cond_broadcast(&p->work_cv);
+        else if (nclaimed == 1)
+            pthread_cond_signal(&p->work_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+out:
+    free(batch);
+    free(outs);
+    free(claimed);
+    store_disconnect(conn);
+    return NULL;
+}
+
+/* Renew leases that are past half their length, for every job this pool holds (running or waiting). */
 static void renew_leases(queue_pool_t *p, store_t *conn, int64_t now)
 {
-    for (int i = 0; i < p->nworkers; i++) {
-        worker_t *w = &p->workers[i];
+    for (int i = 0; i < p->cap; i++) {
         char id[JOB_ID_LEN + 1];
         int64_t token, until, lease;
-        pthread_mutex_lock(&p->slots_mu);
-        memcpy(id, w->job_id, sizeof(id));
-        token = w->lease_token;
-        until = w->lease_until;
-        lease = w->lease_ms;
-        pthread_mutex_unlock(&p->slots_mu);
-        if (!id[0] || until - now > lease / 2)
+        pthread_mutex_lock(&p->mu);
+        const job_t *j = p->slot[i].job;
+        if (!j) {
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
+        memcpy(id, j->id, sizeof(id));
+        token = j->lease_token;
+        lease = j->lease_ms;
+        until = p->slot[i].lease_until;
+        pthread_mutex_unlock(&p->mu);
+        if (until - now > lease / 2)
             continue;
         err_t err;
         int rc = store_renew_lease(conn, id, token, now + lease, &err);
         if (rc == 0) {
-            pthread_mutex_lock(&p->slots_mu);
-            if (strcmp(w->job_id, id) == 0 && w->lease_token == token)
-                w->lease_until = now + lease;
-            pthread_mutex_unlock(&p->slots_mu);
+            pthread_mutex_lock(&p->mu);
+            j = p->slot[i].job;
+            if (j && strcmp(j->id, id) == 0 && j->lease_token == token)
+                p->slot[i].lease_until = now + lease;
+            pthread_mutex_unlock(&p->mu);
         } else if (rc < 0) {
             log_kv(LOG_LVL_WARN, "queue", "lease renewal failed", "job", id, "error", err.message, NULL);
         }
@@ -442,7 +625,22 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     metrics_add(metrics, METRIC_JOB_LEASES_EXPIRED, NULL, 0); /* the series exists from the start, at 0 */
     p->reg = reg;
     p->breaker = breaker;
-    pthread_mutex_init(&p->slots_mu, NULL);
+    p->cap = nworkers > 0 ? nworkers : 1;
+    p->slot = calloc((size_t)p->cap, sizeof(*p->slot));
+    p->ready = calloc((size_t)p->cap, sizeof(*p->ready));
+    p->done = calloc((size_t)p->cap, sizeof(*p->done));
+    if (!p->slot || !p->ready || !p->done) {
+        free(p->slot);
+        free(p->ready);
+        free(p->done);
+        free(p->workers);
+        free(p);
+        err_set(err, ERR_INTERNAL, "queue.oom", "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
     pthread_mutex_init(&p->hk_mu, NULL);
     pthread_cond_init(&p->hk_cv, NULL);
     atomic_init(&p->stopping, false);
@@ -459,6 +657,15 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
         }
         p->nworkers = i + 1;
     }
+    /* A pool without workers (an ingest-only node) claims nothing: it needs no dispatcher. */
+    if (nworkers > 0) {
+        if (pthread_create(&p->dispatcher, NULL, dispatcher_main, p) != 0) {
+            err_set(err, ERR_INTERNAL, "queue.thread", "cannot start the dispatcher thread");
+            queue_pool_stop(p, 0);
+            return NULL;
+        }
+        p->dispatcher_started = true;
+    }
     if (pthread_create(&p->housekeeper, NULL, housekeeper_main, p) != 0) {
         err_set(err, ERR_INTERNAL, "queue.thread", "cannot start the housekeeping thread");
         queue_pool_stop(p, 0);
@@ -473,6 +680,9 @@ int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
     if (!p)
         return 0;
     atomic_store(&p->stopping, true);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
     store_db_notify(p->db, -1);
     pthread_mutex_lock(&p->hk_mu);
     pthread_cond_signal(&p->hk_cv);
@@ -487,6 +697,13 @@ int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
             abandoned++;
         }
     }
+    /* The dispatcher commits the outcomes of the jobs that finished, then exits. */
+    pthread_mutex_lock(&p->mu);
+    p->workers_gone = true;
+    pthread_mutex_unlock(&p->mu);
+    store_db_notify(p->db, -1);
+    if (p->dispatcher_started)
+        pthread_join(p->dispatcher, NULL);
     if (p->housekeeper_started)
         pthread_join(p->housekeeper, NULL);
     if (abandoned) {
@@ -496,9 +713,18 @@ int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
                nbuf, NULL);
         return abandoned; /* the pool is leaked on purpose: detached workers still use it until exit */
     }
-    pthread_mutex_destroy(&p->slots_mu);
+    pthread_mutex_lock(&p->mu);   /* jobs still held (a commit that never succeeded): their leases expire */
+    for (int i = 0; i < p->cap; i++)
+        job_free(p->slot[i].job);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->hk_mu);
     pthread_cond_destroy(&p->hk_cv);
+    free(p->slot);
+    free(p->ready);
+    free(p->done);
     free(p->workers);
     free(p);
     return 0;

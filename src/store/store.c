@@ -121,6 +121,12 @@ int store_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run
     return ENG(s)->finish_claim(s, job, to, run_at, why, note, now, worker, next, next_due_ms, err);
 }
 
+int store_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                       job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err)
+{
+    return ENG(s)->finish_batch(s, out, n, now, worker, want, claimed, nclaimed, next_due_ms, err);
+}
+
 int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err)
 {
     return ENG(s)->renew_lease(s, id, token, until, err);

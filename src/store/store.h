@@ -157,6 +157,24 @@ int store_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run
                        const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
                        err_t *err);
 
+/* One claimed job's outcome, for store_finish_batch: as store_finish's arguments; result is set by the call. */
+typedef struct store_outcome {
+    const job_t *job;        /* as claimed: id, rid, attempts, lease_token, ordering_key, run_at */
+    job_state_t to;          /* DONE, RETRY (at run_at) or DEAD */
+    int64_t run_at;
+    const err_t *why;        /* NULL for DONE */
+    const char *note;
+    int result;              /* out: 0 recorded, 1 the lease was lost (nothing written for it) */
+} store_outcome_t;
+
+/* Group commit for a worker pool: record n outcomes (each as store_finish), then claim up to want more heads for
+ * worker (each as store_claim: only heads, so one key still runs one job at a time), all in ONE transaction, made
+ * durable before it returns when s was connected durable. claimed (room for want) gets *nclaimed jobs (caller
+ * frees); when fewer than want were due, *next_due_ms (if given) is as store_claim's. The array's order is kept
+ * (PostgreSQL takes the keys' locks in its own order). 0, or -1 with err: then nothing was recorded or claimed. */
+int store_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                       job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err);
+
 /* Extend the lease of a RUNNING job still held under token. 0, 1 if no longer held, -1 error. */
 int store_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err);
 

@@ -23,6 +23,8 @@ typedef struct store_engine {
     int (*finish_claim)(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
                         const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
                         err_t *err);
+    int (*finish_batch)(store_t *s, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                        job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err);
     int (*renew_lease)(store_t *s, const char *id, int64_t token, int64_t until, err_t *err);
     int (*reap_expired)(store_t *s, int64_t now, int *n, err_t *err);
     int (*prune)(store_t *s, int64_t older_than, int limit, int *n, err_t *err);

@@ -542,6 +542,7 @@ const store_engine_t store__pg_engine = {
     .enqueue = store__pg_enqueue,
     .claim = store__pg_claim,
     .finish_claim = store__pg_finish_claim,
+    .finish_batch = store__pg_finish_batch,
     .renew_lease = store__pg_renew_lease,
     .reap_expired = store__pg_reap_expired,
     .prune = store__pg_prune,

@@ -35,7 +35,7 @@ typedef struct pg_db {
 enum {
     Q_ENQUEUE, Q_FINISH_ONE, Q_LOCK_KEY, Q_REFRESH, Q_CLAIM, Q_NEXT_DUE, Q_FINISH, Q_ATTEMPT_CLOSE, Q_RENEW, Q_NOTIFY,
     Q_BY_ID, Q_BY_PREFIX, Q_LINK_GET, Q_LINK_PUT, Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT,
-    Q_KEY_LIVE, Q_ATTEMPTS, Q_COUNT
+    Q_KEY_LIVE, Q_ATTEMPTS, Q_CLAIM_MANY, Q_COUNT
 };
 
 typedef struct pg_store {
@@ -128,6 +128,8 @@ int store__pg_finish_claim(store_t *h, const job_t *job, job_state_t to, int64_t
 int store__pg_job_get(store_t *h, const char *id, job_t **out, err_t *err);
 int store__pg_prune(store_t *h, int64_t older_than, int limit, int *n, err_t *err);
 int store__pg_reap_expired(store_t *h, int64_t now, int *n, err_t *err);
+int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                           job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err);
 int store__pg_renew_lease(store_t *h, const char *id, int64_t token, int64_t until, err_t *err);
 
 /* store_pg_metrics.c */
@@ -150,6 +152,7 @@ char *store__pg_redact(const char *url);
 PGconn *store__pg_dial(pg_db_t *db, int64_t timeout_ms, err_t *err);
 int store__pg_exec_plain(pg_t *s, const char *sql, err_t *err);
 int store__pg_ensure(pg_t *s, err_t *err);
+int store__pg_prepare(pg_t *s, int which, char name[8], err_t *err);
 PGresult *store__pg_run(pg_t *s, int which, const pg_args_t *a, err_t *err, const char *what);
 PGresult *store__pg_run_sql(pg_t *s, const char *sql, const pg_args_t *a, err_t *err, const char *what);
 int store__pg_run_cmd(pg_t *s, int which, const pg_args_t *a, int64_t *changed, err_t *err, const char *what);
@@ -163,6 +166,7 @@ int64_t store__pg_cell_int(const PGresult *r, int row, int col);
 void store__pg_read_err(const PGresult *r, int row, int first, err_t *e);
 int store__pg_take_first_text(PGresult *r, char *out, size_t n);
 int store__pg_take_first_job(PGresult *r, job_t **out, err_t *err);
+job_t *store__pg_read_job(const PGresult *r, int row);   /* a row of PG_JOB_COLS; NULL on OOM */
 int store__pg_select_jobs(pg_t *s, const char *sql, const pg_args_t *a, job_t ***out, size_t *n, err_t *err,
                           const char *what);
 void *store__pg_alloc_rows(PGresult *r, size_t size, bool *failed, err_t *err);

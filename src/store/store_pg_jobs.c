@@ -263,6 +263,143 @@ fail:
     return -1;
 }
 
+/* ---- batches: store_finish_batch ---------------------------------------------------------------------------- */
+
+static int cmp_outcome_key(const void *a, const void *b, void *outs)
+{
+    const store_outcome_t *o = outs;
+    return strcmp(o[*(const size_t *)a].job->ordering_key, o[*(const size_t *)b].job->ordering_key);
+}
+
+/* The outcome o as synchub_finish's arguments (store__pg_finish_claim's, one job). */
+static void finish_args(pg_args_t *a, const store_outcome_t *o, int64_t now)
+{
+    store__pg_a_str(a, o->job->id);
+    store__pg_a_int(a, o->job->lease_token);
+    store__pg_a_int(a, (int)o->to);
+    store__pg_a_int(a, o->to == JOB_RETRY ? o->run_at : o->job->run_at);
+    store__pg_a_int(a, now);
+    store__pg_a_err(a, o->to == JOB_DONE ? NULL : o->why);
+    store__pg_a_err(a, o->why);
+    store__pg_a_str(a, outcome_name(o->to));
+    store__pg_a_str(a, o->note);
+}
+
+/* Inside a transaction: synchub_finish for out[order[0..n)], sent as one pipeline (libpq pipeline mode), so the
+ * batch costs one round trip instead of n; the server still runs them one by one, in this order. Each result goes
+ * to its outcome. The batch is bounded by the pool (a few hundred small statements and one-row answers), well
+ * inside the socket buffers, so sending all before reading cannot stall. 0, or -1 with err (the transaction is
+ * then aborted: the caller rolls back). */
+static int finish_pipelined(pg_t *s, store_outcome_t *out, const size_t *order, size_t n, int64_t now, err_t *err)
+{
+    char name[8];
+    if (store__pg_prepare(s, Q_FINISH_ONE, name, err) < 0)
+        return -1;
+    if (PQenterPipelineMode(s->conn) != 1)
+        return store__pg_fail(s, NULL, err, "enter pipeline mode");
+    int rc = 0;
+    size_t sent = 0;
+    for (; sent < n; sent++) {
+        pg_args_t a = {0};
+        finish_args(&a, &out[order[sent]], now);
+        if (!PQsendQueryPrepared(s->conn, name, a.n, a.v, a.len, a.fmt, 0)) {
+            rc = store__pg_fail(s, NULL, err, "send finish");
+            break;
+        }
+    }
+    if (PQpipelineSync(s->conn) != 1 && rc == 0)
+        rc = store__pg_fail(s, NULL, err, "pipeline sync");
+    /* Read every answer (one result and a NULL per statement sent, then the sync), even after a failure, so the
+     * connection leaves pipeline mode clean. */
+    for (size_t k = 0; k < sent; k++) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r)
+            break;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            out[order[k]].result = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
+        else if (rc == 0)
+            rc = store__pg_fail(s, r, err, "finish job");
+        PQclear(r);
+        while ((r = PQgetResult(s->conn)))   /* the NULL that ends this statement's results */
+            PQclear(r);
+    }
+    for (PGresult *r; (r = PQgetResult(s->conn));) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQexitPipelineMode(s->conn) != 1 && rc == 0)
+        rc = store__pg_fail(s, NULL, err, "exit pipeline mode");
+    return rc;
+}
+
+/* Outcomes in key order (synchub_finish takes each DONE/DEAD key's lock: one global order, as lock_keys), then
+ * one statement claiming up to want heads, then one commit: with a durable connection, one WAL flush for all. */
+int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                           job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err)
+{
+    pg_t *s = PG(h);
+    *nclaimed = 0;
+    if (next_due_ms)
+        *next_due_ms = 0;
+    size_t *order = n ? malloc(n * sizeof(*order)) : NULL;
+    if (n && !order)
+        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    if (n > 1)
+        qsort_r(order, n, sizeof(*order), cmp_outcome_key, out);
+    bool freed = false;
+    if (store__pg_begin(s, err) < 0)
+        goto fail;
+    if (n > 0 && finish_pipelined(s, out, order, n, now, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        freed |= out[i].result == 0 && out[i].to != JOB_RETRY;
+    if (want > 0) {
+        s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        pg_args_t a = {0};
+        store__pg_a_int(&a, now);
+        store__pg_a_int(&a, (int64_t)(s->rng >> 3) + 1);   /* room for + rid */
+        store__pg_a_str(&a, worker ? worker : "");
+        store__pg_a_int(&a, (int64_t)want);
+        PGresult *r = store__pg_run(s, Q_CLAIM_MANY, &a, err, "claim jobs");
+        if (!r)
+            goto fail;
+        int rows = PQntuples(r);
+        for (int i = 0; i < rows && (size_t)i < want; i++) {
+            if (!(claimed[*nclaimed] = store__pg_read_job(r, i))) {
+                PQclear(r);
+                err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
+                goto fail;
+            }
+            (*nclaimed)++;
+        }
+        PQclear(r);
+        if (*nclaimed < want && next_due_ms) {
+            if (!(r = store__pg_run(s, Q_NEXT_DUE, NULL, err, "next due")))
+                goto fail;
+            *next_due_ms = store__pg_cell_int(r, 0, 0);
+            PQclear(r);
+        }
+    }
+    if (store__pg_commit(s, err) < 0)
+        goto released;
+    free(order);
+    if (freed && *nclaimed == want)
+        store__pg_wake_local(s->db, true); /* heads this batch freed that it did not take: other pools may */
+    return 0;
+fail:
+    store__pg_rollback(s);
+released:
+    free(order);
+    for (size_t k = 0; k < *nclaimed; k++)
+        job_free(claimed[k]);
+    *nclaimed = 0;
+    return -1;
+}
+
 int store__pg_renew_lease(store_t *h, const char *id, int64_t token, int64_t until, err_t *err)
 {
     pg_t *s = PG(h);

@@ -38,6 +38,18 @@ static const char *const sql_text[Q_COUNT] = {
         "   outcome = 'running', worker = excluded.worker, err_class = 0, err_code = NULL, err_message = NULL,"
         "   err_record = NULL, err_hint = NULL, err_retry_safe = NULL, note = NULL)"
         " SELECT " PG_JOB_COLS " FROM u",
+    /* Q_CLAIM for up to $4 heads at once (store_finish_batch); each gets its own token ($2 + rid, $2 random). */
+    [Q_CLAIM_MANY] =
+        "WITH pick AS (SELECT rid FROM jobs WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint"
+        "   ORDER BY priority DESC, run_at LIMIT $4::int FOR UPDATE SKIP LOCKED),"
+        " u AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1, lease_until = $1::bigint + j.lease_ms,"
+        "   lease_token = $2::bigint + j.rid, updated_at = $1::bigint FROM pick WHERE j.rid = pick.rid RETURNING j.*),"
+        " a AS (INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
+        "   SELECT rid, attempts, $1::bigint, 'running', $3::text FROM u"
+        "   ON CONFLICT (job_rid, n) DO UPDATE SET started_at = excluded.started_at, finished_at = NULL,"
+        "   outcome = 'running', worker = excluded.worker, err_class = 0, err_code = NULL, err_message = NULL,"
+        "   err_record = NULL, err_hint = NULL, err_retry_safe = NULL, note = NULL)"
+        " SELECT " PG_JOB_COLS " FROM u ORDER BY priority DESC, run_at",
     [Q_NEXT_DUE] = "SELECT coalesce(min(run_at), 0) FROM jobs WHERE ready AND state IN (0, 2)",
     [Q_FINISH] = "UPDATE jobs SET state = $3::smallint,"
                  " ready = CASE WHEN $3::int IN (3, 4) THEN false ELSE ready END,"
@@ -281,23 +293,31 @@ static PGresult *checked(pg_t *s, PGresult *r, err_t *err, const char *what)
     return NULL;
 }
 
+/* Prepare statement which on this connection once; name gets its name ("q<which>"). 0 or -1. */
+int store__pg_prepare(pg_t *s, int which, char name[8], err_t *err)
+{
+    snprintf(name, 8, "q%d", which);
+    if (s->prepared[which])
+        return 0;
+    PGresult *p = PQprepare(s->conn, name, sql_text[which], 0, NULL);
+    if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+        store__pg_fail(s, p, err, "prepare");
+        PQclear(p);
+        return -1;
+    }
+    PQclear(p);
+    s->prepared[which] = true;
+    return 0;
+}
+
 /* Run a prepared statement. The result (caller PQclear) or NULL with err. */
 PGresult *store__pg_run(pg_t *s, int which, const pg_args_t *a, err_t *err, const char *what)
 {
     if (!s->conn && store__pg_ensure(s, err) < 0)
         return NULL;
     char name[8];
-    snprintf(name, sizeof(name), "q%d", which);
-    if (!s->prepared[which]) {
-        PGresult *p = PQprepare(s->conn, name, sql_text[which], 0, NULL);
-        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-            store__pg_fail(s, p, err, "prepare");
-            PQclear(p);
-            return NULL;
-        }
-        PQclear(p);
-        s->prepared[which] = true;
-    }
+    if (store__pg_prepare(s, which, name, err) < 0)
+        return NULL;
     PGresult *r = PQexecPrepared(s->conn, name, a ? a->n : 0, a ? a->v : NULL, a ? a->len : NULL,
                                  a ? a->fmt : NULL, 0);
     return checked(s, r, err, what);
@@ -399,7 +419,7 @@ void store__pg_read_err(const PGresult *r, int row, int first, err_t *e)
 }
 
 /* A row of PG_JOB_COLS; NULL on OOM. */
-static job_t *read_job(const PGresult *r, int row)
+job_t *store__pg_read_job(const PGresult *r, int row)
 {
     job_t *j = calloc(1, sizeof(*j));
     if (!j)
@@ -444,7 +464,7 @@ static int read_jobs(const PGresult *r, job_t ***out, size_t *n, err_t *err)
     if (!v)
         return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
     for (int i = 0; i < rows; i++) {
-        if (!(v[i] = read_job(r, i))) {
+        if (!(v[i] = store__pg_read_job(r, i))) {
             job_list_free(v, (size_t)i);
             return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
         }
@@ -493,7 +513,7 @@ int store__pg_take_first_text(PGresult *r, char *out, size_t n)
 /* The first row of r as a job into *out; r is cleared. 1, or -1 (OOM). */
 int store__pg_take_first_job(PGresult *r, job_t **out, err_t *err)
 {
-    job_t *j = read_job(r, 0);
+    job_t *j = store__pg_read_job(r, 0);
     PQclear(r);
     if (!j)
         return err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");

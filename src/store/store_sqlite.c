@@ -22,6 +22,7 @@
 #include "core/crypto.h"
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
+#include "store/store_payload.h"
 
 /* Versioned migrations: PRAGMA user_version is the number of entries applied. Append, never edit. */
 static const char *const migrations[] = {
@@ -230,6 +231,12 @@ static const char *lite_db_path(const store_db_t *db)
     return db->path;
 }
 
+/* Page cache per connection, in KiB (negative cache_size). Every connection has its own, so they add up: the
+ * durable ones (the ack path's writer, each pool's dispatcher) walk the whole queue and get more; the others (worker
+ * handlers, the CLI, housekeeping) read little. Together they keep a node with 100k queued jobs under ~30 MB. */
+#define STORE_CACHE_KIB_DURABLE (-6000)
+#define STORE_CACHE_KIB_OTHER (-2000)
+
 static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_ms, err_t *err)
 {
     store_t *s = calloc(1, sizeof(*s));
@@ -250,14 +257,20 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
         return NULL;
     }
     sqlite3_busy_timeout(s->conn, (int)(busy_timeout_ms > 0 ? busy_timeout_ms : db->busy_timeout_ms));
+    if (store_payload_register(s->conn) != SQLITE_OK) {
+        err_set(err, ERR_INTERNAL, "store.open", "cannot register synchub_payload() on %s: %s", db->path,
+                sqlite3_errmsg(s->conn));
+        lite_disconnect(s);
+        return NULL;
+    }
     /* WAL: readers never block the writer. synchronous=FULL fsyncs the WAL at every store__commit (the ack path);
      * NORMAL keeps commits atomic and crash-safe but leaves the fsync to the next FULL commit or checkpoint.
      * Automatic checkpoints are off: lite_checkpoint() runs them off the ack path. */
     char pragmas[256];
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA wal_autocheckpoint = 0;"
-             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
-             durable ? "FULL" : "NORMAL");
+             "PRAGMA temp_store = MEMORY; PRAGMA cache_size = %d;",
+             durable ? "FULL" : "NORMAL", durable ? STORE_CACHE_KIB_DURABLE : STORE_CACHE_KIB_OTHER);
     if (store__lite_exec(s, pragmas, err) < 0) {
         lite_disconnect(s);
         return NULL;
@@ -282,6 +295,7 @@ static void lite_disconnect(store_t *s)
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close_v2(s->conn);
+    store_packer_free(s->packer);
     free(s);
 }
 
@@ -381,6 +395,7 @@ const store_engine_t store__sqlite_engine = {
     .enqueue = store__lite_enqueue,
     .claim = store__lite_claim,
     .finish_claim = store__lite_finish_claim,
+    .finish_batch = store__lite_finish_batch,
     .renew_lease = store__lite_renew_lease,
     .reap_expired = store__lite_reap_expired,
     .prune = store__lite_prune,

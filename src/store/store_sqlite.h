@@ -80,7 +80,7 @@ struct store_db {
 enum {
     Q_INSERT, Q_HEAD_CUR, Q_HEAD_FIND, Q_HEAD_SET, Q_CLAIM_PICK, Q_CLAIM_SET, Q_ATTEMPT_OPEN, Q_NEXT_DUE, Q_FINISH,
     Q_ATTEMPT_CLOSE, Q_RENEW, Q_EXPIRED, Q_BY_ID, Q_BY_PREFIX, Q_OPERATE, Q_ATTEMPTS, Q_LINK_GET, Q_LINK_PUT,
-    Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT, Q_KEY_LIVE, Q_COUNT
+    Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT, Q_KEY_LIVE, Q_CLAIM_MANY, Q_COUNT
 };
 
 struct store {
@@ -90,6 +90,7 @@ struct store {
     sqlite3_stmt *stmt[Q_COUNT];
     bool in_write;
     uint64_t rng;
+    struct store_packer *packer;   /* payload compression, made by the first enqueue on this connection */
 };
 
 /* store_sqlite_audit.c */
@@ -124,6 +125,8 @@ int store__lite_job_get(store_t *s, const char *id, job_t **out, err_t *err);
 int store__lite_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err);
 int store__lite_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *err);
 int store__lite_reap_expired(store_t *s, int64_t now, int *n, err_t *err);
+int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                             job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err);
 int store__lite_renew_lease(store_t *s, const char *id, int64_t token, int64_t until, err_t *err);
 
 /* store_sqlite_metrics.c */

@@ -172,7 +172,8 @@ int store__lite_job_by_payload(store_t *s, const char *kind, const char *okey_pr
      * compare as text so a Shopify id beyond 2^53 matches exactly. */
     static const char sql[] =
         "SELECT " STORE_JOB_COLS " FROM jobs WHERE kind = ?1 AND substr(okey, 1, length(?2)) = ?2"
-        " AND CASE WHEN json_valid(payload) THEN CAST(json_extract(payload, '$.' || ?3) AS TEXT) END = ?4"
+        " AND CASE WHEN json_valid(synchub_payload(payload))"
+        " THEN CAST(json_extract(synchub_payload(payload), '$.' || ?3) AS TEXT) END = ?4"
         " ORDER BY created_at DESC, rid DESC LIMIT 1";
     *out = NULL;
     sqlite3_stmt *st;

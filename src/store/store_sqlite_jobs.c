@@ -16,6 +16,7 @@
 #include "core/crypto.h"
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
+#include "store/store_payload.h"
 
 /* ---- ordering-key head ------------------------------------------------------------------------------------- */
 
@@ -85,6 +86,8 @@ static int note_duplicate(store_t *s, const job_new_t *j, err_t *err)
 int store__lite_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, err_t *err)
 {
     int64_t now = clock_now_ms();
+    if (!s->packer)
+        s->packer = store_packer_new();   /* NULL (out of memory): payloads are stored as they came */
     if (store__begin_write(s, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -107,7 +110,10 @@ int store__lite_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, 
             snprintf(own_corr, sizeof(own_corr), "%.40s:%s", j->source ? j->source : "job", j->id);
         store__lite_bind_text(st, 10, j->correlation_id && *j->correlation_id ? j->correlation_id : own_corr);
         store__lite_bind_text(st, 11, j->meta);
-        sqlite3_bind_text(st, 12, j->payload, (int)j->payload_len, SQLITE_TRANSIENT);
+        if (store_payload_bind(s->packer, st, 12, j->payload, j->payload_len) != SQLITE_OK) {
+            store__sql_error(s, err, "bind payload");
+            goto fail;
+        }
         if (store__lite_step_done(s, st, err, "insert job") < 0)
             goto fail;
         bool d = sqlite3_changes(s->conn) == 0;
@@ -217,6 +223,30 @@ static int close_attempt(store_t *s, int64_t rid, int n, int64_t now, const char
     return store__lite_step_done(s, st, err, "close attempt") < 0 ? -1 : 0;
 }
 
+/* Inside a write transaction: end the attempt of a claimed job. 0 recorded, 1 lease lost, -1 error. */
+static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
+                         const char *note, int64_t now, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, Q_FINISH, err);
+    if (!st)
+        return -1;
+    store__lite_bind_text(st, 1, job->id);
+    sqlite3_bind_int64(st, 2, job->lease_token);
+    sqlite3_bind_int(st, 3, (int)to);
+    sqlite3_bind_int64(st, 4, to == JOB_RETRY ? run_at : job->run_at);
+    sqlite3_bind_int64(st, 5, now);
+    store__lite_bind_err(st, 6, to == JOB_DONE ? NULL : why);
+    if (store__lite_step_done(s, st, err, "finish job") < 0)
+        return -1;
+    if (sqlite3_changes(s->conn) == 0)
+        return 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
+    if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
+        return -1;
+    if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
+        return -1;
+    return 0;
+}
+
 int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
                              const char *note, int64_t now, const char *worker, job_t **next, int64_t *next_due_ms,
                              err_t *err)
@@ -227,26 +257,9 @@ int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64
         *next_due_ms = 0;
     if (store__begin_write(s, err) < 0)
         return -1;
-    int result = 0;
-    sqlite3_stmt *st = store__lite_q(s, Q_FINISH, err);
-    if (!st)
+    int result = finish_locked(s, job, to, run_at, why, note, now, err);
+    if (result < 0)
         goto fail;
-    store__lite_bind_text(st, 1, job->id);
-    sqlite3_bind_int64(st, 2, job->lease_token);
-    sqlite3_bind_int(st, 3, (int)to);
-    sqlite3_bind_int64(st, 4, to == JOB_RETRY ? run_at : job->run_at);
-    sqlite3_bind_int64(st, 5, now);
-    store__lite_bind_err(st, 6, to == JOB_DONE ? NULL : why);
-    if (store__lite_step_done(s, st, err, "finish job") < 0)
-        goto fail;
-    if (sqlite3_changes(s->conn) == 0) {
-        result = 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
-    } else {
-        if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
-            goto fail;
-        if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
-            goto fail;
-    }
     if (next && claim_locked(s, worker, now, next, next_due_ms, err) < 0)
         goto fail;
     if (store__commit(s, err) < 0) {
@@ -261,6 +274,91 @@ int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64
     return result;
 fail:
     store__rollback(s);
+    return -1;
+}
+
+static int cmp_claim_order(const void *a, const void *b)
+{
+    const job_t *x = *(job_t *const *)a, *y = *(job_t *const *)b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    if (x->run_at != y->run_at)
+        return x->run_at < y->run_at ? -1 : 1;
+    return x->rid < y->rid ? -1 : x->rid > y->rid;
+}
+
+/* Inside a write transaction: lease up to want claimable heads in one statement (as claim_locked each), in claim
+ * order, and open their attempts. *n claimed; when fewer than want, *next_due_ms as claim_locked's. 0 or -1 (the
+ * jobs read so far stay in claimed[0..*n) for the caller to free). */
+static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t want, job_t **claimed, size_t *n,
+                             int64_t *next_due_ms, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, Q_CLAIM_MANY, err);
+    if (!st)
+        return -1;
+    s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (int64_t)(s->rng >> 3) + 1);   /* room for + rid */
+    sqlite3_bind_int64(st, 3, (int64_t)want);
+    int rc;
+    while ((rc = store__lite_step_done(s, st, err, "claim jobs")) == 1 && *n < want) {
+        if (!(claimed[*n] = store__read_job(st)))
+            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
+        (*n)++;
+    }
+    if (rc < 0)
+        return -1;
+    sqlite3_reset(st);
+    qsort(claimed, *n, sizeof(*claimed), cmp_claim_order);
+    for (size_t i = 0; i < *n; i++) {
+        if (!(st = store__lite_q(s, Q_ATTEMPT_OPEN, err)))
+            return -1;
+        sqlite3_bind_int64(st, 1, claimed[i]->rid);
+        sqlite3_bind_int(st, 2, claimed[i]->attempts);
+        sqlite3_bind_int64(st, 3, now);
+        store__lite_bind_text(st, 4, worker);
+        if (store__lite_step_done(s, st, err, "open attempt") < 0)
+            return -1;
+    }
+    if (*n < want && next_due_ms && (st = store__lite_q(s, Q_NEXT_DUE, err)) &&
+        store__lite_step_done(s, st, err, "next due") == 1)
+        *next_due_ms = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+/* store_finish_batch: every outcome, then up to want claims, in one write transaction (one fsync on a durable
+ * connection). A finished job's successor on its key is made head by refresh_head inside the transaction, so the
+ * claims that follow may take it: the order of a key is the order of its commits. */
+int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
+                             job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err)
+{
+    *nclaimed = 0;
+    if (next_due_ms)
+        *next_due_ms = 0;
+    if (store__begin_write(s, err) < 0)
+        return -1;
+    bool freed = false;
+    for (size_t i = 0; i < n; i++) {
+        const store_outcome_t *o = &out[i];
+        int rc = finish_locked(s, o->job, o->to, o->run_at, o->why, o->note, now, err);
+        if (rc < 0)
+            goto fail;
+        out[i].result = rc;
+        freed |= rc == 0 && o->to != JOB_RETRY;
+    }
+    if (want > 0 && claim_many_locked(s, worker, now, want, claimed, nclaimed, next_due_ms, err) < 0)
+        goto fail;
+    if (store__commit(s, err) < 0)
+        goto released;
+    if (freed && *nclaimed == want)
+        store__lite_db_notify(s->db, -1); /* heads this batch freed that it did not take: other pools may */
+    return 0;
+fail:
+    store__rollback(s);
+released:
+    for (size_t k = 0; k < *nclaimed; k++)
+        job_free(claimed[k]);
+    *nclaimed = 0;
     return -1;
 }
 

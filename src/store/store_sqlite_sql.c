@@ -16,6 +16,7 @@
 #include "core/crypto.h"
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
+#include "store/store_payload.h"
 
 /* Claims name their index: without ANALYZE statistics the planner prefers jobs_state and sorts every queued row,
  * which turns each claim into a scan of the backlog. */
@@ -32,6 +33,12 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
+    /* Q_CLAIM_PICK + Q_CLAIM_SET for up to ?3 heads in one statement (store_finish_batch); each its own token
+     * (?2 random, + rid). */
+    [Q_CLAIM_MANY] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
+                     " lease_token = ?2 + rid, updated_at = ?1 WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim"
+                     " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
+                     " RETURNING " STORE_JOB_COLS,
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
                     " updated_at = ?4 WHERE rid = ?1",
     [Q_ATTEMPT_OPEN] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, outcome, worker)"
@@ -248,7 +255,7 @@ job_t *store__read_job(sqlite3_stmt *st)
     j->source = store__lite_col_dup(st, 16);
     j->correlation_id = store__lite_col_dup(st, 17);
     j->meta = store__lite_col_dup(st, 18);
-    j->payload = store__lite_col_dup(st, 19);
+    j->payload = store_payload_column(st, 19);
     store__lite_read_err(st, 20, &j->last_error);
     if (!j->kind || !j->ordering_key || !j->source || !j->payload) {
         job_free(j);

@@ -100,6 +100,93 @@ static void test_one_key_runs_one_job_oldest_event_first(void **state)
     job_free(again);
 }
 
+/* The worker pool's group commit: a batch claim takes heads only (one job per key), and the batch that finishes a
+ * key's job may claim that key's next one in the same transaction, oldest event first; an outcome whose lease was
+ * lost is reported, not written. */
+static void test_finish_batch_claims_heads_only_and_keeps_key_order(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jobs[5] = {mk("a3", "A", 3000, 3), mk("a1", "A", 1000, 3), mk("a2", "A", 2000, 3), mk("b1", "B", 1, 3),
+                         mk("c1", "C", 1, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 5, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[10];
+    size_t n = 0;
+    int64_t next_due = -1;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 10, got, &n, &next_due, &err), 0);
+    assert_int_equal(n, 3); /* A, B and C: one head each, A's a2 and a3 wait */
+    job_t *a = NULL, *b = NULL, *c = NULL;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(got[i]->state, JOB_RUNNING);
+        if (!strcmp(got[i]->ordering_key, "A"))
+            a = got[i];
+        else if (!strcmp(got[i]->ordering_key, "B"))
+            b = got[i];
+        else
+            c = got[i];
+    }
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_true(a->event_time == 1000);
+    assert_true(a->lease_token != b->lease_token && b->lease_token != c->lease_token);
+
+    /* A done, B with a token it does not hold (its lease was lost), C retried later: then claim again. */
+    job_t stale = *b;
+    stale.lease_token = b->lease_token + 1;
+    err_t why;
+    err_set(&why, ERR_TRANSIENT, "t", "flap");
+    store_outcome_t outs[3] = {{.job = a, .to = JOB_DONE}, {.job = &stale, .to = JOB_DONE},
+                               {.job = c, .to = JOB_RETRY, .run_at = now + 100000, .why = &why}};
+    job_t *more[10];
+    size_t m = 0;
+    assert_int_equal(store_finish_batch(f->s, outs, 3, now, "t", 10, more, &m, &next_due, &err), 0);
+    assert_int_equal(outs[0].result, 0);
+    assert_int_equal(outs[1].result, 1);
+    assert_int_equal(outs[2].result, 0);
+    assert_int_equal(m, 1); /* a2 only: B still runs (under its real token), C waits for its retry time */
+    assert_string_equal(more[0]->ordering_key, "A");
+    assert_true(more[0]->event_time == 2000);
+    assert_true(next_due == now + 100000);
+    job_t *j = NULL;
+    assert_int_equal(store_job_get(f->s, b->id, &j, &err), 1);
+    assert_int_equal(j->state, JOB_RUNNING);
+    job_free(j);
+    for (size_t i = 0; i < n; i++)
+        job_free(got[i]);
+    job_free(more[0]);
+}
+
+/* Large payloads are stored compressed on SQLite: they read back byte for byte, and SQL that looks into them
+ * (store_job_by_payload, for `synchub trace`) still finds them. */
+static void test_large_payload_reads_back_and_is_found_by_field(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    char *payload = malloc(8192);
+    assert_non_null(payload);
+    size_t len = (size_t)snprintf(payload, 8192, "{\"name\":\"#1001\",\"note\":\"");
+    while (len < 6000)
+        len += (size_t)snprintf(payload + len, 8192 - len, "line item %zu, ", len);
+    len += (size_t)snprintf(payload + len, 8192 - len, "\"}");
+    job_new_t jn = mk("big", "shopify:acme:order:1", 1, 3);
+    jn.kind = "shopify.order";
+    jn.payload = payload;
+    jn.payload_len = len;
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    job_t *j = NULL;
+    assert_int_equal(store_job_get(f->s, jn.id, &j, &err), 1);
+    assert_int_equal(strlen(j->payload), len);
+    assert_memory_equal(j->payload, payload, len);
+    job_free(j);
+    j = NULL;
+    assert_int_equal(store_job_by_payload(f->s, "shopify.order", "shopify:acme:", "name", "#1001", &j, &err), 1);
+    assert_string_equal(j->id, jn.id);
+    job_free(j);
+    free(payload);
+}
+
 static void test_late_older_event_becomes_head(void **state)
 {
     fx_t *f = *state;
@@ -601,6 +688,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enqueue_is_idempotent, setup, teardown),
         cmocka_unit_test(test_job_id_is_deterministic),
         cmocka_unit_test_setup_teardown(test_one_key_runs_one_job_oldest_event_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_claims_heads_only_and_keeps_key_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_transitions, setup, teardown),
