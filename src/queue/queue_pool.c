@@ -541,6 +541,28 @@ static void renew_leases(queue_pool_t *p, store_t *conn, int64_t now)
     }
 }
 
+/* Delete in batches of PRUNE_BATCH what prune (store_prune, store_effects_prune) finds older than before, until a
+ * batch comes back short or the pool stops; one log line for the total. */
+static void prune_batches(queue_pool_t *p, store_t *conn,
+                          int (*prune)(store_t *, int64_t, int, int *, err_t *), int64_t before,
+                          const char *failed_msg, const char *done_msg)
+{
+    int total = 0, n = 0;
+    err_t err;
+    do {
+        if (prune(conn, before, PRUNE_BATCH, &n, &err) < 0) {
+            log_kv(LOG_LVL_WARN, "queue", failed_msg, "error", err.message, NULL);
+            break;
+        }
+        total += n;
+    } while (n == PRUNE_BATCH && !atomic_load(&p->stopping));
+    if (total > 0) {
+        char nbuf[16];
+        snprintf(nbuf, sizeof(nbuf), "%d", total);
+        log_kv(LOG_LVL_INFO, "queue", done_msg, "count", nbuf, NULL);
+    }
+}
+
 static void *housekeeper_main(void *arg)
 {
     queue_pool_t *p = arg;
@@ -569,33 +591,11 @@ static void *housekeeper_main(void *arg)
         }
         if (now - last_prune >= PRUNE_EVERY_MS) {
             last_prune = now;
-            int total = 0, n = 0;
-            do {
-                if (store_prune(conn, now - p->cfg->retention_ms, PRUNE_BATCH, &n, &err) < 0) {
-                    log_kv(LOG_LVL_WARN, "queue", "prune failed", "error", err.message, NULL);
-                    break;
-                }
-                total += n;
-            } while (n == PRUNE_BATCH && !atomic_load(&p->stopping));
-            if (total > 0) {
-                char nbuf[16];
-                snprintf(nbuf, sizeof(nbuf), "%d", total);
-                log_kv(LOG_LVL_INFO, "queue", "pruned finished jobs past retention", "count", nbuf, NULL);
-            }
+            prune_batches(p, conn, store_prune, now - p->cfg->retention_ms, "prune failed",
+                          "pruned finished jobs past retention");
             /* Effects live as long as the jobs that explain them: the trace of an order shows both or neither. */
-            total = 0;
-            do {
-                if (store_effects_prune(conn, now - p->cfg->retention_ms, PRUNE_BATCH, &n, &err) < 0) {
-                    log_kv(LOG_LVL_WARN, "queue", "effect prune failed", "error", err.message, NULL);
-                    break;
-                }
-                total += n;
-            } while (n == PRUNE_BATCH && !atomic_load(&p->stopping));
-            if (total > 0) {
-                char nbuf[16];
-                snprintf(nbuf, sizeof(nbuf), "%d", total);
-                log_kv(LOG_LVL_INFO, "queue", "pruned effects past retention", "count", nbuf, NULL);
-            }
+            prune_batches(p, conn, store_effects_prune, now - p->cfg->retention_ms, "effect prune failed",
+                          "pruned effects past retention");
         }
         if (store_checkpoint(conn, &err) < 0)
             log_kv(LOG_LVL_WARN, "store", "checkpoint failed", "error", err.message, NULL);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "cfg_fixture.h"
 #include "core/buf.h"
 #include "core/cfg.h"
 #include "flows/flow_invoices.h"
@@ -73,14 +74,7 @@ static void test_transactions_convert_lower_cases_and_keeps_ids(void **state)
 
 static cfg_t *load(const char *text, buf_t *errors)
 {
-    char path[] = "/tmp/synchub-cash-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    cfg_t *c = cfg_load(path, errors);
-    unlink(path);
-    return c;
+    return cfg_fixture_load(text, errors, NULL);
 }
 
 static void test_invoice_on_accepts_three_words(void **state)

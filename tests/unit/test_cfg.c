@@ -11,30 +11,11 @@
 
 #include <cmocka.h>
 
+#include "cfg_fixture.h"
 #include "core/cfg.h"
 
-static char *write_tmp(const char *text)
-{
-    char *path = strdup("/tmp/synchub-cfg-XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    return path;
-}
-
-static cfg_t *load(const char *text, buf_t *errors, char **path_out)
-{
-    char *path = write_tmp(text);
-    cfg_t *c = cfg_load(path, errors);
-    if (path_out)
-        *path_out = path;
-    else {
-        unlink(path);
-        free(path);
-    }
-    return c;
-}
+#define write_tmp cfg_fixture_write
+#define load cfg_fixture_load
 
 static void test_cfg_defaults_and_values(void **state)
 {

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 
+#include "cfg_fixture.h"
 #include "core/clock.h"
 #include "net/httpc.h"
 #include "shopify/shopify.h"
@@ -419,14 +420,7 @@ static void test_shopify_idempotency_keys_and_versions(void **state)
 
 static cfg_t *load_cfg(const char *text, buf_t *errors)
 {
-    char path[] = "/tmp/synchub-shopify-cfg-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-    cfg_t *c = cfg_load(path, errors);
-    unlink(path);
-    return c;
+    return cfg_fixture_load(text, errors, NULL);
 }
 
 static void test_shopify_cfg_keys(void **state)

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "cfg_fixture.h"
 #include "shopify/shopify_webhooks.h"
 #include "flows/flow_catalog.h"
 #include "flows/flow_subscriptions.h"
@@ -61,17 +62,11 @@ static void test_plan_sorts_ok_missing_and_foreign(void **state)
 
 static cfg_t *load(const char *text)
 {
-    char path[] = "/tmp/synchub-subs-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
     buf_t errors = BUF_INIT;
-    cfg_t *c = cfg_load(path, &errors);
+    cfg_t *c = cfg_fixture_load(text, &errors, NULL);
     if (!c)
         fprintf(stderr, "%s", buf_str(&errors));
     buf_release(&errors);
-    unlink(path);
     return c;
 }
 
