@@ -1163,7 +1163,14 @@ static void print_ref(const cfg_ref_t *r, void *ud)
     if (p->section != r->section)
         buf_printf(p->out, "[%s]\n", r->section);
     p->section = r->section;
-    buf_printf(p->out, "  %-24s %-16s %s%s\n", r->key, r->def, r->help,
+    /* A default with a space is shown in quotes, so that where it ends is clear (the file takes it unquoted). */
+    char quoted[160];
+    const char *def = r->def;
+    if (strchr(def, ' ')) {
+        snprintf(quoted, sizeof(quoted), "\"%s\"", def);
+        def = quoted;
+    }
+    buf_printf(p->out, "  %-24s %-16s %s%s\n", r->key, def, r->help,
                r->secret ? " (also NAME_file = PATH, NAME_env = VAR)" : "");
 }
 

@@ -31,9 +31,9 @@ def config_reference():
         if m:
             section = m.group(1)
             continue
-        m = re.match(r"^  (\S+)\s+(\S+)\s", line)
+        m = re.match(r'^  (\S+)\s+("[^"]*"|\S+)\s', line)  # a default with a space is shown quoted
         assert m and section, f"unexpected help config line: {line!r}"
-        keys.append((section, m.group(1), m.group(2)))
+        keys.append((section, m.group(1), m.group(2).strip('"')))
     return keys
 
 

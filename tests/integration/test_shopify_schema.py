@@ -4,7 +4,8 @@ package, pinned by tests/schema/package-lock.json; scripts/install-deps runs npm
 
 The documents are taken as synchub builds them at run time: the real `synchub serve` runs its flows (fresh order
 fetch with further pages of lines and shipping lines, stock push, an outage and the circuit breaker's probe,
-fulfillment create and tracking update, order and inventory reconciliation, `synchub setup shopify`, `synchub check`) against the Shopify emulator pinned to each version, and the emulator's call log
+fulfillment create and tracking update, order to cash (the order's transactions), order and inventory
+reconciliation, `synchub setup shopify`, `synchub check`) against the Shopify emulator pinned to each version, and the emulator's call log
 gives the exact query and variables of every request. Every operation named in src/ must be among them, so a new
 document cannot escape the check. It does not judge what the documents do; the flows' own tests do.
 Without node or tests/schema/node_modules the test skips, except under CI=true, where that is a failure.
@@ -88,12 +89,16 @@ def run_flows(make_synchub, odoo, shopify, version):
             protocol="auto")
     hub.set(f"shop {SHOP}", shipping_product="SHIP-STD", admin_token=shopify_sim.DEFAULT_TOKEN,
             admin_url=shopify.url, api_version=version, locations=f"WH/Stock={MAIN}", inventory_interval="300ms",
-            inventory_lookback="5s", fulfillment_interval="1s", reconcile_interval="0")
+            inventory_lookback="5s", fulfillment_interval="1s", reconcile_interval="0",
+            invoice_on="paid", payment_journals="*=BNK1")
     for kind in ("shopify.order", "fulfillment.push", "fulfillment.poll", "stock.poll", "stock.sku"):
         hub.set(f"kind {kind}", max_attempts=10, backoff_base="200ms", backoff_cap="1s")
     hub.write_config()
     # the address import as the flows' own tests run it, whatever the integration user's groups
     odoo.set_group("sync", "account_readonly")
+    # order to cash: the paid order is invoiced and its transactions (read from the Admin API) become payments
+    odoo.set_group("sync", odoo_sim.INVOICING_GROUP)
+    odoo_exec(odoo, "res.partner", "write", [5], {"email": "sync@example.com"})  # the sync user's partner (18 needs one)
     hub.start()
     # stock: the first poll pushes the tee (Odoo 40, Shopify 37)
     wait_until(lambda: shopify.quantity("ACME-TEE-BLK-M", MAIN) == 40, timeout=30, msg="stock pushed")
