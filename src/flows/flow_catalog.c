@@ -17,10 +17,14 @@
 
 #define KIND_ORDER "shopify.order"
 
-/* The topics of the order flow (odoo/odoo_orders.c reads orders/cancelled as a cancellation, every other one as
- * the order's current state). */
+/* The topics of the order flow (flows/flow_orders.c reads orders/cancelled as a cancellation, every other one as
+ * the order's current state) and, when order to cash runs, refunds/create (ingest_shopify.c makes it an order job
+ * of the refund's order_id, which books the order's refunds). Both lists: the order flow's topics first. */
 static const char *const order_topics[] = {"ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED",
                                            NULL};
+static const char *const order_cash_topics[] = {"ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID",
+                                                "ORDERS_CANCELLED", "REFUNDS_CREATE", NULL};
+#define CASH_TOPICS (order_cash_topics + 4)   /* REFUNDS_CREATE: the order-to-cash flow's own */
 static const char *const no_topics[] = {NULL};
 
 typedef enum { PER_SHOP, PER_SOURCE } flow_scope_t;
@@ -34,49 +38,85 @@ typedef struct flow_def {
     const char *odoo_reads, *odoo_writes;
     const char *shopify_reads, *shopify_writes;
     const char *data_classes;
-    const char *rules;              /* the config keys that transform what it carries */
 } flow_def_t;
 
+/* Each entry lists what the flow's code reads and writes (fields of a search's domain count as read); keep it with
+ * the code: flow_orders.c and flow_money.c (orders), flow_invoices.c and shopify_cash.c (order-to-cash),
+ * flow_reconcile.c, flow_stock.c, flow_fulfillment.c, flow_shipments.c. */
 static const flow_def_t flows[] = {
     {"orders", "Shopify orders -> Odoo sale orders and customers", PER_SHOP, "shopify", "odoo",
      {KIND_ORDER, SYNC_KIND_SUBSCRIPTIONS},
-     "sale.order: id, state, partner_id, partner_shipping_id, order_line; product.product: id, default_code; "
-     "res.partner: id, email, parent_id, type, name, company_id; ir.model.data: module, name, res_id; "
-     "res.company: id, currency_id",
-     "res.partner: name, email, phone, street, street2, city, zip, country_id, state_id, type, parent_id; "
-     "sale.order: client_order_ref, origin, date_order, partner_id, partner_shipping_id, state (action_confirm, "
-     "action_cancel), chatter (message_post); sale.order.line: product_id, name, product_uom_qty, price_unit, "
-     "discount; ir.model.data: __synchub__ external ids",
+     "ir.model.data: module, name, res_id (check_object_reference); "
+     "res.partner: id, email, parent_id, company_id; product.product: id, default_code, company_id; "
+     "res.company: id, currency_id, tax_calculation_rounding_method (`synchub check`); "
+     "product.pricelist: id, name; "
+     "account.tax: id, name, amount, amount_type, price_include, type_tax_use, company_id; "
+     "sale.order: state, amount_untaxed, amount_tax, amount_total, user_id; "
+     "sale.order.line: order_id, name, price_total, price_tax, sequence; mail.message: model, res_id, body; "
+     "mail.activity: res_model, res_id, note",
+     "res.partner: name, email, phone, company_id, type, street, street2, city, zip, country_id, parent_id; "
+     "sale.order: client_order_ref, origin, date_order, partner_id, partner_shipping_id, pricelist_id, order_line, "
+     "state (action_confirm, action_cancel), chatter (message_post), activity for a risky order's salesperson "
+     "(activity_schedule: summary, note, user_id); "
+     "sale.order.line: product_id, name, product_uom_qty, price_unit, discount, tax_id (18) / tax_ids (19); "
+     "ir.model.data: __synchub__ external ids (load)",
      "Order (webhook body; fetched fresh through the Admin API when admin_token is set), Customer, "
-     "MailingAddress, LineItem, ShippingLine",
-     NULL, "customer personal data, financial, operational",
-     "sku_map, confirm_on, shipping_product, protected_fields, company"},
+     "MailingAddress, LineItem (sku, isGiftCard, prices, currentQuantity), TaxLine (title, rate, price), "
+     "DiscountAllocation, Duty, ShippingLine, Order.risk (hold_risk)",
+     NULL, "customer personal data, financial, operational"},
+    {"order-to-cash", "Shopify payments and refunds -> Odoo invoices, payments, credit notes and returns", PER_SHOP,
+     "shopify", "odoo", {KIND_ORDER},
+     "sale.order: invoice_ids, amount_total; "
+     "sale.order.line: order_id, product_id, product_uom_qty, qty_delivered; "
+     "account.move: id, name, state, move_type, amount_total, payment_state, payment_reference, journal_id, "
+     "reversed_entry_id, ref; account.move.line: move_id, display_type, product_id, quantity, price_unit; "
+     "account.journal: id, code, type; account.payment: id, name, memo; product.product: default_code; "
+     "stock.picking: id, name, state, origin, sale_id, picking_type_code, return_id; "
+     "stock.return.picking.line: wizard_id, product_id",
+     "sale.advance.payment.inv: advance_payment_method (create, create_invoices: the customer invoice); "
+     "account.move: payment_reference, state (action_post), invoice_line_ids of a credit note (quantity, "
+     "price_unit, removed lines); "
+     "account.payment.register: journal_id, amount, communication, payment_date (create, action_create_payments: "
+     "the payments); "
+     "account.move.reversal: reason, journal_id (create, refund_moves: the credit notes); "
+     "stock.return.picking: picking_id, product_return_moves (create, write, action_create_returns: the returns); "
+     "stock.picking: origin, state (button_validate); sale.order.line: product_uom_qty",
+     "Order (financial_status, fulfillment_status, payment_gateway_names, currency, line_items current_quantity), "
+     "OrderTransaction (id, kind, status, gateway, amount, processedAt, parentTransaction), "
+     "Refund (refundLineItems: quantity, restockType, lineItem sku, subtotal, tax; refundShippingLines; "
+     "transactions)",
+     NULL, "financial, operational"},
     {"reconcile-orders", "Shopify orders webhooks missed -> order jobs", PER_SHOP, "shopify", "synchub",
      {SYNC_KIND_RECONCILE_ORDERS},
-     NULL, NULL, "Order (id, name, updatedAt)", NULL, "operational", "reconcile_window"},
+     NULL, NULL, "Order (id, name, updatedAt)", NULL, "operational"},
     {"stock", "Odoo stock -> Shopify available quantities", PER_SHOP, "odoo", "shopify",
      {SYNC_KIND_STOCK_POLL, SYNC_KIND_STOCK_SKU},
      "stock.quant: product_id, location_id, quantity, reserved_quantity, write_date; "
      "stock.location: id, complete_name, child_of; product.product: id, default_code",
      NULL, "Location, InventoryItem (sku), InventoryLevel (available)",
-     "InventoryLevel available (inventorySetQuantities)", "operational",
-     "locations, sku_map, inventory_skip, inventory_batch"},
+     "InventoryLevel available (inventorySetQuantities)", "operational"},
     {"fulfillments", "Odoo done deliveries -> Shopify fulfillments with tracking", PER_SHOP, "odoo", "shopify",
      {SYNC_KIND_FULFILL_POLL, SYNC_KIND_FULFILL},
      "stock.picking: name, state, picking_type_code, sale_id, carrier_id, carrier_tracking_ref, "
-     "carrier_tracking_url, move_ids, date_done, write_date; stock.move: product_id, quantity; "
-     "product.product: default_code; sale.order: client_order_ref, origin",
+     "carrier_tracking_url, move_ids, date_done, write_date; stock.move: product_id, quantity, state; "
+     "product.product: default_code; sale.order: name, client_order_ref, origin",
      NULL, "Order, FulfillmentOrder, FulfillmentOrderLineItem (sku)",
      "Fulfillment (fulfillmentCreate, fulfillmentTrackingInfoUpdate: tracking number and URL)",
-     "operational", "sku_map"},
+     "operational"},
     {"shipment-events", "Logistics partner shipment events -> Odoo deliveries", PER_SOURCE, "partner", "odoo",
      {INGEST_SHIPMENT_KIND},
-     "stock.picking: id, name, origin, state, carrier_tracking_ref; res.users: id, login; ir.model: id, model",
-     "stock.picking: carrier_tracking_ref, chatter (message_post); mail.activity: To Do for an exception "
-     "(res_model, res_id, user_id, summary, note)",
-     NULL, NULL, "operational",
-     "format, map.*, status_map, responsible"},
+     "stock.picking: id, name, origin, state, picking_type_code, carrier_tracking_ref, sale_id; "
+     "sale.order: client_order_ref; res.users: id, login; mail.message: model, res_id, body; "
+     "mail.activity: res_model, res_id, note",
+     "stock.picking: carrier_tracking_ref, chatter (message_post), activity for an exception (activity_schedule: "
+     "To Do for the responsible user: summary, note, date_deadline, user_id)",
+     NULL, NULL, "operational"},
 };
+
+static bool cash_on(const cfg_shop_t *s)
+{
+    return s->invoice_on && strcmp(s->invoice_on, "never") != 0;
+}
 
 /* ---- small builders ------------------------------------------------------------------------------------------ */
 
@@ -232,6 +272,8 @@ static const char *shop_disabled(const cfg_t *cfg, const cfg_shop_t *s, const fl
         return "no [odoo] section";
     if (!strcmp(f->id, "orders"))
         return NULL;
+    if (!strcmp(f->id, "order-to-cash"))
+        return cash_on(s) ? NULL : "invoice_on = never";
     if (!sync_enabled(cfg, s, f->kinds[0]))
         return !s->admin_token.value ? "no admin_token" : "no locations";
     int64_t every = !strcmp(f->id, "stock") ? s->inventory_interval_ms
@@ -258,19 +300,24 @@ static void shop_flow(const cfg_t *cfg, const cfg_shop_t *s, const flow_def_t *f
     json_object_set_new(o, "shop", json_string(s->domain));
     json_t *trig = json_object_get(o, "trigger"), *eps = json_object_get(o, "endpoints"),
            *rules = json_object_get(o, "rules");
-    if (!strcmp(f->id, "orders")) {
+    if (!strcmp(f->id, "orders") || !strcmp(f->id, "order-to-cash")) {
+        bool orders = !strcmp(f->id, "orders");
         json_t *topics = json_array();
         char h[64];
-        for (const char *const *t = order_topics; *t; t++) {
+        for (const char *const *t = orders ? order_topics : CASH_TOPICS; *t; t++) {
             sync_catalog_topic_header(*t, h, sizeof(h));
             json_array_append_new(topics, json_string(h));
         }
         json_array_append_new(trig, json_pack("{s:s, s:o, s:s}", "type", "webhook", "topics", topics, "path",
                                               "/webhooks/shopify"));
-        if (s->public_url && s->admin_token.value && s->subscriptions_interval_ms)
+        if (orders && s->public_url && s->admin_token.value && s->subscriptions_interval_ms)
             json_array_append_new(trig, json_pack("{s:s, s:s, s:o}", "type", "schedule", "what",
                                                   "subscription check (re-creates removed ones, reconciles the gap)",
                                                   "every", duration(s->subscriptions_interval_ms)));
+        if (!orders)
+            json_array_append_new(trig, json_pack("{s:s, s:s}", "type", "after", "what",
+                                                  "the orders flow's shopify.order job: once the sale order is "
+                                                  "confirmed, and when an invoiced order is cancelled"));
         listen_url(cfg, "/webhooks/shopify", u, sizeof(u));
         endpoint(eps, "inbound", "shopify", u);
         if (s->public_url) {
@@ -281,14 +328,31 @@ static void shop_flow(const cfg_t *cfg, const cfg_shop_t *s, const flow_def_t *f
         if (s->admin_token.value)
             shopify_endpoint(s, eps);
         odoo_endpoint(cfg, eps);
-        rule(rules, section, "sku_map", s->sku_map);
-        rule(rules, section, "confirm_on", s->confirm_on);
-        rule(rules, section, "shipping_product", s->shipping_product);
-        rule(rules, "odoo", "protected_fields", cfg->odoo.protected_fields);
-        if (cfg->odoo.company) {
-            char c[32];
-            snprintf(c, sizeof(c), "%lld", (long long)cfg->odoo.company);
-            rule(rules, "odoo", "company", c);
+        if (orders) {
+            rule(rules, section, "sku_map", s->sku_map);
+            rule(rules, section, "confirm_on", s->confirm_on);
+            rule(rules, section, "shipping_product", s->shipping_product);
+            rule(rules, section, "gift_card_product", s->gift_card_product);
+            rule(rules, section, "tip_product", s->tip_product);
+            rule(rules, section, "duty_product", s->duty_product);
+            rule(rules, section, "tax_map", s->tax_map);
+            rule(rules, section, "pricelists", s->pricelists);
+            rule(rules, section, "amount_tolerance", s->amount_tolerance);
+            rule(rules, section, "hold_risk", s->hold_risk);
+            char d[32];
+            snprintf(d, sizeof(d), "%lld", (long long)cfg->odoo.discount_digits);
+            rule(rules, "odoo", "discount_digits", d);
+            rule(rules, "odoo", "protected_fields", cfg->odoo.protected_fields);
+            if (cfg->odoo.company) {
+                char c[32];
+                snprintf(c, sizeof(c), "%lld", (long long)cfg->odoo.company);
+                rule(rules, "odoo", "company", c);
+            }
+            rule(rules, "odoo", "note_sender", cfg->odoo.note_sender);
+        } else {
+            rule(rules, section, "invoice_on", s->invoice_on);
+            rule(rules, section, "payment_journals", s->payment_journals);
+            rule(rules, section, "shipping_product", s->shipping_product);  /* a credit note's shipping line */
         }
     } else {
         int64_t every = !strcmp(f->id, "stock") ? s->inventory_interval_ms
@@ -351,6 +415,7 @@ static void source_flow(const cfg_t *cfg, const cfg_source_t *src, const flow_de
     }
     rule(rules, section, "status_map", src->status_map);
     rule(rules, section, "responsible", src->responsible);
+    rule(rules, "odoo", "note_sender", cfg->odoo.note_sender);
     retry_policies(cfg, f, json_object_get(o, "retry"));
     owner(cfg, f, section, src->owner, o);
     const char *why = cfg->odoo.configured ? NULL : "no [odoo] section";
@@ -399,8 +464,10 @@ json_t *sync_catalog(const cfg_t *cfg)
 
 const char *const *sync_catalog_topics(const cfg_t *cfg, const cfg_shop_t *shop)
 {
-    (void)shop;   /* every shop runs the order flow once [odoo] is configured */
-    return cfg->odoo.configured ? order_topics : no_topics;
+    /* every shop runs the order flow once [odoo] is configured; order to cash adds its refunds/create */
+    if (!cfg->odoo.configured)
+        return no_topics;
+    return cash_on(shop) ? order_cash_topics : order_topics;
 }
 
 void sync_catalog_topic_header(const char *topic, char *out, size_t n)

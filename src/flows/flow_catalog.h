@@ -16,7 +16,7 @@
 
 /* The catalog as JSON (new reference; NULL on allocation failure):
  * {"config": PATH, "flows": [{"id", "title", "shop" | "source", "source", "target", "enabled", "disabled_because",
- *   "trigger": {"type": webhook|poll|schedule|csv, …}[], "endpoints": [{"direction", "system", "url"}],
+ *   "trigger": {"type": webhook|poll|schedule|csv|after, …}[], "endpoints": [{"direction", "system", "url"}],
  *   "odoo": {"reads": {MODEL: [FIELD]}, "writes": {MODEL: [FIELD]}}, "shopify": {"reads": [OBJ], "writes": [OBJ]},
  *   "data_classes": [...], "rules": [{"name", "value", "section"}], "retry": [{"kind", "priority",
  *   "max_attempts", "backoff_base", "backoff_cap", "lease", "configured"}], "owner": NAME | null,
@@ -24,7 +24,8 @@
 json_t *sync_catalog(const cfg_t *cfg);
 
 /* The Shopify webhook topics the shop's flows need, in the Admin API's enum spelling (ORDERS_CREATE, …); NULL-
- * terminated, static. Empty when no flow of the shop is fed by webhooks ([odoo] not configured). */
+ * terminated, static: the orders flow's orders topics, and refunds/create when the shop's order to cash runs (invoice_on
+ * is not never). Empty when no flow of the shop is fed by webhooks ([odoo] not configured). */
 const char *const *sync_catalog_topics(const cfg_t *cfg, const cfg_shop_t *shop);
 
 /* "orders/create" for ORDERS_CREATE (the X-Shopify-Topic spelling) into out. */

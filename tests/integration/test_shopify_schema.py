@@ -3,9 +3,9 @@ API schema of each API version synchub supports (tests/schema: @shopify/dev-mcp'
 package, pinned by tests/schema/package-lock.json; scripts/install-deps runs npm ci there).
 
 The documents are taken as synchub builds them at run time: the real `synchub serve` runs its flows (fresh order
-fetch with further pages of lines and shipping lines, stock push, an outage and the circuit breaker's probe,
-fulfillment create and tracking update, order to cash (the order's transactions), order and inventory
-reconciliation, `synchub setup shopify`, `synchub check`) against the Shopify emulator pinned to each version, and the emulator's call log
+fetch with further pages of lines and shipping lines, its risk and transactions, stock push, an outage and the
+circuit breaker's probe, fulfillment create and tracking update, order to cash, order and inventory reconciliation,
+`synchub setup shopify`, `synchub check`) against the Shopify emulator pinned to each version, and the emulator's call log
 gives the exact query and variables of every request. Every operation named in src/ must be among them, so a new
 document cannot escape the check. It does not judge what the documents do; the flows' own tests do.
 Without node or tests/schema/node_modules the test skips, except under CI=true, where that is a failure.
@@ -138,10 +138,14 @@ def run_flows(make_synchub, odoo, shopify, version):
     hub.wait_state(body["job"], ["done", "dead"], timeout=60)
     hub.stop()
     # the shop's webhook subscriptions: `setup shopify` lists them and creates the missing ones
-    hub.set(f"shop {SHOP}", public_url=f"http://127.0.0.1:{hub.port}/")
+    # with order to cash on, refunds/create too
+    hub.set(f"shop {SHOP}", public_url=f"http://127.0.0.1:{hub.port}/", invoice_on="paid")
     hub.write_config()
     hub.cli("setup", "shopify")
-    # the preflight's Shopify probes (token, scopes, mapped locations, subscriptions)
+    # the preflight's Shopify probes (token, scopes, mapped locations, subscriptions); order to cash off again, as
+    # its Odoo rows need groups the integration user has not here (refunds/create is then a foreign subscription)
+    hub.set(f"shop {SHOP}", invoice_on="never")
+    hub.write_config()
     hub.cli("check")  # everything in place in the emulators: exit 0
     # reconciliation (the CLI); what it finds is the flows' tests' business, only its documents count here
     hub.cli("reconcile", "orders", "--since", "3650d", "--dry-run", "--json")
@@ -166,6 +170,8 @@ def test_every_graphql_document_is_valid_in_shopifys_schema(make_synchub, odoo_e
         documents.append({"label": operation_name(call["query"]) or call["query"][:60], "query": call["query"],
                           "variables": call.get("variables"), "versions": [version]})
     sent = {d["label"] for d in documents}
+    topics = {(d["variables"] or {}).get("topic") for d in documents}
+    assert {"ORDERS_CREATE", "REFUNDS_CREATE"} <= topics, f"webhookSubscriptionCreate topics sent: {topics}"
     missing = source_operations() - sent
     assert not missing, f"operations in src/ that the flows did not send at {version}: {sorted(missing)}"
     out = validate(documents)

@@ -79,6 +79,33 @@ def test_subscriptions_deliver_to_serve(make_synchub, odoo_emulator, shopify):
     assert str(order["id"]) in json.dumps(hub.jobs())
 
 
+def test_order_to_cash_adds_refunds_create_and_its_webhooks_arrive(make_synchub, odoo_emulator, shopify):
+    """invoice_on switches order to cash on: refunds/create is then a needed topic (the refund's order job books it);
+    setup subscribes it and a refund made in Shopify arrives as an order job of its order."""
+    hub = setup_hub(make_synchub, odoo_emulator, shopify, invoice_on="paid")
+    dry = hub.cli("setup", "shopify", "--dry-run").stdout
+    assert sorted(re.findall(r"would add\s+(\S+)", dry)) == sorted(TOPICS + ["REFUNDS_CREATE"])
+    hub.cli("setup", "shopify")
+    uri = f"http://127.0.0.1:{hub.port}/webhooks/shopify"
+    assert subs(shopify) == sorted((t, uri) for t in TOPICS + ["REFUNDS_CREATE"])
+    hub.start(new_port=False)
+    order = shopify.create_order(financial_status="paid", lines=[{"sku": "ACME-TEE-BLK-M", "quantity": 2,
+                                                                   "price": "25.00"}])
+    shopify.create_refund(order["id"], lines=[{"sku": "ACME-TEE-BLK-M", "quantity": 1, "restock_type": "no_restock"}])
+    assert shopify.wait_webhooks(10)
+    got = [d for d in shopify.webhooks() if d.get("source") == "subscription" and d["topic"] == "refunds/create"]
+    assert got and all(d["ok"] for d in got), got
+    stored = re.compile(r'msg="webhook stored" .*kind=shopify\.order .*topic=refunds/create')
+    wait_until(lambda: stored.search(hub.log_text()), msg="the refund's webhook stored as an order job")
+    # Switched off again (invoice_on = never): refunds/create is no longer needed, so it is foreign.
+    hub.stop()
+    hub.set(f"shop {SHOP}", invoice_on="never")
+    hub.write_config()
+    doc = hub.cli_json("setup", "shopify", "--json")
+    (shop,) = doc["shops"]
+    assert sorted(shop["ok"]) == sorted(TOPICS) and [f["topic"] for f in shop["foreign"]] == ["REFUNDS_CREATE"]
+
+
 def test_setup_skips_or_fails_a_shop_it_cannot_set_up(make_synchub, odoo_emulator, shopify):
     hub = setup_hub(make_synchub, odoo_emulator, shopify, public_url=None)
     r = hub.cli("setup", "shopify", expect_rc=1)

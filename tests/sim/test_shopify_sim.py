@@ -882,6 +882,23 @@ def test_admin_api_subscriptions_create_list_delete(sim, receiver):
     assert "errors" in old and "uri" in json.dumps(old["errors"])
 
 
+def test_an_admin_api_refunds_create_subscription_gets_the_refund(sim, receiver):
+    """Order to cash subscribes REFUNDS_CREATE: the emulator accepts the topic and delivers refunds/create (then the
+    orders/updated of the same refund goes to orders subscribers only)."""
+    r = receiver()
+    made = data(gql(sim, SUB_CREATE, {"topic": "REFUNDS_CREATE", "uri": r.url}))["webhookSubscriptionCreate"]
+    assert made["userErrors"] == [] and made["webhookSubscription"]["topic"] == "REFUNDS_CREATE"
+    order = sim.create_order(financial_status="paid", lines=[{"sku": "ACME-TEE-BLK-M", "quantity": 2,
+                                                               "price": "25.00"}])
+    refund = sim.create_refund(order["id"], lines=[{"sku": "ACME-TEE-BLK-M", "quantity": 1,
+                                                     "restock_type": "no_restock"}])
+    assert sim.wait_webhooks(5)
+    (h, raw), = r.received
+    assert h["x-shopify-topic"] == "refunds/create"
+    body = json.loads(raw)
+    assert body["id"] == refund["id"] and body["order_id"] == order["id"]
+
+
 def test_eight_failed_deliveries_in_a_row_remove_an_admin_api_subscription(sim, receiver):
     # Seven failures, then a success: the count starts again.
     r = receiver(statuses=[500] * 7 + [200] + [503] * 8)

@@ -108,6 +108,20 @@ static void test_address_topics_and_keys(void **state)
     assert_string_equal(h, "inventory_levels/update");
     cfg_free(c);
 
+    /* Order to cash on (invoice_on): refunds/create is needed too, after the order topics. */
+    c = load("[odoo]\nurl = http://o\ndatabase = d\nusername = u\napi_key = k\n"
+             "[shop a.myshopify.com]\nwebhook_secret = s\nadmin_token = t\npublic_url = http://127.0.0.1:1\n"
+             "invoice_on = fulfilled\n");
+    assert_non_null(c);
+    t = sync_catalog_topics(c, &c->shops[0]);
+    for (n = 0; t[n]; n++)
+        ;
+    assert_int_equal(n, 5);
+    assert_string_equal(t[4], "REFUNDS_CREATE");
+    sync_catalog_topic_header(t[4], h, sizeof(h));
+    assert_string_equal(h, "refunds/create");
+    cfg_free(c);
+
     buf_t errors = BUF_INIT;
     char path[] = "/tmp/synchub-subs-XXXXXX";
     int fd = mkstemp(path);
