@@ -59,6 +59,20 @@ static void on_foreign(const shopify_sub_t *sub, bool needed, void *ud)
                                                                 sub->topic, "uri", sub->uri, "topic_needed", needed));
 }
 
+/* After a refused create: is a subscription of this topic to this address there now? */
+static bool created_meanwhile(shopify_t *sh, const char *topic, const char *uri)
+{
+    shopify_subs_t have;
+    err_t e;
+    if (shopify_subs_list(sh, &have, &e) < 0)
+        return false;
+    bool found = false;
+    for (size_t i = 0; i < have.n && !found; i++)
+        found = !strcmp(have.items[i].topic, topic) && !strcmp(have.items[i].uri, uri);
+    shopify_subs_free(&have);
+    return found;
+}
+
 int sync_subscriptions_check(const cfg_t *cfg, const cfg_shop_t *shop, shopify_t *sh, bool create, json_t **result,
                              err_t *err)
 {
@@ -85,7 +99,14 @@ int sync_subscriptions_check(const cfg_t *cfg, const cfg_shop_t *shop, shopify_t
         }
         char *id = NULL;
         err_t e;
-        if (shopify_sub_create(sh, json_string_value(t), uri, &id, &e) < 0)
+        int rc = shopify_sub_create(sh, json_string_value(t), uri, &id, &e);
+        if (rc < 0 && e.cls != ERR_TRANSIENT && created_meanwhile(sh, json_string_value(t), uri)) {
+            /* another synchub (the scheduler, a second `setup`) made it between our list and our create: Shopify
+             * answers "Address for this topic has already been taken", and the subscription is in place */
+            json_array_append(p.ok, t);
+            continue;
+        }
+        if (rc < 0)
             json_array_append_new(failed, json_pack("{s:O, s:s, s:s, s:s, s:s}", "topic", t, "class",
                                                     err_class_name(e.cls), "code", e.code, "error", e.message,
                                                     "hint", e.hint));

@@ -198,3 +198,29 @@ def test_orders_missed_while_deliveries_failed_are_reconciled_after_the_recreati
     wait_until(reconciled, timeout=30, msg="an order job for every order made in the gap")
     notes = [h["note"] or "" for j in done() for h in hub.show(j["id"])["history"]]
     assert any("re-created" in n and "reconciled" in n for n in notes), notes
+
+
+def test_setup_takes_a_subscription_made_meanwhile_as_in_place(make_synchub, odoo_emulator, shopify):
+    """Between setup's list and its create, another synchub (the scheduler, a second `setup`) subscribes the same
+    topic: Shopify refuses the create ("Address for this topic has already been taken"). Setup looks again, finds
+    the subscription in place, and succeeds with one subscription per topic."""
+    import threading
+    hub = setup_hub(make_synchub, odoo_emulator, shopify)
+    uri = f"http://127.0.0.1:{hub.port}/webhooks/shopify"
+    # synchub's first create waits 3 s in the emulator; the other synchub's create (another operation) does not
+    shopify.set_fault("slow", count=1, match={"operation": "WebhookSubscriptionCreate"}, delay_ms=3000)
+
+    def other_synchub():
+        wait_until(lambda: any((c.get("query") or "").lstrip().startswith("query WebhookSubscriptions")
+                               for c in shopify.calls()), timeout=30, msg="setup listed the subscriptions")
+        shopify.graphql(SUB_CREATE, {"topic": "ORDERS_CREATE", "uri": uri})
+
+    racer = threading.Thread(target=other_synchub)
+    racer.start()
+    doc = hub.cli_json("setup", "shopify", "--json")
+    racer.join()
+    (shop,) = doc["shops"]
+    assert doc["ok"] and shop["failed"] == [], doc
+    assert "ORDERS_CREATE" in shop["ok"] and sorted(shop["ok"] + [c["topic"] for c in shop["created"]]) == \
+        sorted(TOPICS), doc
+    assert subs(shopify) == sorted((t, uri) for t in TOPICS)
