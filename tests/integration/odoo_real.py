@@ -85,3 +85,40 @@ def ref(odoo, xmlid):
 
 def version_of(odoo):
     return odoo.version
+
+
+@pytest.fixture
+def odoo(request):
+    """The Odoo under test: a real one when SYNCHUB_TEST_ODOO_URL is set, else the Odoo 18 emulator (a test module
+    uses it by importing it: `from odoo_real import odoo`)."""
+    return RealOdoo() if REAL_ODOO else request.getfixturevalue("odoo_emulator")
+
+
+def ensure_stock(odoo, code, qty):
+    """At least qty of product `code` free in the warehouse's stock location, by an inventory count as Odoo's admin
+    (stock.quant in inventory mode, then Apply), as a person in Inventory > Physical Inventory would. Earlier runs'
+    orders on a real Odoo reserve what they find, and Odoo 19 hands new stock to waiting deliveries at once: the
+    count adds 500 more than asked."""
+    (prod,) = odoo.records("product.product", [["default_code", "=", code]], ["id"])
+    stock = odoo.records("stock.warehouse", [], ["lot_stock_id"], limit=1)[0]["lot_stock_id"][0]
+    quants = odoo.records("stock.quant", [["product_id", "=", prod["id"]], ["location_id", "=", stock]],
+                          ["quantity", "reserved_quantity"])
+    on_hand = sum(q["quantity"] for q in quants)
+    if on_hand - sum(q["reserved_quantity"] for q in quants) >= qty:
+        return
+    qid = odoo.exec("stock.quant", "create", [{"product_id": prod["id"], "location_id": stock,
+                                               "inventory_quantity": on_hand + qty + 500}],
+                    {"context": {"inventory_mode": True}})
+    odoo.exec("stock.quant", "action_apply_inventory", [[qid[0] if isinstance(qid, list) else qid]])
+
+
+def validate_delivery(odoo, picking_id):
+    """Validate a delivery as Odoo's admin (reserve what is there, then Validate), answering the questions a real
+    Odoo asks on the way: no backorder (skip_backorder + picking_ids_not_to_backorder) and no text message to the
+    customer (skip_sms; stock_sms asks once when the partner has a phone). Fails if it did not end done."""
+    odoo.exec("stock.picking", "action_assign", [[picking_id]])
+    answer = odoo.exec("stock.picking", "button_validate", [[picking_id]],
+                       {"context": {"skip_backorder": True, "skip_sms": True,
+                                    "picking_ids_not_to_backorder": [picking_id]}})
+    state = odoo.records("stock.picking", [["id", "=", picking_id]], ["state"])[0]["state"]
+    assert state == "done", f"the delivery {picking_id} did not validate ({state}); Odoo answered {answer!r}"
