@@ -8,6 +8,8 @@ them are marked needs_sim. Not a client of synchub's: synchub itself talks to Od
 import json
 import os
 import random
+import secrets
+import sys
 import urllib.request
 
 import pytest
@@ -122,3 +124,58 @@ def validate_delivery(odoo, picking_id):
                                     "picking_ids_not_to_backorder": [picking_id]}})
     state = odoo.records("stock.picking", [["id", "=", picking_id]], ["state"])[0]["state"]
     assert state == "done", f"the delivery {picking_id} did not validate ({state}); Odoo answered {answer!r}"
+
+
+@pytest.fixture
+def shopify(request):
+    """The Shopify emulator with its seed orders (#1042-#1044) under conftest.SHOP, or, on a real Odoo, under a shop
+    domain of this test's: a real Odoo keeps earlier runs' orders, and synchub's external IDs and origins are per
+    shop, so each test imports its own #1042 (a module takes it by `from odoo_real import shopify`; use_shop puts
+    the installation's default shop section under that domain)."""
+    from conftest import REPO, SHOP
+    sys.path.insert(0, str(REPO / "tests" / "sim"))
+    import shopify_sim
+    shop = f"acme-rt-{secrets.token_hex(4)}.myshopify.com" if REAL_ODOO else SHOP
+    sim = shopify_sim.ShopifySim(port=0, orders=True, shop=shop)
+    sim.start()
+    request.addfinalizer(sim.stop)
+    return sim
+
+
+def use_shop(hub, shopify):
+    """The default config's shop section (its webhook secret) under the shop domain of `shopify`."""
+    from conftest import SHOP
+    if shopify.shop != SHOP:
+        hub.sections[f"shop {shopify.shop}"] = hub.sections.pop(f"shop {SHOP}")
+    return hub
+
+
+def set_stock(odoo, changes, create_products=False, location=None):
+    """Absolute on-hand quantities, each an inventory count as Odoo's admin (stock.quant in inventory mode, then
+    Apply). changes: [{default_code, quantity, location_id (default: location, else WH/Stock)}]; create_products
+    makes a storable product for a code no product has. The emulator does the same through its test API in one
+    transaction; a real Odoo gets it in batches (a product code several products carry: the first one)."""
+    if not isinstance(odoo, RealOdoo):
+        return odoo.set_stock([dict({"location_id": location} if location else {}, **c) for c in changes],
+                              create_products=create_products)
+    if location is None:
+        location = odoo.records("stock.warehouse", [], ["lot_stock_id"], limit=1)[0]["lot_stock_id"][0]
+    codes = sorted({c["default_code"] for c in changes})
+    ids = {}
+    for i in range(0, len(codes), 1000):
+        for p in odoo.records("product.product", [["default_code", "in", codes[i:i + 1000]]], ["default_code"],
+                              order="id asc"):
+            ids.setdefault(p["default_code"], p["id"])
+    missing = [c for c in codes if c not in ids]
+    if missing and not create_products:
+        pytest.fail(f"no product with the Internal Reference {missing[:5]} in Odoo")
+    for i in range(0, len(missing), 500):
+        chunk = missing[i:i + 500]
+        made = odoo.exec("product.product", "create", [[{"name": c, "default_code": c, "type": "consu",
+                                                          "is_storable": True} for c in chunk]])
+        ids.update(zip(chunk, made if isinstance(made, list) else [made]))
+    for i in range(0, len(changes), 500):
+        vals = [{"product_id": ids[c["default_code"]], "location_id": c.get("location_id") or location,
+                 "inventory_quantity": c["quantity"]} for c in changes[i:i + 500]]
+        qids = odoo.exec("stock.quant", "create", [vals], {"context": {"inventory_mode": True}})
+        odoo.exec("stock.quant", "action_apply_inventory", [qids if isinstance(qids, list) else [qids]])

@@ -13,16 +13,13 @@ external IDs and the poll's origin filter are per shop, so each test imports and
 """
 
 import json
-import secrets
 import sys
 
-import pytest
-
-from conftest import REPO, SHOP, fixture_bytes, wait_until
+from conftest import REPO, fixture_bytes, wait_until
 
 sys.path.insert(0, str(REPO / "tests" / "sim"))
 import shopify_sim  # noqa: E402
-from odoo_real import REAL_ODOO, ensure_stock, odoo, odoo_login, validate_delivery  # noqa: E402,F401
+from odoo_real import ensure_stock, odoo, odoo_login, shopify, use_shop, validate_delivery  # noqa: E402,F401
 
 ORDER_ID = 6150327861270          # #1042 in orders_create.json and in the Shopify emulator's seed
 ORDER_NAME = "#1042"
@@ -39,16 +36,6 @@ def tracking_url(number):
 # Shopify and synchub
 
 
-@pytest.fixture
-def shopify(request):
-    """The Shopify emulator with its seed orders, under SHOP, or on a real Odoo under a shop domain of this test's."""
-    shop = f"acme-rt-{secrets.token_hex(4)}.myshopify.com" if REAL_ODOO else SHOP
-    sim = shopify_sim.ShopifySim(port=0, orders=True, shop=shop)
-    sim.start()
-    request.addfinalizer(sim.stop)
-    return sim
-
-
 def poll_key(shopify):
     return f"fulfillment.poll|{shopify.shop}"
 
@@ -56,9 +43,7 @@ def poll_key(shopify):
 def fulfil_hub(make_synchub, odoo, shopify, name="synchub", interval="1s"):
     """A synchub installation for both emulators (not started). interval: [shop] fulfillment_interval ("0" = only
     polls enqueued by hand)."""
-    hub = make_synchub(name)
-    if shopify.shop != SHOP:     # the default config's shop section (its webhook secret) under this test's domain
-        hub.sections[f"shop {shopify.shop}"] = hub.sections.pop(f"shop {SHOP}")
+    hub = use_shop(make_synchub(name), shopify)
     hub.set("server", workers=2)
     login, key = odoo_login(odoo)
     hub.set("odoo", url=odoo.url, database=odoo.dbname, username=login, api_key=key, protocol="auto")
