@@ -151,10 +151,12 @@ def use_shop(hub, shopify):
 
 
 def set_stock(odoo, changes, create_products=False, location=None):
-    """Absolute on-hand quantities, each an inventory count as Odoo's admin (stock.quant in inventory mode, then
-    Apply). changes: [{default_code, quantity, location_id (default: location, else WH/Stock)}]; create_products
-    makes a storable product for a code no product has. The emulator does the same through its test API in one
-    transaction; a real Odoo gets it in batches (a product code several products carry: the first one)."""
+    """Absolute on-hand quantities as Odoo's admin sets them (stock.quant in inventory mode with
+    inventory_quantity_auto_apply: the count and its Apply in one transaction, as editing On Hand does; a count
+    and a separate Apply would show a new quant at 0 in between, which stock.poll may push). changes:
+    [{default_code, quantity, location_id (default: location, else WH/Stock)}]; create_products makes a storable
+    product for a code no product has. The emulator does the same through its test API in one transaction; a real
+    Odoo gets it in batches of 500 (a product code several products carry: the first one)."""
     if not isinstance(odoo, RealOdoo):
         return odoo.set_stock([dict({"location_id": location} if location else {}, **c) for c in changes],
                               create_products=create_products)
@@ -176,6 +178,5 @@ def set_stock(odoo, changes, create_products=False, location=None):
         ids.update(zip(chunk, made if isinstance(made, list) else [made]))
     for i in range(0, len(changes), 500):
         vals = [{"product_id": ids[c["default_code"]], "location_id": c.get("location_id") or location,
-                 "inventory_quantity": c["quantity"]} for c in changes[i:i + 500]]
-        qids = odoo.exec("stock.quant", "create", [vals], {"context": {"inventory_mode": True}})
-        odoo.exec("stock.quant", "action_apply_inventory", [qids if isinstance(qids, list) else [qids]])
+                 "inventory_quantity_auto_apply": c["quantity"]} for c in changes[i:i + 500]]
+        odoo.exec("stock.quant", "create", [vals], {"context": {"inventory_mode": True}})

@@ -134,6 +134,9 @@ def test_stock_changes_in_odoo_reach_shopify(make_synchub, odoo, shopify, loc):
     assert not dead(hub)
 
 
+@pytest.mark.skipif(REAL_ODOO, reason="needs the emulator's atomic bulk stock change (10,000 quantities in one "
+                                      "transaction); a real Odoo takes them through its API in minutes, in batches "
+                                      "that stock.poll sees one by one, so the mutation count does not hold")
 def test_ten_thousand_changes_under_a_small_bucket(make_synchub, odoo, shopify, loc):
     """5,000 SKUs at 2 locations: 10,000 quantity changes made in Odoo in one burst end in Shopify exactly, in
     about ceil(10,000 / 250) = 40 mutations, under a bucket that holds 5 of them."""
