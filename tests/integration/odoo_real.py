@@ -8,6 +8,8 @@ them are marked needs_sim. Not a client of synchub's: synchub itself talks to Od
 import json
 import os
 import random
+import secrets
+import sys
 import urllib.request
 
 import pytest
@@ -85,3 +87,96 @@ def ref(odoo, xmlid):
 
 def version_of(odoo):
     return odoo.version
+
+
+@pytest.fixture
+def odoo(request):
+    """The Odoo under test: a real one when SYNCHUB_TEST_ODOO_URL is set, else the Odoo 18 emulator (a test module
+    uses it by importing it: `from odoo_real import odoo`)."""
+    return RealOdoo() if REAL_ODOO else request.getfixturevalue("odoo_emulator")
+
+
+def ensure_stock(odoo, code, qty):
+    """At least qty of product `code` free in the warehouse's stock location, by an inventory count as Odoo's admin
+    (stock.quant in inventory mode, then Apply), as a person in Inventory > Physical Inventory would. Earlier runs'
+    orders on a real Odoo reserve what they find, and Odoo 19 hands new stock to waiting deliveries at once: the
+    count adds 500 more than asked."""
+    (prod,) = odoo.records("product.product", [["default_code", "=", code]], ["id"])
+    stock = odoo.records("stock.warehouse", [], ["lot_stock_id"], limit=1)[0]["lot_stock_id"][0]
+    quants = odoo.records("stock.quant", [["product_id", "=", prod["id"]], ["location_id", "=", stock]],
+                          ["quantity", "reserved_quantity"])
+    on_hand = sum(q["quantity"] for q in quants)
+    if on_hand - sum(q["reserved_quantity"] for q in quants) >= qty:
+        return
+    qid = odoo.exec("stock.quant", "create", [{"product_id": prod["id"], "location_id": stock,
+                                               "inventory_quantity": on_hand + qty + 500}],
+                    {"context": {"inventory_mode": True}})
+    odoo.exec("stock.quant", "action_apply_inventory", [[qid[0] if isinstance(qid, list) else qid]])
+
+
+def validate_delivery(odoo, picking_id):
+    """Validate a delivery as Odoo's admin (reserve what is there, then Validate), answering the questions a real
+    Odoo asks on the way: no backorder (skip_backorder + picking_ids_not_to_backorder) and no text message to the
+    customer (skip_sms; stock_sms asks once when the partner has a phone). Fails if it did not end done."""
+    odoo.exec("stock.picking", "action_assign", [[picking_id]])
+    answer = odoo.exec("stock.picking", "button_validate", [[picking_id]],
+                       {"context": {"skip_backorder": True, "skip_sms": True,
+                                    "picking_ids_not_to_backorder": [picking_id]}})
+    state = odoo.records("stock.picking", [["id", "=", picking_id]], ["state"])[0]["state"]
+    assert state == "done", f"the delivery {picking_id} did not validate ({state}); Odoo answered {answer!r}"
+
+
+@pytest.fixture
+def shopify(request):
+    """The Shopify emulator with its seed orders (#1042-#1044) under conftest.SHOP, or, on a real Odoo, under a shop
+    domain of this test's: a real Odoo keeps earlier runs' orders, and synchub's external IDs and origins are per
+    shop, so each test imports its own #1042 (a module takes it by `from odoo_real import shopify`; use_shop puts
+    the installation's default shop section under that domain)."""
+    from conftest import REPO, SHOP
+    sys.path.insert(0, str(REPO / "tests" / "sim"))
+    import shopify_sim
+    shop = f"acme-rt-{secrets.token_hex(4)}.myshopify.com" if REAL_ODOO else SHOP
+    sim = shopify_sim.ShopifySim(port=0, orders=True, shop=shop)
+    sim.start()
+    request.addfinalizer(sim.stop)
+    return sim
+
+
+def use_shop(hub, shopify):
+    """The default config's shop section (its webhook secret) under the shop domain of `shopify`."""
+    from conftest import SHOP
+    if shopify.shop != SHOP:
+        hub.sections[f"shop {shopify.shop}"] = hub.sections.pop(f"shop {SHOP}")
+    return hub
+
+
+def set_stock(odoo, changes, create_products=False, location=None):
+    """Absolute on-hand quantities as Odoo's admin sets them (stock.quant in inventory mode with
+    inventory_quantity_auto_apply: the count and its Apply in one transaction, as editing On Hand does; a count
+    and a separate Apply would show a new quant at 0 in between, which stock.poll may push). changes:
+    [{default_code, quantity, location_id (default: location, else WH/Stock)}]; create_products makes a storable
+    product for a code no product has. The emulator does the same through its test API in one transaction; a real
+    Odoo gets it in batches of 500 (a product code several products carry: the first one)."""
+    if not isinstance(odoo, RealOdoo):
+        return odoo.set_stock([dict({"location_id": location} if location else {}, **c) for c in changes],
+                              create_products=create_products)
+    if location is None:
+        location = odoo.records("stock.warehouse", [], ["lot_stock_id"], limit=1)[0]["lot_stock_id"][0]
+    codes = sorted({c["default_code"] for c in changes})
+    ids = {}
+    for i in range(0, len(codes), 1000):
+        for p in odoo.records("product.product", [["default_code", "in", codes[i:i + 1000]]], ["default_code"],
+                              order="id asc"):
+            ids.setdefault(p["default_code"], p["id"])
+    missing = [c for c in codes if c not in ids]
+    if missing and not create_products:
+        pytest.fail(f"no product with the Internal Reference {missing[:5]} in Odoo")
+    for i in range(0, len(missing), 500):
+        chunk = missing[i:i + 500]
+        made = odoo.exec("product.product", "create", [[{"name": c, "default_code": c, "type": "consu",
+                                                          "is_storable": True} for c in chunk]])
+        ids.update(zip(chunk, made if isinstance(made, list) else [made]))
+    for i in range(0, len(changes), 500):
+        vals = [{"product_id": ids[c["default_code"]], "location_id": c.get("location_id") or location,
+                 "inventory_quantity_auto_apply": c["quantity"]} for c in changes[i:i + 500]]
+        odoo.exec("stock.quant", "create", [vals], {"context": {"inventory_mode": True}})

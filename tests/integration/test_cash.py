@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from conftest import REPO, SHOP
+from odoo_real import ensure_stock
 from test_odoo_orders import (REAL_ODOO, OdooTarget, assert_one_order, job_error, make_order, needs_sim, new_id,
                               odoo_hub, send)
 
@@ -76,25 +77,6 @@ def shopify_order(shopify, financial_status="paid"):
                                lines=[[new_id(), "ACME-TEE-BLK-M", 2], [new_id(), "ACME-MUG-350", 1]],
                                shipping_line_id=new_id())
     return doc
-
-
-def ensure_stock(odoo, code, qty):
-    """At least qty free in the warehouse's stock location, by an inventory count. Earlier runs' orders on a real
-    Odoo reserve what they find, and Odoo 19 hands new stock to those waiting deliveries at once: count 500 more."""
-    (prod,) = odoo.execute("product.product", "search_read", [["default_code", "=", code]], fields=["id"])
-    stock = odoo.execute("stock.warehouse", "search_read", [], fields=["lot_stock_id"], limit=1)[0]["lot_stock_id"][0]
-    quants = odoo.execute("stock.quant", "search_read", [["product_id", "=", prod["id"]], ["location_id", "=", stock]],
-                          fields=["quantity", "reserved_quantity"])
-    on_hand = sum(q["quantity"] for q in quants)
-    if on_hand - sum(q["reserved_quantity"] for q in quants) >= qty:
-        return
-    if odoo.is_sim:
-        odoo.sim_api("POST", "/__sim__/stock", {"changes": [{"default_code": code, "quantity": on_hand + qty + 500}]})
-        return
-    qid = odoo.execute("stock.quant", "create", {"product_id": prod["id"], "location_id": stock,
-                                                 "inventory_quantity": on_hand + qty + 500}, admin=True,
-                       context={"inventory_mode": True})
-    odoo.execute("stock.quant", "action_apply_inventory", [qid], admin=True)
 
 
 def make_journal(odoo, name, code):

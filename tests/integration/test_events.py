@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import REPO, HYGIENE, http_request, wait_until
-from odoo_real import REAL_ODOO, RealOdoo, needs_sim, odoo_login, ref as xmlid_ref
+from odoo_real import REAL_ODOO, RealOdoo, needs_sim, odoo, odoo_login, ref as xmlid_ref  # noqa: F401 (odoo: fixture)
 
 sys.path.insert(0, str(REPO / "tests" / "sim"))
 import odoo_sim  # noqa: E402
@@ -59,12 +59,6 @@ def event(eid, status, at, ref="WH/OUT/00001", **extra):
     doc = {"event_id": eid, "occurred_at": at, "reference": ref, "status": status}
     doc.update(extra)
     return doc
-
-
-@pytest.fixture
-def odoo(request):
-    """The Odoo under test: a real one when SYNCHUB_TEST_ODOO_URL is set, else the Odoo 18 emulator."""
-    return RealOdoo() if REAL_ODOO else request.getfixturevalue("odoo_emulator")
 
 
 def events_hub(make_synchub, odoo, name="synchub"):
@@ -369,7 +363,7 @@ def test_tracking_number_from_an_event_reaches_shopify(make_synchub, odoo, shopi
     hub.set("source ups", auth="hmac", secret=UPS_SECRET)
     hub.set(f"kind {KIND}", max_attempts=10, backoff_base="200ms", backoff_cap="500ms")
     hub.start()
-    _, picking = tf.import_order(hub, odoo)
+    _, picking = tf.import_order(hub, odoo, shopify)
     number = "1ZEVENT0000000042"
     st, doc = post_event(hub, "ups", event("ups-42", "dispatched", "2026-11-20T10:00:00Z", ref=tf.ORDER_NAME,
                                            carrier="UPS", tracking_number=number))

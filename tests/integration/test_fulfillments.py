@@ -1,31 +1,31 @@
 """Integration tests of the fulfillment flow: a done Odoo delivery of a Shopify order -> one Shopify fulfillment with
 carrier, tracking number and URL (src/flows/flow_fulfillment.c), created exactly once however often the work runs.
 
-The real `synchub serve` runs against two in-process emulators: Odoo 18 (tests/sim/odoo_sim.py) and Shopify
-(tests/sim/shopify_sim.py, seeded with order #1042). Every test first imports #1042 the way production does (the
+The real `synchub serve` runs against the Shopify emulator (tests/sim/shopify_sim.py, seeded with order #1042) and
+the Odoo 18 emulator (tests/sim/odoo_sim.py), or a real Odoo 18/19 when SYNCHUB_TEST_ODOO_URL and the admin
+credentials are set (tests/integration/odoo_real.py). Every test first imports #1042 the way production does (the
 signed orders/create webhook -> shopify.order job -> confirmed sale order and its delivery WH/OUT/… in Odoo), then
-sets a carrier and a tracking number on the delivery and validates it in Odoo, and lets fulfillment.poll (the
-scheduler's, every second, or one enqueued with `synchub enqueue`) and fulfillment.push do the rest. What a test
-checks in Shopify it reads from the emulator's test API (/__sim__/fulfillments, the call log).
+sets a carrier and a tracking number on the delivery and validates it as Odoo's admin through the external API, and
+lets fulfillment.poll (the scheduler's, every second, or one enqueued with `synchub enqueue`) and fulfillment.push
+do the rest. What a test checks in Shopify it reads from the emulator's test API (/__sim__/fulfillments, the call
+log). On a real Odoo, which keeps earlier runs' orders, each test's Shopify has a shop domain of its own: synchub's
+external IDs and the poll's origin filter are per shop, so each test imports and fulfils only its own #1042.
 """
 
 import json
 import sys
 
-import pytest
-
-from conftest import REPO, SHOP, fixture_bytes, wait_until
+from conftest import REPO, fixture_bytes, wait_until
 
 sys.path.insert(0, str(REPO / "tests" / "sim"))
-import odoo_sim  # noqa: E402
 import shopify_sim  # noqa: E402
+from odoo_real import ensure_stock, odoo, odoo_login, shopify, use_shop, validate_delivery  # noqa: E402,F401
 
 ORDER_ID = 6150327861270          # #1042 in orders_create.json and in the Shopify emulator's seed
 ORDER_NAME = "#1042"
 ORDER_SKUS = {"ACME-TEE-BLK-M": 2, "ACME-MUG-350": 1, "ACME-CAP-NVY": 1}
 TRACKING = "1Z999AA10123456784"
 URL_TEMPLATE = "https://www.ups.com/track?loc=en_US&tracknum=<shipmenttrackingnumber>"
-POLL_KEY = f"fulfillment.poll|{SHOP}"
 
 
 def tracking_url(number):
@@ -33,22 +33,21 @@ def tracking_url(number):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The two emulators and synchub
+# Shopify and synchub
 
 
-@pytest.fixture
-def odoo(odoo_emulator):
-    return odoo_emulator
+def poll_key(shopify):
+    return f"fulfillment.poll|{shopify.shop}"
 
 
 def fulfil_hub(make_synchub, odoo, shopify, name="synchub", interval="1s"):
     """A synchub installation for both emulators (not started). interval: [shop] fulfillment_interval ("0" = only
     polls enqueued by hand)."""
-    hub = make_synchub(name)
+    hub = use_shop(make_synchub(name), shopify)
     hub.set("server", workers=2)
-    hub.set("odoo", url=odoo.url, database=odoo.dbname, username="sync", api_key=odoo_sim.SYNC_API_KEY,
-            protocol="auto")
-    hub.set(f"shop {SHOP}", shipping_product="SHIP-STD", admin_token=shopify_sim.DEFAULT_TOKEN,
+    login, key = odoo_login(odoo)
+    hub.set("odoo", url=odoo.url, database=odoo.dbname, username=login, api_key=key, protocol="auto")
+    hub.set(f"shop {shopify.shop}", shipping_product="SHIP-STD", admin_token=shopify_sim.DEFAULT_TOKEN,
             admin_url=shopify.url, api_version="2026-10", fulfillment_interval=interval, inventory_interval="0",
             reconcile_interval="0")
     for kind in ("shopify.order", "fulfillment.push", "fulfillment.poll"):
@@ -58,19 +57,26 @@ def fulfil_hub(make_synchub, odoo, shopify, name="synchub", interval="1s"):
 
 
 def odoo_exec(odoo, model, method, *args, **kwargs):
-    """A set-up call as Odoo's admin (the emulator's test API), as a person in the Odoo UI would make it."""
-    return odoo.exec(model, method, list(args), kwargs)
+    """A set-up call as Odoo's admin (the emulator's test API, or a real Odoo's external API), as a person in the
+    Odoo UI would make it."""
+    result = odoo.exec(model, method, list(args), kwargs)
+    return result[0] if method == "create" and isinstance(result, list) else result   # Odoo 19 creates lists
 
 
-def import_order(hub, odoo):
-    """orders/create of #1042 -> the confirmed sale order; returns (sale order id, its outgoing picking)."""
+def import_order(hub, odoo, shopify):
+    """orders/create of #1042 -> the confirmed sale order; returns (sale order id, its outgoing picking). The
+    products are in stock first (an inventory count as admin), so that the delivery is reserved and validates."""
+    for sku, qty in ORDER_SKUS.items():
+        ensure_stock(odoo, sku, qty)
     status, body = hub.post_webhook(fixture_bytes("orders_create.json"), topic="orders/create",
-                                    event_id="evt-fulfil-1042")
+                                    event_id="evt-fulfil-1042", shop=shopify.shop)
     assert status == 200, body
-    hub.wait_state(body["job"], "done", timeout=30)
-    orders = odoo.records("sale.order", [["client_order_ref", "=", ORDER_NAME]], ["id", "state", "origin"])
+    job = hub.wait_state(body["job"], ("done", "dead"), timeout=60)
+    assert job["state"] == "done", json.dumps(hub.show(body["job"]), indent=1)[:3000]
+    origin = f"Shopify {shopify.shop} {ORDER_NAME}"
+    orders = odoo.records("sale.order", [["client_order_ref", "=", ORDER_NAME], ["origin", "=", origin]],
+                          ["id", "state", "origin"])
     assert len(orders) == 1 and orders[0]["state"] == "sale", orders
-    assert orders[0]["origin"] == f"Shopify {SHOP} {ORDER_NAME}", orders
     pickings = odoo.records("stock.picking", [["sale_id", "=", orders[0]["id"]],
                                               ["picking_type_code", "=", "outgoing"]],
                             ["id", "name", "state", "location_id", "location_dest_id"])
@@ -91,9 +97,7 @@ def ship(odoo, picking, number=TRACKING, carrier=None):
     if carrier:
         vals["carrier_id"] = carrier
     odoo_exec(odoo, "stock.picking", "write", [picking["id"]], vals)
-    odoo_exec(odoo, "stock.picking", "button_validate", [picking["id"]], context={"skip_backorder": True})
-    state = odoo.records("stock.picking", [["id", "=", picking["id"]]], ["state"])[0]["state"]
-    assert state == "done", f"the delivery did not validate: {state}"
+    validate_delivery(odoo, picking["id"])
 
 
 def push_jobs(hub, state=None):
@@ -145,9 +149,9 @@ def assert_one_fulfillment(shopify, number=TRACKING):
     return f
 
 
-def poll_now(hub, key):
+def poll_now(hub, shopify, key):
     """One fulfillment.poll enqueued by hand (on the scheduler's ordering key); returns the finished job."""
-    word, job = hub.enqueue("fulfillment.poll", key, {"shop": SHOP}, order_key=POLL_KEY)
+    word, job = hub.enqueue("fulfillment.poll", key, {"shop": shopify.shop}, order_key=poll_key(shopify))
     assert word == "enqueued"
     return hub.wait_state(job, ("done", "dead"), timeout=30)
 
@@ -160,7 +164,7 @@ def test_done_delivery_becomes_one_fulfillment_with_tracking(make_synchub, odoo,
     """The scheduler's poll finds the validated delivery and the push creates one fulfillment of the whole order
     with company, number and URL from Odoo; the fulfillment order is closed; nothing else is sent."""
     hub = fulfil_hub(make_synchub, odoo, shopify).start()
-    _, picking = import_order(hub, odoo)
+    _, picking = import_order(hub, odoo, shopify)
     assert not order_fulfillments(shopify)
     ship(odoo, picking, carrier=make_carrier(odoo))
 
@@ -172,7 +176,7 @@ def test_done_delivery_becomes_one_fulfillment_with_tracking(make_synchub, odoo,
     assert [x["status"] for x in summary["fulfillment_orders"]] == ["CLOSED"], summary
     assert any("created Shopify fulfillment" in n for n in notes(hub, jobs[0]["id"])), notes(hub, jobs[0]["id"])
     payload = hub.show(jobs[0]["id"])["payload"]
-    assert payload == {"shop": SHOP, "picking_id": picking["id"]}, payload
+    assert payload == {"shop": shopify.shop, "picking_id": picking["id"]}, payload
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -184,7 +188,7 @@ def test_replay_and_second_poll_do_not_fulfil_twice(make_synchub, odoo, shopify)
     one fulfillmentCreate; a second synchub with an empty store (the link store wiped) adopts the fulfillment by
     its tracking number instead of creating another."""
     hub = fulfil_hub(make_synchub, odoo, shopify).start()
-    _, picking = import_order(hub, odoo)
+    _, picking = import_order(hub, odoo, shopify)
     ship(odoo, picking, carrier=make_carrier(odoo))
     push = wait_pushes_done(hub, 1)[0]
     assert_one_fulfillment(shopify)
@@ -194,7 +198,7 @@ def test_replay_and_second_poll_do_not_fulfil_twice(make_synchub, odoo, shopify)
     assert job["attempts"] >= 2
     assert "already fulfilled" in notes(hub, push["id"])[-1], notes(hub, push["id"])
 
-    poll = poll_now(hub, "second-poll")
+    poll = poll_now(hub, shopify, "second-poll")
     assert poll["state"] == "done", poll
     assert "0 new fulfillment jobs" in notes(hub, poll["id"])[-1], notes(hub, poll["id"])
     assert len(push_jobs(hub)) == 1, "a second poll made another push job for the same tracking number"
@@ -203,7 +207,7 @@ def test_replay_and_second_poll_do_not_fulfil_twice(make_synchub, odoo, shopify)
     hub.stop()
 
     fresh = fulfil_hub(make_synchub, odoo, shopify, name="fresh", interval="0").start()
-    poll = poll_now(fresh, "fresh-poll")
+    poll = poll_now(fresh, shopify, "fresh-poll")
     assert poll["state"] == "done", poll
     adopted = wait_pushes_done(fresh, 1)[0]
     assert any("adopted" in n for n in notes(fresh, adopted["id"])), notes(fresh, adopted["id"])
@@ -219,7 +223,7 @@ def test_lost_answer_is_adopted_not_created_again(make_synchub, odoo, shopify):
     """Shopify runs fulfillmentCreate and the connection drops before the answer: the job fails transiently, its
     retry finds the fulfillment by tracking number and adopts it; one fulfillment, one fulfillmentCreate sent."""
     hub = fulfil_hub(make_synchub, odoo, shopify).start()
-    _, picking = import_order(hub, odoo)
+    _, picking = import_order(hub, odoo, shopify)
     shopify.set_fault("commit_then_drop", count=1, match={"field": "fulfillmentCreate"})
     ship(odoo, picking, carrier=make_carrier(odoo))
 
@@ -242,7 +246,7 @@ def test_changed_tracking_updates_the_fulfillment(make_synchub, odoo, shopify):
     """A new tracking number on the done delivery -> a new push job -> fulfillmentTrackingInfoUpdate: still one
     fulfillment, now with the new number and URL; no second fulfillmentCreate."""
     hub = fulfil_hub(make_synchub, odoo, shopify).start()
-    _, picking = import_order(hub, odoo)
+    _, picking = import_order(hub, odoo, shopify)
     ship(odoo, picking, carrier=make_carrier(odoo))
     wait_pushes_done(hub, 1)
     assert_one_fulfillment(shopify)
@@ -271,13 +275,15 @@ def test_sku_not_on_the_order_is_a_dead_data_error(make_synchub, odoo, shopify):
     """The delivery also ships a product the Shopify order has no line for: the push goes dead at once with class
     data, naming the SKU, the delivery and the order; nothing is fulfilled."""
     hub = fulfil_hub(make_synchub, odoo, shopify).start()
-    _, picking = import_order(hub, odoo)
+    _, picking = import_order(hub, odoo, shopify)
     sock = odoo_exec(odoo, "product.product", "create", {"name": "Acme Sock - Grey", "default_code": "ACME-SOCK-GRY",
                                                          "type": "consu", "list_price": 9.0})
-    odoo_exec(odoo, "stock.move", "create", {
-        "name": "Acme Sock - Grey", "product_id": sock, "product_uom_qty": 1.0, "quantity": 1.0,
-        "picking_id": picking["id"], "location_id": picking["location_id"][0],
-        "location_dest_id": picking["location_dest_id"][0], "state": "assigned"})
+    move = {"product_id": sock, "product_uom_qty": 1.0, "quantity": 1.0, "picking_id": picking["id"],
+            "location_id": picking["location_id"][0], "location_dest_id": picking["location_dest_id"][0],
+            "state": "assigned"}
+    if odoo.version < 19:    # stock.move's required description is gone in 19.0
+        move["name"] = "Acme Sock - Grey"
+    odoo_exec(odoo, "stock.move", "create", move)
     ship(odoo, picking, carrier=make_carrier(odoo))
 
     job = wait_until(lambda: next(iter(push_jobs(hub, state="dead")), None), timeout=40,

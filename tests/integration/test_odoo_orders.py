@@ -96,6 +96,18 @@ class OdooTarget:
         uid, key = self._login(admin)
         return self.jsonrpc("object", "execute_kw", self.db, uid, key, model, method, list(args), kwargs)
 
+    # -- odoo_real's interface (as Odoo's admin), so that its helpers (ensure_stock, ...) work on this client too --
+    def exec(self, model, method, args=None, kwargs=None):
+        return self.execute(model, method, *(args or []), admin=True, **(kwargs or {}))
+
+    def records(self, model, domain=None, fields=None, order=None, limit=None):
+        kw = {"fields": fields or []}
+        if order:
+            kw["order"] = order
+        if limit:
+            kw["limit"] = limit
+        return self.execute(model, "search_read", domain or [], admin=True, **kw)
+
     # -- what the tests look at --------------------------------------------------------------------------------
     def xmlid(self, name):
         """res_id of __synchub__.<name>, or None (ir.model.data.check_object_reference, allowed for any user)."""

@@ -114,7 +114,7 @@ def run_flows(make_synchub, odoo, shopify, version):
     wait_until(lambda: shopify.quantity("ACME-MUG-350", MAIN) == 20, timeout=30, msg="stale compare re-read")
     # orders: #1042 fetched fresh and imported; its delivery shipped, fulfilled (the answer lost: the retry looks
     # the fulfillment up and adopts it), then its tracking changed
-    _, picking = import_order(hub, odoo)
+    _, picking = import_order(hub, odoo, shopify)
     carrier = make_carrier(odoo)
     shopify.set_fault("commit_then_drop", count=1, match={"field": "fulfillmentCreate"})
     ship(odoo, picking, carrier=carrier)
