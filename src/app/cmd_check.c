@@ -502,6 +502,8 @@ static void check_shopify(check_out_t *o, const cfg_shop_t *sh, json_t *location
 
 /* ---- the flows -------------------------------------------------------------------------------------------------- */
 
+static void check_cash(check_out_t *o, odoo_t *od, const cfg_t *cfg, json_t *seen);
+
 static void check_odoo_flows(check_out_t *o, odoo_t *od, const cfg_t *cfg)
 {
     json_t *seen = json_object();
@@ -534,6 +536,12 @@ static void check_odoo_flows(check_out_t *o, odoo_t *od, const cfg_t *cfg)
         check_rights(o, od, stock_rights, sizeof(stock_rights) / sizeof(stock_rights[0]), seen);
     if (fulfil)
         check_rights(o, od, fulfil_rights, sizeof(fulfil_rights) / sizeof(fulfil_rights[0]), seen);
+    /* Order to cash (flows/flow_invoices.c): invoices, payments, credit notes, returns; the journals it pays into. */
+    bool cash = false;
+    for (size_t i = 0; i < cfg->nshops; i++)
+        cash = cash || (cfg->shops[i].invoice_on && strcmp(cfg->shops[i].invoice_on, "never") != 0);
+    if (cash)
+        check_cash(o, od, cfg, seen);
     json_decref(seen);
     check_fields(o, od);
     check_note_sender(o, od, cfg);
@@ -561,14 +569,13 @@ static int journal_code(const char *k, size_t kl, const char *v, size_t vl, void
     return 0;
 }
 
-static void check_cash(check_out_t *o, odoo_t *od, const cfg_t *cfg)
+static void check_cash(check_out_t *o, odoo_t *od, const cfg_t *cfg, json_t *seen)
 {
     static const char *const cash_rights[][2] = {
         {"account.move", "read"},     {"account.move", "write"},       {"account.payment.register", "create"},
         {"account.move.reversal", "create"}, {"stock.picking", "write"}, {"stock.return.picking", "create"},
     };
-    for (size_t i = 0; i < sizeof(cash_rights) / sizeof(cash_rights[0]); i++)
-        check_right(o, od, cash_rights[i][0], cash_rights[i][1]);
+    check_rights(o, od, cash_rights, sizeof(cash_rights) / sizeof(cash_rights[0]), seen);
     char detail[1400];
     err_t e;
     json_t *r = NULL;
@@ -660,13 +667,6 @@ int cmd_check(app_t *a)
     row(&o, true, "login accepted", detail);
 
     check_odoo_flows(&o, od, cfg);
-
-    /* Order to cash (flows/flow_invoices.c): invoices, payments, credit notes, returns; the journals it pays into. */
-    bool cash = false;
-    for (size_t i = 0; i < cfg->nshops; i++)
-        cash = cash || (cfg->shops[i].invoice_on && strcmp(cfg->shops[i].invoice_on, "never") != 0);
-    if (cash)
-        check_cash(&o, od, cfg);
 
     /* External-ID lookups must be allowed (they are for any user; an AccessError here is a custom restriction). */
     params = json_pack("{s:s, s:s}", "module", "__synchub__", "xml_id", "synchub_preflight_probe");
