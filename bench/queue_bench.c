@@ -168,7 +168,7 @@ static int claim_latency(store_db_t *db, int n, double *p50, double *p99)
 
 int main(int argc, char **argv)
 {
-    int njobs = 100000, nworkers = 4, nprod = 32, nnodes = 1;
+    int njobs = 100000, nworkers = 4, nprod = 32, nnodes = 1, local_queue = 0;
     long ndone = 0;
     const char *path = NULL;
     for (int i = 1; i < argc; i += 2) {
@@ -181,15 +181,18 @@ int main(int argc, char **argv)
             nprod = (int)v;
         else if (!strcmp(argv[i], "--nodes") && v >= 1 && v <= 16)
             nnodes = (int)v;
+        else if (!strcmp(argv[i], "--local-queue") && v >= 0 && v <= 4096)
+            local_queue = (int)v;
         else if (!strcmp(argv[i], "--done") && v >= 0)
             ndone = v;
         else if (!strcmp(argv[i], "--store") && i + 1 < argc)
             path = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_queue --store FILE|postgresql://URL [--jobs N] [--workers N] [--producers N]"
-                            " [--nodes K] [--done D]\n"
+                            " [--nodes K] [--local-queue Q] [--done D]\n"
                             "Enqueues N no-op jobs durably from N producers, drains them with N workers on each of K\n"
-                            "nodes; --done D first adds D done jobs and measures single-claim latency among them.\n"
+                            "nodes ([server] local_queue = Q: jobs claimed ahead, workers not waiting for commits);\n"
+                            "--done D first adds D done jobs and measures single-claim latency among them.\n"
                             "FILE is deleted before and after the run; on PostgreSQL the run uses a schema of its\n"
                             "own, dropped afterwards.\n");
             return 2;
@@ -227,6 +230,7 @@ int main(int argc, char **argv)
     cfg_t cfg = {0};
     cfg.poll_interval_ms = 100;
     cfg.retention_ms = 7 * 86400000LL;
+    cfg.local_queue = local_queue;
 
     store_writer_t *w = store_writer_new(db, 5000, &err);
     producer_t *prods = calloc((size_t)nprod, sizeof(*prods));
@@ -296,8 +300,8 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double e = secs(t0, t1), d = secs(td, t2);
-    printf("queue bench (%s): %d jobs, %d producers (durable group commit), %d node(s) x %d workers\n",
-           schema[0] ? "postgres" : "sqlite", njobs, nprod, nnodes, nworkers);
+    printf("queue bench (%s): %d jobs, %d producers (durable group commit), %d node(s) x %d workers, local queue %d\n",
+           schema[0] ? "postgres" : "sqlite", njobs, nprod, nnodes, nworkers, local_queue);
     if (ndone > 0)
         printf("  filled   %ld done jobs in %.1f s\n", ndone, secs(f0, f1));
     printf("  enqueue  %8.0f jobs/s  (%.2f s, %d failed)\n", njobs / e, e, failed);

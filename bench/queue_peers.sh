@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The queue's drain rate against its peers, in one run on one machine: for each job count (20,000 and 100,000 no-op
-# jobs) synchub's bench_queue on SQLite and on PostgreSQL, BullMQ on a private redis-server, and graphile-worker
+# jobs) synchub's bench_queue on SQLite and on PostgreSQL (defaults, and with a local queue), BullMQ on a private redis-server, and graphile-worker
 # with its defaults and tuned (local queue + batched completes) on the same PostgreSQL cluster, back to back, so the
 # ratios hold even when the absolute figures drift. Also synchub's peak RSS with 100,000 queued jobs. Appends
 # "name value" lines to $BENCH_RESULTS (bench/verdict.py reads them). Reporting only: it exits non-zero only when a
@@ -12,6 +12,9 @@ root=$(cd "$here/.." && pwd)
 bench_queue=${BENCH_QUEUE_BIN:-$root/build/bench_queue}
 counts=${BENCH_QUEUE_JOBS:-"20000 100000"}
 workers=${BENCH_WORKERS:-16}            # synchub workers per pool, and the peers' concurrency
+# synchub's [server] local_queue for its "tuned" runs (sqlite_lq, pg_lq), next to graphile-worker's tuned local queue
+# of 500; the default runs (sqlite, pg) keep local_queue = 0, as graphile-worker's default runs keep theirs off.
+local_queue=${BENCH_LOCAL_QUEUE:-256}
 results=${BENCH_RESULTS:-/dev/null}
 
 die() { echo "queue_peers.sh: $*" >&2; exit 1; }
@@ -51,9 +54,10 @@ done
 
 record() { echo "$1 $2" >>"$results"; }
 
-synchub() {  # NAME STORE JOBS WORKERS: one bench_queue run; records drain/enqueue rates and peak RSS
-    local name=$1 store=$2 n=$3 w=$4 out
-    out=$("$bench_queue" --store "$store" --jobs "$n" --workers "$w") || { echo "$out"; die "bench_queue failed"; }
+synchub() {  # NAME STORE JOBS WORKERS [LOCAL_QUEUE]: one bench_queue run; records drain/enqueue rates, peak RSS
+    local name=$1 store=$2 n=$3 w=$4 lq=${5:-0} out
+    out=$("$bench_queue" --store "$store" --jobs "$n" --workers "$w" --local-queue "$lq") ||
+        { echo "$out"; die "bench_queue failed"; }
     echo "$out"
     record "${name}_drain_$n" "$(sed -n 's/^  drain *\([0-9]*\) jobs.*/\1/p' <<<"$out")"
     record "${name}_enqueue_$n" "$(sed -n 's/^  enqueue *\([0-9]*\) jobs.*/\1/p' <<<"$out")"
@@ -71,7 +75,9 @@ for n in $counts; do
     echo "--- $n no-op jobs; synchub $workers workers per pool (and 4), the peers concurrency $workers ---"
     synchub sqlite "$tmp/q.db" "$n" "$workers"
     synchub sqlite_w4 "$tmp/q.db" "$n" 4
+    synchub sqlite_lq "$tmp/q.db" "$n" "$workers" "$local_queue"
     synchub pg "$url" "$n" "$workers"
+    synchub pg_lq "$url" "$n" "$workers" "$local_queue"
     peer bullmq "$n" node "$here/peers/bullmq_drain.js" "$redis_port" "$n" "$workers"
     peer gw_default "$n" node "$here/peers/graphile_worker.js" "$url" "$n" 1 "$workers" 0 default
     peer gw_tuned "$n" node "$here/peers/graphile_worker.js" "$url" "$n" 1 "$workers" 0 tuned

@@ -38,6 +38,10 @@ static const cfg_key_t server_keys[] = {
     {"ops_listen", T_LISTEN, S(ops_listen), 0, 0, "", 0,
      "host:port where `worker` answers /metrics, /healthz, /readyz (empty = none; `serve` ignores it)"},
     {"workers", T_INT, S(workers), 0, 256, "4", 0, "worker threads (0 = ingest only)"},
+    {"local_queue", T_INT, S(local_queue), 0, 4096, "0", 0,
+     "jobs the worker pool claims ahead of its workers; with N > 0 a worker starts its next job without waiting for "
+     "its last outcome's commit (outcomes are committed in groups), so a crash may run up to workers + N jobs again "
+     "(their effects are idempotent) instead of at most one per worker. For queues of many short jobs (0 = off)"},
     {"http_threads", T_INT, S(http_threads), 1, 64, "2", 0, "HTTP polling threads"},
     {"web_threads", T_INT, S(web_threads), 1, 16, "2", 0,
      "threads answering the dashboard API (/api/*), so its store queries never hold up a webhook's polling thread"},

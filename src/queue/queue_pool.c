@@ -107,9 +107,13 @@ queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind
  * (store_finish_batch), then hands the new jobs to the workers. A job therefore counts as done only once its
  * outcome is on disk, and a busy pool pays one commit (one fsync) per round for all its workers instead of one per
  * job. Claims take heads only, and a key's next job becomes its head only in the commit that finishes the current
- * one, so one key still runs one job at a time, oldest event first. A worker starts its next job only once its
- * last outcome is committed, so a crash re-runs at most one job per worker, as when each worker committed its own.
- * The pool holds at most one job per worker; the housekeeper renews their leases wherever they wait. */
+ * one, so one key still runs one job at a time, oldest event first. By default a worker starts its next job only
+ * once its last outcome is committed, so a crash re-runs at most one job per worker, as when each worker committed
+ * its own, and the pool holds at most one job per worker. With [server] local_queue = N the pool holds up to N jobs
+ * more than it has workers and a worker goes on to the next one as soon as it has handed in its outcome: the
+ * commit of one group then overlaps the running of the next, and a round is no longer one job per worker (for
+ * queues of many short jobs; a crash may then re-run every job whose outcome was not yet committed). The
+ * housekeeper renews the leases of every job the pool holds, wherever it waits. */
 
 #define POOL_COMMIT_TRIES 5
 /* Before a commit, wait this long at most for the outcomes of jobs still running: fast jobs then finish in the
@@ -145,6 +149,7 @@ struct queue_pool {
     const queue_registry_t *reg;
     queue_breaker_t *breaker;   /* NULL = no circuit breakers */
     int nworkers;
+    bool run_ahead;          /* [server] local_queue > 0: workers do not wait for their outcome's commit */
     worker_t *workers;
     pthread_t dispatcher, housekeeper;
     bool dispatcher_started, housekeeper_started;
@@ -354,6 +359,8 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (wake)
             store_db_notify(p->db, -1);
+        if (p->run_ahead)
+            continue;   /* the slot stays held until the dispatcher has committed the outcome */
         /* No next handler before this outcome is on disk: a crash then re-runs at most one job per worker (the
          * one it was running), as when each worker committed its own. */
         pthread_mutex_lock(&p->mu);
@@ -409,8 +416,9 @@ static void *dispatcher_main(void *arg)
         for (int i = 0; i < p->ndone && nbatch < p->cap; i++)
             batch[nbatch++] = p->done[i];
         p->ndone = 0;
-        if (nbatch > 0 && tries == 0) {
-            /* jobs handed out and not reported yet are running now: give them a moment to join this commit */
+        if (nbatch > 0 && tries == 0 && !p->run_ahead) {
+            /* jobs handed out and not reported yet are running now: give them a moment to join this commit (with
+             * a local queue nobody waits for it: outcomes reported meanwhile join the next commit) */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_nsec += POOL_GATHER_NS;
@@ -426,7 +434,7 @@ static void *dispatcher_main(void *arg)
             p->ndone = 0;
         }
         bool stopping = atomic_load(&p->stopping);
-        int room = stopping ? 0 : p->nworkers;
+        int room = stopping ? 0 : p->cap;
         int held_after = p->held - nbatch;
         int want = maybe_due && room > held_after ? room - held_after : 0;
         if (nbatch == 0 && want == 0) {
@@ -625,7 +633,8 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     metrics_add(metrics, METRIC_JOB_LEASES_EXPIRED, NULL, 0); /* the series exists from the start, at 0 */
     p->reg = reg;
     p->breaker = breaker;
-    p->cap = nworkers > 0 ? nworkers : 1;
+    p->cap = nworkers > 0 ? nworkers + (int)cfg->local_queue : 1;
+    p->run_ahead = nworkers > 0 && cfg->local_queue > 0;
     p->slot = calloc((size_t)p->cap, sizeof(*p->slot));
     p->ready = calloc((size_t)p->cap, sizeof(*p->ready));
     p->done = calloc((size_t)p->cap, sizeof(*p->done));

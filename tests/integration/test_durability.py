@@ -134,7 +134,8 @@ def test_job_of_a_killed_worker_runs_again_after_its_lease(make_synchub):
 # (c) per-key ordering with 8 workers
 
 
-def test_jobs_of_one_key_run_one_at_a_time_oldest_event_first(make_synchub):
+@pytest.mark.parametrize("local_queue", [0, 16], ids=["default", "local_queue"])
+def test_jobs_of_one_key_run_one_at_a_time_oldest_event_first(make_synchub, local_queue):
     keys, per_key = 20, 10
     rng = random.Random(20261122)
     hub = make_synchub()
@@ -158,7 +159,7 @@ def test_jobs_of_one_key_run_one_at_a_time_oldest_event_first(make_synchub):
         ids.append(jid)
     assert len(set(ids)) == keys * per_key
 
-    hub.set("server", workers=8)
+    hub.set("server", workers=8, local_queue=local_queue)
     hub.start()
     wait_until(lambda: Counter(j["state"] for j in hub.jobs()).get("done") == keys * per_key, timeout=90,
                interval=0.5, msg="all ordering jobs done")
