@@ -65,7 +65,7 @@ test: deps clang-build fuzz-build
 	  $(PYTEST) -q tests/integration/test_durability.py tests/integration/test_jobs.py \
 	  tests/integration/test_odoo_orders.py tests/integration/test_fulfillments.py \
 	  tests/integration/test_inventory.py tests/integration/test_dashboard.py tests/integration/test_pg_nodes.py \
-	  tests/integration/test_hardening.py -k "not ten_thousand"
+	  tests/integration/test_hardening.py tests/integration/test_local_queue.py -k "not ten_thousand"
 	@PG_TEST_DIR=$(PG_DIR) scripts/pg-test-cluster stop
 
 deb: deps
