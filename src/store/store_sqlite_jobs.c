@@ -62,6 +62,23 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
     return best ? set_ready(s, best, 1, err) : 0;
 }
 
+/* refresh_head for a key whose head has just left the live states (a RUNNING job finished DONE or DEAD, its row
+ * no longer ready): a running job is always its key's head, so the key has no ready job now and only the earliest
+ * live one needs marking. Two statements instead of refresh_head's four on the dispatcher's hot path. */
+static int promote_next_head(store_t *s, const char *okey, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, Q_HEAD_FIND, err);
+    if (!st)
+        return -1;
+    store__lite_bind_text(st, 1, okey);
+    int rc = store__lite_step_done(s, st, err, "find earliest job of key");
+    if (rc < 0)
+        return -1;
+    int64_t best = rc ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return best ? set_ready(s, best, 1, err) : 0;
+}
+
 /* ---- enqueue ----------------------------------------------------------------------------------------------- */
 
 /* A redelivery of a webhook the store already holds: count it in the stored job's meta ("duplicates", and
@@ -230,7 +247,7 @@ static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t r
     sqlite3_stmt *st = store__lite_q(s, Q_FINISH, err);
     if (!st)
         return -1;
-    store__lite_bind_text(st, 1, job->id);
+    sqlite3_bind_int64(st, 1, job->rid);
     sqlite3_bind_int64(st, 2, job->lease_token);
     sqlite3_bind_int(st, 3, (int)to);
     sqlite3_bind_int64(st, 4, to == JOB_RETRY ? run_at : job->run_at);
@@ -242,7 +259,7 @@ static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t r
         return 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
     if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
         return -1;
-    if ((to == JOB_DONE || to == JOB_DEAD) && refresh_head(s, job->ordering_key, err) < 0)
+    if ((to == JOB_DONE || to == JOB_DEAD) && promote_next_head(s, job->ordering_key, err) < 0)
         return -1;
     return 0;
 }
@@ -406,7 +423,7 @@ int store__lite_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
         bool dead = store__lost_error(j, &why);
         sqlite3_stmt *f = store__lite_q(s, Q_FINISH, err);
         if (f) {
-            store__lite_bind_text(f, 1, j->id);
+            sqlite3_bind_int64(f, 1, j->rid);
             sqlite3_bind_int64(f, 2, j->lease_token);
             sqlite3_bind_int(f, 3, dead ? JOB_DEAD : JOB_RETRY);
             sqlite3_bind_int64(f, 4, now);

@@ -44,11 +44,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ATTEMPT_OPEN] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, outcome, worker)"
                        " VALUES(?1, ?2, ?3, 'running', ?4)",
     [Q_NEXT_DUE] = "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2)",
+    /* by rid, the table's own key: no probe of the id index (64 hex characters) per finish; the token still
+     * proves the lease */
     [Q_FINISH] = "UPDATE jobs SET state = ?3, ready = CASE WHEN ?3 IN (3, 4) THEN 0 ELSE ready END,"
                  " run_at = ?4, lease_until = NULL, updated_at = ?5,"
                  " finished_at = CASE WHEN ?3 IN (3, 4) THEN ?5 ELSE NULL END,"
                  " err_class = ?6, err_code = ?7, err_message = ?8, err_record = ?9, err_hint = ?10,"
-                 " err_retry_safe = ?11 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
+                 " err_retry_safe = ?11 WHERE rid = ?1 AND state = 1 AND lease_token = ?2",
     [Q_ATTEMPT_CLOSE] = "UPDATE attempts SET finished_at = ?3, outcome = ?4, err_class = ?5, err_code = ?6,"
                         " err_message = ?7, err_record = ?8, err_hint = ?9, err_retry_safe = ?10, note = ?11"
                         " WHERE job_rid = ?1 AND n = ?2",
