@@ -30,6 +30,21 @@ static int set_ready(store_t *s, int64_t rid, int ready, err_t *err)
     return store__lite_step_done(s, st, err, "mark key head") < 0 ? -1 : 0;
 }
 
+/* The earliest live job of okey (jobs_key, in order) into *rid, 0 when the key has none. 0 or -1. */
+static int earliest_live(store_t *s, const char *okey, int64_t *rid, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, Q_HEAD_FIND, err);
+    if (!st)
+        return -1;
+    store__lite_bind_text(st, 1, okey);
+    int rc = store__lite_step_done(s, st, err, "find earliest job of key");
+    if (rc < 0)
+        return -1;
+    *rid = rc ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return 0;
+}
+
 /* Re-establish "exactly one ready job per live key" after a job of okey entered or left the live states.
  * Three index probes whatever the key's backlog: the current head (jobs_head), and if it is not running, the
  * earliest live job (jobs_key in order). A running job is always the head: it was claimed as the head and stays
@@ -48,13 +63,9 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
     sqlite3_reset(st);
     if (cur_state == JOB_RUNNING)
         return 0;
-    if (!(st = store__lite_q(s, Q_HEAD_FIND, err)))
+    int64_t best;
+    if (earliest_live(s, okey, &best, err) < 0)
         return -1;
-    store__lite_bind_text(st, 1, okey);
-    if ((rc = store__lite_step_done(s, st, err, "find earliest job of key")) < 0)
-        return -1;
-    int64_t best = rc ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
     if (best == cur)
         return 0;
     if (cur && set_ready(s, cur, 0, err) < 0)
@@ -67,15 +78,9 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
  * live one needs marking. Two statements instead of refresh_head's four on the dispatcher's hot path. */
 static int promote_next_head(store_t *s, const char *okey, err_t *err)
 {
-    sqlite3_stmt *st = store__lite_q(s, Q_HEAD_FIND, err);
-    if (!st)
+    int64_t best;
+    if (earliest_live(s, okey, &best, err) < 0)
         return -1;
-    store__lite_bind_text(st, 1, okey);
-    int rc = store__lite_step_done(s, st, err, "find earliest job of key");
-    if (rc < 0)
-        return -1;
-    int64_t best = rc ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
     return best ? set_ready(s, best, 1, err) : 0;
 }
 

@@ -29,56 +29,56 @@ def watch_running(node, stop, seen):
         stop.wait(0.05)
 
 
-def test_sqlite_local_queue_keeps_key_order_and_bounds_reruns_after_kill9(make_synchub, tmp_path):
-    hub = make_synchub()
-    hub.set("server", workers=WORKERS, local_queue=LOCAL_QUEUE)
-    hub.set("kind test.record", lease="2s", max_attempts=20)
-    log = tmp_path / "runs.jsonl"
-    batch = tmp_path / "batch.jsonl"
+def enqueue_batch(node, tmp_path):
+    """N_JOBS test.record jobs over N_KEYS keys through `enqueue --batch`; returns the run log the handler writes."""
+    log, batch = tmp_path / "runs.jsonl", tmp_path / "batch.jsonl"
     write_batch(batch, log, N_JOBS, N_KEYS)
-    hub.start()
-    out = hub.cli("enqueue", "--batch", batch).stdout
+    out = node.cli("enqueue", "--batch", batch).stdout
     assert f"enqueued {N_JOBS}, duplicate 0" in out, out
-    stop, seen = threading.Event(), []
-    watcher = threading.Thread(target=watch_running, args=(hub, stop, seen))
-    watcher.start()
-    try:
-        wait_until(lambda: len(read_records(log)) >= N_JOBS // 3, timeout=120, msg="a third of the jobs run")
-    finally:
-        stop.set()   # sampled before the kill only: afterwards the dead process's leases count as running too
-        watcher.join()
-    hub.kill9()
-    hub.start()
-    wait_until(lambda: hub.status()["states"]["done"] == N_JOBS, timeout=180, interval=0.5, msg=f"{N_JOBS} jobs done")
-    states = hub.status()["states"]
-    assert states["dead"] == 0 and states["running"] == 0, states
-    check_runs(read_records(log), N_JOBS, N_KEYS, max_reruns=WORKERS + LOCAL_QUEUE)
-    assert max(seen) > WORKERS, f"the pool never held more jobs than workers ({max(seen)}): local_queue not in effect"
-    hub.stop()
+    return log
 
 
-def test_postgres_nodes_with_local_queues_keep_key_order_and_bound_reruns(make_synchub, tmp_path):
-    need_pg()
-    url = pg_schema_url("localq")
-    nodes = make_nodes(make_synchub, url, 2)
-    for node in nodes:
-        node.set("server", local_queue=LOCAL_QUEUE)
-        node.write_config()
-    log = tmp_path / "runs.jsonl"
-    batch = tmp_path / "batch.jsonl"
-    write_batch(batch, log, N_JOBS, N_KEYS)
-    out = nodes[0].cli("enqueue", "--batch", batch).stdout
-    assert f"enqueued {N_JOBS}, duplicate 0" in out, out
-    for node in nodes:
-        node.start()
+def most_running_until_a_third_ran(node, log):
+    """The most claimed jobs node's store showed until a third of the jobs had run (sampled before any kill: a dead
+    process's leases count as running too until they expire)."""
     stop, seen = threading.Event(), []
-    watcher = threading.Thread(target=watch_running, args=(nodes[0], stop, seen))
+    watcher = threading.Thread(target=watch_running, args=(node, stop, seen))
     watcher.start()
     try:
         wait_until(lambda: len(read_records(log)) >= N_JOBS // 3, timeout=120, msg="a third of the jobs run")
     finally:
         stop.set()
         watcher.join()
+    return max(seen)
+
+
+def test_sqlite_local_queue_keeps_key_order_and_bounds_reruns_after_kill9(make_synchub, tmp_path):
+    hub = make_synchub()
+    hub.set("server", workers=WORKERS, local_queue=LOCAL_QUEUE)
+    hub.set("kind test.record", lease="2s", max_attempts=20)
+    hub.start()
+    log = enqueue_batch(hub, tmp_path)
+    most = most_running_until_a_third_ran(hub, log)
+    hub.kill9()
+    hub.start()
+    wait_until(lambda: hub.status()["states"]["done"] == N_JOBS, timeout=180, interval=0.5, msg=f"{N_JOBS} jobs done")
+    states = hub.status()["states"]
+    assert states["dead"] == 0 and states["running"] == 0, states
+    check_runs(read_records(log), N_JOBS, N_KEYS, max_reruns=WORKERS + LOCAL_QUEUE)
+    assert most > WORKERS, f"the pool never held more jobs than workers ({most}): local_queue not in effect"
+    hub.stop()
+
+
+def test_postgres_nodes_with_local_queues_keep_key_order_and_bound_reruns(make_synchub, tmp_path):
+    need_pg()
+    nodes = make_nodes(make_synchub, pg_schema_url("localq"), 2)
+    for node in nodes:
+        node.set("server", local_queue=LOCAL_QUEUE)
+        node.write_config()
+    log = enqueue_batch(nodes[0], tmp_path)
+    for node in nodes:
+        node.start()
+    most = most_running_until_a_third_ran(nodes[0], log)
     nodes[1].kill9()
     wait_until(lambda: nodes[0].status()["states"]["done"] == N_JOBS, timeout=240, interval=0.5,
                msg=f"{N_JOBS} jobs done")
@@ -86,5 +86,5 @@ def test_postgres_nodes_with_local_queues_keep_key_order_and_bound_reruns(make_s
     assert states["dead"] == 0 and states["running"] == 0, states
     check_runs(read_records(log), N_JOBS, N_KEYS, max_reruns=WORKERS + LOCAL_QUEUE)
     # two nodes of 4 workers: more than 8 claimed at once means the pools held jobs ahead
-    assert max(seen) > 2 * WORKERS, f"never more claimed jobs than workers ({max(seen)}): local_queue not in effect"
+    assert most > 2 * WORKERS, f"never more claimed jobs than workers ({most}): local_queue not in effect"
     nodes[0].stop()
