@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "store/store.h"
@@ -265,77 +266,76 @@ fail:
 
 /* ---- batches: store_finish_batch ---------------------------------------------------------------------------- */
 
-static int cmp_outcome_key(const void *a, const void *b, void *outs)
+/* The columns of synchub_finish_many, in its parameter order (now comes between FM_KEY and FM_CLS). */
+enum { FM_ID, FM_TOKEN, FM_TO, FM_RUN_AT, FM_KEY, FM_CLS, FM_CODE, FM_MSG, FM_REC, FM_HINT, FM_SAFE, FM_OUTCOME,
+       FM_NOTE, FM_NCOLS };
+
+/* One outcome as one element of every column; the error is the attempt's (the function clears it on a DONE job's
+ * row, as synchub_finish). 0, or -1 when out of memory. */
+static int finish_columns_add(buf_t *col, const store_outcome_t *o)
 {
-    const store_outcome_t *o = outs;
-    return strcmp(o[*(const size_t *)a].job->ordering_key, o[*(const size_t *)b].job->ordering_key);
+    const err_t *e = o->why && o->why->cls != ERR_NONE ? o->why : NULL;
+    int bad = store__pg_arr_str(&col[FM_ID], o->job->id);
+    bad |= store__pg_arr_int(&col[FM_TOKEN], o->job->lease_token);
+    bad |= store__pg_arr_int(&col[FM_TO], (int)o->to);
+    bad |= store__pg_arr_int(&col[FM_RUN_AT], o->to == JOB_RETRY ? o->run_at : o->job->run_at);
+    bad |= store__pg_arr_str(&col[FM_KEY], o->job->ordering_key);
+    bad |= store__pg_arr_int(&col[FM_CLS], e ? (int)e->cls : 0);
+    bad |= store__pg_arr_str(&col[FM_CODE], e ? e->code : NULL);
+    bad |= store__pg_arr_str(&col[FM_MSG], e ? e->message : NULL);
+    bad |= store__pg_arr_str(&col[FM_REC], e && e->record[0] ? e->record : NULL);
+    bad |= store__pg_arr_str(&col[FM_HINT], e && e->hint[0] ? e->hint : NULL);
+    bad |= e ? store__pg_arr_int(&col[FM_SAFE], e->retry_safe) : store__pg_arr_str(&col[FM_SAFE], NULL);
+    bad |= store__pg_arr_str(&col[FM_OUTCOME], outcome_name(o->to));
+    bad |= store__pg_arr_str(&col[FM_NOTE], o->note);
+    return bad ? -1 : 0;
 }
 
-/* The outcome o as synchub_finish's arguments (store__pg_finish_claim's, one job). */
-static void finish_args(pg_args_t *a, const store_outcome_t *o, int64_t now)
+/* Inside a transaction: out[0..n) through synchub_finish_many, one statement and one round trip whatever n (the
+ * server's work is a few set-based statements too). Each outcome's result is 0 when its lease was still held
+ * (written), 1 when it was lost (nothing written for it). 0, or -1 with err (the caller rolls back). */
+static int finish_many(pg_t *s, store_outcome_t *out, size_t n, int64_t now, err_t *err)
 {
-    store__pg_a_str(a, o->job->id);
-    store__pg_a_int(a, o->job->lease_token);
-    store__pg_a_int(a, (int)o->to);
-    store__pg_a_int(a, o->to == JOB_RETRY ? o->run_at : o->job->run_at);
-    store__pg_a_int(a, now);
-    store__pg_a_err(a, o->to == JOB_DONE ? NULL : o->why);
-    store__pg_a_err(a, o->why);
-    store__pg_a_str(a, outcome_name(o->to));
-    store__pg_a_str(a, o->note);
-}
-
-/* Inside a transaction: synchub_finish for out[order[0..n)], sent as one pipeline (libpq pipeline mode), so the
- * batch costs one round trip instead of n; the server still runs them one by one, in this order. Each result goes
- * to its outcome. The batch is bounded by the pool (a few hundred small statements and one-row answers), well
- * inside the socket buffers, so sending all before reading cannot stall. 0, or -1 with err (the transaction is
- * then aborted: the caller rolls back). */
-static int finish_pipelined(pg_t *s, store_outcome_t *out, const size_t *order, size_t n, int64_t now, err_t *err)
-{
-    char name[8];
-    if (store__pg_prepare(s, Q_FINISH_ONE, name, err) < 0)
-        return -1;
-    if (PQenterPipelineMode(s->conn) != 1)
-        return store__pg_fail(s, NULL, err, "enter pipeline mode");
+    buf_t col[FM_NCOLS];
+    for (int c = 0; c < FM_NCOLS; c++)
+        buf_init(&col[c]);
     int rc = 0;
-    size_t sent = 0;
-    for (; sent < n; sent++) {
-        pg_args_t a = {0};
-        finish_args(&a, &out[order[sent]], now);
-        if (!PQsendQueryPrepared(s->conn, name, a.n, a.v, a.len, a.fmt, 0)) {
-            rc = store__pg_fail(s, NULL, err, "send finish");
-            break;
-        }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = finish_columns_add(col, &out[i]);
+        out[i].result = 1; /* until the server names it held */
     }
-    if (PQpipelineSync(s->conn) != 1 && rc == 0)
-        rc = store__pg_fail(s, NULL, err, "pipeline sync");
-    /* Read every answer (one result and a NULL per statement sent, then the sync), even after a failure, so the
-     * connection leaves pipeline mode clean. */
-    for (size_t k = 0; k < sent; k++) {
-        PGresult *r = PQgetResult(s->conn);
-        if (!r)
-            break;
-        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-            out[order[k]].result = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
-        else if (rc == 0)
-            rc = store__pg_fail(s, r, err, "finish job");
-        PQclear(r);
-        while ((r = PQgetResult(s->conn)))   /* the NULL that ends this statement's results */
-            PQclear(r);
+    for (int c = 0; c < FM_NCOLS && rc == 0; c++)
+        rc = store__pg_arr_end(&col[c]);
+    if (rc < 0) {
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        goto out;
     }
-    for (PGresult *r; (r = PQgetResult(s->conn));) {
-        ExecStatusType st = PQresultStatus(r);
-        PQclear(r);
-        if (st == PGRES_PIPELINE_SYNC)
-            break;
+    pg_args_t a = {0};
+    for (int c = 0; c < FM_NCOLS; c++) {
+        if (c == FM_CLS)
+            store__pg_a_int(&a, now);
+        store__pg_a_str(&a, buf_str(&col[c]));
     }
-    if (PQexitPipelineMode(s->conn) != 1 && rc == 0)
-        rc = store__pg_fail(s, NULL, err, "exit pipeline mode");
+    PGresult *r = store__pg_run(s, Q_FINISH_MANY, &a, err, "finish jobs");
+    if (!r) {
+        rc = -1;
+        goto out;
+    }
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t pos = store__pg_cell_int(r, row, 0);
+        if (pos >= 1 && (uint64_t)pos <= n)
+            out[pos - 1].result = 0;
+    }
+    PQclear(r);
+out:
+    for (int c = 0; c < FM_NCOLS; c++)
+        buf_release(&col[c]);
     return rc;
 }
 
-/* Outcomes in key order (synchub_finish takes each DONE/DEAD key's lock: one global order, as lock_keys), then
- * one statement claiming up to want heads, then one commit: with a durable connection, one WAL flush for all. */
+/* All outcomes in one statement (synchub_finish_many takes the DONE/DEAD keys' locks in the global order itself),
+ * then one statement claiming up to want heads, then one commit: with a durable connection, one WAL flush for all.
+ */
 int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
                            job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err)
 {
@@ -343,17 +343,10 @@ int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t n
     *nclaimed = 0;
     if (next_due_ms)
         *next_due_ms = 0;
-    size_t *order = n ? malloc(n * sizeof(*order)) : NULL;
-    if (n && !order)
-        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    if (n > 1)
-        qsort_r(order, n, sizeof(*order), cmp_outcome_key, out);
     bool freed = false;
     if (store__pg_begin(s, err) < 0)
         goto fail;
-    if (n > 0 && finish_pipelined(s, out, order, n, now, err) < 0)
+    if (n > 0 && finish_many(s, out, n, now, err) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++)
         freed |= out[i].result == 0 && out[i].to != JOB_RETRY;
@@ -386,14 +379,12 @@ int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t n
     }
     if (store__pg_commit(s, err) < 0)
         goto released;
-    free(order);
     if (freed && *nclaimed == want)
         store__pg_wake_local(s->db, true); /* heads this batch freed that it did not take: other pools may */
     return 0;
 fail:
     store__pg_rollback(s);
 released:
-    free(order);
     for (size_t k = 0; k < *nclaimed; k++)
         job_free(claimed[k]);
     *nclaimed = 0;
