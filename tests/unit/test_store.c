@@ -294,6 +294,39 @@ static void test_finish_batch_of_hundreds(void **state)
     }
 }
 
+/* PostgreSQL sends a pool's round (begin, outcomes, claim, commit) as one pipeline: when the server refuses a part
+ * (here a note that is not UTF-8), nothing of the round is recorded or claimed, the call says so, and the same
+ * connection serves the next round. (SQLite stores such a note as it is.) */
+static void test_finish_batch_refused_round_records_nothing(void **state)
+{
+    fx_t *f = *state;
+    if (!fx_pg_url)
+        return;
+    err_t err;
+    job_new_t jobs[3] = {mk("r1", "R", 1000, 3), mk("r2", "R", 2000, 3), mk("s1", "S", 1, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 3, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[4];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    store_outcome_t bad = {.job = got[0], .to = JOB_DONE, .note = "not utf-8: \xff\xfe"};
+    job_t *more[4];
+    size_t m = 9;
+    assert_int_equal(store_finish_batch(f->s, &bad, 1, now, "t", 4, more, &m, NULL, &err), -1);
+    assert_int_equal(m, 0);
+    job_t *j = fx_get(f, got[0]->id);
+    assert_int_equal(j->state, JOB_RUNNING); /* not recorded */
+    job_free(j);
+    store_outcome_t good = {.job = got[0], .to = JOB_DONE};
+    assert_int_equal(store_finish_batch(f->s, &good, 1, now, "t", 4, more, &m, NULL, &err), 0);
+    assert_int_equal(good.result, 0);
+    assert_int_equal(m, 2); /* nothing was claimed by the refused round: both other heads are still there */
+    for (size_t i = 0; i < m; i++)
+        job_free(more[i]);
+    job_free(got[0]);
+}
+
 /* Large payloads are stored compressed on SQLite: they read back byte for byte, and SQL that looks into them
  * (store_job_by_payload, for `synchub trace`) still finds them. */
 static void test_large_payload_reads_back_and_is_found_by_field(void **state)
@@ -828,6 +861,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
