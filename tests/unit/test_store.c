@@ -178,6 +178,16 @@ static void assert_last_attempt(fx_t *f, const job_t *job, const char *outcome)
     free(at);
 }
 
+/* job DONE in a round of its own that claims up to want jobs into more (*m of them): its result (0 recorded, 1 the
+ * lease was lost). */
+static int finish_done(fx_t *f, const job_t *job, int64_t now, size_t want, job_t **more, size_t *m)
+{
+    err_t err;
+    store_outcome_t o = {.job = job, .to = JOB_DONE};
+    assert_int_equal(store_finish_batch(f->s, &o, 1, now, "t", want, more, m, NULL, &err), 0);
+    return o.result;
+}
+
 /* A batch whose outcomes mix held and lost leases, two of them on one key (a stale outcome and the real one of the
  * same job): each result lands on its own outcome, a lost one writes nothing (no state, no error, no attempt), the
  * key's next job becomes the head in this very commit (claimed by it), a RETRY stays the head with its error (text
@@ -248,9 +258,7 @@ static void test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key(v
     /* D's second job is not claimable before d1 is done; C's lease-holder can still finish. */
     job_t *none[10];
     size_t z = 0;
-    store_outcome_t c_done = {.job = by[2], .to = JOB_DONE};
-    assert_int_equal(store_finish_batch(f->s, &c_done, 1, now, "t", 10, none, &z, NULL, &err), 0);
-    assert_int_equal(c_done.result, 0);
+    assert_int_equal(finish_done(f, by[2], now, 10, none, &z), 0);
     assert_int_equal(z, 0);
     for (size_t i = 0; i < n; i++)
         job_free(got[i]);
@@ -318,9 +326,7 @@ static void test_finish_batch_refused_round_records_nothing(void **state)
     job_t *j = fx_get(f, got[0]->id);
     assert_int_equal(j->state, JOB_RUNNING); /* not recorded */
     job_free(j);
-    store_outcome_t good = {.job = got[0], .to = JOB_DONE};
-    assert_int_equal(store_finish_batch(f->s, &good, 1, now, "t", 4, more, &m, NULL, &err), 0);
-    assert_int_equal(good.result, 0);
+    assert_int_equal(finish_done(f, got[0], now, 4, more, &m), 0);
     assert_int_equal(m, 2); /* nothing was claimed by the refused round: both other heads are still there */
     for (size_t i = 0; i < m; i++)
         job_free(more[i]);
