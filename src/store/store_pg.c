@@ -188,7 +188,10 @@ static const char *const migrations[] = {
      * the lease-token checked UPDATE, the attempts, and each moved key's head once, then one notify.
      * The head refresh is synchub_refresh_head for all keys at once: a key whose ready job is RUNNING keeps it; a
      * ready job that is not the oldest live one is cleared (unless a claim made it RUNNING meanwhile: then the key
-     * is left as it is); the oldest live job becomes the head. synchub_finish stays for nodes not yet upgraded. */
+     * is left as it is); the oldest live job becomes the head. synchub_finish stays for nodes not yet upgraded.
+     * "state + 0 = 1" keeps the indexes on state (jobs_state, jobs_lease) out of the jobs UPDATE's plan: statistics
+     * taken while few jobs ran estimate one RUNNING row, and the planner then scanned every running job once per
+     * outcome (500 outcomes among 500 running: 97 ms instead of 11). The outcomes must drive it, through the id. */
     "CREATE FUNCTION synchub_finish_many(p_ids text[], p_tokens bigint[], p_to int[], p_run_at bigint[],"
     "  p_keys text[], p_now bigint, p_cls int[], p_code text[], p_msg text[], p_rec text[], p_hint text[],"
     "  p_safe int[], p_outcome text[], p_note text[])"
@@ -207,7 +210,7 @@ static const char *const migrations[] = {
     "    err_class = CASE WHEN x.st = 3 THEN 0 ELSE x.cls END, err_code = CASE WHEN x.st <> 3 THEN x.code END,"
     "    err_message = CASE WHEN x.st <> 3 THEN x.msg END, err_record = CASE WHEN x.st <> 3 THEN x.rec END,"
     "    err_hint = CASE WHEN x.st <> 3 THEN x.hint END, err_retry_safe = CASE WHEN x.st <> 3 THEN x.safe END"
-    "    FROM x WHERE j.id = x.id AND j.state = 1 AND j.lease_token = x.tok"
+    "    FROM x WHERE j.id = x.id AND j.state + 0 = 1 AND j.lease_token = x.tok"
     "    RETURNING x.i, j.rid, j.okey, j.attempts, x.st),"
     "   a AS (UPDATE attempts t SET finished_at = p_now, outcome = p_outcome[u.i], err_class = p_cls[u.i],"
     "    err_code = p_code[u.i], err_message = p_msg[u.i], err_record = p_rec[u.i], err_hint = p_hint[u.i],"
