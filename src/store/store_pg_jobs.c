@@ -380,7 +380,10 @@ static int round_trip(pg_t *s, const pg_args_t *fa, const pg_args_t *ca, store_o
         } else if (rc == 0 && steps[k] == ROUND_FINISH) {
             finish_many_read(r, out, n);
         } else if (rc == 0 && steps[k] == ROUND_CLAIM) {
-            rc = claim_many_read(r, claimed, want, nclaimed, err);
+            /* Out of memory here cannot stop the COMMIT already sent: the round stands with the jobs read so far,
+             * and the others stay leased but unworked until the reaper requeues them when their lease expires. */
+            err_t oom;
+            (void)claim_many_read(r, claimed, want, nclaimed, &oom);
         } else if (steps[k] == ROUND_COMMIT) {
             committed = rc == 0;
         }
