@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 
+#include "core/buf.h"
 #include "store/store.h"
 #include "store/store_engine.h"
 
@@ -35,7 +36,7 @@ typedef struct pg_db {
 enum {
     Q_ENQUEUE, Q_FINISH_ONE, Q_LOCK_KEY, Q_REFRESH, Q_CLAIM, Q_NEXT_DUE, Q_FINISH, Q_ATTEMPT_CLOSE, Q_RENEW, Q_NOTIFY,
     Q_BY_ID, Q_BY_PREFIX, Q_LINK_GET, Q_LINK_PUT, Q_LINK_DEL, Q_LINK_EACH, Q_LINK_FIND, Q_CURSOR_GET, Q_CURSOR_PUT,
-    Q_KEY_LIVE, Q_ATTEMPTS, Q_CLAIM_MANY, Q_COUNT
+    Q_KEY_LIVE, Q_ATTEMPTS, Q_CLAIM_MANY, Q_FINISH_MANY, Q_COUNT
 };
 
 typedef struct pg_store {
@@ -148,6 +149,12 @@ void store__pg_a_str(pg_args_t *a, const char *v);
 void store__pg_a_bytes(pg_args_t *a, const char *v, size_t len);
 void store__pg_a_int(pg_args_t *a, int64_t x);
 void store__pg_a_err(pg_args_t *a, const err_t *e);
+/* PostgreSQL array literals for the set-based statements, built element by element into a buf_t: arr_str appends
+ * one text element (NULL: SQL NULL), arr_int one integer, arr_end closes the literal ("{}" when empty). Each
+ * returns 0, or -1 when out of memory (the literal is then unusable). */
+int store__pg_arr_str(buf_t *b, const char *v);
+int store__pg_arr_int(buf_t *b, int64_t x);
+int store__pg_arr_end(buf_t *b);
 char *store__pg_redact(const char *url);
 PGconn *store__pg_dial(pg_db_t *db, int64_t timeout_ms, err_t *err);
 int store__pg_exec_plain(pg_t *s, const char *sql, err_t *err);

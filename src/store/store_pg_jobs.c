@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "store/store.h"
@@ -265,62 +266,129 @@ fail:
 
 /* ---- batches: store_finish_batch ---------------------------------------------------------------------------- */
 
-static int cmp_outcome_key(const void *a, const void *b, void *outs)
+/* The columns of synchub_finish_many, in its parameter order (now comes between FM_KEY and FM_CLS). */
+enum { FM_ID, FM_TOKEN, FM_TO, FM_RUN_AT, FM_KEY, FM_CLS, FM_CODE, FM_MSG, FM_REC, FM_HINT, FM_SAFE, FM_OUTCOME,
+       FM_NOTE, FM_NCOLS };
+
+/* One outcome as one element of every column; the error is the attempt's (the function clears it on a DONE job's
+ * row, as synchub_finish). 0, or -1 when out of memory. */
+static int finish_columns_add(buf_t *col, const store_outcome_t *o)
 {
-    const store_outcome_t *o = outs;
-    return strcmp(o[*(const size_t *)a].job->ordering_key, o[*(const size_t *)b].job->ordering_key);
+    const err_t *e = o->why && o->why->cls != ERR_NONE ? o->why : NULL;
+    int bad = store__pg_arr_str(&col[FM_ID], o->job->id);
+    bad |= store__pg_arr_int(&col[FM_TOKEN], o->job->lease_token);
+    bad |= store__pg_arr_int(&col[FM_TO], (int)o->to);
+    bad |= store__pg_arr_int(&col[FM_RUN_AT], o->to == JOB_RETRY ? o->run_at : o->job->run_at);
+    bad |= store__pg_arr_str(&col[FM_KEY], o->job->ordering_key);
+    bad |= store__pg_arr_int(&col[FM_CLS], e ? (int)e->cls : 0);
+    bad |= store__pg_arr_str(&col[FM_CODE], e ? e->code : NULL);
+    bad |= store__pg_arr_str(&col[FM_MSG], e ? e->message : NULL);
+    bad |= store__pg_arr_str(&col[FM_REC], e && e->record[0] ? e->record : NULL);
+    bad |= store__pg_arr_str(&col[FM_HINT], e && e->hint[0] ? e->hint : NULL);
+    bad |= e ? store__pg_arr_int(&col[FM_SAFE], e->retry_safe) : store__pg_arr_str(&col[FM_SAFE], NULL);
+    bad |= store__pg_arr_str(&col[FM_OUTCOME], outcome_name(o->to));
+    bad |= store__pg_arr_str(&col[FM_NOTE], o->note);
+    return bad ? -1 : 0;
 }
 
-/* The outcome o as synchub_finish's arguments (store__pg_finish_claim's, one job). */
-static void finish_args(pg_args_t *a, const store_outcome_t *o, int64_t now)
+/* synchub_finish_many's parameters for out[0..n): the columns as array literals in col (the caller releases them),
+ * a pointing into them. Every result is set to 1 until the server names the outcome held. 0, or -1 (OOM). */
+static int finish_many_args(buf_t *col, pg_args_t *a, store_outcome_t *out, size_t n, int64_t now)
 {
-    store__pg_a_str(a, o->job->id);
-    store__pg_a_int(a, o->job->lease_token);
-    store__pg_a_int(a, (int)o->to);
-    store__pg_a_int(a, o->to == JOB_RETRY ? o->run_at : o->job->run_at);
-    store__pg_a_int(a, now);
-    store__pg_a_err(a, o->to == JOB_DONE ? NULL : o->why);
-    store__pg_a_err(a, o->why);
-    store__pg_a_str(a, outcome_name(o->to));
-    store__pg_a_str(a, o->note);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i].result = 1;
+        if (rc == 0)
+            rc = finish_columns_add(col, &out[i]);
+    }
+    for (int c = 0; c < FM_NCOLS && rc == 0; c++)
+        rc = store__pg_arr_end(&col[c]);
+    for (int c = 0; c < FM_NCOLS && rc == 0; c++) {
+        if (c == FM_CLS)
+            store__pg_a_int(a, now);
+        store__pg_a_str(a, buf_str(&col[c]));
+    }
+    return rc;
 }
 
-/* Inside a transaction: synchub_finish for out[order[0..n)], sent as one pipeline (libpq pipeline mode), so the
- * batch costs one round trip instead of n; the server still runs them one by one, in this order. Each result goes
- * to its outcome. The batch is bounded by the pool (a few hundred small statements and one-row answers), well
- * inside the socket buffers, so sending all before reading cannot stall. 0, or -1 with err (the transaction is
- * then aborted: the caller rolls back). */
-static int finish_pipelined(pg_t *s, store_outcome_t *out, const size_t *order, size_t n, int64_t now, err_t *err)
+/* The rows of synchub_finish_many: 1-based positions of the outcomes whose lease was held. */
+static void finish_many_read(const PGresult *r, store_outcome_t *out, size_t n)
 {
-    char name[8];
-    if (store__pg_prepare(s, Q_FINISH_ONE, name, err) < 0)
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t pos = store__pg_cell_int(r, row, 0);
+        if (pos >= 1 && (uint64_t)pos <= n)
+            out[pos - 1].result = 0;
+    }
+}
+
+/* The claimed jobs of Q_CLAIM_MANY into claimed (room for want). 0, or -1 (OOM; the jobs read so far stay). */
+static int claim_many_read(const PGresult *r, job_t **claimed, size_t want, size_t *nclaimed, err_t *err)
+{
+    for (int i = 0; i < PQntuples(r) && *nclaimed < want; i++) {
+        if (!(claimed[*nclaimed] = store__pg_read_job(r, i)))
+            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
+        (*nclaimed)++;
+    }
+    return 0;
+}
+
+enum { ROUND_BEGIN, ROUND_FINISH, ROUND_CLAIM, ROUND_COMMIT };
+
+/* One pool round in ONE round trip: BEGIN, the outcomes (fa: synchub_finish_many, or NULL), the claim (ca: Q_CLAIM_MANY,
+ * or NULL) and COMMIT go out together as a pipeline (libpq pipeline mode) and the answers are read back in order.
+ * The server runs them as one by one: the first error skips the rest up to the sync, and the open transaction is
+ * then rolled back. The only large answer (the claimed jobs) comes after the server has read all but the last
+ * few bytes we send, so writing everything before reading cannot stall on full socket buffers. 0, or -1 with err
+ * (then nothing was committed as far as we know, and *nclaimed is 0). */
+static int round_trip(pg_t *s, const pg_args_t *fa, const pg_args_t *ca, store_outcome_t *out, size_t n,
+                      job_t **claimed, size_t want, size_t *nclaimed, err_t *err)
+{
+    char fname[8], cname[8];
+    if ((fa && store__pg_prepare(s, Q_FINISH_MANY, fname, err) < 0) ||
+        (ca && store__pg_prepare(s, Q_CLAIM_MANY, cname, err) < 0))
         return -1;
     if (PQenterPipelineMode(s->conn) != 1)
         return store__pg_fail(s, NULL, err, "enter pipeline mode");
-    int rc = 0;
-    size_t sent = 0;
-    for (; sent < n; sent++) {
-        pg_args_t a = {0};
-        finish_args(&a, &out[order[sent]], now);
-        if (!PQsendQueryPrepared(s->conn, name, a.n, a.v, a.len, a.fmt, 0)) {
-            rc = store__pg_fail(s, NULL, err, "send finish");
-            break;
-        }
-    }
+    static const char *const what[] = {"begin", "finish jobs", "claim jobs", "commit"};
+    int steps[4], nsteps = 0, rc = 0;
+    s->in_tx = true; /* from here a failure may leave a transaction open: rolled back below */
+    bool sent = PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    if (sent)
+        steps[nsteps++] = ROUND_BEGIN;
+    if (sent && fa && (sent = PQsendQueryPrepared(s->conn, fname, fa->n, fa->v, fa->len, fa->fmt, 0)))
+        steps[nsteps++] = ROUND_FINISH;
+    if (sent && ca && (sent = PQsendQueryPrepared(s->conn, cname, ca->n, ca->v, ca->len, ca->fmt, 0)))
+        steps[nsteps++] = ROUND_CLAIM;
+    if (sent && (sent = PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)))
+        steps[nsteps++] = ROUND_COMMIT;
+    if (!sent)
+        rc = store__pg_fail(s, NULL, err, "send batch");
     if (PQpipelineSync(s->conn) != 1 && rc == 0)
         rc = store__pg_fail(s, NULL, err, "pipeline sync");
-    /* Read every answer (one result and a NULL per statement sent, then the sync), even after a failure, so the
-     * connection leaves pipeline mode clean. */
-    for (size_t k = 0; k < sent; k++) {
+    bool committed = false;
+    for (int k = 0; k < nsteps; k++) {
         PGresult *r = PQgetResult(s->conn);
-        if (!r)
+        if (!r) {
+            if (rc == 0)
+                rc = store__pg_fail(s, NULL, err, what[steps[k]]);
             break;
-        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-            out[order[k]].result = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
-        else if (rc == 0)
-            rc = store__pg_fail(s, r, err, "finish job");
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (rc == 0)
+                rc = store__pg_fail(s, r, err, what[steps[k]]);
+        } else if (rc == 0 && steps[k] == ROUND_FINISH) {
+            finish_many_read(r, out, n);
+        } else if (rc == 0 && steps[k] == ROUND_CLAIM) {
+            /* Out of memory here cannot stop the COMMIT already sent: the round stands with the jobs read so far,
+             * and the others stay leased but unworked until the reaper requeues them when their lease expires. */
+            err_t oom;
+            (void)claim_many_read(r, claimed, want, nclaimed, &oom);
+        } else if (steps[k] == ROUND_COMMIT) {
+            committed = rc == 0;
+        }
         PQclear(r);
-        while ((r = PQgetResult(s->conn)))   /* the NULL that ends this statement's results */
+        while ((r = PQgetResult(s->conn))) /* the NULL that ends this statement's results */
             PQclear(r);
     }
     for (PGresult *r; (r = PQgetResult(s->conn));) {
@@ -331,11 +399,20 @@ static int finish_pipelined(pg_t *s, store_outcome_t *out, const size_t *order, 
     }
     if (PQexitPipelineMode(s->conn) != 1 && rc == 0)
         rc = store__pg_fail(s, NULL, err, "exit pipeline mode");
+    if (committed)
+        s->in_tx = false;
+    if (rc < 0) {
+        store__pg_rollback(s);
+        for (size_t k = 0; k < *nclaimed; k++)
+            job_free(claimed[k]);
+        *nclaimed = 0;
+    }
     return rc;
 }
 
-/* Outcomes in key order (synchub_finish takes each DONE/DEAD key's lock: one global order, as lock_keys), then
- * one statement claiming up to want heads, then one commit: with a durable connection, one WAL flush for all. */
+/* All outcomes in one statement (synchub_finish_many takes the DONE/DEAD keys' locks in the global order itself)
+ * and one statement claiming up to want heads, in one transaction sent as one pipeline (round_trip): with a durable
+ * connection, one WAL flush and one round trip for the whole round. */
 int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
                            job_t **claimed, size_t *nclaimed, int64_t *next_due_ms, err_t *err)
 {
@@ -343,61 +420,44 @@ int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t n
     *nclaimed = 0;
     if (next_due_ms)
         *next_due_ms = 0;
-    size_t *order = n ? malloc(n * sizeof(*order)) : NULL;
-    if (n && !order)
-        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    if (n > 1)
-        qsort_r(order, n, sizeof(*order), cmp_outcome_key, out);
-    bool freed = false;
-    if (store__pg_begin(s, err) < 0)
-        goto fail;
-    if (n > 0 && finish_pipelined(s, out, order, n, now, err) < 0)
-        goto fail;
-    for (size_t i = 0; i < n; i++)
-        freed |= out[i].result == 0 && out[i].to != JOB_RETRY;
+    buf_t col[FM_NCOLS];
+    for (int c = 0; c < FM_NCOLS; c++)
+        buf_init(&col[c]);
+    pg_args_t fa = {0}, ca = {0};
+    int rc = -1;
+    if (finish_many_args(col, &fa, out, n, now) < 0) {
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        goto out;
+    }
     if (want > 0) {
         s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        pg_args_t a = {0};
-        store__pg_a_int(&a, now);
-        store__pg_a_int(&a, (int64_t)(s->rng >> 3) + 1);   /* room for + rid */
-        store__pg_a_str(&a, worker ? worker : "");
-        store__pg_a_int(&a, (int64_t)want);
-        PGresult *r = store__pg_run(s, Q_CLAIM_MANY, &a, err, "claim jobs");
-        if (!r)
-            goto fail;
-        int rows = PQntuples(r);
-        for (int i = 0; i < rows && (size_t)i < want; i++) {
-            if (!(claimed[*nclaimed] = store__pg_read_job(r, i))) {
-                PQclear(r);
-                err_set(err, ERR_INTERNAL, "store.oom", "out of memory reading a job");
-                goto fail;
-            }
-            (*nclaimed)++;
-        }
-        PQclear(r);
-        if (*nclaimed < want && next_due_ms) {
-            if (!(r = store__pg_run(s, Q_NEXT_DUE, NULL, err, "next due")))
-                goto fail;
-            *next_due_ms = store__pg_cell_int(r, 0, 0);
-            PQclear(r);
-        }
+        store__pg_a_int(&ca, now);
+        store__pg_a_int(&ca, (int64_t)(s->rng >> 3) + 1);   /* room for + rid */
+        store__pg_a_str(&ca, worker ? worker : "");
+        store__pg_a_int(&ca, (int64_t)want);
     }
-    if (store__pg_commit(s, err) < 0)
-        goto released;
-    free(order);
+    if (store__pg_ensure(s, err) < 0 ||
+        round_trip(s, n > 0 ? &fa : NULL, want > 0 ? &ca : NULL, out, n, claimed, want, nclaimed, err) < 0)
+        goto out;
+    rc = 0;
+    if (*nclaimed < want && next_due_ms) {
+        /* After the commit, on its own: a hint for the dispatcher's sleep, so a failure here only leaves it 0 (the
+         * dispatcher then waits its poll interval) and does not undo the round. */
+        err_t ignored;
+        PGresult *r = store__pg_run(s, Q_NEXT_DUE, NULL, &ignored, "next due");
+        if (r)
+            *next_due_ms = store__pg_cell_int(r, 0, 0);
+        PQclear(r);
+    }
+    bool freed = false;
+    for (size_t i = 0; i < n; i++)
+        freed |= out[i].result == 0 && out[i].to != JOB_RETRY;
     if (freed && *nclaimed == want)
         store__pg_wake_local(s->db, true); /* heads this batch freed that it did not take: other pools may */
-    return 0;
-fail:
-    store__pg_rollback(s);
-released:
-    free(order);
-    for (size_t k = 0; k < *nclaimed; k++)
-        job_free(claimed[k]);
-    *nclaimed = 0;
-    return -1;
+out:
+    for (int c = 0; c < FM_NCOLS; c++)
+        buf_release(&col[c]);
+    return rc;
 }
 
 int store__pg_renew_lease(store_t *h, const char *id, int64_t token, int64_t until, err_t *err)

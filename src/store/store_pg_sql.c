@@ -50,6 +50,10 @@ static const char *const sql_text[Q_COUNT] = {
         "   outcome = 'running', worker = excluded.worker, err_class = 0, err_code = NULL, err_message = NULL,"
         "   err_record = NULL, err_hint = NULL, err_retry_safe = NULL, note = NULL)"
         " SELECT " PG_JOB_COLS " FROM u ORDER BY priority DESC, run_at",
+    /* A batch of outcomes as arrays, one element per outcome (migration 5): the positions whose lease was held. */
+    [Q_FINISH_MANY] = "SELECT * FROM synchub_finish_many($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::text[],"
+                      " $6::bigint, $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[],"
+                      " $14::text[])",
     [Q_NEXT_DUE] = "SELECT coalesce(min(run_at), 0) FROM jobs WHERE ready AND state IN (0, 2)",
     [Q_FINISH] = "UPDATE jobs SET state = $3::smallint,"
                  " ready = CASE WHEN $3::int IN (3, 4) THEN false ELSE ready END,"
@@ -130,6 +134,47 @@ void store__pg_a_err(pg_args_t *a, const err_t *e)
     store__pg_a_str(a, e->record[0] ? e->record : NULL);
     store__pg_a_str(a, e->hint[0] ? e->hint : NULL);
     store__pg_a_int(a, e->retry_safe);
+}
+
+/* Elements are separated by commas and the literal opened by the first one; text elements are always quoted, with
+ * '"' and '\\' escaped, so that no value (an error message, "NULL") can end or change the array. */
+static int arr_sep(buf_t *b)
+{
+    return buf_append(b, b->len ? "," : "{", 1);
+}
+
+int store__pg_arr_str(buf_t *b, const char *v)
+{
+    if (arr_sep(b) < 0)
+        return -1;
+    if (!v)
+        return buf_puts(b, "NULL");
+    if (buf_append(b, "\"", 1) < 0)
+        return -1;
+    for (const char *run = v;;) {
+        size_t plain = strcspn(run, "\"\\");
+        if (buf_append(b, run, plain) < 0)
+            return -1;
+        if (!run[plain])
+            break;
+        char esc[2] = {'\\', run[plain]};
+        if (buf_append(b, esc, 2) < 0)
+            return -1;
+        run += plain + 1;
+    }
+    return buf_append(b, "\"", 1);
+}
+
+int store__pg_arr_int(buf_t *b, int64_t x)
+{
+    if (arr_sep(b) < 0)
+        return -1;
+    return buf_printf(b, "%lld", (long long)x);
+}
+
+int store__pg_arr_end(buf_t *b)
+{
+    return b->len ? buf_append(b, "}", 1) : buf_puts(b, "{}");
 }
 
 /* ---- errors and connections -------------------------------------------------------------------------------- */

@@ -158,6 +158,181 @@ static void test_finish_batch_claims_heads_only_and_keeps_key_order(void **state
     job_free(more[0]);
 }
 
+static job_t *fx_get(fx_t *f, const char *id)
+{
+    job_t *j = NULL;
+    err_t err;
+    assert_int_equal(store_job_get(f->s, id, &j, &err), 1);
+    return j;
+}
+
+/* The outcome of the last attempt of job (its history as store_attempts reads it). */
+static void assert_last_attempt(fx_t *f, const job_t *job, const char *outcome)
+{
+    job_attempt_t *at = NULL;
+    size_t n = 0;
+    err_t err;
+    assert_int_equal(store_attempts(f->s, job, &at, &n, &err), 0);
+    assert_true(n >= 1);
+    assert_string_equal(at[n - 1].outcome, outcome);
+    free(at);
+}
+
+/* job DONE in a round of its own that claims up to want jobs into more (*m of them): its result (0 recorded, 1 the
+ * lease was lost). */
+static int finish_done(fx_t *f, const job_t *job, int64_t now, size_t want, job_t **more, size_t *m)
+{
+    err_t err;
+    store_outcome_t o = {.job = job, .to = JOB_DONE};
+    assert_int_equal(store_finish_batch(f->s, &o, 1, now, "t", want, more, m, NULL, &err), 0);
+    return o.result;
+}
+
+/* A batch whose outcomes mix held and lost leases, two of them on one key (a stale outcome and the real one of the
+ * same job): each result lands on its own outcome, a lost one writes nothing (no state, no error, no attempt), the
+ * key's next job becomes the head in this very commit (claimed by it), a RETRY stays the head with its error (text
+ * that looks like array syntax reads back as it was), a DONE job keeps no error. */
+static void test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jobs[6] = {mk("a1", "A", 1000, 3), mk("a2", "A", 2000, 3), mk("b1", "B", 1, 3), mk("c1", "C", 1, 3),
+                         mk("d1", "D", 1000, 3), mk("d2", "D", 2000, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 6, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[10];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 10, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 4);
+    job_t *by[4] = {0}; /* A B C D */
+    for (size_t i = 0; i < n; i++)
+        by[got[i]->ordering_key[0] - 'A'] = got[i];
+    for (int k = 0; k < 4; k++)
+        assert_non_null(by[k]);
+    job_t stale_a = *by[0], stale_c = *by[2];
+    stale_a.lease_token++;
+    stale_c.lease_token++;
+    err_t dead, flap;
+    err_set(&dead, ERR_DATA, "x.bad", "must not be written");
+    err_set(&flap, ERR_TRANSIENT, "x.flap", "say \"NULL\", {a,b} \\ \"} end");
+    store_outcome_t outs[5] = {
+        {.job = &stale_a, .to = JOB_DEAD, .why = &dead},
+        {.job = by[1], .to = JOB_DONE, .note = "note \"q\""},
+        {.job = &stale_c, .to = JOB_DONE},
+        {.job = by[0], .to = JOB_DONE},
+        {.job = by[3], .to = JOB_RETRY, .run_at = now + 100000, .why = &flap},
+    };
+    job_t *more[10];
+    size_t m = 0;
+    int64_t next_due = -1;
+    assert_int_equal(store_finish_batch(f->s, outs, 5, now, "t", 10, more, &m, &next_due, &err), 0);
+    int want[5] = {1, 0, 1, 0, 0};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(outs[i].result, want[i]);
+    assert_int_equal(m, 1); /* a2: A's next, made head by this batch; D waits behind its retry, C still runs */
+    assert_string_equal(more[0]->ordering_key, "A");
+    assert_true(more[0]->event_time == 2000);
+    assert_true(next_due == now + 100000);
+
+    job_t *j = fx_get(f, by[0]->id);
+    assert_int_equal(j->state, JOB_DONE); /* the real outcome, not the stale DEAD */
+    assert_int_equal(j->last_error.cls, ERR_NONE);
+    assert_last_attempt(f, j, "done");
+    job_free(j);
+    j = fx_get(f, by[1]->id);
+    assert_int_equal(j->state, JOB_DONE);
+    assert_int_equal(j->last_error.cls, ERR_NONE);
+    assert_last_attempt(f, j, "done");
+    job_free(j);
+    j = fx_get(f, by[2]->id);
+    assert_int_equal(j->state, JOB_RUNNING); /* lost lease: untouched */
+    assert_int_equal(j->last_error.cls, ERR_NONE);
+    assert_last_attempt(f, j, "running");
+    job_free(j);
+    j = fx_get(f, by[3]->id);
+    assert_int_equal(j->state, JOB_RETRY);
+    assert_string_equal(j->last_error.code, "x.flap");
+    assert_string_equal(j->last_error.message, flap.message);
+    assert_last_attempt(f, j, "retry");
+    job_free(j);
+    /* D's second job is not claimable before d1 is done; C's lease-holder can still finish. */
+    job_t *none[10];
+    size_t z = 0;
+    assert_int_equal(finish_done(f, by[2], now, 10, none, &z), 0);
+    assert_int_equal(z, 0);
+    for (size_t i = 0; i < n; i++)
+        job_free(got[i]);
+    job_free(more[0]);
+}
+
+/* A pool with a local queue hands the store hundreds of outcomes at once: 400 keys with two jobs each, all heads
+ * finished in one batch that claims every next job in the same commit. */
+static void test_finish_batch_of_hundreds(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    enum { KEYS = 400 };
+    static job_new_t jobs[2 * KEYS];
+    static char idem[2 * KEYS][16], key[KEYS][16];
+    for (int k = 0; k < KEYS; k++) {
+        snprintf(key[k], sizeof(key[k]), "k%d", k);
+        for (int g = 0; g < 2; g++) {
+            snprintf(idem[2 * k + g], sizeof(idem[0]), "h%d.%d", k, g);
+            jobs[2 * k + g] = mk(idem[2 * k + g], key[k], 1000 * (g + 1), 3);
+        }
+    }
+    assert_int_equal(store_enqueue(f->s, jobs, 2 * KEYS, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    static job_t *got[KEYS], *next[KEYS];
+    static store_outcome_t outs[KEYS];
+    size_t n = 0, m = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", KEYS, got, &n, NULL, &err), 0);
+    assert_int_equal(n, KEYS);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(got[i]->event_time == 1000);
+        outs[i] = (store_outcome_t){.job = got[i], .to = JOB_DONE};
+    }
+    assert_int_equal(store_finish_batch(f->s, outs, n, now, "t", KEYS, next, &m, NULL, &err), 0);
+    assert_int_equal(m, KEYS);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(outs[i].result, 0);
+        assert_true(next[i]->event_time == 2000);
+        job_free(got[i]);
+        job_free(next[i]);
+    }
+}
+
+/* PostgreSQL sends a pool's round (begin, outcomes, claim, commit) as one pipeline: when the server refuses a part
+ * (here a note that is not UTF-8), nothing of the round is recorded or claimed, the call says so, and the same
+ * connection serves the next round. (SQLite stores such a note as it is.) */
+static void test_finish_batch_refused_round_records_nothing(void **state)
+{
+    fx_t *f = *state;
+    if (!fx_pg_url)
+        return;
+    err_t err;
+    job_new_t jobs[3] = {mk("r1", "R", 1000, 3), mk("r2", "R", 2000, 3), mk("s1", "S", 1, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 3, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[4];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    store_outcome_t bad = {.job = got[0], .to = JOB_DONE, .note = "not utf-8: \xff\xfe"};
+    job_t *more[4];
+    size_t m = 9;
+    assert_int_equal(store_finish_batch(f->s, &bad, 1, now, "t", 4, more, &m, NULL, &err), -1);
+    assert_int_equal(m, 0);
+    job_t *j = fx_get(f, got[0]->id);
+    assert_int_equal(j->state, JOB_RUNNING); /* not recorded */
+    job_free(j);
+    assert_int_equal(finish_done(f, got[0], now, 4, more, &m), 0);
+    assert_int_equal(m, 2); /* nothing was claimed by the refused round: both other heads are still there */
+    for (size_t i = 0; i < m; i++)
+        job_free(more[i]);
+    job_free(got[0]);
+}
+
 /* Large payloads are stored compressed on SQLite: they read back byte for byte, and SQL that looks into them
  * (store_job_by_payload, for `synchub trace`) still finds them. */
 static void test_large_payload_reads_back_and_is_found_by_field(void **state)
@@ -689,6 +864,10 @@ int main(void)
         cmocka_unit_test(test_job_id_is_deterministic),
         cmocka_unit_test_setup_teardown(test_one_key_runs_one_job_oldest_event_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_heads_only_and_keeps_key_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
