@@ -17,6 +17,7 @@ from test_pg_nodes import check_runs, make_nodes, read_records, write_batch
 
 WORKERS, LOCAL_QUEUE = 4, 32
 N_JOBS, N_KEYS = 3000, 60
+SLEEP_MS = 4   # long enough for `synchub status` (a process each) to sample the pool several times mid-run
 
 
 def watch_running(node, stop, seen):
@@ -32,7 +33,7 @@ def watch_running(node, stop, seen):
 def enqueue_batch(node, tmp_path):
     """N_JOBS test.record jobs over N_KEYS keys through `enqueue --batch`; returns the run log the handler writes."""
     log, batch = tmp_path / "runs.jsonl", tmp_path / "batch.jsonl"
-    write_batch(batch, log, N_JOBS, N_KEYS)
+    write_batch(batch, log, N_JOBS, N_KEYS, sleep_ms=SLEEP_MS)
     out = node.cli("enqueue", "--batch", batch).stdout
     assert f"enqueued {N_JOBS}, duplicate 0" in out, out
     return log
@@ -45,7 +46,8 @@ def most_running_until_a_third_ran(node, log):
     watcher = threading.Thread(target=watch_running, args=(node, stop, seen))
     watcher.start()
     try:
-        wait_until(lambda: len(read_records(log)) >= N_JOBS // 3, timeout=120, msg="a third of the jobs run")
+        wait_until(lambda: len(seen) >= 5 and len(read_records(log)) >= N_JOBS // 3, timeout=120,
+                   msg="a third of the jobs run, the pool sampled 5 times")
     finally:
         stop.set()
         watcher.join()
