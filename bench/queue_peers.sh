@@ -13,8 +13,8 @@ bench_queue=${BENCH_QUEUE_BIN:-$root/build/bench_queue}
 counts=${BENCH_QUEUE_JOBS:-"20000 100000"}
 workers=${BENCH_WORKERS:-16}            # synchub workers per pool, and the peers' concurrency
 # synchub's [server] local_queue for its "tuned" runs (sqlite_lq, pg_lq), next to graphile-worker's tuned local queue
-# of 500; the default runs (sqlite, pg) keep local_queue = 0, as graphile-worker's default runs keep theirs off.
-local_queue=${BENCH_LOCAL_QUEUE:-256}
+# of 500 (the same size); the default runs (sqlite, pg) keep local_queue = 0, as graphile-worker's default runs keep theirs off.
+local_queue=${BENCH_LOCAL_QUEUE:-500}
 results=${BENCH_RESULTS:-/dev/null}
 
 die() { echo "queue_peers.sh: $*" >&2; exit 1; }
