@@ -23,6 +23,7 @@
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
 #include "store/store_payload.h"
+#include "store/store_walbuf.h"
 
 /* Versioned migrations: PRAGMA user_version is the number of entries applied. Append, never edit. */
 static const char *const migrations[] = {
@@ -247,8 +248,11 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
     s->eng = &store__sqlite_engine;
     s->db = db;
     s->rng = crypto_random_u64();
+    /* A durable connection syncs the WAL at every commit, so its WAL writes can be gathered into one call per
+     * commit (store_walbuf.c); if that VFS cannot be registered, the default one does the same, call by call. */
+    const char *vfs = durable && store__walbuf_register() == SQLITE_OK ? STORE_WALBUF_VFS : NULL;
     int rc = sqlite3_open_v2(db->path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             vfs);
     if (rc != SQLITE_OK) {
         err_set(err, ERR_CONFIGURATION, "store.open", "cannot open the store %s: %s", db->path,
                 s->conn ? sqlite3_errmsg(s->conn) : sqlite3_errstr(rc));

@@ -757,6 +757,48 @@ static void test_checkpoint_rewinds_the_log_under_steady_writes(void **state)
     assert_true(biggest < 2 * 8192 * (4096LL + 24));     /* and the log was rewound, not grown to all of it */
 }
 
+/* A durable connection's WAL writes are gathered until the commit's sync (store_walbuf.c). Every commit must still
+ * be in the file when it returns: another connection (the default VFS, its own file handle) reads each batch at
+ * once, whole. The batches run from one job to commits larger than the gathering buffer (up to ~300 KB of
+ * frames, flushed in steps), and past the rewind threshold with checkpoints in between, so the log is also
+ * rewound under the gathering connection. Each payload is incompressible and distinct. */
+static void test_durable_commits_are_read_at_once_by_other_connections(void **state)
+{
+    fx_t *f = *state;
+    if (!f->path[0])
+        skip();   /* the gathering VFS is SQLite's */
+    err_t err;
+    store_t *d = store_connect(f->db, true, 5000, &err);
+    assert_non_null(d);
+    static char payloads[64][3001];
+    unsigned seed = 7;
+    int seq = 0;
+    for (int round = 0; round < 360; round++) {
+        int n = 1 + (round % 7) * 10;   /* 1 .. 61 jobs of ~3 KB: up to ~60 pages and their index pages */
+        job_new_t jobs[64];
+        char idem[64][32];
+        bool dup[64];
+        for (int i = 0; i < n; i++) {
+            for (size_t b = 0; b < sizeof(payloads[i]) - 1; b++)
+                payloads[i][b] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rand_r(&seed) % 64];
+            snprintf(idem[i], sizeof(idem[i]), "durable-%d", seq++);
+            jobs[i] = fx_job(idem[i], idem[i], 1, 3);
+            jobs[i].payload = payloads[i];
+            jobs[i].payload_len = sizeof(payloads[i]) - 1;
+        }
+        assert_int_equal(store_enqueue(d, jobs, (size_t)n, dup, &err), 0);
+        for (int i = 0; i < n; i += (n > 1 ? n - 1 : 1)) {   /* the first and the last job of the batch */
+            job_t *j = NULL;
+            assert_int_equal(store_job_get(f->s, jobs[i].id, &j, &err), 1);
+            assert_string_equal(j->payload, payloads[i]);
+            job_free(j);
+        }
+        if (round % 20 == 19)
+            assert_int_equal(store_checkpoint(f->s, &err), 0);
+    }
+    store_disconnect(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +821,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_operate_as_audits_only_what_happened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_activity_buckets_and_jobs_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_rewinds_the_log_under_steady_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_commits_are_read_at_once_by_other_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leadership_is_held_by_one_connection_and_moves_when_it_closes, setup,
                                         teardown),
     };
