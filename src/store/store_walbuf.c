@@ -25,6 +25,8 @@ typedef struct walbuf_file {
     sqlite3_int64 off;       /* file offset of buf[0] */
 } walbuf_file_t;
 
+/* Written once, under pthread_once (register_once), then only read: SQLite keeps a pointer to the registered VFS
+ * for the life of the process, so it cannot live in a store object. */
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs walbuf_vfs;
 
