@@ -201,6 +201,9 @@ stop_synchub() {  # CONNS: SIGTERM, wait (bounded), record the exit code and the
     sleep 1
     sed -n 's/^write_bytes: *\([0-9]*\)/io_write_bytes=\1/p' "/proc/$serve_pid/io" >>"$tmp/result-synchub-$c"
     sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/hwm_kb=\1/p' "/proc/$serve_pid/status" >>"$tmp/result-synchub-$c"
+    # CPU the process spent (user + system, all threads), in microseconds: divided by the acks it is the cost of one.
+    awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "cpu_us=%.0f\n", ($12 + $13) * 1e6 / tck }' \
+        "/proc/$serve_pid/stat" >>"$tmp/result-synchub-$c"
     kill -TERM "$serve_pid"
     for _ in $(seq 1 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$serve_pid" 2>/dev/null; then
@@ -297,9 +300,10 @@ for c in conns:
     checks.append(f"  -c{c}: {wb / max(acked, 1):,.0f} bytes written to disk per acked webhook"
                   f" ({wb / 1e6:,.0f} MB for {acked:,}; body {int(s.get('body_bytes', 0)):,} bytes), peak RSS"
                   f" {s.get('hwm_kb', 0) / 1024:.1f} MiB")
+    checks.append(f"  -c{c}: {s.get('cpu_us', 0) / max(acked, 1):,.1f} us of CPU (user+sys, all threads) per acked webhook")
     if results:
         for k, v in (("rps", s["rps"]), ("p99_ms", s["p99_us"] / 1000), ("bytes_per_ack", wb / max(acked, 1)),
-                     ("rss_mib", s.get("hwm_kb", 0) / 1024)):
+                     ("rss_mib", s.get("hwm_kb", 0) / 1024), ("cpu_us_per_ack", s.get("cpu_us", 0) / max(acked, 1))):
             results.write(f"ingest_{k}_c{c} {v:.2f}\n")
         results.write(f"nginx_rps_c{c} {n['rps']:.0f}\nnginx_p99_ms_c{c} {n['p99_us'] / 1000:.2f}\n")
     exit_rc = int(s["serve_exit"])

@@ -23,6 +23,7 @@
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
 #include "store/store_payload.h"
+#include "store/store_walbuf.h"
 
 /* Versioned migrations: PRAGMA user_version is the number of entries applied. Append, never edit. */
 static const char *const migrations[] = {
@@ -247,8 +248,11 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
     s->eng = &store__sqlite_engine;
     s->db = db;
     s->rng = crypto_random_u64();
+    /* A durable connection syncs the WAL at every commit, so its WAL writes can be gathered into one call per
+     * commit (store_walbuf.c); if that VFS cannot be registered, the default one does the same, call by call. */
+    const char *vfs = durable && store__walbuf_register() == SQLITE_OK ? STORE_WALBUF_VFS : NULL;
     int rc = sqlite3_open_v2(db->path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             vfs);
     if (rc != SQLITE_OK) {
         err_set(err, ERR_CONFIGURATION, "store.open", "cannot open the store %s: %s", db->path,
                 s->conn ? sqlite3_errmsg(s->conn) : sqlite3_errstr(rc));
@@ -301,16 +305,32 @@ static void lite_disconnect(store_t *s)
 
 /* Past this many frames (about 32 MiB with 4 KiB pages) the log is rewound. */
 #define STORE_WAL_REWIND_FRAMES 8192
+/* Before a rewind, unlocked PASSIVE passes chase the writers until one of them finds fewer than this many new
+ * frames (or STORE_WAL_CATCHUP_PASSES have run): the rewind then copies only that remainder under the lock. */
+#define STORE_WAL_CATCHUP_FRAMES 256
+#define STORE_WAL_CATCHUP_PASSES 4
 
 static int lite_checkpoint(store_t *s, err_t *err)
 {
     /* PASSIVE copies what it can without blocking anyone. But while writers keep appending, the log is rarely
-     * rewound by itself, so it grows and each append extends the file (the kernel zeroes every fresh block).
-     * Once it is large, a RESTART — right after the PASSIVE pass, so little is left to copy, and under the
-     * in-process write lock — makes the next writer reuse it from the start, on blocks already allocated.
-     * Rare by design: it holds this process's writers for the copy of the remainder. */
+     * rewound by itself (SQLite rewinds it only when a write begins after a checkpoint copied every frame), so it
+     * grows and each append extends the file (the kernel zeroes every fresh block). Once it is large, a RESTART
+     * under the in-process write lock makes the next writer reuse it from the start, on blocks already allocated.
+     * That RESTART holds this process's writers — and every webhook waiting for its ack — while it copies what
+     * the PASSIVE pass left and fsyncs the database file. Under load (bench/ingest.sh -c64) it ran every few
+     * ticks and found the 300–800 frames written during the pass. So the frames written during a pass are first
+     * copied by further unlocked passes, each shorter than the one before, and the lock is taken once a pass
+     * found fewer than STORE_WAL_CATCHUP_FRAMES new ones: the RESTART then copies about 200 (issue 18). */
     int log_frames = 0, copied = 0;
     int rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+    if (rc == SQLITE_OK && log_frames > STORE_WAL_REWIND_FRAMES) {
+        for (int pass = 1; pass < STORE_WAL_CATCHUP_PASSES; pass++) {
+            int before = copied;
+            rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
+            if (rc != SQLITE_OK || copied - before < STORE_WAL_CATCHUP_FRAMES)
+                break;
+        }
+    }
     if (rc == SQLITE_OK && log_frames > STORE_WAL_REWIND_FRAMES) {
         /* A PASSIVE pass that could not finish leaves the pages it copied unsynced; RESTART would fsync them all
          * while holding the writers. Flush them first, without the lock, through this connection's own file

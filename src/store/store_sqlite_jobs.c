@@ -48,8 +48,9 @@ static int earliest_live(store_t *s, const char *okey, int64_t *rid, err_t *err)
 /* Re-establish "exactly one ready job per live key" after a job of okey entered or left the live states.
  * Three index probes whatever the key's backlog: the current head (jobs_head), and if it is not running, the
  * earliest live job (jobs_key in order). A running job is always the head: it was claimed as the head and stays
- * ready until it leaves the live states. */
-static int refresh_head(store_t *s, const char *okey, err_t *err)
+ * ready until it leaves the live states. added_time: the event time of a job just inserted (the caller's only
+ * change), else NULL. */
+static int refresh_head_after(store_t *s, const char *okey, const int64_t *added_time, err_t *err)
 {
     sqlite3_stmt *st = store__lite_q(s, Q_HEAD_CUR, err);
     if (!st)
@@ -60,8 +61,14 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
         return -1;
     int64_t cur = rc ? sqlite3_column_int64(st, 0) : 0;
     int cur_state = rc ? sqlite3_column_int(st, 1) : -1;
+    int64_t cur_time = rc ? sqlite3_column_int64(st, 2) : 0;
     sqlite3_reset(st);
     if (cur_state == JOB_RUNNING)
+        return 0;
+    /* A job just inserted has the largest rid, so it sorts after a head whose event time is not later: the head,
+     * the earliest of the other live jobs, stays the earliest. This spares the ack path the second probe for
+     * every webhook on a key that already has a backlog (issue 18). */
+    if (cur && added_time && cur_time <= *added_time)
         return 0;
     int64_t best;
     if (earliest_live(s, okey, &best, err) < 0)
@@ -71,6 +78,11 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
     if (cur && set_ready(s, cur, 0, err) < 0)
         return -1;
     return best ? set_ready(s, best, 1, err) : 0;
+}
+
+static int refresh_head(store_t *s, const char *okey, err_t *err)
+{
+    return refresh_head_after(s, okey, NULL, err);
 }
 
 /* refresh_head for a key whose head has just left the live states (a RUNNING job finished DONE or DEAD, its row
@@ -143,7 +155,7 @@ int store__lite_enqueue(store_t *s, const job_new_t *jobs, size_t n, bool *dup, 
             dup[i] = d;
         if (d && j->source && !strcmp(j->source, "shopify") && note_duplicate(s, j, err) < 0)
             goto fail;
-        if (!d && refresh_head(s, j->ordering_key, err) < 0)
+        if (!d && refresh_head_after(s, j->ordering_key, &j->event_time_ms, err) < 0)
             goto fail;
     }
     if (store__commit(s, err) < 0)

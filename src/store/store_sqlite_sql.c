@@ -26,7 +26,7 @@ static const char *const sql_text[Q_COUNT] = {
         " event_time, run_at, created_at, updated_at, source, correlation_id, meta, payload)"
         " VALUES(?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12)"
         " ON CONFLICT(id) DO NOTHING",
-    [Q_HEAD_CUR] = "SELECT rid, state FROM jobs INDEXED BY jobs_head WHERE okey = ?1 AND ready = 1",
+    [Q_HEAD_CUR] = "SELECT rid, state, event_time FROM jobs INDEXED BY jobs_head WHERE okey = ?1 AND ready = 1",
     [Q_HEAD_FIND] = "SELECT rid FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)"
                     " ORDER BY event_time, rid LIMIT 1",
     [Q_HEAD_SET] = "UPDATE jobs SET ready = ?2 WHERE rid = ?1",
