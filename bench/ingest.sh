@@ -204,6 +204,11 @@ stop_synchub() {  # CONNS: SIGTERM, wait (bounded), record the exit code and the
     # CPU the process spent (user + system, all threads), in microseconds: divided by the acks it is the cost of one.
     awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "cpu_us=%.0f\n", ($12 + $13) * 1e6 / tck }' \
         "/proc/$serve_pid/stat" >>"$tmp/result-synchub-$c"
+    # Context switches of every thread (voluntary: it waited; involuntary: it was preempted). Threads that ended
+    # before this point are not counted; serve's threads all live until SIGTERM.
+    cat /proc/"$serve_pid"/task/*/status 2>/dev/null |
+        awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 }
+             END { printf "cs_vol=%d\ncs_invol=%d\n", v, n }' >>"$tmp/result-synchub-$c"
     kill -TERM "$serve_pid"
     for _ in $(seq 1 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$serve_pid" 2>/dev/null; then
@@ -301,9 +306,13 @@ for c in conns:
                   f" ({wb / 1e6:,.0f} MB for {acked:,}; body {int(s.get('body_bytes', 0)):,} bytes), peak RSS"
                   f" {s.get('hwm_kb', 0) / 1024:.1f} MiB")
     checks.append(f"  -c{c}: {s.get('cpu_us', 0) / max(acked, 1):,.1f} us of CPU (user+sys, all threads) per acked webhook")
+    cs_v, cs_i = s.get("cs_vol", 0), s.get("cs_invol", 0)
+    checks.append(f"  -c{c}: {(cs_v + cs_i) / max(acked, 1):.2f} context switches per acked webhook"
+                  f" ({cs_v / max(acked, 1):.2f} voluntary, {cs_i / max(acked, 1):.2f} preempted)")
     if results:
         for k, v in (("rps", s["rps"]), ("p99_ms", s["p99_us"] / 1000), ("bytes_per_ack", wb / max(acked, 1)),
-                     ("rss_mib", s.get("hwm_kb", 0) / 1024), ("cpu_us_per_ack", s.get("cpu_us", 0) / max(acked, 1))):
+                     ("rss_mib", s.get("hwm_kb", 0) / 1024), ("cpu_us_per_ack", s.get("cpu_us", 0) / max(acked, 1)),
+                     ("cs_per_ack", (cs_v + cs_i) / max(acked, 1))):
             results.write(f"ingest_{k}_c{c} {v:.2f}\n")
         results.write(f"nginx_rps_c{c} {n['rps']:.0f}\nnginx_p99_ms_c{c} {n['p99_us'] / 1000:.2f}\n")
     exit_rc = int(s["serve_exit"])

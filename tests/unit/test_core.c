@@ -97,6 +97,28 @@ static void test_hmac_rfc4231(void **state)
     assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
+/* The key's edges in crypto_hmac_sha256's own padding (values from Python's hmac): exactly one block is used as
+ * it is, one byte more is hashed first, and an empty key is all padding. */
+static void test_hmac_key_lengths(void **state)
+{
+    (void)state;
+    unsigned char mac[32], key[65];
+    char hex[65];
+    memset(key, 0x0c, 64);
+    assert_int_equal(crypto_hmac_sha256(key, 64, "block-size key", 14, mac), 0);
+    hex_of(mac, 32, hex);
+    assert_string_equal(hex, "85666b78044b440df8e4eb267b49109c75e32036cbe89942681d728de59b181b");
+
+    memset(key, 0x0d, 65);
+    assert_int_equal(crypto_hmac_sha256(key, 65, "one past the block", 18, mac), 0);
+    hex_of(mac, 32, hex);
+    assert_string_equal(hex, "af43750e7c8ed8b430d371dd107ca6f1ab79babb420ffa7b8386d8a757d63074");
+
+    assert_int_equal(crypto_hmac_sha256("", 0, "empty key", 9, mac), 0);
+    hex_of(mac, 32, hex);
+    assert_string_equal(hex, "bf6e6a0f34cd9fdf69c67b8c62969c87cd4f783d4665217df03f062dc4a0406e");
+}
+
 static void test_base64_roundtrip_and_strictness(void **state)
 {
     (void)state;
@@ -215,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_clock_rejects_ambiguous_or_malformed),
         cmocka_unit_test(test_clock_durations_and_sizes),
         cmocka_unit_test(test_hmac_rfc4231),
+        cmocka_unit_test(test_hmac_key_lengths),
         cmocka_unit_test(test_base64_roundtrip_and_strictness),
         cmocka_unit_test(test_shopify_signature),
         cmocka_unit_test(test_crypto_equal_is_length_aware),
