@@ -34,8 +34,12 @@ static const char *const sql_text[Q_COUNT] = {
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
     /* Q_CLAIM_PICK + Q_CLAIM_SET for up to ?3 heads in one statement (store_finish_batch); each its own token
-     * (?2 random, + rid). */
-    [Q_CLAIM_MANY] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
+     * (?2 random, + rid). OR FAIL: a multi-row UPDATE that may abort on a constraint (the NOT NULL columns it
+     * sets) makes SQLite keep a statement journal, a copy of every page the statement changes (in memory with
+     * temp_store = MEMORY): with a local queue of 500 that was ~7 KiB of peak RSS and a page copy per claimed job
+     * (issue 18). None of these columns can become NULL, and a failed statement rolls the whole transaction back
+     * (store__lite_finish_batch), so what FAIL would keep of a half-done statement is never committed. */
+    [Q_CLAIM_MANY] = "UPDATE OR FAIL jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
                      " lease_token = ?2 + rid, updated_at = ?1 WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
                      " RETURNING " STORE_JOB_COLS,
