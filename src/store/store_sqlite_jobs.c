@@ -87,13 +87,14 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
 
 /* refresh_head for a key whose head has just left the live states (a RUNNING job finished DONE or DEAD, its row
  * no longer ready): a running job is always its key's head, so the key has no ready job now and only the earliest
- * live one needs marking. Two statements instead of refresh_head's four on the dispatcher's hot path. */
+ * live one needs marking. One statement instead of refresh_head's four on the dispatcher's hot path. */
 static int promote_next_head(store_t *s, const char *okey, err_t *err)
 {
-    int64_t best;
-    if (earliest_live(s, okey, &best, err) < 0)
+    sqlite3_stmt *st = store__lite_q(s, Q_HEAD_PROMOTE, err);
+    if (!st)
         return -1;
-    return best ? set_ready(s, best, 1, err) : 0;
+    store__lite_bind_text(st, 1, okey);
+    return store__lite_step_done(s, st, err, "mark next key head") < 0 ? -1 : 0;
 }
 
 /* ---- enqueue ----------------------------------------------------------------------------------------------- */

@@ -30,6 +30,9 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_HEAD_FIND] = "SELECT rid FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)"
                     " ORDER BY event_time, rid LIMIT 1",
     [Q_HEAD_SET] = "UPDATE jobs SET ready = ?2 WHERE rid = ?1",
+    /* Q_HEAD_FIND + Q_HEAD_SET in one statement, for a key that has no head (promote_next_head) */
+    [Q_HEAD_PROMOTE] = "UPDATE jobs SET ready = 1 WHERE rid = (SELECT rid FROM jobs INDEXED BY jobs_key"
+                       " WHERE okey = ?1 AND state IN (0, 1, 2) ORDER BY event_time, rid LIMIT 1)",
     [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
