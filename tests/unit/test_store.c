@@ -21,6 +21,7 @@
 #include "ingest/ingest.h"
 #include "queue/queue.h"
 #include "store/store.h"
+#include "store/store_sqlite.h"
 
 #include "store_fixture.h"
 
@@ -456,6 +457,42 @@ static void test_lost_lease_discards_result_and_expiry_requeues(void **state)
     job_free(j);
     job_free(again);
     job_free(got);
+}
+
+/* SQLite: the housekeeper's expiry check (every second) reads the expired leases only, not the row of every running
+ * job: a pool with a local queue holds hundreds of running jobs, and walking them all each tick cost CPU and filled
+ * the housekeeper's page cache (issue 18). 2,000 running jobs, none expired: a fresh connection's check must read a
+ * handful of pages, not the ~100 their rows fill. */
+static void test_reap_reads_only_expired_leases(void **state)
+{
+    fx_t *f = *state;
+    if (fx_pg_url)
+        return;
+    err_t err;
+    enum { N = 2000 };
+    static job_new_t jobs[N];
+    static char idem[N][16], key[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(idem[i], sizeof(idem[i]), "r%d", i);
+        snprintf(key[i], sizeof(key[i]), "rk%d", i);
+        jobs[i] = mk(idem[i], key[i], i, 3);
+    }
+    assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    static job_t *got[N];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", N, got, &n, NULL, &err), 0);
+    assert_int_equal(n, N);
+    for (size_t i = 0; i < n; i++)
+        job_free(got[i]);
+    store_t *c = store_connect(f->db, false, 0, &err);
+    assert_non_null(c);
+    int reaped = -1, misses = 0, hi = 0;
+    assert_int_equal(store_reap_expired(c, now + 1000, &reaped, &err), 0);
+    assert_int_equal(reaped, 0);
+    assert_int_equal(sqlite3_db_status(store__conn(c), SQLITE_DBSTATUS_CACHE_MISS, &misses, &hi, 0), SQLITE_OK);
+    assert_true(misses < 20);
+    store_disconnect(c);
 }
 
 static void test_operator_transitions(void **state)
@@ -1033,6 +1070,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reap_reads_only_expired_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_respects_retention, setup, teardown),
         cmocka_unit_test(test_backoff_full_jitter_bounded),
