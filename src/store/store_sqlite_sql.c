@@ -48,8 +48,6 @@ static const char *const sql_text[Q_COUNT] = {
                      " RETURNING " STORE_JOB_COLS,
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
                     " updated_at = ?4 WHERE rid = ?1",
-    [Q_ATTEMPT_OPEN] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, outcome, worker)"
-                       " VALUES(?1, ?2, ?3, 'running', ?4)",
     [Q_NEXT_DUE] = "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2)",
     /* by rid, the table's own key: no probe of the id index (64 hex characters) per finish; the token still
      * proves the lease */
@@ -58,9 +56,10 @@ static const char *const sql_text[Q_COUNT] = {
                  " finished_at = CASE WHEN ?3 IN (3, 4) THEN ?5 ELSE NULL END,"
                  " err_class = ?6, err_code = ?7, err_message = ?8, err_record = ?9, err_hint = ?10,"
                  " err_retry_safe = ?11 WHERE rid = ?1 AND state = 1 AND lease_token = ?2",
-    [Q_ATTEMPT_CLOSE] = "UPDATE attempts SET finished_at = ?3, outcome = ?4, err_class = ?5, err_code = ?6,"
-                        " err_message = ?7, err_record = ?8, err_hint = ?9, err_retry_safe = ?10, note = ?11"
-                        " WHERE job_rid = ?1 AND n = ?2",
+    /* an attempt's only write, when it ends (close_attempt) */
+    [Q_ATTEMPT_CLOSE] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker,"
+                        " err_class, err_code, err_message, err_record, err_hint, err_retry_safe, note)"
+                        " VALUES(?1, ?2, ?12, ?3, ?4, ?13, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
     /* Named: left to itself the planner walks jobs_state (state = 1) and reads the row of every running job each
      * housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of the housekeeper's cache,

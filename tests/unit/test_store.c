@@ -495,6 +495,84 @@ static void test_reap_reads_only_expired_leases(void **state)
     store_disconnect(c);
 }
 
+/* Count the rows of job's attempts in the SQLite table itself. */
+static int attempt_rows(fx_t *f, const job_t *j)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(store__conn(f->s), "SELECT count(*) FROM attempts WHERE job_rid = ?1", -1, &st,
+                                        NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, j->rid);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* An attempt is written once, when it ends (SQLite): a claim writes no attempt row, yet store_attempts (the
+ * dashboard, `jobs show`) shows the running attempt with its number and start; its end writes the one row. A
+ * paused attempt keeps its number: while the job runs again it shows once, as running, and its end replaces the
+ * paused row (issue 18). */
+static void test_attempt_is_written_once_and_shown_while_running(void **state)
+{
+    fx_t *f = *state;
+    if (fx_pg_url)
+        return;
+    err_t err;
+    job_new_t jn = mk("att", "k-att", 1, 3);
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[1];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "pool", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(attempt_rows(f, got[0]), 0);
+    job_t *j = fx_get(f, got[0]->id);
+    job_attempt_t *hist = NULL;
+    size_t nh = 0;
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_int_equal(hist[0].n, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_true(hist[0].started_at == now);
+    assert_true(hist[0].finished_at == 0);
+    free(hist);
+    job_free(j);
+    /* paused: the attempt is not counted, its row says so */
+    err_t why;
+    err_set(&why, ERR_TRANSIENT, "http.connect", "odoo is down");
+    assert_int_equal(store_pause(f->s, got[0], now + 5, &why, now + 1, &err), 0);
+    assert_int_equal(attempt_rows(f, got[0]), 1);
+    job_free(got[0]);
+    /* runs again as attempt 1: shown once, running, then done in the same row */
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now + 10, "pool", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0]->attempts, 1);
+    j = fx_get(f, got[0]->id);
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_true(hist[0].started_at == now + 10);
+    free(hist);
+    job_free(j);
+    store_outcome_t o = {.job = got[0], .to = JOB_DONE};
+    job_t *more[1];
+    size_t m = 0;
+    assert_int_equal(store_finish_batch(f->s, &o, 1, now + 20, "pool", 0, more, &m, NULL, &err), 0);
+    assert_int_equal(o.result, 0);
+    assert_int_equal(attempt_rows(f, got[0]), 1);
+    j = fx_get(f, got[0]->id);
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_int_equal(hist[0].n, 1);
+    assert_string_equal(hist[0].outcome, "done");
+    assert_true(hist[0].started_at == now + 10);
+    assert_true(hist[0].finished_at == now + 20);
+    assert_string_equal(hist[0].worker, "pool");
+    free(hist);
+    job_free(j);
+    job_free(got[0]);
+}
+
 static void test_operator_transitions(void **state)
 {
     fx_t *f = *state;
@@ -1071,6 +1149,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_reads_only_expired_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_is_written_once_and_shown_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_respects_retention, setup, teardown),
         cmocka_unit_test(test_backoff_full_jitter_bounded),
