@@ -77,6 +77,14 @@ static double secs(struct timespec a, struct timespec b)
     return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 }
 
+/* User + system CPU of the whole process so far, in seconds: every thread (workers, dispatcher, housekeeping). */
+static double cpu_secs(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static bool is_pg(const char *where)
 {
     return !strncmp(where, "postgresql://", 13) || !strncmp(where, "postgres://", 11);
@@ -270,6 +278,7 @@ int main(int argc, char **argv)
         }
     struct timespec td;
     clock_gettime(CLOCK_MONOTONIC, &td);
+    double cpu0 = cpu_secs();
     for (int k = 0; k < nnodes; k++)
         pools[k] = queue_pool_start(dbs[k], &cfg, reg, nworkers, NULL, NULL, &err);
     store_t *s = store_connect(db, false, 0, &err);
@@ -283,6 +292,7 @@ int main(int argc, char **argv)
             break;
     }
     clock_gettime(CLOCK_MONOTONIC, &t2);
+    double cpu_drain = cpu_secs() - cpu0;
     for (int k = 0; k < nnodes; k++)
         queue_pool_stop(pools[k], 5000);
     store_disconnect(s);
@@ -312,6 +322,9 @@ int main(int argc, char **argv)
         printf("  filled   %ld done jobs in %.1f s\n", ndone, secs(f0, f1));
     printf("  enqueue  %8.0f jobs/s  (%.2f s, %d failed)\n", njobs / e, e, failed);
     printf("  drain    %8.0f jobs/s  (%.2f s)\n", njobs / d, d);
+    /* CPU per job drifts far less than jobs/s on a shared machine: compare two builds by it. */
+    printf("  drain    %8.1f us CPU/job  (user+sys of the process while draining; on PostgreSQL without the server)\n",
+           cpu_drain * 1e6 / njobs);
     if (nlat > 0)
         printf("  claim    p50 %.3f ms  p99 %.3f ms  (%d single claims among %ld done jobs)\n", p50, p99, nlat,
                ndone + njobs);

@@ -301,6 +301,9 @@ static void *worker_main(void *arg)
     queue_pool_t *p = w->pool;
     err_t err;
     uint64_t rng = crypto_random_u64();
+    char tname[16];
+    snprintf(tname, sizeof(tname), "q-%.10s", w->name);
+    pthread_setname_np(pthread_self(), tname);
     store_t *conn = store_connect(p->db, false, 0, &err);
     if (!conn) {
         log_kv(LOG_LVL_ERROR, "queue", "worker cannot open the store", "worker", w->name, "error", err.message, NULL);
@@ -393,6 +396,7 @@ static void *dispatcher_main(void *arg)
 {
     queue_pool_t *p = arg;
     err_t err;
+    pthread_setname_np(pthread_self(), "q-dispatch");
     store_t *conn = store_connect(p->db, true, 0, &err);
     if (!conn) {
         log_kv(LOG_LVL_ERROR, "queue", "the dispatcher cannot open the store; no job runs", "error", err.message,
@@ -575,6 +579,7 @@ static void *housekeeper_main(void *arg)
 {
     queue_pool_t *p = arg;
     err_t err;
+    pthread_setname_np(pthread_self(), "q-housekeep");
     store_t *conn = store_connect(p->db, false, 0, &err);
     if (!conn) {
         log_kv(LOG_LVL_ERROR, "queue", "housekeeping cannot open the store", "error", err.message, NULL);

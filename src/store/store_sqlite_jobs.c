@@ -87,13 +87,14 @@ static int refresh_head(store_t *s, const char *okey, err_t *err)
 
 /* refresh_head for a key whose head has just left the live states (a RUNNING job finished DONE or DEAD, its row
  * no longer ready): a running job is always its key's head, so the key has no ready job now and only the earliest
- * live one needs marking. Two statements instead of refresh_head's four on the dispatcher's hot path. */
+ * live one needs marking. One statement instead of refresh_head's four on the dispatcher's hot path. */
 static int promote_next_head(store_t *s, const char *okey, err_t *err)
 {
-    int64_t best;
-    if (earliest_live(s, okey, &best, err) < 0)
+    sqlite3_stmt *st = store__lite_q(s, Q_HEAD_PROMOTE, err);
+    if (!st)
         return -1;
-    return best ? set_ready(s, best, 1, err) : 0;
+    store__lite_bind_text(st, 1, okey);
+    return store__lite_step_done(s, st, err, "mark next key head") < 0 ? -1 : 0;
 }
 
 /* ---- enqueue ----------------------------------------------------------------------------------------------- */
@@ -193,6 +194,7 @@ static int claim_locked(store_t *s, const char *worker, int64_t now, job_t **out
     j->lease_until = now + j->lease_ms;
     j->attempts++;
     j->state = JOB_RUNNING;
+    j->updated_at = now;   /* the running attempt's start (store__lite_attempts) */
     if (!(st = store__lite_q(s, Q_CLAIM_SET, err)))
         goto fail;
     sqlite3_bind_int64(st, 1, j->rid);
@@ -201,14 +203,7 @@ static int claim_locked(store_t *s, const char *worker, int64_t now, job_t **out
     sqlite3_bind_int64(st, 4, now);
     if (store__lite_step_done(s, st, err, "claim job") < 0)
         goto fail;
-    if (!(st = store__lite_q(s, Q_ATTEMPT_OPEN, err)))
-        goto fail;
-    sqlite3_bind_int64(st, 1, j->rid);
-    sqlite3_bind_int(st, 2, j->attempts);
-    sqlite3_bind_int64(st, 3, now);
-    store__lite_bind_text(st, 4, worker);
-    if (store__lite_step_done(s, st, err, "open attempt") < 0)
-        goto fail;
+    (void)worker;   /* the attempt's row is written when it ends (close_attempt) */
     *out = j;
     return 1;
 fail:
@@ -242,24 +237,31 @@ static const char *outcome_name(job_state_t to)
     return to == JOB_DONE ? "done" : to == JOB_DEAD ? "dead" : "retry";
 }
 
-static int close_attempt(store_t *s, int64_t rid, int n, int64_t now, const char *outcome, const err_t *why,
-                         const char *note, err_t *err)
+/* An attempt's row is written once, when it ends: while it runs, the job's row is the attempt (RUNNING, attempts =
+ * its number, updated_at = when it was claimed; store__lite_attempts shows it from there), so a claim writes no
+ * attempt row and the finish one, instead of an INSERT at the claim and an UPDATE at the finish (issue 18). OR
+ * REPLACE: a paused attempt keeps its number (store__lite_pause) and its row is replaced when the job runs again;
+ * a store written before this change may hold the 'running' row of a job that was running when it stopped. */
+static int close_attempt(store_t *s, const job_t *job, int64_t now, const char *outcome, const err_t *why,
+                         const char *note, const char *worker, err_t *err)
 {
     sqlite3_stmt *st = store__lite_q(s, Q_ATTEMPT_CLOSE, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_int(st, 2, n);
+    sqlite3_bind_int64(st, 1, job->rid);
+    sqlite3_bind_int(st, 2, job->attempts);
     sqlite3_bind_int64(st, 3, now);
     store__lite_bind_text(st, 4, outcome);
     store__lite_bind_err(st, 5, why);
     store__lite_bind_text(st, 11, note);
+    sqlite3_bind_int64(st, 12, job->updated_at);
+    store__lite_bind_text(st, 13, worker);
     return store__lite_step_done(s, st, err, "close attempt") < 0 ? -1 : 0;
 }
 
 /* Inside a write transaction: end the attempt of a claimed job. 0 recorded, 1 lease lost, -1 error. */
 static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
-                         const char *note, int64_t now, err_t *err)
+                         const char *note, int64_t now, const char *worker, err_t *err)
 {
     sqlite3_stmt *st = store__lite_q(s, Q_FINISH, err);
     if (!st)
@@ -274,7 +276,7 @@ static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t r
         return -1;
     if (sqlite3_changes(s->conn) == 0)
         return 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
-    if (close_attempt(s, job->rid, job->attempts, now, outcome_name(to), why, note, err) < 0)
+    if (close_attempt(s, job, now, outcome_name(to), why, note, worker, err) < 0)
         return -1;
     if ((to == JOB_DONE || to == JOB_DEAD) && promote_next_head(s, job->ordering_key, err) < 0)
         return -1;
@@ -291,7 +293,7 @@ int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64
         *next_due_ms = 0;
     if (store__begin_write(s, err) < 0)
         return -1;
-    int result = finish_locked(s, job, to, run_at, why, note, now, err);
+    int result = finish_locked(s, job, to, run_at, why, note, now, worker, err);
     if (result < 0)
         goto fail;
     if (next && claim_locked(s, worker, now, next, next_due_ms, err) < 0)
@@ -344,16 +346,7 @@ static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t
         return -1;
     sqlite3_reset(st);
     qsort(claimed, *n, sizeof(*claimed), cmp_claim_order);
-    for (size_t i = 0; i < *n; i++) {
-        if (!(st = store__lite_q(s, Q_ATTEMPT_OPEN, err)))
-            return -1;
-        sqlite3_bind_int64(st, 1, claimed[i]->rid);
-        sqlite3_bind_int(st, 2, claimed[i]->attempts);
-        sqlite3_bind_int64(st, 3, now);
-        store__lite_bind_text(st, 4, worker);
-        if (store__lite_step_done(s, st, err, "open attempt") < 0)
-            return -1;
-    }
+    (void)worker;   /* RETURNING gave updated_at = now: the running attempts' start (close_attempt) */
     if (*n < want && next_due_ms && (st = store__lite_q(s, Q_NEXT_DUE, err)) &&
         store__lite_step_done(s, st, err, "next due") == 1)
         *next_due_ms = sqlite3_column_int64(st, 0);
@@ -374,7 +367,7 @@ int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t
     bool freed = false;
     for (size_t i = 0; i < n; i++) {
         const store_outcome_t *o = &out[i];
-        int rc = finish_locked(s, o->job, o->to, o->run_at, o->why, o->note, now, err);
+        int rc = finish_locked(s, o->job, o->to, o->run_at, o->why, o->note, now, worker, err);
         if (rc < 0)
             goto fail;
         out[i].result = rc;
@@ -448,7 +441,7 @@ int store__lite_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
             store__lite_bind_err(f, 6, &why);
         }
         if (!f || store__lite_step_done(s, f, err, "requeue expired") < 0 ||
-            close_attempt(s, j->rid, j->attempts, now, "lost", &why, NULL, err) < 0 ||
+            close_attempt(s, j, now, "lost", &why, NULL, NULL, err) < 0 ||
             (dead && refresh_head(s, j->ordering_key, err) < 0)) {
             for (int k = i; k < nfound; k++)
                 job_free(found[k]);
@@ -577,8 +570,13 @@ int store__lite_attempts(store_t *s, const job_t *job, job_attempt_t **out, size
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, job->rid);
+    /* A running attempt has no row yet (close_attempt): it is the job's row, added last. A stored row with its
+     * number is a paused attempt (or, from a store written before, the running row itself): it is superseded. */
+    bool running = job->state == JOB_RUNNING && job->attempts > 0;
     int rc;
     while ((rc = store__lite_step_done(s, st, err, "read attempts")) == 1) {
+        if (running && sqlite3_column_int(st, 0) == job->attempts)
+            continue;
         job_attempt_t *g = realloc(*out, (*n + 1) * sizeof(*g));
         if (!g) {
             sqlite3_reset(st);
@@ -599,7 +597,21 @@ int store__lite_attempts(store_t *s, const job_t *job, job_attempt_t **out, size
             store__lite_col_copy(st, 11, a->error.message, sizeof(a->error.message));
     }
     sqlite3_reset(st);
-    return rc < 0 ? -1 : 0;
+    if (rc < 0)
+        return -1;
+    if (running) {
+        job_attempt_t *g = realloc(*out, (*n + 1) * sizeof(*g));
+        if (!g)
+            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        *out = g;
+        job_attempt_t *a = &g[(*n)++];
+        memset(a, 0, sizeof(*a));
+        a->n = job->attempts;
+        a->started_at = job->updated_at;   /* set by the claim; nothing else moves it while the job runs */
+        snprintf(a->outcome, sizeof(a->outcome), "running");
+        err_clear(&a->error);
+    }
+    return 0;
 }
 
 int store__lite_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err)

@@ -27,16 +27,17 @@ static void bind_why(sqlite3_stmt *st, int first, const err_t *e)
 
 int store__lite_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err)
 {
-    /* The attempt the claim opened keeps its number: attempts goes back, and the next claim's INSERT OR REPLACE
-     * of attempt n replaces this "paused" row. RUNNING → RETRY keeps ready as it is (the key's head). */
+    /* The attempt keeps its number: attempts goes back, and the row written here ("paused") is replaced when
+     * attempt n ends after the next claim (close_attempt; meanwhile store__lite_attempts shows the running one in
+     * its place). RUNNING → RETRY keeps ready as it is (the key's head). */
     static const char job_sql[] =
         "UPDATE jobs SET state = 2, attempts = attempts - 1, run_at = ?3, lease_until = NULL, updated_at = ?4,"
         " err_class = ?5, err_code = ?6, err_message = ?7, err_record = ?8, err_hint = ?9, err_retry_safe = ?10"
         " WHERE id = ?1 AND state = 1 AND lease_token = ?2";
     static const char attempt_sql[] =
-        "UPDATE attempts SET finished_at = ?3, outcome = 'paused', err_class = ?4, err_code = ?5, err_message = ?6,"
-        " err_record = ?7, err_hint = ?8, err_retry_safe = ?9, note = 'not counted: the target is down'"
-        " WHERE job_rid = ?1 AND n = ?2";
+        "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, err_class, err_code,"
+        " err_message, err_record, err_hint, err_retry_safe, note) VALUES(?1, ?2, ?10, ?3, 'paused', ?4, ?5, ?6, ?7,"
+        " ?8, ?9, 'not counted: the target is down')";
     sqlite3 *db = store__conn(s);
     sqlite3_stmt *st = NULL;
     int result = 0;
@@ -68,6 +69,7 @@ int store__lite_pause(store_t *s, const job_t *job, int64_t run_at, const err_t 
         sqlite3_bind_int(st, 2, job->attempts);
         sqlite3_bind_int64(st, 3, now);
         bind_why(st, 4, why);
+        sqlite3_bind_int64(st, 10, job->updated_at);   /* the claim's time: the attempt's start */
         if (sqlite3_step(st) != SQLITE_DONE) {
             store__sql_error(s, err, "close paused attempt");
             goto fail;

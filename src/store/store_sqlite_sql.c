@@ -30,19 +30,24 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_HEAD_FIND] = "SELECT rid FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)"
                     " ORDER BY event_time, rid LIMIT 1",
     [Q_HEAD_SET] = "UPDATE jobs SET ready = ?2 WHERE rid = ?1",
+    /* Q_HEAD_FIND + Q_HEAD_SET in one statement, for a key that has no head (promote_next_head) */
+    [Q_HEAD_PROMOTE] = "UPDATE jobs SET ready = 1 WHERE rid = (SELECT rid FROM jobs INDEXED BY jobs_key"
+                       " WHERE okey = ?1 AND state IN (0, 1, 2) ORDER BY event_time, rid LIMIT 1)",
     [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
     /* Q_CLAIM_PICK + Q_CLAIM_SET for up to ?3 heads in one statement (store_finish_batch); each its own token
-     * (?2 random, + rid). */
-    [Q_CLAIM_MANY] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
+     * (?2 random, + rid). OR FAIL: a multi-row UPDATE that may abort on a constraint (the NOT NULL columns it
+     * sets) makes SQLite keep a statement journal, a copy of every page the statement changes (in memory with
+     * temp_store = MEMORY): with a local queue of 500 that was ~7 KiB of peak RSS and a page copy per claimed job
+     * (issue 18). None of these columns can become NULL, and a failed statement rolls the whole transaction back
+     * (store__lite_finish_batch), so what FAIL would keep of a half-done statement is never committed. */
+    [Q_CLAIM_MANY] = "UPDATE OR FAIL jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
                      " lease_token = ?2 + rid, updated_at = ?1 WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
                      " RETURNING " STORE_JOB_COLS,
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
                     " updated_at = ?4 WHERE rid = ?1",
-    [Q_ATTEMPT_OPEN] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, outcome, worker)"
-                       " VALUES(?1, ?2, ?3, 'running', ?4)",
     [Q_NEXT_DUE] = "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2)",
     /* by rid, the table's own key: no probe of the id index (64 hex characters) per finish; the token still
      * proves the lease */
@@ -51,11 +56,16 @@ static const char *const sql_text[Q_COUNT] = {
                  " finished_at = CASE WHEN ?3 IN (3, 4) THEN ?5 ELSE NULL END,"
                  " err_class = ?6, err_code = ?7, err_message = ?8, err_record = ?9, err_hint = ?10,"
                  " err_retry_safe = ?11 WHERE rid = ?1 AND state = 1 AND lease_token = ?2",
-    [Q_ATTEMPT_CLOSE] = "UPDATE attempts SET finished_at = ?3, outcome = ?4, err_class = ?5, err_code = ?6,"
-                        " err_message = ?7, err_record = ?8, err_hint = ?9, err_retry_safe = ?10, note = ?11"
-                        " WHERE job_rid = ?1 AND n = ?2",
+    /* an attempt's only write, when it ends (close_attempt) */
+    [Q_ATTEMPT_CLOSE] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker,"
+                        " err_class, err_code, err_message, err_record, err_hint, err_retry_safe, note)"
+                        " VALUES(?1, ?2, ?12, ?3, ?4, ?13, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
-    [Q_EXPIRED] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE state = 1 AND lease_until < ?1 LIMIT 100",
+    /* Named: left to itself the planner walks jobs_state (state = 1) and reads the row of every running job each
+     * housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of the housekeeper's cache,
+     * issue 18); jobs_lease reads only the expired ones. */
+    [Q_EXPIRED] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_lease WHERE state = 1 AND lease_until < ?1"
+                  " LIMIT 100",
     [Q_BY_ID] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",
     [Q_BY_PREFIX] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2",
     [Q_OPERATE] = "UPDATE jobs SET state = ?2, ready = 0, run_at = ?3, updated_at = ?3,"

@@ -15,11 +15,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "core/clock.h"
 #include "ingest/ingest.h"
 #include "queue/queue.h"
 #include "store/store.h"
+#include "store/store_sqlite.h"
 
 #include "store_fixture.h"
 
@@ -304,6 +306,49 @@ static void test_finish_batch_of_hundreds(void **state)
     }
 }
 
+/* SQLite: claiming hundreds of heads in one statement costs no copy of the pages it changes. A multi-row UPDATE that
+ * may abort keeps a statement journal (in memory) holding the original of every page it touches: as much memory
+ * again as those pages, at the peak of every round of a pool with a local queue (issue 18). 600 keys of 10 jobs,
+ * each key's earliest event at one of ten places among its jobs, so the 600 heads lie all over the table (as in a
+ * long backlog); a fresh connection, whose cache starts empty, claims them all: the transient peak must stay well
+ * under what the pages it read and changed take in that cache. */
+static void test_finish_batch_claims_without_a_copy_of_every_page(void **state)
+{
+    fx_t *f = *state;
+    if (fx_pg_url)
+        return;
+    err_t err;
+    enum { KEYS = 600, PER_KEY = 10, N = KEYS * PER_KEY };
+    static job_new_t jobs[N];
+    static char idem[N][16], key[KEYS][16];
+    for (int i = 0; i < N; i++) {
+        int k = i % KEYS, g = i / KEYS;
+        snprintf(idem[i], sizeof(idem[i]), "m%d", i);
+        snprintf(key[k], sizeof(key[k]), "mk%d", k);
+        jobs[i] = mk(idem[i], key[k], (g + 3 * k) % PER_KEY, 3);
+    }
+    assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
+    store_t *c = store_connect(f->db, false, 0, &err);
+    assert_non_null(c);
+    static job_t *got[KEYS];
+    size_t n = 0;
+    int64_t now = clock_now_ms() + 10;
+    sqlite3_int64 before = sqlite3_memory_used();
+    sqlite3_memory_highwater(1);
+    assert_int_equal(store_finish_batch(c, NULL, 0, now, "t", KEYS, got, &n, NULL, &err), 0);
+    sqlite3_int64 peak = sqlite3_memory_highwater(0), after = sqlite3_memory_used();
+    assert_int_equal(n, KEYS);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(got[i]->event_time == 0);
+        job_free(got[i]);
+    }
+    /* the pages the claims read and changed are in the cache now; a statement journal would have held a copy of
+     * each of them at the peak */
+    assert_true(after - before > 400 * 1024);
+    assert_true(peak - after < (after - before) / 3);
+    store_disconnect(c);
+}
+
 /* PostgreSQL sends a pool's round (begin, outcomes, claim, commit) as one pipeline: when the server refuses a part
  * (here a note that is not UTF-8), nothing of the round is recorded or claimed, the call says so, and the same
  * connection serves the next round. (SQLite stores such a note as it is.) */
@@ -412,6 +457,120 @@ static void test_lost_lease_discards_result_and_expiry_requeues(void **state)
     job_free(j);
     job_free(again);
     job_free(got);
+}
+
+/* SQLite: the housekeeper's expiry check (every second) reads the expired leases only, not the row of every running
+ * job: a pool with a local queue holds hundreds of running jobs, and walking them all each tick cost CPU and filled
+ * the housekeeper's page cache (issue 18). 2,000 running jobs, none expired: a fresh connection's check must read a
+ * handful of pages, not the ~100 their rows fill. */
+static void test_reap_reads_only_expired_leases(void **state)
+{
+    fx_t *f = *state;
+    if (fx_pg_url)
+        return;
+    err_t err;
+    enum { N = 2000 };
+    static job_new_t jobs[N];
+    static char idem[N][16], key[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(idem[i], sizeof(idem[i]), "r%d", i);
+        snprintf(key[i], sizeof(key[i]), "rk%d", i);
+        jobs[i] = mk(idem[i], key[i], i, 3);
+    }
+    assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    static job_t *got[N];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", N, got, &n, NULL, &err), 0);
+    assert_int_equal(n, N);
+    for (size_t i = 0; i < n; i++)
+        job_free(got[i]);
+    store_t *c = store_connect(f->db, false, 0, &err);
+    assert_non_null(c);
+    int reaped = -1, misses = 0, hi = 0;
+    assert_int_equal(store_reap_expired(c, now + 1000, &reaped, &err), 0);
+    assert_int_equal(reaped, 0);
+    assert_int_equal(sqlite3_db_status(store__conn(c), SQLITE_DBSTATUS_CACHE_MISS, &misses, &hi, 0), SQLITE_OK);
+    assert_true(misses < 20);
+    store_disconnect(c);
+}
+
+/* Count the rows of job's attempts in the SQLite table itself. */
+static int attempt_rows(fx_t *f, const job_t *j)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(store__conn(f->s), "SELECT count(*) FROM attempts WHERE job_rid = ?1", -1, &st,
+                                        NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, j->rid);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* An attempt is written once, when it ends (SQLite): a claim writes no attempt row, yet store_attempts (the
+ * dashboard, `jobs show`) shows the running attempt with its number and start; its end writes the one row. A
+ * paused attempt keeps its number: while the job runs again it shows once, as running, and its end replaces the
+ * paused row (issue 18). */
+static void test_attempt_is_written_once_and_shown_while_running(void **state)
+{
+    fx_t *f = *state;
+    if (fx_pg_url)
+        return;
+    err_t err;
+    job_new_t jn = mk("att", "k-att", 1, 3);
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[1];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "pool", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(attempt_rows(f, got[0]), 0);
+    job_t *j = fx_get(f, got[0]->id);
+    job_attempt_t *hist = NULL;
+    size_t nh = 0;
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_int_equal(hist[0].n, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_true(hist[0].started_at == now);
+    assert_true(hist[0].finished_at == 0);
+    free(hist);
+    job_free(j);
+    /* paused: the attempt is not counted, its row says so */
+    err_t why;
+    err_set(&why, ERR_TRANSIENT, "http.connect", "odoo is down");
+    assert_int_equal(store_pause(f->s, got[0], now + 5, &why, now + 1, &err), 0);
+    assert_int_equal(attempt_rows(f, got[0]), 1);
+    job_free(got[0]);
+    /* runs again as attempt 1: shown once, running, then done in the same row */
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now + 10, "pool", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0]->attempts, 1);
+    j = fx_get(f, got[0]->id);
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_true(hist[0].started_at == now + 10);
+    free(hist);
+    job_free(j);
+    store_outcome_t o = {.job = got[0], .to = JOB_DONE};
+    job_t *more[1];
+    size_t m = 0;
+    assert_int_equal(store_finish_batch(f->s, &o, 1, now + 20, "pool", 0, more, &m, NULL, &err), 0);
+    assert_int_equal(o.result, 0);
+    assert_int_equal(attempt_rows(f, got[0]), 1);
+    j = fx_get(f, got[0]->id);
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_int_equal(hist[0].n, 1);
+    assert_string_equal(hist[0].outcome, "done");
+    assert_true(hist[0].started_at == now + 10);
+    assert_true(hist[0].finished_at == now + 20);
+    assert_string_equal(hist[0].worker, "pool");
+    free(hist);
+    job_free(j);
+    job_free(got[0]);
 }
 
 static void test_operator_transitions(void **state)
@@ -984,10 +1143,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_claims_without_a_copy_of_every_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reap_reads_only_expired_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_is_written_once_and_shown_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_respects_retention, setup, teardown),
         cmocka_unit_test(test_backoff_full_jitter_bounded),
