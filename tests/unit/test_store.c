@@ -335,6 +335,119 @@ static void test_finish_batch_refused_round_records_nothing(void **state)
     job_free(got[0]);
 }
 
+/* A running attempt is one entry of the job's history with its start and worker, and its end makes it one entry
+ * with the outcome, the same start and worker (on PostgreSQL the attempts row is written only then: migration 6). */
+static void test_running_attempt_shows_then_ends_as_one_entry(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jn = mk("att", "A", 1, 3);
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *j = NULL;
+    assert_int_equal(store_claim(f->s, "w-att", now, &j, NULL, &err), 1);
+    job_attempt_t *hist = NULL;
+    size_t nh = 0;
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_int_equal(hist[0].n, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_string_equal(hist[0].worker, "w-att");
+    assert_int_equal(hist[0].started_at, now);
+    free(hist);
+    assert_int_equal(store_finish(f->s, j, JOB_DONE, 0, NULL, "fine", now + 5, &err), 0);
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "done");
+    assert_string_equal(hist[0].worker, "w-att");
+    assert_int_equal(hist[0].started_at, now);
+    assert_int_equal(hist[0].finished_at, now + 5);
+    free(hist);
+    job_free(j);
+}
+
+/* Run sql in the current PostgreSQL pass's schema. */
+static int fx_schema_exec(fx_t *f, const char *sql)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "SET search_path = %s; %s", f->schema, sql);
+    return fx_pg_exec(buf);
+}
+
+/* A store at schema version 5 (rebuilt here by undoing migration 6: jobs_state back, no started_at/worker on the
+ * job row) with queued jobs and a job whose attempt an old node opened at its claim goes through migration 6 when
+ * opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
+static void test_pg_migration_6_keeps_jobs_and_open_attempts(void **state)
+{
+    fx_t *f = *state;
+    if (!fx_pg_url)
+        return;
+    err_t err;
+    job_new_t jobs[3] = {mk("m1", "M", 1, 3), mk("m2", "M", 2, 3), mk("n1", "N", 1, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 3, NULL, &err), 0);
+    store_disconnect(f->s);
+    store_db_close(f->db);
+    f->s = NULL;
+    f->db = NULL;
+    int64_t now = clock_now_ms();
+    char sql[1024];
+    /* Back to version 5, then job m1 claimed the old way: RUNNING, and its attempts row opened as "running". */
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM schema_version WHERE version = 6; DROP INDEX jobs_dead;"
+             " CREATE INDEX jobs_state ON jobs(state, updated_at);"
+             " ALTER TABLE jobs DROP COLUMN started_at, DROP COLUMN worker;"
+             " UPDATE jobs SET state = 1, attempts = 1, lease_until = %lld, lease_token = 77, updated_at = %lld"
+             "  WHERE okey = 'M' AND ready;"
+             " INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
+             "  SELECT rid, 1, %lld, 'running', 'old-node' FROM jobs WHERE state = 1",
+             (long long)now + 60000, (long long)now, (long long)now);
+    assert_int_equal(fx_schema_exec(f, sql), 0);
+    f->db = store_db_open(f->url, 1000, &err);
+    assert_non_null(f->db);
+    f->s = store_connect(f->db, false, 0, &err);
+    assert_non_null(f->s);
+    store_stats_t st;
+    assert_int_equal(store_stats(f->s, now, &st, &err), 0);
+    assert_int_equal(st.by_state[JOB_RUNNING], 1);
+    assert_int_equal(st.by_state[JOB_QUEUED], 2);
+    /* The old node's running attempt: one entry, its own worker. */
+    store_filter_t running = {.state = JOB_RUNNING, .limit = 10};
+    job_t **list = NULL;
+    size_t nl = 0;
+    assert_int_equal(store_list(f->s, &running, &list, &nl, &err), 0);
+    assert_int_equal(nl, 1);
+    job_t *m1 = list[0];
+    assert_string_equal(m1->id, jobs[0].id);
+    job_attempt_t *hist = NULL;
+    size_t nh = 0;
+    assert_int_equal(store_attempts(f->s, m1, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_string_equal(hist[0].worker, "old-node");
+    free(hist);
+    /* Its worker (an old node, same lease token) finishes it through the new functions: closed in place. */
+    store_outcome_t o = {.job = m1, .to = JOB_DONE};
+    job_t *got[4];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, &o, 1, now + 5, "new-node", 4, got, &n, NULL, &err), 0);
+    assert_int_equal(o.result, 0);
+    assert_int_equal(store_attempts(f->s, m1, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "done");
+    assert_string_equal(hist[0].worker, "old-node");
+    assert_int_equal(hist[0].started_at, now);
+    free(hist);
+    /* The queue goes on in key order: m2 (M's next) and n1 are the heads claimed. */
+    assert_int_equal(n, 2);
+    bool saw_m2 = false;
+    for (size_t i = 0; i < n; i++) {
+        saw_m2 |= strcmp(got[i]->id, jobs[1].id) == 0;
+        job_free(got[i]);
+    }
+    assert_true(saw_m2);
+    job_list_free(list, nl);
+}
+
 /* Large payloads are stored compressed on SQLite: they read back byte for byte, and SQL that looks into them
  * (store_job_by_payload, for `synchub trace`) still finds them. */
 static void test_large_payload_reads_back_and_is_found_by_field(void **state)
@@ -985,6 +1098,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_running_attempt_shows_then_ends_as_one_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migration_6_keeps_jobs_and_open_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
