@@ -374,10 +374,10 @@ static int fx_schema_exec(fx_t *f, const char *sql)
     return fx_pg_exec(buf);
 }
 
-/* A store at schema version 5 (rebuilt here by undoing migration 6: jobs_state back, no started_at/worker on the
- * job row) with queued jobs and a job whose attempt an old node opened at its claim goes through migration 6 when
- * opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
-static void test_pg_migration_6_keeps_jobs_and_open_attempts(void **state)
+/* A store at schema version 5 (rebuilt here by undoing migrations 6 and 7: jobs_state back, no started_at/worker on
+ * the job row, jobs_corr a B-tree) with queued jobs and a job whose attempt an old node opened at its claim goes
+ * through migrations 6 and 7 when opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
+static void test_pg_migrations_6_7_keep_jobs_and_open_attempts(void **state)
 {
     fx_t *f = *state;
     if (!fx_pg_url)
@@ -393,7 +393,8 @@ static void test_pg_migration_6_keeps_jobs_and_open_attempts(void **state)
     char sql[1024];
     /* Back to version 5, then job m1 claimed the old way: RUNNING, and its attempts row opened as "running". */
     snprintf(sql, sizeof(sql),
-             "DELETE FROM schema_version WHERE version = 6; DROP INDEX jobs_dead;"
+             "DELETE FROM schema_version WHERE version >= 6; DROP INDEX jobs_dead;"
+             " DROP INDEX jobs_corr; CREATE INDEX jobs_corr ON jobs(correlation_id);"
              " CREATE INDEX jobs_state ON jobs(state, updated_at);"
              " ALTER TABLE jobs DROP COLUMN started_at, DROP COLUMN worker;"
              " UPDATE jobs SET state = 1, attempts = 1, lease_until = %lld, lease_token = 77, updated_at = %lld"
@@ -418,6 +419,11 @@ static void test_pg_migration_6_keeps_jobs_and_open_attempts(void **state)
     assert_int_equal(nl, 1);
     job_t *m1 = list[0];
     assert_string_equal(m1->id, jobs[0].id);
+    job_t **by_corr = NULL;
+    size_t nc = 0;
+    assert_int_equal(store_jobs_by(f->s, STORE_JOBS_BY_CORRELATION, m1->correlation_id, 10, &by_corr, &nc, &err), 0);
+    assert_int_equal(nc, 1); /* found through the rebuilt jobs_corr */
+    job_list_free(by_corr, nc);
     job_attempt_t *hist = NULL;
     size_t nh = 0;
     assert_int_equal(store_attempts(f->s, m1, &hist, &nh, &err), 0);
@@ -1099,7 +1105,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_attempt_shows_then_ends_as_one_entry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pg_migration_6_keeps_jobs_and_open_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migrations_6_7_keep_jobs_and_open_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
