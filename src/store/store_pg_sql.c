@@ -35,18 +35,24 @@ static const char *const sql_text[Q_COUNT] = {
         "   lease_token = $2::bigint, updated_at = $1::bigint, started_at = $1::bigint, worker = $3::text"
         "   FROM pick WHERE j.rid = pick.rid RETURNING j.*)"
         " SELECT " PG_JOB_COLS " FROM u",
-    /* Q_CLAIM for up to $4 heads at once (store_finish_batch); each gets its own token ($2 + rid, $2 random). */
+    /* Q_CLAIM for up to $4 heads at once (store_finish_batch); each gets its own token ($2 + rid, $2 random). The
+     * heads the round's synchub_finish_round already leased for it (synchub.handed, migration 8) count against $4
+     * and come back with the others. */
     [Q_CLAIM_MANY] =
-        "WITH pick AS (SELECT rid FROM jobs WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint"
-        "   ORDER BY priority DESC, run_at LIMIT $4::int FOR UPDATE SKIP LOCKED),"
+        "WITH h AS (SELECT coalesce(nullif(current_setting('synchub.handed', true), '')::bigint[], '{}') AS rids),"
+        " pick AS (SELECT rid FROM jobs WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint"
+        "   ORDER BY priority DESC, run_at LIMIT greatest($4::int - (SELECT cardinality(rids) FROM h), 0)"
+        "   FOR UPDATE SKIP LOCKED),"
         " u AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1, lease_until = $1::bigint + j.lease_ms,"
         "   lease_token = $2::bigint + j.rid, updated_at = $1::bigint, started_at = $1::bigint, worker = $3::text"
         "   FROM pick WHERE j.rid = pick.rid RETURNING j.*)"
-        " SELECT " PG_JOB_COLS " FROM u ORDER BY priority DESC, run_at",
-    /* A batch of outcomes as arrays, one element per outcome (migration 5): the positions whose lease was held. */
-    [Q_FINISH_MANY] = "SELECT * FROM synchub_finish_many($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::text[],"
+        " SELECT " PG_JOB_COLS " FROM u UNION ALL SELECT " PG_JOB_COLS " FROM jobs JOIN h ON jobs.rid = ANY(h.rids)"
+        " ORDER BY priority DESC, run_at",
+    /* A batch of outcomes as arrays, one element per outcome (migration 5): the positions whose lease was held.
+     * $15-$17: the round's claim (how many, token, worker) for the heads it moves (migration 8). */
+    [Q_FINISH_MANY] = "SELECT * FROM synchub_finish_round($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::text[],"
                       " $6::bigint, $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[],"
-                      " $14::text[])",
+                      " $14::text[], $15::int, $16::bigint, $17::text)",
     [Q_NEXT_DUE] = "SELECT coalesce(min(run_at), 0) FROM jobs WHERE ready AND state IN (0, 2)",
     [Q_FINISH] = "UPDATE jobs SET state = $3::smallint,"
                  " ready = CASE WHEN $3::int IN (3, 4) THEN false ELSE ready END,"

@@ -190,6 +190,85 @@ static int finish_done(fx_t *f, const job_t *job, int64_t now, size_t want, job_
     return o.result;
 }
 
+/* A round that ends a key's job and claims hands the key's next job to its claim only when that job is among the
+ * most urgent heads (priority, then due time), as the claim alone would: a more urgent head of another key goes
+ * first, and the next job stays a ready head, leased by a later round with a working lease and attempt. */
+static void test_finish_batch_next_head_waits_for_a_more_urgent_head(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t a[2] = {mk("pa1", "PA", 1, 3), mk("pa2", "PA", 2, 3)};
+    assert_int_equal(store_enqueue(f->s, a, 2, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *a1 = claim(f, now);
+    assert_non_null(a1);
+    assert_string_equal(a1->id, a[0].id);
+    job_new_t b = mk("pb1", "PB", 1, 3);
+    b.priority = 5;
+    assert_int_equal(store_enqueue(f->s, &b, 1, NULL, &err), 0);
+    job_t *more[4];
+    size_t m = 0;
+    assert_int_equal(finish_done(f, a1, now + 20, 1, more, &m), 0);
+    assert_int_equal(m, 1);
+    assert_string_equal(more[0]->id, b.id); /* the more urgent head, not PA's next job */
+    job_t *a2 = fx_get(f, a[1].id);
+    assert_int_equal(a2->state, JOB_QUEUED);
+    job_free(a2);
+    job_t *b1 = more[0];
+    assert_int_equal(finish_done(f, b1, now + 30, 2, more, &m), 0);
+    assert_int_equal(m, 1);
+    assert_string_equal(more[0]->id, a[1].id);
+    assert_last_attempt(f, more[0], "running");
+    assert_int_equal(finish_done(f, more[0], now + 40, 0, NULL, &m), 0);
+    assert_last_attempt(f, more[0], "done");
+    job_free(more[0]);
+    job_free(b1);
+    job_free(a1);
+}
+
+/* When the key's next job is the most urgent, the round that ends its predecessor claims it at once, with a lease
+ * the next round's outcome holds and an attempt that shows as running with the pool's worker. */
+static void test_finish_batch_claims_the_next_job_of_a_key_it_ends(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t a[3] = {mk("qa1", "QA", 1, 3), mk("qa2", "QA", 2, 3), mk("qb1", "QB", 3, 3)};
+    assert_int_equal(store_enqueue(f->s, a, 3, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[4];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0]->id, a[0].id);
+    job_t *more[4];
+    size_t m = 0;
+    assert_int_equal(finish_done(f, got[0], now + 10, 3, more, &m), 0);
+    assert_int_equal(m, 2); /* QA's next job and QB's head */
+    for (size_t i = 0; i < m; i++) {
+        assert_int_equal(more[i]->state, JOB_RUNNING);
+        job_attempt_t *at = NULL;
+        size_t na = 0;
+        assert_int_equal(store_attempts(f->s, more[i], &at, &na, &err), 0);
+        assert_int_equal(na, 1);
+        assert_string_equal(at[0].outcome, "running");
+        assert_string_equal(at[0].worker, "t");
+        free(at);
+    }
+    job_t *next[4];
+    size_t k = 0;
+    store_outcome_t o[2] = {{.job = more[0], .to = JOB_DONE}, {.job = more[1], .to = JOB_DONE}};
+    assert_int_equal(store_finish_batch(f->s, o, 2, now + 20, "t", 4, next, &k, NULL, &err), 0);
+    assert_int_equal(o[0].result, 0); /* both leases held, the handed one's too */
+    assert_int_equal(o[1].result, 0);
+    assert_int_equal(k, 0);
+    store_stats_t st;
+    assert_int_equal(store_stats(f->s, now + 30, &st, &err), 0);
+    assert_int_equal(st.by_state[JOB_DONE], 3);
+    for (size_t i = 0; i < m; i++)
+        job_free(more[i]);
+    job_free(got[0]);
+}
+
 /* A batch whose outcomes mix held and lost leases, two of them on one key (a stale outcome and the real one of the
  * same job): each result lands on its own outcome, a lost one writes nothing (no state, no error, no attempt), the
  * key's next job becomes the head in this very commit (claimed by it), a RETRY stays the head with its error (text
@@ -374,10 +453,10 @@ static int fx_schema_exec(fx_t *f, const char *sql)
     return fx_pg_exec(buf);
 }
 
-/* A store at schema version 5 (rebuilt here by undoing migrations 6 and 7: jobs_state back, no started_at/worker on
- * the job row, jobs_corr a B-tree) with queued jobs and a job whose attempt an old node opened at its claim goes
- * through migrations 6 and 7 when opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
-static void test_pg_migrations_6_7_keep_jobs_and_open_attempts(void **state)
+/* A store at schema version 5 (rebuilt here by undoing migrations 6 to 8: jobs_state back, no started_at/worker on
+ * the job row, jobs_corr a B-tree, no synchub_finish_round) with queued jobs and a job whose attempt an old node
+ * opened at its claim goes through migrations 6 to 8 when opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
+static void test_pg_migrations_from_5_keep_jobs_and_open_attempts(void **state)
 {
     fx_t *f = *state;
     if (!fx_pg_url)
@@ -390,11 +469,12 @@ static void test_pg_migrations_6_7_keep_jobs_and_open_attempts(void **state)
     f->s = NULL;
     f->db = NULL;
     int64_t now = clock_now_ms();
-    char sql[1024];
+    char sql[1536];
     /* Back to version 5, then job m1 claimed the old way: RUNNING, and its attempts row opened as "running". */
     snprintf(sql, sizeof(sql),
              "DELETE FROM schema_version WHERE version >= 6; DROP INDEX jobs_dead;"
              " DROP INDEX jobs_corr; CREATE INDEX jobs_corr ON jobs(correlation_id);"
+             " DROP FUNCTION synchub_finish_round;"
              " CREATE INDEX jobs_state ON jobs(state, updated_at);"
              " ALTER TABLE jobs DROP COLUMN started_at, DROP COLUMN worker;"
              " UPDATE jobs SET state = 1, attempts = 1, lease_until = %lld, lease_token = 77, updated_at = %lld"
@@ -1103,9 +1183,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_next_head_waits_for_a_more_urgent_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_claims_the_next_job_of_a_key_it_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_attempt_shows_then_ends_as_one_entry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pg_migrations_6_7_keep_jobs_and_open_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migrations_from_5_keep_jobs_and_open_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
