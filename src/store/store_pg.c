@@ -344,7 +344,11 @@ static const char *const migrations[] = {
      * (p_ctoken + rid), time and worker; their rids go to Q_CLAIM_MANY through the transaction-local setting
      * synchub.handed, and it claims only what is left of p_want and returns them with its own. The other new heads
      * are made ready as before. The successors' keys are locked (advisory) by this transaction and were not ready
-     * before this UPDATE, so no other claim could take them meanwhile. synchub_finish_many stays for older nodes. */
+     * before this UPDATE, so no other claim could take them meanwhile. synchub_finish_many stays for older nodes.
+     * Two plans are pinned, as "state + 0" does in migration 5: each key's current head is read through jobs_head
+     * (LATERAL with LIMIT 1, which jobs_head allows and which keeps it from being flattened into a join: a generic
+     * plan hash-joined the keys against a scan of the whole table, done rows included), and the
+     * new heads through their rids ("state + 0": jobs_key's predicate would add a scan of every live job). */
     "CREATE FUNCTION synchub_finish_round(p_ids text[], p_tokens bigint[], p_to int[], p_run_at bigint[],"
     "  p_keys text[], p_now bigint, p_cls int[], p_code text[], p_msg text[], p_rec text[], p_hint text[],"
     "  p_safe int[], p_outcome text[], p_note text[], p_want int, p_ctoken bigint, p_worker text)"
@@ -381,7 +385,7 @@ static const char *const migrations[] = {
     "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)"
     "    INTO clear, after, best"
     "    FROM (SELECT c.rid AS cur, c.state AS cur_state, b.rid AS best FROM unnest(keys) AS q(okey)"
-    "     LEFT JOIN jobs c ON c.okey = q.okey AND c.ready"
+    "     LEFT JOIN LATERAL (SELECT rid, state FROM jobs WHERE okey = q.okey AND ready LIMIT 1) c ON true"
     "     LEFT JOIN LATERAL (SELECT rid FROM jobs WHERE okey = q.okey AND state IN (0, 1, 2)"
     "      ORDER BY event_time, rid LIMIT 1) b ON true) s;"
     /* Cleared before any job is made ready: jobs_head allows one ready job per key at every row. */
@@ -393,7 +397,7 @@ static const char *const migrations[] = {
     "   IF cardinality(best) > 0 AND p_want > 0 THEN"
     "    SELECT array_agg(c.rid) FILTER (WHERE c.rid IS NOT NULL) INTO handed FROM"
     "     (SELECT * FROM (SELECT rid, priority, run_at FROM jobs"
-    "        WHERE rid = ANY(best) AND state IN (0, 2) AND run_at <= p_now"
+    "        WHERE rid = ANY(best) AND state + 0 IN (0, 2) AND run_at <= p_now"
     "       UNION ALL (SELECT NULL, priority, run_at FROM jobs WHERE ready AND state IN (0, 2)"
     "        AND run_at <= p_now ORDER BY priority DESC, run_at LIMIT p_want)) u"
     "      ORDER BY priority DESC, run_at, rid NULLS LAST LIMIT p_want) c;"
