@@ -240,6 +240,182 @@ static const char *const migrations[] = {
     "  END IF;"
     "  RETURN QUERY SELECT unnest(held);"
     " END $$;",
+    /* 6: fewer index entries and row versions per job (issue 18). Every claim, finish and head move writes a new
+     * version of the job row (none can be HOT: each changes state or ready, which the partial indexes test), and
+     * each version gets an entry in every index that covers it. jobs_state (state, updated_at) covered every
+     * version of every job; what read it now reads narrower partial indexes: live jobs through jobs_key (its
+     * predicate is state IN (0, 1, 2)), done and discarded ones through jobs_finished, dead ones through the new
+     * jobs_dead. And an attempt is written once, when it ends, instead of opened at the claim and updated at the
+     * end: while it runs, the job row carries its start and worker (started_at, worker, written by the claim that
+     * rewrites the row anyway) and Q_ATTEMPTS shows it from there. Attempts opened by an older node keep their row
+     * and are closed in place (the upserts below). */
+    "DROP INDEX jobs_state;"
+    "CREATE INDEX jobs_dead ON jobs(updated_at) WHERE state = 4;"
+    "ALTER TABLE jobs ADD COLUMN started_at bigint, ADD COLUMN worker text;"
+    "CREATE OR REPLACE FUNCTION synchub_finish(p_id text, p_token bigint, p_to int, p_run_at bigint, p_now bigint,"
+    "  p_cls int, p_code text, p_msg text, p_rec text, p_hint text, p_safe int,"
+    "  a_cls int, a_code text, a_msg text, a_rec text, a_hint text, a_safe int, p_outcome text, p_note text)"
+    " RETURNS boolean LANGUAGE plpgsql AS $$"
+    " DECLARE j record;"
+    " BEGIN"
+    "  SELECT rid, okey, attempts, started_at, worker INTO j FROM jobs"
+    "   WHERE id = p_id AND state = 1 AND lease_token = p_token;"
+    "  IF NOT FOUND THEN RETURN false; END IF;"
+    "  IF p_to IN (3, 4) THEN PERFORM pg_advisory_xact_lock(hashtextextended(j.okey, 0)); END IF;"
+    "  UPDATE jobs SET state = p_to, ready = CASE WHEN p_to IN (3, 4) THEN false ELSE ready END, run_at = p_run_at,"
+    "   lease_until = NULL, updated_at = p_now, finished_at = CASE WHEN p_to IN (3, 4) THEN p_now END,"
+    "   err_class = p_cls, err_code = p_code, err_message = p_msg, err_record = p_rec, err_hint = p_hint,"
+    "   err_retry_safe = p_safe"
+    "   WHERE rid = j.rid AND state = 1 AND lease_token = p_token;"
+    "  IF NOT FOUND THEN RETURN false; END IF;"
+    "  INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code,"
+    "   err_message, err_record, err_hint, err_retry_safe, note)"
+    "   VALUES(j.rid, j.attempts, coalesce(j.started_at, p_now), p_now, p_outcome, j.worker, a_cls, a_code, a_msg,"
+    "   a_rec, a_hint, a_safe, p_note) ON CONFLICT (job_rid, n) DO UPDATE SET finished_at = excluded.finished_at,"
+    "    outcome = excluded.outcome, err_class = excluded.err_class, err_code = excluded.err_code,"
+    "    err_message = excluded.err_message, err_record = excluded.err_record, err_hint = excluded.err_hint,"
+    "    err_retry_safe = excluded.err_retry_safe, note = excluded.note;"
+    "  IF p_to IN (3, 4) AND synchub_refresh_head(j.okey) THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
+    "  RETURN true;"
+    " END $$;"
+    "CREATE OR REPLACE FUNCTION synchub_finish_many(p_ids text[], p_tokens bigint[], p_to int[], p_run_at bigint[],"
+    "  p_keys text[], p_now bigint, p_cls int[], p_code text[], p_msg text[], p_rec text[], p_hint text[],"
+    "  p_safe int[], p_outcome text[], p_note text[])"
+    " RETURNS SETOF int LANGUAGE plpgsql AS $$"
+    " DECLARE k text; held int[]; keys text[]; clear bigint[]; after bigint[]; best bigint[]; moved bigint;"
+    " BEGIN"
+    "  FOR k IN SELECT DISTINCT x.k COLLATE \"C\" FROM unnest(p_keys, p_to) AS x(k, st) WHERE x.st IN (3, 4)"
+    "   ORDER BY 1 LOOP"
+    "   PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));"
+    "  END LOOP;"
+    "  WITH x AS (SELECT * FROM unnest(p_ids, p_tokens, p_to, p_run_at, p_cls, p_code, p_msg, p_rec, p_hint, p_safe)"
+    "    WITH ORDINALITY AS x(id, tok, st, run_at, cls, code, msg, rec, hint, safe, i)),"
+    "   u AS (UPDATE jobs j SET state = x.st, ready = CASE WHEN x.st IN (3, 4) THEN false ELSE j.ready END,"
+    "    run_at = x.run_at, lease_until = NULL, updated_at = p_now,"
+    "    finished_at = CASE WHEN x.st IN (3, 4) THEN p_now END,"
+    "    err_class = CASE WHEN x.st = 3 THEN 0 ELSE x.cls END, err_code = CASE WHEN x.st <> 3 THEN x.code END,"
+    "    err_message = CASE WHEN x.st <> 3 THEN x.msg END, err_record = CASE WHEN x.st <> 3 THEN x.rec END,"
+    "    err_hint = CASE WHEN x.st <> 3 THEN x.hint END, err_retry_safe = CASE WHEN x.st <> 3 THEN x.safe END"
+    "    FROM x WHERE j.id = x.id AND j.state + 0 = 1 AND j.lease_token = x.tok"
+    "    RETURNING x.i, j.rid, j.okey, j.attempts, x.st, j.started_at, j.worker),"
+    "   a AS (INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code,"
+    "    err_message, err_record, err_hint, err_retry_safe, note)"
+    "    SELECT u.rid, u.attempts, coalesce(u.started_at, p_now), p_now, p_outcome[u.i], u.worker, p_cls[u.i],"
+    "    p_code[u.i], p_msg[u.i], p_rec[u.i], p_hint[u.i], p_safe[u.i], p_note[u.i] FROM u"
+    "    ON CONFLICT (job_rid, n) DO UPDATE SET finished_at = excluded.finished_at,"
+    "    outcome = excluded.outcome, err_class = excluded.err_class, err_code = excluded.err_code,"
+    "    err_message = excluded.err_message, err_record = excluded.err_record, err_hint = excluded.err_hint,"
+    "    err_retry_safe = excluded.err_retry_safe, note = excluded.note)"
+    "  SELECT array_agg(u.i::int), array_agg(DISTINCT u.okey) FILTER (WHERE u.st IN (3, 4)) INTO held, keys FROM u;"
+    "  IF keys IS NOT NULL THEN"
+    "   SELECT array_agg(s.cur) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
+    "    array_agg(s.best) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
+    "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)"
+    "    INTO clear, after, best"
+    "    FROM (SELECT c.rid AS cur, c.state AS cur_state, b.rid AS best FROM unnest(keys) AS q(okey)"
+    "     LEFT JOIN jobs c ON c.okey = q.okey AND c.ready"
+    "     LEFT JOIN LATERAL (SELECT rid FROM jobs WHERE okey = q.okey AND state IN (0, 1, 2)"
+    "      ORDER BY event_time, rid LIMIT 1) b ON true) s;"
+    /* Cleared before any job is made ready: jobs_head allows one ready job per key at every row. */
+    "   IF clear IS NOT NULL THEN"
+    "    WITH c AS (UPDATE jobs SET ready = false WHERE rid = ANY(clear) AND state <> 1 RETURNING rid)"
+    "    SELECT coalesce(best, '{}') || coalesce(array_agg(p.nxt), '{}') INTO best"
+    "     FROM unnest(clear, after) AS p(cur, nxt) JOIN c ON c.rid = p.cur WHERE p.nxt IS NOT NULL;"
+    "   END IF;"
+    "   IF cardinality(best) > 0 THEN"
+    "    UPDATE jobs SET ready = true WHERE rid = ANY(best);"
+    "    GET DIAGNOSTICS moved = ROW_COUNT;"
+    "    IF moved > 0 THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
+    "   END IF;"
+    "  END IF;"
+    "  RETURN QUERY SELECT unnest(held);"
+    " END $$;",
+    /* 7: jobs_corr as a hash index. Every version of a job row gets an entry in it (see 6), and correlation ids
+     * are long, distinct texts that are only ever looked up by equality (store_jobs_by, store_jobs_query): a hash
+     * entry costs one hash and no text comparisons down a B-tree (about 10 % of the server's CPU per drained job,
+     * bench_queue). */
+    "DROP INDEX jobs_corr;"
+    "CREATE INDEX jobs_corr ON jobs USING hash (correlation_id);",
+    /* 8: synchub_finish_many handing the keys it moves to the claim that follows in the same round (Q_CLAIM_MANY):
+     * a key's next job, made its head when the job before it ended, was written twice — ready, then claimed —
+     * each a new row version with an entry in six indexes. When the pool claims too (p_want > 0), the new heads
+     * that this claim would take anyway — among the p_want most urgent of them and the ready heads, by priority
+     * then run_at, as Q_CLAIM_MANY orders — are made heads and leased in one UPDATE, with the claim's token
+     * (p_ctoken + rid), time and worker; their rids go to Q_CLAIM_MANY through the transaction-local setting
+     * synchub.handed, and it claims only what is left of p_want and returns them with its own. The other new heads
+     * are made ready as before. The successors' keys are locked (advisory) by this transaction and were not ready
+     * before this UPDATE, so no other claim could take them meanwhile. synchub_finish_many stays for older nodes.
+     * Two plans are pinned, as "state + 0" does in migration 5: each key's current head is read through jobs_head
+     * (LATERAL with LIMIT 1, which jobs_head allows and which keeps it from being flattened into a join: a generic
+     * plan hash-joined the keys against a scan of the whole table, done rows included), and the
+     * new heads through their rids ("state + 0": jobs_key's predicate would add a scan of every live job). */
+    "CREATE FUNCTION synchub_finish_round(p_ids text[], p_tokens bigint[], p_to int[], p_run_at bigint[],"
+    "  p_keys text[], p_now bigint, p_cls int[], p_code text[], p_msg text[], p_rec text[], p_hint text[],"
+    "  p_safe int[], p_outcome text[], p_note text[], p_want int, p_ctoken bigint, p_worker text)"
+    " RETURNS SETOF int LANGUAGE plpgsql AS $$"
+    " DECLARE k text; held int[]; keys text[]; clear bigint[]; after bigint[]; best bigint[]; moved bigint;"
+    "  handed bigint[];"
+    " BEGIN"
+    "  FOR k IN SELECT DISTINCT x.k COLLATE \"C\" FROM unnest(p_keys, p_to) AS x(k, st) WHERE x.st IN (3, 4)"
+    "   ORDER BY 1 LOOP"
+    "   PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));"
+    "  END LOOP;"
+    "  WITH x AS (SELECT * FROM unnest(p_ids, p_tokens, p_to, p_run_at, p_cls, p_code, p_msg, p_rec, p_hint, p_safe)"
+    "    WITH ORDINALITY AS x(id, tok, st, run_at, cls, code, msg, rec, hint, safe, i)),"
+    "   u AS (UPDATE jobs j SET state = x.st, ready = CASE WHEN x.st IN (3, 4) THEN false ELSE j.ready END,"
+    "    run_at = x.run_at, lease_until = NULL, updated_at = p_now,"
+    "    finished_at = CASE WHEN x.st IN (3, 4) THEN p_now END,"
+    "    err_class = CASE WHEN x.st = 3 THEN 0 ELSE x.cls END, err_code = CASE WHEN x.st <> 3 THEN x.code END,"
+    "    err_message = CASE WHEN x.st <> 3 THEN x.msg END, err_record = CASE WHEN x.st <> 3 THEN x.rec END,"
+    "    err_hint = CASE WHEN x.st <> 3 THEN x.hint END, err_retry_safe = CASE WHEN x.st <> 3 THEN x.safe END"
+    "    FROM x WHERE j.id = x.id AND j.state + 0 = 1 AND j.lease_token = x.tok"
+    "    RETURNING x.i, j.rid, j.okey, j.attempts, x.st, j.started_at, j.worker),"
+    "   a AS (INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code,"
+    "    err_message, err_record, err_hint, err_retry_safe, note)"
+    "    SELECT u.rid, u.attempts, coalesce(u.started_at, p_now), p_now, p_outcome[u.i], u.worker, p_cls[u.i],"
+    "    p_code[u.i], p_msg[u.i], p_rec[u.i], p_hint[u.i], p_safe[u.i], p_note[u.i] FROM u"
+    "    ON CONFLICT (job_rid, n) DO UPDATE SET finished_at = excluded.finished_at,"
+    "    outcome = excluded.outcome, err_class = excluded.err_class, err_code = excluded.err_code,"
+    "    err_message = excluded.err_message, err_record = excluded.err_record, err_hint = excluded.err_hint,"
+    "    err_retry_safe = excluded.err_retry_safe, note = excluded.note)"
+    "  SELECT array_agg(u.i::int), array_agg(DISTINCT u.okey) FILTER (WHERE u.st IN (3, 4)) INTO held, keys FROM u;"
+    "  IF keys IS NOT NULL THEN"
+    "   SELECT array_agg(s.cur) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
+    "    array_agg(s.best) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
+    "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)"
+    "    INTO clear, after, best"
+    "    FROM (SELECT c.rid AS cur, c.state AS cur_state, b.rid AS best FROM unnest(keys) AS q(okey)"
+    "     LEFT JOIN LATERAL (SELECT rid, state FROM jobs WHERE okey = q.okey AND ready LIMIT 1) c ON true"
+    "     LEFT JOIN LATERAL (SELECT rid FROM jobs WHERE okey = q.okey AND state IN (0, 1, 2)"
+    "      ORDER BY event_time, rid LIMIT 1) b ON true) s;"
+    /* Cleared before any job is made ready: jobs_head allows one ready job per key at every row. */
+    "   IF clear IS NOT NULL THEN"
+    "    WITH c AS (UPDATE jobs SET ready = false WHERE rid = ANY(clear) AND state <> 1 RETURNING rid)"
+    "    SELECT coalesce(best, '{}') || coalesce(array_agg(p.nxt), '{}') INTO best"
+    "     FROM unnest(clear, after) AS p(cur, nxt) JOIN c ON c.rid = p.cur WHERE p.nxt IS NOT NULL;"
+    "   END IF;"
+    "   IF cardinality(best) > 0 AND p_want > 0 THEN"
+    "    SELECT array_agg(c.rid) FILTER (WHERE c.rid IS NOT NULL) INTO handed FROM"
+    "     (SELECT * FROM (SELECT rid, priority, run_at FROM jobs"
+    "        WHERE rid = ANY(best) AND state + 0 IN (0, 2) AND run_at <= p_now"
+    "       UNION ALL (SELECT NULL, priority, run_at FROM jobs WHERE ready AND state IN (0, 2)"
+    "        AND run_at <= p_now ORDER BY priority DESC, run_at LIMIT p_want)) u"
+    "      ORDER BY priority DESC, run_at, rid NULLS LAST LIMIT p_want) c;"
+    "   END IF;"
+    "   IF cardinality(handed) > 0 THEN"
+    "    UPDATE jobs j SET ready = true, state = 1, attempts = j.attempts + 1, lease_until = p_now + j.lease_ms,"
+    "     lease_token = p_ctoken + j.rid, updated_at = p_now, started_at = p_now, worker = p_worker"
+    "     WHERE rid = ANY(handed);"
+    "    PERFORM set_config('synchub.handed', handed::text, true);"
+    "   END IF;"
+    "   IF cardinality(best) > coalesce(cardinality(handed), 0) THEN"
+    "    UPDATE jobs SET ready = true WHERE rid = ANY(best) AND NOT rid = ANY(coalesce(handed, '{}'));"
+    "    GET DIAGNOSTICS moved = ROW_COUNT;"
+    "    IF moved > 0 THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
+    "   END IF;"
+    "  END IF;"
+    "  RETURN QUERY SELECT unnest(held);"
+    " END $$;",
 };
 
 /* ---- database ---------------------------------------------------------------------------------------------- */

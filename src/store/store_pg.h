@@ -62,6 +62,14 @@ typedef struct pg_store {
     " coalesce(lease_until, 0), lease_token, created_at, updated_at, coalesce(finished_at, 0), source,"            \
     " correlation_id, meta, payload, err_class, err_code, err_message, err_record, err_hint, err_retry_safe"
 
+/* How a statement writing an attempts row as the attempt ends (alias t) meets a row already there: one that a node
+ * older than migration 6 opened at the claim, closed in place (its start and worker kept). */
+#define PG_ATTEMPT_UPSERT                                                                                           \
+    "ON CONFLICT (job_rid, n) DO UPDATE SET finished_at = excluded.finished_at, outcome = excluded.outcome,"        \
+    " err_class = excluded.err_class, err_code = excluded.err_code, err_message = excluded.err_message,"           \
+    " err_record = excluded.err_record, err_hint = excluded.err_hint, err_retry_safe = excluded.err_retry_safe,"   \
+    " note = excluded.note"
+
 #define PG_MAX_ARGS 24
 
 typedef struct pg_args {

@@ -266,7 +266,7 @@ fail:
 
 /* ---- batches: store_finish_batch ---------------------------------------------------------------------------- */
 
-/* The columns of synchub_finish_many, in its parameter order (now comes between FM_KEY and FM_CLS). */
+/* The columns of synchub_finish_round, in its parameter order (now comes between FM_KEY and FM_CLS). */
 enum { FM_ID, FM_TOKEN, FM_TO, FM_RUN_AT, FM_KEY, FM_CLS, FM_CODE, FM_MSG, FM_REC, FM_HINT, FM_SAFE, FM_OUTCOME,
        FM_NOTE, FM_NCOLS };
 
@@ -291,9 +291,9 @@ static int finish_columns_add(buf_t *col, const store_outcome_t *o)
     return bad ? -1 : 0;
 }
 
-/* synchub_finish_many's parameters for out[0..n): the columns as array literals in col (the caller releases them),
+/* synchub_finish_round's parameters for out[0..n): the columns as array literals in col (the caller releases them),
  * a pointing into them. Every result is set to 1 until the server names the outcome held. 0, or -1 (OOM). */
-static int finish_many_args(buf_t *col, pg_args_t *a, store_outcome_t *out, size_t n, int64_t now)
+static int finish_many_args(buf_t *col, pg_args_t *a, store_outcome_t *out, size_t n, int64_t now, const pg_args_t *ca)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -308,10 +308,14 @@ static int finish_many_args(buf_t *col, pg_args_t *a, store_outcome_t *out, size
             store__pg_a_int(a, now);
         store__pg_a_str(a, buf_str(&col[c]));
     }
+    /* The round's claim (Q_CLAIM_MANY's want, token, worker), for the heads it moves: none when it claims nothing. */
+    store__pg_a_str(a, ca->n ? ca->v[3] : "0");
+    store__pg_a_str(a, ca->n ? ca->v[1] : "0");
+    store__pg_a_str(a, ca->n ? ca->v[2] : "");
     return rc;
 }
 
-/* The rows of synchub_finish_many: 1-based positions of the outcomes whose lease was held. */
+/* The rows of synchub_finish_round: 1-based positions of the outcomes whose lease was held. */
 static void finish_many_read(const PGresult *r, store_outcome_t *out, size_t n)
 {
     for (int row = 0; row < PQntuples(r); row++) {
@@ -334,7 +338,7 @@ static int claim_many_read(const PGresult *r, job_t **claimed, size_t want, size
 
 enum { ROUND_BEGIN, ROUND_FINISH, ROUND_CLAIM, ROUND_COMMIT };
 
-/* One pool round in ONE round trip: BEGIN, the outcomes (fa: synchub_finish_many, or NULL), the claim (ca: Q_CLAIM_MANY,
+/* One pool round in ONE round trip: BEGIN, the outcomes (fa: synchub_finish_round, or NULL), the claim (ca: Q_CLAIM_MANY,
  * or NULL) and COMMIT go out together as a pipeline (libpq pipeline mode) and the answers are read back in order.
  * The server runs them as one by one: the first error skips the rest up to the sync, and the open transaction is
  * then rolled back. The only large answer (the claimed jobs) comes after the server has read all but the last
@@ -410,7 +414,7 @@ static int round_trip(pg_t *s, const pg_args_t *fa, const pg_args_t *ca, store_o
     return rc;
 }
 
-/* All outcomes in one statement (synchub_finish_many takes the DONE/DEAD keys' locks in the global order itself)
+/* All outcomes in one statement (synchub_finish_round takes the DONE/DEAD keys' locks in the global order itself)
  * and one statement claiming up to want heads, in one transaction sent as one pipeline (round_trip): with a durable
  * connection, one WAL flush and one round trip for the whole round. */
 int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t now, const char *worker, size_t want,
@@ -425,16 +429,16 @@ int store__pg_finish_batch(store_t *h, store_outcome_t *out, size_t n, int64_t n
         buf_init(&col[c]);
     pg_args_t fa = {0}, ca = {0};
     int rc = -1;
-    if (finish_many_args(col, &fa, out, n, now) < 0) {
-        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-        goto out;
-    }
     if (want > 0) {
         s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
         store__pg_a_int(&ca, now);
         store__pg_a_int(&ca, (int64_t)(s->rng >> 3) + 1);   /* room for + rid */
         store__pg_a_str(&ca, worker ? worker : "");
         store__pg_a_int(&ca, (int64_t)want);
+    }
+    if (finish_many_args(col, &fa, out, n, now, &ca) < 0) {
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+        goto out;
     }
     if (store__pg_ensure(s, err) < 0 ||
         round_trip(s, n > 0 ? &fa : NULL, want > 0 ? &ca : NULL, out, n, claimed, want, nclaimed, err) < 0)

@@ -63,12 +63,17 @@ int store__pg_queue_depth(store_t *h, int64_t now, bool by_kind, store_depth_fn 
     pg_args_t a = {0};
     store__pg_a_int(&a, now);
     PGresult *r = store__pg_run_sql(s,
+                          /* Live and dead rows apart, so that each part reads its partial index (jobs_key,
+                           * jobs_dead: migration 6) and a scrape never walks the done rows. */
                           by_kind ? "SELECT state::int, kind, count(*), min(created_at) FROM jobs"
-                                    " WHERE state IN (0, 1, 2, 4) GROUP BY state, kind"
+                                    " WHERE state IN (0, 1, 2) GROUP BY state, kind"
+                                    " UNION ALL SELECT 4, kind, count(*), min(created_at) FROM jobs"
+                                    " WHERE state = 4 GROUP BY kind"
                                     " UNION ALL SELECT -1, '', 0, coalesce(min(run_at), 0) FROM jobs"
                                     " WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint ORDER BY 1, 2"
-                                  : "SELECT state::int, '', count(*), 0 FROM jobs WHERE state IN (0, 1, 2, 4)"
+                                  : "SELECT state::int, '', count(*), 0 FROM jobs WHERE state IN (0, 1, 2)"
                                     " GROUP BY state"
+                                    " UNION ALL SELECT 4, '', count(*), 0 FROM jobs WHERE state = 4 HAVING count(*) > 0"
                                     " UNION ALL SELECT -1, '', 0, coalesce(min(run_at), 0) FROM jobs"
                                     " WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint ORDER BY 1, 2",
                           &a, err, "queue figures");

@@ -30,11 +30,13 @@ int store__pg_pause(store_t *h, const job_t *job, int64_t run_at, const err_t *w
                           "WITH u AS (UPDATE jobs SET state = 2, attempts = attempts - 1, run_at = $3::bigint,"
                           "   lease_until = NULL, updated_at = $4::bigint, err_class = $5::int, err_code = $6,"
                           "   err_message = $7, err_record = $8, err_hint = $9, err_retry_safe = $10::int"
-                          "   WHERE id = $1 AND state = 1 AND lease_token = $2::bigint RETURNING rid, attempts + 1 AS n),"
-                          " a AS (UPDATE attempts t SET finished_at = $4::bigint, outcome = 'paused',"
-                          "   err_class = $5::int, err_code = $6, err_message = $7, err_record = $8, err_hint = $9,"
-                          "   err_retry_safe = $10::int, note = 'not counted: the target is down'"
-                          "   FROM u WHERE t.job_rid = u.rid AND t.n = u.n)"
+                          "   WHERE id = $1 AND state = 1 AND lease_token = $2::bigint"
+                          "   RETURNING rid, attempts + 1 AS n, started_at, worker),"
+                          " a AS (INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker,"
+                          "   err_class, err_code, err_message, err_record, err_hint, err_retry_safe, note)"
+                          "   SELECT rid, n, coalesce(started_at, $4::bigint), $4::bigint, 'paused', worker, $5::int,"
+                          "   $6, $7, $8, $9, $10::int, 'not counted: the target is down' FROM u "
+                          PG_ATTEMPT_UPSERT ")"
                           " SELECT count(*) FROM u",
                           &a, err, "pause job");
     if (!r)

@@ -26,34 +26,33 @@ static const char *const sql_text[Q_COUNT] = {
                      " $11::int, $12::int, $13, $14, $15, $16, $17::int, $18, $19)",
     [Q_LOCK_KEY] = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))",
     [Q_REFRESH] = "SELECT synchub_refresh_head($1::text)",
-    /* Pick, lease and open the attempt in one statement. A RUNNING job stays its key's head (ready). */
+    /* Pick and lease in one statement. A RUNNING job stays its key's head (ready). The attempt's start and worker
+     * stay on the job row until the attempt ends (migration 6: its attempts row is written then, once). */
     [Q_CLAIM] =
         "WITH pick AS (SELECT rid FROM jobs WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint"
         "   ORDER BY priority DESC, run_at LIMIT 1 FOR UPDATE SKIP LOCKED),"
         " u AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1, lease_until = $1::bigint + j.lease_ms,"
-        "   lease_token = $2::bigint, updated_at = $1::bigint FROM pick WHERE j.rid = pick.rid RETURNING j.*),"
-        " a AS (INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
-        "   SELECT rid, attempts, $1::bigint, 'running', $3::text FROM u"
-        "   ON CONFLICT (job_rid, n) DO UPDATE SET started_at = excluded.started_at, finished_at = NULL,"
-        "   outcome = 'running', worker = excluded.worker, err_class = 0, err_code = NULL, err_message = NULL,"
-        "   err_record = NULL, err_hint = NULL, err_retry_safe = NULL, note = NULL)"
+        "   lease_token = $2::bigint, updated_at = $1::bigint, started_at = $1::bigint, worker = $3::text"
+        "   FROM pick WHERE j.rid = pick.rid RETURNING j.*)"
         " SELECT " PG_JOB_COLS " FROM u",
-    /* Q_CLAIM for up to $4 heads at once (store_finish_batch); each gets its own token ($2 + rid, $2 random). */
+    /* Q_CLAIM for up to $4 heads at once (store_finish_batch); each gets its own token ($2 + rid, $2 random). The
+     * heads the round's synchub_finish_round already leased for it (synchub.handed, migration 8) count against $4
+     * and come back with the others. */
     [Q_CLAIM_MANY] =
-        "WITH pick AS (SELECT rid FROM jobs WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint"
-        "   ORDER BY priority DESC, run_at LIMIT $4::int FOR UPDATE SKIP LOCKED),"
+        "WITH h AS (SELECT coalesce(nullif(current_setting('synchub.handed', true), '')::bigint[], '{}') AS rids),"
+        " pick AS (SELECT rid FROM jobs WHERE ready AND state IN (0, 2) AND run_at <= $1::bigint"
+        "   ORDER BY priority DESC, run_at LIMIT greatest($4::int - (SELECT cardinality(rids) FROM h), 0)"
+        "   FOR UPDATE SKIP LOCKED),"
         " u AS (UPDATE jobs j SET state = 1, attempts = j.attempts + 1, lease_until = $1::bigint + j.lease_ms,"
-        "   lease_token = $2::bigint + j.rid, updated_at = $1::bigint FROM pick WHERE j.rid = pick.rid RETURNING j.*),"
-        " a AS (INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
-        "   SELECT rid, attempts, $1::bigint, 'running', $3::text FROM u"
-        "   ON CONFLICT (job_rid, n) DO UPDATE SET started_at = excluded.started_at, finished_at = NULL,"
-        "   outcome = 'running', worker = excluded.worker, err_class = 0, err_code = NULL, err_message = NULL,"
-        "   err_record = NULL, err_hint = NULL, err_retry_safe = NULL, note = NULL)"
-        " SELECT " PG_JOB_COLS " FROM u ORDER BY priority DESC, run_at",
-    /* A batch of outcomes as arrays, one element per outcome (migration 5): the positions whose lease was held. */
-    [Q_FINISH_MANY] = "SELECT * FROM synchub_finish_many($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::text[],"
+        "   lease_token = $2::bigint + j.rid, updated_at = $1::bigint, started_at = $1::bigint, worker = $3::text"
+        "   FROM pick WHERE j.rid = pick.rid RETURNING j.*)"
+        " SELECT " PG_JOB_COLS " FROM u UNION ALL SELECT " PG_JOB_COLS " FROM jobs JOIN h ON jobs.rid = ANY(h.rids)"
+        " ORDER BY priority DESC, run_at",
+    /* A batch of outcomes as arrays, one element per outcome (migration 5): the positions whose lease was held.
+     * $15-$17: the round's claim (how many, token, worker) for the heads it moves (migration 8). */
+    [Q_FINISH_MANY] = "SELECT * FROM synchub_finish_round($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::text[],"
                       " $6::bigint, $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[],"
-                      " $14::text[])",
+                      " $14::text[], $15::int, $16::bigint, $17::text)",
     [Q_NEXT_DUE] = "SELECT coalesce(min(run_at), 0) FROM jobs WHERE ready AND state IN (0, 2)",
     [Q_FINISH] = "UPDATE jobs SET state = $3::smallint,"
                  " ready = CASE WHEN $3::int IN (3, 4) THEN false ELSE ready END,"
@@ -61,9 +60,12 @@ static const char *const sql_text[Q_COUNT] = {
                  " finished_at = CASE WHEN $3::int IN (3, 4) THEN $5::bigint END,"
                  " err_class = $6::int, err_code = $7, err_message = $8, err_record = $9, err_hint = $10,"
                  " err_retry_safe = $11::int WHERE id = $1 AND state = 1 AND lease_token = $2::bigint",
-    [Q_ATTEMPT_CLOSE] = "UPDATE attempts SET finished_at = $3::bigint, outcome = $4, err_class = $5::int,"
-                        " err_code = $6, err_message = $7, err_record = $8, err_hint = $9, err_retry_safe = $10::int,"
-                        " note = $11 WHERE job_rid = $1::bigint AND n = $2::int",
+    /* The attempts row of attempt $2 written as it ends, from the job row's start and worker (Q_CLAIM). */
+    [Q_ATTEMPT_CLOSE] = "INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class,"
+                        " err_code, err_message, err_record, err_hint, err_retry_safe, note)"
+                        " SELECT rid, $2::int, coalesce(started_at, $3::bigint), $3::bigint, $4::text, worker,"
+                        " $5::int, $6::text, $7::text, $8::text, $9::text, $10::int, $11::text FROM jobs"
+                        " WHERE rid = $1::bigint " PG_ATTEMPT_UPSERT,
     [Q_RENEW] = "UPDATE jobs SET lease_until = $3::bigint WHERE id = $1 AND state = 1 AND lease_token = $2::bigint",
     [Q_NOTIFY] = "SELECT pg_notify('" PG_CHANNEL "', '')",
     [Q_BY_ID] = "SELECT " PG_JOB_COLS " FROM jobs WHERE id = $1",
@@ -85,9 +87,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CURSOR_PUT] = "INSERT INTO meta(key, value) VALUES('cursor:' || $1, $2)"
                      " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [Q_KEY_LIVE] = "SELECT count(*) FROM jobs WHERE okey = $1 AND state IN (0, 1, 2)",
+    /* The ended attempts, and the running one from the job row (unless an older node opened its row). */
     [Q_ATTEMPTS] = "SELECT n, started_at, coalesce(finished_at, 0), outcome, worker, err_class, err_code,"
                    " err_message, err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = $1::bigint"
-                   " ORDER BY n",
+                   " UNION ALL SELECT attempts, started_at, 0, 'running', worker, 0, NULL, NULL, NULL, NULL, NULL, NULL"
+                   " FROM jobs j WHERE rid = $1::bigint AND state = 1 AND started_at IS NOT NULL AND NOT EXISTS"
+                   " (SELECT 1 FROM attempts t WHERE t.job_rid = j.rid AND t.n = j.attempts)"
+                   " ORDER BY 1",
 };
 
 /* ---- parameters -------------------------------------------------------------------------------------------- */

@@ -94,6 +94,11 @@ static const char *const migrations[] = {
      * of this covering index instead of every attempt of the retention period. Partial, so opening an attempt
      * (finished_at NULL) on the claim path does not touch it; only closing one does. */
     "CREATE INDEX attempts_finished ON attempts(finished_at, outcome, err_class) WHERE finished_at IS NOT NULL;",
+    /* 7: a claim writes no attempt row (issue 18: one attempts write per attempt, when it ends); the worker of the
+     * running attempt is kept on the job's row, beside its start (updated_at), for jobs show and the dashboard. */
+    "ALTER TABLE jobs ADD COLUMN worker TEXT;"
+    "UPDATE jobs SET worker = (SELECT a.worker FROM attempts a WHERE a.job_rid = jobs.rid AND a.n = jobs.attempts)"
+    " WHERE state = 1;",
 };
 
 /* ---- database ---------------------------------------------------------------------------------------------- */

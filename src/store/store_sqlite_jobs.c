@@ -201,9 +201,9 @@ static int claim_locked(store_t *s, const char *worker, int64_t now, job_t **out
     sqlite3_bind_int64(st, 2, j->lease_until);
     sqlite3_bind_int64(st, 3, j->lease_token);
     sqlite3_bind_int64(st, 4, now);
+    store__lite_bind_text(st, 5, worker);   /* the running attempt's worker; its row is written when it ends */
     if (store__lite_step_done(s, st, err, "claim job") < 0)
         goto fail;
-    (void)worker;   /* the attempt's row is written when it ends (close_attempt) */
     *out = j;
     return 1;
 fail:
@@ -324,7 +324,7 @@ static int cmp_claim_order(const void *a, const void *b)
 }
 
 /* Inside a write transaction: lease up to want claimable heads in one statement (as claim_locked each), in claim
- * order, and open their attempts. *n claimed; when fewer than want, *next_due_ms as claim_locked's. 0 or -1 (the
+ * order (their attempts are read from the job rows until they end). *n claimed; when fewer than want, *next_due_ms as claim_locked's. 0 or -1 (the
  * jobs read so far stay in claimed[0..*n) for the caller to free). */
 static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t want, job_t **claimed, size_t *n,
                              int64_t *next_due_ms, err_t *err)
@@ -336,6 +336,7 @@ static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (int64_t)(s->rng >> 3) + 1);   /* room for + rid */
     sqlite3_bind_int64(st, 3, (int64_t)want);
+    store__lite_bind_text(st, 4, worker);
     int rc;
     while ((rc = store__lite_step_done(s, st, err, "claim jobs")) == 1 && *n < want) {
         if (!(claimed[*n] = store__read_job(st)))
@@ -346,7 +347,7 @@ static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t
         return -1;
     sqlite3_reset(st);
     qsort(claimed, *n, sizeof(*claimed), cmp_claim_order);
-    (void)worker;   /* RETURNING gave updated_at = now: the running attempts' start (close_attempt) */
+    /* no attempt rows: the job rows say who runs them since when (updated_at = now) until close_attempt */
     if (*n < want && next_due_ms && (st = store__lite_q(s, Q_NEXT_DUE, err)) &&
         store__lite_step_done(s, st, err, "next due") == 1)
         *next_due_ms = sqlite3_column_int64(st, 0);
@@ -570,13 +571,10 @@ int store__lite_attempts(store_t *s, const job_t *job, job_attempt_t **out, size
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, job->rid);
-    /* A running attempt has no row yet (close_attempt): it is the job's row, added last. A stored row with its
-     * number is a paused attempt (or, from a store written before, the running row itself): it is superseded. */
-    bool running = job->state == JOB_RUNNING && job->attempts > 0;
+    /* A running attempt has no row yet (close_attempt): Q_ATTEMPTS reads it from the job's row as the store holds
+     * it now (not from the caller's copy, which may be older than the finish it raced). */
     int rc;
     while ((rc = store__lite_step_done(s, st, err, "read attempts")) == 1) {
-        if (running && sqlite3_column_int(st, 0) == job->attempts)
-            continue;
         job_attempt_t *g = realloc(*out, (*n + 1) * sizeof(*g));
         if (!g) {
             sqlite3_reset(st);
@@ -599,18 +597,6 @@ int store__lite_attempts(store_t *s, const job_t *job, job_attempt_t **out, size
     sqlite3_reset(st);
     if (rc < 0)
         return -1;
-    if (running) {
-        job_attempt_t *g = realloc(*out, (*n + 1) * sizeof(*g));
-        if (!g)
-            return err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
-        *out = g;
-        job_attempt_t *a = &g[(*n)++];
-        memset(a, 0, sizeof(*a));
-        a->n = job->attempts;
-        a->started_at = job->updated_at;   /* set by the claim; nothing else moves it while the job runs */
-        snprintf(a->outcome, sizeof(a->outcome), "running");
-        err_clear(&a->error);
-    }
     return 0;
 }
 

@@ -43,11 +43,11 @@ static const char *const sql_text[Q_COUNT] = {
      * (issue 18). None of these columns can become NULL, and a failed statement rolls the whole transaction back
      * (store__lite_finish_batch), so what FAIL would keep of a half-done statement is never committed. */
     [Q_CLAIM_MANY] = "UPDATE OR FAIL jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
-                     " lease_token = ?2 + rid, updated_at = ?1 WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim"
+                     " lease_token = ?2 + rid, updated_at = ?1, worker = ?4 WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
                      " RETURNING " STORE_JOB_COLS,
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
-                    " updated_at = ?4 WHERE rid = ?1",
+                    " updated_at = ?4, worker = ?5 WHERE rid = ?1",
     [Q_NEXT_DUE] = "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2)",
     /* by rid, the table's own key: no probe of the id index (64 hex characters) per finish; the token still
      * proves the lease */
@@ -56,10 +56,10 @@ static const char *const sql_text[Q_COUNT] = {
                  " finished_at = CASE WHEN ?3 IN (3, 4) THEN ?5 ELSE NULL END,"
                  " err_class = ?6, err_code = ?7, err_message = ?8, err_record = ?9, err_hint = ?10,"
                  " err_retry_safe = ?11 WHERE rid = ?1 AND state = 1 AND lease_token = ?2",
-    /* an attempt's only write, when it ends (close_attempt) */
+    /* an attempt's only write, when it ends (close_attempt); its worker is the one its claim put on the job's row */
     [Q_ATTEMPT_CLOSE] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker,"
                         " err_class, err_code, err_message, err_record, err_hint, err_retry_safe, note)"
-                        " VALUES(?1, ?2, ?12, ?3, ?4, ?13, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        " VALUES(?1, ?2, ?12, ?3, ?4, coalesce((SELECT worker FROM jobs WHERE rid = ?1), ?13), ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
     /* Named: left to itself the planner walks jobs_state (state = 1) and reads the row of every running job each
      * housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of the housekeeper's cache,
@@ -85,8 +85,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CURSOR_PUT] = "INSERT INTO meta(key, value) VALUES('cursor:' || ?1, ?2)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [Q_KEY_LIVE] = "SELECT count(*) FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)",
+    /* the ended attempts, then the running one from the job's row (its claim wrote no attempt row; a stored row
+     * with its number is the same attempt paused earlier, or 'running' from a store written before, superseded) */
     [Q_ATTEMPTS] = "SELECT n, started_at, finished_at, outcome, worker, err_class, err_code, err_message,"
-                   " err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = ?1 ORDER BY n",
+                   " err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = ?1 AND NOT EXISTS"
+                   " (SELECT 1 FROM jobs j WHERE j.rid = ?1 AND j.state = 1 AND j.attempts = attempts.n)"
+                   " UNION ALL SELECT attempts, updated_at, NULL, 'running', worker, NULL, NULL, NULL, NULL, NULL,"
+                   " NULL, NULL FROM jobs WHERE rid = ?1 AND state = 1 AND attempts > 0 ORDER BY 1",
 };
 
 int store__sql_error(store_t *s, err_t *err, const char *what)

@@ -192,6 +192,85 @@ static int finish_done(fx_t *f, const job_t *job, int64_t now, size_t want, job_
     return o.result;
 }
 
+/* A round that ends a key's job and claims hands the key's next job to its claim only when that job is among the
+ * most urgent heads (priority, then due time), as the claim alone would: a more urgent head of another key goes
+ * first, and the next job stays a ready head, leased by a later round with a working lease and attempt. */
+static void test_finish_batch_next_head_waits_for_a_more_urgent_head(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t a[2] = {mk("pa1", "PA", 1, 3), mk("pa2", "PA", 2, 3)};
+    assert_int_equal(store_enqueue(f->s, a, 2, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *a1 = claim(f, now);
+    assert_non_null(a1);
+    assert_string_equal(a1->id, a[0].id);
+    job_new_t b = mk("pb1", "PB", 1, 3);
+    b.priority = 5;
+    assert_int_equal(store_enqueue(f->s, &b, 1, NULL, &err), 0);
+    job_t *more[4];
+    size_t m = 0;
+    assert_int_equal(finish_done(f, a1, now + 20, 1, more, &m), 0);
+    assert_int_equal(m, 1);
+    assert_string_equal(more[0]->id, b.id); /* the more urgent head, not PA's next job */
+    job_t *a2 = fx_get(f, a[1].id);
+    assert_int_equal(a2->state, JOB_QUEUED);
+    job_free(a2);
+    job_t *b1 = more[0];
+    assert_int_equal(finish_done(f, b1, now + 30, 2, more, &m), 0);
+    assert_int_equal(m, 1);
+    assert_string_equal(more[0]->id, a[1].id);
+    assert_last_attempt(f, more[0], "running");
+    assert_int_equal(finish_done(f, more[0], now + 40, 0, NULL, &m), 0);
+    assert_last_attempt(f, more[0], "done");
+    job_free(more[0]);
+    job_free(b1);
+    job_free(a1);
+}
+
+/* When the key's next job is the most urgent, the round that ends its predecessor claims it at once, with a lease
+ * the next round's outcome holds and an attempt that shows as running with the pool's worker. */
+static void test_finish_batch_claims_the_next_job_of_a_key_it_ends(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t a[3] = {mk("qa1", "QA", 1, 3), mk("qa2", "QA", 2, 3), mk("qb1", "QB", 3, 3)};
+    assert_int_equal(store_enqueue(f->s, a, 3, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[4];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 1, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0]->id, a[0].id);
+    job_t *more[4];
+    size_t m = 0;
+    assert_int_equal(finish_done(f, got[0], now + 10, 3, more, &m), 0);
+    assert_int_equal(m, 2); /* QA's next job and QB's head */
+    for (size_t i = 0; i < m; i++) {
+        assert_int_equal(more[i]->state, JOB_RUNNING);
+        job_attempt_t *at = NULL;
+        size_t na = 0;
+        assert_int_equal(store_attempts(f->s, more[i], &at, &na, &err), 0);
+        assert_int_equal(na, 1);
+        assert_string_equal(at[0].outcome, "running");
+        assert_string_equal(at[0].worker, "t");
+        free(at);
+    }
+    job_t *next[4];
+    size_t k = 0;
+    store_outcome_t o[2] = {{.job = more[0], .to = JOB_DONE}, {.job = more[1], .to = JOB_DONE}};
+    assert_int_equal(store_finish_batch(f->s, o, 2, now + 20, "t", 4, next, &k, NULL, &err), 0);
+    assert_int_equal(o[0].result, 0); /* both leases held, the handed one's too */
+    assert_int_equal(o[1].result, 0);
+    assert_int_equal(k, 0);
+    store_stats_t st;
+    assert_int_equal(store_stats(f->s, now + 30, &st, &err), 0);
+    assert_int_equal(st.by_state[JOB_DONE], 3);
+    for (size_t i = 0; i < m; i++)
+        job_free(more[i]);
+    job_free(got[0]);
+}
+
 /* A batch whose outcomes mix held and lost leases, two of them on one key (a stale outcome and the real one of the
  * same job): each result lands on its own outcome, a lost one writes nothing (no state, no error, no attempt), the
  * key's next job becomes the head in this very commit (claimed by it), a RETRY stays the head with its error (text
@@ -378,6 +457,185 @@ static void test_finish_batch_refused_round_records_nothing(void **state)
     for (size_t i = 0; i < m; i++)
         job_free(more[i]);
     job_free(got[0]);
+}
+
+/* A running attempt is one entry of the job's history with its start and worker, and its end makes it one entry
+ * with the outcome, the same start and worker (on PostgreSQL the attempts row is written only then: migration 6). */
+static void test_running_attempt_shows_then_ends_as_one_entry(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jn = mk("att", "A", 1, 3);
+    assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *j = NULL;
+    assert_int_equal(store_claim(f->s, "w-att", now, &j, NULL, &err), 1);
+    job_attempt_t *hist = NULL;
+    size_t nh = 0;
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_int_equal(hist[0].n, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_string_equal(hist[0].worker, "w-att");
+    assert_int_equal(hist[0].started_at, now);
+    free(hist);
+    assert_int_equal(store_finish(f->s, j, JOB_DONE, 0, NULL, "fine", now + 5, &err), 0);
+    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "done");
+    assert_string_equal(hist[0].worker, "w-att");
+    assert_int_equal(hist[0].started_at, now);
+    assert_int_equal(hist[0].finished_at, now + 5);
+    free(hist);
+    job_free(j);
+}
+
+/* Run sql in the current PostgreSQL pass's schema. */
+static int fx_schema_exec(fx_t *f, const char *sql)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "SET search_path = %s; %s", f->schema, sql);
+    return fx_pg_exec(buf);
+}
+
+/* A store at schema version 5 (rebuilt here by undoing migrations 6 to 8: jobs_state back, no started_at/worker on
+ * the job row, jobs_corr a B-tree, no synchub_finish_round) with queued jobs and a job whose attempt an old node
+ * opened at its claim goes through migrations 6 to 8 when opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
+static void test_pg_migrations_from_5_keep_jobs_and_open_attempts(void **state)
+{
+    fx_t *f = *state;
+    if (!fx_pg_url)
+        return;
+    err_t err;
+    job_new_t jobs[3] = {mk("m1", "M", 1, 3), mk("m2", "M", 2, 3), mk("n1", "N", 1, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 3, NULL, &err), 0);
+    store_disconnect(f->s);
+    store_db_close(f->db);
+    f->s = NULL;
+    f->db = NULL;
+    int64_t now = clock_now_ms();
+    char sql[1536];
+    /* Back to version 5, then job m1 claimed the old way: RUNNING, and its attempts row opened as "running". */
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM schema_version WHERE version >= 6; DROP INDEX jobs_dead;"
+             " DROP INDEX jobs_corr; CREATE INDEX jobs_corr ON jobs(correlation_id);"
+             " DROP FUNCTION synchub_finish_round;"
+             " CREATE INDEX jobs_state ON jobs(state, updated_at);"
+             " ALTER TABLE jobs DROP COLUMN started_at, DROP COLUMN worker;"
+             " UPDATE jobs SET state = 1, attempts = 1, lease_until = %lld, lease_token = 77, updated_at = %lld"
+             "  WHERE okey = 'M' AND ready;"
+             " INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
+             "  SELECT rid, 1, %lld, 'running', 'old-node' FROM jobs WHERE state = 1",
+             (long long)now + 60000, (long long)now, (long long)now);
+    assert_int_equal(fx_schema_exec(f, sql), 0);
+    f->db = store_db_open(f->url, 1000, &err);
+    assert_non_null(f->db);
+    f->s = store_connect(f->db, false, 0, &err);
+    assert_non_null(f->s);
+    store_stats_t st;
+    assert_int_equal(store_stats(f->s, now, &st, &err), 0);
+    assert_int_equal(st.by_state[JOB_RUNNING], 1);
+    assert_int_equal(st.by_state[JOB_QUEUED], 2);
+    /* The old node's running attempt: one entry, its own worker. */
+    store_filter_t running = {.state = JOB_RUNNING, .limit = 10};
+    job_t **list = NULL;
+    size_t nl = 0;
+    assert_int_equal(store_list(f->s, &running, &list, &nl, &err), 0);
+    assert_int_equal(nl, 1);
+    job_t *m1 = list[0];
+    assert_string_equal(m1->id, jobs[0].id);
+    job_t **by_corr = NULL;
+    size_t nc = 0;
+    assert_int_equal(store_jobs_by(f->s, STORE_JOBS_BY_CORRELATION, m1->correlation_id, 10, &by_corr, &nc, &err), 0);
+    assert_int_equal(nc, 1); /* found through the rebuilt jobs_corr */
+    job_list_free(by_corr, nc);
+    job_attempt_t *hist = NULL;
+    size_t nh = 0;
+    assert_int_equal(store_attempts(f->s, m1, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_string_equal(hist[0].worker, "old-node");
+    free(hist);
+    /* Its worker (an old node, same lease token) finishes it through the new functions: closed in place. */
+    store_outcome_t o = {.job = m1, .to = JOB_DONE};
+    job_t *got[4];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, &o, 1, now + 5, "new-node", 4, got, &n, NULL, &err), 0);
+    assert_int_equal(o.result, 0);
+    assert_int_equal(store_attempts(f->s, m1, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "done");
+    assert_string_equal(hist[0].worker, "old-node");
+    assert_int_equal(hist[0].started_at, now);
+    free(hist);
+    /* The queue goes on in key order: m2 (M's next) and n1 are the heads claimed. */
+    assert_int_equal(n, 2);
+    bool saw_m2 = false;
+    for (size_t i = 0; i < n; i++) {
+        saw_m2 |= strcmp(got[i]->id, jobs[1].id) == 0;
+        job_free(got[i]);
+    }
+    assert_true(saw_m2);
+    job_list_free(list, nl);
+}
+
+/* A SQLite store at schema version 6 (before a claim stopped writing an attempt row) with a job claimed the old way,
+ * its attempt row open as "running", goes through migration 7 when opened again: the attempt shows once, with the
+ * old worker and start, and its finish closes that row in place (one entry, not two). */
+static void test_sqlite_migration_7_keeps_an_open_attempt(void **state)
+{
+    fx_t *f = *state;
+    if (!f->path[0])
+        return;
+    err_t err;
+    job_new_t jobs[2] = {mk("o1", "O", 1, 3), mk("o2", "O", 2, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 2, NULL, &err), 0);
+    store_disconnect(f->s);
+    store_db_close(f->db);
+    f->s = NULL;
+    f->db = NULL;
+    int64_t now = clock_now_ms();
+    sqlite3 *c = NULL;
+    assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "ALTER TABLE jobs DROP COLUMN worker; PRAGMA user_version = 6;"
+             " UPDATE jobs SET state = 1, attempts = 1, lease_until = %lld, lease_token = 77, updated_at = %lld"
+             "  WHERE ready = 1;"
+             " INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
+             "  SELECT rid, 1, %lld, 'running', 'old-pool' FROM jobs WHERE state = 1;",
+             (long long)now + 60000, (long long)now, (long long)now);
+    assert_int_equal(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(c);
+    f->db = store_db_open(f->path, 1000, &err);
+    assert_non_null(f->db);
+    f->s = store_connect(f->db, false, 0, &err);
+    assert_non_null(f->s);
+    job_t *o1 = fx_get(f, jobs[0].id);
+    assert_int_equal(o1->state, JOB_RUNNING);
+    job_attempt_t *hist = NULL;
+    size_t nh = 0;
+    assert_int_equal(store_attempts(f->s, o1, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "running");
+    assert_string_equal(hist[0].worker, "old-pool");
+    assert_int_equal(hist[0].started_at, now);
+    free(hist);
+    store_outcome_t o = {.job = o1, .to = JOB_DONE};
+    job_t *got[2];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, &o, 1, now + 5, "pool", 2, got, &n, NULL, &err), 0);
+    assert_int_equal(o.result, 0);
+    assert_int_equal(store_attempts(f->s, o1, &hist, &nh, &err), 0);
+    assert_int_equal(nh, 1);
+    assert_string_equal(hist[0].outcome, "done");
+    assert_string_equal(hist[0].worker, "old-pool");
+    assert_int_equal(hist[0].finished_at, now + 5);
+    free(hist);
+    assert_int_equal(n, 1); /* O's next job, in key order */
+    assert_string_equal(got[0]->id, jobs[1].id);
+    job_free(got[0]);
+    job_free(o1);
 }
 
 /* Large payloads are stored compressed on SQLite: they read back byte for byte, and SQL that looks into them
@@ -1144,7 +1402,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_without_a_copy_of_every_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_next_head_waits_for_a_more_urgent_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_claims_the_next_job_of_a_key_it_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_running_attempt_shows_then_ends_as_one_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migrations_from_5_keep_jobs_and_open_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_migration_7_keeps_an_open_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_payload_reads_back_and_is_found_by_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_older_event_becomes_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
