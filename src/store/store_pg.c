@@ -36,6 +36,73 @@
 #include "store/store_engine.h"
 #include "store/store_pg.h"
 
+/* synchub_finish's middle (migrations 2 and 6): with the job's row in j, lock its key when its head moves and
+ * record the outcome while the lease still holds; false when it does not. */
+#define PG_FINISH_ONE_SQL \
+    "  IF NOT FOUND THEN RETURN false; END IF;" \
+    "  IF p_to IN (3, 4) THEN PERFORM pg_advisory_xact_lock(hashtextextended(j.okey, 0)); END IF;" \
+    "  UPDATE jobs SET state = p_to, ready = CASE WHEN p_to IN (3, 4) THEN false ELSE ready END, run_at = p_run_at," \
+    "   lease_until = NULL, updated_at = p_now, finished_at = CASE WHEN p_to IN (3, 4) THEN p_now END," \
+    "   err_class = p_cls, err_code = p_code, err_message = p_msg, err_record = p_rec, err_hint = p_hint," \
+    "   err_retry_safe = p_safe" \
+    "   WHERE rid = j.rid AND state = 1 AND lease_token = p_token;" \
+    "  IF NOT FOUND THEN RETURN false; END IF;"
+
+/* The body both synchub_finish_many (migration 6) and synchub_finish_round (migration 8) open with: lock the keys
+ * whose head moves (advisory, in key order), record every outcome whose lease still holds and its attempt's one row,
+ * and start reading each such key's current and next head. One text for both, so they cannot drift apart. */
+#define PG_FINISH_OUTCOMES_SQL \
+    "  FOR k IN SELECT DISTINCT x.k COLLATE \"C\" FROM unnest(p_keys, p_to) AS x(k, st) WHERE x.st IN (3, 4)" \
+    "   ORDER BY 1 LOOP" \
+    "   PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));" \
+    "  END LOOP;" \
+    "  WITH x AS (SELECT * FROM unnest(p_ids, p_tokens, p_to, p_run_at, p_cls, p_code, p_msg, p_rec, p_hint, p_safe)" \
+    "    WITH ORDINALITY AS x(id, tok, st, run_at, cls, code, msg, rec, hint, safe, i))," \
+    "   u AS (UPDATE jobs j SET state = x.st, ready = CASE WHEN x.st IN (3, 4) THEN false ELSE j.ready END," \
+    "    run_at = x.run_at, lease_until = NULL, updated_at = p_now," \
+    "    finished_at = CASE WHEN x.st IN (3, 4) THEN p_now END," \
+    "    err_class = CASE WHEN x.st = 3 THEN 0 ELSE x.cls END, err_code = CASE WHEN x.st <> 3 THEN x.code END," \
+    "    err_message = CASE WHEN x.st <> 3 THEN x.msg END, err_record = CASE WHEN x.st <> 3 THEN x.rec END," \
+    "    err_hint = CASE WHEN x.st <> 3 THEN x.hint END, err_retry_safe = CASE WHEN x.st <> 3 THEN x.safe END" \
+    "    FROM x WHERE j.id = x.id AND j.state + 0 = 1 AND j.lease_token = x.tok" \
+    "    RETURNING x.i, j.rid, j.okey, j.attempts, x.st, j.started_at, j.worker)," \
+    "   a AS (INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code," \
+    "    err_message, err_record, err_hint, err_retry_safe, note)" \
+    "    SELECT u.rid, u.attempts, coalesce(u.started_at, p_now), p_now, p_outcome[u.i], u.worker, p_cls[u.i]," \
+    "    p_code[u.i], p_msg[u.i], p_rec[u.i], p_hint[u.i], p_safe[u.i], p_note[u.i] FROM u" \
+    "    ON CONFLICT (job_rid, n) DO UPDATE SET finished_at = excluded.finished_at," \
+    "    outcome = excluded.outcome, err_class = excluded.err_class, err_code = excluded.err_code," \
+    "    err_message = excluded.err_message, err_record = excluded.err_record, err_hint = excluded.err_hint," \
+    "    err_retry_safe = excluded.err_retry_safe, note = excluded.note)" \
+    "  SELECT array_agg(u.i::int), array_agg(DISTINCT u.okey) FILTER (WHERE u.st IN (3, 4)) INTO held, keys FROM u;" \
+    "  IF keys IS NOT NULL THEN" \
+    "   SELECT array_agg(s.cur) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best)," \
+    "    array_agg(s.best) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best)," \
+    "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)" \
+    "    INTO clear, after, best" \
+    "    FROM (SELECT c.rid AS cur, c.state AS cur_state, b.rid AS best FROM unnest(keys) AS q(okey)"
+
+/* synchub_finish_many's end (migrations 5 and 6): each moved key's current head and its earliest live job, the
+ * current head cleared when another job is now earlier, the new heads made ready, the workers told. */
+#define PG_FINISH_MANY_HEADS_SQL \
+    "     LEFT JOIN jobs c ON c.okey = q.okey AND c.ready" \
+    "     LEFT JOIN LATERAL (SELECT rid FROM jobs WHERE okey = q.okey AND state IN (0, 1, 2)" \
+    "      ORDER BY event_time, rid LIMIT 1) b ON true) s;" \
+    /* Cleared before any job is made ready: jobs_head allows one ready job per key at every row. */ \
+    "   IF clear IS NOT NULL THEN" \
+    "    WITH c AS (UPDATE jobs SET ready = false WHERE rid = ANY(clear) AND state <> 1 RETURNING rid)" \
+    "    SELECT coalesce(best, '{}') || coalesce(array_agg(p.nxt), '{}') INTO best" \
+    "     FROM unnest(clear, after) AS p(cur, nxt) JOIN c ON c.rid = p.cur WHERE p.nxt IS NOT NULL;" \
+    "   END IF;" \
+    "   IF cardinality(best) > 0 THEN" \
+    "    UPDATE jobs SET ready = true WHERE rid = ANY(best);" \
+    "    GET DIAGNOSTICS moved = ROW_COUNT;" \
+    "    IF moved > 0 THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;" \
+    "   END IF;" \
+    "  END IF;" \
+    "  RETURN QUERY SELECT unnest(held);" \
+    " END $$;"
+
 /* Versioned migrations: the schema_version table holds the number of entries applied. Append, never edit. The
  * first entry is SQLite's first five in one (a new engine starts at the schema SQLite reached). */
 static const char *const migrations[] = {
@@ -156,14 +223,7 @@ static const char *const migrations[] = {
     " DECLARE j record;"
     " BEGIN"
     "  SELECT rid, okey, attempts INTO j FROM jobs WHERE id = p_id AND state = 1 AND lease_token = p_token;"
-    "  IF NOT FOUND THEN RETURN false; END IF;"
-    "  IF p_to IN (3, 4) THEN PERFORM pg_advisory_xact_lock(hashtextextended(j.okey, 0)); END IF;"
-    "  UPDATE jobs SET state = p_to, ready = CASE WHEN p_to IN (3, 4) THEN false ELSE ready END, run_at = p_run_at,"
-    "   lease_until = NULL, updated_at = p_now, finished_at = CASE WHEN p_to IN (3, 4) THEN p_now END,"
-    "   err_class = p_cls, err_code = p_code, err_message = p_msg, err_record = p_rec, err_hint = p_hint,"
-    "   err_retry_safe = p_safe"
-    "   WHERE rid = j.rid AND state = 1 AND lease_token = p_token;"
-    "  IF NOT FOUND THEN RETURN false; END IF;"
+    PG_FINISH_ONE_SQL
     "  UPDATE attempts SET finished_at = p_now, outcome = p_outcome, err_class = a_cls, err_code = a_code,"
     "   err_message = a_msg, err_record = a_rec, err_hint = a_hint, err_retry_safe = a_safe, note = p_note"
     "   WHERE job_rid = j.rid AND n = j.attempts;"
@@ -223,23 +283,7 @@ static const char *const migrations[] = {
     "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)"
     "    INTO clear, after, best"
     "    FROM (SELECT c.rid AS cur, c.state AS cur_state, b.rid AS best FROM unnest(keys) AS q(okey)"
-    "     LEFT JOIN jobs c ON c.okey = q.okey AND c.ready"
-    "     LEFT JOIN LATERAL (SELECT rid FROM jobs WHERE okey = q.okey AND state IN (0, 1, 2)"
-    "      ORDER BY event_time, rid LIMIT 1) b ON true) s;"
-    /* Cleared before any job is made ready: jobs_head allows one ready job per key at every row. */
-    "   IF clear IS NOT NULL THEN"
-    "    WITH c AS (UPDATE jobs SET ready = false WHERE rid = ANY(clear) AND state <> 1 RETURNING rid)"
-    "    SELECT coalesce(best, '{}') || coalesce(array_agg(p.nxt), '{}') INTO best"
-    "     FROM unnest(clear, after) AS p(cur, nxt) JOIN c ON c.rid = p.cur WHERE p.nxt IS NOT NULL;"
-    "   END IF;"
-    "   IF cardinality(best) > 0 THEN"
-    "    UPDATE jobs SET ready = true WHERE rid = ANY(best);"
-    "    GET DIAGNOSTICS moved = ROW_COUNT;"
-    "    IF moved > 0 THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
-    "   END IF;"
-    "  END IF;"
-    "  RETURN QUERY SELECT unnest(held);"
-    " END $$;",
+    PG_FINISH_MANY_HEADS_SQL,
     /* 6: fewer index entries and row versions per job (issue 18). Every claim, finish and head move writes a new
      * version of the job row (none can be HOT: each changes state or ready, which the partial indexes test), and
      * each version gets an entry in every index that covers it. jobs_state (state, updated_at) covered every
@@ -260,14 +304,7 @@ static const char *const migrations[] = {
     " BEGIN"
     "  SELECT rid, okey, attempts, started_at, worker INTO j FROM jobs"
     "   WHERE id = p_id AND state = 1 AND lease_token = p_token;"
-    "  IF NOT FOUND THEN RETURN false; END IF;"
-    "  IF p_to IN (3, 4) THEN PERFORM pg_advisory_xact_lock(hashtextextended(j.okey, 0)); END IF;"
-    "  UPDATE jobs SET state = p_to, ready = CASE WHEN p_to IN (3, 4) THEN false ELSE ready END, run_at = p_run_at,"
-    "   lease_until = NULL, updated_at = p_now, finished_at = CASE WHEN p_to IN (3, 4) THEN p_now END,"
-    "   err_class = p_cls, err_code = p_code, err_message = p_msg, err_record = p_rec, err_hint = p_hint,"
-    "   err_retry_safe = p_safe"
-    "   WHERE rid = j.rid AND state = 1 AND lease_token = p_token;"
-    "  IF NOT FOUND THEN RETURN false; END IF;"
+    PG_FINISH_ONE_SQL
     "  INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code,"
     "   err_message, err_record, err_hint, err_retry_safe, note)"
     "   VALUES(j.rid, j.attempts, coalesce(j.started_at, p_now), p_now, p_outcome, j.worker, a_cls, a_code, a_msg,"
@@ -284,52 +321,8 @@ static const char *const migrations[] = {
     " RETURNS SETOF int LANGUAGE plpgsql AS $$"
     " DECLARE k text; held int[]; keys text[]; clear bigint[]; after bigint[]; best bigint[]; moved bigint;"
     " BEGIN"
-    "  FOR k IN SELECT DISTINCT x.k COLLATE \"C\" FROM unnest(p_keys, p_to) AS x(k, st) WHERE x.st IN (3, 4)"
-    "   ORDER BY 1 LOOP"
-    "   PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));"
-    "  END LOOP;"
-    "  WITH x AS (SELECT * FROM unnest(p_ids, p_tokens, p_to, p_run_at, p_cls, p_code, p_msg, p_rec, p_hint, p_safe)"
-    "    WITH ORDINALITY AS x(id, tok, st, run_at, cls, code, msg, rec, hint, safe, i)),"
-    "   u AS (UPDATE jobs j SET state = x.st, ready = CASE WHEN x.st IN (3, 4) THEN false ELSE j.ready END,"
-    "    run_at = x.run_at, lease_until = NULL, updated_at = p_now,"
-    "    finished_at = CASE WHEN x.st IN (3, 4) THEN p_now END,"
-    "    err_class = CASE WHEN x.st = 3 THEN 0 ELSE x.cls END, err_code = CASE WHEN x.st <> 3 THEN x.code END,"
-    "    err_message = CASE WHEN x.st <> 3 THEN x.msg END, err_record = CASE WHEN x.st <> 3 THEN x.rec END,"
-    "    err_hint = CASE WHEN x.st <> 3 THEN x.hint END, err_retry_safe = CASE WHEN x.st <> 3 THEN x.safe END"
-    "    FROM x WHERE j.id = x.id AND j.state + 0 = 1 AND j.lease_token = x.tok"
-    "    RETURNING x.i, j.rid, j.okey, j.attempts, x.st, j.started_at, j.worker),"
-    "   a AS (INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code,"
-    "    err_message, err_record, err_hint, err_retry_safe, note)"
-    "    SELECT u.rid, u.attempts, coalesce(u.started_at, p_now), p_now, p_outcome[u.i], u.worker, p_cls[u.i],"
-    "    p_code[u.i], p_msg[u.i], p_rec[u.i], p_hint[u.i], p_safe[u.i], p_note[u.i] FROM u"
-    "    ON CONFLICT (job_rid, n) DO UPDATE SET finished_at = excluded.finished_at,"
-    "    outcome = excluded.outcome, err_class = excluded.err_class, err_code = excluded.err_code,"
-    "    err_message = excluded.err_message, err_record = excluded.err_record, err_hint = excluded.err_hint,"
-    "    err_retry_safe = excluded.err_retry_safe, note = excluded.note)"
-    "  SELECT array_agg(u.i::int), array_agg(DISTINCT u.okey) FILTER (WHERE u.st IN (3, 4)) INTO held, keys FROM u;"
-    "  IF keys IS NOT NULL THEN"
-    "   SELECT array_agg(s.cur) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
-    "    array_agg(s.best) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
-    "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)"
-    "    INTO clear, after, best"
-    "    FROM (SELECT c.rid AS cur, c.state AS cur_state, b.rid AS best FROM unnest(keys) AS q(okey)"
-    "     LEFT JOIN jobs c ON c.okey = q.okey AND c.ready"
-    "     LEFT JOIN LATERAL (SELECT rid FROM jobs WHERE okey = q.okey AND state IN (0, 1, 2)"
-    "      ORDER BY event_time, rid LIMIT 1) b ON true) s;"
-    /* Cleared before any job is made ready: jobs_head allows one ready job per key at every row. */
-    "   IF clear IS NOT NULL THEN"
-    "    WITH c AS (UPDATE jobs SET ready = false WHERE rid = ANY(clear) AND state <> 1 RETURNING rid)"
-    "    SELECT coalesce(best, '{}') || coalesce(array_agg(p.nxt), '{}') INTO best"
-    "     FROM unnest(clear, after) AS p(cur, nxt) JOIN c ON c.rid = p.cur WHERE p.nxt IS NOT NULL;"
-    "   END IF;"
-    "   IF cardinality(best) > 0 THEN"
-    "    UPDATE jobs SET ready = true WHERE rid = ANY(best);"
-    "    GET DIAGNOSTICS moved = ROW_COUNT;"
-    "    IF moved > 0 THEN PERFORM pg_notify('" PG_CHANNEL "', ''); END IF;"
-    "   END IF;"
-    "  END IF;"
-    "  RETURN QUERY SELECT unnest(held);"
-    " END $$;",
+    PG_FINISH_OUTCOMES_SQL
+    PG_FINISH_MANY_HEADS_SQL,
     /* 7: jobs_corr as a hash index. Every version of a job row gets an entry in it (see 6), and correlation ids
      * are long, distinct texts that are only ever looked up by equality (store_jobs_by, store_jobs_query): a hash
      * entry costs one hash and no text comparisons down a B-tree (about 10 % of the server's CPU per drained job,
@@ -356,35 +349,7 @@ static const char *const migrations[] = {
     " DECLARE k text; held int[]; keys text[]; clear bigint[]; after bigint[]; best bigint[]; moved bigint;"
     "  handed bigint[];"
     " BEGIN"
-    "  FOR k IN SELECT DISTINCT x.k COLLATE \"C\" FROM unnest(p_keys, p_to) AS x(k, st) WHERE x.st IN (3, 4)"
-    "   ORDER BY 1 LOOP"
-    "   PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));"
-    "  END LOOP;"
-    "  WITH x AS (SELECT * FROM unnest(p_ids, p_tokens, p_to, p_run_at, p_cls, p_code, p_msg, p_rec, p_hint, p_safe)"
-    "    WITH ORDINALITY AS x(id, tok, st, run_at, cls, code, msg, rec, hint, safe, i)),"
-    "   u AS (UPDATE jobs j SET state = x.st, ready = CASE WHEN x.st IN (3, 4) THEN false ELSE j.ready END,"
-    "    run_at = x.run_at, lease_until = NULL, updated_at = p_now,"
-    "    finished_at = CASE WHEN x.st IN (3, 4) THEN p_now END,"
-    "    err_class = CASE WHEN x.st = 3 THEN 0 ELSE x.cls END, err_code = CASE WHEN x.st <> 3 THEN x.code END,"
-    "    err_message = CASE WHEN x.st <> 3 THEN x.msg END, err_record = CASE WHEN x.st <> 3 THEN x.rec END,"
-    "    err_hint = CASE WHEN x.st <> 3 THEN x.hint END, err_retry_safe = CASE WHEN x.st <> 3 THEN x.safe END"
-    "    FROM x WHERE j.id = x.id AND j.state + 0 = 1 AND j.lease_token = x.tok"
-    "    RETURNING x.i, j.rid, j.okey, j.attempts, x.st, j.started_at, j.worker),"
-    "   a AS (INSERT INTO attempts AS t(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code,"
-    "    err_message, err_record, err_hint, err_retry_safe, note)"
-    "    SELECT u.rid, u.attempts, coalesce(u.started_at, p_now), p_now, p_outcome[u.i], u.worker, p_cls[u.i],"
-    "    p_code[u.i], p_msg[u.i], p_rec[u.i], p_hint[u.i], p_safe[u.i], p_note[u.i] FROM u"
-    "    ON CONFLICT (job_rid, n) DO UPDATE SET finished_at = excluded.finished_at,"
-    "    outcome = excluded.outcome, err_class = excluded.err_class, err_code = excluded.err_code,"
-    "    err_message = excluded.err_message, err_record = excluded.err_record, err_hint = excluded.err_hint,"
-    "    err_retry_safe = excluded.err_retry_safe, note = excluded.note)"
-    "  SELECT array_agg(u.i::int), array_agg(DISTINCT u.okey) FILTER (WHERE u.st IN (3, 4)) INTO held, keys FROM u;"
-    "  IF keys IS NOT NULL THEN"
-    "   SELECT array_agg(s.cur) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
-    "    array_agg(s.best) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best),"
-    "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)"
-    "    INTO clear, after, best"
-    "    FROM (SELECT c.rid AS cur, c.state AS cur_state, b.rid AS best FROM unnest(keys) AS q(okey)"
+    PG_FINISH_OUTCOMES_SQL
     "     LEFT JOIN LATERAL (SELECT rid, state FROM jobs WHERE okey = q.okey AND ready LIMIT 1) c ON true"
     "     LEFT JOIN LATERAL (SELECT rid FROM jobs WHERE okey = q.okey AND state IN (0, 1, 2)"
     "      ORDER BY event_time, rid LIMIT 1) b ON true) s;"

@@ -70,31 +70,28 @@ static void test_clock_durations_and_sizes(void **state)
     assert_int_equal(clock_parse_size("99999999999999999999", &v), -1);
 }
 
-static void hex_of(const unsigned char *b, size_t n, char *out)
+/* crypto_hmac_sha256(key, msg) is hex_want (lower-case hex). */
+static void assert_hmac(const void *key, size_t key_len, const char *msg, const char *hex_want)
 {
-    crypto_hex(b, n, out);
+    unsigned char mac[32];
+    char hex[65];
+    assert_int_equal(crypto_hmac_sha256(key, key_len, msg, strlen(msg), mac), 0);
+    crypto_hex(mac, 32, hex);
+    assert_string_equal(hex, hex_want);
 }
 
 /* RFC 4231 test cases 1, 2 and 6 (key longer than the block size). */
 static void test_hmac_rfc4231(void **state)
 {
     (void)state;
-    unsigned char mac[32], key[131];
-    char hex[65];
+    unsigned char key[131];
     memset(key, 0x0b, 20);
-    assert_int_equal(crypto_hmac_sha256(key, 20, "Hi There", 8, mac), 0);
-    hex_of(mac, 32, hex);
-    assert_string_equal(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
-
-    assert_int_equal(crypto_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac), 0);
-    hex_of(mac, 32, hex);
-    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-
+    assert_hmac(key, 20, "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    assert_hmac("Jefe", 4, "what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     memset(key, 0xaa, 131);
-    const char *msg = "Test Using Larger Than Block-Size Key - Hash Key First";
-    assert_int_equal(crypto_hmac_sha256(key, 131, msg, strlen(msg), mac), 0);
-    hex_of(mac, 32, hex);
-    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    assert_hmac(key, 131, "Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
 /* The key's edges in crypto_hmac_sha256's own padding (values from Python's hmac): exactly one block is used as
@@ -102,21 +99,12 @@ static void test_hmac_rfc4231(void **state)
 static void test_hmac_key_lengths(void **state)
 {
     (void)state;
-    unsigned char mac[32], key[65];
-    char hex[65];
+    unsigned char key[65];
     memset(key, 0x0c, 64);
-    assert_int_equal(crypto_hmac_sha256(key, 64, "block-size key", 14, mac), 0);
-    hex_of(mac, 32, hex);
-    assert_string_equal(hex, "85666b78044b440df8e4eb267b49109c75e32036cbe89942681d728de59b181b");
-
+    assert_hmac(key, 64, "block-size key", "85666b78044b440df8e4eb267b49109c75e32036cbe89942681d728de59b181b");
     memset(key, 0x0d, 65);
-    assert_int_equal(crypto_hmac_sha256(key, 65, "one past the block", 18, mac), 0);
-    hex_of(mac, 32, hex);
-    assert_string_equal(hex, "af43750e7c8ed8b430d371dd107ca6f1ab79babb420ffa7b8386d8a757d63074");
-
-    assert_int_equal(crypto_hmac_sha256("", 0, "empty key", 9, mac), 0);
-    hex_of(mac, 32, hex);
-    assert_string_equal(hex, "bf6e6a0f34cd9fdf69c67b8c62969c87cd4f783d4665217df03f062dc4a0406e");
+    assert_hmac(key, 65, "one past the block", "af43750e7c8ed8b430d371dd107ca6f1ab79babb420ffa7b8386d8a757d63074");
+    assert_hmac("", 0, "empty key", "bf6e6a0f34cd9fdf69c67b8c62969c87cd4f783d4665217df03f062dc4a0406e");
 }
 
 static void test_base64_roundtrip_and_strictness(void **state)

@@ -182,6 +182,21 @@ static void assert_last_attempt(fx_t *f, const job_t *job, const char *outcome)
     free(at);
 }
 
+/* job has exactly one attempt, with this outcome, worker and start (started_at 0: not checked). */
+static void assert_only_attempt(fx_t *f, const job_t *job, const char *outcome, const char *worker, int64_t started_at)
+{
+    job_attempt_t *at = NULL;
+    size_t n = 0;
+    err_t err;
+    assert_int_equal(store_attempts(f->s, job, &at, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(at[0].outcome, outcome);
+    assert_string_equal(at[0].worker, worker);
+    if (started_at)
+        assert_int_equal(at[0].started_at, started_at);
+    free(at);
+}
+
 /* job DONE in a round of its own that claims up to want jobs into more (*m of them): its result (0 recorded, 1 the
  * lease was lost). */
 static int finish_done(fx_t *f, const job_t *job, int64_t now, size_t want, job_t **more, size_t *m)
@@ -470,21 +485,13 @@ static void test_running_attempt_shows_then_ends_as_one_entry(void **state)
     int64_t now = clock_now_ms() + 10;
     job_t *j = NULL;
     assert_int_equal(store_claim(f->s, "w-att", now, &j, NULL, &err), 1);
+    assert_only_attempt(f, j, "running", "w-att", now);
+    assert_int_equal(store_finish(f->s, j, JOB_DONE, 0, NULL, "fine", now + 5, &err), 0);
+    assert_only_attempt(f, j, "done", "w-att", now);
     job_attempt_t *hist = NULL;
     size_t nh = 0;
     assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
-    assert_int_equal(nh, 1);
     assert_int_equal(hist[0].n, 1);
-    assert_string_equal(hist[0].outcome, "running");
-    assert_string_equal(hist[0].worker, "w-att");
-    assert_int_equal(hist[0].started_at, now);
-    free(hist);
-    assert_int_equal(store_finish(f->s, j, JOB_DONE, 0, NULL, "fine", now + 5, &err), 0);
-    assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
-    assert_int_equal(nh, 1);
-    assert_string_equal(hist[0].outcome, "done");
-    assert_string_equal(hist[0].worker, "w-att");
-    assert_int_equal(hist[0].started_at, now);
     assert_int_equal(hist[0].finished_at, now + 5);
     free(hist);
     job_free(j);
@@ -549,25 +556,14 @@ static void test_pg_migrations_from_5_keep_jobs_and_open_attempts(void **state)
     assert_int_equal(store_jobs_by(f->s, STORE_JOBS_BY_CORRELATION, m1->correlation_id, 10, &by_corr, &nc, &err), 0);
     assert_int_equal(nc, 1); /* found through the rebuilt jobs_corr */
     job_list_free(by_corr, nc);
-    job_attempt_t *hist = NULL;
-    size_t nh = 0;
-    assert_int_equal(store_attempts(f->s, m1, &hist, &nh, &err), 0);
-    assert_int_equal(nh, 1);
-    assert_string_equal(hist[0].outcome, "running");
-    assert_string_equal(hist[0].worker, "old-node");
-    free(hist);
+    assert_only_attempt(f, m1, "running", "old-node", 0);
     /* Its worker (an old node, same lease token) finishes it through the new functions: closed in place. */
     store_outcome_t o = {.job = m1, .to = JOB_DONE};
     job_t *got[4];
     size_t n = 0;
     assert_int_equal(store_finish_batch(f->s, &o, 1, now + 5, "new-node", 4, got, &n, NULL, &err), 0);
     assert_int_equal(o.result, 0);
-    assert_int_equal(store_attempts(f->s, m1, &hist, &nh, &err), 0);
-    assert_int_equal(nh, 1);
-    assert_string_equal(hist[0].outcome, "done");
-    assert_string_equal(hist[0].worker, "old-node");
-    assert_int_equal(hist[0].started_at, now);
-    free(hist);
+    assert_only_attempt(f, m1, "done", "old-node", now);
     /* The queue goes on in key order: m2 (M's next) and n1 are the heads claimed. */
     assert_int_equal(n, 2);
     bool saw_m2 = false;
@@ -613,25 +609,13 @@ static void test_sqlite_migration_7_keeps_an_open_attempt(void **state)
     assert_non_null(f->s);
     job_t *o1 = fx_get(f, jobs[0].id);
     assert_int_equal(o1->state, JOB_RUNNING);
-    job_attempt_t *hist = NULL;
-    size_t nh = 0;
-    assert_int_equal(store_attempts(f->s, o1, &hist, &nh, &err), 0);
-    assert_int_equal(nh, 1);
-    assert_string_equal(hist[0].outcome, "running");
-    assert_string_equal(hist[0].worker, "old-pool");
-    assert_int_equal(hist[0].started_at, now);
-    free(hist);
+    assert_only_attempt(f, o1, "running", "old-pool", now);
     store_outcome_t o = {.job = o1, .to = JOB_DONE};
     job_t *got[2];
     size_t n = 0;
     assert_int_equal(store_finish_batch(f->s, &o, 1, now + 5, "pool", 2, got, &n, NULL, &err), 0);
     assert_int_equal(o.result, 0);
-    assert_int_equal(store_attempts(f->s, o1, &hist, &nh, &err), 0);
-    assert_int_equal(nh, 1);
-    assert_string_equal(hist[0].outcome, "done");
-    assert_string_equal(hist[0].worker, "old-pool");
-    assert_int_equal(hist[0].finished_at, now + 5);
-    free(hist);
+    assert_only_attempt(f, o1, "done", "old-pool", now);
     assert_int_equal(n, 1); /* O's next job, in key order */
     assert_string_equal(got[0]->id, jobs[1].id);
     job_free(got[0]);
