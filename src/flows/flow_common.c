@@ -301,7 +301,7 @@ static int count_backlog(job_state_t state, const char *kind, int64_t count, int
     return 0;
 }
 
-/* Whether bulk work waits: the backlog as /readyz counts it (queued + retry; the index alone, without kinds), read
+/* Whether bulk work waits: the backlog as /readyz counts it (queued + retry; by state, without kinds), read
  * at most once per pass and only when a bulk run is due. Logs the pause and the resumption once each; the gauge
  * and the counter of held-back ticks show it in /metrics. *held is set when the due run must wait. */
 static int backpressure_check(sync_t *sy, store_t *s, int64_t now, bool *paused, int *read, bool *held, err_t *err)

@@ -28,6 +28,10 @@ job_t *store__read_job(sqlite3_stmt *st);                         /* a row of ST
 /* Step st (prepared and bound) to its end, reading every row of STORE_JOB_COLS into *out (job_list_free), then
  * finalize it. 0, or -1 (nothing in *out; err names what) on a store error or out of memory. */
 int store__read_jobs(store_t *s, sqlite3_stmt *st, job_t ***out, size_t *n, err_t *err, const char *what);
+/* The operator figures' SQL (store_sqlite_metrics.c, store_sqlite_ops.c), named here so test_store can check
+ * their plans: none may walk the done jobs. */
+extern const char store__lite_depth_sql[], store__lite_totals_sql[], store__lite_stats_sql[];
+extern const char store__lite_failures_sql[];
 store_db_t *store__db(store_t *s);                                /* for store__lite_db_notify after a commit */
 /* Inside a write transaction (no commit, no rollback): store_operate's transition, and one job's state change with
  * its key's head refreshed (the operator's transitions). 0 or -1. */

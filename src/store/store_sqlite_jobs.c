@@ -468,7 +468,8 @@ int store__lite_prune(store_t *s, int64_t older_than, int limit, int *n, err_t *
     snprintf(sql, sizeof(sql),
              "CREATE TEMP TABLE IF NOT EXISTS prune_ids(rid INTEGER PRIMARY KEY);"
              "DELETE FROM prune_ids;"
-             "INSERT INTO prune_ids SELECT rid FROM jobs WHERE state IN (3, 5) AND updated_at < %lld LIMIT %d;"
+             "INSERT INTO prune_ids SELECT rid FROM jobs INDEXED BY jobs_finished"
+             " WHERE state IN (3, 5) AND updated_at < %lld LIMIT %d;"
              "DELETE FROM attempts WHERE job_rid IN (SELECT rid FROM prune_ids);"
              "DELETE FROM jobs WHERE rid IN (SELECT rid FROM prune_ids);",
              (long long)older_than, limit);

@@ -15,15 +15,17 @@ static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t n)
     snprintf(dst, n, "%s", v ? v : "");
 }
 
+/* One pass over the dead jobs (jobs_dead index). With max() as the only min/max aggregate, SQLite takes the
+ * bare columns (id, message, record, hint, retry_safe) from the row holding the max: the group's newest job. */
+const char store__lite_failures_sql[] =
+    "SELECT err_class, coalesce(err_code, ''), count(*), sum(coalesce(err_retry_safe, 0) = 0),"
+    " max(updated_at), group_concat(DISTINCT kind), id, err_message, err_record, err_hint, err_retry_safe"
+    " FROM jobs INDEXED BY jobs_dead WHERE state = 4 GROUP BY err_class, coalesce(err_code, '')"
+    " ORDER BY count(*) DESC, max(updated_at) DESC LIMIT ?1";
+
 int store__lite_failures(store_t *s, int limit, store_cause_t **out, size_t *n, err_t *err)
 {
-    /* One pass over the dead jobs (jobs_state index). With max() as the only min/max aggregate, SQLite takes the
-     * bare columns (id, message, record, hint, retry_safe) from the row holding the max: the group's newest job. */
-    static const char sql[] =
-        "SELECT err_class, coalesce(err_code, ''), count(*), sum(coalesce(err_retry_safe, 0) = 0),"
-        " max(updated_at), group_concat(DISTINCT kind), id, err_message, err_record, err_hint, err_retry_safe"
-        " FROM jobs INDEXED BY jobs_state WHERE state = 4 GROUP BY err_class, coalesce(err_code, '')"
-        " ORDER BY count(*) DESC, max(updated_at) DESC LIMIT ?1";
+    const char *sql = store__lite_failures_sql;
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
@@ -87,13 +89,31 @@ int store__lite_activity(store_t *s, int64_t since_ms, int64_t bucket_ms, int nb
     return r;
 }
 
+/* The rows a state filter reads, through the partial index that holds that state (migration 8): done and discarded
+ * jobs in jobs_finished (state, updated_at), already in the listing's order, so a page of them reads a page of
+ * rows; dead ones in jobs_dead (updated_at), likewise; live ones in jobs_key (a pass over the live jobs, sorted).
+ * Each names its index's predicate, which the planner must see to use it. Without a state, every job (as ever). */
+static const char *jobs_from(const store_filter_t *f)
+{
+    int state = f ? f->state : -1;
+    if (state == JOB_DONE || state == JOB_DISCARDED)
+        return " FROM jobs INDEXED BY jobs_finished WHERE state IN (3, 5) AND state = ?1";
+    if (state == JOB_DEAD)
+        return " FROM jobs INDEXED BY jobs_dead WHERE state = 4 AND state = ?1";
+    if (state >= 0)
+        return " FROM jobs INDEXED BY jobs_key WHERE state IN (0, 1, 2) AND state = ?1";
+    return " FROM jobs WHERE ?1 < 0";
+}
+
 int store__lite_jobs_query(store_t *s, const store_filter_t *f, const char *q, job_t ***out, size_t *n, err_t *err)
 {
-    /* The plain filter uses jobs_state (state, updated_at); q adds a scan of the matching rows, bounded by limit. */
-    static const char sql[] =
-        "SELECT " STORE_JOB_COLS " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 IS NULL OR kind = ?2)"
-        " AND (?3 IS NULL OR id >= ?3 AND id < ?3 || 'g' OR correlation_id = ?3 OR instr(okey, ?3) > 0)"
-        " ORDER BY updated_at DESC, rid DESC LIMIT ?4";
+    /* The state filter reads its index (jobs_from); q adds a scan of the matching rows, bounded by limit. */
+    char sql[2048];
+    snprintf(sql, sizeof(sql),
+             "SELECT " STORE_JOB_COLS "%s AND (?2 IS NULL OR kind = ?2)"
+             " AND (?3 IS NULL OR id >= ?3 AND id < ?3 || 'g' OR correlation_id = ?3 OR instr(okey, ?3) > 0)"
+             " ORDER BY updated_at DESC, rid DESC LIMIT ?4",
+             jobs_from(f));
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
@@ -113,8 +133,10 @@ int store__lite_list(store_t *s, const store_filter_t *f, job_t ***out, size_t *
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st;
-    const char *sql = "SELECT " STORE_JOB_COLS " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 IS NULL OR kind = ?2)"
-                      " ORDER BY updated_at DESC, rid DESC LIMIT ?3";
+    char sql[2048];
+    snprintf(sql, sizeof(sql),
+             "SELECT " STORE_JOB_COLS "%s AND (?2 IS NULL OR kind = ?2) ORDER BY updated_at DESC, rid DESC LIMIT ?3",
+             jobs_from(f));
     if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
         return store__sql_error(s, err, "list jobs");
     sqlite3_bind_int(st, 1, f ? f->state : -1);

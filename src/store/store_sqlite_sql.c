@@ -18,8 +18,9 @@
 #include "store/store_sqlite.h"
 #include "store/store_payload.h"
 
-/* Claims name their index: without ANALYZE statistics the planner prefers jobs_state and sorts every queued row,
- * which turns each claim into a scan of the backlog. */
+/* Claims name their index: without ANALYZE statistics the planner preferred jobs_state (dropped by migration 8) and
+ * sorted every queued row, which turned each claim into a scan of the backlog; naming it keeps any other index
+ * from doing the same. */
 static const char *const sql_text[Q_COUNT] = {
     [Q_INSERT] =
         "INSERT INTO jobs(id, kind, okey, priority, state, ready, attempts, max_attempts, budget, lease_ms,"
@@ -61,9 +62,9 @@ static const char *const sql_text[Q_COUNT] = {
                         " err_class, err_code, err_message, err_record, err_hint, err_retry_safe, note)"
                         " VALUES(?1, ?2, ?12, ?3, ?4, coalesce((SELECT worker FROM jobs WHERE rid = ?1), ?13), ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
-    /* Named: left to itself the planner walks jobs_state (state = 1) and reads the row of every running job each
-     * housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of the housekeeper's cache,
-     * issue 18); jobs_lease reads only the expired ones. */
+    /* Named: left to itself the planner walked jobs_state (state = 1; dropped by migration 8) and read the row of
+     * every running job each housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of
+     * the housekeeper's cache, issue 18); jobs_lease reads only the expired ones. */
     [Q_EXPIRED] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_lease WHERE state = 1 AND lease_until < ?1"
                   " LIMIT 100",
     [Q_BY_ID] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",

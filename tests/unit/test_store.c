@@ -575,7 +575,8 @@ static void test_pg_migrations_from_5_keep_jobs_and_open_attempts(void **state)
     job_list_free(list, nl);
 }
 
-/* A SQLite store at schema version 6 (before a claim stopped writing an attempt row) with a job claimed the old way,
+/* A SQLite store at schema version 6 (before a claim stopped writing an attempt row; rebuilt by undoing migrations 7
+ * and 8) with a job claimed the old way,
  * its attempt row open as "running", goes through migration 7 when opened again: the attempt shows once, with the
  * old worker and start, and its finish closes that row in place (one entry, not two). */
 static void test_sqlite_migration_7_keeps_an_open_attempt(void **state)
@@ -595,7 +596,8 @@ static void test_sqlite_migration_7_keeps_an_open_attempt(void **state)
     assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
     char sql[1024];
     snprintf(sql, sizeof(sql),
-             "ALTER TABLE jobs DROP COLUMN worker; PRAGMA user_version = 6;"
+             "DROP INDEX jobs_finished; DROP INDEX jobs_dead; CREATE INDEX jobs_state ON jobs(state, updated_at);"
+             " ALTER TABLE jobs DROP COLUMN worker; PRAGMA user_version = 6;"
              " UPDATE jobs SET state = 1, attempts = 1, lease_until = %lld, lease_token = 77, updated_at = %lld"
              "  WHERE ready = 1;"
              " INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
@@ -1117,6 +1119,119 @@ static void test_store_failures_grouped_by_cause(void **state)
     free(c);
 }
 
+/* The number of jobs listed in state (-1: all) by store_list. */
+static size_t listed(fx_t *f, int state, char first_id[JOB_ID_LEN + 1])
+{
+    store_filter_t fl = {.state = state, .limit = 100};
+    job_t **list = NULL;
+    size_t n = 0;
+    err_t err;
+    assert_int_equal(store_list(f->s, &fl, &list, &n, &err), 0);
+    if (first_id && n)
+        memcpy(first_id, list[0]->id, JOB_ID_LEN + 1);
+    job_list_free(list, n);
+    return n;
+}
+
+/* A SQLite store at schema version 7 (rebuilt by undoing migration 8: jobs_state back, no jobs_finished or
+ * jobs_dead) with queued, done and dead jobs goes through migration 8 when opened again: its jobs stay, jobs_state
+ * is gone, and the readers of the new indexes (counts by state, dead jobs by cause, listings by state, prune) see
+ * every job. */
+static void test_sqlite_migration_8_keeps_jobs_and_their_figures(void **state)
+{
+    fx_t *f = *state;
+    if (!f->path[0])
+        return;
+    T0 = clock_now_ms() + 1000;
+    char dead_id[JOB_ID_LEN + 1], done_id[JOB_ID_LEN + 1], got[JOB_ID_LEN + 1];
+    run_to_end(f, "m8-dead", "shopify.order", ERR_DATA, "order.lines", true, 1000, dead_id);
+    run_to_end(f, "m8-done", "shopify.order", ERR_NONE, NULL, true, 2000, done_id);
+    err_t err;
+    job_new_t jobs[2] = {mk("q1", "Q", 1, 3), mk("q2", "Q", 2, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 2, NULL, &err), 0);
+    store_disconnect(f->s);
+    store_db_close(f->db);
+    f->s = NULL;
+    f->db = NULL;
+    sqlite3 *c = NULL;
+    assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(c,
+                                  "DROP INDEX jobs_finished; DROP INDEX jobs_dead;"
+                                  " CREATE INDEX jobs_state ON jobs(state, updated_at); PRAGMA user_version = 7;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(c);
+    f->db = store_db_open(f->path, 1000, &err);
+    assert_non_null(f->db);
+    f->s = store_connect(f->db, false, 0, &err);
+    assert_non_null(f->s);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(store__conn(f->s),
+                                        "SELECT (SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
+                                        " WHERE name IN ('jobs_state', 'jobs_finished', 'jobs_dead') ORDER BY name)),"
+                                        " (SELECT user_version FROM pragma_user_version)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "jobs_dead,jobs_finished");
+    assert_int_equal(sqlite3_column_int(st, 1), 8);
+    sqlite3_finalize(st);
+    store_stats_t stats;
+    assert_int_equal(store_stats(f->s, T0 + 3000, &stats, &err), 0);
+    assert_int_equal(stats.by_state[JOB_QUEUED], 2);
+    assert_int_equal(stats.by_state[JOB_DONE], 1);
+    assert_int_equal(stats.by_state[JOB_DEAD], 1);
+    store_cause_t *causes = NULL;
+    size_t n = 0;
+    assert_int_equal(store_failures(f->s, 0, &causes, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(causes[0].count, 1);
+    assert_string_equal(causes[0].sample_id, dead_id);
+    free(causes);
+    assert_int_equal(listed(f, JOB_DEAD, got), 1);
+    assert_string_equal(got, dead_id);
+    assert_int_equal(listed(f, JOB_DONE, got), 1);
+    assert_string_equal(got, done_id);
+    assert_int_equal(listed(f, JOB_QUEUED, NULL), 2);
+    assert_int_equal(listed(f, JOB_DISCARDED, NULL), 0);
+    assert_int_equal(listed(f, -1, NULL), 4);
+    int pruned = 0;
+    assert_int_equal(store_prune(f->s, T0 + 1000000, 100, &pruned, &err), 0);
+    assert_int_equal(listed(f, JOB_DONE, NULL), 0);
+    assert_int_equal(listed(f, -1, NULL), 3); /* the done job went; the dead and queued ones stay */
+}
+
+/* The operator figures (status, /metrics, the dashboard's dead jobs by cause) read the jobs table only through the
+ * partial indexes that leave out the done jobs (jobs_key: live, jobs_dead) or, for counting done jobs, jobs_finished
+ * alone (covering): on a long-running store the done jobs are most of the table, and no scrape may walk them. */
+static void test_sqlite_operator_figures_do_not_walk_the_done_jobs(void **state)
+{
+    fx_t *f = *state;
+    if (!f->path[0])
+        return;
+    const char *const sqls[] = {store__lite_depth_sql, store__lite_totals_sql, store__lite_stats_sql,
+                                store__lite_failures_sql};
+    for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++) {
+        char eqp[2048];
+        snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sqls[i]);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(store__conn(f->s), eqp, -1, &st, NULL), SQLITE_OK);
+        int reads = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+            if (strncmp(d, "SCAN jobs", 9) != 0 && strncmp(d, "SEARCH jobs", 11) != 0)
+                continue;
+            reads++;
+            bool ok = strstr(d, "INDEX jobs_key") || strstr(d, "INDEX jobs_dead") || strstr(d, "INDEX jobs_claim") ||
+                      strstr(d, "COVERING INDEX jobs_finished");
+            if (!ok)
+                fail_msg("%s\nreads the jobs table as: %s", sqls[i], d);
+        }
+        sqlite3_finalize(st);
+        assert_true(reads > 0);
+    }
+}
+
 static void test_store_bulk_retry_takes_exactly_one_cause_and_audits(void **state)
 {
     fx_t *f = *state;
@@ -1405,6 +1520,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_links_batches_pages_and_reverse_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_and_live_jobs_per_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failures_grouped_by_cause, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_migration_8_keeps_jobs_and_their_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_operator_figures_do_not_walk_the_done_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_bulk_retry_takes_exactly_one_cause_and_audits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_operate_as_audits_only_what_happened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_activity_buckets_and_jobs_query, setup, teardown),
