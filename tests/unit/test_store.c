@@ -505,6 +505,29 @@ static int fx_schema_exec(fx_t *f, const char *sql)
     return fx_pg_exec(buf);
 }
 
+/* The store closed, sql run on it as an older binary would have left it (SQLite: on the file; PostgreSQL: in this
+ * pass's schema), then opened again: the migrations since run. */
+static void fx_reopen_after(fx_t *f, const char *sql)
+{
+    err_t err;
+    store_disconnect(f->s);
+    store_db_close(f->db);
+    f->s = NULL;
+    f->db = NULL;
+    if (f->path[0]) {
+        sqlite3 *c = NULL;
+        assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(c);
+    } else {
+        assert_int_equal(fx_schema_exec(f, sql), 0);
+    }
+    f->db = store_db_open(f->path[0] ? f->path : f->url, 1000, &err);
+    assert_non_null(f->db);
+    f->s = store_connect(f->db, false, 0, &err);
+    assert_non_null(f->s);
+}
+
 /* A store at schema version 5 (rebuilt here by undoing migrations 6 to 8: jobs_state back, no started_at/worker on
  * the job row, jobs_corr a B-tree, no synchub_finish_round) with queued jobs and a job whose attempt an old node
  * opened at its claim goes through migrations 6 to 8 when opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
@@ -516,10 +539,6 @@ static void test_pg_migrations_from_5_keep_jobs_and_open_attempts(void **state)
     err_t err;
     job_new_t jobs[3] = {mk("m1", "M", 1, 3), mk("m2", "M", 2, 3), mk("n1", "N", 1, 3)};
     assert_int_equal(store_enqueue(f->s, jobs, 3, NULL, &err), 0);
-    store_disconnect(f->s);
-    store_db_close(f->db);
-    f->s = NULL;
-    f->db = NULL;
     int64_t now = clock_now_ms();
     char sql[1536];
     /* Back to version 5, then job m1 claimed the old way: RUNNING, and its attempts row opened as "running". */
@@ -534,11 +553,7 @@ static void test_pg_migrations_from_5_keep_jobs_and_open_attempts(void **state)
              " INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
              "  SELECT rid, 1, %lld, 'running', 'old-node' FROM jobs WHERE state = 1",
              (long long)now + 60000, (long long)now, (long long)now);
-    assert_int_equal(fx_schema_exec(f, sql), 0);
-    f->db = store_db_open(f->url, 1000, &err);
-    assert_non_null(f->db);
-    f->s = store_connect(f->db, false, 0, &err);
-    assert_non_null(f->s);
+    fx_reopen_after(f, sql);
     store_stats_t st;
     assert_int_equal(store_stats(f->s, now, &st, &err), 0);
     assert_int_equal(st.by_state[JOB_RUNNING], 1);
@@ -587,13 +602,7 @@ static void test_sqlite_migration_7_keeps_an_open_attempt(void **state)
     err_t err;
     job_new_t jobs[2] = {mk("o1", "O", 1, 3), mk("o2", "O", 2, 3)};
     assert_int_equal(store_enqueue(f->s, jobs, 2, NULL, &err), 0);
-    store_disconnect(f->s);
-    store_db_close(f->db);
-    f->s = NULL;
-    f->db = NULL;
     int64_t now = clock_now_ms();
-    sqlite3 *c = NULL;
-    assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
     char sql[1024];
     snprintf(sql, sizeof(sql),
              "DROP INDEX jobs_finished; DROP INDEX jobs_dead; CREATE INDEX jobs_state ON jobs(state, updated_at);"
@@ -603,12 +612,7 @@ static void test_sqlite_migration_7_keeps_an_open_attempt(void **state)
              " INSERT INTO attempts(job_rid, n, started_at, outcome, worker)"
              "  SELECT rid, 1, %lld, 'running', 'old-pool' FROM jobs WHERE state = 1;",
              (long long)now + 60000, (long long)now, (long long)now);
-    assert_int_equal(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(c);
-    f->db = store_db_open(f->path, 1000, &err);
-    assert_non_null(f->db);
-    f->s = store_connect(f->db, false, 0, &err);
-    assert_non_null(f->s);
+    fx_reopen_after(f, sql);
     job_t *o1 = fx_get(f, jobs[0].id);
     assert_int_equal(o1->state, JOB_RUNNING);
     assert_only_attempt(f, o1, "running", "old-pool", now);
@@ -1149,22 +1153,9 @@ static void test_sqlite_migration_8_keeps_jobs_and_their_figures(void **state)
     err_t err;
     job_new_t jobs[2] = {mk("q1", "Q", 1, 3), mk("q2", "Q", 2, 3)};
     assert_int_equal(store_enqueue(f->s, jobs, 2, NULL, &err), 0);
-    store_disconnect(f->s);
-    store_db_close(f->db);
-    f->s = NULL;
-    f->db = NULL;
-    sqlite3 *c = NULL;
-    assert_int_equal(sqlite3_open(f->path, &c), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(c,
-                                  "DROP INDEX jobs_finished; DROP INDEX jobs_dead;"
-                                  " CREATE INDEX jobs_state ON jobs(state, updated_at); PRAGMA user_version = 7;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(c);
-    f->db = store_db_open(f->path, 1000, &err);
-    assert_non_null(f->db);
-    f->s = store_connect(f->db, false, 0, &err);
-    assert_non_null(f->s);
+    fx_reopen_after(f,
+                    "DROP INDEX jobs_finished; DROP INDEX jobs_dead;"
+                    " CREATE INDEX jobs_state ON jobs(state, updated_at); PRAGMA user_version = 7;");
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(store__conn(f->s),
                                         "SELECT (SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
@@ -1419,12 +1410,14 @@ static void test_checkpoint_rewinds_the_log_under_steady_writes(void **state)
     fx_t *f = *state;
     if (!f->path[0])
         skip();   /* PostgreSQL checkpoints by itself */
-    /* Incompressible, so each job fills its own page: 24,000 jobs write about 3× the rewind threshold in frames. */
+    /* Incompressible, so each job fills its own page: 48,000 jobs write about 6× the rewind threshold in frames. The
+     * log may pass 2× the threshold when this thread is starved (seen at load average 6 on 2 cores), not 3×: a log
+     * that is never rewound would reach 6×. */
     static char payload[4001];
     unsigned seed = 18;
     for (size_t i = 0; i < sizeof(payload) - 1; i++)
         payload[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rand_r(&seed) % 64];
-    steady_writer_t w = {.db = f->db, .payload = payload, .jobs = 24000};
+    steady_writer_t w = {.db = f->db, .payload = payload, .jobs = 48000};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, steady_write, &w), 0);
     char wal[128];
@@ -1444,8 +1437,8 @@ static void test_checkpoint_rewinds_the_log_under_steady_writes(void **state)
     assert_int_equal(w.failed, 0);
     struct stat db;
     assert_int_equal(stat(f->path, &db), 0);
-    assert_true(db.st_size > 3 * 8192 * 4096LL / 2);   /* the run did write well past the threshold */
-    assert_true(biggest < 2 * 8192 * (4096LL + 24));     /* and the log was rewound, not grown to all of it */
+    assert_true(db.st_size > 5 * 8192 * 4096LL);        /* the run did write well past the threshold */
+    assert_true(biggest < 3 * 8192 * (4096LL + 24));     /* and the log was rewound, not grown to all of it */
 }
 
 /* A durable connection's WAL writes are gathered until the commit's sync (store_walbuf.c). Every commit must still
