@@ -201,7 +201,7 @@ static int claim_locked(store_t *s, const char *worker, int64_t now, job_t **out
     sqlite3_bind_int64(st, 2, j->lease_until);
     sqlite3_bind_int64(st, 3, j->lease_token);
     sqlite3_bind_int64(st, 4, now);
-    store__lite_bind_text(st, 5, worker);   /* the running attempt's worker; its row is written when it ends */
+    store__lite_bind_text(st, 5, worker);   /* the running attempt's worker (close_attempt, Q_ATTEMPTS) */
     if (store__lite_step_done(s, st, err, "claim job") < 0)
         goto fail;
     *out = j;
@@ -238,12 +238,12 @@ static const char *outcome_name(job_state_t to)
 }
 
 /* An attempt's row is written once, when it ends: while it runs, the job's row is the attempt (RUNNING, attempts =
- * its number, updated_at = when it was claimed; store__lite_attempts shows it from there), so a claim writes no
+ * its number, updated_at = when it was claimed, worker; Q_ATTEMPTS shows it from there), so a claim writes no
  * attempt row and the finish one, instead of an INSERT at the claim and an UPDATE at the finish (issue 18). OR
  * REPLACE: a paused attempt keeps its number (store__lite_pause) and its row is replaced when the job runs again;
  * a store written before this change may hold the 'running' row of a job that was running when it stopped. */
 static int close_attempt(store_t *s, const job_t *job, int64_t now, const char *outcome, const err_t *why,
-                         const char *note, const char *worker, err_t *err)
+                         const char *note, err_t *err)
 {
     sqlite3_stmt *st = store__lite_q(s, Q_ATTEMPT_CLOSE, err);
     if (!st)
@@ -255,13 +255,12 @@ static int close_attempt(store_t *s, const job_t *job, int64_t now, const char *
     store__lite_bind_err(st, 5, why);
     store__lite_bind_text(st, 11, note);
     sqlite3_bind_int64(st, 12, job->updated_at);
-    store__lite_bind_text(st, 13, worker);
     return store__lite_step_done(s, st, err, "close attempt") < 0 ? -1 : 0;
 }
 
 /* Inside a write transaction: end the attempt of a claimed job. 0 recorded, 1 lease lost, -1 error. */
 static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t run_at, const err_t *why,
-                         const char *note, int64_t now, const char *worker, err_t *err)
+                         const char *note, int64_t now, err_t *err)
 {
     sqlite3_stmt *st = store__lite_q(s, Q_FINISH, err);
     if (!st)
@@ -276,7 +275,7 @@ static int finish_locked(store_t *s, const job_t *job, job_state_t to, int64_t r
         return -1;
     if (sqlite3_changes(s->conn) == 0)
         return 1; /* the lease was lost: the reaper or an operator moved the job; our result is void */
-    if (close_attempt(s, job, now, outcome_name(to), why, note, worker, err) < 0)
+    if (close_attempt(s, job, now, outcome_name(to), why, note, err) < 0)
         return -1;
     if ((to == JOB_DONE || to == JOB_DEAD) && promote_next_head(s, job->ordering_key, err) < 0)
         return -1;
@@ -293,7 +292,7 @@ int store__lite_finish_claim(store_t *s, const job_t *job, job_state_t to, int64
         *next_due_ms = 0;
     if (store__begin_write(s, err) < 0)
         return -1;
-    int result = finish_locked(s, job, to, run_at, why, note, now, worker, err);
+    int result = finish_locked(s, job, to, run_at, why, note, now, err);
     if (result < 0)
         goto fail;
     if (next && claim_locked(s, worker, now, next, next_due_ms, err) < 0)
@@ -324,8 +323,8 @@ static int cmp_claim_order(const void *a, const void *b)
 }
 
 /* Inside a write transaction: lease up to want claimable heads in one statement (as claim_locked each), in claim
- * order (their attempts are read from the job rows until they end). *n claimed; when fewer than want, *next_due_ms as claim_locked's. 0 or -1 (the
- * jobs read so far stay in claimed[0..*n) for the caller to free). */
+ * order. *n claimed; when fewer than want, *next_due_ms as claim_locked's. 0 or -1 (the jobs read so far stay in
+ * claimed[0..*n) for the caller to free). */
 static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t want, job_t **claimed, size_t *n,
                              int64_t *next_due_ms, err_t *err)
 {
@@ -347,7 +346,6 @@ static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t
         return -1;
     sqlite3_reset(st);
     qsort(claimed, *n, sizeof(*claimed), cmp_claim_order);
-    /* no attempt rows: the job rows say who runs them since when (updated_at = now) until close_attempt */
     if (*n < want && next_due_ms && (st = store__lite_q(s, Q_NEXT_DUE, err)) &&
         store__lite_step_done(s, st, err, "next due") == 1)
         *next_due_ms = sqlite3_column_int64(st, 0);
@@ -368,7 +366,7 @@ int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t
     bool freed = false;
     for (size_t i = 0; i < n; i++) {
         const store_outcome_t *o = &out[i];
-        int rc = finish_locked(s, o->job, o->to, o->run_at, o->why, o->note, now, worker, err);
+        int rc = finish_locked(s, o->job, o->to, o->run_at, o->why, o->note, now, err);
         if (rc < 0)
             goto fail;
         out[i].result = rc;
@@ -442,7 +440,7 @@ int store__lite_reap_expired(store_t *s, int64_t now, int *n, err_t *err)
             store__lite_bind_err(f, 6, &why);
         }
         if (!f || store__lite_step_done(s, f, err, "requeue expired") < 0 ||
-            close_attempt(s, j, now, "lost", &why, NULL, NULL, err) < 0 ||
+            close_attempt(s, j, now, "lost", &why, NULL, err) < 0 ||
             (dead && refresh_head(s, j->ordering_key, err) < 0)) {
             for (int k = i; k < nfound; k++)
                 job_free(found[k]);
@@ -596,9 +594,7 @@ int store__lite_attempts(store_t *s, const job_t *job, job_attempt_t **out, size
             store__lite_col_copy(st, 11, a->error.message, sizeof(a->error.message));
     }
     sqlite3_reset(st);
-    if (rc < 0)
-        return -1;
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int store__lite_key_live(store_t *s, const char *ordering_key, int64_t *n, err_t *err)

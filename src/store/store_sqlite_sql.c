@@ -44,8 +44,8 @@ static const char *const sql_text[Q_COUNT] = {
      * (issue 18). None of these columns can become NULL, and a failed statement rolls the whole transaction back
      * (store__lite_finish_batch), so what FAIL would keep of a half-done statement is never committed. */
     [Q_CLAIM_MANY] = "UPDATE OR FAIL jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
-                     " lease_token = ?2 + rid, updated_at = ?1, worker = ?4 WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim"
-                     " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
+                     " lease_token = ?2 + rid, updated_at = ?1, worker = ?4"
+                     " WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
                      " RETURNING " STORE_JOB_COLS,
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
                     " updated_at = ?4, worker = ?5 WHERE rid = ?1",
@@ -60,7 +60,8 @@ static const char *const sql_text[Q_COUNT] = {
     /* an attempt's only write, when it ends (close_attempt); its worker is the one its claim put on the job's row */
     [Q_ATTEMPT_CLOSE] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker,"
                         " err_class, err_code, err_message, err_record, err_hint, err_retry_safe, note)"
-                        " VALUES(?1, ?2, ?12, ?3, ?4, coalesce((SELECT worker FROM jobs WHERE rid = ?1), ?13), ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        " VALUES(?1, ?2, ?12, ?3, ?4, (SELECT worker FROM jobs WHERE rid = ?1), ?5, ?6, ?7, ?8, ?9,"
+                        " ?10, ?11)",
     [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
     /* Named: left to itself the planner walked jobs_state (state = 1; dropped by migration 8) and read the row of
      * every running job each housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of
