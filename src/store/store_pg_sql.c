@@ -87,12 +87,15 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CURSOR_PUT] = "INSERT INTO meta(key, value) VALUES('cursor:' || $1, $2)"
                      " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [Q_KEY_LIVE] = "SELECT count(*) FROM jobs WHERE okey = $1 AND state IN (0, 1, 2)",
-    /* The ended attempts, and the running one from the job row (unless an older node opened its row). */
+    /* The ended attempts, then the running one from the job row, which supersedes a stored row of its number (the
+     * same attempt paused before this claim). A job an older node claimed has no started_at: its own 'running'
+     * row stands. */
     [Q_ATTEMPTS] = "SELECT n, started_at, coalesce(finished_at, 0), outcome, worker, err_class, err_code,"
-                   " err_message, err_record, err_hint, err_retry_safe, note FROM attempts WHERE job_rid = $1::bigint"
+                   " err_message, err_record, err_hint, err_retry_safe, note FROM attempts t WHERE job_rid = $1::bigint"
+                   " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.rid = t.job_rid AND j.state = 1"
+                   " AND j.started_at IS NOT NULL AND j.attempts = t.n)"
                    " UNION ALL SELECT attempts, started_at, 0, 'running', worker, 0, NULL, NULL, NULL, NULL, NULL, NULL"
-                   " FROM jobs j WHERE rid = $1::bigint AND state = 1 AND started_at IS NOT NULL AND NOT EXISTS"
-                   " (SELECT 1 FROM attempts t WHERE t.job_rid = j.rid AND t.n = j.attempts)"
+                   " FROM jobs WHERE rid = $1::bigint AND state = 1 AND started_at IS NOT NULL"
                    " ORDER BY 1",
 };
 

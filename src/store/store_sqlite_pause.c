@@ -35,9 +35,9 @@ int store__lite_pause(store_t *s, const job_t *job, int64_t run_at, const err_t 
         " err_class = ?5, err_code = ?6, err_message = ?7, err_record = ?8, err_hint = ?9, err_retry_safe = ?10"
         " WHERE id = ?1 AND state = 1 AND lease_token = ?2";
     static const char attempt_sql[] =
-        "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, err_class, err_code,"
-        " err_message, err_record, err_hint, err_retry_safe, note) VALUES(?1, ?2, ?10, ?3, 'paused', ?4, ?5, ?6, ?7,"
-        " ?8, ?9, 'not counted: the target is down')";
+        "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker, err_class, err_code,"
+        " err_message, err_record, err_hint, err_retry_safe, note) VALUES(?1, ?2, ?10, ?3, 'paused',"
+        " (SELECT worker FROM jobs WHERE rid = ?1), ?4, ?5, ?6, ?7, ?8, ?9, 'not counted: the target is down')";
     sqlite3 *db = store__conn(s);
     sqlite3_stmt *st = NULL;
     int result = 0;

@@ -763,8 +763,7 @@ static int attempt_rows(fx_t *f, const job_t *j)
 static void test_attempt_is_written_once_and_shown_while_running(void **state)
 {
     fx_t *f = *state;
-    if (fx_pg_url)
-        return;
+    bool lite = !fx_pg_url;   /* attempt_rows reads SQLite's file; what store_attempts shows holds on both */
     err_t err;
     job_new_t jn = mk("att", "k-att", 1, 3);
     assert_int_equal(store_enqueue(f->s, &jn, 1, NULL, &err), 0);
@@ -773,7 +772,8 @@ static void test_attempt_is_written_once_and_shown_while_running(void **state)
     size_t n = 0;
     assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "pool", 1, got, &n, NULL, &err), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(attempt_rows(f, got[0]), 0);
+    if (lite)
+        assert_int_equal(attempt_rows(f, got[0]), 0);
     job_t *j = fx_get(f, got[0]->id);
     job_attempt_t *hist = NULL;
     size_t nh = 0;
@@ -789,7 +789,11 @@ static void test_attempt_is_written_once_and_shown_while_running(void **state)
     err_t why;
     err_set(&why, ERR_TRANSIENT, "http.connect", "odoo is down");
     assert_int_equal(store_pause(f->s, got[0], now + 5, &why, now + 1, &err), 0);
-    assert_int_equal(attempt_rows(f, got[0]), 1);
+    if (lite)
+        assert_int_equal(attempt_rows(f, got[0]), 1);
+    j = fx_get(f, got[0]->id);
+    assert_only_attempt(f, j, "paused", "pool", now);
+    job_free(j);
     job_free(got[0]);
     /* runs again as attempt 1: shown once, running, then done in the same row */
     assert_int_equal(store_finish_batch(f->s, NULL, 0, now + 10, "pool", 1, got, &n, NULL, &err), 0);
@@ -807,13 +811,16 @@ static void test_attempt_is_written_once_and_shown_while_running(void **state)
     size_t m = 0;
     assert_int_equal(store_finish_batch(f->s, &o, 1, now + 20, "pool", 0, more, &m, NULL, &err), 0);
     assert_int_equal(o.result, 0);
-    assert_int_equal(attempt_rows(f, got[0]), 1);
+    if (lite)
+        assert_int_equal(attempt_rows(f, got[0]), 1);
     j = fx_get(f, got[0]->id);
     assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
     assert_int_equal(nh, 1);
     assert_int_equal(hist[0].n, 1);
     assert_string_equal(hist[0].outcome, "done");
-    assert_true(hist[0].started_at == now + 10);
+    /* SQLite writes the ended attempt's row whole (the rerun's start); PostgreSQL's finish functions (migrations 6
+     * and 8) upsert onto the paused row and keep the attempt's first start. */
+    assert_true(hist[0].started_at == (lite ? now + 10 : now));
     assert_true(hist[0].finished_at == now + 20);
     assert_string_equal(hist[0].worker, "pool");
     free(hist);
