@@ -102,12 +102,22 @@ static const char *const migrations[] = {
     /* 8: fewer index writes per job (issue 18; PostgreSQL's migration 6 did the same). jobs_state (state,
      * updated_at) covered every job, done ones included, and a claim and a finish each change its key: two
      * delete+insert pairs in it per drained job, on the dispatcher's commit path. What read it now reads narrower
-     * partial indexes: live jobs through jobs_key (its predicate is state IN (0, 1, 2)), done and discarded ones
+     * partial indexes: live jobs through jobs_key (its predicate was state IN (0, 1, 2); see 9), done and discarded ones
      * through jobs_finished (prune, counts by state; written once, when a job finishes), dead ones through
      * jobs_dead. No reader walks the done jobs' rows any more. */
     "DROP INDEX jobs_state;"
     "CREATE INDEX jobs_finished ON jobs(state, updated_at) WHERE state IN (3, 5);"
     "CREATE INDEX jobs_dead ON jobs(updated_at) WHERE state = 4;",
+    /* 9: a claim leaves jobs_key alone (issue 18). Its predicate named state, which every claim changes (0 to 1),
+     * and SQLite rewrites a partial index's entry whenever a column of its WHERE changes, even an entry that stays
+     * as it was: a delete and an insert, in a page of their own, for every claimed job. finished_at is NULL exactly
+     * while a job is live (queued, running, waiting to retry): set by the finish that makes it done or dead and by
+     * a discard, cleared by an operator's retry, never written by a claim. The two UPDATEs first bring any row an
+     * older binary left otherwise to that rule, so the index holds the same jobs as before. */
+    "UPDATE jobs SET finished_at = updated_at WHERE state NOT IN (0, 1, 2) AND finished_at IS NULL;"
+    "UPDATE jobs SET finished_at = NULL WHERE state IN (0, 1, 2) AND finished_at IS NOT NULL;"
+    "DROP INDEX jobs_key;"
+    "CREATE INDEX jobs_key ON jobs(okey, event_time, rid) WHERE finished_at IS NULL;",
 };
 
 /* ---- database ---------------------------------------------------------------------------------------------- */

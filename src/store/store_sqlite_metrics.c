@@ -13,12 +13,12 @@
  * on (state, kind, created_at) would spare the row reads, but it cost 10-20 % of enqueue and drain throughput in
  * bench_queue: every job would pay for a scrape every 15 s.) */
 const char store__lite_depth_sql[] =
-    "SELECT state, kind, count(*), min(created_at) FROM jobs INDEXED BY jobs_key WHERE state IN (0, 1, 2)"
+    "SELECT state, kind, count(*), min(created_at) FROM jobs INDEXED BY jobs_key WHERE finished_at IS NULL"
     " GROUP BY state, kind"
     " UNION ALL SELECT 4, kind, count(*), min(created_at) FROM jobs INDEXED BY jobs_dead WHERE state = 4"
     " GROUP BY kind";
 const char store__lite_totals_sql[] =
-    "SELECT state, '', count(*), 0 FROM jobs INDEXED BY jobs_key WHERE state IN (0, 1, 2) GROUP BY state"
+    "SELECT state, '', count(*), 0 FROM jobs INDEXED BY jobs_key WHERE finished_at IS NULL GROUP BY state"
     " UNION ALL SELECT state, '', count(*), 0 FROM jobs INDEXED BY jobs_dead WHERE state = 4 GROUP BY state";
 /* The lag: among the heads the claim would consider (jobs_claim), the earliest due run_at. */
 #define DUE_SQL "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
@@ -66,12 +66,12 @@ out:
 
 const char store__lite_stats_sql[] =
     /* by state through the partial indexes (migration 8): live jobs' rows, finished ones from jobs_finished
-     * alone (covering), dead ones from jobs_dead; the oldest queued among the live ones ("state IN (0, 1, 2)"
-     * is jobs_key's predicate, which the planner must see to use it) */
-    "SELECT state, count(*), NULL FROM jobs INDEXED BY jobs_key WHERE state IN (0, 1, 2) GROUP BY state"
+     * alone (covering), dead ones from jobs_dead; the oldest queued among the live ones ("finished_at IS NULL"
+     * is jobs_key's predicate since migration 9, which the planner must see to use it) */
+    "SELECT state, count(*), NULL FROM jobs INDEXED BY jobs_key WHERE finished_at IS NULL GROUP BY state"
     " UNION ALL SELECT state, count(*), NULL FROM jobs INDEXED BY jobs_finished WHERE state IN (3, 5) GROUP BY state"
     " UNION ALL SELECT 4, count(*), NULL FROM jobs INDEXED BY jobs_dead WHERE state = 4"
-    " UNION ALL SELECT -1, min(created_at), NULL FROM jobs INDEXED BY jobs_key WHERE state IN (0, 1, 2) AND state = 0"
+    " UNION ALL SELECT -1, min(created_at), NULL FROM jobs INDEXED BY jobs_key WHERE finished_at IS NULL AND state = 0"
     " UNION ALL SELECT -2, min(run_at), NULL FROM jobs INDEXED BY jobs_claim"
     " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
     " UNION ALL SELECT -3, count(*), NULL FROM attempts WHERE outcome = 'retry' AND finished_at >= ?1 - 3600000";

@@ -101,7 +101,7 @@ static const char *jobs_from(const store_filter_t *f)
     if (state == JOB_DEAD)
         return " FROM jobs INDEXED BY jobs_dead WHERE state = 4 AND state = ?1";
     if (state >= 0)
-        return " FROM jobs INDEXED BY jobs_key WHERE state IN (0, 1, 2) AND state = ?1";
+        return " FROM jobs INDEXED BY jobs_key WHERE finished_at IS NULL AND state = ?1";
     return " FROM jobs WHERE ?1 < 0";
 }
 

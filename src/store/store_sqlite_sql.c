@@ -28,12 +28,12 @@ static const char *const sql_text[Q_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12)"
         " ON CONFLICT(id) DO NOTHING",
     [Q_HEAD_CUR] = "SELECT rid, state, event_time FROM jobs INDEXED BY jobs_head WHERE okey = ?1 AND ready = 1",
-    [Q_HEAD_FIND] = "SELECT rid FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)"
+    [Q_HEAD_FIND] = "SELECT rid FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND finished_at IS NULL"
                     " ORDER BY event_time, rid LIMIT 1",
     [Q_HEAD_SET] = "UPDATE jobs SET ready = ?2 WHERE rid = ?1",
     /* Q_HEAD_FIND + Q_HEAD_SET in one statement, for a key that has no head (promote_next_head) */
     [Q_HEAD_PROMOTE] = "UPDATE jobs SET ready = 1 WHERE rid = (SELECT rid FROM jobs INDEXED BY jobs_key"
-                       " WHERE okey = ?1 AND state IN (0, 1, 2) ORDER BY event_time, rid LIMIT 1)",
+                       " WHERE okey = ?1 AND finished_at IS NULL ORDER BY event_time, rid LIMIT 1)",
     [Q_CLAIM_PICK] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_claim"
                      " WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1"
                      " ORDER BY priority DESC, run_at LIMIT 1",
@@ -86,7 +86,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_CURSOR_GET] = "SELECT value FROM meta WHERE key = 'cursor:' || ?1",
     [Q_CURSOR_PUT] = "INSERT INTO meta(key, value) VALUES('cursor:' || ?1, ?2)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    [Q_KEY_LIVE] = "SELECT count(*) FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND state IN (0, 1, 2)",
+    [Q_KEY_LIVE] = "SELECT count(*) FROM jobs INDEXED BY jobs_key WHERE okey = ?1 AND finished_at IS NULL",
     /* the ended attempts, then the running one from the job's row (its claim wrote no attempt row; a stored row
      * with its number is the same attempt paused earlier, or 'running' from a store written before, superseded) */
     [Q_ATTEMPTS] = "SELECT n, started_at, finished_at, outcome, worker, err_class, err_code, err_message,"

@@ -443,6 +443,86 @@ static void test_finish_batch_claims_without_a_copy_of_every_page(void **state)
     store_disconnect(c);
 }
 
+/* SQLite: the pages the WAL holds now (from the start of a log the caller rewound with TRUNCATE) that belong to
+ * index or table name, by the page numbers dbstat gives. */
+static int wal_pages_of(fx_t *f, const char *name)
+{
+    sqlite3 *db = store__conn(f->s);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT pageno FROM dbstat WHERE name = ?1", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    static unsigned char owned[1 << 16];
+    memset(owned, 0, sizeof(owned));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int pg = sqlite3_column_int(st, 0);
+        assert_true(pg > 0 && pg < (int)sizeof(owned));
+        owned[pg] = 1;
+    }
+    sqlite3_finalize(st);
+    char wal[sizeof(f->path) + 8];
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    FILE *fp = fopen(wal, "rb");
+    assert_non_null(fp);
+    long page = store__lite_query_int(f->s, "PRAGMA page_size", 4096);
+    unsigned char hdr[24];
+    int n = 0, frames = 0;
+    for (long off = 32; fseek(fp, off, SEEK_SET) == 0 && fread(hdr, 1, sizeof(hdr), fp) == sizeof(hdr);
+         off += 24 + page) {
+        unsigned pg = (unsigned)hdr[0] << 24 | (unsigned)hdr[1] << 16 | (unsigned)hdr[2] << 8 | hdr[3];
+        frames++;
+        if (pg < sizeof(owned) && owned[pg])
+            n++;
+    }
+    fclose(fp);
+    assert_true(frames > 0);
+    return n;
+}
+
+/* SQLite: a claim writes no page of jobs_key, the index of each key's live jobs in order. Its entries do not change
+ * when a job is claimed, but SQLite rewrites a partial index's entry whenever its WHERE names a column the UPDATE
+ * sets: with the predicate on state (until migration 9) every claimed job cost a delete and an insert in a page of
+ * jobs_key, on the dispatcher's commit path; at 100,000 queued jobs of 5,000 keys, each in a page of its own
+ * (issue 18). 600 keys of 10 jobs; the 600 heads claimed in one round, then finished: the claim's log holds pages
+ * of the table and of jobs_claim and jobs_lease but none of jobs_key; the finish's (which removes the entries)
+ * does, so the count sees them. */
+static void test_claim_leaves_the_keys_index_alone(void **state)
+{
+    fx_t *f = *state;
+    if (!f->path[0])
+        return;
+    err_t err;
+    enum { KEYS = 600, PER_KEY = 10, N = KEYS * PER_KEY };
+    static job_new_t jobs[N];
+    static char idem[N][16], key[KEYS][16];
+    for (int i = 0; i < N; i++) {
+        int k = i % KEYS, g = i / KEYS;
+        snprintf(idem[i], sizeof(idem[i]), "w%d", i);
+        snprintf(key[k], sizeof(key[k]), "wk%d", k);
+        jobs[i] = mk(idem[i], key[k], g, 3);
+    }
+    assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
+    sqlite3 *db = store__conn(f->s);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL), SQLITE_OK);
+    static job_t *got[KEYS], *next[KEYS];
+    static store_outcome_t outs[KEYS];
+    size_t n = 0, m = 0;
+    int64_t now = clock_now_ms() + 10;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", KEYS, got, &n, NULL, &err), 0);
+    assert_int_equal(n, KEYS);
+    assert_true(wal_pages_of(f, "jobs") > 10);
+    assert_true(wal_pages_of(f, "jobs_lease") > 0);
+    assert_int_equal(wal_pages_of(f, "jobs_key"), 0);
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL), SQLITE_OK);
+    for (size_t i = 0; i < n; i++)
+        outs[i] = (store_outcome_t){.job = got[i], .to = JOB_DONE};
+    assert_int_equal(store_finish_batch(f->s, outs, n, now, "t", 0, next, &m, NULL, &err), 0);
+    assert_true(wal_pages_of(f, "jobs_key") > 5);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(outs[i].result, 0);
+        job_free(got[i]);
+    }
+}
+
 /* PostgreSQL sends a pool's round (begin, outcomes, claim, commit) as one pipeline: when the server refuses a part
  * (here a note that is not UTF-8), nothing of the round is recorded or claimed, the call says so, and the same
  * connection serves the next round. (SQLite stores such a note as it is.) */
@@ -1162,7 +1242,9 @@ static void test_sqlite_migration_8_keeps_jobs_and_their_figures(void **state)
     assert_int_equal(store_enqueue(f->s, jobs, 2, NULL, &err), 0);
     fx_reopen_after(f,
                     "DROP INDEX jobs_finished; DROP INDEX jobs_dead;"
-                    " CREATE INDEX jobs_state ON jobs(state, updated_at); PRAGMA user_version = 7;");
+                    " CREATE INDEX jobs_state ON jobs(state, updated_at); DROP INDEX jobs_key;"
+                    " CREATE INDEX jobs_key ON jobs(okey, event_time, rid) WHERE state IN (0, 1, 2);"
+                    " PRAGMA user_version = 7;");
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(store__conn(f->s),
                                         "SELECT (SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
@@ -1172,7 +1254,7 @@ static void test_sqlite_migration_8_keeps_jobs_and_their_figures(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "jobs_dead,jobs_finished");
-    assert_int_equal(sqlite3_column_int(st, 1), 8);
+    assert_int_equal(sqlite3_column_int(st, 1), 9);
     sqlite3_finalize(st);
     store_stats_t stats;
     assert_int_equal(store_stats(f->s, T0 + 3000, &stats, &err), 0);
@@ -1197,6 +1279,65 @@ static void test_sqlite_migration_8_keeps_jobs_and_their_figures(void **state)
     assert_int_equal(store_prune(f->s, T0 + 1000000, 100, &pruned, &err), 0);
     assert_int_equal(listed(f, JOB_DONE, NULL), 0);
     assert_int_equal(listed(f, -1, NULL), 3); /* the done job went; the dead and queued ones stay */
+}
+
+/* A SQLite store at schema version 8 (jobs_key's predicate back on state) goes through migration 9 when opened
+ * again: jobs_key holds the live jobs as before, and rows an older binary may have left against the new rule (a
+ * done job without finished_at, a queued one with it) are brought to it first: the done job stays out of the index,
+ * the queued one is found in its key's order. */
+static void test_sqlite_migration_9_keeps_the_live_jobs_of_each_key(void **state)
+{
+    fx_t *f = *state;
+    if (!f->path[0])
+        return;
+    T0 = clock_now_ms() + 1000;
+    char done_id[JOB_ID_LEN + 1];
+    run_to_end(f, "m9-done", "shopify.order", ERR_NONE, NULL, true, 2000, done_id);
+    err_t err;
+    job_new_t jobs[3] = {mk("n1", "N", 1, 3), mk("n2", "N", 2, 3), mk("o1", "O", 1, 3)};
+    assert_int_equal(store_enqueue(f->s, jobs, 3, NULL, &err), 0);
+    fx_reopen_after(f, "DROP INDEX jobs_key;"
+                       " CREATE INDEX jobs_key ON jobs(okey, event_time, rid) WHERE state IN (0, 1, 2);"
+                       " UPDATE jobs SET finished_at = NULL WHERE state = 3;"
+                       " UPDATE jobs SET finished_at = 5 WHERE okey = 'N' AND event_time = 2;"
+                       " PRAGMA user_version = 8;");
+    assert_int_equal(store__lite_query_int(f->s, "SELECT user_version FROM pragma_user_version", 0), 9);
+    assert_int_equal(store__lite_query_int(f->s,
+                                           "SELECT count(*) FROM sqlite_master WHERE name = 'jobs_key'"
+                                           " AND sql LIKE '%WHERE finished_at IS NULL'",
+                                           0),
+                     1);
+    assert_int_equal(store__lite_query_int(f->s,
+                                           "SELECT count(*) FROM jobs INDEXED BY jobs_key WHERE finished_at IS NULL",
+                                           0),
+                     3);
+    assert_int_equal(store__lite_query_int(f->s, "SELECT count(*) FROM jobs WHERE state = 3 AND finished_at > 0", 0),
+                     1);
+    int64_t live = 0;
+    assert_int_equal(store_key_live(f->s, "N", &live, &err), 0);
+    assert_int_equal(live, 2);
+    store_stats_t stats;
+    assert_int_equal(store_stats(f->s, T0 + 3000, &stats, &err), 0);
+    assert_int_equal(stats.by_state[JOB_QUEUED], 3);
+    assert_int_equal(stats.by_state[JOB_DONE], 1);
+    /* the heads of N and O, then, once they are done, N's second job */
+    int64_t now = T0 + 3000;
+    job_t *got[4], *next[4];
+    store_outcome_t outs[2];
+    size_t n = 0, m = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 4, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(got[i]->event_time == 1);
+        outs[i] = (store_outcome_t){.job = got[i], .to = JOB_DONE};
+    }
+    assert_int_equal(store_finish_batch(f->s, outs, n, now, "t", 4, next, &m, NULL, &err), 0);
+    assert_int_equal(m, 1);
+    assert_string_equal(next[0]->ordering_key, "N");
+    assert_true(next[0]->event_time == 2);
+    for (size_t i = 0; i < n; i++)
+        job_free(got[i]);
+    job_free(next[0]);
 }
 
 /* The operator figures (status, /metrics, the dashboard's dead jobs by cause) read the jobs table only through the
@@ -1501,6 +1642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_without_a_copy_of_every_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_next_head_waits_for_a_more_urgent_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_the_next_job_of_a_key_it_ends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_leaves_the_keys_index_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_refused_round_records_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_attempt_shows_then_ends_as_one_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migrations_from_5_keep_jobs_and_open_attempts, setup, teardown),
@@ -1519,6 +1661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cursors_and_live_jobs_per_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failures_grouped_by_cause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_migration_8_keeps_jobs_and_their_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_migration_9_keeps_the_live_jobs_of_each_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_operator_figures_do_not_walk_the_done_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_bulk_retry_takes_exactly_one_cause_and_audits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_operate_as_audits_only_what_happened, setup, teardown),
