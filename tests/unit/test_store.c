@@ -363,8 +363,98 @@ static void test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key(v
     job_free(more[0]);
 }
 
+/* A round with enough plain DONE outcomes for SQLite's set-based path (finish_done_many_locked) among others: a
+ * stale DONE in the set records nothing, a DONE with a note and the failures go one by one; each finished key's next
+ * job becomes head and is claimed in the same round; each attempt is written once with its worker, start and end. */
+static void test_finish_batch_mixed_round_records_each_outcome_once(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jobs[12];
+    static const char *const keys[6] = {"A", "B", "C", "D", "E", "F"};
+    char idem[12][8];
+    for (int i = 0; i < 12; i++) {
+        snprintf(idem[i], sizeof(idem[i]), "x%d", i);
+        jobs[i] = mk(idem[i], keys[i % 6], 1000 * (i / 6 + 1), 3);
+    }
+    assert_int_equal(store_enqueue(f->s, jobs, 12, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[12];
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 12, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 6);
+    job_t *by[6] = {0};
+    for (size_t i = 0; i < n; i++)
+        by[got[i]->ordering_key[0] - 'A'] = got[i];
+    job_t stale_a = *by[0], stale_c = *by[2];
+    stale_a.lease_token++;
+    stale_c.lease_token++;
+    err_t dead, flap;
+    err_set(&dead, ERR_DATA, "x.bad", "must not be written");
+    err_set(&flap, ERR_TRANSIENT, "x.flap", "later");
+    store_outcome_t outs[7] = {
+        {.job = &stale_a, .to = JOB_DEAD, .why = &dead},
+        {.job = by[1], .to = JOB_DONE, .note = "kept"},
+        {.job = &stale_c, .to = JOB_DONE, .note = ""},
+        {.job = by[0], .to = JOB_DONE},
+        {.job = by[4], .to = JOB_DONE, .note = ""},
+        {.job = by[5], .to = JOB_DONE},
+        {.job = by[3], .to = JOB_RETRY, .run_at = now + 100000, .why = &flap},
+    };
+    job_t *more[12];
+    size_t m = 0;
+    assert_int_equal(store_finish_batch(f->s, outs, 7, now + 5, "t2", 12, more, &m, NULL, &err), 0);
+    int want[7] = {1, 0, 1, 0, 0, 0, 0};
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(outs[i].result, want[i]);
+    /* A, B, E, F move on to their second job; C still runs, D waits behind its retry */
+    assert_int_equal(m, 4);
+    char seen[8] = "";
+    for (size_t i = 0; i < m; i++) {
+        assert_true(more[i]->event_time == 2000);
+        strncat(seen, more[i]->ordering_key, 1);
+        job_free(more[i]);
+    }
+    assert_true(strchr(seen, 'A') && strchr(seen, 'B') && strchr(seen, 'E') && strchr(seen, 'F'));
+    const int done_keys[4] = {0, 1, 4, 5};
+    for (int k = 0; k < 4; k++) {
+        job_t *j = fx_get(f, by[done_keys[k]]->id);
+        assert_int_equal(j->state, JOB_DONE);
+        assert_int_equal(j->last_error.cls, ERR_NONE);
+        assert_true(j->finished_at == now + 5);
+        assert_int_equal(j->lease_until, 0);
+        assert_only_attempt(f, j, "done", "t", by[done_keys[k]]->updated_at);
+        job_attempt_t *at = NULL;
+        size_t na = 0;
+        assert_int_equal(store_attempts(f->s, j, &at, &na, &err), 0);
+        assert_true(at[0].finished_at == now + 5);
+        assert_string_equal(at[0].error.message, done_keys[k] == 1 ? "kept" : "");
+        free(at);
+        job_free(j);
+    }
+    job_t *j = fx_get(f, by[2]->id);
+    assert_int_equal(j->state, JOB_RUNNING);
+    assert_last_attempt(f, j, "running");
+    job_free(j);
+    j = fx_get(f, by[3]->id);
+    assert_int_equal(j->state, JOB_RETRY);
+    assert_only_attempt(f, j, "retry", "t", 0);
+    job_free(j);
+    for (size_t i = 0; i < n; i++)
+        job_free(got[i]);
+}
+
 /* A pool with a local queue hands the store hundreds of outcomes at once: 400 keys with two jobs each, all heads
  * finished in one batch that claims every next job in the same commit. */
+static int count_statement(unsigned type, void *ctx, void *p, void *x)
+{
+    (void)type;
+    (void)p;
+    (void)x;
+    (*(int *)ctx)++;
+    return 0;
+}
+
 static void test_finish_batch_of_hundreds(void **state)
 {
     fx_t *f = *state;
@@ -390,10 +480,19 @@ static void test_finish_batch_of_hundreds(void **state)
         assert_true(got[i]->event_time == 1000);
         outs[i] = (store_outcome_t){.job = got[i], .to = JOB_DONE};
     }
+    int statements = 0;
+    if (f->path[0])
+        sqlite3_trace_v2(store__conn(f->s), SQLITE_TRACE_STMT, count_statement, &statements);
     assert_int_equal(store_finish_batch(f->s, outs, n, now, "t", KEYS, next, &m, NULL, &err), 0);
+    if (f->path[0]) {
+        sqlite3_trace_v2(store__conn(f->s), 0, NULL, NULL);
+        /* SQLite records a round's DONE outcomes set-based: a few statements, not three per job */
+        assert_true(statements < 12);
+    }
     assert_int_equal(m, KEYS);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(outs[i].result, 0);
+        assert_only_attempt(f, got[i], "done", "t", got[i]->updated_at);
         assert_true(next[i]->event_time == 2000);
         job_free(got[i]);
         job_free(next[i]);
@@ -1639,6 +1738,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_mixed_round_records_each_outcome_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_without_a_copy_of_every_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_next_head_waits_for_a_more_urgent_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_the_next_job_of_a_key_it_ends, setup, teardown),
