@@ -353,14 +353,15 @@ static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t
     return 0;
 }
 
-/* A round's plain DONE outcomes (no error, no or an empty note; nearly all of them) recorded set-based: three statements for
- * the round (Q_DONE_ATTEMPTS, Q_DONE_FINISH, Q_DONE_PROMOTE) where finish_locked runs three per job. Each SQLite
- * statement opens a cursor on the table and on every index it may change, and closes them when it ends; per job
- * that setup and teardown was about a quarter of the dispatcher's CPU (perf, bench_queue --local-queue 500, issue
- * 18). What is written is the same, row for row. Order within the round does not matter: only a key's head runs,
- * so a round holds at most one outcome per key whose lease is still valid, and a lost lease matches no row here
- * (its result stays 1) as it matches none in finish_locked. Below DONE_SET_MIN outcomes the per-job path is as
- * cheap. Marks the outcomes it took in taken[]; *freed when it finished any. 0 or -1. */
+/* A round's plain DONE outcomes (no error, no or an empty note; nearly all of them) recorded set-based: four
+ * statements for the round (Q_DONE_LEASES, _ATTEMPTS, _FINISH, _PROMOTE) where finish_locked runs three per job.
+ * Each SQLite statement opens a cursor on the table and on every index it may change, and closes them when it
+ * ends; per job that setup and teardown was about a quarter of the dispatcher's CPU (perf, bench_queue
+ * --local-queue 500, issue 18). What is written is the same, row for row. Order within the round does not matter:
+ * only a key's head runs, so a round holds at most one outcome per key whose lease is still valid; a lost lease
+ * (another token, or the job no longer running) is left alone here as in finish_locked (result 1). Below
+ * DONE_SET_MIN outcomes the per-job path is as cheap. Marks the outcomes it took in taken[]; *freed when it
+ * finished any. 0 or -1. */
 #define DONE_SET_MIN 4
 
 typedef struct rid_ix {
@@ -379,6 +380,20 @@ static bool plain_done(const store_outcome_t *o)
     return o->to == JOB_DONE && (!o->why || o->why->cls == ERR_NONE) && (!o->note || !o->note[0]);
 }
 
+/* Bind json (a JSON array) as ?1 and now as ?2 (when the statement has it), and run q to its end. 0 or -1. */
+static int run_round_statement(store_t *s, int q, const buf_t *json, int64_t now, const char *what, err_t *err)
+{
+    sqlite3_stmt *st = store__lite_q(s, q, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, buf_str(json), (int)json->len, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, now);
+    int rc = store__lite_step_done(s, st, err, what);
+    sqlite3_reset(st);
+    return rc < 0 ? -1 : 0;
+}
+
 static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, int64_t now, bool *taken, bool *freed,
                                    err_t *err)
 {
@@ -388,67 +403,54 @@ static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, i
     if (m < DONE_SET_MIN)
         return 0;
     rid_ix_t *ix = malloc(m * sizeof(*ix));
-    buf_t pairs = BUF_INIT, done = BUF_INIT;
+    buf_t all = BUF_INIT, done = BUF_INIT;
     int rc = -1;
-    if (!ix || buf_puts(&pairs, "[") < 0 || buf_puts(&done, "[") < 0) {
-        err_set(err, ERR_INTERNAL, "store.oom", "out of memory recording a round's outcomes");
-        goto out;
-    }
+    bool oom = !ix || buf_puts(&all, "[") < 0 || buf_puts(&done, "[") < 0;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !oom; i++) {
         if (!plain_done(&out[i]))
             continue;
-        const job_t *j = out[i].job;
-        if (buf_printf(&pairs, "%s[%lld,%lld]", k ? "," : "", (long long)j->rid, (long long)j->lease_token) < 0) {
-            err_set(err, ERR_INTERNAL, "store.oom", "out of memory recording a round's outcomes");
-            goto out;
-        }
-        ix[k++] = (rid_ix_t){j->rid, i};
+        oom = buf_printf(&all, "%s%lld", k ? "," : "", (long long)out[i].job->rid) < 0;
+        ix[k++] = (rid_ix_t){out[i].job->rid, i};
     }
-    if (buf_puts(&pairs, "]") < 0) {
+    if (oom || buf_puts(&all, "]") < 0) {
         err_set(err, ERR_INTERNAL, "store.oom", "out of memory recording a round's outcomes");
         goto out;
     }
     qsort(ix, m, sizeof(*ix), cmp_rid_ix);
-    sqlite3_stmt *st = store__lite_q(s, Q_DONE_ATTEMPTS, err);
+    /* which still hold the lease their outcome was run under */
+    sqlite3_stmt *st = store__lite_q(s, Q_DONE_LEASES, err);
     if (!st)
         goto out;
-    sqlite3_bind_text(st, 1, buf_str(&pairs), (int)pairs.len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 1, buf_str(&all), (int)all.len, SQLITE_STATIC);
     size_t nd = 0;
     int step;
-    while ((step = store__lite_step_done(s, st, err, "close attempts")) == 1) {
+    while ((step = store__lite_step_done(s, st, err, "read leases")) == 1) {
         rid_ix_t key = {sqlite3_column_int64(st, 0), 0};
         rid_ix_t *hit = bsearch(&key, ix, m, sizeof(*ix), cmp_rid_ix);
-        if (!hit || buf_printf(&done, "%s%lld", nd ? "," : "", (long long)key.rid) < 0) {
-            err_set(err, ERR_INTERNAL, hit ? "store.oom" : "store.internal",
-                    hit ? "out of memory recording a round's outcomes" : "an attempt closed for a job not in the round");
+        if (!hit || out[hit->i].job->lease_token != sqlite3_column_int64(st, 1))
+            continue;
+        if (buf_printf(&done, "%s%lld", nd ? "," : "", (long long)key.rid) < 0) {
+            sqlite3_reset(st);
+            err_set(err, ERR_INTERNAL, "store.oom", "out of memory recording a round's outcomes");
             goto out;
         }
-        taken[hit->i] = true;   /* recorded: result 0 below */
+        taken[hit->i] = true;   /* recorded below: result 0 */
         nd++;
     }
     sqlite3_reset(st);
     if (step < 0 || buf_puts(&done, "]") < 0)
         goto out;
-    st = store__lite_q(s, Q_DONE_FINISH, err);
-    if (!st)
-        goto out;
-    sqlite3_bind_text(st, 1, buf_str(&pairs), (int)pairs.len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    if (store__lite_step_done(s, st, err, "finish jobs") < 0)
-        goto out;
-    if ((size_t)sqlite3_changes(s->conn) != nd) {
-        err_set(err, ERR_INTERNAL, "store.internal", "a round finished %d jobs but closed %zu attempts",
-                sqlite3_changes(s->conn), nd);
-        goto out;
-    }
     if (nd > 0) {
-        st = store__lite_q(s, Q_DONE_PROMOTE, err);
-        if (!st)
+        if (run_round_statement(s, Q_DONE_ATTEMPTS, &done, now, "close attempts", err) < 0 ||
+            run_round_statement(s, Q_DONE_FINISH, &done, now, "finish jobs", err) < 0)
             goto out;
-        sqlite3_bind_text(st, 1, buf_str(&done), (int)done.len, SQLITE_STATIC);
-        if (store__lite_step_done(s, st, err, "mark next key heads") < 0)
+        if ((size_t)sqlite3_changes(s->conn) != nd) {
+            err_set(err, ERR_INTERNAL, "store.internal", "a round finished %d of %zu jobs", sqlite3_changes(s->conn),
+                    nd);
+            goto out;
+        }
+        if (run_round_statement(s, Q_DONE_PROMOTE, &done, now, "mark next key heads", err) < 0)
             goto out;
     }
     for (size_t q = 0; q < m; q++) {
@@ -460,7 +462,7 @@ static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, i
     rc = 0;
 out:
     free(ix);
-    buf_release(&pairs);
+    buf_release(&all);
     buf_release(&done);
     return rc;
 }

@@ -62,22 +62,25 @@ static const char *const sql_text[Q_COUNT] = {
                         " err_class, err_code, err_message, err_record, err_hint, err_retry_safe, note)"
                         " VALUES(?1, ?2, ?12, ?3, ?4, (SELECT worker FROM jobs WHERE rid = ?1), ?5, ?6, ?7, ?8, ?9,"
                         " ?10, ?11)",
-    /* A round's DONE outcomes in three statements instead of three per job (finish_done_many_locked). ?1 is a
-     * JSON array of [rid, lease_token] pairs; a pair whose lease was lost matches no row. Each does what its
-     * per-job twin does (Q_ATTEMPT_CLOSE, Q_FINISH with no error, Q_HEAD_PROMOTE); the attempt first, as it reads
-     * the start (updated_at) that the finish overwrites. */
+    /* A round's DONE outcomes in four statements instead of three per job (finish_done_many_locked). ?1 is a
+     * JSON array of rids. Q_DONE_LEASES reads which of them still hold the lease the caller's outcome was run
+     * under (the caller compares tokens); the other three take only those, and each does what its per-job twin
+     * does (Q_ATTEMPT_CLOSE, Q_FINISH with no error, Q_HEAD_PROMOTE), the attempt first, as it reads the start
+     * (updated_at) that the finish overwrites. No function call in them and OR FAIL on the UPDATEs: a multi-row
+     * write that may abort (a constraint checked with ABORT, or any function that can raise an error, ->> and
+     * abs() among them) keeps a copy of every page it changes, a statement journal, as Q_CLAIM_MANY explains. */
+    [Q_DONE_LEASES] = "SELECT rid, lease_token FROM jobs WHERE rid IN (SELECT value FROM json_each(?1)) AND state = 1",
     [Q_DONE_ATTEMPTS] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker, err_class)"
-                        " SELECT j.rid, j.attempts, j.updated_at, ?2, 'done', j.worker, 0 FROM json_each(?1) AS o"
-                        " JOIN jobs AS j ON j.rid = o.value ->> 0"
-                        " WHERE j.state = 1 AND j.lease_token = o.value ->> 1 RETURNING job_rid",
-    [Q_DONE_FINISH] = "UPDATE jobs SET state = 3, ready = 0, lease_until = NULL, updated_at = ?2, finished_at = ?2,"
-                      " err_class = 0, err_code = NULL, err_message = NULL, err_record = NULL, err_hint = NULL,"
-                      " err_retry_safe = NULL FROM json_each(?1) AS o"
-                      " WHERE jobs.rid = o.value ->> 0 AND jobs.state = 1 AND jobs.lease_token = o.value ->> 1",
-    /* ?1: the rids just finished (a JSON array); each key's earliest live job becomes its head */
-    [Q_DONE_PROMOTE] = "UPDATE jobs SET ready = 1 WHERE rid IN (SELECT (SELECT n.rid FROM jobs AS n INDEXED BY jobs_key"
-                       " WHERE n.okey = f.okey AND n.finished_at IS NULL ORDER BY n.event_time, n.rid LIMIT 1)"
-                       " FROM json_each(?1) AS o JOIN jobs AS f ON f.rid = o.value)",
+                        " SELECT rid, attempts, updated_at, ?2, 'done', worker, 0 FROM jobs"
+                        " WHERE rid IN (SELECT value FROM json_each(?1))",
+    [Q_DONE_FINISH] = "UPDATE OR FAIL jobs SET state = 3, ready = 0, lease_until = NULL, updated_at = ?2,"
+                      " finished_at = ?2, err_class = 0, err_code = NULL, err_message = NULL, err_record = NULL,"
+                      " err_hint = NULL, err_retry_safe = NULL WHERE rid IN (SELECT value FROM json_each(?1))"
+                      " AND state = 1",
+    /* each finished key's earliest live job becomes its head */
+    [Q_DONE_PROMOTE] = "UPDATE OR FAIL jobs SET ready = 1 WHERE rid IN (SELECT (SELECT n.rid FROM jobs AS n"
+                       " INDEXED BY jobs_key WHERE n.okey = f.okey AND n.finished_at IS NULL"
+                       " ORDER BY n.event_time, n.rid LIMIT 1) FROM json_each(?1) AS o JOIN jobs AS f ON f.rid = o.value)",
     [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
     /* Named: left to itself the planner walked jobs_state (state = 1; dropped by migration 8) and read the row of
      * every running job each housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of
