@@ -8,16 +8,18 @@ their outcomes are committed in groups. What must still hold, on SQLite and on P
 - the pool does hold more jobs than it has workers (the setting is in effect, or the test proves nothing);
 - a node stopped with SIGTERM runs only the jobs its workers had started: the ones it held and never started go
   back to the queue at once, uncounted (queued, attempts as before), and the restarted node (PostgreSQL: another
-  node) runs each exactly once, in key order.
+  node) runs each exactly once, in key order; when the store refuses that commit, the log says how many wait for
+  their lease instead, and they run after it.
 
 The per-key checks are test_pg_nodes.check_runs (the handler test.record stamps start and end of every run).
 """
 
 import re
+import sqlite3
 import threading
 import time
 
-from conftest import need_pg, pg_schema_url, wait_until
+from conftest import need_pg, pg_schema_url, sqlite_only, wait_until
 from test_pg_nodes import check_runs, make_nodes, read_records, write_batch
 
 WORKERS, LOCAL_QUEUE = 4, 32
@@ -103,12 +105,13 @@ HELD_WORKERS, HELD_KEYS, HELD_JOBS, HELD_SLEEP_MS = 2, 60, 120, 400
 STOP_WITHIN_S = 5
 
 
-def hold_slow_jobs(node, tmp_path):
+def hold_slow_jobs(node, tmp_path, lease="120s"):
     """node with a local queue larger than HELD_KEYS, HELD_JOBS slow jobs (2 per key) enqueued and started; returns
     the run log once the pool holds most heads and some jobs have run."""
     node.set("server", workers=HELD_WORKERS, local_queue=2 * HELD_KEYS, shutdown_grace="60s")
-    # leases far longer than the test: a claim not given back would still be RUNNING at the end
-    node.set("kind test.record", lease="120s", max_attempts=5)
+    # by default leases far longer than the test: a claim not given back would still be RUNNING at the end
+    node.set("kind test.record", lease=lease, max_attempts=5)
+    node.write_config()   # the enqueue below gives the jobs their lease from the config
     log, batch = tmp_path / "runs.jsonl", tmp_path / "batch.jsonl"
     write_batch(batch, log, HELD_JOBS, HELD_KEYS, sleep_ms=HELD_SLEEP_MS)
     node.cli("enqueue", "--batch", batch)
@@ -162,3 +165,29 @@ def test_postgres_sigterm_gives_back_held_jobs_to_another_node(make_synchub, tmp
     other.set("kind test.record", lease="120s", max_attempts=5)
     other.start()
     all_run_once_in_key_order(other, log)
+
+
+@sqlite_only
+def test_sigterm_with_the_store_locked_leaves_held_jobs_to_their_lease_and_says_so(make_synchub, tmp_path):
+    hub = make_synchub()
+    hub.set("server", ack_timeout="200ms")   # how long each of the dispatcher's tries waits for the lock
+    log = hold_slow_jobs(hub, tmp_path, lease="3s")
+    locker = sqlite3.connect(str(hub.store), timeout=10, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        hub.stop()
+        running = [j for j in hub.jobs(kind="test.record", state="running")]
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    m = re.search(r"cannot give back the jobs claimed but not started; they run when their lease expires.*?count=(\d+)",
+                  hub.log_text())
+    assert m, f"no line about the jobs not given back:\n{hub.log_tail()}"
+    assert int(m.group(1)) >= HELD_KEYS - 2 * HELD_WORKERS - len(read_records(log)), m.group(0)
+    assert len(running) >= int(m.group(1)), "the jobs not given back are still claimed, under their lease"
+    hub.set("server", workers=8)
+    hub.start()
+    wait_until(lambda: hub.status()["states"]["done"] == HELD_JOBS, timeout=60, interval=0.5,
+               msg=f"{HELD_JOBS} jobs done after their leases expired")
+    check_runs(read_records(log), HELD_JOBS, HELD_KEYS, max_reruns=HELD_KEYS)
+    hub.stop()
