@@ -78,8 +78,9 @@ typedef struct queue_breaker queue_breaker_t;
  * with err on failure. */
 queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_registry_t *reg, int nworkers,
                                metrics_t *metrics, queue_breaker_t *breaker, err_t *err);
-/* Stop claiming, let running jobs finish for up to grace_ms, stop housekeeping, free. Jobs still running after the
- * grace keep their lease and run again once it expires. Returns the number of jobs abandoned that way. */
+/* Stop claiming, give back the jobs claimed but not started (store_unclaim: due again at once, on any node), let
+ * running jobs finish for up to grace_ms, stop housekeeping, free. Jobs still running after the grace keep their
+ * lease and run again once it expires. Returns the number of jobs abandoned that way. */
 int queue_pool_stop(queue_pool_t *p, int64_t grace_ms);
 
 #endif

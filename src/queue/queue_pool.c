@@ -113,7 +113,9 @@ queue_handler_fn queue_registry_find(const queue_registry_t *r, const char *kind
  * more than it has workers and a worker goes on to the next one as soon as it has handed in its outcome: the
  * commit of one group then overlaps the running of the next, and a round is no longer one job per worker (for
  * queues of many short jobs; a crash may then re-run every job whose outcome was not yet committed). The
- * housekeeper renews the leases of every job the pool holds, wherever it waits. */
+ * housekeeper renews the leases of every job the pool holds, wherever it waits. On stop a worker finishes only the
+ * job it runs; the dispatcher gives the held jobs no worker started back to the store in one commit
+ * (store_unclaim), commits the outcomes still due, then exits. */
 
 #define POOL_COMMIT_TRIES 5
 /* Before a commit, wait this long at most for the outcomes of jobs still running: fast jobs then finish in the
@@ -293,8 +295,8 @@ static int run_handler(worker_t *w, store_t *conn, const job_t *j, queue_run_t *
     return fn(run);
 }
 
-/* Workers run what the dispatcher claimed, and hand the outcome back; on stop they still run the jobs already
- * handed to the pool (claimed, leased: nobody else would run them before their lease expired). */
+/* Workers run what the dispatcher claimed, and hand the outcome back; on stop a worker finishes the job it is
+ * running and takes no other: the dispatcher gives the ready ones back to the store (give_back_unstarted). */
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -314,7 +316,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->mu);
         while (p->ready_n == 0 && !atomic_load(&p->stopping))
             pthread_cond_wait(&p->work_cv, &p->mu);
-        if (p->ready_n == 0) {
+        if (atomic_load(&p->stopping)) {
             pthread_mutex_unlock(&p->mu);
             break;
         }
@@ -392,6 +394,39 @@ static void release_slots(queue_pool_t *p, const int *idx, int n)
     }
 }
 
+/* On stop (dispatcher thread): the n jobs at idx were claimed but no worker started them, and none will. Give them
+ * back in one commit (store_unclaim: queued again, the attempt uncounted, still their key's head), so that another
+ * node, or this one after its restart, takes them at once rather than after their lease; jobs is room for n. If
+ * the store refuses, their leases expire as they would have before, and a line says how many. */
+static void give_back_unstarted(queue_pool_t *p, store_t *conn, const int *idx, int n, const job_t **jobs)
+{
+    err_t err;
+    for (int i = 0; i < n; i++)
+        jobs[i] = p->slot[idx[i]].job;   /* the slots are the dispatcher's now: no worker takes them on stop */
+    char nbuf[16], gbuf[16];
+    snprintf(nbuf, sizeof(nbuf), "%d", n);
+    int given = 0;
+    for (int tries = 1;; tries++) {
+        if (store_unclaim(conn, jobs, (size_t)n, clock_now_ms(), &given, &err) == 0) {
+            snprintf(gbuf, sizeof(gbuf), "%d", given);
+            log_kv(LOG_LVL_INFO, "queue", "stopping: gave back the jobs claimed but not started", "count", gbuf,
+                   "held", nbuf, NULL);
+            break;
+        }
+        if (tries >= POOL_COMMIT_TRIES) {
+            log_kv(LOG_LVL_ERROR, "queue",
+                   "stopping: cannot give back the jobs claimed but not started; they run when their lease expires",
+                   "count", nbuf, "code", err.code, "error", err.message, NULL);
+            break;
+        }
+        struct timespec ts = {0, 100000000L * tries};
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&p->mu);
+    release_slots(p, idx, n);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *dispatcher_main(void *arg)
 {
     queue_pool_t *p = arg;
@@ -404,9 +439,10 @@ static void *dispatcher_main(void *arg)
         return NULL;
     }
     int *batch = calloc((size_t)p->cap, sizeof(*batch));
+    int *unstarted = calloc((size_t)p->cap, sizeof(*unstarted));
     store_outcome_t *outs = calloc((size_t)p->cap, sizeof(*outs));
     job_t **claimed = calloc((size_t)p->cap, sizeof(*claimed));
-    if (!batch || !outs || !claimed) {
+    if (!batch || !unstarted || !outs || !claimed) {
         log_kv(LOG_LVL_ERROR, "queue", "the dispatcher is out of memory; no job runs", NULL);
         goto out;
     }
@@ -438,6 +474,15 @@ static void *dispatcher_main(void *arg)
             p->ndone = 0;
         }
         bool stopping = atomic_load(&p->stopping);
+        if (stopping && p->ready_n > 0) {
+            /* workers see stopping under mu too: from here none takes a ready job */
+            int nun = 0;
+            for (; p->ready_n > 0; p->ready_n--, p->ready_head = (p->ready_head + 1) % p->cap)
+                unstarted[nun++] = p->ready[p->ready_head];
+            pthread_mutex_unlock(&p->mu);
+            give_back_unstarted(p, conn, unstarted, nun, (const job_t **)claimed);
+            continue;   /* outcomes gathered so far are committed next */
+        }
         int room = stopping ? 0 : p->cap;
         int held_after = p->held - nbatch;
         int want = maybe_due && room > held_after ? room - held_after : 0;
@@ -514,6 +559,7 @@ static void *dispatcher_main(void *arg)
     }
 out:
     free(batch);
+    free(unstarted);
     free(outs);
     free(claimed);
     store_disconnect(conn);

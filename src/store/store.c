@@ -333,3 +333,9 @@ int store_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, 
     *n = 0;
     return n_ids == 0 ? 0 : ENG(s)->resume(s, ids, n_ids, now, n, err);
 }
+
+int store_unclaim(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err)
+{
+    *n = 0;
+    return n_jobs == 0 ? 0 : ENG(s)->unclaim(s, jobs, n_jobs, now, n, err);
+}

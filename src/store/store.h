@@ -19,6 +19,7 @@
  *          store_operate(REPLAY)─┘<── DONE                                                   │
  *          store_operate(DISCARD): QUEUED, RETRY, DEAD ──> DISCARDED        <────────────────┘
  *          store_prune: DONE, DISCARDED older than the retention ──> (deleted)
+ *          store_pause, store_unclaim: RUNNING ──> RETRY (store_unclaim: QUEUED if never run before), uncounted
  *
  * Ordering: among the QUEUED/RUNNING/RETRY jobs of one ordering key exactly one is the "head" (the RUNNING one,
  * else the earliest event time, then the earliest insert). Only a head is claimable, so one key runs one job at a
@@ -316,6 +317,14 @@ int job_state_parse(const char *name, job_state_t *out);
  * closed as "paused" (the next claim reuses its number). The key's head is unchanged (the job stays first in its
  * ordering key, as any job in retry). Returns 0, 1 if the lease was lost (nothing written), -1 on error. */
 int store_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err);
+
+/* Undo the claims of n_jobs jobs a worker pool claimed and never started (a pool that stops, queue_pool_stop), in
+ * ONE transaction, as if they had never been claimed: lease cleared, attempts back by one as in store_pause (the
+ * attempt keeps its number; a claim writes no attempt row, so none is written or left), QUEUED when this claim
+ * was the job's first attempt, else RETRY; run_at, priority and the key's head unchanged (each stays first in its
+ * ordering key). A job whose lease was lost meanwhile (matched by id and lease_token) is left alone. Wakes the
+ * workers (PostgreSQL: of every node). *n gets how many went back. 0, or -1 (then none did). */
+int store_unclaim(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err);
 
 /* Make the RETRY jobs among ids (full ids) due at now, when they were due later (jobs paused on a target that
  * answers again); any other state is left alone. One transaction; wakes the workers (PostgreSQL: of every node).

@@ -73,6 +73,8 @@ typedef struct store_engine {
     /* pausing work on a target that is down (the queue's circuit breaker) */
     int (*pause)(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err);
     int (*resume)(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err);
+    /* a stopping pool's claims that no worker started */
+    int (*unclaim)(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err);
 } store_engine_t;
 
 extern const store_engine_t store__sqlite_engine;   /* store_sqlite.c (its functions: store_sqlite_*.c) */

@@ -781,4 +781,5 @@ const store_engine_t store__pg_engine = {
     .effects_by_target = store__pg_effects_by_target,
     .pause = store__pg_pause,
     .resume = store__pg_resume,
+    .unclaim = store__pg_unclaim,
 };

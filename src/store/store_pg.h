@@ -188,8 +188,9 @@ void *store__pg_alloc_rows(PGresult *r, size_t size, bool *failed, err_t *err);
 void store__pg_wake_local(pg_db_t *db, bool all);
 int store__pg_fail(pg_t *s, const PGresult *r, err_t *err, const char *what);
 
-/* store_pg_pause.c: PostgreSQL's store_pause / store_resume (the queue's circuit breaker). */
+/* store_pg_pause.c: PostgreSQL's store_pause / store_resume (the queue's circuit breaker) and store_unclaim. */
 int store__pg_pause(store_t *h, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err);
 int store__pg_resume(store_t *h, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err);
+int store__pg_unclaim(store_t *h, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err);
 
 #endif

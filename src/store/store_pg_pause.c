@@ -1,7 +1,8 @@
 /* store_pg_pause: pausing work on a target that is down, on PostgreSQL — store_pause puts a claimed job back to
  * RETRY without counting its attempt, store_resume makes paused jobs due now and wakes every node. Used by the
- * queue's circuit breaker (queue/queue_breaker.h). The SQLite versions are in store_sqlite_pause.c. Not here: when
- * a target counts as down (queue_breaker.c). */
+ * queue's circuit breaker (queue/queue_breaker.h); store_unclaim gives a stopping pool's unstarted claims back the
+ * same way. The SQLite versions are in store_sqlite_pause.c. Not here: when a target counts as down
+ * (queue_breaker.c). */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,21 @@
 #include "store/store_engine.h"
 #include "store/store_pg.h"
 
+/* The answer r of a statement that moved jobs (one count, or NULL on error) into *n; when it moved any they are
+ * due now: every node's idle workers are woken (without the NOTIFY they would poll). 0, or -1 without r. */
+static int jobs_moved(pg_t *s, PGresult *r, int *n)
+{
+    if (!r)
+        return -1;
+    *n = (int)store__pg_cell_int(r, 0, 0);
+    PQclear(r);
+    if (*n > 0) {
+        err_t ignored;
+        store__pg_notify_nodes(s, &ignored);
+        store__pg_wake_local(s->db, true);
+    }
+    return 0;
+}
 
 int store__pg_pause(store_t *h, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err)
 {
@@ -76,15 +92,40 @@ int store__pg_resume(store_t *h, const char *const *ids, size_t n_ids, int64_t n
                           " SELECT count(*) FROM u",
                           &a, err, "resume jobs");
     buf_release(&arr);
-    if (!r)
-        return -1;
-    *n = (int)store__pg_cell_int(r, 0, 0);
-    PQclear(r);
-    if (*n > 0) {
-        err_t ignored;
-        store__pg_notify_nodes(s, &ignored); /* the other nodes' idle workers; without it they poll */
-        store__pg_wake_local(s->db, true);
-    }
-    return 0;
+    return jobs_moved(s, r, n);
 }
 
+int store__pg_unclaim(store_t *h, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err)
+{
+    /* store__pg_pause's job update without its error or its attempt row (a claim writes none: migration 6), in one
+     * statement for all the jobs. A job that had run before is RETRY, as after that run; run_at and ready (the
+     * key's head) stay as they were. No key lock, as for any RUNNING -> RETRY: the head does not move. */
+    pg_t *s = PG(h);
+    *n = 0;
+    buf_t rids, tokens;
+    buf_init(&rids);
+    buf_init(&tokens);
+    int bad = 0;
+    for (size_t i = 0; i < n_jobs; i++)
+        bad |= store__pg_arr_int(&rids, jobs[i]->rid) < 0 || store__pg_arr_int(&tokens, jobs[i]->lease_token) < 0;
+    bad |= store__pg_arr_end(&rids) < 0 || store__pg_arr_end(&tokens) < 0;
+    PGresult *r = NULL;
+    if (bad) {
+        err_set(err, ERR_INTERNAL, "store.oom", "out of memory");
+    } else if (store__pg_ensure(s, err) == 0) {
+        pg_args_t a = {0};
+        store__pg_a_str(&a, buf_str(&rids));
+        store__pg_a_str(&a, buf_str(&tokens));
+        store__pg_a_int(&a, now);
+        r = store__pg_run_sql(s,
+                              "WITH c AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS c(rid, token)),"
+                              " u AS (UPDATE jobs j SET state = CASE WHEN j.attempts > 1 THEN 2 ELSE 0 END,"
+                              "   attempts = j.attempts - 1, lease_until = NULL, updated_at = $3::bigint FROM c"
+                              "   WHERE j.rid = c.rid AND j.state = 1 AND j.lease_token = c.token RETURNING 1)"
+                              " SELECT count(*) FROM u",
+                              &a, err, "unclaim jobs");
+    }
+    buf_release(&rids);
+    buf_release(&tokens);
+    return jobs_moved(s, r, n);
+}

@@ -477,4 +477,5 @@ const store_engine_t store__sqlite_engine = {
     .effects_by_target = store__lite_effects_by_target,
     .pause = store__lite_pause,
     .resume = store__lite_resume,
+    .unclaim = store__lite_unclaim,
 };

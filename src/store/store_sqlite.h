@@ -152,8 +152,9 @@ void store__lite_read_err(sqlite3_stmt *st, int first, err_t *e);
 int store__lite_step_done(store_t *s, sqlite3_stmt *st, err_t *err, const char *what);
 void store__lite_db_notify(store_db_t *db, int njobs);
 
-/* store_sqlite_pause.c: SQLite's store_pause / store_resume (the queue's circuit breaker). */
+/* store_sqlite_pause.c: SQLite's store_pause / store_resume (the queue's circuit breaker) and store_unclaim. */
 int store__lite_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, int64_t now, err_t *err);
 int store__lite_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err);
+int store__lite_unclaim(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err);
 
 #endif

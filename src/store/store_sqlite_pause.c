@@ -1,7 +1,8 @@
 /* store_sqlite_pause: SQLite's store_pause and store_resume, the store side of the queue's circuit breaker: a job whose
  * remote system is down goes back to RETRY without spending its attempt, and comes due again at once when that
- * system answers. Writes go through store_sqlite.c's write transaction. Not here: deciding when a target is down
- * (queue/queue_breaker.c). PostgreSQL's versions are in store_pg_pause.c. */
+ * system answers; and store_unclaim, which gives a stopping pool's unstarted claims back the same way. Writes go
+ * through store_sqlite.c's write transaction. Not here: deciding when a target is down (queue/queue_breaker.c).
+ * PostgreSQL's versions are in store_pg_pause.c. */
 #include <string.h>
 
 #include "store/store_sqlite.h"
@@ -84,26 +85,28 @@ fail:
     return -1;
 }
 
-int store__lite_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err)
+/* Run sql once per element 0..count-1 of items (bind sets ?2.. from element i; ?1 is now) in ONE write
+ * transaction; *n gets the rows it changed, and this process's workers are woken when it changed any (the jobs it
+ * moved are due now). 0 or -1 (then nothing changed). */
+static int update_each(store_t *s, const char *sql, int64_t now, const void *items, size_t count,
+                       void (*bind)(sqlite3_stmt *, const void *, size_t), int *n, err_t *err, const char *what)
 {
-    static const char sql[] = "UPDATE jobs SET run_at = ?2, updated_at = ?2 WHERE id = ?1 AND state = 2"
-                              " AND run_at > ?2";
     sqlite3 *db = store__conn(s);
     sqlite3_stmt *st = NULL;
     *n = 0;
     if (store__begin_write(s, err) < 0)
         return -1;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        store__sql_error(s, err, "prepare resume");
+        store__sql_error(s, err, what);
         goto fail;
     }
+    sqlite3_bind_int64(st, 1, now);
     int moved = 0;
-    for (size_t i = 0; i < n_ids; i++) {
+    for (size_t i = 0; i < count; i++) {
         sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, now);
+        bind(st, items, i);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            store__sql_error(s, err, "resume job");
+            store__sql_error(s, err, what);
             goto fail;
         }
         moved += sqlite3_changes(db);
@@ -119,4 +122,34 @@ fail:
     sqlite3_finalize(st);
     store__rollback(s);
     return -1;
+}
+
+static void bind_claim(sqlite3_stmt *st, const void *jobs, size_t i)
+{
+    const job_t *j = ((const job_t *const *)jobs)[i];
+    sqlite3_bind_int64(st, 2, j->rid);
+    sqlite3_bind_int64(st, 3, j->lease_token);
+}
+
+int store__lite_unclaim(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err)
+{
+    /* store__lite_pause's job update without its error or its attempt row: the claim wrote none (close_attempt), so
+     * attempts - 1 is all that records it. A job that had run before is RETRY, as after that run; run_at and
+     * ready (the key's head) stay as they were. */
+    static const char sql[] =
+        "UPDATE jobs SET state = CASE WHEN attempts > 1 THEN 2 ELSE 0 END, attempts = attempts - 1,"
+        " lease_until = NULL, updated_at = ?1 WHERE rid = ?2 AND state = 1 AND lease_token = ?3";
+    return update_each(s, sql, now, jobs, n_jobs, bind_claim, n, err, "unclaim job");
+}
+
+static void bind_id(sqlite3_stmt *st, const void *ids, size_t i)
+{
+    sqlite3_bind_text(st, 2, ((const char *const *)ids)[i], -1, SQLITE_TRANSIENT);
+}
+
+int store__lite_resume(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err)
+{
+    static const char sql[] = "UPDATE jobs SET run_at = ?1, updated_at = ?1 WHERE id = ?2 AND state = 2"
+                              " AND run_at > ?1";
+    return update_each(s, sql, now, ids, n_ids, bind_id, n, err, "resume job");
 }

@@ -5,14 +5,21 @@ their outcomes are committed in groups. What must still hold, on SQLite and on P
 - the jobs of one ordering key run one at a time, oldest event first (a key's next job becomes claimable only in
   the commit that records the current one, whatever the pool holds ahead);
 - a node killed with SIGKILL re-runs only jobs whose outcome it had not committed: at most workers + local_queue;
-- the pool does hold more jobs than it has workers (the setting is in effect, or the test proves nothing).
+- the pool does hold more jobs than it has workers (the setting is in effect, or the test proves nothing);
+- a node stopped with SIGTERM runs only the jobs its workers had started: the ones it held and never started go
+  back to the queue at once, uncounted (queued, attempts as before), and the restarted node (PostgreSQL: another
+  node) runs each exactly once, in key order; when the store refuses that commit, the log says how many wait for
+  their lease instead, and they run after it.
 
 The per-key checks are test_pg_nodes.check_runs (the handler test.record stamps start and end of every run).
 """
 
+import re
+import sqlite3
 import threading
+import time
 
-from conftest import need_pg, pg_schema_url, wait_until
+from conftest import need_pg, pg_schema_url, sqlite_only, wait_until
 from test_pg_nodes import check_runs, make_nodes, read_records, write_batch
 
 WORKERS, LOCAL_QUEUE = 4, 32
@@ -90,3 +97,97 @@ def test_postgres_nodes_with_local_queues_keep_key_order_and_bound_reruns(make_s
     # two nodes of 4 workers: more than 8 claimed at once means the pools held jobs ahead
     assert most > 2 * WORKERS, f"never more claimed jobs than workers ({most}): local_queue not in effect"
     nodes[0].stop()
+
+
+# SIGTERM while the pool holds many slow jobs: a head of each of HELD_KEYS keys, HELD_SLEEP_MS each, HELD_WORKERS
+# workers. Running what it holds would take (HELD_KEYS - 2) * 0.4 s / 2 = ~12 s; giving it back, one job's time.
+HELD_WORKERS, HELD_KEYS, HELD_JOBS, HELD_SLEEP_MS = 2, 60, 120, 400
+STOP_WITHIN_S = 5
+
+
+def hold_slow_jobs(node, tmp_path, lease="120s"):
+    """node with a local queue larger than HELD_KEYS, HELD_JOBS slow jobs (2 per key) enqueued and started; returns
+    the run log once the pool holds most heads and some jobs have run."""
+    node.set("server", workers=HELD_WORKERS, local_queue=2 * HELD_KEYS, shutdown_grace="60s")
+    # by default leases far longer than the test: a claim not given back would still be RUNNING at the end
+    node.set("kind test.record", lease=lease, max_attempts=5)
+    node.write_config()   # the enqueue below gives the jobs their lease from the config
+    log, batch = tmp_path / "runs.jsonl", tmp_path / "batch.jsonl"
+    write_batch(batch, log, HELD_JOBS, HELD_KEYS, sleep_ms=HELD_SLEEP_MS)
+    node.cli("enqueue", "--batch", batch)
+    node.start()
+    wait_until(lambda: node.status()["states"]["running"] >= HELD_KEYS - HELD_WORKERS and len(read_records(log)) >= 2,
+               timeout=60, msg="the pool holds the keys' heads and some jobs ran")
+    return log
+
+
+def stop_gives_back_what_no_worker_started(node, log):
+    """SIGTERM: node exits within one job's time, not the time of the jobs it holds; the jobs it never started are
+    queued again, their attempt not counted, and the log says how many it gave back."""
+    t0 = time.monotonic()
+    node.stop()
+    took = time.monotonic() - t0
+    ran = {r["job"] for r in read_records(log)}
+    assert took < STOP_WITHIN_S, f"stop took {took:.1f}s with {HELD_JOBS - len(ran)} jobs not run: it ran what it held"
+    jobs = node.jobs(kind="test.record")
+    assert len(jobs) == HELD_JOBS
+    for job in jobs:
+        want = ("done", 1) if job["id"] in ran else ("queued", 0)
+        assert (job["state"], job["attempts"]) == want, job
+    m = re.search(r"gave back the jobs claimed but not started.*?count=(\d+)", node.log_text())
+    assert m, f"no give-back line in the log:\n{node.log_tail()}"
+    assert int(m.group(1)) >= HELD_KEYS - 2 * HELD_WORKERS - len(ran), m.group(0)
+
+
+def all_run_once_in_key_order(node, log):
+    wait_until(lambda: node.status()["states"]["done"] == HELD_JOBS, timeout=60, interval=0.5,
+               msg=f"{HELD_JOBS} jobs done (a claim left RUNNING would wait for its 120 s lease)")
+    records = read_records(log)
+    check_runs(records, HELD_JOBS, HELD_KEYS, max_reruns=0)
+    assert {r["attempt"] for r in records} == {1}, "a job given back counted its attempt"
+    node.stop()
+
+
+def test_sigterm_gives_back_held_jobs_and_the_restart_runs_each_once(make_synchub, tmp_path):
+    hub = make_synchub()
+    log = hold_slow_jobs(hub, tmp_path)
+    stop_gives_back_what_no_worker_started(hub, log)
+    hub.set("server", workers=8)
+    hub.start()
+    all_run_once_in_key_order(hub, log)
+
+
+def test_postgres_sigterm_gives_back_held_jobs_to_another_node(make_synchub, tmp_path):
+    need_pg()
+    first, other = make_nodes(make_synchub, pg_schema_url("giveback"), 2, workers=8)
+    log = hold_slow_jobs(first, tmp_path)
+    stop_gives_back_what_no_worker_started(first, log)
+    other.set("kind test.record", lease="120s", max_attempts=5)
+    other.start()
+    all_run_once_in_key_order(other, log)
+
+
+@sqlite_only
+def test_sigterm_with_the_store_locked_leaves_held_jobs_to_their_lease_and_says_so(make_synchub, tmp_path):
+    hub = make_synchub()
+    hub.set("server", ack_timeout="200ms")   # how long each of the dispatcher's tries waits for the lock
+    log = hold_slow_jobs(hub, tmp_path, lease="3s")
+    locker = sqlite3.connect(str(hub.store), timeout=10, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        hub.stop()
+        running = [j for j in hub.jobs(kind="test.record", state="running")]
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    m = re.search(r"cannot give back the jobs claimed but not started; they run when their lease expires.*?count=(\d+)",
+                  hub.log_text())
+    assert m, f"no line about the jobs not given back:\n{hub.log_tail()}"
+    assert int(m.group(1)) >= HELD_KEYS - 2 * HELD_WORKERS - len(read_records(log)), m.group(0)
+    assert len(running) >= int(m.group(1)), "the jobs not given back are still claimed, under their lease"
+    hub.set("server", workers=8)
+    hub.start()
+    wait_until(lambda: hub.status()["states"]["done"] == HELD_JOBS, timeout=60, interval=0.5,
+               msg=f"{HELD_JOBS} jobs done after their leases expired")
+    check_runs(read_records(log), HELD_JOBS, HELD_KEYS, max_reruns=HELD_KEYS)
+    hub.stop()

@@ -1026,6 +1026,77 @@ static void test_attempt_is_written_once_and_shown_while_running(void **state)
     job_free(got[0]);
 }
 
+/* A stopping pool gives back the jobs it claimed and never started (store_unclaim) as if never claimed: QUEUED
+ * (RETRY when it had run before), attempts back by one, no attempt row, lease cleared; still its key's head, with
+ * its priority, so the next claim takes the same jobs in the same order. A job whose lease was lost is left alone. */
+static void test_unclaim_gives_claims_back_as_if_never_made(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jobs[4] = {mk("u-a1", "A", 1000, 3), mk("u-a2", "A", 2000, 3), mk("u-b", "B", 1, 3),
+                         mk("u-c", "C", 1, 3)};
+    jobs[2].priority = 5;
+    assert_int_equal(store_enqueue(f->s, jobs, 4, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[10], *held[3];
+    size_t n = 0;
+    /* C runs once and fails (RETRY, due now + 1); then a round holds B, A's first job and C again */
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 10, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 3);
+    err_t why;
+    err_set(&why, ERR_TRANSIENT, "t", "flap");
+    store_outcome_t o[2] = {{.job = NULL, .to = JOB_RETRY, .run_at = now + 1, .why = &why}};
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(got[i]->id, jobs[3].id))
+            o[0].job = got[i];
+        else
+            held[got[i]->priority ? 0 : 1] = got[i];
+    }
+    assert_non_null(o[0].job);
+    assert_int_equal(store_finish_batch(f->s, o, 1, now + 2, "t", 1, &held[2], &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(held[2]->id, jobs[3].id);
+    assert_int_equal(held[2]->attempts, 2);
+    job_free((job_t *)o[0].job);
+    /* a lease lost meanwhile: nothing moves */
+    job_t stale = *held[1];
+    stale.lease_token++;
+    const job_t *stale_p = &stale;
+    int moved = -1;
+    assert_int_equal(store_unclaim(f->s, &stale_p, 1, now + 3, &moved, &err), 0);
+    assert_int_equal(moved, 0);
+    job_t *j = fx_get(f, jobs[0].id);
+    assert_int_equal(j->state, JOB_RUNNING);
+    job_free(j);
+    assert_int_equal(store_unclaim(f->s, (const job_t *const *)held, 3, now + 3, &moved, &err), 0);
+    assert_int_equal(moved, 3);
+    static const job_state_t want_state[3] = {JOB_QUEUED, JOB_QUEUED, JOB_RETRY};
+    for (int i = 0; i < 3; i++) {
+        j = fx_get(f, held[i]->id);
+        assert_int_equal(j->state, want_state[i]);
+        assert_int_equal(j->attempts, held[i]->attempts - 1);
+        assert_true(j->lease_until == 0);
+        assert_int_equal(j->priority, held[i]->priority);
+        job_attempt_t *hist = NULL;
+        size_t nh = 0;
+        assert_int_equal(store_attempts(f->s, j, &hist, &nh, &err), 0);
+        assert_int_equal(nh, (size_t)(i == 2));   /* C's first run, nothing of the claims given back */
+        if (nh)
+            assert_string_equal(hist[0].outcome, "retry");
+        free(hist);
+        job_free(j);
+    }
+    /* the next claim takes the same heads in the same order (A's second job still waits) as new attempts */
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now + 4, "t", 10, got, &n, NULL, &err), 0);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(got[i]->id, held[i]->id);
+        assert_int_equal(got[i]->attempts, held[i]->attempts);
+        job_free(got[i]);
+        job_free(held[i]);
+    }
+}
+
 static void test_operator_transitions(void **state)
 {
     fx_t *f = *state;
@@ -1771,6 +1842,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_lease_discards_result_and_expiry_requeues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_reads_only_expired_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_is_written_once_and_shown_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unclaim_gives_claims_back_as_if_never_made, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_respects_retention, setup, teardown),
         cmocka_unit_test(test_backoff_full_jitter_bounded),
