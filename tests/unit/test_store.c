@@ -286,6 +286,31 @@ static void test_finish_batch_claims_the_next_job_of_a_key_it_ends(void **state)
     job_free(got[0]);
 }
 
+/* One round that claims every head (room for room): the keys are one letter each, 'A' + k; by[k] gets key k's
+ * claimed job, and every one of the nkeys keys must have one. stale_a and stale_c get copies of A's and C's claims
+ * under another lease token (a result recorded for them must be void), dead the error a void DEAD carries.
+ * Returns how many were claimed (nkeys). */
+static size_t claim_by_key(fx_t *f, int64_t now, job_t **got, size_t room, job_t **by, int nkeys, job_t *stale_a,
+                           job_t *stale_c, err_t *dead)
+{
+    err_t err;
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", room, got, &n, NULL, &err), 0);
+    assert_int_equal(n, nkeys);
+    for (int k = 0; k < nkeys; k++)
+        by[k] = NULL;
+    for (size_t i = 0; i < n; i++)
+        by[got[i]->ordering_key[0] - 'A'] = got[i];
+    for (int k = 0; k < nkeys; k++)
+        assert_non_null(by[k]);
+    *stale_a = *by[0];
+    *stale_c = *by[2];
+    stale_a->lease_token++;
+    stale_c->lease_token++;
+    err_set(dead, ERR_DATA, "x.bad", "must not be written");
+    return n;
+}
+
 /* A batch whose outcomes mix held and lost leases, two of them on one key (a stale outcome and the real one of the
  * same job): each result lands on its own outcome, a lost one writes nothing (no state, no error, no attempt), the
  * key's next job becomes the head in this very commit (claimed by it), a RETRY stays the head with its error (text
@@ -298,20 +323,10 @@ static void test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key(v
                          mk("d1", "D", 1000, 3), mk("d2", "D", 2000, 3)};
     assert_int_equal(store_enqueue(f->s, jobs, 6, NULL, &err), 0);
     int64_t now = clock_now_ms() + 10;
-    job_t *got[10];
-    size_t n = 0;
-    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 10, got, &n, NULL, &err), 0);
-    assert_int_equal(n, 4);
-    job_t *by[4] = {0}; /* A B C D */
-    for (size_t i = 0; i < n; i++)
-        by[got[i]->ordering_key[0] - 'A'] = got[i];
-    for (int k = 0; k < 4; k++)
-        assert_non_null(by[k]);
-    job_t stale_a = *by[0], stale_c = *by[2];
-    stale_a.lease_token++;
-    stale_c.lease_token++;
+    job_t *got[10], *by[4]; /* A B C D */
+    job_t stale_a, stale_c;
     err_t dead, flap;
-    err_set(&dead, ERR_DATA, "x.bad", "must not be written");
+    size_t n = claim_by_key(f, now, got, 10, by, 4, &stale_a, &stale_c, &dead);
     err_set(&flap, ERR_TRANSIENT, "x.flap", "say \"NULL\", {a,b} \\ \"} end");
     store_outcome_t outs[5] = {
         {.job = &stale_a, .to = JOB_DEAD, .why = &dead},
@@ -379,18 +394,10 @@ static void test_finish_batch_mixed_round_records_each_outcome_once(void **state
     }
     assert_int_equal(store_enqueue(f->s, jobs, 12, NULL, &err), 0);
     int64_t now = clock_now_ms() + 10;
-    job_t *got[12];
-    size_t n = 0;
-    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 12, got, &n, NULL, &err), 0);
-    assert_int_equal(n, 6);
-    job_t *by[6] = {0};
-    for (size_t i = 0; i < n; i++)
-        by[got[i]->ordering_key[0] - 'A'] = got[i];
-    job_t stale_a = *by[0], stale_c = *by[2];
-    stale_a.lease_token++;
-    stale_c.lease_token++;
+    job_t *got[12], *by[6];
+    job_t stale_a, stale_c;
     err_t dead, flap;
-    err_set(&dead, ERR_DATA, "x.bad", "must not be written");
+    size_t n = claim_by_key(f, now, got, 12, by, 6, &stale_a, &stale_c, &dead);
     err_set(&flap, ERR_TRANSIENT, "x.flap", "later");
     store_outcome_t outs[7] = {
         {.job = &stale_a, .to = JOB_DEAD, .why = &dead},
@@ -499,29 +506,38 @@ static void test_finish_batch_of_hundreds(void **state)
     }
 }
 
+/* SCATTERED_KEYS keys of 10 jobs each, each key's earliest event at one of ten places among its jobs: the heads lie
+ * all over the table, as in a long backlog. */
+#define SCATTERED_KEYS 600
+static void enqueue_scattered_heads(fx_t *f)
+{
+    enum { PER_KEY = 10, N = SCATTERED_KEYS * PER_KEY };
+    static job_new_t jobs[N];
+    static char idem[N][16], key[SCATTERED_KEYS][16];
+    for (int i = 0; i < N; i++) {
+        int k = i % SCATTERED_KEYS, g = i / SCATTERED_KEYS;
+        snprintf(idem[i], sizeof(idem[i]), "m%d", i);
+        snprintf(key[k], sizeof(key[k]), "mk%d", k);
+        jobs[i] = mk(idem[i], key[k], (g + 3 * k) % PER_KEY, 3);
+    }
+    err_t err;
+    assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
+}
+
 /* SQLite: claiming hundreds of heads in one statement, and finishing them in one round, costs no copy of the pages
- * they change. A multi-row UPDATE that
- * may abort keeps a statement journal (in memory) holding the original of every page it touches: as much memory
- * again as those pages, at the peak of every round of a pool with a local queue (issue 18). 600 keys of 10 jobs,
- * each key's earliest event at one of ten places among its jobs, so the 600 heads lie all over the table (as in a
- * long backlog); a fresh connection, whose cache starts empty, claims them all: the transient peak must stay well
- * under what the pages it read and changed take in that cache. */
+ * they change. A multi-row UPDATE that may abort keeps a statement journal (in memory) holding the original of
+ * every page it touches: as much memory again as those pages, at the peak of every round of a pool with a local
+ * queue (issue 18). The scattered heads of 600 keys: a fresh connection, whose cache starts empty, claims them
+ * all, then another finishes them: each transient peak must stay well under what the pages it read and changed
+ * take in that cache. */
 static void test_finish_batch_claims_without_a_copy_of_every_page(void **state)
 {
     fx_t *f = *state;
     if (fx_pg_url)
         return;
     err_t err;
-    enum { KEYS = 600, PER_KEY = 10, N = KEYS * PER_KEY };
-    static job_new_t jobs[N];
-    static char idem[N][16], key[KEYS][16];
-    for (int i = 0; i < N; i++) {
-        int k = i % KEYS, g = i / KEYS;
-        snprintf(idem[i], sizeof(idem[i]), "m%d", i);
-        snprintf(key[k], sizeof(key[k]), "mk%d", k);
-        jobs[i] = mk(idem[i], key[k], (g + 3 * k) % PER_KEY, 3);
-    }
-    assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
+    enum { KEYS = SCATTERED_KEYS };
+    enqueue_scattered_heads(f);
     store_t *c = store_connect(f->db, false, 0, &err);
     assert_non_null(c);
     static job_t *got[KEYS];
@@ -600,7 +616,7 @@ static int wal_pages_of(fx_t *f, const char *name)
  * when a job is claimed, but SQLite rewrites a partial index's entry whenever its WHERE names a column the UPDATE
  * sets: with the predicate on state (until migration 9) every claimed job cost a delete and an insert in a page of
  * jobs_key, on the dispatcher's commit path; at 100,000 queued jobs of 5,000 keys, each in a page of its own
- * (issue 18). 600 keys of 10 jobs; the 600 heads claimed in one round, then finished: the claim's log holds pages
+ * (issue 18). The scattered heads of 600 keys claimed in one round, then finished: the claim's log holds pages
  * of the table and of jobs_claim and jobs_lease but none of jobs_key; the finish's (which removes the entries)
  * does, so the count sees them. */
 static void test_claim_leaves_the_keys_index_alone(void **state)
@@ -609,16 +625,8 @@ static void test_claim_leaves_the_keys_index_alone(void **state)
     if (!f->path[0])
         return;
     err_t err;
-    enum { KEYS = 600, PER_KEY = 10, N = KEYS * PER_KEY };
-    static job_new_t jobs[N];
-    static char idem[N][16], key[KEYS][16];
-    for (int i = 0; i < N; i++) {
-        int k = i % KEYS, g = i / KEYS;
-        snprintf(idem[i], sizeof(idem[i]), "w%d", i);
-        snprintf(key[k], sizeof(key[k]), "wk%d", k);
-        jobs[i] = mk(idem[i], key[k], g, 3);
-    }
-    assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
+    enum { KEYS = SCATTERED_KEYS };
+    enqueue_scattered_heads(f);
     sqlite3 *db = store__conn(f->s);
     assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL), SQLITE_OK);
     static job_t *got[KEYS], *next[KEYS];
