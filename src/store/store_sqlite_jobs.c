@@ -427,8 +427,15 @@ static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, i
     int step;
     while ((step = store__lite_step_done(s, st, err, "read leases")) == 1) {
         rid_ix_t key = {sqlite3_column_int64(st, 0), 0};
+        int64_t token = sqlite3_column_int64(st, 1);
         rid_ix_t *hit = bsearch(&key, ix, m, sizeof(*ix), cmp_rid_ix);
-        if (!hit || out[hit->i].job->lease_token != sqlite3_column_int64(st, 1))
+        /* A round may hold two outcomes of one job (a stale one from before its lease was lost, and the current
+         * one): of the entries with this rid, the one whose token the row holds. */
+        while (hit && hit > ix && hit[-1].rid == key.rid)
+            hit--;
+        while (hit && hit < ix + m && hit->rid == key.rid && out[hit->i].job->lease_token != token)
+            hit++;
+        if (!hit || hit == ix + m || hit->rid != key.rid)
             continue;
         if (buf_printf(&done, "%s%lld", nd ? "," : "", (long long)key.rid) < 0) {
             sqlite3_reset(st);

@@ -451,6 +451,47 @@ static void test_finish_batch_mixed_round_records_each_outcome_once(void **state
         job_free(got[i]);
 }
 
+/* A round may hold two outcomes of one job: a stale one, run under a lease the job lost (it expired and the job was
+ * claimed again), and the current one. Among enough plain DONE outcomes for SQLite's set-based path, with the
+ * stale copy before and after the current one: the current outcome is recorded, the stale one is void. */
+static void test_finish_batch_two_outcomes_of_one_job_in_the_set(void **state)
+{
+    fx_t *f = *state;
+    err_t err;
+    job_new_t jobs[6];
+    static const char *const keys[6] = {"A", "B", "C", "D", "E", "F"};
+    char idem[6][8];
+    for (int i = 0; i < 6; i++) {
+        snprintf(idem[i], sizeof(idem[i]), "y%d", i);
+        jobs[i] = mk(idem[i], keys[i], 1000, 3);
+    }
+    assert_int_equal(store_enqueue(f->s, jobs, 6, NULL, &err), 0);
+    int64_t now = clock_now_ms() + 10;
+    job_t *got[6], *by[6];
+    job_t stale_a, stale_c;
+    err_t dead;
+    size_t n = claim_by_key(f, now, got, 6, by, 6, &stale_a, &stale_c, &dead);
+    store_outcome_t outs[8] = {
+        {.job = &stale_a, .to = JOB_DONE}, {.job = by[0], .to = JOB_DONE}, {.job = by[1], .to = JOB_DONE},
+        {.job = by[2], .to = JOB_DONE},    {.job = &stale_c, .to = JOB_DONE}, {.job = by[3], .to = JOB_DONE},
+        {.job = by[4], .to = JOB_DONE},    {.job = by[5], .to = JOB_DONE},
+    };
+    job_t *more[6];
+    size_t m = 0;
+    assert_int_equal(store_finish_batch(f->s, outs, 8, now, "t", 0, more, &m, NULL, &err), 0);
+    int want[8] = {1, 0, 0, 0, 1, 0, 0, 0};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(outs[i].result, want[i]);
+    for (int k = 0; k < 6; k++) {
+        job_t *j = fx_get(f, by[k]->id);
+        assert_int_equal(j->state, JOB_DONE);
+        assert_only_attempt(f, j, "done", "t", by[k]->updated_at);
+        job_free(j);
+    }
+    for (size_t i = 0; i < n; i++)
+        job_free(got[i]);
+}
+
 /* A pool with a local queue hands the store hundreds of outcomes at once: 400 keys with two jobs each, all heads
  * finished in one batch that claims every next job in the same commit. */
 static int count_statement(unsigned type, void *ctx, void *p, void *x)
@@ -1837,6 +1878,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_of_hundreds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_mixed_round_records_each_outcome_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_batch_two_outcomes_of_one_job_in_the_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_without_a_copy_of_every_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_next_head_waits_for_a_more_urgent_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_batch_claims_the_next_job_of_a_key_it_ends, setup, teardown),
