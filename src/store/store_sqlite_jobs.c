@@ -360,19 +360,23 @@ static int claim_many_locked(store_t *s, const char *worker, int64_t now, size_t
  * --local-queue 500, issue 18). What is written is the same, row for row. Order within the round does not matter:
  * only a key's head runs, so a round holds at most one outcome per key whose lease is still valid; a lost lease
  * (another token, or the job no longer running) is left alone here as in finish_locked (result 1). Below
- * DONE_SET_MIN outcomes the per-job path is as cheap. Marks the outcomes it took in taken[]; *freed when it
- * finished any. 0 or -1. */
+ * DONE_SET_MIN outcomes the per-job path is as cheap: then nothing is done here and *set_based is false; else
+ * every plain DONE outcome has its result and *set_based is true. *freed when it finished any. 0 or -1. */
 #define DONE_SET_MIN 4
 
-typedef struct rid_ix {
-    int64_t rid;
+typedef struct done_ix {
+    int64_t rid, token;
     size_t i;
-} rid_ix_t;
+} done_ix_t;
 
-static int cmp_rid_ix(const void *a, const void *b)
+/* By rid, then token: a round may hold two outcomes of one job (a stale one, run under a lease the job lost, and
+ * the current one), and only the pair the row holds is recorded. */
+static int cmp_done_ix(const void *a, const void *b)
 {
-    const rid_ix_t *x = a, *y = b;
-    return x->rid < y->rid ? -1 : x->rid > y->rid;
+    const done_ix_t *x = a, *y = b;
+    if (x->rid != y->rid)
+        return x->rid < y->rid ? -1 : 1;
+    return x->token < y->token ? -1 : x->token > y->token;
 }
 
 static bool plain_done(const store_outcome_t *o)
@@ -394,15 +398,16 @@ static int run_round_statement(store_t *s, int q, const buf_t *json, int64_t now
     return rc < 0 ? -1 : 0;
 }
 
-static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, int64_t now, bool *taken, bool *freed,
-                                   err_t *err)
+static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, int64_t now, bool *set_based,
+                                   bool *freed, err_t *err)
 {
+    *set_based = false;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         m += plain_done(&out[i]);
     if (m < DONE_SET_MIN)
         return 0;
-    rid_ix_t *ix = malloc(m * sizeof(*ix));
+    done_ix_t *ix = malloc(m * sizeof(*ix));
     buf_t all = BUF_INIT, done = BUF_INIT;
     int rc = -1;
     bool oom = !ix || buf_puts(&all, "[") < 0 || buf_puts(&done, "[") < 0;
@@ -410,14 +415,16 @@ static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, i
     for (size_t i = 0; i < n && !oom; i++) {
         if (!plain_done(&out[i]))
             continue;
-        oom = buf_printf(&all, "%s%lld", k ? "," : "", (long long)out[i].job->rid) < 0;
-        ix[k++] = (rid_ix_t){out[i].job->rid, i};
+        const job_t *j = out[i].job;
+        oom = buf_printf(&all, "%s%lld", k ? "," : "", (long long)j->rid) < 0;
+        ix[k++] = (done_ix_t){j->rid, j->lease_token, i};
+        out[i].result = 1;   /* until the row shows its lease held */
     }
     if (oom || buf_puts(&all, "]") < 0) {
         err_set(err, ERR_INTERNAL, "store.oom", "out of memory recording a round's outcomes");
         goto out;
     }
-    qsort(ix, m, sizeof(*ix), cmp_rid_ix);
+    qsort(ix, m, sizeof(*ix), cmp_done_ix);
     /* which still hold the lease their outcome was run under */
     sqlite3_stmt *st = store__lite_q(s, Q_DONE_LEASES, err);
     if (!st)
@@ -426,23 +433,16 @@ static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, i
     size_t nd = 0;
     int step;
     while ((step = store__lite_step_done(s, st, err, "read leases")) == 1) {
-        rid_ix_t key = {sqlite3_column_int64(st, 0), 0};
-        int64_t token = sqlite3_column_int64(st, 1);
-        rid_ix_t *hit = bsearch(&key, ix, m, sizeof(*ix), cmp_rid_ix);
-        /* A round may hold two outcomes of one job (a stale one from before its lease was lost, and the current
-         * one): of the entries with this rid, the one whose token the row holds. */
-        while (hit && hit > ix && hit[-1].rid == key.rid)
-            hit--;
-        while (hit && hit < ix + m && hit->rid == key.rid && out[hit->i].job->lease_token != token)
-            hit++;
-        if (!hit || hit == ix + m || hit->rid != key.rid)
+        done_ix_t key = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), 0};
+        done_ix_t *hit = bsearch(&key, ix, m, sizeof(*ix), cmp_done_ix);
+        if (!hit)
             continue;
         if (buf_printf(&done, "%s%lld", nd ? "," : "", (long long)key.rid) < 0) {
             sqlite3_reset(st);
             err_set(err, ERR_INTERNAL, "store.oom", "out of memory recording a round's outcomes");
             goto out;
         }
-        taken[hit->i] = true;   /* recorded below: result 0 */
+        out[hit->i].result = 0;
         nd++;
     }
     sqlite3_reset(st);
@@ -460,11 +460,7 @@ static int finish_done_many_locked(store_t *s, store_outcome_t *out, size_t n, i
         if (run_round_statement(s, Q_DONE_PROMOTE, &done, now, "mark next key heads", err) < 0)
             goto out;
     }
-    for (size_t q = 0; q < m; q++) {
-        size_t i = ix[q].i;
-        out[i].result = taken[i] ? 0 : 1;
-        taken[i] = true;
-    }
+    *set_based = true;
     *freed |= nd > 0;
     rc = 0;
 out:
@@ -483,19 +479,14 @@ int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t
     *nclaimed = 0;
     if (next_due_ms)
         *next_due_ms = 0;
-    bool *taken = n ? calloc(n, sizeof(*taken)) : NULL;   /* outcomes the set-based path recorded */
-    if (n && !taken)
-        return err_set(err, ERR_INTERNAL, "store.oom", "out of memory recording a round's outcomes");
-    if (store__begin_write(s, err) < 0) {
-        free(taken);
+    if (store__begin_write(s, err) < 0)
         return -1;
-    }
-    bool freed = false;
-    if (finish_done_many_locked(s, out, n, now, taken, &freed, err) < 0)
+    bool freed = false, set_based = false;
+    if (finish_done_many_locked(s, out, n, now, &set_based, &freed, err) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         const store_outcome_t *o = &out[i];
-        if (taken[i])
+        if (set_based && plain_done(o))
             continue;
         int rc = finish_locked(s, o->job, o->to, o->run_at, o->why, o->note, now, err);
         if (rc < 0)
@@ -503,8 +494,6 @@ int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t
         out[i].result = rc;
         freed |= rc == 0 && o->to != JOB_RETRY;
     }
-    free(taken);
-    taken = NULL;
     if (want > 0 && claim_many_locked(s, worker, now, want, claimed, nclaimed, next_due_ms, err) < 0)
         goto fail;
     if (store__commit(s, err) < 0)
@@ -515,7 +504,6 @@ int store__lite_finish_batch(store_t *s, store_outcome_t *out, size_t n, int64_t
 fail:
     store__rollback(s);
 released:
-    free(taken);
     for (size_t k = 0; k < *nclaimed; k++)
         job_free(claimed[k]);
     *nclaimed = 0;
