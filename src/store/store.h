@@ -322,7 +322,7 @@ int store_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, 
  * ONE transaction, as if they had never been claimed: lease cleared, attempts back by one as in store_pause (the
  * attempt keeps its number; a claim writes no attempt row, so none is written or left), QUEUED when this claim
  * was the job's first attempt, else RETRY; run_at, priority and the key's head unchanged (each stays first in its
- * ordering key). A job whose lease was lost meanwhile (matched by id and lease_token) is left alone. Wakes the
+ * ordering key). A job whose lease was lost meanwhile (matched by rid and lease_token) is left alone. Wakes the
  * workers (PostgreSQL: of every node). *n gets how many went back. 0, or -1 (then none did). */
 int store_unclaim(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err);
 

@@ -76,7 +76,8 @@
     "    err_retry_safe = excluded.err_retry_safe, note = excluded.note)" \
     "  SELECT array_agg(u.i::int), array_agg(DISTINCT u.okey) FILTER (WHERE u.st IN (3, 4)) INTO held, keys FROM u;" \
     "  IF keys IS NOT NULL THEN" \
-    "   SELECT array_agg(s.cur) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best)," \
+    "   SELECT array_agg(s.cur) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1" \
+    " AND s.cur IS DISTINCT FROM s.best)," \
     "    array_agg(s.best) FILTER (WHERE s.cur IS NOT NULL AND s.cur_state <> 1 AND s.cur IS DISTINCT FROM s.best)," \
     "    array_agg(s.best) FILTER (WHERE s.cur IS NULL AND s.best IS NOT NULL)" \
     "    INTO clear, after, best" \

@@ -338,8 +338,9 @@ static int claim_many_read(const PGresult *r, job_t **claimed, size_t want, size
 
 enum { ROUND_BEGIN, ROUND_FINISH, ROUND_CLAIM, ROUND_COMMIT };
 
-/* One pool round in ONE round trip: BEGIN, the outcomes (fa: synchub_finish_round, or NULL), the claim (ca: Q_CLAIM_MANY,
- * or NULL) and COMMIT go out together as a pipeline (libpq pipeline mode) and the answers are read back in order.
+/* One pool round in ONE round trip: BEGIN, the outcomes (fa: synchub_finish_round, or NULL), the claim (ca:
+ * Q_CLAIM_MANY, or NULL) and COMMIT go out together as a pipeline (libpq pipeline mode) and the answers are read
+ * back in order.
  * The server runs them as one by one: the first error skips the rest up to the sync, and the open transaction is
  * then rolled back. The only large answer (the claimed jobs) comes after the server has read all but the last
  * few bytes we send, so writing everything before reading cannot stall on full socket buffers. 0, or -1 with err

@@ -50,9 +50,9 @@ static const char *const sql_text[Q_COUNT] = {
         " ORDER BY priority DESC, run_at",
     /* A batch of outcomes as arrays, one element per outcome (migration 5): the positions whose lease was held.
      * $15-$17: the round's claim (how many, token, worker) for the heads it moves (migration 8). */
-    [Q_FINISH_MANY] = "SELECT * FROM synchub_finish_round($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::text[],"
-                      " $6::bigint, $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::text[],"
-                      " $14::text[], $15::int, $16::bigint, $17::text)",
+    [Q_FINISH_MANY] = "SELECT * FROM synchub_finish_round($1::text[], $2::bigint[], $3::int[], $4::bigint[],"
+                      " $5::text[], $6::bigint, $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],"
+                      " $12::int[], $13::text[], $14::text[], $15::int, $16::bigint, $17::text)",
     [Q_NEXT_DUE] = "SELECT coalesce(min(run_at), 0) FROM jobs WHERE ready AND state IN (0, 2)",
     [Q_FINISH] = "UPDATE jobs SET state = $3::smallint,"
                  " ready = CASE WHEN $3::int IN (3, 4) THEN false ELSE ready END,"

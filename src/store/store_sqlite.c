@@ -102,9 +102,9 @@ static const char *const migrations[] = {
     /* 8: fewer index writes per job (issue 18; PostgreSQL's migration 6 did the same). jobs_state (state,
      * updated_at) covered every job, done ones included, and a claim and a finish each change its key: two
      * delete+insert pairs in it per drained job, on the dispatcher's commit path. What read it now reads narrower
-     * partial indexes: live jobs through jobs_key (its predicate was state IN (0, 1, 2); see 9), done and discarded ones
-     * through jobs_finished (prune, counts by state; written once, when a job finishes), dead ones through
-     * jobs_dead. No reader walks the done jobs' rows any more. */
+     * partial indexes: live jobs through jobs_key (its predicate was state IN (0, 1, 2); see 9), done and
+     * discarded ones through jobs_finished (prune, counts by state; written once, when a job finishes), dead ones
+     * through jobs_dead. No reader walks the done jobs' rows any more. */
     "DROP INDEX jobs_state;"
     "CREATE INDEX jobs_finished ON jobs(state, updated_at) WHERE state IN (3, 5);"
     "CREATE INDEX jobs_dead ON jobs(updated_at) WHERE state = 4;",

@@ -45,7 +45,8 @@ static const char *const sql_text[Q_COUNT] = {
      * (store__lite_finish_batch), so what FAIL would keep of a half-done statement is never committed. */
     [Q_CLAIM_MANY] = "UPDATE OR FAIL jobs SET state = 1, attempts = attempts + 1, lease_until = ?1 + lease_ms,"
                      " lease_token = ?2 + rid, updated_at = ?1, worker = ?4"
-                     " WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2) AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
+                     " WHERE rid IN (SELECT rid FROM jobs INDEXED BY jobs_claim WHERE ready = 1 AND state IN (0, 2)"
+                     " AND run_at <= ?1 ORDER BY priority DESC, run_at LIMIT ?3)"
                      " RETURNING " STORE_JOB_COLS,
     [Q_CLAIM_SET] = "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_until = ?2, lease_token = ?3,"
                     " updated_at = ?4, worker = ?5 WHERE rid = ?1",
@@ -70,8 +71,8 @@ static const char *const sql_text[Q_COUNT] = {
      * write that may abort (a constraint checked with ABORT, or any function that can raise an error, ->> and
      * abs() among them) keeps a copy of every page it changes, a statement journal, as Q_CLAIM_MANY explains. */
     [Q_DONE_LEASES] = "SELECT rid, lease_token FROM jobs WHERE rid IN (SELECT value FROM json_each(?1)) AND state = 1",
-    [Q_DONE_ATTEMPTS] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker, err_class)"
-                        " SELECT rid, attempts, updated_at, ?2, 'done', worker, 0 FROM jobs"
+    [Q_DONE_ATTEMPTS] = "INSERT OR REPLACE INTO attempts(job_rid, n, started_at, finished_at, outcome, worker,"
+                        " err_class) SELECT rid, attempts, updated_at, ?2, 'done', worker, 0 FROM jobs"
                         " WHERE rid IN (SELECT value FROM json_each(?1))",
     [Q_DONE_FINISH] = "UPDATE OR FAIL jobs SET state = 3, ready = 0, lease_until = NULL, updated_at = ?2,"
                       " finished_at = ?2, err_class = 0, err_code = NULL, err_message = NULL, err_record = NULL,"
@@ -80,7 +81,8 @@ static const char *const sql_text[Q_COUNT] = {
     /* each finished key's earliest live job becomes its head */
     [Q_DONE_PROMOTE] = "UPDATE OR FAIL jobs SET ready = 1 WHERE rid IN (SELECT (SELECT n.rid FROM jobs AS n"
                        " INDEXED BY jobs_key WHERE n.okey = f.okey AND n.finished_at IS NULL"
-                       " ORDER BY n.event_time, n.rid LIMIT 1) FROM json_each(?1) AS o JOIN jobs AS f ON f.rid = o.value)",
+                       " ORDER BY n.event_time, n.rid LIMIT 1) FROM json_each(?1) AS o"
+                       " JOIN jobs AS f ON f.rid = o.value)",
     [Q_RENEW] = "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 1 AND lease_token = ?2",
     /* Named: left to itself the planner walked jobs_state (state = 1; dropped by migration 8) and read the row of
      * every running job each housekeeping tick (every job a local queue holds: 516 random rows a second, 2 MB of

@@ -207,6 +207,15 @@ static int finish_done(fx_t *f, const job_t *job, int64_t now, size_t want, job_
     return o.result;
 }
 
+/* One round that only claims: up to want heads into got. Returns how many. */
+static size_t claim_round(fx_t *f, int64_t now, size_t want, job_t **got)
+{
+    err_t err;
+    size_t n = 0;
+    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", want, got, &n, NULL, &err), 0);
+    return n;
+}
+
 /* A round that ends a key's job and claims hands the key's next job to its claim only when that job is among the
  * most urgent heads (priority, then due time), as the claim alone would: a more urgent head of another key goes
  * first, and the next job stays a ready head, leased by a later round with a working lease and attempt. */
@@ -253,8 +262,7 @@ static void test_finish_batch_claims_the_next_job_of_a_key_it_ends(void **state)
     assert_int_equal(store_enqueue(f->s, a, 3, NULL, &err), 0);
     int64_t now = clock_now_ms() + 10;
     job_t *got[4];
-    size_t n = 0;
-    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 1, got, &n, NULL, &err), 0);
+    size_t n = claim_round(f, now, 1, got);
     assert_int_equal(n, 1);
     assert_string_equal(got[0]->id, a[0].id);
     job_t *more[4];
@@ -293,9 +301,7 @@ static void test_finish_batch_claims_the_next_job_of_a_key_it_ends(void **state)
 static size_t claim_by_key(fx_t *f, int64_t now, job_t **got, size_t room, job_t **by, int nkeys, job_t *stale_a,
                            job_t *stale_c, err_t *dead)
 {
-    err_t err;
-    size_t n = 0;
-    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", room, got, &n, NULL, &err), 0);
+    size_t n = claim_round(f, now, room, got);
     assert_int_equal(n, nkeys);
     for (int k = 0; k < nkeys; k++)
         by[k] = NULL;
@@ -378,6 +384,21 @@ static void test_finish_batch_lost_lease_mid_batch_and_two_outcomes_on_one_key(v
     job_free(more[0]);
 }
 
+/* per_key jobs on each of the keys A to F, the key's g-th at event time 1000 * (g + 1). */
+static void enqueue_six_keys(fx_t *f, int per_key)
+{
+    static const char *const keys[6] = {"A", "B", "C", "D", "E", "F"};
+    job_new_t jobs[6 * 4];
+    char idem[6 * 4][16];
+    assert_true(per_key >= 1 && per_key <= 4);
+    for (int i = 0; i < 6 * per_key; i++) {
+        snprintf(idem[i], sizeof(idem[i]), "x%d", i);
+        jobs[i] = mk(idem[i], keys[i % 6], 1000 * (i / 6 + 1), 3);
+    }
+    err_t err;
+    assert_int_equal(store_enqueue(f->s, jobs, (size_t)(6 * per_key), NULL, &err), 0);
+}
+
 /* A round with enough plain DONE outcomes for SQLite's set-based path (finish_done_many_locked) among others: a
  * stale DONE in the set records nothing, a DONE with a note and the failures go one by one; each finished key's next
  * job becomes head and is claimed in the same round; each attempt is written once with its worker, start and end. */
@@ -385,14 +406,7 @@ static void test_finish_batch_mixed_round_records_each_outcome_once(void **state
 {
     fx_t *f = *state;
     err_t err;
-    job_new_t jobs[12];
-    static const char *const keys[6] = {"A", "B", "C", "D", "E", "F"};
-    char idem[12][8];
-    for (int i = 0; i < 12; i++) {
-        snprintf(idem[i], sizeof(idem[i]), "x%d", i);
-        jobs[i] = mk(idem[i], keys[i % 6], 1000 * (i / 6 + 1), 3);
-    }
-    assert_int_equal(store_enqueue(f->s, jobs, 12, NULL, &err), 0);
+    enqueue_six_keys(f, 2);
     int64_t now = clock_now_ms() + 10;
     job_t *got[12], *by[6];
     job_t stale_a, stale_c;
@@ -458,14 +472,7 @@ static void test_finish_batch_two_outcomes_of_one_job_in_the_set(void **state)
 {
     fx_t *f = *state;
     err_t err;
-    job_new_t jobs[6];
-    static const char *const keys[6] = {"A", "B", "C", "D", "E", "F"};
-    char idem[6][8];
-    for (int i = 0; i < 6; i++) {
-        snprintf(idem[i], sizeof(idem[i]), "y%d", i);
-        jobs[i] = mk(idem[i], keys[i], 1000, 3);
-    }
-    assert_int_equal(store_enqueue(f->s, jobs, 6, NULL, &err), 0);
+    enqueue_six_keys(f, 1);
     int64_t now = clock_now_ms() + 10;
     job_t *got[6], *by[6];
     job_t stale_a, stale_c;
@@ -703,8 +710,7 @@ static void test_finish_batch_refused_round_records_nothing(void **state)
     assert_int_equal(store_enqueue(f->s, jobs, 3, NULL, &err), 0);
     int64_t now = clock_now_ms() + 10;
     job_t *got[4];
-    size_t n = 0;
-    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", 1, got, &n, NULL, &err), 0);
+    size_t n = claim_round(f, now, 1, got);
     assert_int_equal(n, 1);
     store_outcome_t bad = {.job = got[0], .to = JOB_DONE, .note = "not utf-8: \xff\xfe"};
     job_t *more[4];
@@ -777,7 +783,8 @@ static void fx_reopen_after(fx_t *f, const char *sql)
 
 /* A store at schema version 5 (rebuilt here by undoing migrations 6 to 8: jobs_state back, no started_at/worker on
  * the job row, jobs_corr a B-tree, no synchub_finish_round) with queued jobs and a job whose attempt an old node
- * opened at its claim goes through migrations 6 to 8 when opened again: its jobs stay, the open attempt shows once and is closed in place, the queue keeps working. */
+ * opened at its claim goes through migrations 6 to 8 when opened again: its jobs stay, the open attempt shows
+ * once and is closed in place, the queue keeps working. */
 static void test_pg_migrations_from_5_keep_jobs_and_open_attempts(void **state)
 {
     fx_t *f = *state;
@@ -975,8 +982,7 @@ static void test_reap_reads_only_expired_leases(void **state)
     assert_int_equal(store_enqueue(f->s, jobs, N, NULL, &err), 0);
     int64_t now = clock_now_ms() + 10;
     static job_t *got[N];
-    size_t n = 0;
-    assert_int_equal(store_finish_batch(f->s, NULL, 0, now, "t", N, got, &n, NULL, &err), 0);
+    size_t n = claim_round(f, now, N, got);
     assert_int_equal(n, N);
     for (size_t i = 0; i < n; i++)
         job_free(got[i]);
