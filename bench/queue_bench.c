@@ -226,7 +226,7 @@ static int claim_latency(store_db_t *db, int n, double *p50, double *p99)
 
 int main(int argc, char **argv)
 {
-    int njobs = 100000, nworkers = 4, nprod = 32, nnodes = 1, local_queue = 0;
+    int njobs = 100000, nworkers = 4, nprod = 32, nnodes = 1, local_queue = 0, dispatchers = 0;
     long ndone = 0;
     const char *path = NULL;
     for (int i = 1; i < argc; i += 2) {
@@ -241,15 +241,18 @@ int main(int argc, char **argv)
             nnodes = (int)v;
         else if (!strcmp(argv[i], "--local-queue") && v >= 0 && v <= 4096)
             local_queue = (int)v;
+        else if (!strcmp(argv[i], "--dispatchers") && v >= 0 && v <= 16)
+            dispatchers = (int)v;
         else if (!strcmp(argv[i], "--done") && v >= 0)
             ndone = v;
         else if (!strcmp(argv[i], "--store") && i + 1 < argc)
             path = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_queue --store FILE|postgresql://URL [--jobs N] [--workers N] [--producers N]"
-                            " [--nodes K] [--local-queue Q] [--done D]\n"
+                            " [--nodes K] [--local-queue Q] [--dispatchers L] [--done D]\n"
                             "Enqueues N no-op jobs durably from N producers, drains them with N workers on each of K\n"
-                            "nodes ([server] local_queue = Q: jobs claimed ahead, workers not waiting for commits);\n"
+                            "nodes ([server] local_queue = Q: jobs claimed ahead, workers not waiting for commits;\n"
+                            "[server] dispatchers = L: connections committing the pool's rounds, 0 = the default);\n"
                             "--done D first adds D done jobs and measures single-claim latency among them.\n"
                             "FILE is deleted before and after the run; on PostgreSQL the run uses a schema of its\n"
                             "own, dropped afterwards.\n");
@@ -289,6 +292,7 @@ int main(int argc, char **argv)
     cfg.poll_interval_ms = 100;
     cfg.retention_ms = 7 * 86400000LL;
     cfg.local_queue = local_queue;
+    cfg.dispatchers = dispatchers;
 
     store_writer_t *w = store_writer_new(db, 5000, &err);
     producer_t *prods = calloc((size_t)nprod, sizeof(*prods));

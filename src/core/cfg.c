@@ -42,6 +42,11 @@ static const cfg_key_t server_keys[] = {
      "jobs the worker pool claims ahead of its workers; with N > 0 a worker starts its next job without waiting for "
      "its last outcome's commit (outcomes are committed in groups), so a crash may run up to workers + N jobs again "
      "(their effects are idempotent) instead of at most one per worker. For queues of many short jobs (0 = off)"},
+    {"dispatchers", T_INT, S(dispatchers), 0, 16, "0", 0,
+     "dispatchers of the worker pool: each records outcomes and claims jobs for its share of the pool's slots, in "
+     "rounds of its own, on a connection of its own. One dispatcher's rounds are one PostgreSQL server process's "
+     "work, so one caps the drain at one server CPU (0 = 2 on PostgreSQL with a local_queue, else 1; SQLite "
+     "always 1: it has one writer)"},
     {"http_threads", T_INT, S(http_threads), 1, 64, "2", 0, "HTTP polling threads"},
     {"web_threads", T_INT, S(web_threads), 1, 16, "2", 0,
      "threads answering the dashboard API (/api/*), so its store queries never hold up a webhook's polling thread"},

@@ -119,6 +119,7 @@ typedef struct cfg {
     cfg_listen_t ops_listen;    /* `worker`: /metrics, /healthz, /readyz only; host NULL = none */
     int64_t workers, http_threads;
     int64_t local_queue;        /* jobs claimed ahead of the workers; > 0: workers run ahead of commits */
+    int64_t dispatchers;        /* connections committing the pool's rounds; 0 = the engine's default */
     int64_t web_threads, web_queue;   /* the dashboard API's own threads and its bounded queue (httpd_pool) */
     int64_t max_body, ack_timeout_ms, shutdown_grace_ms;
     int64_t ready_max_lag_ms, ready_max_depth;   /* /readyz bounds; 0 = none */

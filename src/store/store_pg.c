@@ -521,6 +521,8 @@ static void *listener_main(void *arg)
     pg_db_t *db = arg;
     PGconn *c = NULL;
     int64_t backoff = 100;
+    /* its own name, not the one it inherits from whichever thread waited first (a dispatcher, a worker) */
+    pthread_setname_np(pthread_self(), "pg-listen");
     for (;;) {
         pthread_mutex_lock(&db->wake_mu);
         bool stop = db->stopping;

@@ -18,6 +18,9 @@ import re
 import sqlite3
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from conftest import need_pg, pg_schema_url, sqlite_only, wait_until
 from test_pg_nodes import check_runs, make_nodes, read_records, write_batch
@@ -190,4 +193,62 @@ def test_sigterm_with_the_store_locked_leaves_held_jobs_to_their_lease_and_says_
     wait_until(lambda: hub.status()["states"]["done"] == HELD_JOBS, timeout=60, interval=0.5,
                msg=f"{HELD_JOBS} jobs done after their leases expired")
     check_runs(read_records(log), HELD_JOBS, HELD_KEYS, max_reruns=HELD_KEYS)
+    hub.stop()
+
+
+def thread_names(node):
+    """The names of the serve process's threads (the pool names its dispatchers q-dispatch, q-dispatch2, ...)."""
+    names = []
+    for comm in (Path("/proc") / str(node.proc.pid) / "task").glob("*/comm"):
+        try:
+            names.append(comm.read_text().strip())
+        except OSError:   # the thread ended meanwhile
+            pass
+    return names
+
+
+@pytest.mark.parametrize("local_queue,dispatchers", [(LOCAL_QUEUE, None), (0, 2)],
+                         ids=["local_queue_default_dispatchers", "no_local_queue_two_dispatchers"])
+def test_postgres_pool_with_two_dispatchers_runs_every_job_once_in_key_order(make_synchub, tmp_path, local_queue,
+                                                                            dispatchers):
+    """[server] dispatchers (issue 18): on PostgreSQL a pool with a local queue commits its rounds on two
+    connections by default, each for half of its slots (and so does one told to, without a local queue, where its
+    workers wait for their outcome's commit); every job still runs once, one at a time per key, oldest event first.
+    dispatchers = 1 keeps one."""
+    need_pg()
+    (node,) = make_nodes(make_synchub, pg_schema_url("lanes"), 1)
+    node.set("server", local_queue=local_queue)
+    if dispatchers:
+        node.set("server", dispatchers=dispatchers)
+    node.write_config()
+    log = enqueue_batch(node, tmp_path)
+    node.start()
+    wait_until(lambda: node.status()["states"]["done"] == N_JOBS, timeout=240, interval=0.5,
+               msg=f"{N_JOBS} jobs done")
+    names = thread_names(node)
+    assert names.count("q-dispatch") == 1 and names.count("q-dispatch2") == 1, " ".join(names)
+    assert "q-dispatch3" not in names, " ".join(names)
+    states = node.status()["states"]
+    assert states["dead"] == 0 and states["running"] == 0, states
+    check_runs(read_records(log), N_JOBS, N_KEYS, max_reruns=0)
+    node.stop()
+
+    node.set("server", dispatchers=1)
+    node.write_config()
+    node.start()
+    wait_until(lambda: "q-dispatch" in thread_names(node), timeout=10, msg="the pool started")
+    names = thread_names(node)
+    assert "q-dispatch2" not in names, " ".join(names)
+    node.stop()
+
+
+@sqlite_only
+def test_sqlite_pool_keeps_one_dispatcher_whatever_the_setting(make_synchub):
+    """SQLite has one writer: a second dispatcher would only wait for the first one's commits."""
+    hub = make_synchub()
+    hub.set("server", workers=WORKERS, local_queue=LOCAL_QUEUE, dispatchers=3)
+    hub.start()
+    wait_until(lambda: "q-dispatch" in thread_names(hub), timeout=10, msg="the pool started")
+    names = thread_names(hub)
+    assert "q-dispatch2" not in names, names
     hub.stop()
