@@ -385,10 +385,7 @@ static void *worker_main(void *arg)
         ln->done[ln->ndone++] = idx;
         bool wake = ln->idle;
         ln->idle = false;
-        if (p->nlanes > 1)
-            pthread_cond_broadcast(&p->done_cv);   /* the lane gathering this outcome is one of them */
-        else
-            pthread_cond_signal(&p->done_cv);
+        pthread_cond_broadcast(&p->done_cv);   /* the lane gathering this outcome is one of those waiting */
         uint64_t seq = sl->seq;
         pthread_mutex_unlock(&p->mu);
         if (wake)
@@ -456,6 +453,14 @@ static void give_back_unstarted(queue_pool_t *p, store_t *conn, const int *idx, 
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Move the outcomes ln's workers reported into its batch. Under mu. */
+static void take_outcomes(lane_t *ln, int *batch, int *nbatch)
+{
+    for (int i = 0; i < ln->ndone && *nbatch < ln->cap; i++)
+        batch[(*nbatch)++] = ln->done[i];
+    ln->ndone = 0;
+}
+
 static void *dispatcher_main(void *arg)
 {
     lane_t *ln = arg;
@@ -485,9 +490,7 @@ static void *dispatcher_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&p->mu);
         /* outcomes reported since the last commit join those of a commit that failed */
-        for (int i = 0; i < ln->ndone && nbatch < ln->cap; i++)
-            batch[nbatch++] = ln->done[i];
-        ln->ndone = 0;
+        take_outcomes(ln, batch, &nbatch);
         if (nbatch > 0 && tries == 0 && !p->run_ahead) {
             /* jobs handed out and not reported yet are running now: give them a moment to join this commit (with
              * a local queue nobody waits for it: outcomes reported meanwhile join the next commit) */
@@ -501,9 +504,7 @@ static void *dispatcher_main(void *arg)
             while (ln->held - ln->ready_n - nbatch - ln->ndone > 0 &&
                    pthread_cond_timedwait(&p->done_cv, &p->mu, &until) == 0)
                 ;
-            for (int i = 0; i < ln->ndone && nbatch < ln->cap; i++)
-                batch[nbatch++] = ln->done[i];
-            ln->ndone = 0;
+            take_outcomes(ln, batch, &nbatch);
         }
         bool stopping = atomic_load(&p->stopping);
         if (stopping && p->ready_n > 0) {
