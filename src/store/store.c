@@ -339,3 +339,13 @@ int store_unclaim(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t n
     *n = 0;
     return n_jobs == 0 ? 0 : ENG(s)->unclaim(s, jobs, n_jobs, now, n, err);
 }
+
+int store_defer_sync(store_t *s)
+{
+    return ENG(s)->defer_sync(s);
+}
+
+int store_sync(store_t *s, err_t *err)
+{
+    return ENG(s)->sync(s, err);
+}

@@ -326,6 +326,19 @@ int store_pause(store_t *s, const job_t *job, int64_t run_at, const err_t *why, 
  * workers (PostgreSQL: of every node). *n gets how many went back. 0, or -1 (then none did). */
 int store_unclaim(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err);
 
+/* Commits of this durable connection stop waiting for the disk: each is visible to every connection when it
+ * returns, and durable once store_sync has returned 0 after it (a crash meanwhile loses the last commits, never
+ * corrupts the store). For a worker pool's dispatcher with a local queue, whose workers do not wait for the
+ * commit: it goes on with the next round while another thread syncs, and counts the outcomes done only after.
+ * 1 when deferred (SQLite), 0 when the engine's commits are durable as they return (PostgreSQL: the server
+ * flushes its WAL; also SQLite when the log cannot be deferred); never fails. Lasts until store_disconnect. */
+int store_defer_sync(store_t *s);
+
+/* Make every commit this connection returned from so far durable (after store_defer_sync; else nothing to do).
+ * The one call that may run on another thread while the connection's own thread goes on using it. 0, or -1 with
+ * err (the disk refused: the commits since the last sync that returned 0 may be lost on a crash). */
+int store_sync(store_t *s, err_t *err);
+
 /* Make the RETRY jobs among ids (full ids) due at now, when they were due later (jobs paused on a target that
  * answers again); any other state is left alone. One transaction; wakes the workers (PostgreSQL: of every node).
  * *n gets how many moved. 0 or -1. */

@@ -75,6 +75,9 @@ typedef struct store_engine {
     int (*resume)(store_t *s, const char *const *ids, size_t n_ids, int64_t now, int *n, err_t *err);
     /* a stopping pool's claims that no worker started */
     int (*unclaim)(store_t *s, const job_t *const *jobs, size_t n_jobs, int64_t now, int *n, err_t *err);
+    /* commits that sync later, for a pool's dispatcher */
+    int (*defer_sync)(store_t *s);
+    int (*sync)(store_t *s, err_t *err);
 } store_engine_t;
 
 extern const store_engine_t store__sqlite_engine;   /* store_sqlite.c (its functions: store_sqlite_*.c) */

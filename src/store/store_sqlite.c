@@ -10,6 +10,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/crypto.h"
@@ -271,6 +273,7 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
     }
     s->eng = &store__sqlite_engine;
     s->db = db;
+    s->wal_fd = -1;
     s->rng = crypto_random_u64();
     /* A durable connection syncs the WAL at every commit, so its WAL writes can be gathered into one call per
      * commit (store_walbuf.c); if that VFS cannot be registered, the default one does the same, call by call. */
@@ -322,9 +325,48 @@ static void lite_disconnect(store_t *s)
     store__rollback(s);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    if (s->wal_fd >= 0) {
+        /* commits not synced yet: on disk before the connection is gone, as a durable one's would be */
+        (void)fdatasync(s->wal_fd);
+        close(s->wal_fd);
+    }
     sqlite3_close_v2(s->conn);
     store_packer_free(s->packer);
     free(s);
+}
+
+/* The WAL file stays open as long as the connection: SQLite deletes it only when the last connection to the
+ * database closes, so the fd opened here names the file the connection's commits go to. A connection whose WAL
+ * is not through store_walbuf (its VFS could not be registered, or the connection is not durable) keeps syncing
+ * at commit. */
+static int lite_defer_sync(store_t *s)
+{
+    if (s->wal_fd >= 0)
+        return 1;
+    sqlite3_file *wal = NULL;
+    const char *db_file = sqlite3_db_filename(s->conn, "main");
+    if (sqlite3_file_control(s->conn, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK || !wal || !db_file)
+        return 0;
+    int fd = open(sqlite3_filename_wal(db_file), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    if (store__walbuf_defer(wal) < 0) {
+        close(fd);
+        return 0;
+    }
+    s->wal_fd = fd;
+    return 1;
+}
+
+static int lite_sync(store_t *s, err_t *err)
+{
+    if (s->wal_fd < 0 || fdatasync(s->wal_fd) == 0)
+        return 0;
+    int e = errno;
+    err_set(err, ERR_TRANSIENT, "store.sync", "cannot sync the log of the store %s: %s", s->db->path, strerror(e));
+    err_hint(err, "check the disk and the file system of the store (dmesg); results recorded since the last sync may "
+                  "be lost on a crash and those jobs then run again");
+    return -1;
 }
 
 /* Past this many frames (about 32 MiB with 4 KiB pages) the log is rewound. */
@@ -344,7 +386,11 @@ static int lite_checkpoint(store_t *s, err_t *err)
      * the PASSIVE pass left and fsyncs the database file. Under load (bench/ingest.sh -c64) it ran every few
      * ticks and found the 300–800 frames written during the pass. So the frames written during a pass are first
      * copied by further unlocked passes, each shorter than the one before, and the lock is taken once a pass
-     * found fewer than STORE_WAL_CATCHUP_FRAMES new ones: the RESTART then copies about 200 (issue 18). */
+     * found fewer than STORE_WAL_CATCHUP_FRAMES new ones: the RESTART then copies about 200 (issue 18).
+     * A checkpoint must find the log on disk before it copies any of it into the database (SQLite syncs it first
+     * for that, and on a deferred connection that sync stops short of the disk): such a connection syncs here. */
+    if (s->wal_fd >= 0 && lite_sync(s, err) < 0)
+        return -1;
     int log_frames = 0, copied = 0;
     int rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied);
     if (rc == SQLITE_OK && log_frames > STORE_WAL_REWIND_FRAMES) {
@@ -478,4 +524,6 @@ const store_engine_t store__sqlite_engine = {
     .pause = store__lite_pause,
     .resume = store__lite_resume,
     .unclaim = store__lite_unclaim,
+    .defer_sync = lite_defer_sync,
+    .sync = lite_sync,
 };

@@ -96,6 +96,7 @@ struct store {
     bool in_write;
     uint64_t rng;
     struct store_packer *packer;   /* payload compression, made by the first enqueue on this connection */
+    int wal_fd;                    /* -1; else commits do not sync the WAL, store_sync does, on this fd of it */
 };
 
 /* store_sqlite_audit.c */

@@ -9,6 +9,7 @@
 #include "store/store_walbuf.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ typedef struct walbuf_file {
     unsigned char *buf;      /* WALBUF_CAP bytes, allocated at the first write */
     int len;
     sqlite3_int64 off;       /* file offset of buf[0] */
+    bool defer;              /* store__walbuf_defer: a sync writes the buffer out and leaves the fsync to the owner */
 } walbuf_file_t;
 
 /* Written once, under pthread_once (register_once), then only read: SQLite keeps a pointer to the registered VFS
@@ -86,7 +88,9 @@ static int wb_sync(sqlite3_file *file, int flags)
 {
     walbuf_file_t *f = (walbuf_file_t *)file;
     int rc = flush(f);
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+    if (rc != SQLITE_OK || f->defer)
+        return rc;   /* deferred: the frames are in the file, where other connections read them; not yet on disk */
+    return f->real->pMethods->xSync(f->real, flags);
 }
 
 static int wb_file_size(sqlite3_file *file, sqlite3_int64 *size)
@@ -149,6 +153,14 @@ static const sqlite3_io_methods walbuf_methods = {
     .xSectorSize = wb_sector_size,
     .xDeviceCharacteristics = wb_device_characteristics,
 };
+
+int store__walbuf_defer(sqlite3_file *wal)
+{
+    if (!wal || wal->pMethods != &walbuf_methods)
+        return -1;
+    ((walbuf_file_t *)wal)->defer = true;
+    return 0;
+}
 
 static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
 {

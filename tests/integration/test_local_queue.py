@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_pg, pg_schema_url, sqlite_only, wait_until
+from test_metrics import scrape, value
 from test_pg_nodes import check_runs, make_nodes, read_records, write_batch
 
 WORKERS, LOCAL_QUEUE = 4, 32
@@ -207,6 +208,15 @@ def thread_names(node):
     return names
 
 
+def started_threads(node, **server):
+    """node started with these [server] settings: its thread names once its pool runs."""
+    node.set("server", **server)
+    node.write_config()
+    node.start()
+    wait_until(lambda: "q-dispatch" in thread_names(node), timeout=10, msg="the pool started")
+    return thread_names(node)
+
+
 @pytest.mark.parametrize("local_queue,dispatchers", [(LOCAL_QUEUE, None), (0, 2)],
                          ids=["local_queue_default_dispatchers", "no_local_queue_two_dispatchers"])
 def test_postgres_pool_with_two_dispatchers_runs_every_job_once_in_key_order(make_synchub, tmp_path, local_queue,
@@ -233,11 +243,7 @@ def test_postgres_pool_with_two_dispatchers_runs_every_job_once_in_key_order(mak
     check_runs(read_records(log), N_JOBS, N_KEYS, max_reruns=0)
     node.stop()
 
-    node.set("server", dispatchers=1)
-    node.write_config()
-    node.start()
-    wait_until(lambda: "q-dispatch" in thread_names(node), timeout=10, msg="the pool started")
-    names = thread_names(node)
+    names = started_threads(node, dispatchers=1)
     assert "q-dispatch2" not in names, " ".join(names)
     node.stop()
 
@@ -246,9 +252,31 @@ def test_postgres_pool_with_two_dispatchers_runs_every_job_once_in_key_order(mak
 def test_sqlite_pool_keeps_one_dispatcher_whatever_the_setting(make_synchub):
     """SQLite has one writer: a second dispatcher would only wait for the first one's commits."""
     hub = make_synchub()
-    hub.set("server", workers=WORKERS, local_queue=LOCAL_QUEUE, dispatchers=3)
-    hub.start()
-    wait_until(lambda: "q-dispatch" in thread_names(hub), timeout=10, msg="the pool started")
-    names = thread_names(hub)
+    names = started_threads(hub, workers=WORKERS, local_queue=LOCAL_QUEUE, dispatchers=3)
     assert "q-dispatch2" not in names, names
+    hub.stop()
+
+
+@sqlite_only
+def test_sqlite_local_queue_syncs_on_a_thread_of_its_own_and_counts_each_outcome_once(make_synchub, tmp_path):
+    """With a local queue the dispatcher's commits on SQLite do not wait for the disk: its q-sync thread syncs them
+    while the next round runs, and counts their outcomes only then (issue 18). Every job still runs once, in key
+    order, and is counted done exactly once, the last ones too. Without a local queue the workers wait for their
+    outcome's commit anyway: the dispatcher syncs its own commits, and there is no such thread."""
+    hub = make_synchub()
+    hub.set("server", workers=WORKERS, local_queue=LOCAL_QUEUE)
+    hub.write_config()
+    log = enqueue_batch(hub, tmp_path)
+    hub.start()
+    wait_until(lambda: hub.status()["states"]["done"] == N_JOBS, timeout=180, interval=0.5, msg=f"{N_JOBS} jobs done")
+    names = thread_names(hub)
+    assert names.count("q-sync") == 1, " ".join(names)
+    done = {"kind": "test.record", "outcome": "done", "class": "none"}
+    wait_until(lambda: value(scrape(hub), "synchub_job_attempts_total", **done) == N_JOBS, timeout=10,
+               msg=f"{N_JOBS} outcomes counted done")
+    check_runs(read_records(log), N_JOBS, N_KEYS, max_reruns=0)
+    hub.stop()
+
+    names = started_threads(hub, local_queue=0)
+    assert "q-sync" not in names, " ".join(names)
     hub.stop()
