@@ -492,12 +492,9 @@ static void make_ready(lane_t *ln, const int *claims, int m)
         pthread_cond_signal(&p->work_cv);
 }
 
-/* After a commit of n outcomes (at idx, results in their slots) and m claims (their slots): sync it if the
- * connection defers its syncs, then report the outcomes (a job counts as done only once its outcome is on disk),
- * free their slots, and hand the claimed jobs to the workers. A claim runs only once its commit is on disk: a key's
- * next job may be among them, and it must not run before the end of the job before it is (after a crash that one
- * would run again after it). */
-static void settle(lane_t *ln, const int *idx, int n, const int *claims, int m)
+/* After a commit of n outcomes (at idx, results in their slots): sync it if the connection defers its syncs, then
+ * report the outcomes (a job counts as done only once its outcome is on disk). Not under mu. */
+static void sync_and_report(lane_t *ln, const int *idx, int n)
 {
     queue_pool_t *p = ln->pool;
     err_t err;
@@ -510,10 +507,19 @@ static void settle(lane_t *ln, const int *idx, int n, const int *claims, int m)
         log_kv(LOG_LVL_ERROR, "queue", "recorded the jobs' results but cannot sync them to disk; not counted as done",
                "count", nbuf, "code", err.code, "error", err.message, "hint", err.hint, NULL);
     }
+}
+
+/* The syncer's part of a round (or of all rounds committed since its last sync): n outcomes at idx and m claims
+ * (their slots). Sync, report the outcomes, free their slots, and hand the claimed jobs to the workers. A claim
+ * runs only once its commit is on disk: a key's next job may be among them, and it must not run before the end of
+ * the job before it is (after a crash that one would run again after it). */
+static void settle(lane_t *ln, const int *idx, int n, const int *claims, int m)
+{
+    queue_pool_t *p = ln->pool;
+    sync_and_report(ln, idx, n);
     pthread_mutex_lock(&p->mu);
     release_slots(p, idx, n);
-    if (ln->syncing)
-        ln->pending -= n;
+    ln->pending -= n;
     make_ready(ln, claims, m);
     ln->in_settle = false;
     bool wake = ln->idle;   /* it may claim into these slots now, or give back the jobs now ready */
@@ -676,13 +682,15 @@ static void *dispatcher_main(void *arg)
         for (int i = 0; i < nbatch; i++)
             p->slot[batch[i]].result = outs[i].result;
         if (!ln->syncing)
-            settle(ln, batch, nbatch, NULL, 0);
+            sync_and_report(ln, batch, nbatch);   /* a sync only if the syncer could not start */
         maybe_due = nclaimed == (size_t)want;
         pthread_mutex_lock(&p->mu);
         if (ln->syncing) {
             memcpy(ln->unsynced + ln->nunsynced, batch, (size_t)nbatch * sizeof(int));
             ln->nunsynced += nbatch;
             ln->pending += nbatch;
+        } else {
+            release_slots(p, batch, nbatch);
         }
         int nbatch_done = nbatch;
         nbatch = 0;

@@ -1835,9 +1835,8 @@ static void test_checkpoint_rewinds_the_log_under_steady_writes(void **state)
  * be in the file when it returns: another connection (the default VFS, its own file handle) reads each batch at
  * once, whole. The batches run from one job to commits larger than the gathering buffer (up to ~300 KB of
  * frames, flushed in steps), and past the rewind threshold with checkpoints in between, so the log is also
- * rewound under the gathering connection. Each payload is incompressible and distinct. */
-/* Batches of 1 to 61 jobs of ~3 KB committed on durable connection d, each read back at once on another one
- * (checkpoints every 20 rounds); with deferred, d's syncs are deferred and it syncs every 7 rounds. */
+ * rewound under the gathering connection. Each payload is incompressible and distinct. The batches are committed on
+ * durable connection d; deferred: its syncs are deferred (store_defer_sync) and it syncs every 7 rounds. */
 static void commits_are_read_at_once(fx_t *f, store_t *d, bool deferred)
 {
     err_t err;
