@@ -25,7 +25,7 @@
 #include "store/store_engine.h"
 #include "store/store_sqlite.h"
 #include "store/store_payload.h"
-#include "store/store_walbuf.h"
+#include "store/store_vfs.h"
 
 /* Versioned migrations: PRAGMA user_version is the number of entries applied. Append, never edit. */
 static const char *const migrations[] = {
@@ -198,6 +198,7 @@ store_db_t *store__sqlite_open(const char *path, int64_t busy_timeout_ms, err_t 
     db->path = strdup(path);
     db->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
     pthread_mutex_init(&db->wlock, NULL);
+    pthread_mutex_init(&db->wturn, NULL);
     pthread_mutex_init(&db->wake_mu, NULL);
     pthread_cond_init(&db->wake_cv, NULL);
     if (mkdir_parents(path) < 0) {
@@ -229,6 +230,7 @@ static void lite_db_close(store_db_t *db)
     if (!db)
         return;
     pthread_mutex_destroy(&db->wlock);
+    pthread_mutex_destroy(&db->wturn);
     pthread_mutex_destroy(&db->wake_mu);
     pthread_cond_destroy(&db->wake_cv);
     free(db->path);
@@ -275,9 +277,10 @@ static store_t *lite_connect(store_db_t *db, bool durable, int64_t busy_timeout_
     s->db = db;
     s->wal_fd = -1;
     s->rng = crypto_random_u64();
-    /* A durable connection syncs the WAL at every commit, so its WAL writes can be gathered into one call per
-     * commit (store_walbuf.c); if that VFS cannot be registered, the default one does the same, call by call. */
-    const char *vfs = durable && store__walbuf_register() == SQLITE_OK ? STORE_WALBUF_VFS : NULL;
+    /* Every connection's checkpoints sync the database file in steps; a durable connection syncs the WAL at every
+     * commit, so its WAL writes can also be gathered into one call per commit (store_vfs.c). If the VFS cannot be
+     * registered, the default one does the same, call by call, with one sync at the end of each checkpoint. */
+    const char *vfs = store__vfs_register() != SQLITE_OK ? NULL : durable ? STORE_VFS_DURABLE : STORE_VFS;
     int rc = sqlite3_open_v2(db->path, &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              vfs);
     if (rc != SQLITE_OK) {
@@ -337,8 +340,8 @@ static void lite_disconnect(store_t *s)
 
 /* The WAL file stays open as long as the connection: SQLite deletes it only when the last connection to the
  * database closes, so the fd opened here names the file the connection's commits go to. A connection whose WAL
- * is not through store_walbuf (its VFS could not be registered, or the connection is not durable) keeps syncing
- * at commit. */
+ * is not through store_vfs's durable variant (the VFS could not be registered, or the connection is not durable)
+ * keeps syncing at commit. */
 static int lite_defer_sync(store_t *s)
 {
     if (s->wal_fd >= 0)
@@ -350,7 +353,7 @@ static int lite_defer_sync(store_t *s)
     int fd = open(sqlite3_filename_wal(db_file), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    if (store__walbuf_defer(wal) < 0) {
+    if (store__vfs_defer_wal(wal) < 0) {
         close(fd);
         return 0;
     }
@@ -386,7 +389,11 @@ static int lite_checkpoint(store_t *s, err_t *err)
      * the PASSIVE pass left and fsyncs the database file. Under load (bench/ingest.sh -c64) it ran every few
      * ticks and found the 300–800 frames written during the pass. So the frames written during a pass are first
      * copied by further unlocked passes, each shorter than the one before, and the lock is taken once a pass
-     * found fewer than STORE_WAL_CATCHUP_FRAMES new ones: the RESTART then copies about 200 (issue 18).
+     * found fewer than STORE_WAL_CATCHUP_FRAMES new ones: the RESTART then copies about 200 (issue 18). It takes
+     * the lock next, after the transaction running then (store__lock_writers_next): a writer that commits back to
+     * back kept it waiting through dozens of commits, and the log grew by thousands of frames meanwhile. Every
+     * pass writes the database file in synced steps (store_vfs.c), so the ack path's WAL syncs pass between them
+     * instead of waiting behind one flush of everything copied.
      * A checkpoint must find the log on disk before it copies any of it into the database (SQLite syncs it first
      * for that, and on a deferred connection that sync stops short of the disk): such a connection syncs here. */
     if (s->wal_fd >= 0 && lite_sync(s, err) < 0)
@@ -409,9 +416,9 @@ static int lite_checkpoint(store_t *s, err_t *err)
         sqlite3_file *f = NULL;
         if (sqlite3_file_control(s->conn, "main", SQLITE_FCNTL_FILE_POINTER, &f) == SQLITE_OK && f && f->pMethods)
             f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
-        pthread_mutex_lock(&s->db->wlock);
+        store__lock_writers_next(s->db);
         rc = sqlite3_wal_checkpoint_v2(s->conn, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
-        pthread_mutex_unlock(&s->db->wlock);
+        store__unlock_writers(s->db);
     }
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         return store__sql_error(s, err, "checkpoint");

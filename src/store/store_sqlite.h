@@ -23,6 +23,11 @@ sqlite3 *store__conn(store_t *s);
 int store__begin_write(store_t *s, err_t *err);
 int store__commit(store_t *s, err_t *err);
 void store__rollback(store_t *s);
+/* The in-process writer mutex, taken next: after the transaction running now, before any writer that has not yet
+ * reached the mutex (store__begin_write waits its turn behind this). Let go with store__unlock_writers. For the log's
+ * rewind, which a writer committing back to back would otherwise keep waiting (lite_checkpoint). */
+void store__lock_writers_next(store_db_t *db);
+void store__unlock_writers(store_db_t *db);
 int store__sql_error(store_t *s, err_t *err, const char *what);   /* fills err from the connection; returns -1 */
 job_t *store__read_job(sqlite3_stmt *st);                         /* a row of STORE_JOB_COLS; NULL on OOM */
 /* Step st (prepared and bound) to its end, reading every row of STORE_JOB_COLS into *out (job_list_free), then
@@ -76,6 +81,7 @@ struct store_db {
     int64_t busy_timeout_ms;
     int64_t max_size;
     pthread_mutex_t wlock;      /* one writer of this process at a time (see the file comment) */
+    pthread_mutex_t wturn;      /* taken and let go before wlock; store__lock_writers_next holds it to be next */
     pthread_mutex_t wake_mu;
     pthread_cond_t wake_cv;
     uint64_t wake_gen;

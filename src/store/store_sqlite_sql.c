@@ -172,9 +172,14 @@ int store__lite_exec(store_t *s, const char *sql, err_t *err)
 }
 
 /* Write transactions: in-process mutex, then BEGIN IMMEDIATE (takes SQLite's write lock at once, so the
- * transaction never fails half-way on a lock upgrade). */
+ * transaction never fails half-way on a lock upgrade). A mutex is not fair: a writer that commits and begins again
+ * at once (the ack path's, under load) takes it back before a waiter wakes up, and the log's rewind waited through
+ * dozens of commits while the log grew by thousands of frames. So a writer first passes wturn, which
+ * store__lock_writers_next holds while it waits. */
 int store__begin_write(store_t *s, err_t *err)
 {
+    pthread_mutex_lock(&s->db->wturn);
+    pthread_mutex_unlock(&s->db->wturn);
     pthread_mutex_lock(&s->db->wlock);
     if (store__lite_exec(s, "BEGIN IMMEDIATE", err) < 0) {
         pthread_mutex_unlock(&s->db->wlock);
@@ -182,6 +187,18 @@ int store__begin_write(store_t *s, err_t *err)
     }
     s->in_write = true;
     return 0;
+}
+
+void store__lock_writers_next(store_db_t *db)
+{
+    pthread_mutex_lock(&db->wturn);
+    pthread_mutex_lock(&db->wlock);
+    pthread_mutex_unlock(&db->wturn);
+}
+
+void store__unlock_writers(store_db_t *db)
+{
+    pthread_mutex_unlock(&db->wlock);
 }
 
 /* A SELECT left mid-result keeps its read snapshot open; the next BEGIN IMMEDIATE on this connection would then
