@@ -36,6 +36,7 @@ typedef struct serve_ctx {
     httpd_t *httpd;
     bool ingests;   /* serve: the webhook route is on httpd, so /metrics reports its 413s */
     queue_breaker_t *breaker;
+    queue_pool_t *pool;
 } serve_ctx_t;
 
 static void route_healthz(void *udata, httpd_req_t *r)
@@ -79,14 +80,19 @@ static int queue_figures(store_t *s, metrics_t *m, queue_fig_t *q, err_t *err)
     return 0;
 }
 
-/* Ready = the store takes a write within the ack deadline, and the backlog is within the configured bounds
- * ([server] ready_max_lag, ready_max_depth). Ingestion goes on either way (durability first): a bound exceeded
- * tells the orchestrator and the operator that this node's workers are behind. */
+/* Ready = the store takes a write within the ack deadline, the worker pool is not halted, and the backlog is within
+ * the configured bounds ([server] ready_max_lag, ready_max_depth). Ingestion goes on either way (durability
+ * first): a bound exceeded tells the orchestrator and the operator that this node's workers are behind. */
 static void route_readyz(void *udata, httpd_req_t *r)
 {
     serve_ctx_t *c = udata;
     err_t err;
     queue_fig_t q;
+    if (queue_pool_halted(c->pool)) {
+        httpd_respond_json(r, 503, "{\"ready\":false,\"reason\":\"the worker pool halted: the store could not sync "
+                                   "its log (store.sync); check the disk, then restart synchub\"}");
+        return;
+    }
     store_t *s = store_connect(c->db, false, c->cfg->ack_timeout_ms, &err);
     if (!s || store_probe_write(s, &err) < 0 || queue_figures(s, NULL, &q, &err) < 0) {
         store_disconnect(s);
@@ -282,7 +288,7 @@ static int run_node(app_t *a, bool http)
     /* Polls are only useful with workers to run them; an ingest-only node (workers = 0) schedules nothing. */
     if (cfg->workers > 0 && !(sched = sync_scheduler_start(sy, db, &err)))
         goto fail_err;
-    serve_ctx_t ctx = {cfg, db, m, NULL, http, breaker};
+    serve_ctx_t ctx = {cfg, db, m, NULL, http, breaker, pool};
     if (http) {
         in = ingest_new(cfg, writer, m);
         web = web_new(cfg, db);

@@ -82,5 +82,9 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
  * running jobs finish for up to grace_ms, stop housekeeping, free. Jobs still running after the grace keep their
  * lease and run again once it expires. Returns the number of jobs abandoned that way. */
 int queue_pool_stop(queue_pool_t *p, int64_t grace_ms);
+/* True once the store refused to sync what the pool had committed (SQLite with a local queue, where commits sync
+ * behind the next round): the pool starts no more jobs and has given back those it held; only a restart resumes.
+ * NULL: false. Any thread. */
+bool queue_pool_halted(const queue_pool_t *p);
 
 #endif

@@ -195,6 +195,9 @@ struct queue_pool {
     pthread_t housekeeper;
     bool housekeeper_started;
     atomic_bool stopping;
+    /* A deferred sync failed (settle): the pool starts no more jobs and gives back those it holds, until synchub
+     * is restarted. Its dispatchers still commit the outcomes of jobs already running. */
+    atomic_bool halted;
     /* the jobs this pool holds, and the lanes' lists (under mu) */
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* workers wait here for ready jobs and for their outcome's commit */
@@ -332,8 +335,9 @@ static int run_handler(worker_t *w, store_t *conn, const job_t *j, queue_run_t *
     return fn(run);
 }
 
-/* Workers run what the dispatcher claimed, and hand the outcome back; on stop a worker finishes the job it is
- * running and takes no other: the dispatcher gives the ready ones back to the store (give_back_unstarted). */
+/* Workers run what the dispatcher claimed, and hand the outcome back; on stop, or once the pool is halted, a worker
+ * finishes the job it is running and takes no other: the dispatcher gives the ready ones back to the store
+ * (give_back_unstarted). */
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -351,7 +355,7 @@ static void *worker_main(void *arg)
     }
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (p->ready_n == 0 && !atomic_load(&p->stopping))
+        while ((p->ready_n == 0 || atomic_load(&p->halted)) && !atomic_load(&p->stopping))
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (atomic_load(&p->stopping)) {
             pthread_mutex_unlock(&p->mu);
@@ -436,11 +440,12 @@ static void release_slots(queue_pool_t *p, const int *idx, int n)
     }
 }
 
-/* On stop (dispatcher thread): the n jobs at idx were claimed but no worker started them, and none will. Give them
- * back in one commit (store_unclaim: queued again, the attempt uncounted, still their key's head), so that another
- * node, or this one after its restart, takes them at once rather than after their lease; jobs is room for n. If
- * the store refuses, their leases expire as they would have before, and a line says how many. */
-static void give_back_unstarted(queue_pool_t *p, store_t *conn, const int *idx, int n, const job_t **jobs)
+/* On stop, or once halted (dispatcher thread): the n jobs at idx were claimed but no worker started them, and none
+ * will. Give them back in one commit (store_unclaim: queued again, the attempt uncounted, still their key's head),
+ * so that another node, or this one after its restart, takes them at once rather than after their lease; jobs is
+ * room for n. If the store refuses, their leases expire as they would have before, and a line says how many. */
+static void give_back_unstarted(queue_pool_t *p, store_t *conn, const int *idx, int n, const job_t **jobs,
+                                bool halted)
 {
     err_t err;
     for (int i = 0; i < n; i++)
@@ -451,13 +456,18 @@ static void give_back_unstarted(queue_pool_t *p, store_t *conn, const int *idx, 
     for (int tries = 1;; tries++) {
         if (store_unclaim(conn, jobs, (size_t)n, clock_now_ms(), &given, &err) == 0) {
             snprintf(gbuf, sizeof(gbuf), "%d", given);
-            log_kv(LOG_LVL_INFO, "queue", "stopping: gave back the jobs claimed but not started", "count", gbuf,
-                   "held", nbuf, NULL);
+            log_kv(LOG_LVL_INFO, "queue",
+                   halted ? "halted: gave back the jobs claimed but not started"
+                          : "stopping: gave back the jobs claimed but not started",
+                   "count", gbuf, "held", nbuf, NULL);
             break;
         }
         if (tries >= POOL_COMMIT_TRIES) {
             log_kv(LOG_LVL_ERROR, "queue",
-                   "stopping: cannot give back the jobs claimed but not started; they run when their lease expires",
+                   halted ? "halted: cannot give back the jobs claimed but not started; they run when their lease "
+                            "expires"
+                          : "stopping: cannot give back the jobs claimed but not started; they run when their lease "
+                            "expires",
                    "count", nbuf, "code", err.code, "error", err.message, NULL);
             break;
         }
@@ -493,20 +503,33 @@ static void make_ready(lane_t *ln, const int *claims, int m)
 }
 
 /* After a commit of n outcomes (at idx, results in their slots): sync it if the connection defers its syncs, then
- * report the outcomes (a job counts as done only once its outcome is on disk). Not under mu. */
-static void sync_and_report(lane_t *ln, const int *idx, int n)
+ * report the outcomes (a job counts as done only once its outcome is on disk). 0, or -1 when the sync failed: the
+ * pool is halted then (see below). Not under mu. */
+static int sync_and_report(lane_t *ln, const int *idx, int n, int claims)
 {
     queue_pool_t *p = ln->pool;
     err_t err;
     if (store_sync(ln->conn, &err) == 0) {
         for (int i = 0; i < n; i++)
             report(p, &p->slot[idx[i]], p->slot[idx[i]].result);
-    } else {
-        char nbuf[16];
-        snprintf(nbuf, sizeof(nbuf), "%d", n);
-        log_kv(LOG_LVL_ERROR, "queue", "recorded the jobs' results but cannot sync them to disk; not counted as done",
-               "count", nbuf, "code", err.code, "error", err.message, "hint", err.hint, NULL);
+        return 0;
     }
+    /* A refused sync may be reported once: a later one that succeeds does not bring back what this one lost, and
+     * the rounds committed after it stand on it in the log. So nothing more is started on this store's word (a
+     * claim whose commit may be lost could run a key's next job before the end of the one before it is on disk)
+     * until synchub is restarted and SQLite reads back what the log holds; /readyz says so meanwhile. */
+    char nbuf[16], cbuf[16];
+    snprintf(nbuf, sizeof(nbuf), "%d", n);
+    snprintf(cbuf, sizeof(cbuf), "%d", claims);
+    bool first = !atomic_exchange(&p->halted, true);
+    log_kv(LOG_LVL_ERROR, "queue",
+           first ? "cannot sync the store's log: this node starts no more jobs until synchub is restarted"
+                 : "cannot sync the store's log; results not counted as done",
+           "results", nbuf, "claims", cbuf, "code", err.code, "error", err.message, "hint",
+           "check the disk and the file system of the store (dmesg), then restart synchub; jobs whose results were "
+           "not synced run again",
+           NULL);
+    return -1;
 }
 
 /* The syncer's part of a round (or of all rounds committed since its last sync): n outcomes at idx and m claims
@@ -516,11 +539,11 @@ static void sync_and_report(lane_t *ln, const int *idx, int n)
 static void settle(lane_t *ln, const int *idx, int n, const int *claims, int m)
 {
     queue_pool_t *p = ln->pool;
-    sync_and_report(ln, idx, n);
+    sync_and_report(ln, idx, n, m);
     pthread_mutex_lock(&p->mu);
     release_slots(p, idx, n);
     ln->pending -= n;
-    make_ready(ln, claims, m);
+    make_ready(ln, claims, m);   /* halted: no worker takes them, the dispatcher gives them back */
     ln->in_settle = false;
     bool wake = ln->idle;   /* it may claim into these slots now, or give back the jobs now ready */
     ln->idle = false;
@@ -609,10 +632,10 @@ static void *dispatcher_main(void *arg)
                 ;
             take_outcomes(ln, batch, &nbatch);
         }
-        bool stopping = atomic_load(&p->stopping);
-        if (stopping && p->ready_n > 0) {
-            /* workers see stopping under mu too: from here none takes a ready job. The first lane to see it gives
-             * back every lane's, in one commit (and one log line with the count). */
+        bool stopping = atomic_load(&p->stopping), halted = atomic_load(&p->halted);
+        if ((stopping || halted) && p->ready_n > 0) {
+            /* workers see stopping (and halted) under mu too: from here none takes a ready job. The first lane to
+             * see it gives back every lane's, in one commit (and one log line with the count). */
             int nun = 0;
             for (int k = 0; k < p->nlanes; k++) {
                 lane_t *o = &p->lane[k];
@@ -621,10 +644,10 @@ static void *dispatcher_main(void *arg)
             }
             p->ready_n = 0;
             pthread_mutex_unlock(&p->mu);
-            give_back_unstarted(p, conn, unstarted, nun, (const job_t **)claimed);
+            give_back_unstarted(p, conn, unstarted, nun, (const job_t **)claimed, halted && !stopping);
             continue;   /* outcomes gathered so far are committed next */
         }
-        int room = stopping ? 0 : ln->room;
+        int room = stopping || halted ? 0 : ln->room;
         int held_after = ln->held - ln->pending - nbatch;
         int want = maybe_due && room > held_after ? room - held_after : 0;
         int free_slots = ln->cap - ln->held + (ln->syncing ? 0 : nbatch);   /* the syncer frees this batch's later */
@@ -682,7 +705,7 @@ static void *dispatcher_main(void *arg)
         for (int i = 0; i < nbatch; i++)
             p->slot[batch[i]].result = outs[i].result;
         if (!ln->syncing)
-            sync_and_report(ln, batch, nbatch);   /* a sync only if the syncer could not start */
+            sync_and_report(ln, batch, nbatch, (int)nclaimed);   /* a sync only if the syncer could not start */
         maybe_due = nclaimed == (size_t)want;
         pthread_mutex_lock(&p->mu);
         if (ln->syncing) {
@@ -915,6 +938,7 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     pthread_mutex_init(&p->hk_mu, NULL);
     pthread_cond_init(&p->hk_cv, NULL);
     atomic_init(&p->stopping, false);
+    atomic_init(&p->halted, false);
     for (int i = 0; i < nworkers; i++) {
         worker_t *w = &p->workers[i];
         w->pool = p;
@@ -943,6 +967,11 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     }
     p->housekeeper_started = true;
     return p;
+}
+
+bool queue_pool_halted(const queue_pool_t *p)
+{
+    return p && atomic_load(&p->halted);
 }
 
 int queue_pool_stop(queue_pool_t *p, int64_t grace_ms)
