@@ -116,6 +116,9 @@ const metrics_def_t metrics_catalogue[METRIC_COUNT] = {
                                         "the scheduler found missing in a shop (Shopify removes one after 8 failed "
                                         "deliveries) and created again, by shop and topic", METRICS_COUNTER,
                                         {"shop", "topic"}, NULL, 0, 64},
+    [METRIC_POOL_HALTED] = {"synchub_pool_halted", "1 once this node's worker pool halted because the store refused "
+                            "to sync what it had committed (SQLite with a local queue): it starts no more jobs until "
+                            "synchub is restarted", METRICS_GAUGE, {NULL}, NULL, 0, 1},
 };
 
 /* ---- registry ---------------------------------------------------------------------------------------------- */

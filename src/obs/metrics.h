@@ -58,6 +58,7 @@ typedef enum {
     METRIC_TARGET_PAUSED_JOBS,   /* gauge {system, target}: jobs this node holds paused on it */
     METRIC_TARGET_PROBES,        /* counter {system, target, result}: probes of an open breaker's target */
     METRIC_SUBSCRIPTIONS_RECREATED, /* counter {shop, topic}: webhook subscriptions found missing and re-created */
+    METRIC_POOL_HALTED,          /* gauge: 1 once the store refused to sync what the worker pool committed */
     METRIC_COUNT
 } metrics_id_t;
 

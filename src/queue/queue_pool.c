@@ -522,6 +522,8 @@ static int sync_and_report(lane_t *ln, const int *idx, int n, int claims)
     snprintf(nbuf, sizeof(nbuf), "%d", n);
     snprintf(cbuf, sizeof(cbuf), "%d", claims);
     bool first = !atomic_exchange(&p->halted, true);
+    if (first)
+        metrics_set(p->metrics, METRIC_POOL_HALTED, NULL, 1);
     log_kv(LOG_LVL_ERROR, "queue",
            first ? "cannot sync the store's log: this node starts no more jobs until synchub is restarted"
                  : "cannot sync the store's log; results not counted as done",
@@ -939,6 +941,7 @@ queue_pool_t *queue_pool_start(store_db_t *db, const cfg_t *cfg, const queue_reg
     pthread_cond_init(&p->hk_cv, NULL);
     atomic_init(&p->stopping, false);
     atomic_init(&p->halted, false);
+    metrics_set(p->metrics, METRIC_POOL_HALTED, NULL, 0);
     for (int i = 0; i < nworkers; i++) {
         worker_t *w = &p->workers[i];
         w->pool = p;

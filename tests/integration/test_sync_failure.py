@@ -1,7 +1,7 @@
 """A disk that refuses to sync (issue 18). On SQLite with a local queue the pool's commits sync behind the next round
 (store_defer_sync / store_sync); when that sync fails, Linux may report it only once, and a later one that succeeds
 does not bring back what it lost. So the pool halts: it starts no more jobs, gives back those it holds, /readyz
-answers 503 saying why, the node still stops cleanly on SIGTERM, and a restart runs every job, in key order.
+answers 503 saying why (and synchub_pool_halted is 1), the node still stops cleanly on SIGTERM, and a restart runs every job, in key order.
 
 The failure comes from a preloaded shim that makes fdatasync fail with EIO on the pool's own descriptor of the WAL
 (the one store_sync opens read-only) after a number of calls; SQLite's and the ack path's descriptors are
@@ -15,6 +15,7 @@ import time
 import pytest
 
 from conftest import sqlite_only, wait_until
+from test_metrics import scrape, value
 from test_pg_nodes import check_runs, read_records, write_batch
 
 WORKERS, LOCAL_QUEUE = 4, 32
@@ -84,6 +85,7 @@ def test_a_refused_sync_halts_the_pool_until_restart(make_synchub, tmp_path):
                msg="the pool halts on the refused sync")
     status, doc, _ = hub.get("/readyz")
     assert status == 503 and "could not sync" in doc["reason"], (status, doc)
+    assert value(scrape(hub), "synchub_pool_halted") == 1
     # the jobs claimed ahead go back to the queue; what was running finishes; then nothing starts
     wait_until(lambda: "halted: gave back the jobs claimed but not started" in hub.log_text(), timeout=30,
                msg="the claimed jobs given back")
@@ -100,5 +102,6 @@ def test_a_refused_sync_halts_the_pool_until_restart(make_synchub, tmp_path):
                msg=f"{N_JOBS} jobs done after the restart")
     status, doc, _ = hub.get("/readyz")
     assert status == 200, (status, doc)
+    assert value(scrape(hub), "synchub_pool_halted") == 0
     # outcomes committed but never synced count as not done: at most one round of them runs again
     check_runs(read_records(log), N_JOBS, N_KEYS, max_reruns=WORKERS + LOCAL_QUEUE)
