@@ -503,16 +503,16 @@ static void make_ready(lane_t *ln, const int *claims, int m)
 }
 
 /* After a commit of n outcomes (at idx, results in their slots): sync it if the connection defers its syncs, then
- * report the outcomes (a job counts as done only once its outcome is on disk). 0, or -1 when the sync failed: the
- * pool is halted then (see below). Not under mu. */
-static int sync_and_report(lane_t *ln, const int *idx, int n, int claims)
+ * report the outcomes (a job counts as done only once its outcome is on disk). A failed sync halts the pool (see
+ * below). Not under mu. */
+static void sync_and_report(lane_t *ln, const int *idx, int n, int claims)
 {
     queue_pool_t *p = ln->pool;
     err_t err;
     if (store_sync(ln->conn, &err) == 0) {
         for (int i = 0; i < n; i++)
             report(p, &p->slot[idx[i]], p->slot[idx[i]].result);
-        return 0;
+        return;
     }
     /* A refused sync may be reported once: a later one that succeeds does not bring back what this one lost, and
      * the rounds committed after it stand on it in the log. So nothing more is started on this store's word (a
@@ -531,7 +531,6 @@ static int sync_and_report(lane_t *ln, const int *idx, int n, int claims)
            "check the disk and the file system of the store (dmesg), then restart synchub; jobs whose results were "
            "not synced run again",
            NULL);
-    return -1;
 }
 
 /* The syncer's part of a round (or of all rounds committed since its last sync): n outcomes at idx and m claims
